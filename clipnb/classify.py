@@ -1,0 +1,108 @@
+"""Zero-shot classification of images: embeddings + a zero-shot head -> a tidy per-image table."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from .embedding import EmbeddedImages, embed_images
+from .images import IMAGE_EXTENSIONS, FolderError, ImageReadError, aspect_info, find_images
+from .models import ClipModel, load_model
+from .prompts import check_classes, check_ensemble, resolve_templates
+from .scoring import ZeroShotHead, build_head, text_probabilities
+
+ASPECT_COLUMNS = ["aspect_ratio", "ratio_value", "ratio_type", "nearest_ratio", "orientation"]
+
+
+def score_column(name: str) -> str:
+    return f"score_{name}"
+
+
+def prob_column(name: str) -> str:
+    return f"prob_{name}"
+
+
+def results_table(embedded: EmbeddedImages, head: ZeroShotHead) -> pd.DataFrame:
+    """One row per image: path, size, aspect-ratio columns, prediction, confidence, error, scores, probs.
+
+    Pure: re-scoring with other classes, templates or ensembling calls this again on the same embeddings.
+    """
+    records = embedded.records
+    ok = embedded.ok
+    scores = torch.full((len(records), len(head.classes)), float("nan"))
+    probs = scores.clone()
+    if ok.any():
+        index = torch.from_numpy(np.flatnonzero(ok))
+        scores[index] = head.scores(embedded.features[index])
+        probs[index] = head.probabilities(scores[index])
+    best = probs.nan_to_num(-1.0).argmax(dim=1).numpy()
+    table = records[["path", "width", "height"]].copy()
+    aspects = [aspect_info(w, h) if good else dict.fromkeys(ASPECT_COLUMNS)
+               for w, h, good in zip(records["width"], records["height"], ok)]
+    for column in ASPECT_COLUMNS:
+        table[column] = [a[column] for a in aspects]
+    table["prediction"] = [head.classes[b] if good else None for b, good in zip(best, ok)]
+    table["confidence"] = np.where(ok, probs.numpy()[np.arange(len(records)), best], np.nan) if len(records) else []
+    table["error"] = records["error"].to_numpy()
+    table["note"] = records["note"].to_numpy()
+    score_frame = pd.DataFrame(scores.numpy(), columns=[score_column(c) for c in head.classes], index=table.index)
+    prob_frame = pd.DataFrame(probs.numpy(), columns=[prob_column(c) for c in head.classes], index=table.index)
+    table = pd.concat([table, score_frame, prob_frame], axis=1)
+    table.attrs.update({"classes": list(head.classes), "templates": list(head.templates),
+                        "ensemble": head.ensemble})
+    return table
+
+
+def gather_images(images_or_folder, recursive: bool = False) -> list:
+    """A folder, one file, or a list of paths / PIL images -> the list to embed."""
+    if isinstance(images_or_folder, (str, os.PathLike)):
+        path = Path(images_or_folder)
+        if path.is_file():
+            return [path]
+        found = find_images(path, recursive=recursive)
+        if not found:
+            hint = "" if recursive else "; use recursive=True (--recursive) to look in subfolders"
+            raise FolderError(f"no images in {path} (looked for {', '.join(IMAGE_EXTENSIONS)}){hint}")
+        return found
+    if isinstance(images_or_folder, Image.Image):
+        return [images_or_folder]
+    return list(images_or_folder)
+
+
+def classify(images_or_folder, classes: Sequence[str], templates="seed", model: ClipModel | str | None = None,
+             ensemble: str = "embedding", *, recursive: bool = False, batch_size: int = 32,
+             exact: bool = False, cache=None, truncate: bool = False, background=None,
+             num_workers: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Classify a folder (or a list of images) zero-shot with prompt-template ensembling.
+
+    Bad classes and templates fail before any model is loaded or image is read; unreadable files
+    become rows with an `error` and never stop the run.
+    """
+    classes = check_classes(classes)
+    templates = resolve_templates(templates)
+    check_ensemble(ensemble)
+    items = gather_images(images_or_folder, recursive=recursive)
+    model = model if isinstance(model, ClipModel) else load_model(model or "ViT-B/32")
+    head = build_head(model, classes, templates, ensemble, truncate=truncate, cache=cache)
+    embedded = embed_images(model, items, batch_size=batch_size, exact=exact, cache=cache,
+                            num_workers=num_workers, background=background, progress=progress)
+    table = results_table(embedded, head)
+    table.attrs.update({"model": model.name, "stats": embedded.stats})
+    return table
+
+
+def similarity(image, texts: Sequence[str], model: ClipModel | str | None = None, *, exact: bool = True,
+               truncate: bool = False) -> pd.Series:
+    """The CLIP paper's example: the probability of each text for one image (softmax of logit scale x cosine)."""
+    model = model if isinstance(model, ClipModel) else load_model(model or "ViT-B/32")
+    embedded = embed_images(model, [image], exact=exact, progress=False, num_workers=0)
+    error = embedded.records.at[0, "error"]
+    if error:
+        raise ImageReadError(f"image {embedded.records.at[0, 'path']} could not be read: {error}")
+    probs = text_probabilities(model, embedded.features, texts, truncate=truncate)[0]
+    return pd.Series(probs.numpy(), index=list(texts), name="probability")

@@ -1,0 +1,220 @@
+"""Model loading: the one door to every CLIP model clipnb uses.
+
+`load_model` accepts an official openai-clip name ("ViT-B/32", "RN50", ...), a local checkpoint file
+(OpenAI's TorchScript archive or a plain state dict) or "demo" (clipnb's own small model trained on
+coloured shapes). Where a model comes from is decided here and nowhere else.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+DEMO_NAME = "demo"
+DEMO_PATH = Path(__file__).parent / "assets" / "demo.pt"
+DEFAULT_MODEL = "ViT-B/32"
+
+
+def import_clip():
+    """openai-clip, without the pkg_resources deprecation warning it triggers on import."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*pkg_resources.*", category=UserWarning)
+        import clip
+    return clip
+
+
+class ModelError(RuntimeError):
+    """A model could not be had: the message says which, where it was looked for, and what to do."""
+
+
+@dataclass(eq=False)
+class ClipModel:
+    """A loaded CLIP model with everything needed to use it.
+
+    `fingerprint` identifies the weights (not the file name), so caches stay valid when a file moves
+    and become invalid when the weights change.
+    """
+
+    model: torch.nn.Module
+    preprocess: Callable
+    name: str
+    device: torch.device
+    dtype: torch.dtype
+    context_length: int
+    input_resolution: int
+    fingerprint: str
+    source: str = ""
+    _text_memo: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.model.logit_scale.exp().item())
+
+    def tokenize(self, texts: list[str], truncate: bool = False) -> torch.Tensor:
+        return import_clip().tokenize(list(texts), context_length=self.context_length, truncate=truncate)
+
+    @torch.inference_mode()
+    def encode_image_tensors(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Preprocessed pixels [N,3,R,R] -> L2-normalised float32 embeddings on the CPU."""
+        pixels = pixels.to(self.device, dtype=self.dtype, non_blocking=True)
+        features = self.model.encode_image(pixels).float()
+        return torch.nn.functional.normalize(features, dim=-1).cpu()
+
+    @torch.inference_mode()
+    def encode_token_tensors(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Token ids [N,context] -> L2-normalised float32 embeddings on the CPU."""
+        features = self.model.encode_text(tokens.to(self.device)).float()
+        return torch.nn.functional.normalize(features, dim=-1).cpu()
+
+    def __repr__(self) -> str:
+        return (f"ClipModel(name={self.name!r}, device={self.device}, dtype={self.dtype}, "
+                f"input_resolution={self.input_resolution}, context_length={self.context_length}, "
+                f"fingerprint={self.fingerprint[:12]!r})")
+
+
+def available_models() -> list[str]:
+    """Every name `load_model` accepts besides a file path."""
+    clip = import_clip()
+
+    return clip.available_models() + [DEMO_NAME]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"device {str(device)!r} was asked for, but CUDA is not available here; "
+                         "use device='cpu' or 'auto'")
+    return device
+
+
+def default_download_root() -> Path:
+    return Path(os.path.expanduser("~/.cache/clip"))
+
+
+def official_checkpoint_path(name: str, download_root: str | os.PathLike | None = None) -> Path:
+    """Where openai-clip keeps (or would download) the weights of an official model."""
+    clip = import_clip()
+
+    url = clip.clip._MODELS[name]
+    return Path(download_root or default_download_root()) / os.path.basename(url)
+
+
+def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str | torch.device = "auto",
+               download_root: str | os.PathLike | None = None) -> ClipModel:
+    """Load a CLIP model by official name, local checkpoint path, or "demo".
+
+    float32 on the CPU (half-precision LayerNorm is not implemented there), float16 on CUDA.
+    Raises ModelError with a message a user can act on when the weights cannot be had.
+    """
+    clip = import_clip()
+
+    device = resolve_device(device)
+    spec = str(name_or_path)
+    if spec == DEMO_NAME:
+        if not DEMO_PATH.is_file():
+            raise ModelError(f"the demo model's checkpoint is missing: expected {DEMO_PATH}; "
+                             "train it with `python scripts/train_demo.py` or reinstall clipnb")
+        state_dict, kind = read_checkpoint(DEMO_PATH)
+        fingerprint = file_sha256(DEMO_PATH)
+        return _build(state_dict, DEMO_NAME, device, fingerprint, str(DEMO_PATH))
+    if spec in clip.available_models():
+        path = _fetch_official(spec, download_root)
+        # the official file names carry their own SHA-256 (checked by openai-clip's download)
+        fingerprint = clip.clip._MODELS[spec].split("/")[-2]
+        state_dict, kind = read_checkpoint(path)
+        return _build(state_dict, spec, device, fingerprint, str(path))
+    path = Path(os.path.expanduser(spec))
+    if path.is_file():
+        state_dict, kind = read_checkpoint(path)
+        return _build(state_dict, path.name, device, file_sha256(path), str(path))
+    if path.is_dir():
+        raise ModelError(f"model {spec!r} is a folder; give a checkpoint file (.pt) or a model name")
+    raise ModelError(f"unknown model {spec!r}: not a file, and not one of {', '.join(available_models())}")
+
+
+def _fetch_official(name: str, download_root) -> Path:
+    """The local path of an official checkpoint, downloading it (SHA-256 checked) if needed."""
+    clip = import_clip()
+
+    path = official_checkpoint_path(name, download_root)
+    url = clip.clip._MODELS[name]
+    try:
+        # openai-clip downloads to download_root, verifies the SHA-256 and returns the path
+        return Path(clip.clip._download(url, str(path.parent)))
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ModelError(
+            f"CLIP model {name!r} could not be had: its weights are not at {path} and downloading "
+            f"{url} failed ({reason}). On a machine with internet, run "
+            f"`python -c \"import clip; clip.load('{name}')\"` (or download the URL) and copy the file to "
+            f"{path}, or pass a local checkpoint path as the model; `--model demo` works offline.") from None
+    except RuntimeError as exc:  # openai-clip's SHA-256 mismatch
+        raise ModelError(f"CLIP model {name!r}: {exc}. Delete {path} and download it again.") from None
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_torchscript_archive(path: str | os.PathLike) -> bool:
+    """OpenAI's released checkpoints are TorchScript archives: zip files holding compiled code."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict, str]:
+    """Read a checkpoint into a CLIP state dict.
+
+    Plain state dicts load with weights_only=True, so a checkpoint cannot run code. OpenAI's TorchScript
+    archives are the documented exception: they are code by design, and the official ones are
+    SHA-256-checked on download.
+    """
+    path = Path(path)
+    try:
+        if is_torchscript_archive(path):
+            archive = torch.jit.load(str(path), map_location="cpu")
+            return {k: v for k, v in archive.state_dict().items()}, "torchscript"
+        loaded = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged files
+        raise ModelError(f"checkpoint {path} could not be read ({type(exc).__name__}: {exc}). It may be "
+                         "truncated or not a CLIP checkpoint: download or save it again.") from None
+    if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, dict) or "visual.proj" not in loaded and "visual.attnpool.c_proj.weight" not in loaded:
+        raise ModelError(f"checkpoint {path} is not a CLIP state dict (no visual encoder weights found); "
+                         "give an openai-clip checkpoint or a state dict of clip.model.CLIP")
+    return loaded, "state_dict"
+
+
+def _build(state_dict: dict, name: str, device: torch.device, fingerprint: str, source: str) -> ClipModel:
+    clip = import_clip()
+    from clip.model import build_model
+
+    try:
+        model = build_model(dict(state_dict))
+    except Exception as exc:
+        raise ModelError(f"checkpoint {source} does not describe a CLIP model ({type(exc).__name__}: {exc})") from None
+    model = model.to(device).eval()
+    # build_model converts to fp16; LayerNorm in fp16 is not implemented on the CPU
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    model = model.float() if dtype == torch.float32 else model
+    resolution = model.visual.input_resolution
+    return ClipModel(model=model, preprocess=clip.clip._transform(resolution), name=name, device=device,
+                     dtype=dtype, context_length=model.context_length, input_resolution=resolution,
+                     fingerprint=fingerprint, source=source)

@@ -1,0 +1,131 @@
+"""Prompt templates as data, and the checks that turn classes x templates into prompts."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+ENSEMBLE_METHODS = ("embedding", "score")
+
+# The seed notebook's three templates.
+SEED_TEMPLATES = ["a photo of a {}", "a picture of a {}", "an image of a {}"]
+
+# CLIP's 80 ImageNet prompt templates (Radford et al. 2021, the "Prompt_Engineering_for_ImageNet" notebook).
+IMAGENET80_TEMPLATES = [
+    "a bad photo of a {}.", "a photo of many {}.", "a sculpture of a {}.", "a photo of the hard to see {}.",
+    "a low resolution photo of the {}.", "a rendering of a {}.", "graffiti of a {}.", "a bad photo of the {}.",
+    "a cropped photo of the {}.", "a tattoo of a {}.", "the embroidered {}.", "a photo of a hard to see {}.",
+    "a bright photo of a {}.", "a photo of a clean {}.", "a photo of a dirty {}.", "a dark photo of the {}.",
+    "a drawing of a {}.", "a photo of my {}.", "the plastic {}.", "a photo of the cool {}.",
+    "a close-up photo of a {}.", "a black and white photo of the {}.", "a painting of the {}.",
+    "a painting of a {}.", "a pixelated photo of the {}.", "a sculpture of the {}.", "a bright photo of the {}.",
+    "a cropped photo of a {}.", "a plastic {}.", "a photo of the dirty {}.", "a jpeg corrupted photo of a {}.",
+    "a blurry photo of the {}.", "a photo of the {}.", "a good photo of the {}.", "a rendering of the {}.",
+    "a {} in a video game.", "a photo of one {}.", "a doodle of a {}.", "a close-up photo of the {}.",
+    "a photo of a {}.", "the origami {}.", "the {} in a video game.", "a sketch of a {}.", "a doodle of the {}.",
+    "a origami {}.", "a low resolution photo of a {}.", "the toy {}.", "a rendition of the {}.",
+    "a photo of the clean {}.", "a photo of a large {}.", "a rendition of a {}.", "a photo of a nice {}.",
+    "a photo of a weird {}.", "a blurry photo of a {}.", "a cartoon {}.", "art of a {}.", "a sketch of the {}.",
+    "a embroidered {}.", "a pixelated photo of a {}.", "itap of the {}.", "a jpeg corrupted photo of the {}.",
+    "a good photo of a {}.", "a plushie {}.", "a photo of the nice {}.", "a photo of the small {}.",
+    "a photo of the weird {}.", "the cartoon {}.", "art of the {}.", "a drawing of the {}.",
+    "a photo of the large {}.", "a black and white photo of a {}.", "the plushie {}.", "a dark photo of a {}.",
+    "itap of a {}.", "graffiti of the {}.", "a toy {}.", "itap of my {}.", "a photo of a cool {}.",
+    "a photo of a small {}.", "a tattoo of the {}.",
+]
+
+# The 7 templates the CLIP authors found to work best together on ImageNet.
+IMAGENET7_TEMPLATES = [
+    "itap of a {}.", "a bad photo of the {}.", "a origami {}.", "a photo of the large {}.",
+    "a {} in a video game.", "art of the {}.", "a photo of the small {}.",
+]
+
+TEMPLATE_SETS = {"seed": SEED_TEMPLATES, "imagenet80": IMAGENET80_TEMPLATES, "imagenet7": IMAGENET7_TEMPLATES}
+
+
+class PromptError(ValueError):
+    """Bad classes or templates; the message names the offending entry."""
+
+
+def resolve_templates(templates: str | os.PathLike | Sequence[str] = "seed") -> list[str]:
+    """A template-set name, a text file (one template per line, # comments) or a list -> checked templates."""
+    if isinstance(templates, (str, os.PathLike)):
+        spec = str(templates)
+        if spec in TEMPLATE_SETS:
+            templates = TEMPLATE_SETS[spec]
+        elif Path(spec).is_file():
+            templates = read_template_file(spec)
+        elif "{}" in spec:
+            templates = [spec]
+        else:
+            raise PromptError(f"unknown template set {spec!r}: use one of {', '.join(TEMPLATE_SETS)}, "
+                              "a file with one template per line, or a list of templates containing '{}'")
+    return check_templates(templates)
+
+
+def read_template_file(path: str | os.PathLike) -> list[str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PromptError(f"template file {path} could not be read: {exc}") from None
+    lines = [line.strip() for line in text.splitlines()]
+    templates = [line for line in lines if line and not line.startswith("#")]
+    if not templates:
+        raise PromptError(f"template file {path} holds no templates (one per line, each with '{{}}')")
+    return templates
+
+
+def check_templates(templates: Iterable[str]) -> list[str]:
+    templates = [t.strip() if isinstance(t, str) else t for t in templates]
+    if not templates:
+        raise PromptError("no templates given: give at least one, such as 'a photo of a {}'")
+    for template in templates:
+        if not isinstance(template, str):
+            raise PromptError(f"template {template!r} is not text")
+        if "{}" not in template:
+            raise PromptError(f"template {template!r} has no '{{}}' where the class name goes "
+                              f"(for example 'a photo of a {{}}')")
+    duplicates = sorted({t for t in templates if templates.count(t) > 1})
+    if duplicates:
+        raise PromptError(f"template {duplicates[0]!r} is given twice; each template may appear once")
+    return templates
+
+
+def check_classes(classes: Iterable[str]) -> list[str]:
+    """Strip names and refuse empty lists, blank names and duplicates (the tokenizer ignores case)."""
+    if isinstance(classes, str):
+        raise PromptError(f"classes must be a list of names, not the single string {classes!r}")
+    classes = list(classes)
+    if not classes:
+        raise PromptError("no classes given: give at least one class name, such as cat dog car")
+    cleaned = []
+    for position, name in enumerate(classes, start=1):
+        if not isinstance(name, str):
+            raise PromptError(f"class #{position} ({name!r}) is not text")
+        if not name.strip():
+            raise PromptError(f"class #{position} is blank; every class needs a name")
+        cleaned.append(" ".join(name.split()))
+    seen: dict[str, str] = {}
+    for name in cleaned:
+        key = name.lower()
+        if key in seen:
+            same = "" if seen[key] == name else f" (as {seen[key]!r}; CLIP ignores letter case)"
+            raise PromptError(f"class {name!r} is given twice{same}; each class may appear once")
+        seen[key] = name
+    return cleaned
+
+
+def fill(template: str, name: str) -> str:
+    # replace, not str.format: other braces in a template are text, not fields
+    return template.replace("{}", name)
+
+
+def build_prompts(classes: Sequence[str], templates: Sequence[str]) -> list[list[str]]:
+    """prompts[c][t] for class c and template t."""
+    return [[fill(t, c) for t in templates] for c in classes]
+
+
+def check_ensemble(ensemble: str) -> str:
+    if ensemble not in ENSEMBLE_METHODS:
+        raise PromptError(f"unknown ensembling method {ensemble!r}: use one of {', '.join(ENSEMBLE_METHODS)}")
+    return ensemble

@@ -1,0 +1,125 @@
+"""Text embeddings, zero-shot heads and scores: tensors in, tensors out.
+
+The two ensembling methods over prompt templates:
+- "embedding" (CLIP paper): L2-normalise each template's text embedding, average per class, renormalise,
+  then take the cosine with the image embedding.
+- "score" (the seed notebook): average the per-template cosine similarities.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from .models import ClipModel, import_clip
+from .prompts import PromptError, build_prompts, check_classes, check_ensemble, resolve_templates
+
+TEXT_BATCH = 256
+
+
+def check_prompt_lengths(model: ClipModel, prompts: Sequence[str], truncate: bool = False) -> None:
+    """Refuse prompts longer than the model's context, naming the first one (unless truncating)."""
+    if truncate:
+        return
+    tokenizer = _tokenizer()
+    for prompt in prompts:
+        length = len(tokenizer.encode(prompt)) + 2  # start and end tokens
+        if length > model.context_length:
+            raise PromptError(f"prompt {prompt!r} is {length} tokens, longer than the model's context of "
+                              f"{model.context_length}; shorten the class name or template, or pass "
+                              "truncate=True (--truncate) to cut it")
+
+
+_TOKENIZER = None
+
+
+def _tokenizer():
+    global _TOKENIZER
+    if _TOKENIZER is None:
+        import_clip()  # imports the package quietly before its submodule
+        from clip.simple_tokenizer import SimpleTokenizer
+
+        _TOKENIZER = SimpleTokenizer()
+    return _TOKENIZER
+
+
+def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False, cache=None) -> torch.Tensor:
+    """L2-normalised text embeddings [len(texts), D], each prompt encoded once per model.
+
+    Embeddings are remembered on the model object and, when `cache` (an EmbeddingCache) is given, on disk.
+    """
+    texts = list(texts)
+    check_prompt_lengths(model, texts, truncate)
+    memo = model._text_memo
+    missing = [t for t in dict.fromkeys(texts) if (t, truncate) not in memo]
+    if missing and cache is not None:
+        for text, vector in zip(missing, cache.get_texts(model.fingerprint, missing, truncate)):
+            if vector is not None:
+                memo[(text, truncate)] = vector
+        missing = [t for t in missing if (t, truncate) not in memo]
+    for start in range(0, len(missing), TEXT_BATCH):
+        chunk = missing[start:start + TEXT_BATCH]
+        vectors = model.encode_token_tensors(model.tokenize(chunk, truncate=truncate))
+        for text, vector in zip(chunk, vectors):
+            memo[(text, truncate)] = vector
+        if cache is not None:
+            cache.put_texts(model.fingerprint, chunk, truncate, vectors)
+    if not texts:
+        return torch.zeros(0, model.model.text_projection.shape[1])
+    return torch.stack([memo[(t, truncate)] for t in texts])
+
+
+@dataclass
+class ZeroShotHead:
+    """What a zero-shot classifier needs: per-template text embeddings and how to combine them."""
+
+    classes: list[str]
+    templates: list[str]
+    ensemble: str
+    text_features: torch.Tensor  # [classes, templates, D], each row L2-normalised
+    logit_scale: float
+
+    @property
+    def class_embeddings(self) -> torch.Tensor:
+        """[classes, D]: the CLIP paper's ensembled class embeddings (used by "embedding")."""
+        mean = self.text_features.mean(dim=1)
+        return torch.nn.functional.normalize(mean, dim=-1)
+
+    def scores(self, image_features: torch.Tensor) -> torch.Tensor:
+        """Cosine scores [images, classes] for L2-normalised image embeddings [images, D]."""
+        image_features = image_features.float()
+        if self.ensemble == "embedding":
+            return image_features @ self.class_embeddings.T
+        per_template = torch.einsum("nd,ctd->nct", image_features, self.text_features)
+        return per_template.mean(dim=-1)
+
+    def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
+        """Softmax over classes of the model's logit scale times the scores."""
+        return (self.logit_scale * scores).softmax(dim=-1)
+
+
+def build_head(model: ClipModel, classes: Sequence[str], templates="seed", ensemble: str = "embedding",
+               truncate: bool = False, cache=None) -> ZeroShotHead:
+    """Check classes, templates and prompt lengths, then embed every prompt (once per model)."""
+    classes = check_classes(classes)
+    templates = resolve_templates(templates)
+    ensemble = check_ensemble(ensemble)
+    prompts = build_prompts(classes, templates)
+    flat = [p for row in prompts for p in row]
+    features = encode_texts(model, flat, truncate=truncate, cache=cache)
+    features = features.reshape(len(classes), len(templates), -1)
+    return ZeroShotHead(classes=classes, templates=templates, ensemble=ensemble, text_features=features,
+                        logit_scale=model.logit_scale)
+
+
+def text_probabilities(model: ClipModel, image_features: torch.Tensor, texts: Sequence[str],
+                       truncate: bool = False) -> torch.Tensor:
+    """The CLIP paper's image-text example: softmax(logit_scale * cosine) over free texts, [images, texts]."""
+    texts = list(texts)
+    if not texts:
+        raise PromptError("no texts given: give at least one text to compare the image with")
+    if any(not isinstance(t, str) or not t.strip() for t in texts):
+        raise PromptError("a text is blank; every text needs words")
+    text_features = encode_texts(model, texts, truncate=truncate)
+    return (model.logit_scale * image_features.float() @ text_features.T).softmax(dim=-1)

@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny CLIP models built here and saved as real checkpoint files (no downloads)."""
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_IMAGES = ROOT / "test_images"
+
+# keep the suite quiet and off the user's cache
+os.environ.setdefault("CLIPNB_CACHE_DIR", str(ROOT / ".pytest_cache" / "clipnb-cache"))
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def tiny_clip(seed: int = 0, resolution: int = 32, context_length: int = 77, resnet: bool = False):
+    """A small openai-clip CLIP with random weights (same code paths as the real ones)."""
+    from clipnb.models import import_clip
+
+    import_clip()
+    from clip.model import CLIP
+
+    torch.manual_seed(seed)
+    vision = dict(vision_layers=(1, 1, 1, 1), vision_width=16) if resnet else dict(vision_layers=2, vision_width=64,
+                                                                                 vision_patch_size=8)
+    model = CLIP(embed_dim=32 if not resnet else 512, image_resolution=resolution, context_length=context_length,
+                 vocab_size=49408, transformer_width=64, transformer_heads=1, transformer_layers=2,
+                 vision_patch_size=vision.pop("vision_patch_size", None), **vision)
+    return model.eval()
+
+
+def save_state_dict(model, path: Path, half: bool = True) -> Path:
+    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    torch.save(state, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    return save_state_dict(tiny_clip(), tmp_path_factory.mktemp("models") / "tiny-vit.pt")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_checkpoint):
+    from clipnb import load_model
+
+    return load_model(tiny_checkpoint, device="cpu")
+
+
+@pytest.fixture()
+def cache(tmp_path):
+    from clipnb import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path / "cache")
+    yield cache
+    cache.close()
