@@ -188,7 +188,9 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, str]:
     path = Path(path)
     try:
         if is_torchscript_archive(path):
-            archive = torch.jit.load(str(path), map_location="cpu")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.load is deprecated"
+                archive = torch.jit.load(str(path), map_location="cpu")
             return {k: v for k, v in archive.state_dict().items()}, "torchscript"
         loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged files

@@ -1,0 +1,102 @@
+"""The command line: classify and similarity, exit codes, one-line errors."""
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from clipnb.cli import main
+
+from conftest import ROOT, TEST_IMAGES
+
+CLASSES = ["cat", "dog", "car", "tree", "book"]
+
+
+def test_classify_writes_csv_and_prints_summary(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "out" / "results.csv"
+    code = main(["classify", str(TEST_IMAGES), "--classes", *CLASSES, "--model", str(tiny_checkpoint),
+                 "--csv", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet", "--ensemble", "score"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "8 files, 8 classified, 0 unreadable" in printed and f"wrote {out}" in printed
+    table = pd.read_csv(out)
+    assert len(table) == 8 and {f"prob_{c}" for c in CLASSES} <= set(table.columns)
+
+
+def test_templates_file_and_imagenet_sets(tiny_checkpoint, tmp_path):
+    templates = tmp_path / "t.txt"
+    templates.write_text("a blurry photo of a {}\n")
+    for spec in [str(templates), "imagenet7"]:
+        assert main(["classify", str(TEST_IMAGES / "cat.jpg"), "--classes", "cat", "dog", "--templates", spec,
+                     "--model", str(tiny_checkpoint), "--csv", str(tmp_path / "r.csv"), "--no-cache",
+                     "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--classes", "cat", "cat"], "'cat' is given twice"),
+    (["--classes", "cat", " "], "class #2 is blank"),
+    (["--classes", "cat", "--templates", "no braces here"], "unknown template set"),
+    (["--classes", "cat", "--model", "ViT-Q/7"], "unknown model 'ViT-Q/7'"),
+])
+def test_fatal_problems_exit_2_with_one_line(tiny_checkpoint, tmp_path, capsys, args, message):
+    if "--model" not in args:
+        args = args + ["--model", str(tiny_checkpoint)]
+    code = main(["classify", str(TEST_IMAGES), "--csv", str(tmp_path / "r.csv"), *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("clipnb: error:") and message in err and "\n" not in err
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_missing_and_empty_folders(tiny_checkpoint, tmp_path, capsys):
+    assert main(["classify", str(tmp_path / "nope"), "--classes", "cat", "--model", str(tiny_checkpoint)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["classify", str(tmp_path), "--classes", "cat", "--model", str(tiny_checkpoint)]) == 2
+    assert "no images in" in capsys.readouterr().err
+
+
+def test_unreadable_files_do_not_fail_the_run(tiny_checkpoint, tmp_path, capsys):
+    (tmp_path / "good.jpg").write_bytes((TEST_IMAGES / "cat.jpg").read_bytes())
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    out = tmp_path / "r.csv"
+    assert main(["classify", str(tmp_path), "--classes", "cat", "dog", "--model", str(tiny_checkpoint),
+                 "--csv", str(out), "--no-cache", "--quiet"]) == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    assert table.set_index(table["path"].str.rsplit("/", n=1).str[-1]).loc["bad.png", "error"] != ""
+    assert "1 unreadable" in capsys.readouterr().out
+
+
+def test_similarity_prints_one_probability_per_text(tiny_checkpoint, capsys):
+    texts = ["a photo of a cat", "a photo of a dog", "a photo of a bird"]
+    assert main(["similarity", str(TEST_IMAGES / "cat.jpg"), "--texts", *texts, "--model", str(tiny_checkpoint)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    probs = [float(line.rsplit(maxsplit=1)[1]) for line in lines]
+    assert [line.rsplit(maxsplit=1)[0].strip() for line in lines] == texts
+    assert sum(probs) == pytest.approx(1, abs=2e-4)
+
+
+def test_offline_default_model_in_a_subprocess(tmp_path):
+    """`--model ViT-B/32` without weights: exit 2, one line saying which file and where to get it."""
+    env = dict(os.environ, HOME=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "clipnb", "classify", str(TEST_IMAGES), "--classes", "cat", "dog",
+                           "--model", "ViT-B/32", "--download-root", str(tmp_path / "weights")],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert "ViT-B/32" in lines[0] and str(tmp_path / "weights" / "ViT-B-32.pt") in lines[0]
+    assert "https://openaipublic.azureedge.net/clip/models/" in lines[0]
+
+
+def test_cache_command(tmp_path, tiny_checkpoint, capsys):
+    cache_dir = str(tmp_path / "c")
+    main(["classify", str(TEST_IMAGES / "cat.jpg"), "--classes", "cat", "--model", str(tiny_checkpoint),
+          "--csv", str(tmp_path / "r.csv"), "--cache-dir", cache_dir, "--quiet"])
+    capsys.readouterr()
+    assert main(["cache", "info", "--cache-dir", cache_dir]) == 0
+    assert "1 image and 3 text embeddings" in capsys.readouterr().out
+    assert main(["cache", "clear", "--cache-dir", cache_dir]) == 0
+    main(["cache", "--cache-dir", cache_dir])
+    assert "0 image and 0 text" in capsys.readouterr().out

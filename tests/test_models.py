@@ -1,0 +1,111 @@
+"""load_model: every kind of source, devices and precision, fingerprints, and the offline error."""
+import pytest
+import torch
+
+import clipnb
+from clipnb import ModelError, load_model
+from clipnb.models import DEMO_NAME, available_models, is_torchscript_archive, read_checkpoint
+
+from conftest import save_state_dict, tiny_clip
+
+
+def test_every_official_name_is_accepted():
+    names = available_models()
+    for name in ["RN50", "RN101", "RN50x4", "RN50x16", "RN50x64", "ViT-B/32", "ViT-B/16", "ViT-L/14",
+                 "ViT-L/14@336px", DEMO_NAME]:
+        assert name in names
+
+
+def test_state_dict_checkpoint_loads_float32_on_cpu(tiny_checkpoint):
+    model = load_model(tiny_checkpoint, device="cpu")
+    assert model.dtype == torch.float32
+    assert next(model.model.parameters()).dtype == torch.float32
+    assert model.input_resolution == 32 and model.context_length == 77
+    assert model.name == tiny_checkpoint.name
+    assert len(model.fingerprint) == 64
+
+
+def test_fingerprint_follows_weights_not_file_name(tmp_path, tiny_checkpoint):
+    copy = tmp_path / "renamed.pt"
+    copy.write_bytes(tiny_checkpoint.read_bytes())
+    other = save_state_dict(tiny_clip(seed=1), tmp_path / "other.pt")
+    assert load_model(copy).fingerprint == load_model(tiny_checkpoint).fingerprint
+    assert load_model(other).fingerprint != load_model(tiny_checkpoint).fingerprint
+
+
+def test_nested_state_dict_and_full_precision(tmp_path):
+    model = tiny_clip(seed=2)
+    path = tmp_path / "nested.pt"
+    torch.save({"state_dict": model.state_dict(), "epoch": 3}, path)
+    loaded = load_model(path, device="cpu")
+    pixels = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(model.float().encode_image(pixels), dim=-1)
+    assert torch.allclose(loaded.encode_image_tensors(pixels), expected, atol=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_torchscript_archive_loads(tmp_path):
+    """OpenAI's releases are traced TorchScript archives; build one the same way and read it."""
+    model = tiny_clip(seed=3)
+    image, text = torch.randn(1, 3, 32, 32), torch.zeros(1, 77, dtype=torch.long)
+    text[0, 0], text[0, 1] = 49406, 49407
+    traced = torch.jit.trace(model, (image, text), check_trace=False)
+    path = tmp_path / "traced.pt"
+    traced.save(str(path))
+    assert is_torchscript_archive(path)
+    loaded = load_model(path, device="cpu")
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(model.encode_image(image), dim=-1)
+    assert torch.allclose(loaded.encode_image_tensors(image), expected, atol=1e-3)
+
+
+def test_resnet_checkpoint_loads(tmp_path):
+    path = save_state_dict(tiny_clip(seed=4, resolution=64, resnet=True), tmp_path / "rn.pt")
+    model = load_model(path, device="cpu")
+    assert model.input_resolution == 64
+    out = model.encode_image_tensors(torch.randn(2, 3, 64, 64))
+    assert out.shape == (2, 512)
+    assert torch.allclose(out.norm(dim=-1), torch.ones(2), atol=1e-5)
+
+
+def test_offline_official_model_gives_one_clear_error(tmp_path, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    with pytest.raises(ModelError) as info:
+        load_model("ViT-B/32", download_root=tmp_path)
+    message = str(info.value)
+    assert "ViT-B/32" in message
+    assert str(tmp_path / "ViT-B-32.pt") in message
+    assert "https://openaipublic.azureedge.net/clip/models/" in message
+    assert "network is unreachable" in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_unknown_name_and_folder_and_missing_cuda(tmp_path):
+    with pytest.raises(ModelError, match="unknown model 'ViT-Z/99'"):
+        load_model("ViT-Z/99")
+    with pytest.raises(ModelError, match="is a folder"):
+        load_model(tmp_path)
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelError, match="CUDA is not available"):
+            load_model("demo", device="cuda")
+
+
+def test_not_a_clip_state_dict(tmp_path):
+    path = tmp_path / "linear.pt"
+    torch.save(torch.nn.Linear(2, 2).state_dict(), path)
+    with pytest.raises(ModelError, match="not a CLIP state dict"):
+        read_checkpoint(path)
+
+
+def test_auto_device_is_cpu_without_cuda(tiny_checkpoint):
+    model = load_model(tiny_checkpoint)
+    assert model.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert repr(model).startswith("ClipModel(")
+    assert clipnb.ClipModel is type(model)
