@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache = commands.add_parser("cache", help="show the embedding cache's size, or clear it")
     cache.add_argument("action", choices=["info", "clear"], nargs="?", default="info")
     cache.add_argument("--cache-dir", default=None)
+    add_task_parsers(commands)
     return parser
 
 
@@ -155,3 +156,212 @@ def run_cache(args) -> int:
 
 
 COMMANDS = {"classify": run_classify, "similarity": run_similarity, "cache": run_cache}
+
+
+# ---- evaluation against labels, search, video and few-shot probes ---------------------------------
+from .labels import LabelError  # noqa: E402
+from .probe import ProbeError  # noqa: E402
+from .video import VideoError  # noqa: E402
+
+FATAL = FATAL + (LabelError, ProbeError, VideoError)
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def add_task_parsers(commands) -> None:
+    templates_help = (f"template sets ({'|'.join(TEMPLATE_SETS)}), template files or single templates with {{}}; "
+                      "the first is evaluated, all are compared (default seed)")
+    ev = commands.add_parser("evaluate", help="accuracy of zero-shot predictions against known labels")
+    ev.add_argument("folder", help="labelled images: FOLDER/<class>/image.jpg, or any images with --labels")
+    ev.add_argument("--labels", default=None, help="a CSV of path,label (paths relative to FOLDER)")
+    ev.add_argument("--classes", nargs="+", default=None, help="class names (default: the labels)")
+    ev.add_argument("--templates", nargs="+", default=["seed"], help=templates_help)
+    ev.add_argument("--ensemble", choices=ENSEMBLE_METHODS, default="embedding")
+    ev.add_argument("--out", default="clipnb_evaluation", help="folder for metrics.json, CSVs and figures")
+    ev.add_argument("--mistakes", type=int, default=12, help="confident mistakes to show (default 12)")
+    ev.add_argument("--no-figures", action="store_true", help="write the tables only")
+    ev.add_argument("--bom", action="store_true", help="write CSVs with a UTF-8 byte-order mark (for Excel)")
+    ev.add_argument("--truncate", action="store_true", help="cut prompts longer than the model's context")
+    add_model_options(ev)
+    add_embedding_options(ev)
+
+    se = commands.add_parser("search", help="rank a folder's images by a text (or by a similar image)")
+    se.add_argument("folder", help="a folder of images (embeddings are cached, so searching again is fast)")
+    query = se.add_mutually_exclusive_group(required=True)
+    query.add_argument("--text", help="what to look for, for example 'a red circle'")
+    query.add_argument("--image", help="find the images most similar to this one")
+    se.add_argument("--top", type=_positive, default=10, help="how many hits to print (default 10)")
+    se.add_argument("--recursive", action="store_true", help="also look in subfolders")
+    se.add_argument("--csv", default=None, help="also write the hits (rank, path, score) to this CSV")
+    se.add_argument("--truncate", action="store_true", help="cut a text longer than the model's context")
+    add_model_options(se)
+    add_embedding_options(se)
+
+    vi = commands.add_parser("video", help="classify a video zero-shot from its sampled frames")
+    vi.add_argument("file", help="a video file (anything FFmpeg reads: mp4, mov, mkv, webm, avi, ...)")
+    vi.add_argument("--classes", nargs="+", required=True, help="class names")
+    vi.add_argument("--templates", default="seed", help=f"{'|'.join(TEMPLATE_SETS)} or a file (default seed)")
+    vi.add_argument("--ensemble", choices=ENSEMBLE_METHODS, default="embedding")
+    every = vi.add_mutually_exclusive_group()
+    every.add_argument("--every-seconds", type=_positive_float, default=None,
+                       help="sample one frame every this many seconds (default 1)")
+    every.add_argument("--every-frames", type=_positive, default=None, help="sample every n-th frame instead")
+    vi.add_argument("--max-frames", type=_positive, default=None, help="stop after this many samples")
+    vi.add_argument("--top", type=_positive, default=5, help="classes to print (default 5)")
+    vi.add_argument("--out", default=None, help="folder for summary.csv, timeline.csv and timeline.png")
+    vi.add_argument("--truncate", action="store_true")
+    vi.add_argument("--batch-size", type=_positive, default=None)
+    vi.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_model_options(vi)
+
+    pr = commands.add_parser("probe", help="few-shot linear probe vs zero-shot on a labelled folder")
+    pr.add_argument("folder", help="labelled images: FOLDER/<class>/image.jpg, or any images with --labels")
+    pr.add_argument("--labels", default=None, help="a CSV of path,label (paths relative to FOLDER)")
+    pr.add_argument("--classes", nargs="+", default=None, help="class names (default: the labels)")
+    pr.add_argument("--templates", default="seed", help="templates of the zero-shot comparison (default seed)")
+    pr.add_argument("--shots", nargs="+", type=_positive, default=[1, 2, 4, 8, 16])
+    pr.add_argument("--trials", type=_positive, default=5, help="random training sets per shot count (default 5)")
+    pr.add_argument("--test-fraction", type=_positive_float, default=0.5,
+                    help="share of each class kept for testing (default 0.5)")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--out", default=None, help="folder for curve.csv, summary.csv and shots.png")
+    add_model_options(pr)
+    add_embedding_options(pr)
+
+
+def run_evaluate(args) -> int:
+    from .evaluate import compare_templates, evaluate_labelled, template_sets, write_evaluation
+    from .labels import check_folder, embed_labelled, match_classes, read_labels
+    from .models import load_model
+
+    # templates, folder, labels and classes are checked before the model is loaded
+    sets = template_sets(args.templates)
+    match_classes(read_labels(check_folder(args.folder), args.labels)["label"], args.classes)
+    model = load_model(args.model, device=args.device, download_root=args.download_root)
+    cache = cache_from(args)
+    labelled = embed_labelled(model, args.folder, args.labels, args.classes, cache=cache,
+                              batch_size=args.batch_size, exact=args.exact, num_workers=args.workers,
+                              progress=not args.quiet)
+    first = next(iter(sets))
+    evaluation = evaluate_labelled(labelled, model, sets[first], args.ensemble, truncate=args.truncate, cache=cache)
+    comparison = compare_templates(labelled, model, sets, truncate=args.truncate, cache=cache)
+    print(f"model {model.name}, templates {first} ({len(sets[first])}), ensemble {args.ensemble}")
+    print(evaluation.headline())
+    print(comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    written = write_evaluation(evaluation, args.out, comparison, figures=not args.no_figures,
+                               mistakes=args.mistakes, bom=args.bom)
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
+def run_search(args) -> int:
+    from .export import write_csv
+    from .models import load_model
+    from .search import index_images, search_image, search_text
+
+    if args.image and not Path(args.image).is_file():
+        raise FileNotFoundError(f"query image {args.image} does not exist")
+    if args.text is not None and not args.text.strip():
+        raise PromptError("the search text is blank; give words to search for, such as 'a red circle'")
+    from .classify import gather_images
+
+    items = gather_images(args.folder, recursive=args.recursive)
+    model = load_model(args.model, device=args.device, download_root=args.download_root)
+    cache = cache_from(args)
+    index = index_images(model, items, cache=cache, batch_size=args.batch_size, exact=args.exact,
+                         num_workers=args.workers, progress=not args.quiet)
+    if len(index.skipped):
+        print(f"clipnb: skipped {len(index.skipped)} unreadable files (first: {index.skipped['path'][0]}: "
+              f"{index.skipped['error'][0]})", file=sys.stderr)
+    if args.text is not None:
+        hits = search_text(index, model, args.text, top=args.top, truncate=args.truncate, cache=cache)
+    else:
+        hits = search_image(index, model, args.image, top=args.top, cache=cache)
+    for score, path in zip(hits["score"], hits["path"]):
+        print(f"{score:.4f}  {path}")
+    if args.csv:
+        print(f"wrote {write_csv(hits, args.csv)}", file=sys.stderr)
+    return 0
+
+
+def run_video(args) -> int:
+    from .models import load_model
+    from .prompts import check_classes, check_ensemble, resolve_templates
+    from .scoring import build_head
+    from .video import classify_video, embed_video, video_info
+
+    classes = check_classes(args.classes)
+    templates = resolve_templates(args.templates)
+    check_ensemble(args.ensemble)
+    info = video_info(args.file)  # a bad file fails before the model loads
+    every_seconds = None if args.every_frames else (args.every_seconds or 1.0)
+    model = load_model(args.model, device=args.device, download_root=args.download_root)
+    head = build_head(model, classes, templates, args.ensemble, truncate=args.truncate)
+    frames = embed_video(model, args.file, every_seconds, args.every_frames, max_frames=args.max_frames,
+                         batch_size=args.batch_size, thumbnails=args.out is not None, progress=not args.quiet)
+    result = classify_video(frames, head)
+    length = f"{info['duration']:.1f} s" if info["duration"] else "unknown length"
+    rate = f"{info['fps']:.3g} fps" if info["fps"] else "unknown frame rate"
+    step = f"every {args.every_frames} frames" if args.every_frames else f"every {every_seconds:g} s"
+    damaged = frames.info.get("damaged_packets", 0)
+    print(f"video {args.file}: {length}, {rate}, {info['width']}x{info['height']}; {len(frames)} frames sampled "
+          f"{step}" + (f"; {damaged} damaged packets skipped" if damaged else ""))
+    print(f"prediction (mean of frame embeddings): {result.prediction} ({result.confidence:.1%})")
+    top = result.summary.head(args.top)
+    for name, probability, won in zip(top["class"], top["probability"], top["frames_won"]):
+        print(f"  {name:<24} {probability:.4f}  (won {won} of {len(frames)} frames)")
+    print("timeline:")
+    for seg in result.segments().itertuples():
+        print(f"  {seg.start:7.1f}s - {seg.end:7.1f}s  {seg.prediction} ({seg.frames} frames, "
+              f"mean confidence {seg.mean_confidence:.2f})")
+    if args.out:
+        from .export import save_figure, write_csv
+        from .task_plots import video_figure
+
+        out = Path(args.out)
+        write_csv(result.summary, out / "summary.csv")
+        write_csv(result.timeline, out / "timeline.csv")
+        save_figure(video_figure(frames, result.timeline, title=Path(args.file).name), out / "timeline.png")
+        print(f"wrote summary.csv, timeline.csv and timeline.png to {out}")
+    return 0
+
+
+def run_probe(args) -> int:
+    from .export import save_figure, write_csv
+    from .labels import check_folder, embed_labelled, match_classes, read_labels
+    from .models import load_model
+    from .probe import curve_summary, probe_labelled
+    from .prompts import resolve_templates
+
+    templates = resolve_templates(args.templates)
+    match_classes(read_labels(check_folder(args.folder), args.labels)["label"], args.classes)
+    model = load_model(args.model, device=args.device, download_root=args.download_root)
+    cache = cache_from(args)
+    labelled = embed_labelled(model, args.folder, args.labels, args.classes, cache=cache,
+                              batch_size=args.batch_size, exact=args.exact, num_workers=args.workers,
+                              progress=not args.quiet)
+    curve = probe_labelled(labelled, model, templates=templates, shots=args.shots, trials=args.trials,
+                           test_fraction=args.test_fraction, seed=args.seed, cache=cache)
+    summary = curve_summary(curve)
+    print(f"model {model.name}, {curve.attrs['classes']} classes, {curve['test_images'].iloc[0]} test images, "
+          f"{args.trials} trials; chance {curve.attrs['chance']:.3f}")
+    if curve.attrs["skipped_shots"]:
+        print(f"skipped shots {curve.attrs['skipped_shots']}: some class has too few training images")
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.out:
+        from .task_plots import shots_figure
+
+        out = Path(args.out)
+        write_csv(curve, out / "curve.csv")
+        write_csv(summary, out / "summary.csv")
+        save_figure(shots_figure(curve), out / "shots.png")
+        print(f"wrote curve.csv, summary.csv and shots.png to {out}")
+    return 0
+
+
+COMMANDS.update({"evaluate": run_evaluate, "search": run_search, "video": run_video, "probe": run_probe})

@@ -1,0 +1,222 @@
+"""Zero-shot accuracy against known labels: metrics, confusion matrix, confident mistakes, and the CLIP
+paper's prompt-engineering comparison (template sets x ensembling methods on the same embeddings).
+
+`evaluate` is pure: a results table (from `classify.results_table`) and the true class of each row in,
+an `Evaluation` out. `evaluate_labelled` and `compare_templates` score images embedded once
+(`labels.embed_labelled`) as often as asked; `write_evaluation` is the only function here that writes.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .classify import results_table, score_column
+from .export import atomic_path, save_figure, write_csv
+from .labels import LabelledImages
+from .models import ClipModel
+from .prompts import ENSEMBLE_METHODS, TEMPLATE_SETS, resolve_templates
+from .scoring import build_head
+
+TOP_K = 5
+
+
+@dataclass
+class Evaluation:
+    """What a labelled run measured. `table` has one row per image: classify's columns plus `label`,
+    `true_probability`, `rank` (1 = the true class scored highest) and `correct`."""
+
+    table: pd.DataFrame
+    classes: list[str]
+    metrics: dict
+    per_class: pd.DataFrame  # class, support, predicted, correct, precision, recall, f1
+    confusion: pd.DataFrame  # counts; rows = true class, columns = predicted class
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def confusion_normalised(self) -> pd.DataFrame:
+        """Each row divided by its class's image count (the recall of each cell); NaN for unlabelled classes."""
+        support = self.confusion.sum(axis=1)
+        return self.confusion.div(support.where(support > 0), axis=0)
+
+    def mistakes(self, n: int | None = 12) -> pd.DataFrame:
+        """The wrong predictions the model was surest of, most confident first."""
+        wrong = self.table[self.table["evaluated"] & ~self.table["correct"]]
+        wrong = wrong.sort_values("confidence", ascending=False, kind="stable")
+        columns = ["path", "label", "prediction", "confidence", "true_probability", "rank"]
+        return (wrong if n is None else wrong.head(n))[columns].reset_index(drop=True)
+
+    def headline(self) -> str:
+        m = self.metrics
+        return (f"{m['evaluated']} images ({m['unreadable']} unreadable), {m['classes']} classes: "
+                f"acc@1 {100 * m['acc@1']:.1f}%, acc@{m['top_k']} {100 * m['acc@5']:.1f}%, "
+                f"mean per-class recall {100 * m['mean_per_class_recall']:.1f}%")
+
+
+def evaluate(results: pd.DataFrame, labels: Sequence[str], classes: Sequence[str] | None = None) -> Evaluation:
+    """Score a results table against the true class of each of its rows.
+
+    Rows with an `error` (unreadable files) are kept in the table but left out of every number.
+    Top-k ranks come from the cosine scores (probabilities can saturate to exact ties).
+    """
+    classes = list(classes if classes is not None else results.attrs["classes"])
+    labels = [str(label) for label in labels]
+    if len(labels) != len(results):
+        raise ValueError(f"{len(labels)} labels for {len(results)} results; give one label per row")
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        raise ValueError(f"label {unknown[0]!r} is not one of the classes; see labels.match_classes")
+    position = {c: i for i, c in enumerate(classes)}
+    truth = np.array([position[label] for label in labels], dtype=np.int64)
+    table = results.copy()
+    table.attrs = dict(results.attrs)
+    evaluated = table["error"].fillna("").eq("").to_numpy()
+    scores = table[[score_column(c) for c in classes]].to_numpy(dtype=np.float64)
+    true_score = scores[np.arange(len(table)), truth] if len(table) else np.zeros(0)
+    rank = 1 + (scores > true_score[:, None]).sum(axis=1)
+    probs = table[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64)
+    table.insert(1, "label", labels)
+    table["true_probability"] = np.where(evaluated, probs[np.arange(len(table)), truth] if len(table) else 0, np.nan)
+    table["rank"] = np.where(evaluated, rank, 0)
+    table["correct"] = evaluated & (table["prediction"].to_numpy() == np.array(labels, dtype=object))
+    table["evaluated"] = evaluated
+
+    good = table[evaluated]
+    k = min(TOP_K, len(classes))
+    confusion = pd.crosstab(pd.Categorical(good["label"], categories=classes),
+                            pd.Categorical(good["prediction"], categories=classes), dropna=False)
+    confusion = confusion.reindex(index=classes, columns=classes, fill_value=0).astype(np.int64)
+    confusion.index.name, confusion.columns.name = "true", "predicted"
+    per_class = per_class_table(confusion)
+    recalls = per_class.loc[per_class["support"] > 0, "recall"]
+    metrics = {
+        "images": int(len(table)), "evaluated": int(evaluated.sum()), "unreadable": int((~evaluated).sum()),
+        "classes": len(classes), "labelled_classes": int((per_class["support"] > 0).sum()),
+        "acc@1": _mean(good["correct"]), "acc@5": _mean(good["rank"] <= k), "top_k": k,
+        "mean_per_class_recall": float(recalls.mean()) if len(recalls) else math.nan,
+        "mean_confidence": _mean(good["confidence"]),
+    }
+    settings = {key: results.attrs[key] for key in ("model", "templates", "ensemble") if key in results.attrs}
+    return Evaluation(table=table, classes=classes, metrics=metrics, per_class=per_class, confusion=confusion,
+                      settings=settings)
+
+
+def _mean(values) -> float:
+    values = pd.Series(values, dtype=float)
+    return float(values.mean()) if len(values) else math.nan
+
+
+def per_class_table(confusion: pd.DataFrame) -> pd.DataFrame:
+    """Precision, recall and F1 of each class from a confusion matrix of counts (rows true, columns predicted)."""
+    counts = confusion.to_numpy()
+    correct = np.diag(counts).astype(float)
+    support = counts.sum(axis=1).astype(float)
+    predicted = counts.sum(axis=0).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, correct / predicted, np.nan)
+        recall = np.where(support > 0, correct / support, np.nan)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    f1 = np.where(np.isnan(precision) | np.isnan(recall), np.nan, f1)
+    return pd.DataFrame({"class": list(confusion.index), "support": support.astype(np.int64),
+                         "predicted": predicted.astype(np.int64), "correct": correct.astype(np.int64),
+                         "precision": precision, "recall": recall, "f1": f1})
+
+
+def evaluate_labelled(labelled: LabelledImages, model: ClipModel, templates="seed", ensemble: str = "embedding",
+                      *, truncate: bool = False, cache=None) -> Evaluation:
+    """Zero-shot evaluation of images embedded once: build the head, score, compare with the labels."""
+    head = build_head(model, labelled.classes, templates, ensemble, truncate=truncate, cache=cache)
+    results = results_table(labelled.embedded, head)
+    results.attrs["model"] = model.name
+    return evaluate(results, labelled.labels, labelled.classes)
+
+
+def template_sets(specs: Sequence | Mapping | None = None) -> dict[str, list[str]]:
+    """Names -> templates for a comparison: set names ("seed"), template files, single templates or lists."""
+    if specs is None:
+        specs = list(TEMPLATE_SETS)
+    if isinstance(specs, Mapping):
+        return {str(name): resolve_templates(t) for name, t in specs.items()}
+    sets = {}
+    for spec in specs:
+        if not isinstance(spec, (str, os.PathLike)):
+            name = " | ".join(spec)
+        elif str(spec) not in TEMPLATE_SETS and os.path.isfile(spec):
+            name = Path(spec).name
+        else:
+            name = str(spec)
+        sets[name] = resolve_templates(spec)
+    return sets
+
+
+def compare_templates(labelled: LabelledImages, model: ClipModel, templates: Sequence | Mapping | None = None,
+                      ensembles: Sequence[str] = ENSEMBLE_METHODS, *, truncate: bool = False,
+                      cache=None) -> pd.DataFrame:
+    """The CLIP paper's prompt-engineering table: every template set x every ensembling method, scored on
+    the same image embeddings (each image is encoded once, each prompt once)."""
+    rows = []
+    for name, chosen in template_sets(templates).items():
+        for ensemble in ensembles:
+            found = evaluate_labelled(labelled, model, chosen, ensemble, truncate=truncate, cache=cache)
+            m = found.metrics
+            rows.append({"templates": name, "n_templates": len(chosen), "ensemble": ensemble,
+                         "acc@1": m["acc@1"], f"acc@{m['top_k']}": m["acc@5"],
+                         "mean_per_class_recall": m["mean_per_class_recall"],
+                         "mean_confidence": m["mean_confidence"]})
+    table = pd.DataFrame(rows)
+    table.attrs["images"] = int(labelled.ok.sum())
+    return table
+
+
+def write_json(data: dict, path: str | os.PathLike) -> Path:
+    """A dict as indented UTF-8 JSON, written atomically (NaN becomes null)."""
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        if isinstance(value, np.generic):
+            return clean(value.item())
+        return value
+
+    with atomic_path(path) as temporary:
+        Path(temporary).write_text(json.dumps(clean(data), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return Path(path)
+
+
+def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, comparison: pd.DataFrame | None = None,
+                     *, figures: bool = True, mistakes: int = 12, bom: bool = False) -> list[Path]:
+    """Write metrics.json and the CSV tables (per image, per class, confusion counts and row-normalised,
+    mistakes, comparison) and, with `figures`, confusion.png and mistakes.png. Returns the paths written."""
+    out = Path(out_dir)
+    written = [write_json({**evaluation.metrics, **evaluation.settings, "class_names": evaluation.classes,
+                           "comparison": None if comparison is None else comparison.to_dict("records")},
+                          out / "metrics.json")]
+    written.append(write_csv(evaluation.table, out / "per_image.csv", bom=bom))
+    written.append(write_csv(evaluation.per_class, out / "per_class.csv", bom=bom))
+    written.append(write_csv(evaluation.confusion.reset_index(), out / "confusion.csv", bom=bom))
+    written.append(write_csv(evaluation.confusion_normalised.reset_index(), out / "confusion_normalised.csv",
+                             bom=bom))
+    written.append(write_csv(evaluation.mistakes(None), out / "mistakes.csv", bom=bom))
+    if comparison is not None:
+        written.append(write_csv(comparison, out / "comparison.csv", bom=bom))
+    if figures:
+        from .task_plots import comparison_figure, confusion_figure, mistakes_figure
+
+        written.append(save_figure(confusion_figure(evaluation.confusion_normalised, evaluation.confusion),
+                                   out / "confusion.png"))
+        wrong = evaluation.mistakes(mistakes)
+        if len(wrong):
+            written.append(save_figure(mistakes_figure(wrong), out / "mistakes.png"))
+        if comparison is not None:
+            written.append(save_figure(comparison_figure(comparison), out / "comparison.png"))
+    return written
+

@@ -1,0 +1,144 @@
+"""Search a folder by meaning: text -> images (以文搜图), image -> similar images, and image -> captions.
+
+A folder is embedded once (`index_images`, through the embedding cache, so a second search of the same
+folder decodes nothing); every query is then one matrix product. `top_k` is the pure core.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .classify import gather_images
+from .embedding import embed_images
+from .labels import batch_option
+from .images import ImageReadError
+from .models import ClipModel
+from .prompts import PromptError
+from .scoring import encode_texts
+
+
+@dataclass
+class ImageIndex:
+    """The readable images of a folder and their embeddings, ready for queries."""
+
+    paths: list[str]
+    features: torch.Tensor  # [images, D], L2-normalised
+    model_fingerprint: str
+    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["path", "error"]))
+    stats: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def index_images(model: ClipModel, images_or_folder, *, recursive: bool = False, cache=None, batch_size: int | None = None,
+                 exact: bool = False, num_workers: int | None = None, progress: bool = True) -> ImageIndex:
+    """Embed a folder (or a list of image paths) for searching; unreadable files are listed in `skipped`."""
+    items = gather_images(images_or_folder, recursive=recursive)
+    embedded = embed_images(model, items, exact=exact, cache=cache, num_workers=num_workers,
+                            progress=progress, **batch_option(batch_size))
+    ok = embedded.ok
+    records = embedded.records
+    return ImageIndex(paths=list(records.loc[ok, "path"]), features=embedded.features[torch.from_numpy(ok.copy())],
+                      model_fingerprint=model.fingerprint,
+                      skipped=records.loc[~ok, ["path", "error"]].reset_index(drop=True), stats=embedded.stats)
+
+
+def top_k(query: torch.Tensor, features: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, indices) of the `k` rows of `features` with the highest cosine to `query`, best first.
+
+    Ties keep index order, so results are reproducible.
+    """
+    if k < 1:
+        raise ValueError(f"top must be at least 1, not {k}")
+    scores = (features.float() @ query.float().reshape(-1)).numpy()
+    order = np.argsort(-scores, kind="stable")[:k]
+    return scores[order], order
+
+
+def _hits(index: ImageIndex, query: torch.Tensor, top: int, exclude: set[int] = frozenset()) -> pd.DataFrame:
+    if top < 1:
+        raise ValueError(f"top must be at least 1, not {top}")
+    k = min(len(index), top + len(exclude))
+    scores, order = top_k(query, index.features, k) if k else (np.zeros(0), np.zeros(0, dtype=int))
+    kept = [(s, i) for s, i in zip(scores, order) if i not in exclude][:top]
+    return pd.DataFrame({"rank": np.arange(1, len(kept) + 1), "path": [index.paths[i] for _, i in kept],
+                         "score": [float(s) for s, _ in kept]})
+
+
+def _check_index(index: ImageIndex, model: ClipModel) -> None:
+    if index.model_fingerprint != model.fingerprint:
+        raise ValueError(f"this index was built with another model than {model.name}; "
+                         "build it again with index_images(model, folder)")
+
+
+def search_text(index: ImageIndex, model: ClipModel, text: str, top: int = 10, *, truncate: bool = False,
+                cache=None) -> pd.DataFrame:
+    """Images ranked by cosine similarity to a text: a table (rank, path, score), best first."""
+    if not isinstance(text, str) or not text.strip():
+        raise PromptError("the search text is blank; give words to search for, such as 'a red circle'")
+    _check_index(index, model)
+    query = encode_texts(model, [text.strip()], truncate=truncate, cache=cache)[0]
+    hits = _hits(index, query, top)
+    hits.attrs.update({"query": text.strip(), "model": model.name})
+    return hits
+
+
+def _embed_one(model: ClipModel, image, cache=None, exact: bool = True) -> torch.Tensor:
+    embedded = embed_images(model, [image], cache=cache, exact=exact, num_workers=0, progress=False)
+    error = embedded.records.at[0, "error"]
+    if error:
+        raise ImageReadError(f"image {embedded.records.at[0, 'path']} could not be read: {error}")
+    return embedded.features[0]
+
+
+def search_image(index: ImageIndex, model: ClipModel, image, top: int = 10, *, include_self: bool = False,
+                 cache=None) -> pd.DataFrame:
+    """Images most similar to one image (a path or a PIL image): a table (rank, path, score), best first.
+
+    The query itself is left out of the hits when it is one of the indexed files, unless `include_self`.
+    """
+    _check_index(index, model)
+    exclude: set[int] = set()
+    if isinstance(image, (str, os.PathLike)):
+        if not Path(image).is_file():
+            raise FileNotFoundError(f"query image {image} does not exist")
+        target = os.path.realpath(image)
+        same = [i for i, p in enumerate(index.paths) if os.path.realpath(p) == target]
+        if same and not include_self:
+            exclude = set(same)
+        query = index.features[same[0]] if same else _embed_one(model, image, cache=cache, exact=False)
+    else:
+        query = _embed_one(model, image, cache=cache)
+    hits = _hits(index, query, top, exclude)
+    hits.attrs.update({"query": str(image) if isinstance(image, (str, os.PathLike)) else "<image>",
+                       "model": model.name})
+    return hits
+
+
+def rank_captions(model: ClipModel, image, captions: Sequence[str], *, truncate: bool = False,
+                  cache=None) -> pd.DataFrame:
+    """Captions ranked for one image (以图搜文): rank, caption, cosine score and the softmax probability
+    over the given captions (CLIP's logit scale), best first."""
+    captions = [c.strip() if isinstance(c, str) else c for c in captions]
+    if not captions:
+        raise PromptError("no captions given: give at least one caption to rank")
+    if any(not isinstance(c, str) or not c for c in captions):
+        raise PromptError("a caption is blank; every caption needs words")
+    if isinstance(image, (str, os.PathLike)) and not Path(image).is_file():
+        raise FileNotFoundError(f"image {image} does not exist")
+    text_features = encode_texts(model, captions, truncate=truncate, cache=cache)
+    query = _embed_one(model, image, cache=cache)
+    scores = text_features @ query
+    probabilities = (model.logit_scale * scores).softmax(dim=0)
+    table = pd.DataFrame({"caption": captions, "score": scores.numpy().astype(float),
+                          "probability": probabilities.numpy().astype(float)})
+    table = table.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return table

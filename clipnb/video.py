@@ -1,0 +1,393 @@
+"""Zero-shot classification of a video: sample frames with PyAV, embed them, average the frame embeddings
+(the seed's "视频分类: 对视频帧提取特征后取平均"), and keep a per-frame timeline of class probabilities.
+
+Decoding is the edge: `sample_frames` yields (frame number, time, picture) for every n seconds or every
+n frames, skipping damaged packets instead of stopping, and seeking instead of decoding everything when the
+samples are far apart. Frames are scaled down by FFmpeg as they are decoded and embedded in chunks, so a long
+video never sits in memory. `classify_video` is pure: frame embeddings and a zero-shot head in, tables out.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from .embedding import embed_images
+from .labels import batch_option
+from .models import ClipModel
+from .scoring import ZeroShotHead
+
+SEEK_AFTER_SECONDS = 5.0  # samples further apart than this are reached by seeking, not by decoding every frame
+THUMBNAIL_SIZE = 160
+CHUNK = 128  # frames embedded per call, bounding memory
+
+
+class VideoError(ValueError):
+    """A video that cannot be used: the message names the file and says what to do."""
+
+
+def _av():
+    try:
+        import av
+    except ImportError:  # pragma: no cover - av is a dependency
+        raise VideoError("reading videos needs PyAV: pip install av") from None
+    return av
+
+
+@dataclass
+class SampledFrame:
+    index: int  # frame number from the start (estimated from the time when seeking)
+    time: float  # seconds from the start of the stream
+    image: Image.Image
+
+
+def video_info(path: str | os.PathLike) -> dict:
+    """Duration, frame rate, size, codec and frame count of a video's first video stream (from its header)."""
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        return _info(container, stream)
+
+
+def _open(path):
+    av = _av()
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"video {path} does not exist")
+    if path.is_dir():
+        raise VideoError(f"{path} is a folder; give a video file")
+    try:
+        return av.open(str(path), "r")
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{path} is not a video PyAV can read ({_reason(exc)}); "
+                         "convert it with ffmpeg, for example to MP4 (H.264)") from None
+
+
+def _reason(exc) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _video_stream(container, path):
+    if not container.streams.video:
+        raise VideoError(f"{path} has no video stream (only {len(container.streams)} other streams); "
+                         "give a file with pictures")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"  # decode with frame and slice threads
+    return stream
+
+
+def _info(container, stream) -> dict:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    duration = None
+    if stream.duration is not None and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1_000_000
+    codec = stream.codec_context
+    return {"duration": duration, "fps": float(rate) if rate else None, "frames": int(stream.frames or 0),
+            "width": int(codec.width), "height": int(codec.height), "codec": codec.name,
+            "format": container.format.name}
+
+
+def _start(stream) -> float:
+    if stream.start_time is not None and stream.time_base:
+        return float(stream.start_time * stream.time_base)
+    return 0.0
+
+
+def sample_frames(path: str | os.PathLike, every_seconds: float | None = 1.0, every_frames: int | None = None,
+                  *, max_frames: int | None = None, max_side: int | None = 448,
+                  report: dict | None = None) -> Iterator[SampledFrame]:
+    """Yield frames of a video: the first frame at or after every multiple of `every_seconds`, or every
+    `every_frames`-th frame (give one of the two). Pictures are RGB, display rotation applied, scaled so the
+    shorter side is at most `max_side` (None keeps full size).
+
+    Damaged packets are skipped and counted in `report["damaged_packets"]` (a dict the caller may pass).
+    """
+    if (every_seconds is None) == (every_frames is None):
+        raise ValueError("give exactly one of every_seconds and every_frames")
+    if every_seconds is not None and not every_seconds > 0:
+        raise ValueError(f"every_seconds must be more than 0, not {every_seconds}")
+    if every_frames is not None and every_frames < 1:
+        raise ValueError(f"every_frames must be at least 1, not {every_frames}")
+    report = {} if report is None else report
+    report.setdefault("damaged_packets", 0)
+    report.setdefault("decoded", 0)
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        report.update(_info(container, stream))
+        if every_frames is not None:
+            frames = _every_n_frames(container, stream, every_frames, report)
+        else:
+            frames = _every_n_seconds(container, stream, every_seconds, report)
+        count = 0
+        for index, time, frame in frames:
+            if max_frames is not None and count >= max_frames:
+                break
+            yield SampledFrame(index=index, time=time, image=_picture(frame, max_side))
+            count += 1
+        report["sampled"] = count
+    if count == 0:
+        raise VideoError(f"no frame of {path} could be decoded ({report['damaged_packets']} damaged packets); "
+                         "the file may be truncated or use a codec this FFmpeg lacks")
+
+
+def _decoded(container, stream, report) -> Iterator:
+    """Every decodable frame in order; a damaged packet is counted and skipped, not fatal."""
+    av = _av()
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            report["damaged_packets"] += 1
+            continue
+        for frame in frames:
+            report["decoded"] += 1
+            yield frame
+
+
+def _time(frame, index: int, start: float, fps: float | None) -> float:
+    if frame.time is not None:
+        return float(frame.time) - start
+    return index / fps if fps else float(index)
+
+
+def _every_n_frames(container, stream, every_frames, report):
+    start, fps = _start(stream), report.get("fps")
+    for index, frame in enumerate(_decoded(container, stream, report)):
+        if index % every_frames == 0:
+            yield index, _time(frame, index, start, fps), frame
+
+
+def _every_n_seconds(container, stream, every_seconds, report):
+    """The first frame at or after each multiple of `every_seconds`.
+
+    When the next sample is more than SEEK_AFTER_SECONDS ahead, seek to the keyframe before it instead of
+    decoding every frame in between; if a seek lands before the previous sample (keyframes too far apart
+    to gain anything), decode straight on from then on. Frame numbers after a seek are estimated from time.
+    """
+    av = _av()
+    start, fps = _start(stream), report.get("fps")
+    frames = _decoded(container, stream, report)
+    index, exact_index = -1, True
+    target, previous = 0.0, -math.inf
+    seeking = True
+    while True:
+        just_seeked = False
+        if seeking and previous > -math.inf and target - previous > SEEK_AFTER_SECONDS:
+            try:
+                container.seek(int((start + target) / stream.time_base), stream=stream, backward=True,
+                               any_frame=False)
+                frames, just_seeked, exact_index = _decoded(container, stream, report), True, False
+            except av.error.FFmpegError:
+                seeking = False  # not seekable: decode straight on
+        found = None
+        for frame in frames:
+            index += 1
+            time = _time(frame, index, start, fps)
+            if just_seeked:
+                just_seeked = False
+                if time <= previous:
+                    seeking = False
+            if time >= target - 1e-6 and time > previous:
+                found = time, frame
+                break
+        if found is None:
+            return
+        time, frame = found
+        if not exact_index and fps:
+            index = int(round(time * fps))
+        yield index, time, frame
+        previous = time
+        target = (math.floor(time / every_seconds + 1e-6) + 1) * every_seconds
+
+
+def _picture(frame, max_side: int | None) -> Image.Image:
+    width, height = frame.width, frame.height
+    if max_side and min(width, height) > max_side:
+        scale = max_side / min(width, height)
+        width, height = max(1, round(width * scale)), max(1, round(height * scale))
+        image = frame.to_image(width=width, height=height, interpolation="AREA")
+    else:
+        image = frame.to_image()
+    rotation = int(getattr(frame, "rotation", 0) or 0)
+    if rotation % 90 == 0 and rotation % 360:
+        image = image.rotate(rotation, expand=True)  # counterclockwise, as the display matrix says
+    return image
+
+
+@dataclass
+class VideoFrames:
+    """Sampled frames of one video and their embeddings."""
+
+    path: str
+    times: np.ndarray  # seconds, one per sampled frame
+    indices: np.ndarray  # frame numbers
+    features: torch.Tensor  # [frames, D], L2-normalised
+    thumbnails: list = field(default_factory=list)  # small PIL copies for display
+    info: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+def embed_video(model: ClipModel, path: str | os.PathLike, every_seconds: float | None = 1.0,
+                every_frames: int | None = None, *, max_frames: int | None = None, batch_size: int | None = None,
+                thumbnails: bool = True, progress: bool = True) -> VideoFrames:
+    """Sample a video's frames and embed them in chunks (memory stays bounded for long videos)."""
+    if every_frames is not None:
+        every_seconds = None
+    report: dict = {}
+    times, indices, features, small = [], [], [], []
+    pending: list[SampledFrame] = []
+    max_side = max(2 * model.input_resolution, THUMBNAIL_SIZE)
+
+    def flush():
+        embedded = embed_images(model, [f.image for f in pending], num_workers=0, progress=False,
+                                **batch_option(batch_size))
+        features.append(embedded.features)
+        for f in pending:
+            times.append(f.time)
+            indices.append(f.index)
+            if thumbnails:
+                copy = f.image.copy()
+                copy.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+                small.append(copy)
+        pending.clear()
+
+    bar = _progress(progress)
+    for frame in sample_frames(path, every_seconds, every_frames, max_frames=max_frames, max_side=max_side,
+                               report=report):
+        pending.append(frame)
+        bar.update(1)
+        if len(pending) >= CHUNK:
+            flush()
+    if pending:
+        flush()
+    bar.close()
+    report.update({"every_seconds": every_seconds, "every_frames": every_frames})
+    return VideoFrames(path=str(path), times=np.array(times, dtype=float), indices=np.array(indices, dtype=np.int64),
+                       features=torch.cat(features), thumbnails=small, info=report)
+
+
+def _progress(enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(disable=not enabled, desc="sampling video frames", unit="frame", dynamic_ncols=True)
+
+
+@dataclass
+class VideoResult:
+    """The video's classification (from the mean frame embedding) and its per-frame timeline."""
+
+    summary: pd.DataFrame  # class, score, probability, mean_frame_probability, frames_won; best first
+    timeline: pd.DataFrame  # frame, time, prediction, confidence, prob_<class> ...
+    frames: VideoFrames | None = None
+
+    @property
+    def prediction(self) -> str:
+        return str(self.summary["class"].iloc[0])
+
+    @property
+    def confidence(self) -> float:
+        return float(self.summary["probability"].iloc[0])
+
+    def segments(self) -> pd.DataFrame:
+        return segments(self.timeline)
+
+
+def classify_video(frames: VideoFrames, head: ZeroShotHead) -> VideoResult:
+    """Average the frame embeddings (renormalised) for the video's class; score each frame for the timeline."""
+    if len(frames) == 0:
+        raise VideoError(f"no frames were sampled from {frames.path}")
+    mean = torch.nn.functional.normalize(frames.features.float().mean(dim=0, keepdim=True), dim=-1)
+    video_scores = head.scores(mean)[0]
+    video_probs = head.probabilities(video_scores[None])[0]
+    frame_scores = head.scores(frames.features)
+    frame_probs = head.probabilities(frame_scores).numpy()
+    best = frame_probs.argmax(axis=1)
+    classes = list(head.classes)
+    timeline = pd.DataFrame({"frame": frames.indices, "time": frames.times,
+                             "prediction": [classes[b] for b in best],
+                             "confidence": frame_probs[np.arange(len(best)), best]})
+    timeline = pd.concat([timeline, pd.DataFrame(frame_probs, columns=[f"prob_{c}" for c in classes])], axis=1)
+    won = pd.Series([classes[b] for b in best]).value_counts()
+    summary = pd.DataFrame({"class": classes, "score": video_scores.numpy(), "probability": video_probs.numpy(),
+                            "mean_frame_probability": frame_probs.mean(axis=0),
+                            "frames_won": [int(won.get(c, 0)) for c in classes]})
+    summary = summary.sort_values("probability", ascending=False, kind="stable").reset_index(drop=True)
+    summary.attrs.update({"video": frames.path, "templates": list(head.templates), "ensemble": head.ensemble})
+    return VideoResult(summary=summary, timeline=timeline, frames=frames)
+
+
+def segments(timeline: pd.DataFrame) -> pd.DataFrame:
+    """Runs of consecutive frames with the same prediction: start, end (time of the run's last frame), class,
+    frames and mean confidence."""
+    if timeline.empty:
+        return pd.DataFrame(columns=["start", "end", "prediction", "frames", "mean_confidence"])
+    run = (timeline["prediction"] != timeline["prediction"].shift()).cumsum()
+    grouped = timeline.groupby(run, sort=False)
+    return pd.DataFrame({"start": grouped["time"].first().to_numpy(), "end": grouped["time"].last().to_numpy(),
+                         "prediction": grouped["prediction"].first().to_numpy(),
+                         "frames": grouped.size().to_numpy(),
+                         "mean_confidence": grouped["confidence"].mean().to_numpy()})
+
+
+# ---- writing videos (for tests, notebooks and demos) ---------------------------------------------
+
+def write_video(path: str | os.PathLike, images: Sequence[Image.Image], fps: float = 4.0,
+                codec: str | None = None) -> Path:
+    """Write RGB pictures as a video (H.264 when this FFmpeg has it, else MPEG-4 Part 2), atomically."""
+    from .export import atomic_path
+
+    av = _av()
+    images = list(images)
+    if not images:
+        raise VideoError("no pictures to write")
+    codec = codec or ("libx264" if "libx264" in av.codecs_available else "mpeg4")
+    width, height = images[0].size
+    width, height = width - width % 2, height - height % 2  # yuv420p needs even sides
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        with av.open(str(temporary), "w", format=_container_format(path)) as container:
+            stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            if codec == "libx264":
+                stream.options = {"crf": "18", "preset": "veryfast"}
+            for image in images:
+                picture = image.convert("RGB")
+                if picture.size != (width, height):
+                    picture = picture.resize((width, height))
+                for packet in stream.encode(_av().VideoFrame.from_image(picture)):
+                    container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+    return path
+
+
+def _container_format(path: Path) -> str:
+    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi",
+            ".webm": "webm"}.get(path.suffix.lower(), "mp4")
+
+
+def shapes_video(path: str | os.PathLike, parts: Sequence[tuple[str, float]] = (("red circle", 2.0),
+                                                                               ("blue star", 2.0)),
+                 fps: float = 4.0, size: tuple[int, int] = (128, 96), seed: int = 0) -> Path:
+    """A video of generated shapes (clipnb.shapes): each (class, seconds) part shows that class, redrawn on
+    every frame (new position, shade and background), so the demo model's timeline should follow the parts."""
+    from . import shapes
+
+    images = []
+    for number, (label, seconds) in enumerate(parts):
+        colour, shape = shapes.split(label)
+        for i in range(max(1, round(seconds * fps))):
+            rng = np.random.default_rng([seed, number, i])
+            images.append(shapes.draw(colour, shape, rng, size=size)[0])
+    return write_video(path, images, fps=fps)
