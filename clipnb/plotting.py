@@ -1,0 +1,497 @@
+"""Charts of zero-shot results: seaborn on matplotlib.
+
+Axes-level functions take data and an optional `ax`, draw on it and return the `ax`; figure-level
+functions (`similarity_figure`, `image_grid`, `class_dashboard`, `report_dashboard`,
+`comparison_figure`) compose them. `class_palette` gives every class one colour in every chart.
+Class names wrap, many classes make taller charts rather than smaller text, and labels in Chinese,
+Japanese or Korean use an installed CJK font (or warn once, saying how to install one).
+`export_figure` writes a figure as PNG, SVG and PDF through clipnb.export.save_figure.
+"""
+from __future__ import annotations
+
+import os
+import re
+import textwrap
+import warnings
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import matplotlib
+import matplotlib.text
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .classify import prob_column
+from .compare import display_names
+from .export import save_figure
+from .images import ImageReadError, open_image
+from .summary import classes_of, prediction_counts, ratio_counts, readable
+
+FORMATS = ("png", "svg", "pdf")
+LOSER_COLOUR = "#c8ccd2"  # bars of the classes that did not win
+MEAN_COLOUR = "#d62728"
+BAR_HEIGHT = 0.3  # inches per bar: many classes make a taller chart, never smaller text
+LABEL_WIDTH = 22  # characters per line of a wrapped class name
+THUMBNAIL = 384  # pixels: the longest side of an image drawn in a chart
+
+# ---------------------------------------------------------------------------------------------
+# CJK text
+
+# Fonts that hold Chinese (and mostly Japanese and Korean) glyphs, most complete first.
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Noto Sans CJK KR", "Noto Sans SC",
+             "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "SimHei",
+             "Microsoft YaHei", "PingFang SC", "Hiragino Sans GB", "Heiti SC", "Heiti TC", "STHeiti",
+             "Arial Unicode MS", "Droid Sans Fallback", "AR PL UMing CN", "AR PL UKai CN", "Noto Serif CJK SC",
+             "Source Han Serif SC", "Noto Sans JP", "IPAGothic", "Noto Sans KR", "NanumGothic", "Malgun Gothic")
+CJK_INSTALL_HINT = ("install one (Debian/Ubuntu: `apt-get install fonts-noto-cjk`; conda: "
+                    "`conda install -c conda-forge font-ttf-noto-cjk`) and restart the kernel")
+# font file names of CJK fonts, for fonts installed after matplotlib built its font cache
+_CJK_FILE = re.compile(r"cjk|wqy|wenquanyi|simhei|simsun|msyh|yahei|droidsansfallback|sourcehan|notosans(sc|tc|jp|kr)"
+                       r"|uming|ukai|ipag|nanum|pingfang|hiragino|heiti|arialuni", re.IGNORECASE)
+_CJK = re.compile("[\u1100-\u11ff\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf"
+                  "\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+
+
+class CJKFontWarning(UserWarning):
+    """Labels hold CJK text and no CJK font is installed: matplotlib would draw empty boxes."""
+
+
+_cjk_warned = False
+_scanned = False
+
+
+def has_cjk(text) -> bool:
+    return bool(_CJK.search(str(text)))
+
+
+def _known_cjk_font(names: set[str]) -> str | None:
+    for name in CJK_FONTS:
+        if name in names:
+            return name
+    found = sorted(n for n in names if re.search(r"CJK|WenQuanYi|Han Sans|Han Serif|YaHei|Hei\b", n))
+    return found[0] if found else None
+
+
+def find_cjk_font() -> str | None:
+    """The family name of an installed font with CJK glyphs, or None.
+
+    matplotlib lists fonts from a cache made when it first ran; a CJK font installed since then is
+    found among the system's font files and added, so installing one needs no cache clearing.
+    """
+    from matplotlib import font_manager
+
+    manager = font_manager.fontManager
+    font = _known_cjk_font({entry.name for entry in manager.ttflist})
+    global _scanned
+    if font or _scanned:
+        return font
+    _scanned = True  # once per session: listing the system's fonts takes a moment
+    cached = {entry.fname for entry in manager.ttflist}
+    for path in font_manager.findSystemFonts():
+        if path not in cached and _CJK_FILE.search(os.path.basename(path)):
+            try:
+                manager.addfont(path)
+            except (OSError, RuntimeError, ValueError):
+                continue  # an unreadable font file is simply not used
+    return _known_cjk_font({entry.name for entry in manager.ttflist})
+
+
+def use_cjk_font(texts: Iterable | None = None) -> bool:
+    """Make the CJK text among `texts` drawable; True when it will be (or there is none).
+
+    An installed CJK font is appended to matplotlib's font.family, so Latin text keeps its font and
+    CJK characters come from the CJK one. Without one, warn once (CJKFontWarning) saying how to install
+    one, instead of matplotlib's silent empty boxes and its warning per missing glyph. Texts made before
+    this call keep their font: `fit_cjk_text` updates them. With no `texts`, set the font up when there
+    is one and never warn (returns whether there is one).
+    """
+    global _cjk_warned
+    sample = None if texts is None else [t for t in texts if t is not None and has_cjk(t)]
+    if sample == []:
+        return True
+    font = find_cjk_font()
+    if font:
+        # matplotlib falls back glyph by glyph along font.family (a generic name there is one font)
+        families = list(matplotlib.rcParams["font.family"])
+        if font not in families:
+            matplotlib.rcParams["font.family"] = families + [font]
+        return True
+    if sample and not _cjk_warned:
+        _cjk_warned = True
+        warnings.warn(f"chart labels hold Chinese/Japanese/Korean text (for example {str(sample[0])!r}) but no "
+                      f"CJK font is installed, so those characters are drawn as empty boxes; {CJK_INSTALL_HINT}",
+                      CJKFontWarning, stacklevel=3)
+        # one clear warning instead of one per missing glyph
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from", category=UserWarning)
+    return False
+
+
+def fit_cjk_text(artist):
+    """Give every text in `artist` (an Axes or a Figure) that holds CJK characters the CJK fallback font.
+
+    Texts made before `use_cjk_font` (an axes' title, existing tick labels) keep the font family they were
+    made with; this updates them. Returns `artist`.
+    """
+    texts = [t for t in artist.findobj(matplotlib.text.Text) if has_cjk(t.get_text())]
+    if texts and use_cjk_font([t.get_text() for t in texts]):
+        family = list(matplotlib.rcParams["font.family"])
+        for text in texts:
+            text.set_fontfamily(family)
+    return artist
+
+
+# ---------------------------------------------------------------------------------------------
+# labels, colours, sizes
+
+def wrap_label(text, width: int = LABEL_WIDTH, max_lines: int = 3) -> str:
+    """Wrap a long class name over lines (CJK characters count double) and shorten what is left."""
+    text = " ".join(str(text).split())
+    if has_cjk(text):
+        width = max(4, width // 2)
+    lines = textwrap.wrap(text, width=width, break_long_words=True, break_on_hyphens=True) or [""]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][:max(1, width - 1)].rstrip() + "…"
+    return "\n".join(lines)
+
+
+def class_palette(classes: Sequence[str]) -> dict[str, tuple]:
+    """One colour per class, by position in the class list: the same class list gives every chart the
+    same colours, and adding a class at the end keeps the colours of the others.
+
+    Up to 10 classes: seaborn's "tab10"; up to 20: "tab20" ordered so that its first 10 are tab10's;
+    more: evenly spaced hues (husl), which stay distinct for dozens of classes.
+    """
+    classes = list(classes)
+    count = len(classes)
+    if count <= 10:
+        colours = sns.color_palette("tab10", 10)
+    elif count <= 20:
+        tab20 = sns.color_palette("tab20", 20)
+        colours = tab20[0::2] + tab20[1::2]
+    else:
+        colours = sns.color_palette("husl", count)
+    return {name: tuple(colours[i]) for i, name in enumerate(classes)}
+
+
+def bars_height(count: int, minimum: float = 2.2) -> float:
+    """Inches for a horizontal bar chart of `count` bars (labels of up to 3 lines stay apart)."""
+    return max(minimum, BAR_HEIGHT * count + 1.0)
+
+
+def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=size, layout="constrained")[1]
+
+
+def _palette(palette: Mapping | None, classes: Sequence[str]) -> Mapping:
+    return palette if palette is not None else class_palette(classes)
+
+
+def _label_bars(ax: Axes, values: Sequence[float], fmt: str) -> None:
+    """Write each bar's value just after its end."""
+    top = max([v for v in values if np.isfinite(v)] + [0])
+    for y, value in enumerate(values):
+        if np.isfinite(value):
+            ax.text(value + top * 0.01, y, format(value, fmt), va="center", ha="left", fontsize=8)
+    ax.set_xlim(0, (top or 1) * 1.18)
+
+
+def _hbar(ax: Axes, labels: Sequence[str], values: Sequence[float], colours: Sequence, fmt: str,
+          bold: Sequence[bool] | None = None) -> Axes:
+    positions = np.arange(len(labels))
+    ax.barh(positions, values, color=colours, edgecolor="white", height=0.75)
+    ax.set_yticks(positions, [wrap_label(label) for label in labels], fontsize=9)
+    if bold is not None:
+        for tick, strong in zip(ax.get_yticklabels(), bold):
+            tick.set_fontweight("bold" if strong else "normal")
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # first label on top
+    _label_bars(ax, values, fmt)
+    sns.despine(ax=ax)
+    return ax
+
+
+# ---------------------------------------------------------------------------------------------
+# axes-level charts
+
+def probability_bars(probabilities: pd.Series, ax: Axes | None = None, *, palette: Mapping | None = None,
+                     top: int | None = None, title: str | None = None) -> Axes:
+    """Horizontal bars of probabilities (a Series: label -> probability), largest on top.
+
+    The winner is drawn in its class colour with a bold label; the others in grey, so the winner stands
+    out as in the seed's chart. `top` keeps only the largest ones (for many classes).
+    """
+    series = probabilities.astype(float).sort_values(ascending=False, kind="stable")
+    if top is not None:
+        series = series.head(top)
+    ax = _axes(ax, (6, bars_height(len(series))))
+    colours_of = _palette(palette, list(probabilities.index))
+    winner = series.index[0] if len(series) and np.isfinite(series.iloc[0]) else None
+    colours = [colours_of.get(name, "#1f77b4") if name == winner else LOSER_COLOUR for name in series.index]
+    _hbar(ax, list(series.index), list(series.values), colours, ".3f", [name == winner for name in series.index])
+    ax.set_xlabel("probability")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fit_cjk_text(ax)
+
+
+def image_axes(image, ax: Axes | None = None, *, title: str | None = None) -> Axes:
+    """Show an image (a PIL image or a path) without axes; an unreadable file shows why."""
+    ax = _axes(ax, (4, 4))
+    ax.set_axis_off()
+    if hasattr(image, "size"):
+        image = image.copy()
+    else:
+        try:
+            image = open_image(image, draft_size=THUMBNAIL).image
+        except ImageReadError as exc:
+            ax.text(0.5, 0.5, wrap_label(f"unreadable: {exc.reason}", 30, 4), ha="center", va="center",
+                    fontsize=8, color=MEAN_COLOUR, transform=ax.transAxes)
+            image = None
+    if image is not None:
+        image.thumbnail((THUMBNAIL, THUMBNAIL))  # a chart never needs more; keeps SVG and PDF files small
+        ax.imshow(image)
+    if title:
+        ax.set_title(wrap_label(title, 30, 2), fontsize=9)
+    return fit_cjk_text(ax)
+
+
+def prediction_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: Mapping | None = None,
+                    order: Sequence[str] | None = None, show_empty: bool | None = None) -> Axes:
+    """How many images each class won (the seed's "分类结果分布"), one horizontal bar per class.
+
+    `order`: the classes to show, top to bottom (default: most predicted first). Classes that won
+    nothing are shown when there are at most 20 classes, or when `show_empty` is True.
+    """
+    counts = prediction_counts(results).set_index("class")
+    classes = classes_of(results)
+    if order is None:
+        show_empty = len(classes) <= 20 if show_empty is None else show_empty
+        order = [c for c in counts.index if show_empty or counts.at[c, "count"] > 0]
+    values = [float(counts.at[c, "count"]) if c in counts.index else 0.0 for c in order]
+    ax = _axes(ax, (6, bars_height(len(order))))
+    colours_of = _palette(palette, classes)
+    _hbar(ax, list(order), values, [colours_of.get(c, LOSER_COLOUR) for c in order], ".0f")
+    ax.set_xlabel("images predicted")
+    ax.set_title("Predicted classes", fontsize=11)
+    hidden = len(classes) - len(order)
+    if hidden > 0 and show_empty is False:
+        ax.text(1.0, -0.02, f"{hidden} classes won no image", transform=ax.transAxes, ha="right", va="top",
+                fontsize=8, color="#555555")
+    return fit_cjk_text(ax)
+
+
+def confidence_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: Mapping | None = None,
+                    order: Sequence[str] | None = None) -> Axes:
+    """Per class, the mean confidence of the images predicted as that class (the seed's "平均置信度")."""
+    good = readable(results)
+    means = good.groupby("prediction")["confidence"].mean()
+    classes = classes_of(results)
+    if order is None:
+        order = list(means.sort_values(ascending=False, kind="stable").index)
+    values = [float(means.get(c, np.nan)) for c in order]
+    ax = _axes(ax, (6, bars_height(len(order))))
+    colours_of = _palette(palette, classes)
+    _hbar(ax, list(order), [0.0 if not np.isfinite(v) else v for v in values],
+          [colours_of.get(c, LOSER_COLOUR) for c in order], ".3f")
+    ax.set_xlabel("mean confidence when predicted")
+    ax.set_title("Confidence per predicted class", fontsize=11)
+    return fit_cjk_text(ax)
+
+
+def ratio_type_bars(results: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """The aspect-ratio types (square, 4:3, 16:9, 3:2, other) and how many images have each."""
+    counts = ratio_counts(results)
+    ax = _axes(ax, (6, bars_height(len(counts))))
+    colours = sns.color_palette("crest", len(counts))
+    _hbar(ax, list(counts["ratio_type"]), list(counts["count"].astype(float)), colours, ".0f")
+    total = max(int(counts["count"].sum()), 1)
+    for y, count in enumerate(counts["count"]):
+        if count:
+            ax.text(0, y, f" {100 * count / total:.0f}%", va="center", ha="left", fontsize=7, color="white")
+    ax.set_xlabel("images")
+    ax.set_title("Aspect-ratio types", fontsize=11)
+    return fit_cjk_text(ax)
+
+
+def ratio_histogram(results: pd.DataFrame, ax: Axes | None = None, *, bins: int | str = "auto") -> Axes:
+    """Histogram of width/height with the mean marked (the seed's "宽高比值分布")."""
+    values = readable(results)["ratio_value"].astype(float).dropna()
+    ax = _axes(ax, (6, 3.5))
+    if len(values):
+        sns.histplot(x=values, bins=bins if values.nunique() > 1 else 1, ax=ax, color="#74b9ff",
+                     edgecolor="#2c3e50")
+        mean = float(values.mean())
+        ax.axvline(mean, color=MEAN_COLOUR, linestyle="--", linewidth=1.5, label=f"mean {mean:.2f}")
+        ax.legend(loc="upper right", fontsize=8, frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no readable images", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("width / height")
+    ax.set_ylabel("images")
+    ax.set_title("Width/height ratio", fontsize=11)
+    sns.despine(ax=ax)
+    return fit_cjk_text(ax)
+
+
+def prediction_matrix(comparison: pd.DataFrame, ax: Axes | None = None, *, palette: Mapping | None = None,
+                      max_rows: int = 40) -> Axes:
+    """A table of predictions, one row per image and one column per setting (from compare_settings).
+
+    Each cell is coloured by its class; rows whose prediction changes between settings have a bold red
+    label and their cells are outlined, so the changes stand out. At most `max_rows` rows, changed first.
+    """
+    settings = list(comparison.attrs.get("settings", [c for c in comparison.columns if c != "changed"]))
+    classes = list(comparison.attrs.get("classes", sorted(set(comparison[settings].stack().dropna()))))
+    table = comparison.sort_values("changed", ascending=False, kind="stable").head(max_rows)
+    colours_of = _palette(palette, classes)
+    ax = _axes(ax, (1.8 * len(settings) + 2.5, 0.32 * len(table) + 1.5))
+    for row, (name, entry) in enumerate(table.iterrows()):
+        for column, setting in enumerate(settings):
+            label = entry[setting]
+            colour = colours_of.get(label, "white") if isinstance(label, str) else "white"
+            edge = MEAN_COLOUR if entry["changed"] else "white"
+            ax.add_patch(matplotlib.patches.Rectangle((column, row), 1, 1, facecolor=colour, alpha=0.55,
+                                                      edgecolor=edge, linewidth=1.5 if entry["changed"] else 0.5))
+            ax.text(column + 0.5, row + 0.5, wrap_label(label if isinstance(label, str) else "unreadable", 16, 2),
+                    ha="center", va="center", fontsize=7)
+    ax.set_xlim(0, len(settings))
+    ax.set_ylim(len(table), 0)
+    ax.set_xticks(np.arange(len(settings)) + 0.5, [s.replace(" / ", "\n") for s in settings], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_yticks(np.arange(len(table)) + 0.5, [wrap_label(n, 28, 1) for n in table.index], fontsize=8)
+    for tick, changed in zip(ax.get_yticklabels(), table["changed"]):
+        if changed:
+            tick.set_color(MEAN_COLOUR)
+            tick.set_fontweight("bold")
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    changed = int(comparison["changed"].sum())
+    ax.set_title(f"Predictions per setting: {changed} of {len(comparison)} images change", fontsize=10)
+    return fit_cjk_text(ax)
+
+
+# ---------------------------------------------------------------------------------------------
+# figure-level dashboards
+
+def _figure(width: float, height: float) -> Figure:
+    # a Figure outside pyplot: redrawing a panel never piles up open figures, and a cell that
+    # ends with the figure displays it once
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def similarity_figure(image, probabilities: pd.Series, *, title: str | None = None) -> Figure:
+    """The image beside a bar chart of its probabilities over free texts (notebook 01)."""
+    height = max(3.5, bars_height(len(probabilities)))
+    figure = _figure(11, height)
+    left, right = figure.subplots(1, 2, width_ratios=[1, 1.4])
+    image_axes(image, left, title=title)
+    probability_bars(probabilities, right, palette=class_palette(list(probabilities.index)),
+                     title="probability of each text")
+    return fit_cjk_text(figure)
+
+
+def image_grid(results: pd.DataFrame, *, rows: Sequence[int] | None = None, top: int = 5, columns: int = 4,
+               palette: Mapping | None = None, max_images: int = 12) -> Figure:
+    """A grid of images, each above a bar chart of its `top` class probabilities (winner highlighted).
+
+    `rows`: which rows of `results` to show (default: the first `max_images`).
+    """
+    rows = list(rows) if rows is not None else list(range(min(len(results), max_images)))
+    classes = classes_of(results)
+    palette = _palette(palette, classes)
+    shown = min(top, len(classes))
+    count = max(len(rows), 1)
+    columns = max(1, min(columns, count))
+    lines = -(-count // columns)
+    cell_height = 2.2 + bars_height(shown, 1.0)
+    figure = _figure(3.4 * columns, cell_height * lines)
+    cells = np.atleast_1d(figure.subfigures(lines, columns, squeeze=False).ravel())
+    names = display_names(results["path"])
+    for cell, row in zip(cells, rows):
+        image_ax, bars_ax = cell.subplots(2, 1, height_ratios=[2.2, bars_height(shown, 1.0)])
+        entry = results.iloc[row]
+        image_axes(entry["path"], image_ax, title=names[row])
+        if entry.get("error"):
+            bars_ax.set_axis_off()
+            continue
+        probs = pd.Series({c: entry[prob_column(c)] for c in classes})
+        probability_bars(probs, bars_ax, palette=palette, top=shown)
+        bars_ax.set_xlabel("")
+        bars_ax.tick_params(axis="x", labelsize=7)
+    for cell in cells[len(rows):]:
+        cell.set_facecolor("none")
+    if not rows:
+        cells[0].text(0.5, 0.5, "no images selected", ha="center", va="center")
+    return fit_cjk_text(figure)
+
+
+def class_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None, title: str | None = None) -> Figure:
+    """Predicted-class counts beside the mean confidence per predicted class, the same class on each row."""
+    classes = classes_of(results)
+    palette = _palette(palette, classes)
+    counts = prediction_counts(results)
+    order = list(counts[counts["count"] > 0]["class"]) or classes
+    figure = _figure(12, bars_height(len(order)) + (0.4 if title else 0))
+    left, right = figure.subplots(1, 2, sharey=True)
+    prediction_bars(results, left, palette=palette, order=order)
+    confidence_bars(results, right, palette=palette, order=order)
+    right.tick_params(axis="y", labelleft=False)
+    if title:
+        figure.suptitle(title, fontsize=13, fontweight="bold")
+    return fit_cjk_text(figure)
+
+
+def report_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None,
+                     title: str = "Zero-shot classification report") -> Figure:
+    """The seed's four-chart report: predicted classes and confidence per class (top, same class per row),
+    aspect-ratio types and the width/height histogram with its mean (bottom)."""
+    classes = classes_of(results)
+    palette = _palette(palette, classes)
+    counts = prediction_counts(results)
+    order = list(counts[counts["count"] > 0]["class"]) or classes
+    top_height = bars_height(len(order), 3.0)
+    figure = _figure(13, top_height + 3.8 + 0.6)
+    upper, lower = figure.subfigures(2, 1, height_ratios=[top_height, 3.8])
+    left, right = upper.subplots(1, 2, sharey=True)
+    prediction_bars(results, left, palette=palette, order=order)
+    confidence_bars(results, right, palette=palette, order=order)
+    right.tick_params(axis="y", labelleft=False)
+    ratio_left, ratio_right = lower.subplots(1, 2)
+    ratio_type_bars(results, ratio_left)
+    ratio_histogram(results, ratio_right)
+    good = readable(results)
+    figure.suptitle(f"{title}\n{len(good)} images, {len(classes)} classes, "
+                    f"mean confidence {good['confidence'].mean():.3f}", fontsize=13, fontweight="bold")
+    return fit_cjk_text(figure)
+
+
+def comparison_figure(comparison: pd.DataFrame, *, palette: Mapping | None = None, max_rows: int = 40) -> Figure:
+    """The predictions of every setting side by side, changed rows highlighted (notebook 02)."""
+    settings = list(comparison.attrs.get("settings", []))
+    rows = min(len(comparison), max_rows)
+    figure = _figure(1.9 * len(settings) + 3, 0.32 * rows + 1.6)
+    prediction_matrix(comparison, figure.subplots(), palette=palette, max_rows=max_rows)
+    return fit_cjk_text(figure)
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+
+def export_figure(figure: Figure, folder: str | os.PathLike, name: str, *, formats: Sequence[str] = FORMATS,
+                  dpi: int = 150) -> list[Path]:
+    """Write `figure` as folder/name.png (at `dpi`), .svg and .pdf; returns the paths written."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown figure format {unknown[0]!r}: use {', '.join(FORMATS)}")
+    if dpi < 10:
+        raise ValueError(f"dpi {dpi} is too small for a readable figure; use 72 or more (150 is the default)")
+    folder = Path(folder)
+    return [save_figure(figure, folder / f"{name}.{fmt}", dpi=dpi) for fmt in formats]
+

@@ -1,0 +1,263 @@
+"""Write the notebooks of notebooks/ from the cells below, so that the three stay consistent.
+
+    python scripts/build_notebooks.py           # (re)write notebooks/*.ipynb, without outputs
+    python scripts/build_notebooks.py --check   # exit 1 when a committed notebook differs from this script
+
+Each notebook opens with one cell tagged `parameters` (papermill replaces it) holding the model, the
+images, the classes or texts, the templates and the output folder. `None` there means "what suits the
+model": $CLIPNB_MODEL when set, else ViT-B/32, and the offline demo model when ViT-B/32 cannot be had
+(clipnb.defaults.choose_model says so in one line), with images and classes the model knows
+(clipnb.defaults.default_inputs).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDER = ROOT / "notebooks"
+
+MODEL_LINE = ('model_name = None  # None: $CLIPNB_MODEL when set, else ViT-B/32 '
+              '(the offline demo model when ViT-B/32 cannot be had)')
+SETUP = """\
+%matplotlib inline
+from pathlib import Path
+
+import clipnb
+from clipnb import plotting
+from clipnb.defaults import choose_model, default_inputs
+
+model = choose_model(model_name)
+default_folder, default_classes, default_recursive = default_inputs(model)
+output_dir = Path(output_dir)
+print(f"model: {model.name}; outputs go to {output_dir.resolve()}")"""
+
+SIMILARITY = [
+    ("markdown", """\
+# 1. Image-text similarity
+
+How well does one image match each of a few free texts? CLIP embeds the image and every text in the same
+space; the probability of a text is the softmax, over the texts, of the cosine similarity times the model's
+logit scale. This is the first example of the article this project grew from ("a photo of a cat",
+"a photo of a dog", "a photo of a bird", "a cat sitting on the sofa").
+
+Set the parameters below (or pass them with papermill), then run all cells."""),
+    ("parameters", f"""\
+{MODEL_LINE}
+image = None  # one image file; None: a picture the model knows (the seed's cat, or a red circle for the demo model)
+texts = None  # the texts to compare with the image; None: the seed's four texts (shape texts for the demo model)
+output_dir = "../reports/similarity"  # where the table and the figure are written"""),
+    ("markdown", "## The model and its inputs"),
+    ("code", SETUP + """
+
+SEED_TEXTS = ["a photo of a cat", "a photo of a dog", "a photo of a bird", "a cat sitting on the sofa"]
+SHAPE_TEXTS = ["a photo of a red circle", "a photo of a blue circle", "a photo of a red square",
+               "a red circle on a white background"]
+if image is None:
+    image = (clipnb.find_images(default_folder / "red circle")[0] if model.name == "demo"
+             else default_folder / "cat.jpg")
+texts = texts or (SHAPE_TEXTS if model.name == "demo" else SEED_TEXTS)
+print(f"image: {image}")"""),
+    ("markdown", "## The probability of each text"),
+    ("code", """\
+probabilities = clipnb.similarity(image, texts, model=model)
+probabilities.to_frame().style.format("{:.4f}").bar(color="#9ecae1", vmin=0, vmax=1)"""),
+    ("markdown", "The image beside the same probabilities; the best-matching text is highlighted."),
+    ("code", """\
+figure = plotting.similarity_figure(image, probabilities, title=Path(image).name)
+figure"""),
+    ("markdown", "## Export"),
+    ("code", """\
+table = probabilities.rename_axis("text").reset_index()
+written = [clipnb.write_csv(table, output_dir / "similarity.csv")]
+written += plotting.export_figure(figure, output_dir, "similarity")
+for path in written:
+    print(f"wrote {path}")"""),
+]
+
+ZERO_SHOT = [
+    ("markdown", """\
+# 2. Zero-shot classification of a folder
+
+Every image of a folder is scored against class names put into prompt templates ("a photo of a {}"),
+with the templates ensembled: averaged as text embeddings (the CLIP paper) or as scores (the seed notebook).
+The images are embedded once; every other step below re-scores those embeddings, so changing the classes,
+the templates or the ensembling never encodes an image again.
+
+At the end, a control panel lets you add and remove classes, edit the templates, switch the ensembling
+method and pick the images shown; the table and the charts redraw in place, and Export writes them to the
+output folder."""),
+    ("parameters", f"""\
+{MODEL_LINE}
+image_folder = None  # None: the images the model knows (test_images/shapes for the demo model, else test_images)
+recursive = None  # look in subfolders; None: as suits the default folder
+classes = None  # class names; None: the classes of the default images
+templates = "seed"  # a template set (seed, imagenet80, imagenet7), a file with one template per line, or a list
+ensemble = "embedding"  # "embedding" (CLIP paper) or "score" (seed notebook)
+compared_template_sets = ["seed", "imagenet7", "imagenet80"]  # the settings compared side by side
+max_images = 12  # images in the grid
+output_dir = "../reports/zero_shot"  # where the CSV files and the figures are written"""),
+    ("markdown", "## The model and the images"),
+    ("code", SETUP + """
+from clipnb import compare
+from clipnb.widgets import ClassifierPanel, image_table
+
+image_folder = Path(image_folder or default_folder)
+classes = classes or default_classes
+recursive = default_recursive if recursive is None else recursive
+cache = clipnb.EmbeddingCache()  # embeddings are kept on disk: a second run encodes nothing
+images = clipnb.find_images(image_folder, recursive=recursive)
+print(f"{len(images)} images in {image_folder}; {len(classes)} classes")"""),
+    ("markdown", "Embed every image once. Unreadable files become rows with an `error`; they never stop the run."),
+    ("code", """\
+embedded = clipnb.embed_images(model, images, cache=cache)
+embedded.stats"""),
+    ("markdown", "## Classify with prompt ensembling"),
+    ("code", """\
+head = clipnb.build_head(model, classes, templates, ensemble, cache=cache)
+results = clipnb.results_table(embedded, head)
+print(f"{len(head.classes)} classes x {len(head.templates)} templates, {ensemble} ensembling")
+image_table(results).style.format(precision=3)"""),
+    ("markdown", "Each image above its five best classes; the winner is drawn in its class colour and in bold."),
+    ("code", """\
+grid = plotting.image_grid(results, max_images=max_images)
+grid"""),
+    ("markdown", """\
+## Template sets and ensembling methods side by side
+
+The same embeddings under each template set and both ensembling methods. Rows whose prediction changes
+between settings are highlighted. When the images sit in one subfolder per class, the folder names are
+the true labels and each setting's accuracy is shown."""),
+    ("code", """\
+comparison = compare.compare_settings(model, embedded, classes, compared_template_sets, cache=cache)
+truth = compare.folder_labels(embedded.records["path"], classes)
+compare.setting_summary(comparison, truth if any(truth) else None)"""),
+    ("code", "compare.highlight_changes(comparison)"),
+    ("code", """\
+comparison_chart = plotting.comparison_figure(comparison)
+comparison_chart"""),
+    ("markdown", "## Export"),
+    ("code", """\
+written = [clipnb.write_csv(results, output_dir / "classification.csv", bom=True),
+           clipnb.write_csv(comparison.reset_index(), output_dir / "settings_comparison.csv")]
+written += plotting.export_figure(grid, output_dir, "image_grid")
+written += plotting.export_figure(comparison_chart, output_dir, "settings_comparison")
+for path in written:
+    print(f"wrote {path}")"""),
+    ("markdown", """\
+## Try it yourself
+
+Add or remove a class, edit the templates (one per line, each with `{}`), switch the ensembling method or
+the images shown: the charts and the table below redraw from the embeddings computed above. A bad entry
+shows a message and keeps the last good results. **Export** writes the CSV files and the charts (PNG, SVG,
+PDF) to the output folder."""),
+    ("code", """\
+panel = ClassifierPanel(model, embedded, classes, templates, ensemble, output_dir=output_dir, cache=cache)
+panel"""),
+]
+
+REPORT = [
+    ("markdown", """\
+# 3. Classification report
+
+The article's report, done properly: classify a folder, then a dashboard of the predicted classes, the mean
+confidence per predicted class, the aspect-ratio types and the width/height histogram with its mean; the
+per-image table; a statistics summary; and the CSV files and figures written for a report. Titles and class
+names may be Chinese (the article's charts are): an installed CJK font is used, and when there is none the
+notebook says how to install one."""),
+    ("parameters", f"""\
+{MODEL_LINE}
+image_folder = None  # None: the images the model knows (test_images/shapes for the demo model, else test_images)
+recursive = None  # look in subfolders; None: as suits the default folder
+classes = None  # class names; None: the classes of the default images
+templates = "seed"  # a template set (seed, imagenet80, imagenet7), a file with one template per line, or a list
+ensemble = "embedding"  # "embedding" (CLIP paper) or "score" (seed notebook)
+title = "Zero-shot classification report"  # the dashboard's title, for example "CLIP零样本分类报告"
+dpi = 150  # resolution of the PNG figure
+output_dir = "../reports"  # where the CSV files and the figures are written"""),
+    ("markdown", "## Classify the folder"),
+    ("code", SETUP + """
+
+image_folder = Path(image_folder or default_folder)
+classes = classes or default_classes
+recursive = default_recursive if recursive is None else recursive
+results = clipnb.classify(image_folder, classes, templates, model=model, ensemble=ensemble, recursive=recursive,
+                          cache=clipnb.EmbeddingCache())
+print(f"{len(results)} images from {image_folder}, {len(classes)} classes")"""),
+    ("markdown", "## Dashboard"),
+    ("code", """\
+dashboard = plotting.report_dashboard(results, title=title)
+dashboard"""),
+    ("markdown", "## Per-image table"),
+    ("code", """\
+columns = ["path", "width", "height", "aspect_ratio", "ratio_type", "prediction", "confidence", "error"]
+results[columns].style.format({"confidence": "{:.4f}"}).hide(axis="index")"""),
+    ("markdown", "## Statistics"),
+    ("code", "print(clipnb.summary_text(results))"),
+    ("code", "clipnb.class_summary(results).style.format(precision=3).hide(axis=\"index\")"),
+    ("markdown", "## Export for the report"),
+    ("code", """\
+written = [clipnb.write_csv(results, output_dir / "classification.csv", bom=True),
+           clipnb.write_csv(clipnb.class_summary(results), output_dir / "class_summary.csv")]
+written += plotting.export_figure(dashboard, output_dir, "dashboard", dpi=dpi)
+for path in written:
+    print(f"wrote {path}")"""),
+]
+
+NOTEBOOKS = {
+    "01_image_text_similarity.ipynb": SIMILARITY,
+    "02_zero_shot_classification.ipynb": ZERO_SHOT,
+    "03_classification_report.ipynb": REPORT,
+}
+
+
+def build(cells) -> nbformat.NotebookNode:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata = {
+        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    for number, (kind, source) in enumerate(cells):
+        if kind == "markdown":
+            cell = nbformat.v4.new_markdown_cell(source)
+        else:
+            cell = nbformat.v4.new_code_cell(source)
+            if kind == "parameters":
+                cell.metadata["tags"] = ["parameters"]
+        cell.id = f"cell-{number:02d}"  # stable ids: rebuilding changes nothing that did not change
+        notebook.cells.append(cell)
+    nbformat.validate(notebook)
+    return notebook
+
+
+def render(cells) -> str:
+    return nbformat.writes(build(cells)) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only compare notebooks/ with this script")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, cells in NOTEBOOKS.items():
+        path = FOLDER / name
+        text = render(cells)
+        if args.check:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                stale.append(path)
+            continue
+        FOLDER.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+    if stale:
+        print("notebooks differ from scripts/build_notebooks.py (run it to rewrite them): "
+              + ", ".join(str(p.relative_to(ROOT)) for p in stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
