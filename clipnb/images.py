@@ -1,16 +1,23 @@
 """Finding and reading images, and their aspect-ratio information.
 
 Reading never raises for a bad file: it returns the reason, so one broken picture cannot stop a run.
+Every reason starts with what went wrong, in words a user can sort by: "empty file", "truncated file",
+"not an image", "too large", "unsupported", "damaged image", "cannot read file", "broken symbolic link",
+"not a regular file".
 """
 from __future__ import annotations
 
+import errno
 import math
 import os
+import re
+import stat
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -22,6 +29,33 @@ SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 # Ratios people name, for the nearest-standard-ratio column (width:height, landscape form).
 STANDARD_RATIOS = [(1, 1), (5, 4), (4, 3), (3, 2), (16, 10), (5, 3), (16, 9), (2, 1), (20, 9), (21, 9), (3, 1)]
 NEAREST_RATIO_TOLERANCE = 0.01  # relative difference still called "the same ratio"
+# CLIP's preprocessing scales the short side to the model's resolution and keeps the central square, so
+# a 60000x2 strip would first be blown up to 6.7 million x 224 pixels (6.8 GB). Longer images are cut
+# to this ratio around the centre first: the central square the model sees is unchanged.
+MAX_MODEL_ASPECT = 16
+# EXIF orientation -> the transposition that shows the image upright (EXIF 2.32, tag 0x0112).
+ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# The first bytes of files Pillow cannot identify, to say what they are instead (offset, bytes, reason).
+KNOWN_IMAGE_SIGNATURES = [
+    (0, b"\x89PNG\r\n\x1a\n", "PNG"), (0, b"\xff\xd8\xff", "JPEG"), (0, b"GIF87a", "GIF"), (0, b"GIF89a", "GIF"),
+    (0, b"II*\x00", "TIFF"), (0, b"MM\x00*", "TIFF"), (8, b"WEBP", "WEBP"), (0, b"BM", "BMP"),
+]
+OTHER_SIGNATURES = [
+    (4, b"ftypheic", "unsupported format: HEIC (an iPhone photo); convert it to JPEG or PNG"),
+    (4, b"ftypheix", "unsupported format: HEIC; convert it to JPEG or PNG"),
+    (4, b"ftypmif1", "unsupported format: HEIF; convert it to JPEG or PNG"),
+    (4, b"ftypmsf1", "unsupported format: HEIF; convert it to JPEG or PNG"),
+    (0, b"\xff\x0a", "unsupported format: JPEG XL; convert it to JPEG or PNG"),
+    (0, b"\x00\x00\x00\x0cJXL ", "unsupported format: JPEG XL; convert it to JPEG or PNG"),
+    (0, b"%PDF", "not an image: a PDF document"),
+    (0, b"\x00\x05\x16\x07", "not an image: a macOS resource-fork file (\"._\" files come from copying off a Mac; "
+                             "safe to delete)"),
+    (0, b"PK\x03\x04", "not an image: a zip archive"),
+]
 
 
 class ImageReadError(Exception):
@@ -41,30 +75,61 @@ def is_image_name(path: str | os.PathLike) -> bool:
 
 
 def find_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
-    """Image files in a folder (any letter case of the known extensions), sorted by path.
+    """Every entry with an image extension (any letter case) that is not a folder, sorted by path.
 
-    Folders named like images are skipped, and a recursive walk never follows a symlinked folder
-    twice, so a symlink loop cannot make it loop.
+    Folders named like images are skipped. Broken links, named pipes and other entries that are not
+    regular files are listed too, so that each gets a row saying why it was not read (they are never
+    opened: reading a pipe would wait for ever). A recursive walk follows symlinked folders but never
+    enters the same folder twice, so a symlink loop cannot make it loop.
     """
     folder = Path(folder)
     if not folder.exists():
         raise FolderError(f"image folder {folder} does not exist")
     if not folder.is_dir():
         raise FolderError(f"{folder} is not a folder; give a folder of images")
+    problems: list[OSError] = []
     found = []
-    visited = set()
-    for root, dirs, files in os.walk(folder, followlinks=recursive):
-        real = os.path.realpath(root)
-        if real in visited:
-            dirs[:] = []
-            continue
-        visited.add(real)
-        dirs.sort()
-        found.extend(Path(root) / name for name in files
-                     if is_image_name(name) and (Path(root) / name).is_file())
+    visited = {os.path.realpath(folder)}
+    for root, dirs, files in os.walk(folder, followlinks=recursive, onerror=problems.append):
+        found.extend(Path(root) / name for name in files if is_image_name(name))
         if not recursive:
             break
+        kept = []
+        for name in sorted(dirs):
+            real = os.path.realpath(os.path.join(root, name))
+            if real not in visited:
+                visited.add(real)
+                kept.append(name)
+        dirs[:] = kept
+    if problems and not found and problems[0].filename and os.path.samefile(problems[0].filename, folder):
+        raise FolderError(f"image folder {folder} cannot be listed: {problems[0].strerror or problems[0]}")
     return sorted(found, key=lambda p: str(p))
+
+
+def file_problem(path: str | os.PathLike) -> str:
+    """Why `path` cannot be read as an image file without opening it, or "" for a non-empty regular file.
+
+    Only stat() is used, so a named pipe or a device is never opened (reading one could block for ever).
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"broken symbolic link: it points to {os.readlink(path)}, which does not exist"
+        return "cannot read file: it no longer exists (moved or deleted during the run?)"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "broken symbolic link: a loop of links that never reaches a file"
+        return f"cannot read file: {exc.strerror or exc}"
+    if stat.S_ISDIR(info.st_mode):
+        return "not a regular file: a folder"
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a named pipe" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "a special file")
+        return f"not a regular file: {kind}, not read"
+    if info.st_size == 0:
+        return "empty file (0 bytes)"
+    return ""
 
 
 @dataclass
@@ -85,58 +150,127 @@ def open_image(path: str | os.PathLike, background: tuple[int, int, int] | None 
     (much faster for large photos; the pixels then differ slightly from a full decode).
     `keep_mode`: leave the Pillow mode as it is (16-bit greyscale still becomes 8-bit) so that openai-clip's
     preprocessing, which resizes first and converts to RGB last, sees exactly what it would see itself.
-    Raises ImageReadError with a short reason for anything that is not a readable image.
+    Raises ImageReadError with a short reason for anything that is not a readable image: truncated files
+    are reported, never padded with grey, and images over Pillow's decompression-bomb limit are refused
+    from their header, before any pixel is decoded.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ImageReadError(f"cannot read file: {exc.strerror or exc}") from None
-    if size == 0:
-        raise ImageReadError("empty file (0 bytes)")
+    problem = file_problem(path)
+    if problem:
+        raise ImageReadError(problem)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 # refuse before decoding: a bomb must never be expanded into memory
                 check_pixel_count(img.size)
-                width, height = displayed_size(img)
-                note = ""
-                frames = getattr(img, "n_frames", 1)
-                if frames > 1 and getattr(img, "is_animated", False):
-                    note = f"animated: first of {frames} frames used"
+                orientation, note = exif_orientation(img)
+                width, height = displayed_size(img, orientation)
+                note = _join(note, _frames_note(img))
                 if draft_size and img.format == "JPEG":
                     img.draft("RGB", _draft_request(img.size, draft_size))
                 img.load()
-                image = ImageOps.exif_transpose(img)
+                image = upright(img, orientation)
                 if not keep_mode or background is not None:
                     image = to_rgb(image, background)
-                elif image.mode in SIXTEEN_BIT_MODES:
+                elif image.mode in SIXTEEN_BIT_MODES or image.mode == "F":
                     image = to_8bit(image)
     except ImageReadError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageReadError(f"too large: {exc}") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(_bomb_reason(exc)) from None
+    except Image.DecompressionBombWarning as exc:
+        raise ImageReadError(_bomb_reason(exc)) from None
     except UnidentifiedImageError:
-        raise ImageReadError("not an image (unrecognised file content)") from None
+        raise ImageReadError(describe_unidentified(path)) from None
+    except MemoryError:
+        raise ImageReadError("too large: not enough memory to decode it") from None
     except OSError as exc:
-        text = str(exc)
-        if "truncated" in text or "broken data stream" in text or "premature end" in text.lower():
-            raise ImageReadError(f"truncated file ({text})") from None
-        raise ImageReadError(f"unreadable image ({text})") from None
-    except (ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError,
-            MemoryError, NotImplementedError, Image.DecompressionBombError) as exc:
+        raise ImageReadError(_decode_reason(exc)) from None
+    except (ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, NotImplementedError,
+            struct.error) as exc:
         # Pillow's plugins raise these for damaged or unsupported content
-        raise ImageReadError(f"unsupported or damaged image ({type(exc).__name__}: {exc})") from None
+        raise ImageReadError(_decode_reason(exc)) from None
     return OpenedImage(image=image, width=width, height=height, note=note)
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def _frames_note(img: Image.Image) -> str:
+    """A note for animations and multi-page files: only the first frame is used."""
+    try:
+        frames = getattr(img, "n_frames", 1)
+    except Exception:  # counting frames reads the whole file; a damaged tail must not lose the first frame
+        return "first frame used; later frames are damaged"
+    if frames <= 1:
+        return ""
+    if img.format == "TIFF":
+        return f"multi-page: first of {frames} pages used"
+    return f"animated: first of {frames} frames used"
+
+
+def _bomb_reason(exc: Exception) -> str:
+    numbers = [int(n) for n in re.findall(r"\d+", str(exc))]
+    size = f"{numbers[0]:,} pixels is over" if len(numbers) >= 2 else "over"
+    return (f"too large: {size} the {Image.MAX_IMAGE_PIXELS or 0:,}-pixel limit (Pillow's decompression-bomb "
+            "guard); not decoded. Shrink the image, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it")
+
+
+TRUNCATION_WORDS = ("truncated", "broken data stream", "premature end", "end of file", "unexpected eof",
+                    "not enough data")
+
+
+def _decode_reason(exc: Exception) -> str:
+    """A short reason for an exception raised while decoding a file Pillow did recognise."""
+    text = str(exc) or type(exc).__name__
+    lower = text.lower()
+    if isinstance(exc, EOFError) or any(word in lower for word in TRUNCATION_WORDS):
+        return f"truncated file: it ends before the image does (an incomplete download or copy?) ({text})"
+    if "not supported" in lower or "not available" in lower or "unsupported" in lower or isinstance(
+            exc, NotImplementedError):
+        return f"unsupported image: {text}"
+    return f"damaged image ({type(exc).__name__}: {text})"
+
+
+def describe_unidentified(path: str | os.PathLike) -> str:
+    """Why Pillow did not recognise a file, from its first bytes: a truncated image, a known format
+    Pillow cannot read (HEIC), or something that is not an image at all (an HTML error page, a PDF)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+    except OSError as exc:
+        return f"cannot read file: {exc.strerror or exc}"
+    for offset, signature, name in KNOWN_IMAGE_SIGNATURES:
+        if head[offset:offset + len(signature)] == signature:
+            if name == "BMP" and len(head) >= 54:
+                continue  # "BM" is too short a signature to trust unless the header is cut off
+            return (f"truncated or damaged file: it starts like a {name} image, but its header cannot be read "
+                    f"({os.path.getsize(path)} bytes)")
+    for offset, signature, reason in OTHER_SIGNATURES:
+        if head[offset:offset + len(signature)] == signature:
+            return reason
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text[:200]:
+        return "not an image: an HTML page (a failed or blocked download?)"
+    if text.startswith(b"<") and b"<svg" in text:
+        return "not an image: an SVG drawing (vector graphics); convert it to PNG"
+    if head and b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+            return "not an image: a text file"
+        except UnicodeDecodeError:
+            pass
+    return "not an image (unrecognised file content)"
 
 
 def check_pixel_count(size: tuple[int, int]) -> None:
     limit = Image.MAX_IMAGE_PIXELS
     if limit and size[0] * size[1] > limit:
-        raise ImageReadError(f"too large: {size[0]}x{size[1]} pixels is over the {limit:,}-pixel limit "
-                             "(Pillow's decompression-bomb guard); shrink the image or raise "
-                             "PIL.Image.MAX_IMAGE_PIXELS if you trust it")
+        raise ImageReadError(f"too large: {size[0]}x{size[1]} = {size[0] * size[1]:,} pixels is over the "
+                             f"{limit:,}-pixel limit (Pillow's decompression-bomb guard); not decoded. Shrink "
+                             "the image, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it")
 
 
 def _draft_request(size: tuple[int, int], minimum: int) -> tuple[int, int]:
@@ -145,30 +279,76 @@ def _draft_request(size: tuple[int, int], minimum: int) -> tuple[int, int]:
     return (max(1, math.ceil(size[0] / scale)), max(1, math.ceil(size[1] / scale)))
 
 
-def displayed_size(img: Image.Image) -> tuple[int, int]:
+def exif_orientation(img: Image.Image) -> tuple[int, str]:
+    """The EXIF orientation (1-8) and a note when the tag is there but unusable (then 1: as stored)."""
+    try:
+        value = img.getexif().get(0x0112, 1)
+    except Exception:  # damaged EXIF must not cost the picture
+        return 1, "EXIF data damaged; orientation ignored"
+    if value in ORIENTATION_TRANSPOSE or value == 1:
+        return value, ""
+    return 1, f"EXIF orientation {value!r} is not valid (1-8); image shown as stored"
+
+
+def displayed_size(img: Image.Image, orientation: int | None = None) -> tuple[int, int]:
     """Width and height as displayed (after EXIF rotation), from the header, before any decoding."""
     width, height = img.size
-    rotation = img.getexif().get(0x0112, 1)
-    return (height, width) if rotation in (5, 6, 7, 8) else (width, height)
+    if orientation is None:
+        orientation = exif_orientation(img)[0]
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def upright(img: Image.Image, orientation: int) -> Image.Image:
+    """The decoded image as it is meant to be displayed (EXIF orientation applied)."""
+    method = ORIENTATION_TRANSPOSE.get(orientation)
+    return img.transpose(method) if method is not None else img.copy()
 
 
 def to_rgb(img: Image.Image, background: tuple[int, int, int] | None = None) -> Image.Image:
     """Any Pillow mode -> RGB. 16-bit greyscale is scaled to 8 bits (Pillow's own convert would clip it)."""
-    if img.mode in SIXTEEN_BIT_MODES:
+    if img.mode in SIXTEEN_BIT_MODES or img.mode == "F":
         img = to_8bit(img)
     if background is not None and (img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info):
         rgba = img.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, tuple(background) + (255,))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")  # what Pillow itself recommends; RGB then drops the alpha, as before
     return img.convert("RGB")
 
 
 def to_8bit(img: Image.Image) -> Image.Image:
-    """16-bit (or 32-bit integer) greyscale -> 8-bit "L", scaling the range instead of clipping it."""
+    """16-bit (or 32-bit integer, or float) greyscale -> 8-bit "L", scaling the range instead of clipping it.
+
+    16-bit modes always scale 0..65535 to 0..255 (so a dark 16-bit image stays dark); a 32-bit "I" image
+    is taken as 16-bit when its values need it (Pillow used to open 16-bit PNGs so) and as 8-bit otherwise;
+    a float image in 0..1 is scaled to 0..255.
+    """
+    if img.mode == "F":
+        high = img.getextrema()[1]
+        return img.point(lambda v: v * 255).convert("L") if high <= 1.0 else img.convert("L")
+    sixteen = img.mode.startswith("I;16")
     img = img if img.mode == "I" else img.convert("I")
-    # Pillow opens 16-bit PNGs as mode "I"; values that already fit 8 bits stay as they are
-    scale = 257 if img.getextrema()[1] > 255 else 1
+    high = img.getextrema()[1]
+    scale = 257 if sixteen or 255 < high <= 65535 else (high / 255 if high > 65535 else 1)
     return img.point(lambda v: v / scale).convert("L")
+
+
+def fit_for_model(image: Image.Image, max_aspect: float = MAX_MODEL_ASPECT) -> Image.Image:
+    """Cut an extreme panorama (longer than `max_aspect`:1) to that ratio around its centre.
+
+    CLIP's preprocessing only keeps the central square, so what the model sees is the same (up to a
+    fraction of a pixel of resampling), but a 60000x2 strip is no longer blown up to gigabytes first.
+    Ordinary images are returned as they are.
+    """
+    width, height = image.size
+    short, long_side = min(width, height), max(width, height)
+    if short == 0 or long_side <= short * max_aspect:
+        return image
+    keep = max(1, int(short * max_aspect))
+    start = (long_side - keep) // 2
+    box = (start, 0, start + keep, height) if width > height else (0, start, width, start + keep)
+    return image.crop(box)
 
 
 # ---- aspect ratios (pure) -------------------------------------------------------------------------
