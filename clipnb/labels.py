@@ -206,3 +206,17 @@ def embed_labelled(model: ClipModel, folder: str | os.PathLike, labels_csv: str 
     embedded = embed_images(model, [Path(p) for p in table["path"]], exact=exact, cache=cache,
                             num_workers=num_workers, progress=progress, **batch_option(batch_size))
     return LabelledImages(embedded=embedded, labels=mapped, classes=classes)
+
+
+def shapes_folder(root: str | os.PathLike, per_class: int = 4, classes: Sequence[str] | None = None,
+                  seed: int = 2024) -> Path:
+    """A labelled folder of generated coloured shapes, root/<class>/<i>.png (clipnb.shapes), written once:
+    the example data of the evaluation and few-shot notebooks when no folder of one's own is given."""
+    from . import shapes
+
+    root = Path(root)
+    classes = list(classes or shapes.CLASSES)
+    missing = [c for c in classes if len(list((root / c).glob("*.png"))) < per_class]
+    if missing:
+        shapes.write_folder(root, per_class=per_class, classes=missing, seed=seed)
+    return root

@@ -35,9 +35,9 @@ class FewShotSplit:
 
 
 def few_shot_split(labels: Sequence[int], shots: Sequence[int] = DEFAULT_SHOTS, *, test_fraction: float = 0.5,
-                   trials: int = 5, seed: int = 0) -> FewShotSplit:
+                   trials: int = 5, seed: int = 0, class_names: Sequence[str] | None = None) -> FewShotSplit:
     """Split labelled images into one fixed test set (`test_fraction` of each class, at least one image) and,
-    per trial, nested k-shot training sets drawn from the rest."""
+    per trial, nested k-shot training sets drawn from the rest. `class_names[label]` names classes in messages."""
     labels = np.asarray(labels)
     shots = sorted({int(s) for s in shots})
     if not shots or shots[0] < 1:
@@ -51,7 +51,8 @@ def few_shot_split(labels: Sequence[int], shots: Sequence[int] = DEFAULT_SHOTS, 
     for label in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == label))
         if len(members) < 2:
-            raise ProbeError(f"class #{label} has {len(members)} image; a probe needs at least 2 per class "
+            name = repr(class_names[label]) if class_names is not None else f"#{label}"
+            raise ProbeError(f"class {name} has {len(members)} image; a probe needs at least 2 per class "
                              "(one to train on, one to test)")
         n_test = min(len(members) - 1, max(1, int(round(test_fraction * len(members)))))
         test.extend(members[:n_test])
@@ -142,7 +143,7 @@ def probe_labelled(labelled: LabelledImages, model: ClipModel | None = None, hea
             raise ProbeError("the zero-shot head's classes differ from the labelled classes; build it with "
                              f"the classes {', '.join(classes[:5])}{' ...' if len(classes) > 5 else ''}")
         zero = head.scores(features).argmax(dim=1).numpy()
-    split = few_shot_split(y, shots, test_fraction=test_fraction, trials=trials, seed=seed)
+    split = few_shot_split(y, shots, test_fraction=test_fraction, trials=trials, seed=seed, class_names=classes)
     curve = few_shot_curve(features, y, split, zero, C=C)
     curve.attrs["class_names"] = classes
     return curve

@@ -66,8 +66,8 @@ def _open(path):
     try:
         return av.open(str(path), "r")
     except av.error.FFmpegError as exc:
-        raise VideoError(f"{path} is not a video PyAV can read ({_reason(exc)}); "
-                         "convert it with ffmpeg, for example to MP4 (H.264)") from None
+        raise VideoError(f"{path} is not a video PyAV can read ({_reason(exc)}): it may be damaged or cut "
+                         "short; if it plays elsewhere, convert it with ffmpeg (for example to MP4, H.264)") from None
 
 
 def _reason(exc) -> str:

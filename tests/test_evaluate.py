@@ -1,0 +1,195 @@
+"""Evaluation against labels: metrics computed by hand, agreement with classify's own predictions on the
+demo model, labels from folders and CSVs, the template comparison, and the `evaluate` command."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from clipnb import EmbeddingCache, classify
+from clipnb.classify import results_table
+from clipnb.cli import main
+from clipnb.embedding import EmbeddedImages
+from clipnb.evaluate import compare_templates, evaluate, evaluate_labelled
+from clipnb.labels import LabelError, embed_labelled, labels_from_csv, labels_from_folders, match_classes
+from clipnb.scoring import ZeroShotHead
+from clipnb.shapes import CLASSES
+
+from task_helpers import demo, shapes_folder, write_shapes  # noqa: F401 (fixtures)
+
+LETTERS = ["A", "B", "C", "D", "E", "F"]
+
+
+def hand_made_results():
+    """Six classes whose text embeddings are the unit axes, and seven images whose scores are known."""
+    head = ZeroShotHead(classes=LETTERS, templates=["{}"], ensemble="embedding",
+                        text_features=torch.eye(6)[:, None, :], logit_scale=10.0)
+    rows = {  # label: image direction (weights on the axes A..F)
+        "a1": ("A", [1, 0, 0, 0, 0, 0]),  # right
+        "a2": ("A", [0.6, 0.8, 0, 0, 0, 0]),  # taken for B; A second
+        "b1": ("B", [0, 1, 0, 0, 0, 0]),  # right
+        "c1": ("C", [0.8, 0, 0.6, 0, 0, 0]),  # taken for A; C second
+        "c2": ("C", [0, 0, 1, 0, 0, 0]),  # right
+        "f1": ("F", [0.55, 0.5, 0.4, 0.4, 0.3, -0.3]),  # taken for A; F last (rank 6): outside the top 5
+        "bad": ("B", None),  # unreadable
+    }
+    features = torch.tensor([v if v is not None else [float("nan")] * 6 for _, v in rows.values()],
+                            dtype=torch.float32)
+    features = torch.nn.functional.normalize(features, dim=-1)
+    records = pd.DataFrame({"path": list(rows), "width": 10, "height": 10,
+                            "error": ["" if v is not None else "not an image" for _, v in rows.values()],
+                            "note": ""})
+    results = results_table(EmbeddedImages(records=records, features=features), head)
+    return results, [label for label, _ in rows.values()]
+
+
+def test_metrics_match_a_hand_computation():
+    results, labels = hand_made_results()
+    found = evaluate(results, labels)
+    m = found.metrics
+    assert (m["images"], m["evaluated"], m["unreadable"], m["top_k"]) == (7, 6, 1, 5)
+    assert m["acc@1"] == pytest.approx(3 / 6)
+    assert m["acc@5"] == pytest.approx(5 / 6)  # only F (rank 6) falls outside the top 5
+    # recall: A 1/2, B 1/1, C 1/2, F 0/1 (D, E have no images and are left out of the mean)
+    assert m["mean_per_class_recall"] == pytest.approx((0.5 + 1 + 0.5 + 0) / 4)
+    assert list(found.table["rank"]) == [1, 2, 1, 2, 1, 6, 0]
+    per_class = found.per_class.set_index("class")
+    # predicted A: a1 (right), c1 and f1 (wrong); predicted B: a2 (wrong), b1 (right)
+    assert per_class.loc["A", "precision"] == pytest.approx(1 / 3)
+    assert per_class.loc["B", "precision"] == pytest.approx(1 / 2)
+    assert per_class.loc["C", "precision"] == pytest.approx(1.0)
+    assert np.isnan(per_class.loc["F", "precision"]) and per_class.loc["F", "recall"] == 0
+    assert np.isnan(per_class.loc["D", "recall"])
+    assert per_class["support"].tolist() == [2, 1, 2, 0, 0, 1]
+    confusion = found.confusion
+    assert confusion.loc["A", "B"] == 1 and confusion.loc["C", "A"] == 1 and confusion.loc["F", "A"] == 1
+    assert int(confusion.to_numpy().sum()) == 6  # the unreadable image is in no cell
+    normalised = found.confusion_normalised
+    assert normalised.loc["A"].tolist()[:2] == [0.5, 0.5] and normalised.loc["D"].isna().all()
+    mistakes = found.mistakes()
+    assert set(mistakes["path"]) == {"a2", "c1", "f1"}
+    assert mistakes["confidence"].is_monotonic_decreasing
+
+
+def test_labels_must_line_up_with_rows():
+    results, labels = hand_made_results()
+    with pytest.raises(ValueError, match="7 results"):
+        evaluate(results, labels[:-1])
+
+
+def test_demo_numbers_agree_with_classify(demo, shapes_folder, tmp_path):
+    cache = EmbeddingCache(tmp_path / "cache")
+    labelled = embed_labelled(demo, shapes_folder, cache=cache, progress=False)
+    found = evaluate_labelled(labelled, demo, "seed", "embedding", cache=cache)
+
+    # independently: classify the same folder and compare its predictions with the folder names
+    table = classify(shapes_folder, CLASSES, "seed", model=demo, recursive=True, progress=False)
+    truth = [p.split("/")[-2] for p in table["path"]]
+    predictions = table["prediction"].tolist()
+    accuracy = np.mean([p == t for p, t in zip(predictions, truth)])
+    probs = table[[f"prob_{c}" for c in CLASSES]].to_numpy()
+    top5 = np.argsort(-probs, axis=1)[:, :5]
+    accuracy5 = np.mean([CLASSES.index(t) in row for t, row in zip(truth, top5)])
+    recall = pd.Series([p == t for p, t in zip(predictions, truth)]).groupby(truth).mean()
+
+    assert found.metrics["evaluated"] == len(table) == 96
+    assert found.metrics["acc@1"] == pytest.approx(accuracy)
+    assert found.metrics["acc@5"] == pytest.approx(accuracy5)
+    assert found.metrics["mean_per_class_recall"] == pytest.approx(recall.mean())
+    crosstab = pd.crosstab(pd.Series(truth, name="true"), pd.Series(predictions, name="predicted"))
+    for (true, predicted), count in crosstab.stack().items():
+        assert found.confusion.loc[true, predicted] == count
+    # the demo model knows these classes: a label mix-up would show as near-zero accuracy
+    assert found.metrics["acc@1"] > 0.8
+
+
+def test_comparison_reuses_the_embeddings(demo, shapes_folder, tmp_path, monkeypatch):
+    labelled = embed_labelled(demo, shapes_folder, cache=None, progress=False)
+    single = evaluate_labelled(labelled, demo, "seed", "score")
+    calls = []
+    original = type(demo).encode_image_tensors
+    monkeypatch.setattr(type(demo), "encode_image_tensors", lambda self, x: calls.append(x) or original(self, x))
+    table = compare_templates(labelled, demo, ["seed", "imagenet7", "a {}"])
+    assert calls == []  # no image was encoded again
+    assert len(table) == 6 and set(table["ensemble"]) == {"embedding", "score"}
+    row = table[(table["templates"] == "seed") & (table["ensemble"] == "score")].iloc[0]
+    assert row["acc@1"] == pytest.approx(single.metrics["acc@1"])
+    one = table[table["templates"] == "a {}"]
+    assert one["acc@1"].nunique() == 1  # with one template both ensembling methods are the same
+
+
+def test_csv_labels_any_order_and_header(demo, shapes_folder, tmp_path):
+    rows = [(str(p.relative_to(shapes_folder)), p.parent.name.replace(" ", "_"))
+            for p in sorted(shapes_folder.rglob("*.png"))]
+    rows = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))]
+    csv = tmp_path / "truth.csv"
+    csv.write_text("filename;species\n" + "".join(f"{p};{label}\n" for p, label in rows))
+    from_csv = evaluate_labelled(embed_labelled(demo, shapes_folder, csv, list(CLASSES), progress=False), demo)
+    from_folders = evaluate_labelled(embed_labelled(demo, shapes_folder, None, list(CLASSES), progress=False), demo)
+    assert from_csv.metrics["acc@1"] == pytest.approx(from_folders.metrics["acc@1"])
+    assert from_csv.confusion.equals(from_folders.confusion)
+
+
+def test_labels_from_folders_and_csv(tmp_path):
+    write_shapes(tmp_path / "set", per_class=1, classes=["red circle", "blue star"])
+    table = labels_from_folders(tmp_path / "set")
+    assert sorted(table["label"]) == ["blue star", "red circle"]
+    (tmp_path / "plain.csv").write_text("red circle/000.png,red circle\nblue star/000.png,blue star\n")
+    assert labels_from_csv(tmp_path / "plain.csv", tmp_path / "set")["label"].tolist() == ["red circle", "blue star"]
+    assert match_classes(["red_circle", "Blue Star"], ["red circle", "blue star"])[1] == ["red circle", "blue star"]
+    assert match_classes(["b", "a_b", "b"])[0] == ["a b", "b"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("path,label\nred circle/000.png,red circle\nred circle/000.png,blue star\n", "two different labels"),
+    ("path,label\nnope.png,red circle\n", "none of the 1 files"),
+    ("path,label\nred circle/000.png,\n", "empty label"),
+    ("", "is empty"),
+])
+def test_bad_csv_labels_say_what_is_wrong(tmp_path, text, message):
+    write_shapes(tmp_path / "set", per_class=1, classes=["red circle"])
+    (tmp_path / "labels.csv").write_text(text)
+    with pytest.raises(LabelError, match=message):
+        labels_from_csv(tmp_path / "labels.csv", tmp_path / "set")
+
+
+def test_bad_folders_and_unknown_labels(tmp_path):
+    write_shapes(tmp_path / "set", per_class=1, classes=["red circle"])
+    (tmp_path / "set" / "loose.png").write_bytes((tmp_path / "set" / "red circle" / "000.png").read_bytes())
+    with pytest.raises(LabelError, match="not in a class subfolder"):
+        labels_from_folders(tmp_path / "set")
+    with pytest.raises(LabelError, match="'green cross' .* is not one of the classes"):
+        match_classes(["green cross"], ["red circle"])
+
+
+def test_evaluate_command_writes_metrics_tables_and_figures(demo, tmp_path, capsys):
+    folder = write_shapes(tmp_path / "set", per_class=2, classes=CLASSES[:6])
+    (folder / "red circle" / "broken.png").write_bytes(b"not a picture")
+    out = tmp_path / "report"
+    code = main(["evaluate", str(folder), "--model", "demo", "--templates", "seed", "imagenet7", "--out", str(out),
+                 "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "12 images (1 unreadable), 6 classes: acc@1" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["evaluated"] == 12 and metrics["unreadable"] == 1 and 0 <= metrics["acc@1"] <= 1
+    assert len(metrics["comparison"]) == 4
+    for name in ("per_image.csv", "per_class.csv", "confusion.csv", "confusion_normalised.csv", "mistakes.csv",
+                 "comparison.csv", "confusion.png", "comparison.png"):
+        assert (out / name).stat().st_size > 0, name
+    confusion = pd.read_csv(out / "confusion.csv", index_col=0)
+    assert confusion.to_numpy().sum() == 12
+    assert metrics["acc@1"] == pytest.approx(np.trace(confusion.loc[CLASSES[:6], CLASSES[:6]].to_numpy()) / 12)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--classes", "red circle"], "is not one of the classes"),
+    (["--templates", "no braces"], "unknown template set"),
+    (["--labels", "missing.csv"], "does not exist"),
+])
+def test_evaluate_command_fails_in_one_line(tmp_path, capsys, args, message):
+    folder = write_shapes(tmp_path / "set", per_class=1, classes=["red circle", "blue star"])
+    code = main(["evaluate", str(folder), "--model", "no-such-model.pt", *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and "\n" not in err
