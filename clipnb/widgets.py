@@ -81,7 +81,7 @@ class ClassifierPanel:
     Controls (ipywidgets, set their values or click them to drive the panel): `new_class` +
     `add_class_button`, `class_list` + `remove_class_button`, `template_set`, `templates` (one per line),
     `ensemble`, `shown` (the images shown in the grid and the table), `output_dir` + `export_button`.
-    State: `results` (last good table), `figures` and `pngs` (last drawn charts), `message` and `error`
+    State: `results` (last good scoring), `table` (the rows shown), `figures` and `pngs` (last drawn charts), `message` and `error`
     (the status line), `exported` (paths of the last export), `scorings` (how many times it scored).
     """
 
@@ -94,6 +94,7 @@ class ClassifierPanel:
         set_name = templates if isinstance(templates, str) and templates in TEMPLATE_SETS else CUSTOM
         templates = resolve_templates(templates)
         self.results: pd.DataFrame | None = None
+        self.table: pd.DataFrame | None = None
         self.figures: dict = {}
         self.pngs: dict[str, bytes] = {}
         self.message, self.error = "", ""
@@ -213,8 +214,8 @@ class ClassifierPanel:
                         "classes": plotting.class_dashboard(self.results)}
         self.pngs = {name: png_bytes(figure) for name, figure in self.figures.items()}
         self.charts_out.outputs = tuple(_png_output(self.pngs[name], name) for name in CHARTS)
-        table = image_table(self.results, rows)
-        self.table_out.outputs = (_table_output(table),)
+        self.table = image_table(self.results, rows)
+        self.table_out.outputs = (_table_output(self.table),)
 
     def export(self) -> list[Path]:
         """Write classification.csv, class_summary.csv and each chart as PNG, SVG and PDF to the output

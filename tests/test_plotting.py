@@ -1,0 +1,220 @@
+"""clipnb.plotting and clipnb.compare: charts drawn from known results, colours, long and CJK labels, exports."""
+import warnings
+import xml.etree.ElementTree as ET
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+
+from clipnb import plotting
+from clipnb.classify import results_table
+from clipnb.embedding import EmbeddedImages
+from clipnb.scoring import ZeroShotHead
+
+SIZES = [(640, 480), (1920, 1080), (512, 512), (1200, 800), (300, 900)]
+
+
+def known_results(classes, labels, sizes=None, errors=None):
+    """A results table whose predictions are `labels` (indexes into classes), made without a model:
+    each class's text embedding is a basis vector and each image sits close to its label's."""
+    count, dim = len(labels), max(len(classes), 4)
+    text = torch.eye(dim)[: len(classes)].unsqueeze(1)  # [classes, 1 template, D]
+    features = torch.eye(dim)[list(labels)] * 0.9 + 0.05
+    features = torch.nn.functional.normalize(features, dim=-1)
+    sizes = sizes or [SIZES[i % len(SIZES)] for i in range(count)]
+    errors = errors or [""] * count
+    records = pd.DataFrame({"path": [f"/photos/{classes[l]}/{i:03d}.jpg" for i, l in enumerate(labels)],
+                            "width": [s[0] for s in sizes], "height": [s[1] for s in sizes],
+                            "error": errors, "note": [""] * count})
+    for i, error in enumerate(errors):
+        if error:
+            features[i] = float("nan")
+            records.loc[i, ["width", "height"]] = [0, 0]
+    head = ZeroShotHead(classes=list(classes), templates=["a photo of a {}"], ensemble="embedding",
+                        text_features=text, logit_scale=100.0)
+    return results_table(EmbeddedImages(records=records, features=features), head)
+
+
+def bar_colours(ax):
+    return [tuple(p.get_facecolor()[:3]) for p in ax.patches]
+
+
+def tick_texts(ax):
+    return [t.get_text() for t in ax.get_yticklabels()]
+
+
+@pytest.fixture()
+def results():
+    # cat wins 3 images, dog 2, car 1, tree none
+    return known_results(["cat", "dog", "car", "tree"], [0, 0, 0, 1, 1, 2])
+
+
+def test_palette_is_one_colour_per_class_and_stable_when_a_class_is_added():
+    ten = [f"class {i}" for i in range(10)]
+    palette = plotting.class_palette(ten)
+    assert len(set(palette.values())) == 10
+    assert plotting.class_palette(ten + ["eleventh"])["class 3"] == palette["class 3"]
+    many = plotting.class_palette([f"c{i}" for i in range(48)])
+    assert len(set(many.values())) == 48
+
+
+def test_axes_level_charts_draw_on_the_given_axes_and_return_it(results):
+    figure = Figure()
+    for chart in (plotting.prediction_bars, plotting.confidence_bars, plotting.ratio_type_bars,
+                  plotting.ratio_histogram):
+        ax = figure.add_subplot()
+        assert chart(results, ax=ax) is ax
+        assert ax.figure is figure
+
+
+def test_prediction_bars_count_each_class_in_its_palette_colour(results):
+    palette = plotting.class_palette(["cat", "dog", "car", "tree"])
+    ax = plotting.prediction_bars(results, ax=Figure().add_subplot(), palette=palette)
+    assert tick_texts(ax) == ["cat", "dog", "car", "tree"]  # most predicted on top, 0 shown for few classes
+    assert [p.get_width() for p in ax.patches] == [3, 2, 1, 0]
+    assert bar_colours(ax) == [pytest.approx(palette[c]) for c in ["cat", "dog", "car", "tree"]]
+
+
+def test_confidence_bars_use_the_same_colour_for_the_same_class_as_the_counts(results):
+    figure = Figure()
+    counts = plotting.prediction_bars(results, ax=figure.add_subplot(121))
+    confidence = plotting.confidence_bars(results, ax=figure.add_subplot(122), order=["dog", "cat", "car"])
+    colour_of = dict(zip(tick_texts(counts), bar_colours(counts)))
+    assert dict(zip(tick_texts(confidence), bar_colours(confidence))) == {
+        c: colour_of[c] for c in ["dog", "cat", "car"]}
+    expected = results.groupby("prediction")["confidence"].mean()
+    assert [p.get_width() for p in confidence.patches] == pytest.approx([expected[c] for c in ["dog", "cat", "car"]])
+
+
+def test_many_classes_hide_the_empty_ones_and_say_how_many():
+    classes = [f"class {i}" for i in range(48)]
+    results = known_results(classes, [0, 0, 5, 9, 9, 9, 47])
+    ax = plotting.prediction_bars(results, ax=Figure().add_subplot())
+    assert tick_texts(ax) == ["class 9", "class 0", "class 5", "class 47"]
+    assert any("44 classes won no image" in t.get_text() for t in ax.texts)
+
+
+def test_long_class_names_wrap_and_many_classes_make_taller_charts():
+    long_name = "a remarkably long class name that would push the chart off the page if left alone"
+    wrapped = plotting.wrap_label(long_name)
+    assert all(len(line) <= plotting.LABEL_WIDTH for line in wrapped.splitlines())
+    assert len(wrapped.splitlines()) == 3 and wrapped.endswith("…")
+    assert max(len(line) for line in plotting.wrap_label("很" * 30).splitlines()) <= plotting.LABEL_WIDTH // 2
+    few = plotting.report_dashboard(known_results(["a", "b"], [0, 1]))
+    many = plotting.report_dashboard(known_results([f"c{i}" for i in range(40)], list(range(40))))
+    assert many.get_figheight() > few.get_figheight() + 5
+
+
+def test_ratio_histogram_marks_the_mean_width_over_height(results):
+    ax = plotting.ratio_histogram(results, ax=Figure().add_subplot())
+    mean = np.mean([w / h for w, h in (SIZES[i % 5] for i in range(6))])
+    (line,) = ax.get_lines()
+    assert line.get_xdata()[0] == pytest.approx(mean, rel=1e-3)
+    assert f"mean {mean:.2f}" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_probability_bars_highlight_the_winner():
+    probabilities = pd.Series({"a photo of a dog": 0.2, "a photo of a cat": 0.7, "a bird": 0.1})
+    ax = plotting.probability_bars(probabilities, ax=Figure().add_subplot())
+    assert tick_texts(ax)[0] == "a photo of a cat"
+    weights = [t.get_fontweight() for t in ax.get_yticklabels()]
+    assert weights == ["bold", "normal", "normal"]
+    colours = bar_colours(ax)
+    assert colours[0] != colours[1] and colours[1] == colours[2]
+
+
+def test_unreadable_images_are_left_out_of_charts_and_shown_in_the_grid(tmp_path):
+    results = known_results(["cat", "dog"], [0, 1, 0], errors=["", "", "truncated file"])
+    ax = plotting.prediction_bars(results, ax=Figure().add_subplot())
+    assert [p.get_width() for p in ax.patches] == [1, 1]
+    figure = plotting.image_grid(results)
+    texts = [t.get_text() for t in figure.findobj(matplotlib.text.Text)]
+    assert any("truncated file" in t or "unreadable" in t for t in texts)
+
+
+def test_image_grid_shows_the_chosen_images_with_their_top_classes(tmp_path):
+    classes = ["red circle", "blue square", "green triangle"]
+    results = known_results(classes, [0, 1, 2, 0])
+    for i, path in enumerate(results["path"]):
+        results.loc[i, "path"] = str(tmp_path / f"{i}.png")
+        Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / f"{i}.png")
+    figure = plotting.image_grid(results, rows=[1, 3], top=2)
+    titles = [ax.get_title() for ax in figure.findobj(matplotlib.axes.Axes) if ax.get_title()]
+    assert titles == ["1.png", "3.png"]
+    bars = [ax for ax in figure.findobj(matplotlib.axes.Axes) if ax.patches]
+    assert [tick_texts(ax)[0] for ax in bars] == ["blue square", "red circle"]
+    assert all(len(ax.patches) == 2 for ax in bars)
+
+
+def test_cjk_labels_without_a_cjk_font_warn_once_saying_how_to_install_one(monkeypatch, results):
+    monkeypatch.setattr(plotting, "find_cjk_font", lambda: None)
+    monkeypatch.setattr(plotting, "_cjk_warned", False)
+    cjk = known_results(["猫", "狗"], [0, 1])
+    with pytest.warns(plotting.CJKFontWarning, match="apt-get install fonts-noto-cjk") as caught:
+        plotting.report_dashboard(cjk, title="CLIP零样本分类报告").savefig(__import__("io").BytesIO())
+        plotting.class_dashboard(cjk).savefig(__import__("io").BytesIO())
+    ours = [w for w in caught if issubclass(w.category, plotting.CJKFontWarning)]
+    glyphs = [w for w in caught if "missing from" in str(w.message)]
+    assert len(ours) == 1 and not glyphs
+    assert "conda install -c conda-forge font-ttf-noto-cjk" in str(ours[0].message)
+
+
+def test_cjk_labels_are_drawn_with_an_installed_cjk_font():
+    font = plotting.find_cjk_font()
+    if font is None:
+        pytest.skip("no CJK font installed (apt-get install fonts-wqy-microhei or fonts-noto-cjk)")
+    figure = plotting.report_dashboard(known_results(["猫", "狗", "汽车"], [0, 1, 2, 0]), title="CLIP零样本分类报告")
+    texts = [t for t in figure.findobj(matplotlib.text.Text) if plotting.has_cjk(t.get_text())]
+    assert len(texts) >= 4
+    assert all(font in t.get_fontfamily() for t in texts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing glyph would raise here
+        figure.savefig(__import__("io").BytesIO(), format="png")
+
+
+def test_export_writes_png_at_the_dpi_asked_svg_and_pdf(tmp_path, results):
+    figure = plotting.class_dashboard(results)
+    paths = plotting.export_figure(figure, tmp_path / "out", "classes", dpi=50)
+    assert [p.name for p in paths] == ["classes.png", "classes.svg", "classes.pdf"]
+    with Image.open(paths[0]) as low:
+        low.load()
+        low_width = low.width
+    (high,) = plotting.export_figure(figure, tmp_path / "out", "high", formats=["png"], dpi=100)
+    with Image.open(high) as image:
+        assert image.width == pytest.approx(2 * low_width, rel=0.05)
+    assert ET.parse(paths[1]).getroot().tag.endswith("svg")
+    assert paths[2].read_bytes().startswith(b"%PDF")
+    with pytest.raises(ValueError, match="unknown figure format 'jpg'"):
+        plotting.export_figure(figure, tmp_path, "x", formats=["jpg"])
+
+
+def test_compare_settings_marks_the_images_whose_prediction_changes(tiny_model, tmp_path):
+    from clipnb import compare, embed_images
+
+    for i, colour in enumerate([(255, 0, 0), (0, 0, 255), (20, 200, 20), (250, 250, 250)]):
+        folder = tmp_path / ["red", "blue", "green", "white"][i]
+        folder.mkdir()
+        Image.new("RGB", (32, 32), colour).save(folder / "a.png")
+    images = sorted(tmp_path.glob("*/a.png"))
+    embedded = embed_images(tiny_model, images, progress=False, num_workers=0)
+    classes = ["red", "blue", "green", "white"]
+    comparison = compare.compare_settings(tiny_model, embedded, classes, ["seed", "imagenet7"])
+    settings = comparison.attrs["settings"]
+    assert settings == ["seed / embedding", "seed / score", "imagenet7 / embedding", "imagenet7 / score"]
+    assert list(comparison.index) == ["blue/a.png", "green/a.png", "red/a.png", "white/a.png"]
+    expected = [len(set(row)) > 1 for row in comparison[settings].itertuples(index=False)]
+    assert comparison["changed"].tolist() == expected
+    truth = compare.folder_labels(embedded.records["path"], classes)
+    assert truth == ["blue", "green", "red", "white"]
+    summary = compare.setting_summary(comparison, truth)
+    first = comparison[settings[0]]
+    assert summary["accuracy"].tolist() == pytest.approx(
+        [float((comparison[s] == pd.Series(truth, index=comparison.index)).mean()) for s in settings])
+    assert summary["differs_from_first"].tolist() == [int((comparison[s] != first).sum()) for s in settings]
+    ax = plotting.prediction_matrix(comparison, ax=Figure().add_subplot())
+    red_rows = [t.get_text() for t in ax.get_yticklabels() if t.get_color() == plotting.MEAN_COLOUR]
+    assert len(red_rows) == int(comparison["changed"].sum())
