@@ -2,7 +2,10 @@
 
 Image entries are keyed by the model's weight fingerprint, the way pixels were prepared (exact or fast
 decoding, background colour) and the SHA-256 of the file's bytes: a renamed file is still a hit, an
-edited file a miss. Text entries are keyed by fingerprint and prompt. Everything lives in one SQLite
+edited file a miss. Text entries are keyed by fingerprint and prompt. So that a warm run need not read
+every byte of a folder again, the SHA-256 of each file is remembered with the file's identity (path,
+size, modification and change times in ns, inode): any edit, even one that restores the modification
+time, changes the change time, and then the file is hashed again. Everything lives in one SQLite
 file: each batch is committed as a transaction, so a run killed at any moment keeps every batch it
 finished and never leaves half an entry. Each vector carries a checksum; an entry that fails it is
 treated as missing and recomputed, never trusted.
@@ -11,7 +14,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -36,6 +41,10 @@ def _unpack(data: bytes, checksum: int) -> torch.Tensor | None:
     if data is None or zlib.crc32(data) != checksum or len(data) % 4:
         return None
     return torch.from_numpy(np.frombuffer(data, dtype=np.float32).copy())
+
+
+def _row_crc(identity: tuple, content: str) -> int:
+    return zlib.crc32("|".join(map(str, (*identity, content))).encode())
 
 
 class EmbeddingCache:
@@ -65,6 +74,8 @@ class EmbeddingCache:
                    " height INTEGER, note TEXT, vector BLOB, crc INTEGER, PRIMARY KEY (model, variant, content))")
         db.execute("CREATE TABLE IF NOT EXISTS texts (model TEXT, prompt TEXT, truncate INTEGER, vector BLOB,"
                    " crc INTEGER, PRIMARY KEY (model, prompt, truncate))")
+        db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, mtime INTEGER,"
+                   " ctime INTEGER, inode INTEGER, content TEXT, crc INTEGER)")
         db.execute("SELECT count(*) FROM images").fetchone()  # fails here, not later, on a damaged file
         return db
 
@@ -85,6 +96,71 @@ class EmbeddingCache:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+    # -- file contents ---------------------------------------------------------------------------
+    def content_keys(self, paths: Sequence[str | os.PathLike], progress: bool = False) -> list[tuple[str | None, str]]:
+        """For each file: (SHA-256 of its bytes, "") or (None, reason it cannot be read).
+
+        Files seen before with the same identity (see the module docstring) are not read again; the
+        others are hashed in threads (hashlib works outside the GIL) and remembered.
+        """
+        keys: list[tuple[str | None, str]] = [(None, "")] * len(paths)
+        identities = {}
+        for i, path in enumerate(paths):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue  # left to open_image, which says why (broken link, moved, ...)
+            if not stat.S_ISREG(st.st_mode):
+                continue  # a named pipe or a device is never read here: that could block for ever
+            # names that are not valid UTF-8 (another system's encoding) are escaped for SQLite's text
+            real = os.fsencode(os.path.realpath(path)).decode("utf-8", "backslashreplace")
+            identities[i] = (real, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        known = self._known_contents([identity[0] for identity in identities.values()])
+        unknown = []
+        for i, identity in identities.items():
+            stored = known.get(identity[0])
+            if stored is not None and stored[:4] == identity[1:] and stored[5] == _row_crc(identity, stored[4]):
+                keys[i] = (stored[4], "")
+            else:
+                unknown.append(i)
+        if unknown:
+            from tqdm.auto import tqdm
+
+            from .models import file_sha256
+
+            def digest(i):
+                try:
+                    return file_sha256(paths[i]), ""
+                except OSError as exc:
+                    return None, f"cannot read file: {exc.strerror or exc}"
+
+            with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool, \
+                    tqdm(total=len(unknown), desc="hashing files", unit="img", disable=not progress,
+                         dynamic_ncols=True) as bar:
+                for i, key in zip(unknown, pool.map(digest, unknown)):
+                    keys[i] = key
+                    bar.update(1)
+            rows = [(*identities[i], keys[i][0], _row_crc(identities[i], keys[i][0]))
+                    for i in unknown if keys[i][0] is not None]
+
+            def store(db):
+                with db:
+                    db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", rows)
+            self._run(store)
+        return keys
+
+    def _known_contents(self, real_paths: Sequence[str]) -> dict[str, tuple]:
+        def lookup(db):
+            found = {}
+            unique = list(dict.fromkeys(real_paths))
+            for start in range(0, len(unique), 500):
+                chunk = unique[start:start + 500]
+                rows = db.execute(f"SELECT path, size, mtime, ctime, inode, content, crc FROM files WHERE path IN "
+                                  f"({','.join('?' * len(chunk))})", chunk)
+                found.update((row[0], row[1:]) for row in rows)
+            return found
+        return self._run(lookup)
 
     # -- images ----------------------------------------------------------------------------------
     def get_images(self, model: str, variant: str, contents: Sequence[str]) -> list[dict | None]:

@@ -75,7 +75,7 @@ def gather_images(images_or_folder, recursive: bool = False) -> list:
 
 
 def classify(images_or_folder, classes: Sequence[str], templates="seed", model: ClipModel | str | None = None,
-             ensemble: str = "embedding", *, recursive: bool = False, batch_size: int = 32,
+             ensemble: str = "embedding", *, recursive: bool = False, batch_size: int | None = None,
              exact: bool = False, cache=None, truncate: bool = False, background=None,
              num_workers: int | None = None, progress: bool = True) -> pd.DataFrame:
     """Classify a folder (or a list of images) zero-shot with prompt-template ensembling.

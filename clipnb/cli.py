@@ -43,7 +43,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_embedding_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=_positive, default=32)
+    parser.add_argument("--batch-size", type=_positive, default=None,
+                        help="images per forward pass (default: 16 on the CPU, 128 on CUDA)")
     parser.add_argument("--workers", type=int, default=None, help="decoding worker processes (default: automatic)")
     parser.add_argument("--exact", action="store_true",
                         help="decode every image at full size, so pixels equal openai-clip's own preprocessing "

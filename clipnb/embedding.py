@@ -18,12 +18,17 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from .images import ImageReadError, OpenedImage, open_image, to_rgb
-from .models import ClipModel, file_sha256
+from .images import ImageReadError, OpenedImage, fit_for_model, open_image, to_rgb
+from .models import ClipModel
 
-# Draft decoding keeps both sides at least this many times the model's input resolution; the embedding
-# error this causes was measured against exact decoding (see README, "Performance").
+# Draft decoding keeps both sides at least this many times the model's input resolution (a 4000x3000
+# JPEG is decoded at 1/4 scale for a 224-pixel model, a 2 MP one at 1/2). The embedding error this
+# causes was measured against exact decoding with `python -m clipnb.bench` (see README, "Performance").
 DRAFT_FACTOR = 2
+# The largest 1 - cosine(draft, exact) of image embeddings that fast decoding is allowed; tests check it.
+DRAFT_TOLERANCE = 2e-3
+CPU_BATCH = 16  # on 2-4 CPU cores, batches of 16 run ViT-B/32 as fast as larger ones and use less memory
+CUDA_BATCH = 128
 
 
 @dataclass
@@ -48,6 +53,22 @@ def _variant(exact: bool, background) -> str:
     return mode if background is None else f"{mode}-bg{tuple(background)}"
 
 
+def load_pixels(item, preprocess, draft_size: int | None = None, background=None) -> tuple[torch.Tensor, OpenedImage]:
+    """One image file (or PIL image) -> (preprocessed pixels, the opened image's facts).
+
+    Without `draft_size` (exact decoding) and `background`, the pixels are those of openai-clip's own
+    `preprocess(Image.open(path))` for any image without an EXIF rotation (which is applied here).
+    Raises ImageReadError for files that are not usable images.
+    """
+    if isinstance(item, Image.Image):
+        image = item if background is None else to_rgb(item, background)
+        opened = OpenedImage(image=image, width=item.width, height=item.height)
+    else:
+        opened = open_image(item, background=background, draft_size=draft_size, keep_mode=True)
+    # fit_for_model: a 60000x2 strip is cut to 16:1 around the centre first, or resizing it takes gigabytes
+    return preprocess(fit_for_model(opened.image)), opened
+
+
 class _ImageDataset(torch.utils.data.Dataset):
     """Item i -> (i, pixels or None, width, height, error, note). Never raises for a bad file."""
 
@@ -60,14 +81,8 @@ class _ImageDataset(torch.utils.data.Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int):
-        item = self.items[index]
         try:
-            if isinstance(item, Image.Image):
-                image = item if self.background is None else to_rgb(item, self.background)
-                opened = OpenedImage(image=image, width=item.width, height=item.height)
-            else:
-                opened = open_image(item, background=self.background, draft_size=self.draft_size, keep_mode=True)
-            pixels = self.preprocess(opened.image)
+            pixels, opened = load_pixels(self.items[index], self.preprocess, self.draft_size, self.background)
         except ImageReadError as exc:
             return index, None, 0, 0, exc.reason, ""
         except Exception as exc:  # a decoder bug on one file must not end the run
@@ -76,83 +91,118 @@ class _ImageDataset(torch.utils.data.Dataset):
 
 
 def _collate(samples):
-    good = [s for s in samples if s[1] is not None]
-    pixels = torch.stack([s[1] for s in good]) if good else None
-    return pixels, samples
+    """A batch: the stacked pixels of the good samples, and every sample's facts without its pixels."""
+    good = [s[1] for s in samples if s[1] is not None]
+    pixels = torch.stack(good) if good else None
+    return pixels, [(s[0], s[1] is not None, *s[2:]) for s in samples]
 
 
-def default_workers(count: int, batch_size: int) -> int:
-    """One decoding worker beside the model on small machines; none for a single batch (start-up costs)."""
+def _worker_init(_worker_id: int) -> None:
+    # a decoding worker is one thread; the model's threads in the main process get the other cores
+    torch.set_num_threads(1)
+
+
+def cpu_count() -> int:
+    """CPU cores this process may use (the affinity mask, as in containers), not the machine's total."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def default_batch_size(model: ClipModel) -> int:
+    return CUDA_BATCH if model.device.type == "cuda" else CPU_BATCH
+
+
+def default_workers(count: int, batch_size: int, model: ClipModel | None = None, exact: bool = False) -> int:
+    """Decoding worker processes beside the model.
+
+    None for a single batch (starting a worker costs more than it saves). On the CPU the model's
+    threads use every core, and fast decoding costs about a sixth of the model's time, so one worker
+    per 4 cores keeps the model fed; exact decoding of large photos costs more than the model, so it
+    gets half the cores. On CUDA the GPU waits for decoding, so every core but one decodes.
+    """
     if count <= batch_size:
         return 0
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+    cores = cpu_count()
+    if model is not None and model.device.type == "cuda":
+        return max(1, min(16, cores - 1))
+    return max(1, min(8, cores // 2 if exact else cores // 4))
 
 
-def embed_images(model: ClipModel, items: Sequence, *, batch_size: int = 32, exact: bool = False,
+def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = None, exact: bool = False,
                  cache=None, num_workers: int | None = None, background=None,
                  progress: bool = True) -> EmbeddedImages:
     """Embed image files (or PIL images) in batches; every item gets one row, failures with an error.
 
-    With a `cache` (EmbeddingCache), files already embedded by this model are not decoded again.
+    With a `cache` (EmbeddingCache), files already embedded by this model (same bytes, any name) are
+    not decoded again. `exact=True` decodes at full size, so pixels equal openai-clip's preprocessing.
     """
+    batch_size = default_batch_size(model) if batch_size is None else batch_size
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, not {batch_size}")
     items = list(items)
     count = len(items)
-    paths = [item if isinstance(item, Image.Image) else Path(item) for item in items]
-    records = pd.DataFrame({
-        "path": ["<image %d>" % i if isinstance(p, Image.Image) else str(p) for i, p in enumerate(paths)],
-        "width": np.zeros(count, dtype=np.int64), "height": np.zeros(count, dtype=np.int64),
-        "error": [""] * count, "note": [""] * count})
+    is_file = [not isinstance(item, Image.Image) for item in items]
+    names = [str(item) if file else "<image %d>" % i for i, (item, file) in enumerate(zip(items, is_file))]
+    widths, heights = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
+    errors, notes = [""] * count, [""] * count
     dim = int(model.model.visual.output_dim)
     features = torch.full((count, dim), float("nan"))
+    done = np.zeros(count, dtype=bool)
     variant = _variant(exact, background)
     started = time.perf_counter()
 
-    todo = list(range(count))
-    contents: dict[int, str] = {}
+    contents: list[str | None] = [None] * count
     hits = 0
     if cache is not None:
-        for i in todo:
-            if not isinstance(paths[i], Image.Image):
-                try:
-                    contents[i] = file_sha256(paths[i])
-                except OSError as exc:
-                    records.at[i, "error"] = f"cannot read file: {exc.strerror or exc}"
-        keyed = list(contents)
-        for i, entry in zip(keyed, cache.get_images(model.fingerprint, variant, [contents[i] for i in keyed])):
-            if entry is not None and entry["vector"].numel() == dim:
-                features[i] = entry["vector"]
-                records.loc[i, ["width", "height", "note"]] = [entry["width"], entry["height"], entry["note"]]
-                hits += 1
-        todo = [i for i in todo if torch.isnan(features[i, 0]) and not records.at[i, "error"]]
+        files = [i for i in range(count) if is_file[i]]
+        for i, (content, error) in zip(files, cache.content_keys([items[i] for i in files], progress=progress)):
+            contents[i], errors[i] = content, error
+            done[i] = bool(error)
+        keyed = [i for i in files if contents[i] is not None]
+        found = cache.get_images(model.fingerprint, variant, [contents[i] for i in keyed])
+        rows = [(i, entry) for i, entry in zip(keyed, found) if entry is not None and entry["vector"].numel() == dim]
+        if rows:
+            index = [i for i, _ in rows]
+            features[index] = torch.stack([entry["vector"] for _, entry in rows])
+            widths[index] = [entry["width"] for _, entry in rows]
+            heights[index] = [entry["height"] for _, entry in rows]
+            for i, entry in rows:
+                notes[i] = entry["note"]
+            done[index] = True
+            hits = len(rows)
 
-    dataset = _ImageDataset([items[i] for i in todo], model.preprocess, model.input_resolution, exact, background)
-    workers = default_workers(len(todo), batch_size) if num_workers is None else num_workers
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
-        pin_memory=model.device.type == "cuda", prefetch_factor=2 if workers else None,
-        persistent_workers=False)
-    bar = _progress(len(todo), progress, "encoding images")
-    for pixels, samples in loader:
-        vectors = model.encode_image_tensors(pixels) if pixels is not None else None
-        new_entries = []
-        row = 0
-        for local, _, width, height, error, note in samples:
-            i = todo[local]
-            records.loc[i, ["width", "height", "error", "note"]] = [width, height, error, note]
-            if not error:
-                features[i] = vectors[row]
-                if i in contents:
-                    new_entries.append((contents[i], width, height, note, vectors[row]))
-                row += 1
-        if cache is not None and new_entries:
-            cache.put_images(model.fingerprint, variant, new_entries)
-        bar.update(len(samples))
-    bar.close()
+    todo = np.flatnonzero(~done).tolist()
+    workers = default_workers(len(todo), batch_size, model, exact) if num_workers is None else num_workers
+    if todo:
+        dataset = _ImageDataset([items[i] for i in todo], model.preprocess, model.input_resolution, exact,
+                                background)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
+            pin_memory=model.device.type == "cuda", worker_init_fn=_worker_init if workers else None,
+            prefetch_factor=2 if workers else None)
+        with _progress(len(todo), progress, "encoding images") as bar:
+            for pixels, samples in loader:
+                vectors = model.encode_image_tensors(pixels) if pixels is not None else None
+                good = []
+                for local, ok, width, height, error, note in samples:
+                    i = todo[local]
+                    widths[i], heights[i], errors[i], notes[i] = width, height, error, note
+                    if ok:
+                        good.append(i)
+                if good:
+                    features[good] = vectors
+                    new = [(contents[i], int(widths[i]), int(heights[i]), notes[i], features[i])
+                           for i in good if contents[i] is not None]
+                    if cache is not None and new:
+                        cache.put_images(model.fingerprint, variant, new)
+                bar.update(len(samples))
+    records = pd.DataFrame({"path": names, "width": widths, "height": heights, "error": errors, "note": notes})
     elapsed = time.perf_counter() - started
     stats = {"images": count, "encoded": len(todo), "cache_hits": hits, "seconds": elapsed,
-             "failed": int((records["error"] != "").sum())}
+             "failed": int(sum(1 for e in errors if e)), "batch_size": batch_size, "workers": workers if todo else 0,
+             "images_per_s": count / elapsed if elapsed > 0 else float("nan")}
     return EmbeddedImages(records=records, features=features, model_fingerprint=model.fingerprint, stats=stats)
 
 

@@ -70,13 +70,36 @@ class ClipModel:
     @torch.inference_mode()
     def encode_token_tensors(self, tokens: torch.Tensor) -> torch.Tensor:
         """Token ids [N,context] -> L2-normalised float32 embeddings on the CPU."""
-        features = self.model.encode_text(tokens.to(self.device)).float()
+        features = encode_text_trimmed(self.model, tokens.to(self.device)).float()
         return torch.nn.functional.normalize(features, dim=-1).cpu()
 
     def __repr__(self) -> str:
         return (f"ClipModel(name={self.name!r}, device={self.device}, dtype={self.dtype}, "
                 f"input_resolution={self.input_resolution}, context_length={self.context_length}, "
                 f"fingerprint={self.fingerprint[:12]!r})")
+
+
+def encode_text_trimmed(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """openai-clip's CLIP.encode_text, computed only up to the batch's last end-of-text token.
+
+    The text transformer is causal (no position sees those after it) and the embedding is read at the
+    end-of-text token, so the padding after it changes nothing: skipping it makes short prompts (most
+    are under 16 of the 77 tokens) several times faster, with results equal to float precision.
+    """
+    length = int(tokens.argmax(dim=-1).max()) + 1  # the end-of-text token has the highest id
+    blocks = getattr(getattr(model, "transformer", None), "resblocks", None)
+    if length >= tokens.shape[1] or blocks is None:
+        return model.encode_text(tokens)
+    tokens = tokens[:, :length]
+    x = model.token_embedding(tokens).type(model.dtype) + model.positional_embedding[:length].type(model.dtype)
+    x = x.permute(1, 0, 2)  # NLD -> LND, as openai-clip's transformer expects
+    for block in blocks:
+        mask = None if block.attn_mask is None else block.attn_mask[:length, :length].to(x.dtype)
+        y = block.ln_1(x)
+        x = x + block.attn(y, y, y, need_weights=False, attn_mask=mask)[0]
+        x = x + block.mlp(block.ln_2(x))
+    x = model.ln_final(x.permute(1, 0, 2)).type(model.dtype)
+    return x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)] @ model.text_projection
 
 
 def available_models() -> list[str]:
