@@ -132,3 +132,17 @@ def test_video_command_fails_in_one_line(tmp_path, capsys):
     assert main(["video", str(tmp_path / "x.mp4"), "--classes", "a", "b", "--model", "demo"]) == 2
     err = capsys.readouterr().err.strip()
     assert "x.mp4" in err and "\n" not in err
+
+
+def test_display_rotation_is_applied_as_ffmpeg_does():
+    class Frame:  # a decoded frame whose display matrix says -90 degrees (a phone held upright)
+        width, height, rotation = 4, 2, -90
+
+        def to_image(self, **_):
+            image = Image.new("RGB", (4, 2), "white")
+            image.putpixel((0, 0), (255, 0, 0))  # top left
+            return image
+
+    upright = video._picture(Frame(), max_side=None)
+    assert upright.size == (2, 4)
+    assert upright.getpixel((1, 0)) == (255, 0, 0)  # turned clockwise: top left goes to top right
