@@ -93,7 +93,7 @@ output folder."""),
     ("parameters", f"""\
 {MODEL_LINE}
 image_folder = None  # None: the images the model knows (test_images/shapes for the demo model, else test_images)
-recursive = None  # look in subfolders; None: as suits the default folder
+recursive = None  # look in subfolders too; None: as suits the default folder (yes for the shapes)
 classes = None  # class names; None: the classes of the default images
 templates = "seed"  # a template set (seed, imagenet80, imagenet7), a file with one template per line, or a list
 ensemble = "embedding"  # "embedding" (CLIP paper) or "score" (seed notebook)
@@ -103,13 +103,14 @@ output_dir = "../reports/zero_shot"  # where the CSV files and the figures are w
     ("markdown", "## The model and the images"),
     ("code", SETUP + """
 from clipnb import compare
+from clipnb.classify import gather_images
 from clipnb.widgets import ClassifierPanel, image_table
 
 image_folder = Path(image_folder or default_folder)
 classes = classes or default_classes
 recursive = default_recursive if recursive is None else recursive
 cache = clipnb.EmbeddingCache()  # embeddings are kept on disk: a second run encodes nothing
-images = clipnb.find_images(image_folder, recursive=recursive)
+images = gather_images(image_folder, recursive=recursive)  # says so when the folder holds no images
 print(f"{len(images)} images in {image_folder}; {len(classes)} classes")"""),
     ("markdown", "Embed every image once. Unreadable files become rows with an `error`; they never stop the run."),
     ("code", """\
@@ -171,7 +172,7 @@ notebook says how to install one."""),
     ("parameters", f"""\
 {MODEL_LINE}
 image_folder = None  # None: the images the model knows (test_images/shapes for the demo model, else test_images)
-recursive = None  # look in subfolders; None: as suits the default folder
+recursive = None  # look in subfolders too; None: as suits the default folder (yes for the shapes)
 classes = None  # class names; None: the classes of the default images
 templates = "seed"  # a template set (seed, imagenet80, imagenet7), a file with one template per line, or a list
 ensemble = "embedding"  # "embedding" (CLIP paper) or "score" (seed notebook)

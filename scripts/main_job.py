@@ -1,24 +1,70 @@
-"""The main job of `make demo`: classify the test images with the default model and write a report.
+"""The main job of `make demo`: run the three notebooks top to bottom with papermill and write their
+figures and CSV files under reports/.
 
 Uses $CLIPNB_MODEL when set, else ViT-B/32, falling back to the offline demo model (on the coloured-shape
-images it knows) when ViT-B/32 cannot be had. Writes CSV and summaries under reports/.
+images it knows) when ViT-B/32 cannot be had; the choice is made once here, said in one line, and passed
+to every notebook. Writes:
+  reports/classification.csv, class_summary.csv, dashboard.{png,svg,pdf}   (notebook 03, the report)
+  reports/zero_shot/...     the per-image grid, the settings comparison and their CSV (notebook 02)
+  reports/similarity/...    one image against free texts (notebook 01)
+  reports/notebooks/*.ipynb the executed notebooks, with their outputs
 """
+from __future__ import annotations
+
+import os
+import sys
 from pathlib import Path
 
-import clipnb
-from clipnb.defaults import ROOT, choose_model, default_inputs
+from clipnb.defaults import ROOT, choose_model, requested_model
+
+NOTEBOOKS = ROOT / "notebooks"
+REPORTS = ROOT / "reports"
+RUNS = [  # notebook, its output folder
+    ("01_image_text_similarity", REPORTS / "similarity"),
+    ("02_zero_shot_classification", REPORTS / "zero_shot"),
+    ("03_classification_report", REPORTS),
+]
+
+
+def printed(notebook) -> str:
+    """What the notebook's cells printed (its stream outputs)."""
+    return "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                   for output in cell.outputs if output.output_type == "stream" and output.get("name") == "stdout")
+
+
+def run_notebook(name: str, output_dir: Path, model_spec: str) -> Path:
+    import nbformat
+    import papermill
+
+    executed = REPORTS / "notebooks" / f"{name}.ipynb"
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(executed), cwd=str(NOTEBOOKS),
+                               parameters={"model_name": model_spec, "output_dir": str(output_dir)},
+                               kernel_name="python3", progress_bar=False)
+    print(printed(nbformat.read(executed, as_version=4)).rstrip())
+    return executed
 
 
 def main() -> int:
-    out = ROOT / "reports"
-    model = choose_model()
-    folder, classes, recursive = default_inputs(model)
-    print(f"model: {model.name}; images: {folder}; classes: {', '.join(classes)}")
-    results = clipnb.classify(folder, classes, "seed", model=model, recursive=recursive)
-    print(clipnb.summary_text(results))
-    clipnb.write_csv(results, out / "classification.csv", bom=True)
-    clipnb.write_csv(clipnb.class_summary(results), out / "class_summary.csv")
-    print(f"wrote {out / 'classification.csv'} and {out / 'class_summary.csv'}")
+    from papermill.exceptions import PapermillExecutionError
+
+    model = choose_model()  # says so in one line when it falls back to the demo model
+    # the notebooks load exactly what was chosen here, so a fallback is decided (and said) once
+    model_spec = model.name if model.name == "demo" else requested_model()
+    print(f"model: {model.name}; running {len(RUNS)} notebooks into {REPORTS}")
+    # the notebooks' kernels import clipnb from this checkout even where it is not installed
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    for name, output_dir in RUNS:
+        print(f"\n== {name} ==")
+        try:
+            executed = run_notebook(name, output_dir, model_spec)
+        except PapermillExecutionError as exc:
+            print(f"main job: notebook {name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; "
+                  f"the executed notebook with the whole traceback is {REPORTS / 'notebooks' / (name + '.ipynb')}",
+                  file=sys.stderr)
+            return 1
+        print(f"executed notebook: {executed.relative_to(ROOT)}")
+    print(f"\nfigures and CSV files are under {REPORTS}; the dashboard is {REPORTS / 'dashboard.png'}")
     return 0
 
 

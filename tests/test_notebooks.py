@@ -1,0 +1,174 @@
+"""The notebooks: committed without outputs, in step with scripts/build_notebooks.py, and each executed top to
+bottom with papermill on the demo model (CLIPNB_MODEL=demo) and a few of test_images/shapes."""
+import base64
+import importlib.util
+import io
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from PIL import Image
+
+from clipnb.defaults import SHAPES_IMAGES
+from clipnb.models import DEMO_PATH, official_checkpoint_path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+NAMES = ["01_image_text_similarity", "02_zero_shot_classification", "03_classification_report"]
+# a few classes of the demo's world, two images each: enough to see right and wrong, quick to run
+CLASSES = ["red circle", "blue square", "green triangle", "yellow star", "white hexagon", "black cross"]
+
+
+def load_build_script():
+    spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "scripts" / "build_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def require_demo():
+    """The demo model and its images are made by scripts/train_demo.py; in CI they must be there."""
+    missing = [str(p) for p in (DEMO_PATH, SHAPES_IMAGES) if not p.exists()]
+    if missing:
+        message = f"the demo model or its images are missing ({', '.join(missing)}); run scripts/train_demo.py"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_notebooks_have_no_outputs_and_one_parameters_cell_first(name):
+    notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in code), \
+        f"{name}.ipynb is committed with outputs: clear them (python scripts/build_notebooks.py)"
+    tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0] is code[0]
+    for parameter in ("model_name = None", "output_dir = "):
+        assert parameter in tagged[0].source
+
+
+def test_committed_notebooks_are_what_the_build_script_writes():
+    assert load_build_script().main(["--check"]) == 0
+
+
+@pytest.fixture(scope="module")
+def shapes_subset(tmp_path_factory):
+    require_demo()
+    folder = tmp_path_factory.mktemp("shapes")
+    for name in CLASSES:
+        (folder / name).mkdir()
+        for image in sorted((SHAPES_IMAGES / name).iterdir())[:2]:
+            shutil.copy(image, folder / name / image.name)
+    return folder
+
+
+@pytest.fixture()
+def kernel_env(monkeypatch):
+    """The kernel papermill starts inherits this process's environment."""
+    monkeypatch.setenv("CLIPNB_MODEL", "demo")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+
+def execute(name, tmp_path, **parameters):
+    import papermill
+
+    executed = tmp_path / f"{name}.ipynb"
+    papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(executed), parameters=parameters,
+                               cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False, log_output=False)
+    return nbformat.read(executed, as_version=4)
+
+
+def outputs(notebook, kind=None):
+    found = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    return found if kind is None else [o for o in found if kind in o.get("data", {})]
+
+
+def text_of(notebook) -> str:
+    return "\n".join(o.get("text", "") for o in outputs(notebook) if o.output_type == "stream")
+
+
+def assert_pictures(paths):
+    for path in paths:
+        assert path.is_file(), f"{path.name} was not written"
+        if path.suffix == ".png":
+            with Image.open(path) as image:
+                image.load()
+                assert image.width > 400
+        elif path.suffix == ".pdf":
+            assert path.read_bytes().startswith(b"%PDF")
+        else:
+            assert b"<svg" in path.read_bytes()[:2000]
+
+
+def figures_in(notebook, at_least):
+    pngs = [base64.b64decode(o["data"]["image/png"]) for o in outputs(notebook, "image/png")]
+    assert len(pngs) >= at_least
+    for png in pngs:
+        with Image.open(io.BytesIO(png)) as image:
+            image.load()
+    return pngs
+
+
+def test_01_similarity_picks_the_text_that_describes_the_image(kernel_env, tmp_path):
+    require_demo()
+    out = tmp_path / "out"
+    notebook = execute(NAMES[0], tmp_path, output_dir=str(out))
+    assert "model: demo" in text_of(notebook)
+    figures_in(notebook, 1)
+    table = pd.read_csv(out / "similarity.csv")
+    assert list(table.columns) == ["text", "probability"]
+    assert table["probability"].sum() == pytest.approx(1.0, abs=1e-4)
+    assert table.loc[table["probability"].idxmax(), "text"] in ("a photo of a red circle",
+                                                               "a red circle on a white background")
+    assert_pictures([out / f"similarity.{fmt}" for fmt in ("png", "svg", "pdf")])
+
+
+def test_01_without_a_model_says_it_falls_back_to_the_demo(monkeypatch, kernel_env, tmp_path):
+    require_demo()
+    if official_checkpoint_path("ViT-B/32").is_file():
+        pytest.skip("ViT-B/32's weights are cached here, so there is no fallback to see")
+    monkeypatch.delenv("CLIPNB_MODEL")
+    notebook = execute(NAMES[0], tmp_path, output_dir=str(tmp_path / "out"))
+    assert "ViT-B/32 could not be had" in text_of(notebook) and "using the offline demo model" in text_of(notebook)
+    assert "model: demo" in text_of(notebook)
+
+
+def test_02_classifies_compares_settings_and_opens_the_panel(kernel_env, tmp_path, shapes_subset):
+    out = tmp_path / "out"
+    notebook = execute(NAMES[1], tmp_path, image_folder=str(shapes_subset), recursive=True, classes=CLASSES, max_images=6,
+                       output_dir=str(out))
+    assert f"12 images in {shapes_subset}; 6 classes" in text_of(notebook)
+    figures_in(notebook, 2)  # the image grid and the settings comparison
+    widgets = outputs(notebook, "application/vnd.jupyter.widget-view+json")
+    assert widgets and "ClassifierPanel" in notebook.cells[-1].source
+    results = pd.read_csv(out / "classification.csv", encoding="utf-8-sig")
+    assert len(results) == 12 and {"path", "prediction", "confidence", "prob_red circle"} <= set(results.columns)
+    truth = results["path"].map(lambda p: Path(p).parent.name)
+    assert (results["prediction"] == truth).mean() >= 0.75, "the demo model should know these shapes"
+    comparison = pd.read_csv(out / "settings_comparison.csv")
+    assert list(comparison.columns) == ["image", "seed / embedding", "seed / score", "imagenet7 / embedding",
+                                        "imagenet7 / score", "imagenet80 / embedding", "imagenet80 / score",
+                                        "changed"]
+    assert_pictures([out / f"{name}.{fmt}" for name in ("image_grid", "settings_comparison")
+                     for fmt in ("png", "svg", "pdf")])
+
+
+def test_03_report_writes_the_dashboard_table_and_summary(kernel_env, tmp_path, shapes_subset):
+    out = tmp_path / "out"
+    notebook = execute(NAMES[2], tmp_path, image_folder=str(shapes_subset), recursive=True, classes=CLASSES,
+                       title="CLIP零样本分类报告", dpi=80, output_dir=str(out))
+    text = text_of(notebook)
+    assert "images: 12 files, 12 classified, 0 unreadable" in text
+    assert "ratio types:" in text and "predictions:" in text
+    figures_in(notebook, 1)
+    results = pd.read_csv(out / "classification.csv", encoding="utf-8-sig")
+    assert len(results) == 12 and {"aspect_ratio", "ratio_type", "prediction", "confidence"} <= set(results.columns)
+    summary = pd.read_csv(out / "class_summary.csv")
+    assert list(summary["class"]) == CLASSES and summary["predicted"].sum() == 12
+    assert_pictures([out / f"dashboard.{fmt}" for fmt in ("png", "svg", "pdf")])
