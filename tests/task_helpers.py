@@ -2,6 +2,7 @@
 
 Import the fixtures into a test module (`from task_helpers import demo, shapes_folder`).
 """
+import os
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,17 @@ def demo():
     labels, rows or classes shows as a wrong number."""
     from clipnb import load_model
 
-    if not DEMO_PATH.is_file():
-        pytest.fail(f"the demo model {DEMO_PATH} is missing; train it with `python scripts/train_demo.py`")
+    require_demo()
     return load_model("demo", device="cpu")
+
+
+def require_demo():
+    """The demo model is made by scripts/train_demo.py: in CI it must be there (as tests/test_notebooks.py)."""
+    if not DEMO_PATH.is_file():
+        message = f"the demo model {DEMO_PATH} is missing; train it with `python scripts/train_demo.py`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def write_shapes(root: Path, per_class: int, classes=shapes.CLASSES, seed: int = 99) -> Path:

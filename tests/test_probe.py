@@ -81,7 +81,7 @@ def test_probe_command_prints_the_curve_and_writes_it(demo, tmp_path, capsys):
     assert (out / "shots.png").stat().st_size > 0
 
 
-def test_probe_command_fails_in_one_line(tmp_path, capsys):
+def test_probe_command_fails_in_one_line(demo, tmp_path, capsys):
     folder = write_shapes(tmp_path / "set", per_class=1, classes=CLASSES[:2])
     assert main(["probe", str(folder), "--model", "demo", "--no-cache", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()

@@ -9,6 +9,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
+from task_helpers import require_demo
 
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -18,7 +19,8 @@ def run_notebook(name, parameters, tmp_path):
 
     out = tmp_path / "reports"
     executed = tmp_path / name
-    env = {"CLIPNB_MODEL": os.environ.get("CLIPNB_TEST_NOTEBOOK_MODEL", "demo"),
+    require_demo()
+    env = {"CLIPNB_MODEL": "demo",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "MPLBACKEND": "agg"}
     saved = {key: os.environ.get(key) for key in env}
