@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -223,6 +223,34 @@ def _picture(frame, max_side: int | None) -> Image.Image:
     return image
 
 
+class Thumbnails(Sequence):
+    """Small copies of sampled frames, kept as JPEG bytes (a few KB each, so an hour of frames fits in
+    memory) and decoded to PIL images when read."""
+
+    def __init__(self, size: int = THUMBNAIL_SIZE, quality: int = 85):
+        self.size, self.quality, self._data = size, quality, []
+
+    def append(self, image: Image.Image) -> None:
+        import io
+
+        small = image.convert("RGB")
+        small.thumbnail((self.size, self.size))
+        buffer = io.BytesIO()
+        small.save(buffer, format="JPEG", quality=self.quality)
+        self._data.append(buffer.getvalue())
+
+    def __getitem__(self, index):
+        import io
+
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        with Image.open(io.BytesIO(self._data[index])) as image:
+            return image.convert("RGB")
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
 @dataclass
 class VideoFrames:
     """Sampled frames of one video and their embeddings."""
@@ -231,7 +259,7 @@ class VideoFrames:
     times: np.ndarray  # seconds, one per sampled frame
     indices: np.ndarray  # frame numbers
     features: torch.Tensor  # [frames, D], L2-normalised
-    thumbnails: list = field(default_factory=list)  # small PIL copies for display
+    thumbnails: Sequence = field(default_factory=list)  # small pictures for display (PIL images on access)
     info: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -245,7 +273,7 @@ def embed_video(model: ClipModel, path: str | os.PathLike, every_seconds: float 
     if every_frames is not None:
         every_seconds = None
     report: dict = {}
-    times, indices, features, small = [], [], [], []
+    times, indices, features, small = [], [], [], Thumbnails()
     pending: list[SampledFrame] = []
     max_side = max(2 * model.input_resolution, THUMBNAIL_SIZE)
 
@@ -257,9 +285,7 @@ def embed_video(model: ClipModel, path: str | os.PathLike, every_seconds: float 
             times.append(f.time)
             indices.append(f.index)
             if thumbnails:
-                copy = f.image.copy()
-                copy.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-                small.append(copy)
+                small.append(f.image)
         pending.clear()
 
     bar = _progress(progress)
