@@ -101,27 +101,31 @@ class ClassifierPanel:
         self.exported: list[Path] = []
         self.scorings = 0
         self._quiet = False
+        self._colour_order = list(classes)  # every class seen, in order: a class keeps its colour
 
         names = display_names(embedded.records["path"])
         shown = list(range(min(max_shown, len(names)))) if shown is None else list(shown)
+        wide = {"description_width": "initial"}  # labels in full, not cut to "Template ..."
         self.new_class = w.Text(placeholder="a new class, e.g. red circle", description="New class",
-                                layout=w.Layout(width="auto"))
+                                layout=w.Layout(width="auto"), style=wide)
         self.add_class_button = w.Button(description="Add class", icon="plus", button_style="primary")
         self.class_list = w.Select(options=classes, rows=min(8, max(3, len(classes))), description="Classes",
-                                   layout=w.Layout(width="auto"))
+                                   layout=w.Layout(width="auto"), style=wide)
         self.remove_class_button = w.Button(description="Remove selected", icon="minus")
         self.template_set = w.Dropdown(options=list(TEMPLATE_SETS) + [CUSTOM], value=set_name,
-                                       description="Template set")
+                                       description="Template set", style=wide)
         self.templates = w.Textarea(value="\n".join(templates), rows=6, continuous_update=False,
                                     description="Templates", placeholder="one template per line, with {}",
-                                    layout=w.Layout(width="auto"))
+                                    layout=w.Layout(width="auto"), style=wide)
         self.ensemble = w.ToggleButtons(options=list(ENSEMBLE_METHODS), value=ensemble, description="Ensemble",
+                                        style=wide,
                                         tooltips=["average the template embeddings (CLIP paper)",
                                                   "average the per-template scores (seed notebook)"])
         self.shown = w.SelectMultiple(options=[(name, i) for i, name in enumerate(names)], value=shown,
                                       rows=min(8, max(3, len(names))), description="Images shown",
-                                      layout=w.Layout(width="auto"))
-        self.output_dir = w.Text(value=str(output_dir), description="Output folder", layout=w.Layout(width="auto"))
+                                      layout=w.Layout(width="auto"), style=wide)
+        self.output_dir = w.Text(value=str(output_dir), description="Output folder", layout=w.Layout(width="auto"),
+                                 style=wide)
         self.export_button = w.Button(description="Export", icon="download", button_style="success")
         self.status = w.HTML()
         self.charts_out = w.Output()
@@ -160,6 +164,11 @@ class ClassifierPanel:
         return list(self.class_list.options)
 
     @property
+    def palette(self) -> dict:
+        """The colour of each class: a class keeps its colour when others are added or removed."""
+        return plotting.class_palette(self._colour_order)
+
+    @property
     def template_list(self) -> list[str]:
         return template_lines(self.templates.value)
 
@@ -174,6 +183,7 @@ class ClassifierPanel:
         except PromptError as exc:
             return self._fail(f"class not added: {exc}")
         self.class_list.options = classes
+        self._colour_order += [c for c in classes if c not in self._colour_order]
         self.new_class.value = ""
         return self.refresh()
 
@@ -210,8 +220,9 @@ class ClassifierPanel:
         if self.results is None:
             return
         rows = list(self.shown.value)
-        self.figures = {"images": plotting.image_grid(self.results, rows=rows),
-                        "classes": plotting.class_dashboard(self.results)}
+        palette = self.palette
+        self.figures = {"images": plotting.image_grid(self.results, rows=rows, palette=palette),
+                        "classes": plotting.class_dashboard(self.results, palette=palette)}
         self.pngs = {name: png_bytes(figure) for name, figure in self.figures.items()}
         self.charts_out.outputs = tuple(_png_output(self.pngs[name], name) for name in CHARTS)
         self.table = image_table(self.results, rows)

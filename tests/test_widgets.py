@@ -96,6 +96,18 @@ def test_removing_the_selected_class_rescores(panel):
     assert set(panel.results["prediction"].dropna()) <= {"red", "green"}
 
 
+def test_a_class_keeps_its_colour_in_the_charts_when_another_is_removed(panel):
+    before = panel.palette
+    panel.remove_class("red")
+    panel.new_class.value = "white"
+    panel.add_class_button.click()
+    assert panel.palette["blue"] == before["blue"] and panel.palette["green"] == before["green"]
+    assert panel.palette["white"] not in (before["blue"], before["green"])
+    counts = panel.figures["classes"].axes[0]
+    for label, bar in zip(counts.get_yticklabels(), counts.patches):
+        assert tuple(bar.get_facecolor()[:3]) == pytest.approx(panel.palette[label.get_text()])
+
+
 def test_switching_the_ensembling_method_changes_the_scores(panel, counted):
     _, count = counted
     before = panel.results
