@@ -20,6 +20,12 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+# The formats a file may turn out to hold, whatever its name says (a PNG named .jpg is read as a PNG).
+# Pillow knows more, but some are not for untrusted files: EPS is rendered by running Ghostscript, and
+# formats without a real signature (TGA) would claim random junk as a picture. (JPEG includes MPO.)
+READABLE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF", "AVIF", "ICO", "PPM", "PSD",
+                    "JPEG2000", "QOI")
+DRAFT_FORMATS = ("JPEG", "MPO")  # MPO: the multi-picture JPEGs of many cameras and phones
 
 # The seed's ratio types, keyed by the exact reduced ratio.
 SEED_RATIO_TYPES = {(1, 1): "square (1:1)", (4, 3): "standard (4:3)", (16, 9): "widescreen (16:9)",
@@ -55,6 +61,8 @@ OTHER_SIGNATURES = [
     (0, b"\x00\x05\x16\x07", "not an image: a macOS resource-fork file (\"._\" files come from copying off a Mac; "
                              "safe to delete)"),
     (0, b"PK\x03\x04", "not an image: a zip archive"),
+    (0, b"%!PS", "unsupported format: PostScript/EPS (not opened: rendering it runs Ghostscript); convert it to PNG"),
+    (0, b"\xc5\xd0\xd3\xc6", "unsupported format: EPS (not opened: rendering it runs Ghostscript); convert it to PNG"),
 ]
 
 
@@ -161,13 +169,13 @@ def open_image(path: str | os.PathLike, background: tuple[int, int, int] | None 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(path, formats=READABLE_FORMATS) as img:
                 # refuse before decoding: a bomb must never be expanded into memory
                 check_pixel_count(img.size)
                 orientation, note = exif_orientation(img)
                 width, height = displayed_size(img, orientation)
                 note = _join(note, _frames_note(img))
-                if draft_size and img.format == "JPEG":
+                if draft_size and img.format in DRAFT_FORMATS:
                     img.draft("RGB", _draft_request(img.size, draft_size))
                 img.load()
                 image = upright(img, orientation)
@@ -185,6 +193,8 @@ def open_image(path: str | os.PathLike, background: tuple[int, int, int] | None 
         raise ImageReadError(describe_unidentified(path)) from None
     except MemoryError:
         raise ImageReadError("too large: not enough memory to decode it") from None
+    except (PermissionError, FileNotFoundError, IsADirectoryError) as exc:
+        raise ImageReadError(f"cannot read file: {exc.strerror or exc}") from None
     except OSError as exc:
         raise ImageReadError(_decode_reason(exc)) from None
     except (ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, NotImplementedError,
@@ -208,7 +218,11 @@ def _frames_note(img: Image.Image) -> str:
         return ""
     if img.format == "TIFF":
         return f"multi-page: first of {frames} pages used"
-    return f"animated: first of {frames} frames used"
+    if img.format == "MPO":
+        return f"multi-picture JPEG (MPO): first of {frames} pictures used"
+    if img.format in ("GIF", "PNG", "WEBP", "AVIF"):
+        return f"animated: first of {frames} frames used"
+    return f"first of {frames} pictures used"
 
 
 def _bomb_reason(exc: Exception) -> str:
@@ -331,7 +345,7 @@ def to_8bit(img: Image.Image) -> Image.Image:
     img = img if img.mode == "I" else img.convert("I")
     high = img.getextrema()[1]
     scale = 257 if sixteen or 255 < high <= 65535 else (high / 255 if high > 65535 else 1)
-    return img.point(lambda v: v / scale).convert("L")
+    return img.point(lambda v: v / scale + 0.5).convert("L")  # + 0.5: rounded, not truncated
 
 
 def fit_for_model(image: Image.Image, max_aspect: float = MAX_MODEL_ASPECT) -> Image.Image:

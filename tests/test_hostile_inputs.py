@@ -102,6 +102,7 @@ def build_hostile_folder(root: Path) -> dict[str, str]:
     gif = io.BytesIO()
     frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
     put("animated.gif", gif.getvalue())
+    put("camera mpo.jpg", encoded(photo, "MPO", save_all=True, append_images=[noise(90, 60, 6)]))
     put("photo.webp", encoded(photo, "WEBP"))
     put("scan.tiff", encoded(photo, "TIFF"))
     put("old.bmp", encoded(photo, "BMP"))
@@ -124,6 +125,8 @@ def build_hostile_folder(root: Path) -> dict[str, str]:
     put("._plain.jpg", b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(200), "not an image")
     put("iphone.jpg", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(100), "unsupported")
     put("bomb.png", bomb_png(30000, 30000), "too large")
+    put("drawing eps.jpg", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n", "unsupported")
+    put("vector.png", b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>', "not an image")
     bad_crc = bytearray(png)
     bad_crc[29] ^= 0xFF  # inside the IHDR checksum
     put("bad checksum.png", bytes(bad_crc), "damaged")
@@ -205,7 +208,9 @@ def test_sizes_and_notes_are_as_displayed(hostile, hostile_results):
     assert sizes["rotated six.jpg"] == (32, 64)  # stored 64x32, displayed turned a quarter
     assert sizes["猫 照片.jpg"] == sizes["日本語 フォルダ/写真 1.jpg"] == (30, 20)
     assert table.loc["animated.gif", "note"] == "animated: first of 3 frames used"
-    assert (table.drop(index="animated.gif")["note"] == "").all()
+    assert table.loc["camera mpo.jpg", "note"] == "multi-picture JPEG (MPO): first of 2 pictures used"
+    assert sizes["camera mpo.jpg"] == (90, 60)
+    assert (table.drop(index=["animated.gif", "camera mpo.jpg"])["note"] == "").all()
 
 
 def test_the_command_line_writes_the_same_rows_and_counts(hostile, hostile_results, tiny_checkpoint, tmp_path):
@@ -342,7 +347,9 @@ def test_colour_modes_become_the_rgb_a_user_expects(hostile):
         image = open_image(root / "sixteen-bit.png", keep_mode=keep).image
         assert image.mode == ("RGB" if not keep else "L")
     dark = Image.fromarray(np.full((4, 4), 200 * 257, dtype=np.uint16))
-    assert np.asarray(clipnb.images.to_rgb(dark)).max() == 200  # a dark 16-bit image stays dark
+    assert np.asarray(clipnb.images.to_rgb(dark)).max() == 200
+    darkest = Image.fromarray(np.full((4, 4), 255, dtype=np.uint16))  # 255 of 65535: nearly black
+    assert np.asarray(clipnb.images.to_rgb(darkest)).max() <= 1  # a dark 16-bit image stays dark
     palette = open_image(root / "palette transparent.png", background=(255, 255, 255)).image
     assert palette.getpixel((2, 2)) == (255, 255, 255) and palette.getpixel((20, 2)) == (0, 255, 0)
     assert open_image(root / "palette transparent.png").image.getpixel((20, 2)) == (0, 255, 0)
@@ -372,6 +379,22 @@ def test_extreme_panoramas_do_not_take_gigabytes(tmp_path):
     assert (model.preprocess(fit_for_model(gradient)) - model.preprocess(gradient)).abs().max() < 1e-6
     ordinary = Image.new("RGB", (1600, 120))
     assert fit_for_model(ordinary) is ordinary
+
+
+def test_unreadable_for_lack_of_permission_says_so(tmp_path, monkeypatch):
+    Image.new("RGB", (8, 8)).save(tmp_path / "locked.png")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "locked.png"))
+    monkeypatch.setattr(Image, "open", denied)
+    with pytest.raises(clipnb.ImageReadError, match="^cannot read file: Permission denied$"):
+        open_image(tmp_path / "locked.png")
+
+
+def test_multi_picture_jpegs_are_decoded_fast_like_jpegs(hostile):
+    root, _ = hostile
+    drafted = open_image(root / "camera mpo.jpg", draft_size=20, keep_mode=True)
+    assert drafted.image.size == (45, 30) and (drafted.width, drafted.height) == (90, 60)
 
 
 def test_file_problem_never_opens_special_files(tmp_path):
@@ -489,3 +512,21 @@ def test_unknown_model_and_bad_numbers_exit_2(tmp_path, capsys):
         cli_main(["classify", str(tmp_path), "--classes", "cat", "--batch-size", "0"])
     assert exit_code.value.code == 2 and "must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_a_folder_where_nothing_is_readable_still_completes(tiny_checkpoint, tmp_path, capsys):
+    folder = tmp_path / "all broken"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"")
+    (folder / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (folder / "only a folder.gif").mkdir()
+    out = tmp_path / "r.csv"
+    assert cli_main(["classify", str(folder), "--classes", *CLASSES, "--model", str(tiny_checkpoint), "--csv",
+                     str(out), "--no-cache", "--quiet"]) == 0
+    assert "2 files, 0 classified, 2 unreadable" in capsys.readouterr().out
+    table = pd.read_csv(out, keep_default_na=False)
+    assert table["error"].str.len().gt(0).all() and len(table) == 2
+    (folder / "a.jpg").unlink()
+    (folder / "b.png").unlink()
+    assert cli_main(["classify", str(folder), "--classes", "cat", "--model", str(tiny_checkpoint)]) == 2
+    assert "no images in" in capsys.readouterr().err  # a folder named like an image is not an image
