@@ -280,8 +280,8 @@ def prediction_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
     _hbar(ax, list(order), values, [colours_of.get(c, LOSER_COLOUR) for c in order], ".0f")
     ax.set_xlabel("images predicted")
     ax.set_title("Predicted classes", fontsize=11)
-    hidden = len(classes) - len(order)
-    if hidden > 0 and show_empty is False:
+    hidden = len(set(classes) - set(order))
+    if hidden > 0:
         ax.text(1.0, -0.02, f"{hidden} classes won no image", transform=ax.transAxes, ha="right", va="top",
                 fontsize=8, color="#555555")
     return fit_cjk_text(ax)
@@ -298,7 +298,7 @@ def confidence_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
     values = [float(means.get(c, np.nan)) for c in order]
     ax = _axes(ax, (6, bars_height(len(order))))
     colours_of = _palette(palette, classes)
-    _hbar(ax, list(order), [0.0 if not np.isfinite(v) else v for v in values],
+    _hbar(ax, list(order), values,
           [colours_of.get(c, LOSER_COLOUR) for c in order], ".3f")
     ax.set_xlabel("mean confidence when predicted")
     ax.set_title("Confidence per predicted class", fontsize=11)
@@ -380,6 +380,15 @@ def prediction_matrix(comparison: pd.DataFrame, ax: Axes | None = None, *, palet
 # ---------------------------------------------------------------------------------------------
 # figure-level dashboards
 
+def chart_order(results: pd.DataFrame, many: int = 20) -> list[str]:
+    """The classes a dashboard shows, most predicted first: all of them when there are at most `many`,
+    else only those that won an image (the charts say how many are left out)."""
+    counts = prediction_counts(results)
+    if len(counts) <= many:
+        return list(counts["class"])
+    return list(counts[counts["count"] > 0]["class"]) or list(counts["class"])
+
+
 def _figure(width: float, height: float) -> Figure:
     # a Figure outside pyplot: redrawing a panel never piles up open figures, and a cell that
     # ends with the figure displays it once
@@ -436,8 +445,7 @@ def class_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None, ti
     """Predicted-class counts beside the mean confidence per predicted class, the same class on each row."""
     classes = classes_of(results)
     palette = _palette(palette, classes)
-    counts = prediction_counts(results)
-    order = list(counts[counts["count"] > 0]["class"]) or classes
+    order = chart_order(results)
     figure = _figure(12, bars_height(len(order)) + (0.4 if title else 0))
     left, right = figure.subplots(1, 2, sharey=True)
     prediction_bars(results, left, palette=palette, order=order)
@@ -454,8 +462,7 @@ def report_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None,
     aspect-ratio types and the width/height histogram with its mean (bottom)."""
     classes = classes_of(results)
     palette = _palette(palette, classes)
-    counts = prediction_counts(results)
-    order = list(counts[counts["count"] > 0]["class"]) or classes
+    order = chart_order(results)
     top_height = bars_height(len(order), 3.0)
     figure = _figure(13, top_height + 3.8 + 0.6)
     upper, lower = figure.subfigures(2, 1, height_ratios=[top_height, 3.8])
