@@ -57,7 +57,7 @@ SEED_TEXTS = ["a photo of a cat", "a photo of a dog", "a photo of a bird", "a ca
 SHAPE_TEXTS = ["a photo of a red circle", "a photo of a blue circle", "a photo of a red square",
                "a red circle on a white background"]
 if image is None:
-    image = (clipnb.find_images(default_folder / "red circle")[0] if model.name == "demo"
+    image = (clipnb.find_images(default_folder / "red circle", recursive=True)[0] if model.name == "demo"
              else default_folder / "cat.jpg")
 texts = texts or (SHAPE_TEXTS if model.name == "demo" else SEED_TEXTS)
 print(f"image: {image}")"""),
