@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from clipnb import find_images
 from clipnb.defaults import SHAPES_IMAGES
 from clipnb.models import DEMO_PATH, official_checkpoint_path
 
@@ -69,7 +70,7 @@ def shapes_subset(tmp_path_factory):
     folder = tmp_path_factory.mktemp("shapes")
     for name in CLASSES:
         (folder / name).mkdir()
-        for image in sorted((SHAPES_IMAGES / name).iterdir())[:2]:
+        for image in find_images(SHAPES_IMAGES / name, recursive=True)[:2]:
             shutil.copy(image, folder / name / image.name)
     return folder
 
