@@ -44,7 +44,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=_positive, default=None,
-                        help="images per forward pass (default: 16 on the CPU, 128 on CUDA)")
+                        help="images per forward pass (default: 16 on the CPU, 64 on CUDA)")
     parser.add_argument("--workers", type=int, default=None, help="decoding worker processes (default: automatic)")
     parser.add_argument("--exact", action="store_true",
                         help="decode every image at full size, so pixels equal openai-clip's own preprocessing "
@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a file name the console cannot encode must not end a run
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import urllib.error
 import warnings
 import zipfile
@@ -171,12 +172,18 @@ def _fetch_official(name: str, download_root) -> Path:
     path = official_checkpoint_path(name, download_root)
     url = clip.clip._MODELS[name]
     try:
-        # openai-clip downloads to download_root, verifies the SHA-256 and returns the path
-        return Path(clip.clip._download(url, str(path.parent)))
+        # openai-clip downloads to download_root, verifies the SHA-256 and returns the path; a file already
+        # there with the wrong SHA-256 (damaged, or an interrupted download) is announced by a warning
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return Path(clip.clip._download(url, str(path.parent)))
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
+        damaged = any("SHA256 checksum does not match" in str(w.message) for w in caught)
+        where = (f"the file at {path} is damaged or incomplete (its SHA-256 does not match the official one)"
+                 if damaged else f"its weights are not at {path}")
         raise ModelError(
-            f"CLIP model {name!r} could not be had: its weights are not at {path} and downloading "
+            f"CLIP model {name!r} could not be had: {where} and downloading "
             f"{url} failed ({reason}). On a machine with internet, run "
             f"`python -c \"import clip; clip.load('{name}')\"` (or download the URL) and copy the file to "
             f"{path}, or pass a local checkpoint path as the model; `--model demo` works offline.") from None
@@ -201,6 +208,16 @@ def is_torchscript_archive(path: str | os.PathLike) -> bool:
         return False
 
 
+def _torch_reason(exc: Exception) -> str:
+    """The informative line of torch's many-line loading errors (not its advice to turn safety off)."""
+    if isinstance(exc, EOFError) and not str(exc):
+        return "the file ends early"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    boilerplate = ("Weights only load failed", "Please file an issue", "Check the documentation")
+    useful = [line for line in lines if not line.startswith(boilerplate)] or [type(exc).__name__]
+    return useful[0].split(" This is an internal miniz error")[0]
+
+
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict, str]:
     """Read a checkpoint into a CLIP state dict.
 
@@ -217,7 +234,12 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, str]:
             return {k: v for k, v in archive.state_dict().items()}, "torchscript"
         loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged files
-        raise ModelError(f"checkpoint {path} could not be read ({type(exc).__name__}: {exc}). It may be "
+        reason = _torch_reason(exc)
+        if isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in reason:  # weights_only=True refused code
+            raise ModelError(f"checkpoint {path} was not loaded: it holds Python objects besides tensors, and "
+                             f"unpickling them could run code ({reason}). clipnb loads plain state dicts only: "
+                             "save one with torch.save(model.state_dict(), path).") from None
+        raise ModelError(f"checkpoint {path} could not be read ({type(exc).__name__}: {reason}). It may be "
                          "truncated or not a CLIP checkpoint: download or save it again.") from None
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
         loaded = loaded["state_dict"]
