@@ -269,7 +269,8 @@ def run_search(args) -> int:
     from .search import index_images, search_image, search_text
 
     if args.image and not Path(args.image).is_file():
-        raise FileNotFoundError(f"query image {args.image} does not exist")
+        kind = "is a folder; give one image file" if Path(args.image).is_dir() else "does not exist"
+        raise FileNotFoundError(f"query image {args.image} {kind}")
     if args.text is not None and not args.text.strip():
         raise PromptError("the search text is blank; give words to search for, such as 'a red circle'")
     from .classify import gather_images

@@ -51,9 +51,9 @@ def labels_from_folders(folder: str | os.PathLike) -> pd.DataFrame:
         else:
             rows.append((str(path), parts[0]))
     if not rows:
-        where = f"; {len(loose)} images lie directly in it" if loose else ""
-        raise LabelError(f"no labelled images in {folder}: put each class's images in a subfolder named for the "
-                         f"class ({folder}/<class>/image.jpg){where}, or give a CSV of path,label (--labels)")
+        where = f" ({len(loose)} images lie directly in it)" if loose else ""
+        raise LabelError(f"no labelled images in {folder}{where}: put each class's images in a subfolder named for "
+                         f"the class ({folder}/<class>/image.jpg), or give a CSV of path,label (--labels)")
     if loose:
         raise LabelError(f"{len(loose)} images in {folder} are not in a class subfolder (first: {loose[0].name}); "
                          "move them into <class>/ subfolders or give a CSV of path,label (--labels)")

@@ -75,6 +75,8 @@ def _reason(exc) -> str:
 
 
 def _video_stream(container, path):
+    if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+        raise VideoError(f"{path} is a still image, not a video; classify images with `python -m clipnb classify`")
     if not container.streams.video:
         raise VideoError(f"{path} has no video stream (only {len(container.streams)} other streams); "
                          "give a file with pictures")

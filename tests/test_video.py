@@ -68,6 +68,8 @@ def test_wrong_files_say_what_is_wrong(tmp_path):
     with pytest.raises(VideoError, match="does not exist"):
         list(sample_frames(tmp_path / "missing.mp4"))
     Image.new("RGB", (8, 8)).save(tmp_path / "still.png")
+    with pytest.raises(VideoError, match="still image, not a video"):
+        list(sample_frames(tmp_path / "still.png"))
     with pytest.raises(ValueError, match="exactly one"):
         list(sample_frames(tmp_path / "still.png", every_seconds=1, every_frames=2))
 
