@@ -49,7 +49,10 @@ VIT_B32 = dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_wid
 COLD_CLASSES = ["cat", "dog", "car", "tree", "book"]
 WARM_CLASSES = ["person", "bicycle", "bird", "boat", "bottle", "chair", "cup", "horse", "sheep", "train"]
 TEMPLATES = "seed"  # 3 templates
-EXACT_TOLERANCE = 1e-4  # max |difference| of normalised embeddings, exact pipeline vs the seed loop
+# max |difference| of normalised embeddings, exact pipeline vs the seed loop: float32 on the CPU; on CUDA
+# (float16, whose kernels differ by batch size) the same images agree to float16 precision
+EXACT_TOLERANCE = 1e-4
+EXACT_TOLERANCE_FP16 = 5e-3
 NOISE_LEVEL = 6  # +-6 grey levels of noise: files of 3-4 MB at 12 MP, as from a phone
 
 
@@ -263,8 +266,12 @@ class PeakMemory:
         return total
 
     def _run(self):
-        while not self._stop.wait(self.interval):
+        interval = self.interval
+        while not self._stop.wait(interval):
+            started = time.perf_counter()
             self.peak = max(self.peak, self._sample())
+            # reading many workers' memory maps costs time: never spend more than a tenth of it sampling
+            interval = max(self.interval, 10 * (time.perf_counter() - started))
 
     def __enter__(self):
         self.peak = self._sample()
@@ -330,6 +337,9 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
             raise ValueError(f"{folder} holds other images besides the {n} benchmark photos; use an empty folder")
         checkpoint = vit_b32_checkpoint((folder if photos else scratch) / "vit-b32-random.pt")
         model = load_model(checkpoint, device=device)
+        # one warm-up pass, so that no measurement pays for start-up (CUDA's kernels, the allocator)
+        model.encode_image_tensors(torch.zeros(2, 3, model.input_resolution, model.input_resolution))
+        model.encode_token_tensors(model.tokenize(["a warm-up"]))
         seed_paths = paths[:seed_n or n]
         cache = EmbeddingCache(scratch / "cache")
         batch_size = batch_size or embedding.default_batch_size(model)
@@ -383,7 +393,8 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
         "draft_tolerance": embedding.DRAFT_TOLERANCE,
         "draft_measured_max_1_minus_cos": max(chosen, default=float("nan")),
     }
-    checks["exact_ok"] = checks["exact_vs_seed_max_abs"] <= EXACT_TOLERANCE
+    checks["exact_tolerance"] = EXACT_TOLERANCE if model.dtype == torch.float32 else EXACT_TOLERANCE_FP16
+    checks["exact_ok"] = checks["exact_vs_seed_max_abs"] <= checks["exact_tolerance"]
     checks["warm_ok"] = checks["warm_vs_cold_max_abs"] == 0.0 and checks["warm_table_equals_rescored_cold"]
     checks["draft_ok"] = checks["cold_vs_seed_max_1_minus_cos"] <= embedding.DRAFT_TOLERANCE
     result["checks"] = checks
@@ -430,7 +441,7 @@ def format_report(result: dict) -> str:
         "",
         "checks:",
         f"  exact pipeline vs seed loop: max |diff| {checks['exact_vs_seed_max_abs']:.2e} "
-        f"(<= {EXACT_TOLERANCE:g}): {_ok(checks['exact_ok'])}",
+        f"(<= {checks['exact_tolerance']:g}): {_ok(checks['exact_ok'])}",
         f"  warm vs cold: max |diff| {checks['warm_vs_cold_max_abs']:.2e}, table equal to cold re-scored "
         f"{checks['warm_table_equals_rescored_cold']}: {_ok(checks['warm_ok'])}",
         f"  fast decoding vs seed loop: max 1-cos {checks['cold_vs_seed_max_1_minus_cos']:.2e} "

@@ -1,6 +1,7 @@
 """Zero-shot classification of images: embeddings + a zero-shot head -> a tidy per-image table."""
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +18,10 @@ from .prompts import check_classes, check_ensemble, resolve_templates
 from .scoring import ZeroShotHead, build_head, text_probabilities
 
 ASPECT_COLUMNS = ["aspect_ratio", "ratio_value", "ratio_type", "nearest_ratio", "orientation"]
+
+
+# photo folders hold few distinct sizes: each is worked out once (aspect_info is pure)
+_aspect_info = functools.lru_cache(maxsize=4096)(aspect_info)
 
 
 def score_column(name: str) -> str:
@@ -42,7 +47,7 @@ def results_table(embedded: EmbeddedImages, head: ZeroShotHead) -> pd.DataFrame:
         probs[index] = head.probabilities(scores[index])
     best = probs.nan_to_num(-1.0).argmax(dim=1).numpy()
     table = records[["path", "width", "height"]].copy()
-    aspects = [aspect_info(w, h) if good else dict.fromkeys(ASPECT_COLUMNS)
+    aspects = [_aspect_info(int(w), int(h)) if good else dict.fromkeys(ASPECT_COLUMNS)
                for w, h, good in zip(records["width"], records["height"], ok)]
     for column in ASPECT_COLUMNS:
         table[column] = [a[column] for a in aspects]

@@ -1,9 +1,10 @@
-"""Image embedding in batches: files -> pixels (in worker processes) -> L2-normalised embeddings.
+"""Image embedding in batches: files -> pixels -> L2-normalised embeddings.
 
-Decoding and preprocessing run in DataLoader workers while the model computes, so on a 2-core machine
-the decoding of the next batch hides inside the current forward pass. Large JPEGs are decoded at a
-reduced scale (Pillow's draft mode) unless `exact=True`, which gives pixels identical to openai-clip's
-preprocessing. Memory is bounded by the batch size, never by the folder size.
+On CUDA, decoding and preprocessing run in DataLoader worker processes while the GPU computes. On the
+CPU, where the model's threads already use every core, each batch is decoded by one thread per core
+between forward passes, so that decoding and the model never compete for the same cores. Large JPEGs
+are decoded at a reduced scale (Pillow's draft mode) unless `exact=True`, which gives pixels identical
+to openai-clip's preprocessing. Memory is bounded by the batch size, never by the folder size.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ DRAFT_FACTOR = 2
 # The largest 1 - cosine(draft, exact) of image embeddings that fast decoding is allowed; tests check it.
 DRAFT_TOLERANCE = 2e-3
 CPU_BATCH = 16  # on 2-4 CPU cores, batches of 16 run ViT-B/32 as fast as larger ones and use less memory
-CUDA_BATCH = 128
+CUDA_BATCH = 64  # the GPU waits for decoding anyway; larger batches only hold more memory in flight
 
 
 @dataclass
@@ -115,19 +116,39 @@ def default_batch_size(model: ClipModel) -> int:
 
 
 def default_workers(count: int, batch_size: int, model: ClipModel | None = None, exact: bool = False) -> int:
-    """Decoding worker processes beside the model.
+    """Decoding worker processes beside the model: 0 means decoding in threads of this process.
 
-    None for a single batch (starting a worker costs more than it saves). On the CPU the model's
-    threads use every core, and fast decoding costs about a sixth of the model's time, so one worker
-    per 4 cores keeps the model fed; exact decoding of large photos costs more than the model, so it
-    gets half the cores. On CUDA the GPU waits for decoding, so every core but one decodes.
+    On the CPU the model's threads already use every core, so decoding alongside it only makes the two
+    fight over the cores (measured with `python -m clipnb.bench`: slower on an idle 2-core machine,
+    much slower on a busy one); instead each batch is decoded by a thread per core while the model
+    waits, then computed while the threads wait: every core always has exactly one thing to do. On CUDA
+    the GPU computes on its own, so worker processes (every core but one) decode the next batches
+    meanwhile; a single batch gets none (starting a worker costs more than it saves).
     """
-    if count <= batch_size:
+    if model is None or model.device.type != "cuda" or count <= batch_size:
         return 0
-    cores = cpu_count()
-    if model is not None and model.device.type == "cuda":
-        return max(1, min(16, cores - 1))
-    return max(1, min(8, cores // 2 if exact else cores // 4))
+    return max(1, min(16, cpu_count() - 1))
+
+
+def decoding_threads() -> int:
+    return max(1, min(8, cpu_count()))
+
+
+def _batches(dataset: "_ImageDataset", batch_size: int, workers: int, pin_memory: bool):
+    """Batches of (pixels, facts): from worker processes overlapping the model, or decoded by threads
+    of this process in the pauses between forward passes (Pillow and torch work outside the GIL)."""
+    if workers > 0:
+        yield from torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
+            pin_memory=pin_memory, worker_init_fn=_worker_init, prefetch_factor=2)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(decoding_threads(), thread_name_prefix="clipnb-decode") as pool:
+        for start in range(0, len(dataset), batch_size):
+            indices = range(start, min(start + batch_size, len(dataset)))
+            pixels, facts = _collate(list(pool.map(dataset.__getitem__, indices)))
+            yield (pixels.pin_memory() if pin_memory and pixels is not None else pixels), facts
 
 
 def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = None, exact: bool = False,
@@ -137,6 +158,8 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
 
     With a `cache` (EmbeddingCache), files already embedded by this model (same bytes, any name) are
     not decoded again. `exact=True` decodes at full size, so pixels equal openai-clip's preprocessing.
+    `num_workers`: decoding processes overlapping the model (default: see `default_workers`); 0 decodes
+    in threads of this process between forward passes.
     """
     batch_size = default_batch_size(model) if batch_size is None else batch_size
     if batch_size < 1:
@@ -178,10 +201,7 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
     if todo:
         dataset = _ImageDataset([items[i] for i in todo], model.preprocess, model.input_resolution, exact,
                                 background)
-        loader = torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
-            pin_memory=model.device.type == "cuda", worker_init_fn=_worker_init if workers else None,
-            prefetch_factor=2 if workers else None)
+        loader = _batches(dataset, batch_size, workers, pin_memory=model.device.type == "cuda")
         with _progress(len(todo), progress, "encoding images") as bar:
             for pixels, samples in loader:
                 vectors = model.encode_image_tensors(pixels) if pixels is not None else None

@@ -8,6 +8,7 @@ renamed files and misses edited ones and never trusts a damaged entry. No timing
 import os
 import shutil
 import sqlite3
+import threading
 
 import numpy as np
 import pytest
@@ -55,9 +56,11 @@ def test_pipeline_holds_one_batch_at_a_time(tiny_model, monkeypatch):
     """Memory is bounded by the batch: no image is decoded long before the model takes it."""
     decoded, encoded, backlog = [0], [0], []
     preprocess, encode = tiny_model.preprocess, tiny_model.encode_image_tensors
+    lock = threading.Lock()
 
     def counting_preprocess(image):
-        decoded[0] += 1
+        with lock:  # decoding runs in threads
+            decoded[0] += 1
         return preprocess(image)
 
     def counting_encode(pixels):
@@ -251,7 +254,7 @@ def test_trimmed_text_encoder_equals_openai_clips(tiny_model):
 
 
 def test_default_workers_and_batch(tiny_model):
-    assert embedding.default_workers(10, 16, tiny_model) == 0  # one batch: no worker start-up
-    assert embedding.default_workers(1000, 16, tiny_model) >= 1
+    # on the CPU, decoding threads take turns with the model; worker processes only feed a GPU
+    assert embedding.default_workers(1000, 16, tiny_model) == 0
     assert embedding.default_batch_size(tiny_model) == embedding.CPU_BATCH
     assert np.isfinite(embed_images(tiny_model, PHOTOS[:1], progress=False).features.numpy()).all()
