@@ -410,11 +410,12 @@ def format_report(result: dict) -> str:
     """The printed table: images/s, seconds, peak memory, ratios, re-scoring time and the checks."""
     sizes = ", ".join(f"{count} x {size}" for size, count in result["sizes"].items())
     device = result["gpu"] or f"{result['cpus']} CPU cores ({result['machine']})"
+    decoding = (f"decoding in {result['workers']} worker processes beside the model" if result["workers"] else
+                f"decoding in {embedding.decoding_threads()} threads between forward passes")
     lines = [
         f"clipnb benchmark: {result['n']} JPEGs ({sizes}) on {device}, random-weight ViT-B/32",
-        f"batch {result['batch_size']}, {result['workers']} decoding workers, {result['torch_threads']} torch "
-        f"threads, draft factor {result['draft_factor']}; load average before {result['load_before']}, "
-        f"after {result['load_after']}",
+        f"batch {result['batch_size']}, {decoding}, {result['torch_threads']} torch threads, draft factor "
+        f"{result['draft_factor']}; load average before {result['load_before']}, after {result['load_after']}",
         "",
         f"{'':<34}{'images':>7}{'seconds':>9}{'images/s':>10}{'peak MB':>9}  (peak: {result['b_cold']['memory_kind']} of "
         "the process and its workers)",

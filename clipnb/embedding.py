@@ -115,7 +115,7 @@ def default_batch_size(model: ClipModel) -> int:
     return CUDA_BATCH if model.device.type == "cuda" else CPU_BATCH
 
 
-def default_workers(count: int, batch_size: int, model: ClipModel | None = None, exact: bool = False) -> int:
+def default_workers(count: int, batch_size: int, model: ClipModel | None = None) -> int:
     """Decoding worker processes beside the model: 0 means decoding in threads of this process.
 
     On the CPU the model's threads already use every core, so decoding alongside it only makes the two
@@ -197,7 +197,7 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
             hits = len(rows)
 
     todo = np.flatnonzero(~done).tolist()
-    workers = default_workers(len(todo), batch_size, model, exact) if num_workers is None else num_workers
+    workers = default_workers(len(todo), batch_size, model) if num_workers is None else num_workers
     if todo:
         dataset = _ImageDataset([items[i] for i in todo], model.preprocess, model.input_resolution, exact,
                                 background)

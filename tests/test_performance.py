@@ -9,6 +9,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -157,6 +158,7 @@ def test_edited_file_is_a_miss_even_with_its_old_size_and_time(tiny_model, cache
     Image.new("RGB", (48, 40), "red").save(path)
     red = embed_images(tiny_model, [path], cache=cache, progress=False)
     stat = os.stat(path)
+    time.sleep(0.05)  # file times tick in steps of a few ms on some kernels: edit on a later tick
     Image.new("RGB", (48, 40), "blue").save(path)  # same format and size: the same number of bytes
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert os.stat(path).st_size == stat.st_size and os.stat(path).st_mtime_ns == stat.st_mtime_ns
