@@ -326,9 +326,10 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
     """Run the four measurements and the agreement checks; returns a plain dict (see format_report)."""
     from .cache import EmbeddingCache
     from .classify import results_table
-    from .models import load_model
+    from .models import load_model, resolve_device
     from .scoring import build_head
 
+    resolve_device(device)  # a missing GPU is said before any photo is made
     with tempfile.TemporaryDirectory(prefix="clipnb-bench-") as scratch:
         scratch = Path(scratch)
         folder = Path(photos) if photos else scratch / "photos"
@@ -484,8 +485,15 @@ def main(argv=None) -> int:
     if args.n < 1:
         print(f"clipnb.bench: error: --n must be at least 1, not {args.n}", file=sys.stderr)
         return 2
-    result = run_benchmark(args.n, args.large_only, args.device, args.photos, args.seed_n, args.batch_size,
-                           args.workers, progress=not args.quiet)
+    from .images import FolderError
+    from .models import ModelError
+
+    try:
+        result = run_benchmark(args.n, args.large_only, args.device, args.photos, args.seed_n, args.batch_size,
+                               args.workers, progress=not args.quiet)
+    except (ModelError, FolderError, FileNotFoundError, ValueError, OSError) as exc:
+        print(f"clipnb.bench: error: {exc}", file=sys.stderr)
+        return 2
     report = format_report(result)
     print(report)
     if args.out:

@@ -118,6 +118,13 @@ def test_benchmark_refuses_a_bad_count(capsys):
     assert "--n must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_benchmark_says_when_cuda_is_missing_before_making_photos(capsys, tmp_path):
+    assert bench.main(["--n", "1", "--device", "cuda", "--photos", str(tmp_path / "photos")]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+    assert not (tmp_path / "photos").exists()
+
+
 # ---- the cache: warm equals cold, keyed by content ----------------------------------------------
 
 def test_warm_run_equals_cold_and_encodes_nothing(tiny_model, cache, monkeypatch):
