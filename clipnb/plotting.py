@@ -9,6 +9,7 @@ Japanese or Korean use an installed CJK font (or warn once, saying how to instal
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import textwrap
@@ -163,7 +164,8 @@ def class_palette(classes: Sequence[str]) -> dict[str, tuple]:
     same colours, and adding a class at the end keeps the colours of the others.
 
     Up to 10 classes: seaborn's "tab10"; up to 20: "tab20" ordered so that its first 10 are tab10's;
-    more: evenly spaced hues (husl), which stay distinct for dozens of classes.
+    more: evenly spaced hues (husl), handed out in strides so that classes next to each other in the list
+    (often related: "red circle", "red square") get hues far apart.
     """
     classes = list(classes)
     count = len(classes)
@@ -173,7 +175,9 @@ def class_palette(classes: Sequence[str]) -> dict[str, tuple]:
         tab20 = sns.color_palette("tab20", 20)
         colours = tab20[0::2] + tab20[1::2]
     else:
-        colours = sns.color_palette("husl", count)
+        hues = sns.color_palette("husl", count)
+        step = next(k for k in range(max(2, round(count * 0.38)), count) if math.gcd(k, count) == 1)
+        colours = [hues[i * step % count] for i in range(count)]  # neighbours in the list far apart in hue
     return {name: tuple(colours[i]) for i, name in enumerate(classes)}
 
 
@@ -278,12 +282,9 @@ def prediction_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
     ax = _axes(ax, (6, bars_height(len(order))))
     colours_of = _palette(palette, classes)
     _hbar(ax, list(order), values, [colours_of.get(c, LOSER_COLOUR) for c in order], ".0f")
-    ax.set_xlabel("images predicted")
-    ax.set_title("Predicted classes", fontsize=11)
     hidden = len(set(classes) - set(order))
-    if hidden > 0:
-        ax.text(1.0, -0.02, f"{hidden} classes won no image", transform=ax.transAxes, ha="right", va="top",
-                fontsize=8, color="#555555")
+    ax.set_xlabel("images predicted" + (f"  ({hidden} classes that won no image not shown)" if hidden else ""))
+    ax.set_title("Predicted classes", fontsize=11)
     return fit_cjk_text(ax)
 
 
@@ -344,7 +345,8 @@ def prediction_matrix(comparison: pd.DataFrame, ax: Axes | None = None, *, palet
     """A table of predictions, one row per image and one column per setting (from compare_settings).
 
     Each cell is coloured by its class; rows whose prediction changes between settings have a bold red
-    label and their cells are outlined, so the changes stand out. At most `max_rows` rows, changed first.
+    label, and each prediction that differs from the first setting's is outlined in red and bold, so the
+    changes stand out. At most `max_rows` rows, changed first.
     """
     settings = list(comparison.attrs.get("settings", [c for c in comparison.columns if c != "changed"]))
     classes = list(comparison.attrs.get("classes", sorted(set(comparison[settings].stack().dropna()))))
@@ -355,11 +357,14 @@ def prediction_matrix(comparison: pd.DataFrame, ax: Axes | None = None, *, palet
         for column, setting in enumerate(settings):
             label = entry[setting]
             colour = colours_of.get(label, "white") if isinstance(label, str) else "white"
-            edge = MEAN_COLOUR if entry["changed"] else "white"
+            differs = label != entry[settings[0]]  # a prediction that changed from the first setting's
             ax.add_patch(matplotlib.patches.Rectangle((column, row), 1, 1, facecolor=colour, alpha=0.55,
-                                                      edgecolor=edge, linewidth=1.5 if entry["changed"] else 0.5))
+                                                      edgecolor="white", linewidth=0.5))
+            if differs:
+                ax.add_patch(matplotlib.patches.Rectangle((column + 0.04, row + 0.08), 0.92, 0.84, fill=False,
+                                                          edgecolor=MEAN_COLOUR, linewidth=2))
             ax.text(column + 0.5, row + 0.5, wrap_label(label if isinstance(label, str) else "unreadable", 16, 2),
-                    ha="center", va="center", fontsize=7)
+                    ha="center", va="center", fontsize=7, fontweight="bold" if differs else "normal")
     ax.set_xlim(0, len(settings))
     ax.set_ylim(len(table), 0)
     ax.set_xticks(np.arange(len(settings)) + 0.5, [s.replace(" / ", "\n") for s in settings], fontsize=8)
