@@ -100,8 +100,8 @@ def test_demo_numbers_agree_with_classify(demo, shapes_folder, tmp_path):
     crosstab = pd.crosstab(pd.Series(truth, name="true"), pd.Series(predictions, name="predicted"))
     for (true, predicted), count in crosstab.stack().items():
         assert found.confusion.loc[true, predicted] == count
-    # the demo model knows these classes: a label mix-up would show as near-zero accuracy
-    assert found.metrics["acc@1"] > 0.8
+    # the demo model knows these classes (chance is 1/48): a label mix-up would show as near-zero accuracy
+    assert found.metrics["acc@1"] > 0.5
 
 
 def test_comparison_reuses_the_embeddings(demo, shapes_folder, tmp_path, monkeypatch):

@@ -65,7 +65,7 @@ def test_demo_probe_beats_chance_and_improves_with_shots(demo, tmp_path):
     assert summary.loc[8, "probe_mean"] > summary.loc[1, "probe_mean"]
     assert summary.loc[8, "probe_mean"] >= summary.loc[2, "probe_mean"]
     # zero-shot on the very same test images, from the demo model's own head
-    assert summary["zero_shot_accuracy"].nunique() == 1 and summary["zero_shot_accuracy"].iloc[0] > 0.8
+    assert summary["zero_shot_accuracy"].nunique() == 1 and summary["zero_shot_accuracy"].iloc[0] > 5 * chance
 
 
 def test_probe_command_prints_the_curve_and_writes_it(demo, tmp_path, capsys):
