@@ -44,8 +44,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=_positive, default=None,
-                        help="images per forward pass (default: 16 on the CPU, 64 on CUDA)")
-    parser.add_argument("--workers", type=int, default=None, help="decoding worker processes (default: automatic)")
+                        help="images per forward pass (default: 32 on the CPU, 64 on CUDA)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="decoding worker processes beside the model (default: none on the CPU, where threads "
+                             "decode between forward passes; every core but one on CUDA)")
     parser.add_argument("--exact", action="store_true",
                         help="decode every image at full size, so pixels equal openai-clip's own preprocessing "
                              f"(default: large JPEGs are decoded at reduced scale, at least {DRAFT_FACTOR}x "
