@@ -176,26 +176,24 @@ def seed_loop(model, paths, progress: bool = True) -> torch.Tensor:
     return torch.cat(rows)
 
 
-def model_only(model, pixels: torch.Tensor, batch_sizes=(8, 16, 32), seconds: float = 4.0,
-               progress: bool = True) -> dict[int, float]:
-    """images/s of encode_image on already-decoded pixels, for each batch size (at least `seconds` each)."""
+def model_only(model, pixels: torch.Tensor, batch_size: int, seconds: float = 4.0,
+               progress: bool = True) -> tuple[int, float]:
+    """encode_image on already-decoded pixels, batch after batch for at least `seconds` (and 2 batches):
+    returns (images, seconds). One warm-up batch first, not counted."""
     from tqdm.auto import tqdm
 
-    rates = {}
-    for batch in batch_sizes:
-        chunk = pixels[:batch].repeat(math.ceil(batch / len(pixels)), 1, 1, 1)[:batch]
-        if model.device.type == "cuda":
-            chunk = chunk.pin_memory()
-        model.encode_image_tensors(chunk)  # warm-up
-        done, started = 0, time.perf_counter()
-        with tqdm(desc=f"(d) model only, batch {batch}", unit="img", disable=not progress,
-                  dynamic_ncols=True) as bar:
-            while time.perf_counter() - started < seconds or done < 2 * batch:
-                model.encode_image_tensors(chunk)
-                done += batch
-                bar.update(batch)
-        rates[batch] = done / (time.perf_counter() - started)
-    return rates
+    chunk = pixels.repeat(math.ceil(batch_size / len(pixels)), 1, 1, 1)[:batch_size]
+    if model.device.type == "cuda":
+        chunk = chunk.pin_memory()
+    model.encode_image_tensors(chunk)
+    done, started = 0, time.perf_counter()
+    with tqdm(desc=f"(d) model only, batch {batch_size}", unit="img", disable=not progress,
+              dynamic_ncols=True) as bar:
+        while time.perf_counter() - started < seconds or done < 2 * batch_size:
+            model.encode_image_tensors(chunk)
+            done += batch_size
+            bar.update(batch_size)
+    return done, time.perf_counter() - started
 
 
 def decoded_pixels(model, paths) -> torch.Tensor:
@@ -289,14 +287,29 @@ class PeakMemory:
 
 @contextmanager
 def timed(results: dict, name: str):
+    """Add the block's seconds to results[name]["seconds"] and keep the highest peak memory seen."""
+    entry = results[name]
     with PeakMemory() as memory:
         started = time.perf_counter()
         yield
-        results[name]["seconds"] = time.perf_counter() - started
-    results[name]["peak_memory_mb"] = memory.peak / 1e6
-    results[name]["memory_kind"] = memory.kind
-    results[name]["maxrss_self_mb"] = memory.maxrss_self / 1e6
-    results[name]["maxrss_children_mb"] = memory.maxrss_children / 1e6
+        entry["seconds"] = entry.get("seconds", 0.0) + time.perf_counter() - started
+    entry["peak_memory_mb"] = max(entry.get("peak_memory_mb", 0.0), memory.peak / 1e6)
+    entry["memory_kind"] = memory.kind
+    entry["maxrss_self_mb"] = memory.maxrss_self / 1e6
+    entry["maxrss_children_mb"] = memory.maxrss_children / 1e6
+
+
+def _split(items: list, parts: int) -> list[list]:
+    size = math.ceil(len(items) / parts)
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _concat(parts: list) -> embedding.EmbeddedImages:
+    import pandas as pd
+
+    return embedding.EmbeddedImages(records=pd.concat([p.records for p in parts], ignore_index=True),
+                                    features=torch.cat([p.features for p in parts]),
+                                    model_fingerprint=parts[0].model_fingerprint)
 
 
 def _load_average() -> list[float] | None:
@@ -322,7 +335,7 @@ def classify_steps(model, folder, classes, cache, batch_size, workers, progress,
 def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", photos: str | None = None,
                   seed_n: int | None = None, batch_size: int | None = None, workers: int | None = None,
                   model_batches=(8, 16, 32), model_seconds: float = 4.0, draft_n: int = 16,
-                  draft_factors=(2, 3, 4), progress: bool = True) -> dict:
+                  draft_factors=(2, 3, 4), rounds: int = 4, progress: bool = True) -> dict:
     """Run the four measurements and the agreement checks; returns a plain dict (see format_report)."""
     from .cache import EmbeddingCache
     from .classify import results_table
@@ -355,11 +368,37 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
                   "a_seed": {"images": len(seed_paths)}, "b_cold": {"images": n}, "c_warm": {"images": n},
                   "d_model": {}, "rescore": {}, "checks": {}}
         steps = dict(cache=cache, batch_size=batch_size, workers=workers, progress=progress)
+        pixels = decoded_pixels(model, seed_paths[:max(model_batches)])
+        modelled = {b: [0, 0.0] for b in model_batches}
 
-        # (b) cold: empty cache, fast decoding; first, so that its peak memory is its own
-        with timed(result, "b_cold"):
-            cold_table, cold = classify_steps(model, folder, COLD_CLASSES, **steps)
-        # (c) warm: same folder, a new list of classes; every image comes from the cache
+        # (b) cold, (a) seed loop and (d) model only take turns, in `rounds` slices each, so that a change
+        # in the machine's load (other people's work) weighs on all three alike and their ratios hold
+        rounds = max(1, min(rounds, n // batch_size, len(seed_paths)))
+        result["rounds"] = rounds
+        cold_parts, seed_parts = [], []
+        for cold_slice, seed_slice in zip(_split(paths, rounds), _split(seed_paths, rounds)):
+            with timed(result, "b_cold"):  # empty cache for these files, fast decoding
+                if not cold_parts:
+                    cold_head = build_head(model, COLD_CLASSES, TEMPLATES, cache=cache)
+                cold_parts.append(embedding.embed_images(model, cold_slice, cache=cache, batch_size=batch_size,
+                                                         num_workers=workers, progress=progress))
+                if len(cold_parts) == rounds:
+                    cold = _concat(cold_parts)
+                    results_table(cold, cold_head)  # what classify returns; timed as part of (b)
+            with timed(result, "a_seed"):
+                seed_parts.append(seed_loop(model, seed_slice, progress=progress))
+            with timed(result, "d_model"):
+                for batch in model_batches:
+                    images, seconds = model_only(model, pixels, batch, model_seconds / rounds, progress=progress)
+                    modelled[batch][0] += images
+                    modelled[batch][1] += seconds
+        seed_features = torch.cat(seed_parts)
+        rates = {b: images / seconds for b, (images, seconds) in modelled.items()}
+        best = max(rates, key=rates.get)
+        result["d_model"].update({"images_per_s": rates[best], "batch_size": best,
+                                  "by_batch": {str(k): v for k, v in rates.items()}})
+
+        # (c) warm: the whole folder again, a new list of classes; every image comes from the cache
         with timed(result, "c_warm"):
             warm_table, warm = classify_steps(model, folder, WARM_CLASSES, **steps)
         result["c_warm"]["cache_hits"] = warm.stats["cache_hits"]
@@ -368,18 +407,9 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
         results_table(warm, build_head(model, [f"{c}s" for c in WARM_CLASSES], TEMPLATES))
         result["rescore"]["seconds"] = time.perf_counter() - started
 
-        # (a) the seed's loop, and the same images through clipnb with exact decoding
-        with timed(result, "a_seed"):
-            seed_features = seed_loop(model, seed_paths, progress=progress)
+        # the seed loop's images through clipnb with exact decoding
         exact = embedding.embed_images(model, seed_paths, exact=True, batch_size=batch_size,
                                        num_workers=workers, progress=progress)
-        # (d) model only, at each batch size, on tensors decoded beforehand
-        pixels = decoded_pixels(model, seed_paths[:max(model_batches)])
-        with timed(result, "d_model"):
-            rates = model_only(model, pixels, model_batches, model_seconds, progress=progress)
-        best = max(rates, key=rates.get)
-        result["d_model"].update({"images_per_s": rates[best], "batch_size": best,
-                                  "by_batch": {str(k): v for k, v in rates.items()}})
         result["draft"] = draft_differences(model, paths[:draft_n], draft_factors, progress=progress)
         cache.close()
 
@@ -417,6 +447,8 @@ def format_report(result: dict) -> str:
         f"clipnb benchmark: {result['n']} JPEGs ({sizes}) on {device}, random-weight ViT-B/32",
         f"batch {result['batch_size']}, {decoding}, {result['torch_threads']} torch threads, draft factor "
         f"{result['draft_factor']}; load average before {result['load_before']}, after {result['load_after']}",
+        f"(a), (b) and (d) ran in {result['rounds']} interleaved rounds; the seed loop on the first "
+        f"{result['a_seed']['images']} photos",
         "",
         f"{'':<34}{'images':>7}{'seconds':>9}{'images/s':>10}{'peak MB':>9}  (peak: {result['b_cold']['memory_kind']} of "
         "the process and its workers)",
