@@ -1,0 +1,339 @@
+"""clipnb.train: contrastive training for openai-clip models, and clipnb.shapes, the world it trains on.
+
+Tiny models and a handful of steps: the whole file runs in seconds on 2 CPU cores.
+"""
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from clipnb import shapes
+from clipnb.train import (
+    MAX_LOGIT_SCALE,
+    ModelConfig,
+    ShapesBatches,
+    TrainConfig,
+    contrastive_loss,
+    load_checkpoint,
+    lr_at,
+    pair_batches,
+    save_checkpoint,
+    train,
+)
+
+TINY_VIT = ModelConfig(embed_dim=32, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=8,
+                       context_length=24, transformer_width=64, transformer_layers=1)
+TINY_RESNET = ModelConfig(embed_dim=32, image_resolution=32, vision_layers=(1, 1, 1, 1), vision_width=8,
+                          context_length=24, transformer_width=64, transformer_layers=1)
+
+
+def _inputs(cfg: ModelConfig, n: int = 4, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randn(n, 3, cfg.image_resolution, cfg.image_resolution, generator=g)
+    import clip
+
+    tokens = clip.tokenize([f"a photo of a {c}" for c in shapes.CLASSES[:n]], context_length=cfg.context_length)
+    return images, tokens
+
+
+# ---------------------------------------------------------------------------------------------- config
+
+
+def test_model_config_builds_what_build_model_rebuilds():
+    for cfg in (TINY_VIT, TINY_RESNET):
+        torch.manual_seed(0)
+        model = cfg.build()
+        assert ModelConfig.of(model) == cfg
+        assert model.transformer.resblocks[0].attn.num_heads == cfg.transformer_width // 64
+
+
+@pytest.mark.parametrize("bad", [dict(transformer_width=96), dict(vision_width=100), dict(vision_patch_size=7),
+                                 dict(vision_layers=(1, 1, 1), vision_width=8)])
+def test_model_config_rejects_what_build_model_cannot_rebuild(bad):
+    with pytest.raises(ValueError):
+        ModelConfig(**{**TINY_VIT.__dict__, **bad})
+
+
+def test_learning_rate_warms_up_linearly_then_decays_by_cosine():
+    cfg = TrainConfig(steps=110, lr=1.0, warmup_steps=10, final_lr_ratio=0.1)
+    lrs = [lr_at(s, cfg) for s in range(cfg.steps)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a < b for a, b in zip(lrs[:10], lrs[1:10]))
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert lrs[60] == pytest.approx(0.1 + 0.9 * 0.5, abs=1e-6)  # half way through the cosine
+    assert lr_at(cfg.steps, cfg) == pytest.approx(0.1)
+
+
+# ---------------------------------------------------------------------------------------------- loss
+
+
+def test_contrastive_loss_is_clips_symmetric_cross_entropy():
+    g = torch.Generator().manual_seed(1)
+    img, txt = torch.randn(6, 8, generator=g), torch.randn(6, 8, generator=g)
+    scale = torch.tensor(math.log(20.0))
+    i, t = img / img.norm(dim=1, keepdim=True), txt / txt.norm(dim=1, keepdim=True)
+    logits = 20.0 * i @ t.t()
+    expected = 0
+    for row in range(6):  # written out: -log softmax of the matching pair, both directions
+        expected += -torch.log_softmax(logits[row], 0)[row] - torch.log_softmax(logits[:, row], 0)[row]
+    assert contrastive_loss(img, txt, scale).item() == pytest.approx(expected.item() / 12, rel=1e-5)
+    # matching pairs far apart from the rest give a loss near zero; shuffled pairs a large one
+    eye = torch.eye(6, 8)
+    assert contrastive_loss(eye, eye, torch.tensor(MAX_LOGIT_SCALE)).item() < 1e-10
+    assert contrastive_loss(eye, eye.roll(1, 0), torch.tensor(MAX_LOGIT_SCALE)).item() > 50
+
+
+def test_contrastive_loss_positives_make_other_matching_pairs_right_answers():
+    eye = torch.eye(4, 4)
+    img = torch.stack([eye[0], eye[0], eye[1], eye[2]])  # two images of one class
+    txt = img.clone()
+    scale = torch.tensor(MAX_LOGIT_SCALE)
+    plain = contrastive_loss(img, txt, scale)
+    groups = contrastive_loss(img, txt, scale, positives=torch.tensor([0, 0, 1, 2]))
+    matrix = contrastive_loss(img, txt, scale, positives=torch.tensor([0, 0, 1, 2])[:, None] == torch.tensor([0, 0, 1, 2]))
+    assert plain.item() == pytest.approx(math.log(2) / 2, rel=1e-4)  # half the rows cannot tell the twins apart
+    # with positives, the target is spread over the twins: the minimum of the cross-entropy is its entropy
+    assert groups.item() == pytest.approx(math.log(2) / 2, rel=1e-4) and matrix.item() == pytest.approx(groups.item())
+    assert contrastive_loss(img, txt.roll(1, 0), scale, positives=torch.tensor([0, 0, 1, 2])).item() > 10
+    # a text that is true of two images (say "a red shape") is pulled towards both, not towards one
+    g = torch.Generator().manual_seed(0)
+    img, txt = torch.randn(3, 8, generator=g, requires_grad=True), torch.randn(3, 8, generator=g)
+    pos = torch.tensor([[True, False, False], [True, True, False], [False, False, True]])  # text 0 fits images 0, 1
+    contrastive_loss(img, txt, torch.tensor(1.0), positives=pos).backward()
+    t0 = torch.nn.functional.normalize(txt[0], dim=0)
+    assert (img.grad[1] @ t0).item() < 0  # descending the gradient moves image 1 towards text 0
+    with pytest.raises(ValueError):
+        contrastive_loss(img, txt, torch.tensor(1.0), positives=torch.zeros(3, 3, dtype=torch.bool))
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def test_shapes_batches_are_deterministic_and_never_show_held_out_combinations():
+    a = ShapesBatches(48, 32, 24, seed=3, reuse=2, chunk=2, extra=0.25)
+    b = ShapesBatches(48, 32, 24, seed=3, reuse=2, chunk=2, extra=0.25)
+    first, again = a.chunk_batches(0), b.chunk_batches(0)
+    assert len(first) == 4  # chunk x reuse
+    for (x1, t1, p1), (x2, t2, p2) in zip(first, again):
+        assert torch.equal(x1, x2) and torch.equal(t1, t2) and torch.equal(p1, p2)
+        assert x1.shape == (48, 3, 32, 32) and t1.shape == (48, 24)
+    other = ShapesBatches(48, 32, 24, seed=4, reuse=2, chunk=2).chunk_batches(0)
+    assert not torch.equal(first[0][0], other[0][0])
+    # each image is used `reuse` times: the second pass shows the first pass's images in another order
+    pass1 = torch.cat([x for x, _, _ in first[:2]])
+    pass2 = torch.cat([x for x, _, _ in first[2:]])
+    assert not torch.equal(pass1, pass2)
+    assert torch.equal(pass1.sum((1, 2, 3)).sort().values, pass2.sum((1, 2, 3)).sort().values)
+    import clip
+
+    tok = clip.simple_tokenizer.SimpleTokenizer()
+    texts = []
+    for _, tokens, positives in first:
+        assert positives.shape == (48, 48) and positives.dtype == torch.bool and positives.diagonal().all()
+        for row in tokens:
+            texts.append(tok.decode([int(t) for t in row if 0 < t < 49406]).strip())
+    for text in texts:
+        for held in shapes.HELD_OUT:
+            c, s = held.split()
+            assert not (c in text.split() and s in text.split()), text
+    words = " ".join(texts).split()
+    assert any(w in words for w in shapes.EXTRA_COLOURS + shapes.EXTRA_SHAPES)
+    assert all(any(w in words for w in (c, s)) for c, s in map(str.split, shapes.SEEN))
+
+
+def test_the_extra_colours_and_shapes_are_outside_the_classes():
+    assert not set(shapes.EXTRA) & set(shapes.CLASSES)
+    assert not set(shapes.EXTRA_COLOURS) & set(shapes.COLOURS) and not set(shapes.EXTRA_SHAPES) & set(shapes.SHAPES)
+    # no shade of an extra colour is close to a shade of a class colour
+    rng = np.random.default_rng(0)
+    for extra in shapes.EXTRA_COLOURS:
+        for colour in shapes.COLOURS:
+            for _ in range(30):
+                a, b = shapes.shade(extra, rng), shapes.shade(colour, rng)
+                assert np.abs(a - b).max() > 25, (extra, colour, a, b)
+
+
+def test_positives_say_which_captions_are_true_of_which_images():
+    infos = [{"colour": "red", "shape": "circle"}, {"colour": "red", "shape": "square"},
+             {"colour": "blue", "shape": "circle"}]
+    texts = ["a photo of a red circle", "a red shape", "a circle that is blue", "a photo of a square."]
+    assert ShapesBatches.matches(infos, texts).tolist() == [
+        [True, True, False, False], [False, True, False, True], [False, False, True, False]]
+
+
+def test_held_out_combinations_leave_every_colour_and_shape_seen():
+    assert len(shapes.CLASSES) == 48 and len(set(shapes.CLASSES)) == 48
+    assert set(shapes.HELD_OUT) <= set(shapes.CLASSES) and len(shapes.SEEN) == 48 - len(shapes.HELD_OUT)
+    for colour in shapes.COLOURS:
+        assert any(c.startswith(colour + " ") for c in shapes.SEEN)
+    for shape in shapes.SHAPES:
+        assert any(c.endswith(" " + shape) for c in shapes.SEEN)
+
+
+def test_draw_is_reproducible_and_varies_what_pictures_vary():
+    img1, info1 = shapes.draw("red", "star", np.random.default_rng(5))
+    img2, info2 = shapes.draw("red", "star", np.random.default_rng(5))
+    assert info1 == info2 and np.array_equal(np.asarray(img1), np.asarray(img2))
+    infos = [shapes.draw("blue", "cross", np.random.default_rng(i))[1] for i in range(60)]
+    assert len({(i["width"], i["height"]) for i in infos}) > 40
+    assert any(i["width"] != i["height"] for i in infos) and any(i["width"] == i["height"] for i in infos)
+    assert {i["background"] for i in infos} >= {"plain", "stripes", "noise", "gradient"}
+    assert any(i["blur"] for i in infos) and any(i["jpeg"] for i in infos) and {i["supersample"] for i in infos} > {1}
+    assert all(48 <= i["width"] <= 320 and 48 <= i["height"] <= 320 for i in infos)
+
+
+def test_the_shape_contrasts_with_its_background():
+    for i in range(40):
+        rng = np.random.default_rng(i)
+        for colour in ("white", "black", "yellow", "blue"):
+            img, info = shapes.draw(colour, "square", rng, size=(96, 96))
+            arr = np.asarray(img, dtype=np.float32)
+            half = max(1, int(info["radius"] * 96 * 0.3))  # well inside the square
+            cx, cy = int(info["x"] * 96), int(info["y"] * 96)
+            inside = arr[cy - half:cy + half + 1, cx - half:cx + half + 1].reshape(-1, 3).mean(0)
+            # the corners are always background (the shape fits in a circle inside the image)
+            corners = [arr[y:y + 4, x:x + 4].reshape(-1, 3).mean(0) for y in (0, 92) for x in (0, 92)]
+            assert min(np.abs(c - inside).sum() for c in corners) > 60, (colour, info)
+
+
+def test_captions_name_the_colour_and_shape_in_many_phrasings():
+    rng = np.random.default_rng(0)
+    caps = []
+    for i in range(300):
+        _, info = shapes.draw("green", "hexagon", rng, size=(64, 64))
+        caps.append(shapes.caption(info, rng))
+    assert all("green" in c or "hexagon" in c for c in caps)
+    assert sum("green" in c and "hexagon" in c for c in caps) > 180
+    assert "a photo of a green hexagon" in caps
+    assert len(set(caps)) > 120
+    assert any(w in " ".join(caps) for w in ("top left", "centre", "center", "middle"))
+    assert any("background" in c for c in caps) and any("small" in c or "large" in c or "big" in c for c in caps)
+
+
+def test_write_folder_writes_a_labelled_folder(tmp_path):
+    from PIL import Image
+
+    written = shapes.write_folder(tmp_path, per_class=1, seed=1, classes=["red circle", "black star"])
+    assert [(p.relative_to(tmp_path).as_posix(), y) for p, y in written] == [
+        ("red circle/000.png", "red circle"), ("black star/000.png", "black star")]
+    assert Image.open(written[0][0]).mode == "RGB"
+    again = shapes.write_folder(tmp_path / "again", per_class=1, seed=1, classes=["red circle"])
+    assert again[0][0].read_bytes() == written[0][0].read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def _tiny_run(seed: int, steps: int, pairs, cfg_model=TINY_VIT, **kw):
+    torch.manual_seed(seed)
+    model = cfg_model.build()
+    cfg = TrainConfig(steps=steps, batch_size=16, lr=2e-3, warmup_steps=3, seed=seed, log_every=1,
+                      progress=False, **kw)
+    batches = pair_batches(pairs, cfg.batch_size, cfg_model.image_resolution, cfg_model.context_length, seed=seed)
+    history = train(model, batches, cfg)
+    return model, history
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    """16 image files with captions, from the shapes world (a user's own pairs would look the same)."""
+    root = tmp_path_factory.mktemp("pairs")
+    rng = np.random.default_rng(0)
+    out = []
+    for i, label in enumerate(shapes.SEEN[:16]):
+        img, info = shapes.draw(*label.split(), rng)
+        path = root / f"{i}.png"
+        img.save(path)
+        out.append((path, shapes.caption(info, rng)))
+    return out
+
+
+def test_training_loss_decreases_on_a_tiny_run(pairs):
+    _, history = _tiny_run(0, 40, pairs)
+    losses = [h["loss"] for h in history]
+    assert len(losses) == 40
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5]), losses
+    assert all(0 < h["logit_scale"] <= 100.0 + 1e-4 for h in history)
+    assert history[-1]["images_per_s"] > 0
+
+
+def test_training_is_reproducible_from_its_seed(pairs):
+    a, ha = _tiny_run(7, 4, pairs, cfg_model=TINY_RESNET)
+    b, hb = _tiny_run(7, 4, pairs, cfg_model=TINY_RESNET)
+    assert [h["loss"] for h in ha] == [h["loss"] for h in hb]
+    for (k, v), (k2, v2) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2), k
+
+
+def test_logit_scale_is_clamped_like_clip(pairs):
+    torch.manual_seed(0)
+    model = TINY_VIT.build()
+    with torch.no_grad():
+        model.logit_scale.fill_(10.0)
+    cfg = TrainConfig(steps=1, batch_size=16, lr=1e-3, warmup_steps=1, progress=False)
+    train(model, pair_batches(pairs, 16, 32, 24), cfg)
+    assert model.logit_scale.item() == pytest.approx(MAX_LOGIT_SCALE)
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+
+
+@pytest.mark.parametrize("cfg_model", [TINY_VIT, TINY_RESNET], ids=["vit", "resnet"])
+def test_checkpoint_round_trips_through_build_model_and_load_model(tmp_path, pairs, cfg_model):
+    from clip.model import build_model
+
+    model, _ = _tiny_run(3, 2, pairs, cfg_model=cfg_model)
+    images, tokens = _inputs(cfg_model)
+    with torch.no_grad():
+        want_img, want_txt = model.encode_image(images), model.encode_text(tokens)
+
+    # build_model makes a float16 model, so what it rebuilds is the model with its weights rounded to fp16
+    rounded = cfg_model.build()
+    rounded.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    rounded.eval()
+    with torch.no_grad():
+        want_rounded = rounded.encode_image(images), rounded.encode_text(tokens)
+
+    def outputs(m):
+        with torch.no_grad():
+            return m.encode_image(images), m.encode_text(tokens)
+
+    half = save_checkpoint(model, tmp_path / "half.pt")  # float16 storage, the default
+    full = save_checkpoint(model, tmp_path / "full.pt", dtype=None)
+    assert sorted(os.listdir(tmp_path)) == ["full.pt", "half.pt"]  # temporary files were renamed, none left over
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    for path in (half, full):
+        state = torch.load(path, weights_only=True)
+        assert isinstance(state, dict) and set(state) == set(model.state_dict())
+    # what build_model (and clipnb.load_model, which uses it) rebuilds from the fp16 file: identical outputs
+    state = torch.load(half, weights_only=True)
+    for got, want in zip(outputs(build_model(dict(state)).float().eval()), want_rounded):
+        assert torch.equal(got, want)
+    clipnb = pytest.importorskip("clipnb")
+    if hasattr(clipnb, "load_model"):
+        for got, want in zip(outputs(clipnb.load_model(half, device="cpu").model), want_rounded):
+            assert torch.equal(got, want)
+    # from the fp32 file, build_model rounds only linear and convolution weights: close, not identical
+    for got, want in zip(outputs(build_model(torch.load(full, weights_only=True)).float().eval()), (want_img, want_txt)):
+        assert torch.allclose(got, want, atol=1e-2, rtol=1e-2)
+    hstate = torch.load(half, weights_only=True)
+    assert all(v.dtype == torch.float16 for v in hstate.values() if v.is_floating_point())
+    # clipnb.train.load_checkpoint gives back a float32 checkpoint exactly (to resume training)
+    for got, want in zip(outputs(load_checkpoint(full)), (want_img, want_txt)):
+        assert torch.equal(got, want)
+    for got, want in zip(outputs(load_checkpoint(half)), want_rounded):
+        assert torch.equal(got, want)
+
+
+def test_checkpoints_are_written_during_training_and_replace_old_ones(tmp_path, pairs):
+    path = tmp_path / "run.pt"
+    path.write_bytes(b"an older file")
+    torch.manual_seed(0)
+    model = TINY_VIT.build()
+    cfg = TrainConfig(steps=4, batch_size=16, warmup_steps=1, progress=False, checkpoint_path=str(path),
+                      checkpoint_every=2)
+    train(model, pair_batches(pairs, 16, 32, 24), cfg)
+    assert sorted(os.listdir(tmp_path)) == ["run.pt"]
+    assert ModelConfig.of(load_checkpoint(path)) == TINY_VIT
