@@ -77,7 +77,7 @@ def test_search_command_prints_ranked_paths_and_reuses_the_cache(demo, folder, t
     assert scores == sorted(scores, reverse=True)
     assert all(Path(line.split("  ", 1)[1]).parent.name == "black cross" for line in lines[:3])
     assert EmbeddingCache(tmp_path / "cache").info()["images"] == 3 * len(CLASSES)
-    assert main(args[:4] + ["--image", str(folder / "red circle" / "000.png")] + args[6:]) == 0
+    assert main(args[:3] + ["--image", str(folder / "red circle" / "000.png")] + args[5:]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert Path(first.split("  ", 1)[1]).parent.name == "red circle"
 
