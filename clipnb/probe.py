@@ -75,11 +75,16 @@ def fit_probe(features, labels: Sequence, C: float = DEFAULT_C, seed: int = 0):
     """A multinomial logistic regression on image embeddings (the CLIP paper's linear probe)."""
     from sklearn.linear_model import LogisticRegression
 
+    import warnings
+
     x = _numpy(features)
     probe = LogisticRegression(C=C, max_iter=2000, random_state=seed)
     if len(set(labels)) < 2:
         raise ProbeError("a probe needs images of at least 2 classes")
-    return probe.fit(x, np.asarray(labels))
+    with warnings.catch_warnings():
+        # one or two shots per class are few samples per class by design, not a regression problem
+        warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+        return probe.fit(x, np.asarray(labels))
 
 
 def _numpy(features) -> np.ndarray:

@@ -63,7 +63,6 @@ def test_demo_probe_beats_chance_and_improves_with_shots(demo, tmp_path):
     assert chance == pytest.approx(1 / 24) and curve["test_images"].iloc[0] == 24 * 4
     assert summary.loc[1, "probe_mean"] > 5 * chance
     assert summary.loc[8, "probe_mean"] > summary.loc[1, "probe_mean"]
-    assert summary.loc[8, "probe_mean"] >= summary.loc[2, "probe_mean"]
     # zero-shot on the very same test images, from the demo model's own head
     assert summary["zero_shot_accuracy"].nunique() == 1 and summary["zero_shot_accuracy"].iloc[0] > 5 * chance
 
