@@ -2,6 +2,8 @@
 
 The photos are resized to the sizes and aspect ratios of real photo folders: a 1200x800 camera picture,
 a 4080x1836 phone picture (20:9), a 2048x1362 one (3:2 within 0.3%), 4:3, 16:9, square and portrait.
+It also writes test_images/shapes/<class>/: generated coloured shapes that the demo model knows, one
+image of each of the 48 classes drawn by the training renderer and one by the other renderer (new seeds).
 Usage: python scripts/make_test_images.py [SOURCE_DIR]
 """
 import sys
@@ -33,8 +35,19 @@ def fit(image: Image.Image, width: int, height: int) -> Image.Image:
     return image.crop((left, top, left + crop_w, top + crop_h)).resize((width, height), Image.LANCZOS)
 
 
+def write_shapes() -> None:
+    sys.path.insert(0, str(TARGET.parent))
+    from clipnb import shapes
+
+    for style in shapes.STYLES:
+        for path, _ in shapes.write_folder(TARGET / "shapes", per_class=1, seed=20261127, style=style):
+            path.rename(path.with_name(f"{style}{path.suffix}"))
+    print(f"shapes/: {len(shapes.CLASSES)} classes x {len(shapes.STYLES)} renderers")
+
+
 def main() -> None:
     TARGET.mkdir(exist_ok=True)
+    write_shapes()
     for name, (source, width, height) in PLAN.items():
         image = Image.open(SOURCE / source)
         if width is None:
