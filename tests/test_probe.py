@@ -11,7 +11,7 @@ from clipnb.labels import embed_labelled
 from clipnb.probe import ProbeError, curve_summary, few_shot_curve, few_shot_split, probe_labelled
 from clipnb.shapes import CLASSES
 
-from task_helpers import demo, write_shapes  # noqa: F401 (fixture)
+from task_helpers import demo, write_shapes, write_shapes_any_colour  # noqa: F401 (fixture)
 
 
 def test_split_is_nested_disjoint_and_fixed():
@@ -54,17 +54,18 @@ def test_probe_learns_clusters_and_improves_with_shots():
 
 
 def test_demo_probe_beats_chance_and_improves_with_shots(demo, tmp_path):
-    classes = list(CLASSES[::2])  # 24 classes
-    folder = write_shapes(tmp_path / "set", per_class=12, classes=classes)
+    # labelled by shape alone, in any colour: one red circle does not teach a probe what a blue circle is
+    folder = write_shapes_any_colour(tmp_path / "set", per_class=24)
     labelled = embed_labelled(demo, folder, cache=EmbeddingCache(tmp_path / "cache"), progress=False)
-    curve = probe_labelled(labelled, demo, shots=(1, 2, 4, 8), trials=3, test_fraction=1 / 3)
-    summary = curve_summary(curve).set_index("shots")
+    curve = probe_labelled(labelled, demo, shots=(1, 2, 4, 8, 16), trials=5, test_fraction=0.3)
+    summary = curve_summary(curve).set_index("shots")["probe_mean"]
     chance = curve.attrs["chance"]
-    assert chance == pytest.approx(1 / 24) and curve["test_images"].iloc[0] == 24 * 4
-    assert summary.loc[1, "probe_mean"] > 5 * chance
-    assert summary.loc[8, "probe_mean"] > summary.loc[1, "probe_mean"]
-    # zero-shot on the very same test images, from the demo model's own head
-    assert summary["zero_shot_accuracy"].nunique() == 1 and summary["zero_shot_accuracy"].iloc[0] > 5 * chance
+    assert chance == pytest.approx(1 / 6) and curve["test_images"].iloc[0] == 6 * 7
+    assert summary[1] > 2 * chance
+    assert summary[1] < summary[4] and summary[1] + 0.1 < summary[16]
+    # zero-shot ("a photo of a circle") on the very same test images
+    zero = curve["zero_shot_accuracy"]
+    assert zero.nunique() == 1 and zero.iloc[0] > 3 * chance
 
 
 def test_probe_command_prints_the_curve_and_writes_it(demo, tmp_path, capsys):
