@@ -143,11 +143,6 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return lo + (cfg.lr - lo) * 0.5 * (1 + math.cos(math.pi * t))
 
 
-def seed_everything(seed: int, deterministic: bool = True) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -190,7 +185,8 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if p.ndim < 2 or "ln_" in name or "bias" in name or "logit_scale" in name or "embedding" in name and "token" not in name:
+        if p.ndim < 2 or "ln_" in name or "bias" in name or "logit_scale" in name or (
+                "embedding" in name and "token" not in name):
             no_decay.append(p)
         else:
             decay.append(p)
@@ -222,6 +218,9 @@ def save_checkpoint(model: CLIP, path: str | os.PathLike, dtype: str | torch.dty
     sd = state_dict_for_saving(model, dtype)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
         with os.fdopen(fd, "wb") as f:
             torch.save(sd, f)
             f.flush()
@@ -260,12 +259,24 @@ def train(
     tensor pairs, images already preprocessed, or ``(images, tokens, positives)``: see ``contrastive_loss``;
     positives are used when ``cfg.use_positives``).
     Returns the history: one dict per logged step."""
-    from tqdm.auto import tqdm
-
+    # Seeded, and deterministic where torch can be cheaply; the process's settings are restored after.
+    saved = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled())
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    seed_everything(cfg.seed, cfg.deterministic)
-    device = torch.device(device)
+    torch.manual_seed(cfg.seed)
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return _train(model, batches, cfg, torch.device(device), on_step)
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.use_deterministic_algorithms(saved[1], warn_only=saved[2])
+
+
+def _train(model, batches, cfg: TrainConfig, device: torch.device, on_step) -> list[dict]:
+    from tqdm.auto import tqdm
+
     model = model.float().to(device).train()
     opt = make_optimizer(model, cfg)
     history: list[dict] = []

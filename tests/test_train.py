@@ -337,3 +337,11 @@ def test_checkpoints_are_written_during_training_and_replace_old_ones(tmp_path, 
     train(model, pair_batches(pairs, 16, 32, 24), cfg)
     assert sorted(os.listdir(tmp_path)) == ["run.pt"]
     assert ModelConfig.of(load_checkpoint(path)) == TINY_VIT
+
+
+def test_training_leaves_the_process_settings_as_it_found_them(pairs):
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.manual_seed(0)
+    cfg = TrainConfig(steps=1, batch_size=16, warmup_steps=1, progress=False, num_threads=1, deterministic=True)
+    train(TINY_VIT.build(), pair_batches(pairs, 16, 32, 24), cfg)
+    assert torch.get_num_threads() == threads and torch.are_deterministic_algorithms_enabled() == deterministic
