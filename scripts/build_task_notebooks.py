@@ -291,27 +291,32 @@ FEW_SHOT = [
 # 7. Few-shot linear probes
 
 Zero-shot needs no labelled image at all; a linear probe (logistic regression on the CLIP image embeddings)
-needs a few per class. How many does it take to beat zero-shot here? Every class keeps a fixed set of test
-images; probes are trained on 1, 2, 4, 8, 16 labelled images per class (several random draws each) and
-tested there, beside zero-shot on the very same test images. The embeddings come from the cache, so the
-probes cost seconds."""),
+needs a few per class. How many does it take to catch up with zero-shot here? Every class keeps a fixed set
+of test images; probes are trained on 1, 2, 4, 8, 16 labelled images per class (several random draws each)
+and tested there, beside zero-shot on the very same test images. The embeddings come from the cache, so the
+probes cost seconds.
+
+Without a folder of one's own, the example is shapes labelled by shape alone, drawn in random colours: the
+text "a photo of a circle" covers every colour at once, while one labelled red circle tells a probe nothing
+about blue ones."""),
     ("parameters", f"""\
 {MODEL_LINE}
 image_folder = None  # labelled images, one subfolder per class (or any images with labels_csv); None: generated shapes
 labels_csv = None  # a CSV of path,label (paths relative to image_folder)
 classes = None  # class names; None: the labels
 templates = "seed"  # templates of the zero-shot classifier compared with the probes
-per_class = 12  # images per class when the shapes are generated
-shots = [1, 2, 4, 8]  # labelled images per class for the probes (16 needs more than 16 images per class)
+per_class = 24  # images per class when the shapes are generated (6 shapes, any colour)
+shots = [1, 2, 4, 8, 16]  # labelled images per class for the probes (each class needs more images than this)
 trials = 3  # random training sets per number of shots
-test_fraction = 0.33  # share of each class kept for testing
+test_fraction = 0.3  # share of each class kept for testing
 output_dir = "../reports/few_shot"  # where the curve and the figure are written"""),
     ("markdown", "## The model and the labelled images"),
     ("code", SETUP + """
 from clipnb.labels import embed_labelled, shapes_folder
 from clipnb.probe import curve_summary, probe_labelled
 
-image_folder = Path(image_folder) if image_folder else shapes_folder(output_dir / "shapes", per_class)
+image_folder = Path(image_folder) if image_folder else shapes_folder(output_dir / "shapes_by_shape", per_class,
+                                                                     by="shape")
 labelled = embed_labelled(model, image_folder, labels_csv, classes, cache=cache)
 print(f"{len(labelled)} labelled images of {len(set(labelled.labels))} classes in {image_folder}")"""),
     ("markdown", "## Accuracy against labelled examples per class"),

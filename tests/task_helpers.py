@@ -36,20 +36,6 @@ def write_shapes(root: Path, per_class: int, classes=shapes.CLASSES, seed: int =
     return root
 
 
-def write_shapes_any_colour(root: Path, per_class: int, seed: int = 7) -> Path:
-    """root/<shape>/<i>.png: each of the 6 shapes in random colours, labelled by shape alone. One example
-    of a class shows one colour, so a few-shot probe must see several to learn to ignore colour."""
-    import numpy as np
-
-    for number, shape in enumerate(shapes.SHAPES):
-        (root / shape).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            rng = np.random.default_rng([seed, number, i])
-            colour = shapes.COLOURS[int(rng.integers(len(shapes.COLOURS)))]
-            shapes.draw(colour, shape, rng, size=(96, 96))[0].save(root / shape / f"{i:03d}.png")
-    return root
-
-
 @pytest.fixture(scope="session")
 def shapes_folder(tmp_path_factory) -> Path:
     """All 48 classes, 2 images each."""

@@ -7,11 +7,11 @@ import torch
 
 from clipnb import EmbeddingCache
 from clipnb.cli import main
-from clipnb.labels import embed_labelled
+from clipnb.labels import embed_labelled, shapes_folder
 from clipnb.probe import ProbeError, curve_summary, few_shot_curve, few_shot_split, probe_labelled
 from clipnb.shapes import CLASSES
 
-from task_helpers import demo, write_shapes, write_shapes_any_colour  # noqa: F401 (fixture)
+from task_helpers import demo, write_shapes  # noqa: F401 (fixture)
 
 
 def test_split_is_nested_disjoint_and_fixed():
@@ -55,7 +55,7 @@ def test_probe_learns_clusters_and_improves_with_shots():
 
 def test_demo_probe_beats_chance_and_improves_with_shots(demo, tmp_path):
     # labelled by shape alone, in any colour: one red circle does not teach a probe what a blue circle is
-    folder = write_shapes_any_colour(tmp_path / "set", per_class=24)
+    folder = shapes_folder(tmp_path / "set", per_class=24, by="shape", seed=7)
     labelled = embed_labelled(demo, folder, cache=EmbeddingCache(tmp_path / "cache"), progress=False)
     curve = probe_labelled(labelled, demo, shots=(1, 2, 4, 8, 16), trials=5, test_fraction=0.3)
     summary = curve_summary(curve).set_index("shots")["probe_mean"]
