@@ -3,7 +3,8 @@
     python scripts/train_demo.py
 
 Deterministic from its seed: a rerun writes the same file, byte for byte. About 12 minutes on 2 idle CPU
-cores (torch.set_num_threads(2); images are drawn in one background process); 17 minutes measured while
+cores, estimated from its idle stretches (torch.set_num_threads(2); images are drawn in one background
+process); 17.3 minutes measured while
 other jobs shared the machine. The model is a small CLIP
 (ResNet image tower, 64 px; one-layer text transformer, 24 tokens) trained from scratch with clipnb.train
 on generated coloured shapes (clipnb.shapes). The colour-shape combinations in clipnb.shapes.HELD_OUT
