@@ -240,6 +240,20 @@ def add_task_parsers(commands) -> None:
     add_embedding_options(pr)
 
 
+def _embed_labelled_folder(args):
+    """Check the labelled folder against the classes, then load the model and embed it (evaluate, probe)."""
+    from .labels import check_folder, embed_labelled, match_classes, read_labels
+    from .models import load_model
+
+    match_classes(read_labels(check_folder(args.folder), args.labels)["label"], args.classes)
+    model = load_model(args.model, device=args.device, download_root=args.download_root)
+    cache = cache_from(args)
+    labelled = embed_labelled(model, args.folder, args.labels, args.classes, cache=cache,
+                              batch_size=args.batch_size, exact=args.exact, num_workers=args.workers,
+                              progress=not args.quiet)
+    return model, cache, labelled
+
+
 def run_evaluate(args) -> int:
     from .evaluate import compare_templates, evaluate_labelled, template_sets, write_evaluation
     from .labels import check_folder, embed_labelled, match_classes, read_labels
@@ -247,12 +261,7 @@ def run_evaluate(args) -> int:
 
     # templates, folder, labels and classes are checked before the model is loaded
     sets = template_sets(args.templates)
-    match_classes(read_labels(check_folder(args.folder), args.labels)["label"], args.classes)
-    model = load_model(args.model, device=args.device, download_root=args.download_root)
-    cache = cache_from(args)
-    labelled = embed_labelled(model, args.folder, args.labels, args.classes, cache=cache,
-                              batch_size=args.batch_size, exact=args.exact, num_workers=args.workers,
-                              progress=not args.quiet)
+    model, cache, labelled = _embed_labelled_folder(args)
     first = next(iter(sets))
     evaluation = evaluate_labelled(labelled, model, sets[first], args.ensemble, truncate=args.truncate, cache=cache)
     comparison = compare_templates(labelled, model, sets, truncate=args.truncate, cache=cache)
@@ -346,12 +355,7 @@ def run_probe(args) -> int:
     from .prompts import resolve_templates
 
     templates = resolve_templates(args.templates)
-    match_classes(read_labels(check_folder(args.folder), args.labels)["label"], args.classes)
-    model = load_model(args.model, device=args.device, download_root=args.download_root)
-    cache = cache_from(args)
-    labelled = embed_labelled(model, args.folder, args.labels, args.classes, cache=cache,
-                              batch_size=args.batch_size, exact=args.exact, num_workers=args.workers,
-                              progress=not args.quiet)
+    model, cache, labelled = _embed_labelled_folder(args)
     curve = probe_labelled(labelled, model, templates=templates, shots=args.shots, trials=args.trials,
                            test_fraction=args.test_fraction, seed=args.seed, cache=cache)
     summary = curve_summary(curve)
