@@ -256,8 +256,6 @@ def _embed_labelled_folder(args):
 
 def run_evaluate(args) -> int:
     from .evaluate import compare_templates, evaluate_labelled, template_sets, write_evaluation
-    from .labels import check_folder, embed_labelled, match_classes, read_labels
-    from .models import load_model
 
     # templates, folder, labels and classes are checked before the model is loaded
     sets = template_sets(args.templates)
@@ -349,8 +347,6 @@ def run_video(args) -> int:
 
 def run_probe(args) -> int:
     from .export import save_figure, write_csv
-    from .labels import check_folder, embed_labelled, match_classes, read_labels
-    from .models import load_model
     from .probe import curve_summary, probe_labelled
     from .prompts import resolve_templates
 
