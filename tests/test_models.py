@@ -69,6 +69,29 @@ def test_resnet_checkpoint_loads(tmp_path):
     assert torch.allclose(out.norm(dim=-1), torch.ones(2), atol=1e-5)
 
 
+@pytest.mark.parametrize("resnet", [False, True])
+def test_load_model_builds_what_openai_clips_build_model_builds(tmp_path, resnet):
+    """clipnb builds the architecture without initialising it; the result must be openai-clip's to the bit,
+    including build_model's fp16 rounding of a float32 checkpoint and the text transformer's causal mask."""
+    from clip.model import build_model
+
+    original = tiny_clip(seed=5, resolution=64 if resnet else 32, resnet=resnet)
+    path = save_state_dict(original, tmp_path / "full.pt", half=False)
+    loaded = load_model(path, device="cpu").model
+    reference = build_model(dict(original.state_dict())).float().eval()
+    ours, theirs = loaded.state_dict(), reference.state_dict()
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        assert ours[key].dtype == theirs[key].dtype and torch.equal(ours[key], theirs[key]), key
+    for module in loaded.modules():  # nothing left on the meta device
+        assert not any(isinstance(v, torch.Tensor) and v.is_meta for v in vars(module).values())
+    size = 64 if resnet else 32
+    image, tokens = torch.randn(2, 3, size, size), clipnb.load_model(path).tokenize(["a red circle", "a dog"])
+    with torch.no_grad():
+        assert torch.equal(loaded.encode_image(image), reference.encode_image(image))
+        assert torch.equal(loaded.encode_text(tokens), reference.encode_text(tokens))
+
+
 def test_offline_official_model_gives_one_clear_error(tmp_path, monkeypatch):
     import urllib.error
     import urllib.request
