@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .cache import EmbeddingCache
-from .embedding import DRAFT_FACTOR
+from .embedding import CPU_BATCH, CUDA_BATCH, DRAFT_FACTOR
 from .export import ExportError
 from .images import FolderError, ImageReadError
 from .models import DEFAULT_MODEL, ModelError
@@ -44,14 +44,14 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=_positive, default=None,
-                        help="images per forward pass (default: 32 on the CPU, 64 on CUDA)")
+                        help=f"images per forward pass (default: {CPU_BATCH} per stream on the CPU, {CUDA_BATCH} on CUDA)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="decoding worker processes beside the model (default: none on the CPU, where threads "
-                             "decode between forward passes; every core but one on CUDA)")
+                        help="decoding worker processes beside the model (default: none on the CPU, where one stream "
+                             "per core decodes a batch and then encodes it; every core but one on CUDA)")
     parser.add_argument("--exact", action="store_true",
                         help="decode every image at full size, so pixels equal openai-clip's own preprocessing "
-                             f"(default: large JPEGs are decoded at reduced scale, at least {DRAFT_FACTOR}x "
-                             "the model's input size)")
+                             "(default: large JPEGs are decoded at a reduced scale that keeps both sides at least "
+                             f"{DRAFT_FACTOR}x the model's input size)")
     parser.add_argument("--background", type=_colour, default=None,
                         help="composite transparent images onto this colour (default: drop alpha, as openai-clip)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")

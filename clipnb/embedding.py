@@ -1,18 +1,23 @@
 """Image embedding in batches: files -> pixels -> L2-normalised embeddings.
 
-On CUDA, decoding and preprocessing run in DataLoader worker processes while the GPU computes. On the
-CPU, where the model's threads already use every core, each batch is decoded by one thread per core
-between forward passes, so that decoding and the model never compete for the same cores. Large JPEGs
-are decoded at a reduced scale (Pillow's draft mode) unless `exact=True`, which gives pixels identical
-to openai-clip's preprocessing. Memory is bounded by the batch size, never by the folder size.
+On the CPU, embedding runs in one stream per core: each stream decodes a batch, then encodes it with a
+single torch thread, so every core always has one thing to do and decoding never waits for the model
+nor fights it for a core (see `stream_plan`). On CUDA, decoding and preprocessing run in DataLoader
+worker processes while the GPU computes. Large JPEGs are decoded at a reduced scale (Pillow's draft
+mode) unless `exact=True`, which gives pixels identical to openai-clip's preprocessing. Memory is
+bounded by the batches in flight, never by the folder size.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,20 +25,25 @@ import torch
 from PIL import Image
 
 from .images import ImageReadError, OpenedImage, fit_for_model, open_image, to_rgb
-from .models import ClipModel
+from .models import ClipModel, release_freed_memory
 
-# Draft decoding keeps both sides at least this many times the model's input resolution (a 4000x3000
-# JPEG is decoded at 1/4 scale for a 224-pixel model, a 2 MP one at 1/2; libjpeg reduces at most 8x).
-# Measured with `python -m clipnb.bench` (draft_differences) on 4000x3000, 3000x4000 and 1632x1224 JPEGs,
-# 1 - cosine between the embeddings of draft- and exactly-decoded photos:
-#   random-weight ViT-B/32 (224 px): factor 2: max 5.8e-6 (0.5% of the median distance between two
-#     photos' embeddings; pixels after preprocessing differ by at most 0.045, RMS 0.0065, in normalised
-#     units); factor 1: max 2.4e-5 (pixels up to 0.21); factor 3 and 4: max 4.8e-6 / 2.7e-6.
+# Draft decoding keeps both sides at least DRAFT_FACTOR times the model's input resolution (a 4000x3000
+# JPEG is decoded at 1/8 scale, 500x375, for a 224-pixel model; a 2 MP one at 1/4; libjpeg reduces at
+# most 8x). Huffman decoding costs the same at every scale, but 1/8 skips the inverse DCT and leaves
+# preprocessing a small image: 22 ms per 12 MP photo against 28 ms at 1/4 (factor 2), which on 2 cores
+# is what lets decoding fit beside the model. Measured with `python -m clipnb.bench` (draft_differences)
+# on 4000x3000, 3000x4000 and 1632x1224 JPEGs, 1 - cosine between draft- and exactly-decoded embeddings:
+#   random-weight ViT-B/32 (224 px): factor 1: max 2.4e-5 (1.0% of the median distance between two
+#     photos' embeddings; preprocessed pixels differ by at most 0.21, RMS 0.011-0.018, in normalised
+#     units, i.e. about one grey level RMS); factor 2: max 5.8e-6 (0.5%; pixels at most 0.045).
 #   demo-architecture model (64 px, trained 40 steps): max 3.2e-5 (0.8%) at every factor (always 1/8).
-DRAFT_FACTOR = 2
+DRAFT_FACTOR = 1
 # The largest 1 - cosine(draft, exact) of image embeddings allowed; the tests and the benchmark check it.
 DRAFT_TOLERANCE = 1e-4
-CPU_BATCH = 32  # ViT-B/32 on 2 cores: 19.5 images/s at 32, 18.6 at 16, 16.4 at 8 (model only, idle)
+# per stream on the CPU. ViT-B/32 on 2 cores, model only in 2 streams: 17.4-17.6 images/s at 16, 15.6-18.2
+# at 32, 16.2-17.1 at 8; a forward pass on one thread holds about 53 MB at 16 and 110 MB at 32
+CPU_BATCH = 16
+MAX_STREAMS = 8  # beyond this, streams get several torch threads each (memory grows with streams)
 CUDA_BATCH = 64  # the GPU waits for decoding anyway; larger batches only hold more memory in flight
 
 
@@ -121,39 +131,94 @@ def default_batch_size(model: ClipModel) -> int:
 
 
 def default_workers(count: int, batch_size: int, model: ClipModel | None = None) -> int:
-    """Decoding worker processes beside the model: 0 means decoding in threads of this process.
+    """Decoding worker processes beside the model; 0 means streams of this process (`stream_plan`).
 
-    On the CPU the model's threads already use every core, so decoding alongside it only makes the two
-    fight over the cores (measured with `python -m clipnb.bench`: slower on an idle 2-core machine,
-    much slower on a busy one); instead each batch is decoded by a thread per core while the model
-    waits, then computed while the threads wait: every core always has exactly one thing to do. On CUDA
-    the GPU computes on its own, so worker processes (every core but one) decode the next batches
-    meanwhile; a single batch gets none (starting a worker costs more than it saves).
+    On the CPU, worker processes decoding beside a model that uses every core make the two fight over
+    the cores; streams give each core one thing at a time instead. On CUDA the GPU computes on its own,
+    so worker processes (every core but one) decode the next batches meanwhile; a single batch gets
+    none (starting a worker costs more than it saves).
     """
     if model is None or model.device.type != "cuda" or count <= batch_size:
         return 0
     return max(1, min(16, cpu_count() - 1))
 
 
-def decoding_threads() -> int:
-    return max(1, min(8, cpu_count()))
+def stream_plan(cores: int | None = None) -> tuple[int, int]:
+    """(streams, torch threads per stream) for embedding on the CPU: one single-threaded stream per core.
+
+    A stream decodes a batch and then encodes it, so decoding fills its core exactly while the other
+    streams compute; and a model on one thread wastes no time at the barriers between threads. Measured
+    on 2 cores, ViT-B/32, 12 MP JPEGs (`python -m clipnb.bench`): two streams beat decoding with two
+    threads between forward passes of a two-thread model, and two single-threaded forward passes side
+    by side beat one two-threaded pass on the same images (model only: 17.7-18.8 against 13.9-17.6
+    images/s).
+    """
+    cores = cpu_count() if cores is None else cores
+    streams = max(1, min(MAX_STREAMS, cores))
+    return streams, max(1, cores // streams)
 
 
-def _batches(dataset: "_ImageDataset", batch_size: int, workers: int, pin_memory: bool):
-    """Batches of (pixels, facts): from worker processes overlapping the model, or decoded by threads
-    of this process in the pauses between forward passes (Pillow and torch work outside the GIL)."""
+@contextmanager
+def torch_threads(count: int):
+    """Run a block with `count` torch threads (threads started inside the block take it up too)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _split_batches(count: int, batch_size: int, streams: int) -> list[range]:
+    """Consecutive batches of at most `batch_size`, as even as possible, in a multiple of `streams` when
+    there are enough items, so that every stream has the same work and none idles at the end."""
+    parts = math.ceil(count / batch_size)
+    parts = min(count, math.ceil(parts / streams) * streams)
+    edges = np.linspace(0, count, parts + 1).round().astype(int)
+    return [range(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _encode(model: ClipModel, pixels: torch.Tensor | None) -> torch.Tensor | None:
+    return model.encode_image_tensors(pixels) if pixels is not None else None
+
+
+def _encoded_batches(model: ClipModel, dataset: "_ImageDataset", batch_size: int,
+                     workers: int) -> Iterator[tuple[list, torch.Tensor | None]]:
+    """(facts of every sample, embeddings of the good ones) per batch, in order.
+
+    With `workers`, DataLoader processes decode ahead while this thread encodes (the CUDA case).
+    Otherwise each stream of `stream_plan` decodes a batch and encodes it (Pillow and torch work outside
+    the GIL); a few batches are queued ahead, so memory holds about two batches per stream.
+    """
     if workers > 0:
-        yield from torch.utils.data.DataLoader(
+        loader = torch.utils.data.DataLoader(
             dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
-            pin_memory=pin_memory, worker_init_fn=_worker_init, prefetch_factor=2)
+            pin_memory=model.device.type == "cuda", worker_init_fn=_worker_init, prefetch_factor=2)
+        for pixels, facts in loader:
+            yield facts, _encode(model, pixels)
         return
-    from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(decoding_threads(), thread_name_prefix="clipnb-decode") as pool:
-        for start in range(0, len(dataset), batch_size):
-            indices = range(start, min(start + batch_size, len(dataset)))
-            pixels, facts = _collate(list(pool.map(dataset.__getitem__, indices)))
-            yield (pixels.pin_memory() if pin_memory and pixels is not None else pixels), facts
+    def work(indices: range):
+        pixels, facts = _collate([dataset[i] for i in indices])
+        return facts, _encode(model, pixels)
+
+    streams, threads = stream_plan()
+    batches = _split_batches(len(dataset), batch_size, streams)
+    streams = max(1, min(streams, len(batches)))
+    # a GPU computes on its own: only a CPU model is split into single-threaded streams
+    with torch_threads(threads if model.device.type == "cpu" else torch.get_num_threads()):
+        pool = ThreadPoolExecutor(streams, thread_name_prefix="clipnb-stream")
+        try:
+            pending = deque()
+            for indices in batches:
+                pending.append(pool.submit(work, indices))
+                if len(pending) > streams:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:  # on an error or an interrupt, start no new batch
+            pool.shutdown(wait=True, cancel_futures=True)
+            release_freed_memory()  # the streams' activations, held in their threads' malloc pools
 
 
 def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = None, exact: bool = False,
@@ -163,8 +228,8 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
 
     With a `cache` (EmbeddingCache), files already embedded by this model (same bytes, any name) are
     not decoded again. `exact=True` decodes at full size, so pixels equal openai-clip's preprocessing.
-    `num_workers`: decoding processes overlapping the model (default: see `default_workers`); 0 decodes
-    in threads of this process between forward passes.
+    `num_workers`: decoding processes overlapping the model (default: see `default_workers`); 0 embeds
+    in streams of this process, one per core (see `stream_plan`).
     """
     batch_size = default_batch_size(model) if batch_size is None else batch_size
     if batch_size < 1:
@@ -206,10 +271,8 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
     if todo:
         dataset = _ImageDataset([items[i] for i in todo], model.preprocess, model.input_resolution, exact,
                                 background)
-        loader = _batches(dataset, batch_size, workers, pin_memory=model.device.type == "cuda")
         with _progress(len(todo), progress, "encoding images") as bar:
-            for pixels, samples in loader:
-                vectors = model.encode_image_tensors(pixels) if pixels is not None else None
+            for samples, vectors in _encoded_batches(model, dataset, batch_size, workers):
                 good = []
                 for local, ok, width, height, error, note in samples:
                     i = todo[local]

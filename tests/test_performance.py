@@ -53,8 +53,8 @@ def test_exact_pipeline_equals_seed_loop(tiny_model, tmp_path, workers):
     assert embedded.features[torch.tensor(~embedded.ok)].isnan().all()
 
 
-def test_pipeline_holds_one_batch_at_a_time(tiny_model, monkeypatch):
-    """Memory is bounded by the batch: no image is decoded long before the model takes it."""
+def test_pipeline_holds_one_batch_per_stream(tiny_model, monkeypatch):
+    """Memory is bounded by the batches in flight: no image is decoded long before the model takes it."""
     decoded, encoded, backlog = [0], [0], []
     preprocess, encode = tiny_model.preprocess, tiny_model.encode_image_tensors
     lock = threading.Lock()
@@ -73,7 +73,8 @@ def test_pipeline_holds_one_batch_at_a_time(tiny_model, monkeypatch):
     monkeypatch.setattr(tiny_model, "encode_image_tensors", counting_encode)
     embed_images(tiny_model, PHOTOS * 3, batch_size=4, num_workers=0, progress=False)
     assert encoded[0] == len(PHOTOS) * 3
-    assert len(backlog) == 6 and max(backlog) <= 4
+    streams = embedding.stream_plan()[0]
+    assert len(backlog) == 6 and max(backlog) <= 4 * streams
 
 
 # ---- fast decoding, on real-size photos with a ViT-B/32-architecture model ----------------------
@@ -96,10 +97,11 @@ def test_draft_decoding_within_measured_tolerance(photo_folder):
     for photo in photos:
         drafted = load_pixels(photo, model.preprocess, draft_size=embedding.DRAFT_FACTOR * 224)[0]
         full = load_pixels(photo, model.preprocess)[0]
-        # draft decoding is really used, and moves no pixel far (measured: at most 0.045 in normalised
-        # units at factor 2, against 0.21 at factor 1)
+        # draft decoding is really used, and moves no pixel far (measured on 16 benchmark photos at factor 1:
+        # at most 0.21 in normalised units, RMS 0.011-0.018, i.e. about one grey level)
         assert not torch.equal(drafted, full)
-        assert _max_diff(drafted, full) <= 0.1
+        assert _max_diff(drafted, full) <= 0.3
+        assert (drafted - full).pow(2).mean().sqrt() <= 0.03
 
 
 def test_benchmark_checks_agree_on_a_small_folder(photo_folder):
@@ -111,6 +113,8 @@ def test_benchmark_checks_agree_on_a_small_folder(photo_folder):
     report = bench.format_report(result)
     for label in ("(a) seed loop", "(b) clipnb cold", "(c) clipnb warm", "(d) model only", "cold / seed loop"):
         assert label in report
+    if embedding.stream_plan()[0] > 1:  # the stricter limit, measured the way clipnb runs the model
+        assert "(d') model only in streams" in report and result["ratios"]["cold_over_streams"] > 0
 
 
 def test_benchmark_refuses_a_bad_count(capsys):
@@ -262,8 +266,63 @@ def test_trimmed_text_encoder_equals_openai_clips(tiny_model):
         assert _max_diff(encode_text_trimmed(tiny_model.model, tokens[:1]), full[:1]) <= 1e-5
 
 
+@pytest.mark.parametrize("count, batch, streams", [(1000, 16, 2), (100, 16, 2), (10, 16, 2), (3, 16, 2), (1, 16, 2),
+                                                   (17, 16, 1), (50, 4, 8), (7, 3, 3)])
+def test_batches_cover_everything_in_order_and_share_work_evenly(count, batch, streams):
+    batches = embedding._split_batches(count, batch, streams)
+    assert [i for b in batches for i in b] == list(range(count))
+    sizes = [len(b) for b in batches]
+    assert max(sizes) <= batch and max(sizes) - min(sizes) <= 1
+    if count >= streams:  # every stream gets the same number of batches
+        assert len(batches) % streams == 0
+
+
+def test_stream_plan():
+    assert embedding.stream_plan(1) == (1, 1)
+    assert embedding.stream_plan(2) == (2, 1)
+    assert embedding.stream_plan(16) == (embedding.MAX_STREAMS, 16 // embedding.MAX_STREAMS)
+
+
+def test_streams_run_single_threaded_and_leave_torch_threads_as_they_were(tiny_model, monkeypatch):
+    seen, encode = [], tiny_model.encode_image_tensors
+
+    def recording_encode(pixels):
+        seen.append((threading.current_thread().name, torch.get_num_threads()))
+        return encode(pixels)
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(tiny_model, "encode_image_tensors", recording_encode)
+    streamed = embed_images(tiny_model, PHOTOS * 2, batch_size=2, num_workers=0, progress=False)
+    monkeypatch.undo()
+    assert torch.get_num_threads() == before
+    streams, threads = embedding.stream_plan()
+    assert all(name.startswith("clipnb-stream") and count == threads for name, count in seen)
+    assert len({name for name, _ in seen}) == min(streams, len(seen))
+    # the same embeddings as one batch after another on all threads, in the same order
+    single = torch.cat([tiny_model.encode_image_tensors(load_pixels(p, tiny_model.preprocess,
+                                                                    embedding.DRAFT_FACTOR * 32)[0][None])
+                        for p in PHOTOS * 2])
+    assert _max_diff(streamed.features, single) <= 1e-5
+
+
+def test_a_failing_batch_stops_the_streams(tiny_model, monkeypatch):
+    calls, encode = [], tiny_model.encode_image_tensors
+
+    def failing_encode(pixels):
+        calls.append(len(pixels))
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")
+        return encode(pixels)
+
+    monkeypatch.setattr(tiny_model, "encode_image_tensors", failing_encode)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        embed_images(tiny_model, PHOTOS * 10, batch_size=2, num_workers=0, progress=False)
+    # the batches already running or queued finish; none of the other ~35 starts
+    assert len(calls) <= 2 * embedding.stream_plan()[0] + 2
+
+
 def test_default_workers_and_batch(tiny_model):
-    # on the CPU, decoding threads take turns with the model; worker processes only feed a GPU
+    # on the CPU, streams decode and encode in turn; worker processes only feed a GPU
     assert embedding.default_workers(1000, 16, tiny_model) == 0
     assert embedding.default_batch_size(tiny_model) == embedding.CPU_BATCH
     assert np.isfinite(embed_images(tiny_model, PHOTOS[:1], progress=False).features.numpy()).all()
