@@ -143,8 +143,9 @@ def default_workers(count: int, batch_size: int, model: ClipModel | None = None)
     return max(1, min(16, cpu_count() - 1))
 
 
-def stream_plan(cores: int | None = None) -> tuple[int, int]:
-    """(streams, torch threads per stream) for embedding on the CPU: one single-threaded stream per core.
+def stream_plan(cores: int | None = None, batches: int | None = None) -> tuple[int, int]:
+    """(streams, torch threads per stream) for embedding on the CPU: one single-threaded stream per core,
+    or fewer streams with more threads each when there are fewer batches than cores.
 
     A stream decodes a batch and then encodes it, so decoding fills its core exactly while the other
     streams compute; and a model on one thread wastes no time at the barriers between threads. Measured
@@ -154,7 +155,7 @@ def stream_plan(cores: int | None = None) -> tuple[int, int]:
     images/s).
     """
     cores = cpu_count() if cores is None else cores
-    streams = max(1, min(MAX_STREAMS, cores))
+    streams = max(1, min(MAX_STREAMS, cores, cores if batches is None else batches))
     return streams, max(1, cores // streams)
 
 
@@ -202,9 +203,8 @@ def _encoded_batches(model: ClipModel, dataset: "_ImageDataset", batch_size: int
         pixels, facts = _collate([dataset[i] for i in indices])
         return facts, _encode(model, pixels)
 
-    streams, threads = stream_plan()
-    batches = _split_batches(len(dataset), batch_size, streams)
-    streams = max(1, min(streams, len(batches)))
+    batches = _split_batches(len(dataset), batch_size, stream_plan()[0])
+    streams, threads = stream_plan(batches=len(batches))  # one image alone gets every core
     # a GPU computes on its own: only a CPU model is split into single-threaded streams
     with torch_threads(threads if model.device.type == "cpu" else torch.get_num_threads()):
         pool = ThreadPoolExecutor(streams, thread_name_prefix="clipnb-stream")

@@ -281,6 +281,9 @@ def test_stream_plan():
     assert embedding.stream_plan(1) == (1, 1)
     assert embedding.stream_plan(2) == (2, 1)
     assert embedding.stream_plan(16) == (embedding.MAX_STREAMS, 16 // embedding.MAX_STREAMS)
+    assert embedding.stream_plan(2, batches=1) == (1, 2)  # a single image is encoded on every core
+    assert embedding.stream_plan(16, batches=3) == (3, 5)
+    assert embedding.stream_plan(4, batches=0) == (1, 4)
 
 
 def test_streams_run_single_threaded_and_leave_torch_threads_as_they_were(tiny_model, monkeypatch):
@@ -293,11 +296,14 @@ def test_streams_run_single_threaded_and_leave_torch_threads_as_they_were(tiny_m
     before = torch.get_num_threads()
     monkeypatch.setattr(tiny_model, "encode_image_tensors", recording_encode)
     streamed = embed_images(tiny_model, PHOTOS * 2, batch_size=2, num_workers=0, progress=False)
-    monkeypatch.undo()
     assert torch.get_num_threads() == before
     streams, threads = embedding.stream_plan()
     assert all(name.startswith("clipnb-stream") and count == threads for name, count in seen)
     assert len({name for name, _ in seen}) == min(streams, len(seen))
+    seen.clear()
+    embed_images(tiny_model, PHOTOS[:1], num_workers=0, progress=False)  # one image: one stream, every core
+    assert [count for _, count in seen] == [embedding.stream_plan(batches=1)[1]]
+    monkeypatch.undo()
     # the same embeddings as one batch after another on all threads, in the same order
     single = torch.cat([tiny_model.encode_image_tensors(load_pixels(p, tiny_model.preprocess,
                                                                     embedding.DRAFT_FACTOR * 32)[0][None])
