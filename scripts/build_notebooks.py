@@ -11,14 +11,11 @@ model": $CLIPNB_MODEL when set, else ViT-B/32, and the offline demo model when V
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-import nbformat
-
-ROOT = Path(__file__).resolve().parents[1]
-FOLDER = ROOT / "notebooks"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from notebook_cells import write_or_check  # noqa: E402
 
 MODEL_LINE = ('model_name = None  # None: $CLIPNB_MODEL when set, else ViT-B/32 '
               '(the offline demo model when ViT-B/32 cannot be had)')
@@ -215,49 +212,8 @@ NOTEBOOKS = {
 }
 
 
-def build(cells) -> nbformat.NotebookNode:
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata = {
-        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    }
-    for number, (kind, source) in enumerate(cells):
-        if kind == "markdown":
-            cell = nbformat.v4.new_markdown_cell(source)
-        else:
-            cell = nbformat.v4.new_code_cell(source)
-            if kind == "parameters":
-                cell.metadata["tags"] = ["parameters"]
-        cell.id = f"cell-{number:02d}"  # stable ids: rebuilding changes nothing that did not change
-        notebook.cells.append(cell)
-    nbformat.validate(notebook)
-    return notebook
-
-
-def render(cells) -> str:
-    return nbformat.writes(build(cells)) + "\n"
-
-
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only compare notebooks/ with this script")
-    args = parser.parse_args(argv)
-    stale = []
-    for name, cells in NOTEBOOKS.items():
-        path = FOLDER / name
-        text = render(cells)
-        if args.check:
-            if not path.is_file() or path.read_text(encoding="utf-8") != text:
-                stale.append(path)
-            continue
-        FOLDER.mkdir(exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {path.relative_to(ROOT)}")
-    if stale:
-        print("notebooks differ from scripts/build_notebooks.py (run it to rewrite them): "
-              + ", ".join(str(p.relative_to(ROOT)) for p in stale), file=sys.stderr)
-        return 1
-    return 0
+    return write_or_check(NOTEBOOKS, "scripts/build_notebooks.py", argv, description=__doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":
