@@ -1,5 +1,5 @@
-"""The main job of `make demo`: run the three notebooks top to bottom with papermill and write their
-figures and CSV files under reports/.
+"""The main job of `make demo`: run every notebook top to bottom with papermill and write their figures
+and CSV files under reports/.
 
 Uses $CLIPNB_MODEL when set, else ViT-B/32, falling back to the offline demo model (on the coloured-shape
 images it knows) when ViT-B/32 cannot be had; the choice is made once here, said in one line, and passed
@@ -7,6 +7,10 @@ to every notebook. Writes:
   reports/classification.csv, class_summary.csv, dashboard.{png,svg,pdf}   (notebook 03, the report)
   reports/zero_shot/...     the per-image grid, the settings comparison and their CSV (notebook 02)
   reports/similarity/...    one image against free texts (notebook 01)
+  reports/evaluation/...    accuracy, confusion matrix and per-class metrics on labelled images (04)
+  reports/search/...        text-to-image and image-to-image search hits (05)
+  reports/video/...         a video's frames classified along a timeline (06)
+  reports/few_shot/...      linear probes against zero-shot by labelled images per class (07)
   reports/notebooks/*.ipynb the executed notebooks, with their outputs
 """
 from __future__ import annotations
@@ -23,6 +27,10 @@ RUNS = [  # notebook, its output folder
     ("01_image_text_similarity", REPORTS / "similarity"),
     ("02_zero_shot_classification", REPORTS / "zero_shot"),
     ("03_classification_report", REPORTS),
+    ("04_evaluation", REPORTS / "evaluation"),
+    ("05_search", REPORTS / "search"),
+    ("06_video", REPORTS / "video"),
+    ("07_few_shot", REPORTS / "few_shot"),
 ]
 
 
