@@ -284,6 +284,8 @@ def test_stream_plan():
     assert embedding.stream_plan(2, batches=1) == (1, 2)  # a single image is encoded on every core
     assert embedding.stream_plan(16, batches=3) == (3, 5)
     assert embedding.stream_plan(4, batches=0) == (1, 4)
+    with embedding.torch_threads(1):  # a user's torch.set_num_threads(1) means one stream, not one per core
+        assert embedding.stream_plan() == (1, 1)
 
 
 def test_streams_run_single_threaded_and_leave_torch_threads_as_they_were(tiny_model, monkeypatch):
