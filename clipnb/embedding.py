@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -155,20 +156,36 @@ def stream_plan(cores: int | None = None, batches: int | None = None) -> tuple[i
     by side beat one two-threaded pass on the same images (model only: 17.7-18.8 against 13.9-17.6
     images/s).
     """
-    cores = torch.get_num_threads() if cores is None else cores
-    streams = max(1, min(MAX_STREAMS, cores, cores if batches is None else batches))
+    cores = max(1, torch.get_num_threads() if cores is None else cores)
+    # beyond MAX_STREAMS cores, streams get several threads each, so that few cores are left over
+    streams = cores // math.ceil(cores / MAX_STREAMS)
+    streams = max(1, min(streams, cores if batches is None else batches))
     return streams, max(1, cores // streams)
+
+
+_threads_lock = threading.Lock()
+_threads_users: list = []  # the count each block running now asked for, oldest first
+_threads_before = 0
 
 
 @contextmanager
 def torch_threads(count: int):
-    """Run a block with `count` torch threads (threads started inside the block take it up too)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
+    """Run a block with `count` torch threads (threads started inside the block take it up too).
+
+    Blocks may overlap (embed_images called from two threads): the count from before the first one
+    comes back when the last one ends, never a count one of them set."""
+    global _threads_before
+    with _threads_lock:
+        if not _threads_users:
+            _threads_before = torch.get_num_threads()
+        _threads_users.append(count)
+        torch.set_num_threads(count)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        with _threads_lock:
+            _threads_users.remove(count)
+            torch.set_num_threads(_threads_users[-1] if _threads_users else _threads_before)
 
 
 def _split_batches(count: int, batch_size: int, streams: int) -> list[range]:
@@ -209,6 +226,7 @@ def _encoded_batches(model: ClipModel, dataset: "_ImageDataset", batch_size: int
     # a GPU computes on its own: only a CPU model is split into single-threaded streams
     with torch_threads(threads if model.device.type == "cpu" else torch.get_num_threads()):
         pool = ThreadPoolExecutor(streams, thread_name_prefix="clipnb-stream")
+        interrupted = False
         try:
             pending = deque()
             for indices in batches:
@@ -217,8 +235,11 @@ def _encoded_batches(model: ClipModel, dataset: "_ImageDataset", batch_size: int
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+        except KeyboardInterrupt:
+            interrupted = True  # answer Ctrl-C now: the batches running finish on their own, unused
+            raise
         finally:  # on an error or an interrupt, start no new batch
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
             release_freed_memory()  # the streams' activations, held in their threads' malloc pools
 
 

@@ -112,12 +112,16 @@ def available_models() -> list[str]:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """A torch device; a GPU always with its index, because the current GPU is per thread and clipnb's
+    threads must all use the one the model is on."""
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ModelError(f"device {str(device)!r} was asked for, but CUDA is not available here; "
                          "use device='cpu' or 'auto'")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
     return device
 
 
@@ -175,7 +179,8 @@ def _build_clip(state_dict: dict, device: torch.device, dtype: torch.dtype) -> t
     from clip.model import build_model
 
     with torch.device("meta"):  # build_model reads only shapes; strict key checking still happens
-        model = build_model({k: torch.empty_like(v, device="meta") for k, v in state_dict.items()})
+        model = build_model({k: torch.empty_like(v, device="meta") if isinstance(v, torch.Tensor) else v
+                             for k, v in state_dict.items()})
     placed = {}
     for key, meta in model.state_dict().items():
         tensor = state_dict[key].to(meta.dtype)

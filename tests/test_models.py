@@ -120,6 +120,25 @@ def test_unknown_name_and_folder_and_missing_cuda(tmp_path):
             load_model("demo", device="cuda")
 
 
+def test_a_gpu_is_always_named_with_its_index(monkeypatch):
+    # the current GPU is per thread: clipnb's threads must not fall back to cuda:0 when the model is on cuda:1
+    from clipnb.models import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert resolve_device("cuda") == torch.device("cuda", 1)
+    assert resolve_device("auto") == torch.device("cuda", 1)
+    assert resolve_device("cuda:0") == torch.device("cuda", 0)
+
+
+def test_plain_values_beside_the_tensors_are_tolerated(tmp_path):
+    """Some checkpoints carry build_model's integer keys as plain numbers; build_model drops them."""
+    state = {k: v.half() for k, v in tiny_clip(seed=6).state_dict().items()}
+    state.update(input_resolution=32, context_length=77, vocab_size=49408)
+    torch.save(state, tmp_path / "with-ints.pt")
+    assert load_model(tmp_path / "with-ints.pt", device="cpu").input_resolution == 32
+
+
 def test_not_a_clip_state_dict(tmp_path):
     path = tmp_path / "linear.pt"
     torch.save(torch.nn.Linear(2, 2).state_dict(), path)

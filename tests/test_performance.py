@@ -329,6 +329,39 @@ def test_a_failing_batch_stops_the_streams(tiny_model, monkeypatch):
     assert len(calls) <= 2 * embedding.stream_plan()[0] + 2
 
 
+def test_overlapping_thread_settings_restore_the_original_count():
+    before = torch.get_num_threads()
+    first = embedding.torch_threads(1)
+    first.__enter__()
+    with embedding.torch_threads(2):  # another embed_images, in another thread, starting meanwhile
+        first.__exit__(None, None, None)  # the first ends first: the second's count holds
+        assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == before
+
+
+def test_ctrl_c_returns_without_waiting_for_running_batches(tiny_model, monkeypatch):
+    if embedding.stream_plan()[0] < 2:
+        pytest.skip("needs two streams")
+    release, finished, encode = threading.Event(), threading.Event(), tiny_model.encode_image_tensors
+    lock, calls = threading.Lock(), []
+
+    def encode_or_interrupt(pixels):
+        with lock:
+            calls.append(1)
+            first = len(calls) == 1
+        if first:
+            raise KeyboardInterrupt
+        release.wait(timeout=30)  # a long batch, still running when Ctrl-C arrives
+        finished.set()
+        return encode(pixels)
+
+    monkeypatch.setattr(tiny_model, "encode_image_tensors", encode_or_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        embed_images(tiny_model, PHOTOS * 4, batch_size=2, num_workers=0, progress=False)
+    assert not finished.is_set()  # embed_images did not wait for the running batch
+    release.set()
+
+
 def test_default_workers_and_batch(tiny_model):
     # on the CPU, streams decode and encode in turn; worker processes only feed a GPU
     assert embedding.default_workers(1000, 16, tiny_model) == 0
