@@ -126,7 +126,7 @@ def make_photos(folder: str | os.PathLike, n: int, large_only: bool = False, pro
     if jobs:
         from tqdm.auto import tqdm
 
-        workers = processes or max(1, _cpu_count())
+        workers = processes or embedding.cpu_count()
         with ProcessPoolExecutor(workers) as pool, tqdm(total=len(jobs), desc="making photos", unit="img",
                                                          disable=not progress, dynamic_ncols=True) as bar:
             for _ in pool.map(_make_one, jobs, chunksize=4):
@@ -154,13 +154,6 @@ def vit_b32_checkpoint(path: str | os.PathLike, seed: int = 0) -> Path:
 
 
 # ---- measurements -------------------------------------------------------------------------------
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
 
 def seed_loop(model, paths, progress: bool = True) -> torch.Tensor:
     """The seed notebook's loop, as written there: one image at a time, no batching, no workers."""
@@ -381,7 +374,7 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
         plan = [size for _, size in photo_plan(n, large_only)]
         result = {"n": n, "large_only": large_only, "device": str(model.device), "batch_size": batch_size,
                   "workers": workers if workers is not None else embedding.default_workers(n, batch_size, model),
-                  "torch_threads": torch.get_num_threads(), "cpus": _cpu_count(),
+                  "torch_threads": torch.get_num_threads(), "cpus": embedding.cpu_count(),
                   "streams": list(embedding.stream_plan()),
                   "draft_factor": embedding.DRAFT_FACTOR, "load_before": _load_average(),
                   "machine": platform.processor() or platform.machine(),
@@ -422,13 +415,13 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
                     modelled[way][1] += seconds
         seed_features = torch.cat(seed_parts)
         rates = {way: images / seconds for way, (images, seconds) in modelled.items()}
+        measured = dict(result["d_model"])  # one timed block held (d) and (d'): its seconds and peak memory
         for key, streamed in (("d_model", False), ("d_streams", True)):
             mine = {b: r for (b, s), r in rates.items() if s == streamed}
             if mine:
                 best = max(mine, key=mine.get)
-                result[key] = {"images_per_s": mine[best], "batch_size": best,
-                               "by_batch": {str(b): r for b, r in mine.items()},
-                               "peak_memory_mb": result["d_model"]["peak_memory_mb"]}
+                result[key] = {**measured, "images_per_s": mine[best], "batch_size": best,
+                               "by_batch": {str(b): r for b, r in mine.items()}}
 
         # (c) warm: the whole folder again, a new list of classes; every image comes from the cache
         with timed(result, "c_warm"):
