@@ -23,6 +23,9 @@ from clipnb.defaults import ROOT, choose_model, requested_model
 
 NOTEBOOKS = ROOT / "notebooks"
 REPORTS = ROOT / "reports"
+# no cell of these notebooks needs minutes on the default images; a cell silent for this long is stuck
+# (seen once: the kernel idle and the executed cell's reply never reaching papermill)
+CELL_TIMEOUT_S = 900
 RUNS = [  # notebook, its output folder
     ("01_image_text_similarity", REPORTS / "similarity"),
     ("02_zero_shot_classification", REPORTS / "zero_shot"),
@@ -48,7 +51,7 @@ def run_notebook(name: str, output_dir: Path, model_spec: str) -> Path:
     executed.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(executed), cwd=str(NOTEBOOKS),
                                parameters={"model_name": model_spec, "output_dir": str(output_dir)},
-                               kernel_name="python3", progress_bar=False)
+                               kernel_name="python3", progress_bar=False, execution_timeout=CELL_TIMEOUT_S)
     print(printed(nbformat.read(executed, as_version=4)).rstrip())
     return executed
 
@@ -64,13 +67,23 @@ def main() -> int:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     for name, output_dir in RUNS:
         print(f"\n== {name} ==")
-        try:
-            executed = run_notebook(name, output_dir, model_spec)
-        except PapermillExecutionError as exc:
-            print(f"main job: notebook {name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; "
-                  f"the executed notebook with the whole traceback is {REPORTS / 'notebooks' / (name + '.ipynb')}",
-                  file=sys.stderr)
-            return 1
+        for attempt in (1, 2):
+            try:
+                executed = run_notebook(name, output_dir, model_spec)
+                break
+            except TimeoutError:
+                if attempt == 2:
+                    print(f"main job: notebook {name} got stuck twice (a cell gave no answer for {CELL_TIMEOUT_S} "
+                          f"s); what it did is in {REPORTS / 'notebooks' / (name + '.ipynb')}. Run `make demo` "
+                          "again, or the notebook in JupyterLab to see where it stops.", file=sys.stderr)
+                    return 1
+                print(f"main job: a cell of {name} gave no answer for {CELL_TIMEOUT_S} s; running the notebook "
+                      "once more (the embeddings it made are cached)", file=sys.stderr)
+            except PapermillExecutionError as exc:
+                print(f"main job: notebook {name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; "
+                      f"the executed notebook with the whole traceback is "
+                      f"{REPORTS / 'notebooks' / (name + '.ipynb')}", file=sys.stderr)
+                return 1
         print(f"executed notebook: {executed.relative_to(ROOT)}")
     print(f"\nfigures and CSV files are under {REPORTS}; the dashboard is {REPORTS / 'dashboard.png'}")
     return 0

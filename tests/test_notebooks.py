@@ -88,7 +88,8 @@ def execute(name, tmp_path, **parameters):
 
     executed = tmp_path / f"{name}.ipynb"
     papermill.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(executed), parameters=parameters,
-                               cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False, log_output=False)
+                               cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False, log_output=False,
+                               execution_timeout=300)  # a stuck cell fails the test instead of hanging CI
     return nbformat.read(executed, as_version=4)
 
 
@@ -180,3 +181,34 @@ def test_03_report_writes_the_dashboard_table_and_summary(kernel_env, tmp_path, 
     summary = pd.read_csv(out / "class_summary.csv")
     assert list(summary["class"]) == CLASSES and summary["predicted"].sum() == 12
     assert_pictures([out / f"dashboard.{fmt}" for fmt in ("png", "svg", "pdf")])
+
+
+def load_main_job():
+    spec = importlib.util.spec_from_file_location("main_job", ROOT / "scripts" / "main_job.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("stuck", [1, 2])
+def test_main_job_runs_a_stuck_notebook_once_more_then_says_so(monkeypatch, tmp_path, capsys, stuck):
+    job = load_main_job()
+    calls = []
+
+    def run_notebook(name, output_dir, model_spec):
+        calls.append(name)
+        if len(calls) <= stuck:
+            raise TimeoutError("Cell execution timed out")
+        return job.ROOT / "reports" / "notebooks" / f"{name}.ipynb"
+
+    monkeypatch.setattr(job, "choose_model", lambda: type("Model", (), {"name": "demo"})())
+    monkeypatch.setattr(job, "RUNS", [("04_evaluation", tmp_path)])
+    monkeypatch.setattr(job, "run_notebook", run_notebook)
+    code = job.main()
+    err = capsys.readouterr().err
+    assert calls == ["04_evaluation", "04_evaluation"]
+    assert "running the notebook once more" in err
+    if stuck == 1:
+        assert code == 0 and "stuck twice" not in err
+    else:
+        assert code == 1 and "04_evaluation got stuck twice" in err and "make demo" in err
