@@ -9,12 +9,17 @@ time, changes the change time, and then the file is hashed again. Everything liv
 file: each batch is committed as a transaction, so a run killed at any moment keeps every batch it
 finished and never leaves half an entry. Each vector carries a checksum; an entry that fails it is
 treated as missing and recomputed, never trusted.
+
+One cache object may be used from any thread: a widget callback in JupyterLab can run on another thread
+than the cell that made the cache. It holds one connection, opened for every thread and guarded by a
+lock, so two threads never interleave their statements or transactions.
 """
 from __future__ import annotations
 
 import os
 import sqlite3
 import stat
+import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -54,6 +59,7 @@ class EmbeddingCache:
         self.directory = Path(directory) if directory else default_cache_dir()
         self.path = self.directory / DB_NAME
         self._db = None
+        self._lock = threading.RLock()  # one thread at a time on the connection
 
     # -- connection ------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -68,7 +74,8 @@ class EmbeddingCache:
         return self._db
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
+        # check_same_thread=False: the connection is shared by every thread, serialised by self._lock
+        db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("CREATE TABLE IF NOT EXISTS images (model TEXT, variant TEXT, content TEXT, width INTEGER,"
                    " height INTEGER, note TEXT, vector BLOB, crc INTEGER, PRIMARY KEY (model, variant, content))")
@@ -85,17 +92,19 @@ class EmbeddingCache:
 
     def _run(self, action):
         """Run a database action; a cache that turns out damaged is rebuilt once instead of failing."""
-        try:
-            return action(self._connect())
-        except sqlite3.DatabaseError:
-            self.close()
-            self._discard_file()
-            return action(self._connect())
+        with self._lock:
+            try:
+                return action(self._connect())
+            except sqlite3.DatabaseError:
+                self.close()
+                self._discard_file()
+                return action(self._connect())
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     # -- file contents ---------------------------------------------------------------------------
     def content_keys(self, paths: Sequence[str | os.PathLike], progress: bool = False) -> list[tuple[str | None, str]]:
@@ -226,5 +235,6 @@ class EmbeddingCache:
         return {"path": str(self.path), "bytes": size, "images": counts[0], "texts": counts[1], "models": counts[2]}
 
     def clear(self) -> None:
-        self.close()
-        self._discard_file()
+        with self._lock:
+            self.close()
+            self._discard_file()
