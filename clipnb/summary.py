@@ -6,6 +6,22 @@ import pandas as pd
 from .classify import prob_column, score_column
 from .images import OTHER_RATIO, SEED_RATIO_TYPES
 
+PERCENT_DECIMALS = 1  # percentages in summary tables: 2.1, not 2.0833333333333335
+MEAN_DECIMALS = 4  # scores, probabilities and confidences in summary tables
+
+
+def plural(count: int, word: str, plural_form: str | None = None) -> str:
+    """The count with the word in the number it needs: plural(1, "class") is "1 class",
+    plural(2, "class") is "2 classes", plural(3, "image") is "3 images".
+
+    Words ending in s, x, z, ch or sh take "es", others "s"; give `plural_form` for any other word.
+    """
+    if count == 1:
+        return f"{count} {word}"
+    if plural_form is None:
+        plural_form = word + ("es" if word.endswith(("s", "x", "z", "ch", "sh")) else "s")
+    return f"{count} {plural_form}"
+
 
 def classes_of(results: pd.DataFrame) -> list[str]:
     if "classes" in results.attrs:
@@ -19,7 +35,8 @@ def readable(results: pd.DataFrame) -> pd.DataFrame:
 
 def class_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Per class: mean score and mean probability over all images, and the predictions it won
-    (count, percentage, mean confidence of those predictions)."""
+    (count, percentage, mean confidence of those predictions). Means are rounded to 4 decimals and
+    percentages to 1, so that the table and its CSV read easily."""
     good = readable(results)
     rows = []
     for name in classes_of(results):
@@ -30,25 +47,31 @@ def class_summary(results: pd.DataFrame) -> pd.DataFrame:
                      "predicted": len(won),
                      "predicted_pct": 100 * len(won) / len(good) if len(good) else 0.0,
                      "mean_confidence_when_predicted": won["confidence"].mean()})
-    return pd.DataFrame(rows)
+    decimals = {"mean_score": MEAN_DECIMALS, "mean_probability": MEAN_DECIMALS, "predicted_pct": PERCENT_DECIMALS,
+                "mean_confidence_when_predicted": MEAN_DECIMALS}
+    frame = pd.DataFrame(rows, columns=["class", "mean_score", "mean_probability", "predicted", "predicted_pct",
+                                        "mean_confidence_when_predicted"])
+    # rounded so that the CSV reads 2.1 and 0.3127, not 2.0833333333333335; in float64, as a float32
+    # rounded to 4 decimals is still written 0.029899999499320984
+    return frame.astype({c: float for c in decimals}).round(decimals)
 
 
 def prediction_counts(results: pd.DataFrame) -> pd.DataFrame:
-    """How many images each class won, with percentages; classes that won nothing show 0."""
+    """How many images each class won, with percentages (to 1 decimal); classes that won nothing show 0."""
     good = readable(results)
     counts = good["prediction"].value_counts().reindex(classes_of(results), fill_value=0)
     frame = counts.rename_axis("class").reset_index(name="count")
-    frame["percent"] = 100 * frame["count"] / max(len(good), 1)
+    frame["percent"] = (100 * frame["count"] / max(len(good), 1)).round(PERCENT_DECIMALS)
     return frame.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def ratio_counts(results: pd.DataFrame) -> pd.DataFrame:
-    """The seed's ratio-type statistics: count and percentage of each ratio type (all types listed)."""
+    """The seed's ratio-type statistics: count and percentage (to 1 decimal) of each ratio type (all types listed)."""
     good = readable(results)
     order = list(SEED_RATIO_TYPES.values()) + [OTHER_RATIO]
     counts = good["ratio_type"].value_counts().reindex(order, fill_value=0)
     frame = counts.rename_axis("ratio_type").reset_index(name="count")
-    frame["percent"] = 100 * frame["count"] / max(len(good), 1)
+    frame["percent"] = (100 * frame["count"] / max(len(good), 1)).round(PERCENT_DECIMALS)
     return frame
 
 
@@ -64,7 +87,8 @@ def run_summary(results: pd.DataFrame) -> dict:
 def summary_text(results: pd.DataFrame) -> str:
     """The seed's printed statistics summary, as text."""
     run = run_summary(results)
-    lines = [f"images: {run['files']} files, {run['classified']} classified, {run['unreadable']} unreadable"]
+    lines = [f"images: {plural(run['files'], 'file')}, {run['classified']} classified, "
+             f"{run['unreadable']} unreadable"]
     for table in (ratio_counts(results), prediction_counts(results)):
         lines.append("ratio types:" if "ratio_type" in table else "predictions:")
         for name, count, percent in table.itertuples(index=False, name=None):

@@ -225,3 +225,20 @@ def test_compare_settings_marks_the_images_whose_prediction_changes(tiny_model, 
     bold = [t for t in ax.texts if t.get_fontweight() == "bold"]
     outlined = [p for p in ax.patches if not p.get_fill()]
     assert len(bold) == len(outlined) == differing
+
+
+
+def test_summary_tables_round_percentages_and_means_so_the_csv_reads_easily(tmp_path):
+    from clipnb import class_summary, prediction_counts, ratio_counts, write_csv
+
+    results = known_results(["cat", "dog", "car"], [0] * 10 + [1] * 7 + [2] * 31)
+    summary = class_summary(results)
+    assert summary["predicted_pct"].tolist() == [20.8, 14.6, 64.6]  # 10/48 = 20.833...
+    assert summary["predicted"].dtype.kind == "i"
+    assert prediction_counts(results)["percent"].tolist() == [64.6, 20.8, 14.6]
+    assert set(ratio_counts(results)["percent"]) <= {round(100 * k / 48, 1) for k in range(49)}
+    for column in ("mean_score", "mean_probability", "mean_confidence_when_predicted"):
+        assert summary[column].tolist() == pytest.approx(summary[column].round(4).tolist(), abs=0)
+    write_csv(summary, tmp_path / "summary.csv")
+    cells = [c for line in (tmp_path / "summary.csv").read_text().splitlines()[1:] for c in line.split(",")[1:]]
+    assert all(len(cell.partition(".")[2]) <= 4 for cell in cells), cells  # no 2.0833333333333335
