@@ -9,6 +9,7 @@ Japanese or Korean use an installed CJK font (or warn once, saying how to instal
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -62,6 +63,29 @@ class CJKFontWarning(UserWarning):
 
 _cjk_warned = False
 _scanned = False
+_fallback_fonts: set[str] = set()  # the CJK fonts use_cjk_font appended to font.family
+
+
+class _MissingCJKWeight(logging.Filter):
+    """Drops matplotlib's "findfont: Failed to find font weight bold for WenQuanYi Micro Hei, now using 400."
+    for the CJK fonts clipnb adds as a fallback: most have one weight, and their regular face is the right one
+    for the CJK characters of a bold label. Every other font message (a missing family, a missing weight of
+    any other font) passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (isinstance(record.msg, str) and record.msg.startswith("findfont: Failed to find font weight")
+                    and len(args) == 3 and args[1] in _fallback_fonts)
+
+
+_weight_filter = _MissingCJKWeight()
+
+
+def _quiet_missing_weight(font: str) -> None:
+    _fallback_fonts.add(font)
+    logger = logging.getLogger("matplotlib.font_manager")
+    if _weight_filter not in logger.filters:
+        logger.addFilter(_weight_filter)
 
 
 def has_cjk(text) -> bool:
@@ -105,7 +129,8 @@ def use_cjk_font(texts: Iterable | None = None) -> bool:
 
     An installed CJK font is appended to matplotlib's font.family, so Latin text keeps its font and
     CJK characters come from the CJK one. Without one, warn once (CJKFontWarning) saying how to install
-    one, instead of matplotlib's silent empty boxes and its warning per missing glyph. Texts made before
+    one, instead of matplotlib's silent empty boxes and its warning per missing glyph. The font's missing bold
+    face is not reported (bold CJK characters are drawn in its regular face). Texts made before
     this call keep their font: `fit_cjk_text` updates them. With no `texts`, set the font up when there
     is one and never warn (returns whether there is one).
     """
@@ -115,6 +140,7 @@ def use_cjk_font(texts: Iterable | None = None) -> bool:
         return True
     font = find_cjk_font()
     if font:
+        _quiet_missing_weight(font)  # a bold label's CJK characters are drawn in the font's regular face
         # matplotlib falls back glyph by glyph along font.family (a generic name there is one font)
         families = list(matplotlib.rcParams["font.family"])
         if font not in families:

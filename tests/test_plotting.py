@@ -179,6 +179,30 @@ def test_cjk_labels_are_drawn_with_an_installed_cjk_font():
         figure.savefig(__import__("io").BytesIO(), format="png")
 
 
+def test_bold_cjk_labels_do_not_report_the_missing_bold_face_of_the_fallback_font(caplog):
+    import io
+    import logging
+
+    from matplotlib import font_manager
+
+    font = plotting.find_cjk_font()
+    if font is None:
+        pytest.skip("no CJK font installed (apt-get install fonts-wqy-microhei or fonts-noto-cjk)")
+    font_manager.FontManager._findfont_cached.cache_clear()  # an earlier test may have looked the fonts up
+    with caplog.at_level(logging.WARNING, logger="matplotlib.font_manager"):
+        plotting.class_dashboard(known_results(["猫", "狗"], [0, 1, 0]), title="CLIP零样本分类报告").savefig(
+            io.BytesIO(), format="png")
+        winner = plotting.probability_bars(pd.Series({"一只猫": 0.8, "一只狗": 0.2}), ax=Figure().add_subplot())
+        assert winner.get_yticklabels()[0].get_fontweight() == "bold"
+        winner.figure.savefig(io.BytesIO(), format="png")
+        assert not [r.getMessage() for r in caplog.records if "findfont" in r.getMessage()]
+        # other font problems are still reported
+        other = Figure()
+        other.text(0.5, 0.5, "x", fontfamily="No Such Font Family", fontweight="bold")
+        other.savefig(io.BytesIO(), format="png")
+    assert any("No Such Font Family" in r.getMessage() and "not found" in r.getMessage() for r in caplog.records)
+
+
 def test_export_writes_png_at_the_dpi_asked_svg_and_pdf(tmp_path, results):
     figure = plotting.class_dashboard(results)
     paths = plotting.export_figure(figure, tmp_path / "out", "classes", dpi=50)
