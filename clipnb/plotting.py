@@ -5,7 +5,8 @@ functions (`similarity_figure`, `image_grid`, `class_dashboard`, `report_dashboa
 `comparison_figure`) compose them. `class_palette` gives every class one colour in every chart.
 Class names wrap, many classes make taller charts rather than smaller text, and labels in Chinese,
 Japanese or Korean use an installed CJK font (or warn once, saying how to install one).
-`export_figure` writes a figure as PNG, SVG and PDF through clipnb.export.save_figure.
+No text is smaller than 9 pt (`SMALL_TEXT`) at the size a figure is drawn, and count axes have whole-number
+ticks. `export_figure` writes a figure as PNG, SVG and PDF through clipnb.export.save_figure.
 """
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .classify import prob_column
 from .compare import display_names
 from .export import save_figure
 from .images import ImageReadError, open_image
-from .summary import classes_of, prediction_counts, ratio_counts, readable
+from .summary import classes_of, plural, prediction_counts, ratio_counts, readable
 
 FORMATS = ("png", "svg", "pdf")
 LOSER_COLOUR = "#c8ccd2"  # bars of the classes that did not win
@@ -38,6 +40,8 @@ MEAN_COLOUR = "#d62728"
 BAR_HEIGHT = 0.3  # inches per bar: many classes make a taller chart, never smaller text
 LABEL_WIDTH = 22  # characters per line of a wrapped class name
 THUMBNAIL = 384  # pixels: the longest side of an image drawn in a chart
+SMALL_TEXT = 9  # points: the smallest text in any chart (bar values, cells, ticks)
+RIGHT_COLOUR = "#2ca02c"  # the discreet mark of an image whose prediction is its true class
 
 # ---------------------------------------------------------------------------------------------
 # CJK text
@@ -224,27 +228,61 @@ def _palette(palette: Mapping | None, classes: Sequence[str]) -> Mapping:
     return palette if palette is not None else class_palette(classes)
 
 
-def _label_bars(ax: Axes, values: Sequence[float], fmt: str) -> None:
-    """Write each bar's value just after its end."""
-    top = max([v for v in values if np.isfinite(v)] + [0])
-    for y, value in enumerate(values):
-        if np.isfinite(value):
-            ax.text(value + top * 0.01, y, format(value, fmt), va="center", ha="left", fontsize=8)
-    ax.set_xlim(0, (top or 1) * 1.18)
+def text_width(text: str, size: float = SMALL_TEXT) -> float:
+    """The width in points of `text` (its longest line) at `size` points in the default font, without drawing.
+
+    CJK text is measured in the CJK fallback font that will draw it (set up here, as charts do).
+    """
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    if has_cjk(text):
+        use_cjk_font([text])
+    measure, font = TextToPath(), FontProperties(size=size)
+    return max([measure.get_text_width_height_descent(line, font, ismath=False)[0]
+                for line in str(text).splitlines()] + [0.0])
 
 
-def _hbar(ax: Axes, labels: Sequence[str], values: Sequence[float], colours: Sequence, fmt: str,
+BAR_LABEL_GAP = 3  # points between a bar's end and its label
+
+
+def _label_bars(ax: Axes, values: Sequence[float], texts: Sequence[str]) -> None:
+    """Write each bar's text just after its end, and end the x axis where the widest fits after its bar.
+
+    The room is measured against the axes' width less its tick labels' (the width it has once the layout
+    has made room for them, or less), so a label never runs off the chart.
+    """
+    finite = [(y, v, t) for y, (v, t) in enumerate(zip(values, texts)) if np.isfinite(v)]
+    for y, value, text in finite:
+        ax.annotate(text, (value, y), xytext=(BAR_LABEL_GAP, 0), textcoords="offset points", va="center",
+                    ha="left", fontsize=SMALL_TEXT)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    axes_points = ax.bbox.width * 72 / ax.figure.dpi - max([text_width(t) for t in labels] + [0.0])
+    axes_points = max(axes_points, 72.0)
+    top = 0.0
+    for _, value, text in finite:
+        room = BAR_LABEL_GAP + text_width(text) + 4  # points after the bar, 4 of them to spare
+        top = max(top, value / (1 - min(0.6, room / axes_points)))
+    ax.set_xlim(0, top or 1)
+
+
+def _hbar(ax: Axes, labels: Sequence[str], values: Sequence[float], colours: Sequence, texts: Sequence[str],
           bold: Sequence[bool] | None = None) -> Axes:
+    """Horizontal bars, first on top, each with its text (`texts`) after its end."""
     positions = np.arange(len(labels))
     ax.barh(positions, values, color=colours, edgecolor="white", height=0.75)
-    ax.set_yticks(positions, [wrap_label(label) for label in labels], fontsize=9)
+    ax.set_yticks(positions, [wrap_label(label) for label in labels], fontsize=SMALL_TEXT)
     if bold is not None:
         for tick, strong in zip(ax.get_yticklabels(), bold):
             tick.set_fontweight("bold" if strong else "normal")
     ax.set_ylim(len(labels) - 0.5, -0.5)  # first label on top
-    _label_bars(ax, values, fmt)
+    _label_bars(ax, values, texts)
     sns.despine(ax=ax)
     return ax
+
+
+def _formatted(values: Sequence[float], fmt: str) -> list[str]:
+    return [format(v, fmt) if np.isfinite(v) else "" for v in values]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +302,8 @@ def probability_bars(probabilities: pd.Series, ax: Axes | None = None, *, palett
     colours_of = _palette(palette, list(probabilities.index))
     winner = series.index[0] if len(series) and np.isfinite(series.iloc[0]) else None
     colours = [colours_of.get(name, "#1f77b4") if name == winner else LOSER_COLOUR for name in series.index]
-    _hbar(ax, list(series.index), list(series.values), colours, ".3f", [name == winner for name in series.index])
+    _hbar(ax, list(series.index), list(series.values), colours, _formatted(series.values, ".3f"),
+          [name == winner for name in series.index])
     ax.set_xlabel("probability")
     if title:
         ax.set_title(title, fontsize=10)
@@ -281,14 +320,14 @@ def image_axes(image, ax: Axes | None = None, *, title: str | None = None) -> Ax
         try:
             image = open_image(image, draft_size=THUMBNAIL).image
         except ImageReadError as exc:
-            ax.text(0.5, 0.5, wrap_label(f"unreadable: {exc.reason}", 30, 4), ha="center", va="center",
-                    fontsize=8, color=MEAN_COLOUR, transform=ax.transAxes)
+            ax.text(0.5, 0.5, wrap_label(f"unreadable: {exc.reason}", 24, 5), ha="center", va="center",
+                    fontsize=SMALL_TEXT, color=MEAN_COLOUR, transform=ax.transAxes)
             image = None
     if image is not None:
         image.thumbnail((THUMBNAIL, THUMBNAIL))  # a chart never needs more; keeps SVG and PDF files small
         ax.imshow(image)
     if title:
-        ax.set_title(wrap_label(title, 30, 2), fontsize=9)
+        ax.set_title(wrap_label(title, 30, 2), fontsize=SMALL_TEXT)
     return fit_cjk_text(ax)
 
 
@@ -307,9 +346,11 @@ def prediction_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
     values = [float(counts.at[c, "count"]) if c in counts.index else 0.0 for c in order]
     ax = _axes(ax, (6, bars_height(len(order))))
     colours_of = _palette(palette, classes)
-    _hbar(ax, list(order), values, [colours_of.get(c, LOSER_COLOUR) for c in order], ".0f")
+    _hbar(ax, list(order), values, [colours_of.get(c, LOSER_COLOUR) for c in order], _formatted(values, ".0f"))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no tick at 0.5
     hidden = len(set(classes) - set(order))
-    ax.set_xlabel("images predicted" + (f"  ({hidden} classes that won no image not shown)" if hidden else ""))
+    ax.set_xlabel("images predicted" + (f"  ({plural(hidden, 'class')} that won no image not shown)"
+                                        if hidden else ""))
     ax.set_title("Predicted classes", fontsize=11)
     return fit_cjk_text(ax)
 
@@ -325,23 +366,22 @@ def confidence_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
     values = [float(means.get(c, np.nan)) for c in order]
     ax = _axes(ax, (6, bars_height(len(order))))
     colours_of = _palette(palette, classes)
-    _hbar(ax, list(order), values,
-          [colours_of.get(c, LOSER_COLOUR) for c in order], ".3f")
+    _hbar(ax, list(order), values, [colours_of.get(c, LOSER_COLOUR) for c in order], _formatted(values, ".3f"))
     ax.set_xlabel("mean confidence when predicted")
     ax.set_title("Confidence per predicted class", fontsize=11)
     return fit_cjk_text(ax)
 
 
 def ratio_type_bars(results: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """The aspect-ratio types (square, 4:3, 16:9, 3:2, other) and how many images have each."""
+    """The aspect-ratio types (square, 4:3, 16:9, 3:2, other) and how many images have each: each bar
+    ends with its count and share of the readable images, "12 (25%)"."""
     counts = ratio_counts(results)
     ax = _axes(ax, (6, bars_height(len(counts))))
     colours = sns.color_palette("crest", len(counts))
-    _hbar(ax, list(counts["ratio_type"]), list(counts["count"].astype(float)), colours, ".0f")
     total = max(int(counts["count"].sum()), 1)
-    for y, count in enumerate(counts["count"]):
-        if count:
-            ax.text(0, y, f" {100 * count / total:.0f}%", va="center", ha="left", fontsize=7, color="white")
+    texts = [f"{count} ({100 * count / total:.0f}%)" if count else "0" for count in counts["count"]]
+    _hbar(ax, list(counts["ratio_type"]), list(counts["count"].astype(float)), colours, texts)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("images")
     ax.set_title("Aspect-ratio types", fontsize=11)
     return fit_cjk_text(ax)
@@ -356,29 +396,42 @@ def ratio_histogram(results: pd.DataFrame, ax: Axes | None = None, *, bins: int 
                      edgecolor="#2c3e50")
         mean = float(values.mean())
         ax.axvline(mean, color=MEAN_COLOUR, linestyle="--", linewidth=1.5, label=f"mean {mean:.2f}")
-        ax.legend(loc="upper right", fontsize=8, frameon=False)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.15)  # headroom: the legend sits above the bars, not on them
+        ax.legend(loc="upper right", fontsize=SMALL_TEXT, frameon=False)
     else:
         ax.text(0.5, 0.5, "no readable images", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("width / height")
     ax.set_ylabel("images")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Width/height ratio", fontsize=11)
     sns.despine(ax=ax)
     return fit_cjk_text(ax)
 
 
+MATRIX_ROW = 0.42  # inches per row of prediction_matrix: two lines of 9 pt text in a cell
+MATRIX_COLUMN = 1.9  # inches per setting
+
+
+def _matrix_rows(comparison: pd.DataFrame, only_changed: bool, max_rows: int) -> pd.DataFrame:
+    rows = comparison[comparison["changed"]] if only_changed else comparison
+    return rows.sort_values("changed", ascending=False, kind="stable").head(max_rows)
+
+
 def prediction_matrix(comparison: pd.DataFrame, ax: Axes | None = None, *, palette: Mapping | None = None,
-                      max_rows: int = 40) -> Axes:
+                      max_rows: int = 40, only_changed: bool = False) -> Axes:
     """A table of predictions, one row per image and one column per setting (from compare_settings).
 
     Each cell is coloured by its class; rows whose prediction changes between settings have a bold red
     label, and each prediction that differs from the first setting's is outlined in red and bold, so the
-    changes stand out. At most `max_rows` rows, changed first.
+    changes stand out. At most `max_rows` rows, changed first; `only_changed` draws only the rows whose
+    prediction changes. The title says how many of how many images change, and how many rows are shown
+    when not all are.
     """
     settings = list(comparison.attrs.get("settings", [c for c in comparison.columns if c != "changed"]))
     classes = list(comparison.attrs.get("classes", sorted(set(comparison[settings].stack().dropna()))))
-    table = comparison.sort_values("changed", ascending=False, kind="stable").head(max_rows)
+    table = _matrix_rows(comparison, only_changed, max_rows)
     colours_of = _palette(palette, classes)
-    ax = _axes(ax, (1.8 * len(settings) + 2.5, 0.32 * len(table) + 1.5))
+    ax = _axes(ax, (MATRIX_COLUMN * len(settings) + 2.5, MATRIX_ROW * max(len(table), 1) + 1.5))
     for row, (name, entry) in enumerate(table.iterrows()):
         for column, setting in enumerate(settings):
             label = entry[setting]
@@ -390,12 +443,12 @@ def prediction_matrix(comparison: pd.DataFrame, ax: Axes | None = None, *, palet
                 ax.add_patch(matplotlib.patches.Rectangle((column + 0.04, row + 0.08), 0.92, 0.84, fill=False,
                                                           edgecolor=MEAN_COLOUR, linewidth=2))
             ax.text(column + 0.5, row + 0.5, wrap_label(label if isinstance(label, str) else "unreadable", 16, 2),
-                    ha="center", va="center", fontsize=7, fontweight="bold" if differs else "normal")
+                    ha="center", va="center", fontsize=SMALL_TEXT, fontweight="bold" if differs else "normal")
     ax.set_xlim(0, len(settings))
-    ax.set_ylim(len(table), 0)
-    ax.set_xticks(np.arange(len(settings)) + 0.5, [s.replace(" / ", "\n") for s in settings], fontsize=8)
+    ax.set_ylim(max(len(table), 1), 0)
+    ax.set_xticks(np.arange(len(settings)) + 0.5, [s.replace(" / ", "\n") for s in settings], fontsize=SMALL_TEXT)
     ax.xaxis.tick_top()
-    ax.set_yticks(np.arange(len(table)) + 0.5, [wrap_label(n, 28, 1) for n in table.index], fontsize=8)
+    ax.set_yticks(np.arange(len(table)) + 0.5, [wrap_label(n, 28, 1) for n in table.index], fontsize=SMALL_TEXT)
     for tick, changed in zip(ax.get_yticklabels(), table["changed"]):
         if changed:
             tick.set_color(MEAN_COLOUR)
@@ -404,7 +457,17 @@ def prediction_matrix(comparison: pd.DataFrame, ax: Axes | None = None, *, palet
     for spine in ax.spines.values():
         spine.set_visible(False)
     changed = int(comparison["changed"].sum())
-    ax.set_title(f"Predictions per setting: {changed} of {len(comparison)} images change", fontsize=10)
+    title = f"Predictions per setting: {changed} of {plural(len(comparison), 'image')} " + (
+        "changes" if changed == 1 else "change")
+    candidates = changed if only_changed else len(comparison)
+    if len(table) < candidates:
+        title += f" ({len(table)} shown)"
+    elif only_changed and changed < len(comparison):
+        title += " (only those shown)"
+    if table.empty:
+        ax.text(len(settings) / 2, 0.5, "no image changes prediction between settings" if only_changed
+                else "no images", ha="center", va="center", fontsize=SMALL_TEXT)
+    ax.set_title(title, fontsize=10)
     return fit_cjk_text(ax)
 
 
@@ -437,12 +500,31 @@ def similarity_figure(image, probabilities: pd.Series, *, title: str | None = No
     return fit_cjk_text(figure)
 
 
+def _truth_title(name: str, prediction, truth) -> tuple[str, dict]:
+    """The title of an image in the grid, and its style: a mistake in bold red with the true class, a
+    right prediction with a discreet tick, an unknown truth with the name alone."""
+    if not isinstance(truth, str) or not isinstance(prediction, str):  # unknown truth (None, NaN), unreadable image
+        return wrap_label(name, 30, 2), {}
+    if prediction == truth:
+        return f"✓ {wrap_label(name, 28, 1)}", {"color": RIGHT_COLOUR}
+    return (f"✗ {wrap_label(name, 28, 1)}\ntrue: {wrap_label(truth, 24, 1)}",
+            {"color": MEAN_COLOUR, "fontweight": "bold"})
+
+
 def image_grid(results: pd.DataFrame, *, rows: Sequence[int] | None = None, top: int = 5, columns: int = 4,
-               palette: Mapping | None = None, max_images: int = 12) -> Figure:
+               palette: Mapping | None = None, max_images: int = 12,
+               truth: Sequence[str | None] | None = None) -> Figure:
     """A grid of images, each above a bar chart of its `top` class probabilities (winner highlighted).
 
-    `rows`: which rows of `results` to show (default: the first `max_images`).
+    `rows`: which rows of `results` to show (default: the first `max_images`). `truth`: one true class per
+    row of `results` (None where unknown); an image predicted as another class is titled in bold red
+    "✗ name" with "true: class" under it, one predicted right gets a discreet green "✓".
     """
+    if truth is not None:
+        truth = list(truth)
+        if len(truth) != len(results):
+            raise ValueError(f"truth has {plural(len(truth), 'class')} but results has "
+                             f"{plural(len(results), 'row')}: give one true class (or None) per row of results")
     rows = list(rows) if rows is not None else list(range(min(len(results), max_images)))
     classes = classes_of(results)
     palette = _palette(palette, classes)
@@ -457,14 +539,20 @@ def image_grid(results: pd.DataFrame, *, rows: Sequence[int] | None = None, top:
     for cell, row in zip(cells, rows):
         image_ax, bars_ax = cell.subplots(2, 1, height_ratios=[2.2, bars_height(shown, 1.0)])
         entry = results.iloc[row]
-        image_axes(entry["path"], image_ax, title=names[row])
+        image_axes(entry["path"], image_ax)
+        if truth is None:
+            image_ax.set_title(wrap_label(names[row], 30, 2), fontsize=SMALL_TEXT)
+        else:
+            text, style = _truth_title(names[row], entry["prediction"], truth[row])
+            image_ax.set_title(text, fontsize=SMALL_TEXT, **style)
         if entry.get("error"):
             bars_ax.set_axis_off()
             continue
         probs = pd.Series({c: entry[prob_column(c)] for c in classes})
         probability_bars(probs, bars_ax, palette=palette, top=shown)
         bars_ax.set_xlabel("")
-        bars_ax.tick_params(axis="x", labelsize=7)
+        bars_ax.set_xticks([0, 0.5, 1])  # probabilities: three 9 pt ticks fit a narrow chart
+        bars_ax.tick_params(axis="x", labelsize=SMALL_TEXT)
     for cell in cells[len(rows):]:
         cell.set_facecolor("none")
     if not rows:
@@ -505,17 +593,19 @@ def report_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None,
     ratio_type_bars(results, ratio_left)
     ratio_histogram(results, ratio_right)
     good = readable(results)
-    figure.suptitle(f"{title}\n{len(good)} images, {len(classes)} classes, "
+    figure.suptitle(f"{title}\n{plural(len(good), 'image')}, {plural(len(classes), 'class')}, "
                     f"mean confidence {good['confidence'].mean():.3f}", fontsize=13, fontweight="bold")
     return fit_cjk_text(figure)
 
 
-def comparison_figure(comparison: pd.DataFrame, *, palette: Mapping | None = None, max_rows: int = 40) -> Figure:
-    """The predictions of every setting side by side, changed rows highlighted (notebook 02)."""
+def comparison_figure(comparison: pd.DataFrame, *, palette: Mapping | None = None, max_rows: int = 40,
+                      only_changed: bool = False) -> Figure:
+    """The predictions of every setting side by side, changed rows highlighted (notebook 02);
+    `only_changed` draws only the images whose prediction changes."""
     settings = list(comparison.attrs.get("settings", []))
-    rows = min(len(comparison), max_rows)
-    figure = _figure(1.9 * len(settings) + 3, 0.32 * rows + 1.6)
-    prediction_matrix(comparison, figure.subplots(), palette=palette, max_rows=max_rows)
+    rows = len(_matrix_rows(comparison, only_changed, max_rows))
+    figure = _figure(MATRIX_COLUMN * len(settings) + 3, MATRIX_ROW * max(rows, 1) + 1.6)
+    prediction_matrix(comparison, figure.subplots(), palette=palette, max_rows=max_rows, only_changed=only_changed)
     return fit_cjk_text(figure)
 
 

@@ -1,4 +1,5 @@
-"""clipnb.plotting and clipnb.compare: charts drawn from known results, colours, long and CJK labels, exports."""
+"""clipnb.plotting and clipnb.compare: charts drawn from known results, colours, long and CJK
+labels, readable sizes, exports; and the summary tables the charts draw from."""
 import warnings
 import xml.etree.ElementTree as ET
 
@@ -251,7 +252,6 @@ def test_compare_settings_marks_the_images_whose_prediction_changes(tiny_model, 
     assert len(bold) == len(outlined) == differing
 
 
-
 def test_summary_tables_round_percentages_and_means_so_the_csv_reads_easily(tmp_path):
     from clipnb import class_summary, prediction_counts, ratio_counts, write_csv
 
@@ -266,3 +266,117 @@ def test_summary_tables_round_percentages_and_means_so_the_csv_reads_easily(tmp_
     write_csv(summary, tmp_path / "summary.csv")
     cells = [c for line in (tmp_path / "summary.csv").read_text().splitlines()[1:] for c in line.split(",")[1:]]
     assert all(len(cell.partition(".")[2]) <= 4 for cell in cells), cells  # no 2.0833333333333335
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 11: whole-number counts, labels after the bars, plurals, 9 pt text, CJK bold, task charts
+
+def drawn(figure):
+    """The figure laid out and drawn (no file): positions and ticks are final."""
+    figure.draw_without_rendering()
+    return figure
+
+
+def visible_ticks(axis):
+    low, high = sorted(axis.get_view_interval())
+    return [t for t in axis.get_majorticklocs() if low - 1e-9 <= t <= high + 1e-9]
+
+
+def test_count_axes_have_whole_number_ticks(results):
+    figure = Figure(figsize=(12, 3), layout="constrained")
+    left, middle, right = figure.subplots(1, 3)
+    plotting.prediction_bars(results, ax=left)  # 3 images at most: the default ticks would be 0, 0.5, ...
+    plotting.ratio_type_bars(results, ax=middle)
+    plotting.ratio_histogram(results, ax=right)
+    drawn(figure)
+    for axis in (left.xaxis, middle.xaxis, right.yaxis):
+        ticks = visible_ticks(axis)
+        assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_ratio_types_write_count_and_share_after_each_bar_and_within_the_chart():
+    sizes = [(512, 512)] * 12 + [(640, 480)] * 30 + [(1920, 1080)] + [(1200, 800)] * 5
+    results = known_results(["cat", "dog"], [0] * 48, sizes=sizes)
+    alone = plotting.ratio_type_bars(results)  # its own figure, 6 inches wide
+    report = plotting.report_dashboard(results)
+    for figure, ax in [(alone.figure, alone), (report, report.axes[2])]:
+        assert ax.get_title() == "Aspect-ratio types"
+        texts = {t.get_text(): t for t in ax.texts}
+        assert list(texts) == ["12 (25%)", "30 (62%)", "1 (2%)", "5 (10%)", "0"]
+        for text, bar in zip(texts.values(), ax.patches):
+            assert text.xy[0] == bar.get_width() and text.get_color() != "white"
+        drawn(figure)
+        right = ax.get_window_extent().x1
+        for text in texts.values():
+            extent = text.get_window_extent()
+            assert extent.x1 <= right and extent.x0 > ax.get_window_extent().x0  # after the bar, inside the chart
+
+
+def test_bar_values_fit_inside_every_chart_that_draws_them(results):
+    long_names = known_results(["a remarkably long class name here", "dog", "car"], [0, 0, 1, 1, 1, 2])
+    figures = [plotting.class_dashboard(results), plotting.report_dashboard(long_names),
+               plotting.image_grid(long_names, top=3), drawn(plotting.prediction_bars(results).figure)]
+    for figure in figures:
+        drawn(figure)
+        for ax in figure.findobj(matplotlib.axes.Axes):
+            for text in ax.texts:
+                assert text.get_window_extent().x1 <= ax.get_window_extent().x1 + 0.5, text.get_text()
+
+
+def test_plural_and_no_1_classes_in_titles_labels_and_summary():
+    from clipnb.summary import plural, summary_text
+
+    assert [plural(1, "class"), plural(2, "class"), plural(3, "image"), plural(0, "file"), plural(1, "template")] == [
+        "1 class", "2 classes", "3 images", "0 files", "1 template"]
+    one = known_results(["cat"] + [f"class {i}" for i in range(21)], [0])
+    assert plotting.report_dashboard(one).get_suptitle().endswith("1 image, 22 classes, mean confidence 1.000")
+    hidden = known_results([f"class {i}" for i in range(21)], [i for i in range(20)])
+    assert "(1 class that won no image not shown)" in plotting.prediction_bars(
+        hidden, ax=Figure().add_subplot()).get_xlabel()
+    assert summary_text(one).startswith("images: 1 file, 1 classified, 0 unreadable")
+
+
+def settings_comparison(changed_rows=(1, 3), count=4):
+    settings = ["seed / embedding", "seed / score", "imagenet7 / embedding"]
+    names = [f"img {i}.png" for i in range(count)]
+    table = pd.DataFrame({s: ["red circle"] * count for s in settings}, index=names)
+    for row in changed_rows:
+        table.iloc[row, 2] = "blue star"
+    table["changed"] = table[settings].nunique(axis=1) > 1
+    table.attrs.update(settings=settings, classes=["red circle", "blue star"])
+    return table
+
+
+def test_settings_matrix_can_draw_only_the_images_whose_prediction_changes():
+    table = settings_comparison(changed_rows=(1, 3), count=5)
+    every = plotting.prediction_matrix(table, ax=Figure().add_subplot())
+    assert len(every.get_yticklabels()) == 5 and every.get_title().endswith("2 of 5 images change")
+    changed = plotting.prediction_matrix(table, ax=Figure().add_subplot(), only_changed=True)
+    assert tick_texts(changed) == ["img 1.png", "img 3.png"]
+    assert changed.get_title() == "Predictions per setting: 2 of 5 images change (only those shown)"
+    assert all(t.get_fontsize() >= 9 for t in changed.texts + changed.get_yticklabels() + changed.get_xticklabels())
+    one = plotting.comparison_figure(settings_comparison(changed_rows=(0,), count=1), only_changed=True)
+    assert one.axes[0].get_title() == "Predictions per setting: 1 of 1 image changes"
+    few = plotting.comparison_figure(table, only_changed=True, max_rows=1)
+    assert few.axes[0].get_title().endswith("2 of 5 images change (1 shown)")
+    assert few.get_figheight() < plotting.comparison_figure(table).get_figheight()
+
+
+def test_image_grid_marks_mistakes_against_the_true_classes(tmp_path):
+    classes = ["red circle", "blue square", "green triangle"]
+    results = known_results(classes, [0, 1, 2, 0])
+    for i in range(4):
+        results.loc[i, "path"] = str(tmp_path / f"{i}.png")
+        Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / f"{i}.png")
+    figure = plotting.image_grid(results, truth=["red circle", "red circle", None, float("nan")])
+    titles = [ax.title for ax in figure.findobj(matplotlib.axes.Axes) if ax.get_title()]
+    assert [t.get_text() for t in titles] == ["✓ 0.png", "✗ 1.png\ntrue: red circle", "2.png", "3.png"]
+    right, wrong, unknown, _ = titles
+    assert wrong.get_color() == plotting.MEAN_COLOUR and wrong.get_fontweight() == "bold"
+    assert right.get_color() == plotting.RIGHT_COLOUR and right.get_fontweight() == "normal"
+    assert unknown.get_color() not in (plotting.MEAN_COLOUR, plotting.RIGHT_COLOUR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the marks are drawn, not empty boxes
+        figure.savefig(__import__("io").BytesIO(), format="png")
+    with pytest.raises(ValueError, match="truth has 2 classes but results has 4 rows"):
+        plotting.image_grid(results, truth=["red circle", "blue square"])
