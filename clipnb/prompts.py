@@ -1,14 +1,18 @@
 """Prompt templates as data, and the checks that turn classes x templates into prompts."""
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
 from pathlib import Path
 from typing import Iterable, Sequence
 
 ENSEMBLE_METHODS = ("embedding", "score")
 
-# The seed notebook's three templates.
-SEED_TEMPLATES = ["a photo of a {}", "a picture of a {}", "an image of a {}"]
+# Three plain templates that name what the picture shows: the default.
+BASIC_TEMPLATES = ["a photo of a {}", "a picture of a {}", "an image of a {}"]
+SEED_TEMPLATES = BASIC_TEMPLATES  # the set's former name, kept for old code
 
 # CLIP's 80 ImageNet prompt templates (Radford et al. 2021, the "Prompt_Engineering_for_ImageNet" notebook).
 IMAGENET80_TEMPLATES = [
@@ -40,27 +44,66 @@ IMAGENET7_TEMPLATES = [
     "a {} in a video game.", "art of the {}.", "a photo of the small {}.",
 ]
 
-TEMPLATE_SETS = {"seed": SEED_TEMPLATES, "imagenet80": IMAGENET80_TEMPLATES, "imagenet7": IMAGENET7_TEMPLATES}
+DEFAULT_TEMPLATES = "basic"
+# Former names of template sets, still accepted but never listed: old scripts and notebooks keep working.
+TEMPLATE_ALIASES = {"seed": "basic"}
+
+
+class _TemplateSets(dict):
+    """A dict of the listed template sets that also answers `[alias]` (TEMPLATE_SETS["seed"]) for old code;
+    iterating, `in`, keys() and len() see the listed names only."""
+
+    def __missing__(self, name):
+        if name in TEMPLATE_ALIASES:
+            return self[TEMPLATE_ALIASES[name]]
+        raise KeyError(name)
+
+    def get(self, name, default=None):
+        return self[name] if name in self or name in TEMPLATE_ALIASES else default
+
+
+TEMPLATE_SETS = _TemplateSets(basic=BASIC_TEMPLATES, imagenet80=IMAGENET80_TEMPLATES, imagenet7=IMAGENET7_TEMPLATES)
+# Commas that join several names into one (ASCII, full-width and the Chinese enumeration comma).
+CLASS_SEPARATORS = ",，、"
+# A name ending like a file name (".txt", ".tmpl"): taken for a template file, not a template set.
+_FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
 
 
 class PromptError(ValueError):
     """Bad classes or templates; the message names the offending entry."""
 
 
-def resolve_templates(templates: str | os.PathLike | Sequence[str] = "seed") -> list[str]:
-    """A template-set name, a text file (one template per line, # comments) or a list -> checked templates."""
+def resolve_templates(templates: str | os.PathLike | Sequence[str] = DEFAULT_TEMPLATES) -> list[str]:
+    """A template-set name (basic, imagenet80, imagenet7), a text file (one template per line, # comments),
+    one template with '{}', or a list of templates -> checked templates."""
     if isinstance(templates, (str, os.PathLike)):
         spec = str(templates)
-        if spec in TEMPLATE_SETS:
+        if isinstance(templates, str) and (spec in TEMPLATE_SETS or spec in TEMPLATE_ALIASES):
             templates = TEMPLATE_SETS[spec]
         elif Path(spec).is_file():
             templates = read_template_file(spec)
-        elif "{}" in spec:
+        elif isinstance(templates, str) and "{}" in spec:
             templates = [spec]
+        elif Path(spec).is_dir():
+            raise PromptError(f"template file {spec} is a folder; give a text file with one template per line "
+                              f"(each with '{{}}'), or one of the template sets {', '.join(TEMPLATE_SETS)}")
+        elif looks_like_path(templates):
+            where = "" if Path(spec).is_absolute() else f" (looked in {Path(spec).absolute()})"
+            raise PromptError(f"template file {spec} not found{where}: check its name and folder, or use one of "
+                              f"the template sets {', '.join(TEMPLATE_SETS)}")
         else:
             raise PromptError(f"unknown template set {spec!r}: use one of {', '.join(TEMPLATE_SETS)}, "
                               "a file with one template per line, or a list of templates containing '{}'")
     return check_templates(templates)
+
+
+def looks_like_path(spec: str | os.PathLike) -> bool:
+    """Whether a templates value names a file rather than a set: a path object, a path separator in it,
+    or a file suffix at its end ("mine.txt")."""
+    if not isinstance(spec, str):
+        return True
+    separators = [os.sep, "/"] + ([os.altsep] if os.altsep else [])
+    return any(sep in spec for sep in separators) or bool(_FILE_SUFFIX.search(spec))
 
 
 def read_template_file(path: str | os.PathLike) -> list[str]:
@@ -92,7 +135,8 @@ def check_templates(templates: Iterable[str]) -> list[str]:
 
 
 def check_classes(classes: Iterable[str]) -> list[str]:
-    """Strip names and refuse empty lists, blank names and duplicates (the tokenizer ignores case)."""
+    """Strip names and refuse empty lists, blank names, duplicates (the tokenizer ignores case) and names
+    that join several classes with commas ("cat,dog,car", "猫，狗")."""
     if isinstance(classes, str):
         raise PromptError(f"classes must be a list of names, not the single string {classes!r}")
     classes = list(classes)
@@ -105,6 +149,9 @@ def check_classes(classes: Iterable[str]) -> list[str]:
         if not name.strip():
             raise PromptError(f"class #{position} is blank; every class needs a name")
         cleaned.append(" ".join(name.split()))
+    for name in cleaned:
+        if any(comma in name for comma in CLASS_SEPARATORS):
+            raise PromptError(comma_message(name))
     seen: dict[str, str] = {}
     for name in cleaned:
         key = name.lower()
@@ -113,6 +160,22 @@ def check_classes(classes: Iterable[str]) -> list[str]:
             raise PromptError(f"class {name!r} is given twice{same}; each class may appear once")
         seen[key] = name
     return cleaned
+
+
+def comma_message(name: str) -> str:
+    """What to say about a class name that joins several names with commas ("cat,dog,car")."""
+    parts = [p.strip() for p in re.split(f"[{CLASS_SEPARATORS}]", name) if p.strip()]
+    if len(parts) < 2:
+        return (f"class {name!r} holds a comma; a class name is words without commas: give {' '.join(parts)!r} "
+                "alone, or name the class in other words")
+    words = " ".join(_shell_word(p) for p in parts)
+    return (f"class {name!r} holds commas: give each class as its own name: {words} "
+            f"(command line: --classes {words}; Python: {json.dumps(parts, ensure_ascii=False)})")
+
+
+def _shell_word(text: str) -> str:
+    """`text` as one shell word: quoted only when it needs it (spaces, quotes, $...), so 猫 stays 猫."""
+    return shlex.quote(text) if re.search(r"[\s'\"\\$`!*?;&|<>(){}\[\]#~]", text) else text
 
 
 def fill(template: str, name: str) -> str:

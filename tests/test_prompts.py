@@ -1,17 +1,56 @@
 """Template sets, user templates, class checks and prompt-length checks."""
+import inspect
+import json
+
 import pytest
 
-from clipnb import PromptError, build_head, resolve_templates
-from clipnb.prompts import (IMAGENET7_TEMPLATES, IMAGENET80_TEMPLATES, SEED_TEMPLATES, build_prompts,
+from clipnb import TEMPLATE_SETS, PromptError, build_head, resolve_templates
+from clipnb.prompts import (BASIC_TEMPLATES, IMAGENET7_TEMPLATES, IMAGENET80_TEMPLATES, build_prompts,
                             check_classes, check_ensemble)
 
 
 def test_template_sets():
-    assert resolve_templates("seed") == ["a photo of a {}", "a picture of a {}", "an image of a {}"]
+    assert resolve_templates("basic") == ["a photo of a {}", "a picture of a {}", "an image of a {}"]
     assert len(IMAGENET80_TEMPLATES) == 80 and len(set(IMAGENET80_TEMPLATES)) == 80
     assert len(IMAGENET7_TEMPLATES) == 7 and set(IMAGENET7_TEMPLATES) <= set(IMAGENET80_TEMPLATES)
     assert resolve_templates("imagenet7") == IMAGENET7_TEMPLATES
     assert all("{}" in t for t in IMAGENET80_TEMPLATES)
+
+
+def test_basic_is_the_default_and_seed_a_hidden_alias():
+    assert list(TEMPLATE_SETS) == ["basic", "imagenet80", "imagenet7"]
+    assert "seed" not in TEMPLATE_SETS and "seed" not in TEMPLATE_SETS.keys() and len(TEMPLATE_SETS) == 3
+    # old scripts and notebooks keep working
+    assert resolve_templates("seed") == BASIC_TEMPLATES == resolve_templates()
+    assert TEMPLATE_SETS["seed"] == BASIC_TEMPLATES and TEMPLATE_SETS.get("seed") == BASIC_TEMPLATES
+    assert TEMPLATE_SETS.get("imagenet81") is None
+    with pytest.raises(KeyError):
+        TEMPLATE_SETS["imagenet81"]
+    assert inspect.signature(resolve_templates).parameters["templates"].default == "basic"
+    with pytest.raises(PromptError) as info:
+        resolve_templates("imagenet81")
+    assert "basic, imagenet80, imagenet7" in str(info.value) and "seed" not in str(info.value)
+
+
+@pytest.mark.parametrize("spec", ["mine.txt", "my templates.tmpl", "templates/mine", "no/such/file.txt"])
+def test_a_missing_template_file_is_named_as_a_file(tmp_path, monkeypatch, spec):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PromptError) as info:
+        resolve_templates(spec)
+    message = str(info.value)
+    assert message.startswith(f"template file {spec} not found (looked in {tmp_path / spec})")
+    assert "unknown template set" not in message and "basic, imagenet80, imagenet7" in message
+    with pytest.raises(PromptError, match="template file .*nope.txt not found"):
+        resolve_templates(tmp_path / "nope.txt")  # a path object is always a file
+    (tmp_path / "folder.txt").mkdir()
+    with pytest.raises(PromptError, match="template file folder.txt is a folder; give a text file"):
+        resolve_templates("folder.txt")
+
+
+@pytest.mark.parametrize("spec", ["imagenet81", "no braces here", "a photo of a"])
+def test_an_unknown_name_still_lists_the_sets(spec):
+    with pytest.raises(PromptError, match=f"unknown template set '{spec}': use one of basic, imagenet80, imagenet7"):
+        resolve_templates(spec)
 
 
 def test_user_list_and_file(tmp_path):
@@ -49,6 +88,26 @@ def test_bad_classes(classes, message):
         check_classes(classes)
 
 
+@pytest.mark.parametrize("name, message", [
+    ("cat,dog,car", """class 'cat,dog,car' holds commas: give each class as its own name: cat dog car """
+                    """(command line: --classes cat dog car; Python: ["cat", "dog", "car"])"""),
+    ("red car, blue car", """class 'red car, blue car' holds commas: give each class as its own name: """
+                          """'red car' 'blue car' (command line: --classes 'red car' 'blue car'; """
+                          """Python: ["red car", "blue car"])"""),
+    ("猫，狗", """class '猫，狗' holds commas: give each class as its own name: 猫 狗 (command line: --classes 猫 狗; """
+             """Python: ["猫", "狗"])"""),
+    ("猫、狗、鸟", """Python: ["猫", "狗", "鸟"]"""),
+    ("cat,", "class 'cat,' holds a comma; a class name is words without commas: give 'cat' alone"),
+])
+def test_comma_joined_classes_are_refused_with_the_right_form(name, message):
+    with pytest.raises(PromptError) as info:
+        check_classes(["tree", name])
+    assert message in str(info.value)
+    if "Python:" in message:  # what the message proposes is accepted
+        proposed = json.loads(str(info.value).rsplit("Python: ", 1)[1][:-1])
+        assert check_classes(proposed) == proposed
+
+
 def test_class_names_are_tidied_and_braces_in_templates_are_text():
     assert check_classes([" red  car ", "tree"]) == ["red car", "tree"]
     assert build_prompts(["cat", "dog"], ["a {} {{not a field}}", "{}"]) == [
@@ -60,8 +119,8 @@ def test_class_names_are_tidied_and_braces_in_templates_are_text():
 def test_prompt_longer_than_context_is_named(tiny_model):
     long_name = "very " * 80 + "long cat"
     with pytest.raises(PromptError) as info:
-        build_head(tiny_model, ["cat", long_name], SEED_TEMPLATES)
+        build_head(tiny_model, ["cat", long_name], BASIC_TEMPLATES)
     assert f"'a photo of a {long_name}'" in str(info.value)
     assert "context of 77" in str(info.value) and "truncate" in str(info.value)
-    head = build_head(tiny_model, ["cat", long_name], SEED_TEMPLATES, truncate=True)
+    head = build_head(tiny_model, ["cat", long_name], BASIC_TEMPLATES, truncate=True)
     assert head.text_features.shape[:2] == (2, 3)
