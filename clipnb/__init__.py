@@ -9,15 +9,15 @@ from .export import ExportError, save_figure, write_csv
 from .images import FolderError, ImageReadError, aspect_info, find_images, open_image
 from .models import ClipModel, ModelError, available_models, load_model
 from .prompts import TEMPLATE_SETS, PromptError, resolve_templates
-from .scoring import ZeroShotHead, build_head, encode_texts
+from .scoring import ClassWarning, ZeroShotHead, build_head, class_warnings, encode_texts
 from .summary import class_summary, prediction_counts, ratio_counts, run_summary, summary_text
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ClipModel", "EmbeddedImages", "EmbeddingCache", "ExportError", "FolderError", "ImageReadError",
+    "ClassWarning", "ClipModel", "EmbeddedImages", "EmbeddingCache", "ExportError", "FolderError", "ImageReadError",
     "ModelError", "PromptError", "TEMPLATE_SETS", "ZeroShotHead", "aspect_info", "available_models",
-    "build_head", "class_summary", "classify", "embed_images", "encode_texts", "find_images", "load_model",
+    "build_head", "class_summary", "class_warnings", "classify", "embed_images", "encode_texts", "find_images", "load_model",
     "open_image", "prediction_counts", "ratio_counts", "resolve_templates", "results_table", "run_summary",
     "save_figure", "similarity", "summary_text", "write_csv",
 ]

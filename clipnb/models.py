@@ -10,6 +10,7 @@ import ctypes
 import hashlib
 import os
 import pickle
+import re
 import urllib.error
 import warnings
 import zipfile
@@ -36,12 +37,46 @@ class ModelError(RuntimeError):
     """A model could not be had: the message says which, where it was looked for, and what to do."""
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """What a model trained on a small world knows, so that classes outside it can be pointed out.
+
+    `subject`: that world in a few words ("coloured shapes"). `groups`: its words by kind, such as
+    {"colours": ("red", ...), "shapes": ("circle", ...)}. `examples`: class names it knows. A class is known
+    when each of its words is one of the group words (letter case ignored, as CLIP's tokenizer does), apart
+    from the articles in `fillers` ("a red circle" is known, "the" alone is not).
+    """
+
+    subject: str
+    groups: dict
+    examples: tuple = ()
+    fillers: tuple = ("a", "an", "the")
+
+    @property
+    def words(self) -> frozenset:
+        return frozenset(word for group in self.groups.values() for word in group)
+
+    def knows(self, name: str) -> bool:
+        words = [w for w in re.findall(r"[^\W\d_]+", name.lower()) if w not in self.fillers]
+        return bool(words) and all(word in self.words for word in words)
+
+
+def demo_vocabulary() -> Vocabulary:
+    """The demo model's world: every colour and shape its training images and captions show (the 48
+    classes, the held-out pairs among them, and the extra colours and shapes it saw besides)."""
+    from .shapes import ALL_COLOURS, ALL_SHAPES  # the generator's word lists only: numpy and Pillow, no torch
+
+    return Vocabulary(subject="coloured shapes", groups={"colours": ALL_COLOURS, "shapes": ALL_SHAPES},
+                      examples=("red circle", "blue star"))
+
+
 @dataclass(eq=False)
 class ClipModel:
     """A loaded CLIP model with everything needed to use it.
 
     `fingerprint` identifies the weights (not the file name), so caches stay valid when a file moves
-    and become invalid when the weights change.
+    and become invalid when the weights change. `vocabulary` is set for a model that knows only a small
+    world (the demo model: coloured shapes) and None for a general CLIP model.
     """
 
     model: torch.nn.Module
@@ -53,6 +88,7 @@ class ClipModel:
     input_resolution: int
     fingerprint: str
     source: str = ""
+    vocabulary: Vocabulary | None = None
     _text_memo: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -154,7 +190,9 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str | to
                              "train it with `python scripts/train_demo.py` or reinstall clipnb")
         state_dict, kind = read_checkpoint(DEMO_PATH)
         fingerprint = file_sha256(DEMO_PATH)
-        return _build(state_dict, DEMO_NAME, device, fingerprint, str(DEMO_PATH))
+        model = _build(state_dict, DEMO_NAME, device, fingerprint, str(DEMO_PATH))
+        model.vocabulary = demo_vocabulary()
+        return model
     if spec in clip.available_models():
         path = _fetch_official(spec, download_root)
         # the official file names carry their own SHA-256 (checked by openai-clip's download)

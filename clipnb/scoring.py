@@ -3,19 +3,53 @@
 The two ensembling methods over prompt templates:
 - "embedding" (CLIP paper): L2-normalise each template's text embedding, average per class, renormalise,
   then take the cosine with the image embedding.
-- "score" (the seed notebook): average the per-template cosine similarities.
+- "score": average the per-template cosine similarities (each template scores the image on its own).
+
+`class_warnings` says when classes make the answer meaningless (one class, or classes the demo model
+cannot know); `build_head` emits those sentences as ClassWarning.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
 from .models import ClipModel, import_clip
-from .prompts import PromptError, build_prompts, check_classes, check_ensemble, resolve_templates
+from .prompts import DEFAULT_TEMPLATES, PromptError, build_prompts, check_classes, check_ensemble, resolve_templates
 
 TEXT_BATCH = 256
+REAL_MODEL_EXAMPLE = "ViT-B/32"
+
+
+class ClassWarning(UserWarning):
+    """Classes with which the answer cannot mean anything (see `class_warnings`); the run still goes on."""
+
+
+def class_warnings(model: ClipModel, classes: Sequence[str]) -> list[str]:
+    """Full sentences about checked class names that make the model's answer meaningless, [] when none.
+
+    - one class: softmax over a single class gives it probability 1 for every image;
+    - a model that knows only a small world (the demo model: coloured shapes) given classes outside it.
+    Pure: the panel shows these in its status line, `build_head` emits them as ClassWarning.
+    """
+    found = []
+    classes = list(classes)
+    if len(classes) == 1:
+        found.append(f"only one class ({classes[0]!r}): every image gets it with probability 1, so the answer "
+                     "says nothing; add at least one more class (for example 'something else')")
+    vocabulary = getattr(model, "vocabulary", None)
+    unknown = [c for c in classes if vocabulary is not None and not vocabulary.knows(c)]
+    if unknown:
+        named = [repr(c) for c in unknown[:8]] + ([f"{len(unknown) - 8} more"] if len(unknown) > 8 else [])
+        shown = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+        kinds = " and ".join(f"the {kind} {', '.join(words)}" for kind, words in vocabulary.groups.items())
+        examples = " or ".join(repr(e) for e in vocabulary.examples)
+        found.append(f"the {model.name} model knows only {vocabulary.subject}, so its answers for {shown} mean "
+                     f"nothing: it knows {kinds} (classes such as {examples}); for real photos use a real CLIP "
+                     f"model (for example --model {REAL_MODEL_EXAMPLE}, or load_model({REAL_MODEL_EXAMPLE!r}))")
+    return found
 
 
 def check_prompt_lengths(model: ClipModel, prompts: Sequence[str], truncate: bool = False) -> None:
@@ -99,12 +133,18 @@ class ZeroShotHead:
         return (self.logit_scale * scores).softmax(dim=-1)
 
 
-def build_head(model: ClipModel, classes: Sequence[str], templates="seed", ensemble: str = "embedding",
-               truncate: bool = False, cache=None) -> ZeroShotHead:
-    """Check classes, templates and prompt lengths, then embed every prompt (once per model)."""
+def build_head(model: ClipModel, classes: Sequence[str], templates=DEFAULT_TEMPLATES, ensemble: str = "embedding",
+               truncate: bool = False, cache=None, *, warn: bool = True) -> ZeroShotHead:
+    """Check classes, templates and prompt lengths, then embed every prompt (once per model).
+
+    Classes that make the answer meaningless (see `class_warnings`) are reported as ClassWarning, unless
+    `warn=False` (a caller that shows `class_warnings` itself, such as the panel's status line).
+    """
     classes = check_classes(classes)
     templates = resolve_templates(templates)
     ensemble = check_ensemble(ensemble)
+    for message in class_warnings(model, classes) if warn else []:
+        warnings.warn(message, ClassWarning, stacklevel=2)
     prompts = build_prompts(classes, templates)
     flat = [p for row in prompts for p in row]
     features = encode_texts(model, flat, truncate=truncate, cache=cache)

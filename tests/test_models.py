@@ -1,4 +1,8 @@
-"""load_model: every kind of source, devices and precision, fingerprints, and the offline error."""
+"""load_model: every kind of source, devices and precision, fingerprints, the offline error, and what the demo
+model knows."""
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -6,7 +10,7 @@ import clipnb
 from clipnb import ModelError, load_model
 from clipnb.models import DEMO_NAME, available_models, is_torchscript_archive, read_checkpoint
 
-from conftest import save_state_dict, tiny_clip
+from conftest import ROOT, save_state_dict, tiny_clip
 
 
 def test_every_official_name_is_accepted():
@@ -151,3 +155,24 @@ def test_auto_device_is_cpu_without_cuda(tiny_checkpoint):
     assert model.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert repr(model).startswith("ClipModel(")
     assert clipnb.ClipModel is type(model)
+
+
+def test_the_demo_model_knows_its_colours_and_shapes(tiny_model):
+    from clipnb.shapes import ALL_COLOURS, ALL_SHAPES, CLASSES, HELD_OUT
+
+    vocabulary = load_model(DEMO_NAME, device="cpu").vocabulary
+    assert vocabulary.subject == "coloured shapes"
+    assert vocabulary.words == set(ALL_COLOURS) | set(ALL_SHAPES)
+    assert all(vocabulary.knows(name) for name in CLASSES + HELD_OUT + vocabulary.examples)
+    assert vocabulary.knows("Purple  CIRCLE") and vocabulary.knows("red") and vocabulary.knows("a red circle")
+    for name in ["cat", "red car", "a cat", "circle of friends", "the", "", "123"]:
+        assert not vocabulary.knows(name), name
+    assert tiny_model.vocabulary is None  # a general CLIP model
+
+
+def test_loading_the_demo_model_imports_no_training_code():
+    code = ("import sys, clipnb; m = clipnb.load_model('demo', device='cpu'); assert m.vocabulary is not None; "
+            "print(sorted(n for n in sys.modules if n in ('clipnb.train', 'clipnb.shapes')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['clipnb.shapes']"

@@ -1,10 +1,13 @@
 """clipnb's batched scores against a direct openai-clip computation, for both ensembling methods."""
+import inspect
+import warnings
+
 import pytest
 import torch
 from PIL import Image
 
 import clipnb
-from clipnb.prompts import SEED_TEMPLATES
+from clipnb.prompts import BASIC_TEMPLATES
 
 from conftest import TEST_IMAGES
 
@@ -12,7 +15,7 @@ CLASSES = ["cat", "dog", "car", "tree", "book"]
 
 
 def reference_scores(model, paths, classes, templates, ensemble):
-    """The seed's computation, one image at a time, written directly against openai-clip."""
+    """The scores computed one image at a time, written directly against openai-clip."""
     import clip
 
     net = model.model
@@ -40,9 +43,9 @@ def reference_scores(model, paths, classes, templates, ensemble):
 @pytest.mark.parametrize("ensemble", ["embedding", "score"])
 def test_batched_scores_equal_direct_openai_clip(tiny_model, ensemble):
     paths = clipnb.find_images(TEST_IMAGES)
-    results = clipnb.classify(TEST_IMAGES, CLASSES, "seed", model=tiny_model, ensemble=ensemble, exact=True,
+    results = clipnb.classify(TEST_IMAGES, CLASSES, "basic", model=tiny_model, ensemble=ensemble, exact=True,
                               batch_size=3, progress=False)
-    expected = reference_scores(tiny_model, paths, CLASSES, SEED_TEMPLATES, ensemble)
+    expected = reference_scores(tiny_model, paths, CLASSES, BASIC_TEMPLATES, ensemble)
     got = torch.tensor(results[[f"score_{c}" for c in CLASSES]].to_numpy(), dtype=torch.float32)
     assert list(results["path"]) == [str(p) for p in paths]
     assert torch.allclose(got, expected, atol=1e-4), (got - expected).abs().max()
@@ -56,8 +59,8 @@ def test_batched_scores_equal_direct_openai_clip(tiny_model, ensemble):
 
 def test_the_two_ensembling_methods_differ_and_match_single_template(tiny_model):
     image = clipnb.embed_images(tiny_model, [TEST_IMAGES / "cat.jpg"], progress=False).features
-    by_embedding = clipnb.build_head(tiny_model, CLASSES, "seed", "embedding").scores(image)
-    by_score = clipnb.build_head(tiny_model, CLASSES, "seed", "score").scores(image)
+    by_embedding = clipnb.build_head(tiny_model, CLASSES, "basic", "embedding").scores(image)
+    by_score = clipnb.build_head(tiny_model, CLASSES, "basic", "score").scores(image)
     assert not torch.allclose(by_embedding, by_score)
     one = ["a photo of a {}"]
     assert torch.allclose(clipnb.build_head(tiny_model, CLASSES, one, "embedding").scores(image),
@@ -90,15 +93,60 @@ def test_each_prompt_is_encoded_once_per_model(tiny_model, monkeypatch):
 
     monkeypatch.setattr(tiny_model, "encode_token_tensors", counting)
     tiny_model._text_memo.clear()
-    clipnb.build_head(tiny_model, ["zebra", "okapi"], "seed")
-    clipnb.build_head(tiny_model, ["okapi", "zebra", "giraffe"], "seed", ensemble="score")
+    clipnb.build_head(tiny_model, ["zebra", "okapi"], "basic")
+    clipnb.build_head(tiny_model, ["okapi", "zebra", "giraffe"], "basic", ensemble="score")
     assert calls == [6, 3]
 
 
 def test_text_cache_on_disk_is_used_by_a_new_model_object(tiny_checkpoint, cache):
     first = clipnb.load_model(tiny_checkpoint)
-    clipnb.build_head(first, ["cat", "dog"], "seed", cache=cache)
+    clipnb.build_head(first, ["cat", "dog"], "basic", cache=cache)
     second = clipnb.load_model(tiny_checkpoint)
     second.encode_token_tensors = lambda tokens: pytest.fail("text was encoded again")
-    head = clipnb.build_head(second, ["dog", "cat"], "seed", cache=cache)
+    head = clipnb.build_head(second, ["dog", "cat"], "basic", cache=cache)
     assert head.text_features.shape == (2, 3, 32)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return clipnb.load_model("demo", device="cpu")
+
+
+def test_basic_templates_are_the_default(tiny_model):
+    assert inspect.signature(clipnb.build_head).parameters["templates"].default == "basic"
+    assert clipnb.build_head(tiny_model, ["cat", "dog"]).templates == BASIC_TEMPLATES
+
+
+def test_one_class_is_warned_about(tiny_model):
+    assert clipnb.class_warnings(tiny_model, ["cat", "dog"]) == []
+    [one] = clipnb.class_warnings(tiny_model, ["cat"])
+    assert one.startswith("only one class ('cat'): every image gets it with probability 1")
+    assert "add at least one more class (for example 'something else')" in one
+    with pytest.warns(clipnb.ClassWarning) as caught:
+        clipnb.build_head(tiny_model, ["cat"])
+    assert [str(w.message) for w in caught] == [one]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", clipnb.ClassWarning)
+        clipnb.build_head(tiny_model, ["cat", "dog"])  # no warning for a sound set of classes
+        clipnb.build_head(tiny_model, ["cat"], warn=False)  # for callers that show class_warnings themselves
+
+
+def test_classes_the_demo_model_cannot_know_are_named(demo, tiny_model):
+    from clipnb.shapes import CLASSES as SHAPES, HELD_OUT
+
+    assert clipnb.class_warnings(demo, list(SHAPES)) == []
+    # held-out pairs, the extra training words, letter case and single words all count as known
+    assert clipnb.class_warnings(demo, [*HELD_OUT, "Cyan Heart", "grey  arrow", "blue"]) == []
+    [text] = clipnb.class_warnings(demo, ["red circle", "cat", "red car", "dog"])
+    assert text.startswith("the demo model knows only coloured shapes, so its answers for 'cat', 'red car' and "
+                           "'dog' mean nothing")
+    assert "red circle'," not in text and "'red circle' or 'blue star'" in text
+    assert "the colours red, green, blue" in text and "the shapes circle, square, triangle" in text
+    assert "real CLIP model (for example --model ViT-B/32" in text
+    # a general CLIP model is never told that it does not know a word
+    assert clipnb.class_warnings(tiny_model, ["cat", "red car", "okapi"]) == []
+    # both problems at once: two sentences
+    assert len(clipnb.class_warnings(demo, ["cat"])) == 2
+    with pytest.warns(clipnb.ClassWarning, match="knows only coloured shapes"):
+        clipnb.classify(TEST_IMAGES / "cat.jpg", ["cat", "dog"], model=demo, progress=False)
+
