@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 
 from .embedding import EmbeddedImages, embed_images
-from .images import IMAGE_EXTENSIONS, FolderError, ImageReadError, aspect_info, find_images
+from .images import IMAGE_EXTENSIONS, FolderError, ImageReadError, aspect_info, find_images, folder_note
 from .models import ClipModel, load_model
-from .prompts import check_classes, check_ensemble, resolve_templates
+from .prompts import DEFAULT_TEMPLATES, check_classes, check_ensemble, resolve_templates
 from .scoring import ZeroShotHead, build_head, text_probabilities
 
 ASPECT_COLUMNS = ["aspect_ratio", "ratio_value", "ratio_type", "nearest_ratio", "orientation"]
@@ -64,29 +64,37 @@ def results_table(embedded: EmbeddedImages, head: ZeroShotHead) -> pd.DataFrame:
 
 
 def gather_images(images_or_folder, recursive: bool = False) -> list:
-    """A folder, one file, or a list of paths / PIL images -> the list to embed."""
+    """A folder, one file, or a list of paths / PIL images -> the list to embed.
+
+    A folder gives the images in it, and those in its subfolders only with `recursive=True`: the same
+    images as the command line (--recursive) and the notebooks. `folder_note` says which were taken.
+    """
     if isinstance(images_or_folder, (str, os.PathLike)):
         path = Path(images_or_folder)
         if path.is_file():
             return [path]
         found = find_images(path, recursive=recursive)
         if not found:
-            hint = "" if recursive else "; use recursive=True (--recursive) to look in subfolders"
-            raise FolderError(f"no images in {path} (looked for {', '.join(IMAGE_EXTENSIONS)}){hint}")
+            below = 0 if recursive else len(find_images(path, recursive=True))
+            where = " or its subfolders" if recursive else (" itself" if below else "")
+            hint = (f"; {below} {'image is' if below == 1 else 'images are'} in its subfolders: use "
+                    "recursive=True (--recursive) to include them") if below else ""
+            raise FolderError(f"no images in {path}{where} (looked for {', '.join(IMAGE_EXTENSIONS)}){hint}")
         return found
     if isinstance(images_or_folder, Image.Image):
         return [images_or_folder]
     return list(images_or_folder)
 
 
-def classify(images_or_folder, classes: Sequence[str], templates="seed", model: ClipModel | str | None = None,
-             ensemble: str = "embedding", *, recursive: bool = False, batch_size: int | None = None,
-             exact: bool = False, cache=None, truncate: bool = False, background=None,
-             num_workers: int | None = None, progress: bool = True) -> pd.DataFrame:
+def classify(images_or_folder, classes: Sequence[str], templates=DEFAULT_TEMPLATES,
+             model: ClipModel | str | None = None, ensemble: str = "embedding", *, recursive: bool = False,
+             batch_size: int | None = None, exact: bool = False, cache=None, truncate: bool = False,
+             background=None, num_workers: int | None = None, progress: bool = True) -> pd.DataFrame:
     """Classify a folder (or a list of images) zero-shot with prompt-template ensembling.
 
     Bad classes and templates fail before any model is loaded or image is read; unreadable files
-    become rows with an `error` and never stop the run.
+    become rows with an `error` and never stop the run. For a folder, `table.attrs["folder_note"]` says
+    which images were taken (see `folder_note`).
     """
     classes = check_classes(classes)
     templates = resolve_templates(templates)
@@ -98,12 +106,36 @@ def classify(images_or_folder, classes: Sequence[str], templates="seed", model: 
                             num_workers=num_workers, background=background, progress=progress)
     table = results_table(embedded, head)
     table.attrs.update({"model": model.name, "stats": embedded.stats})
+    if isinstance(images_or_folder, (str, os.PathLike)) and Path(images_or_folder).is_dir():
+        table.attrs["folder_note"] = folder_note(images_or_folder, recursive)
     return table
+
+
+def check_image_file(image, classify_hint: str = "clipnb.classify(folder, classes)") -> None:
+    """Refuse a folder or a missing path where one image is wanted (similarity), saying what to do.
+
+    `classify_hint` is how to classify a whole folder instead, in the caller's words (Python or the
+    command line). Anything else (a PIL image, a readable or unreadable file) passes.
+    """
+    if not isinstance(image, (str, os.PathLike)):
+        return
+    path = Path(image)
+    if path.is_dir():
+        found = find_images(path)
+        example = f", such as {found[0]}" if found else ""
+        raise FolderError(f"{path} is a folder: similarity compares one image with texts; give an image "
+                          f"file{example}, or use {classify_hint} to classify the images of a folder")
+    if not path.exists() and not path.is_symlink():
+        raise FileNotFoundError(f"image {path} does not exist; check its name and folder")
 
 
 def similarity(image, texts: Sequence[str], model: ClipModel | str | None = None, *, exact: bool = True,
                truncate: bool = False) -> pd.Series:
-    """The CLIP paper's example: the probability of each text for one image (softmax of logit scale x cosine)."""
+    """The CLIP paper's example: the probability of each text for one image (softmax of logit scale x cosine).
+
+    `image` is one image file or PIL image; a folder is refused (classify is for folders).
+    """
+    check_image_file(image)
     model = model if isinstance(model, ClipModel) else load_model(model or "ViT-B/32")
     embedded = embed_images(model, [image], exact=exact, progress=False, num_workers=0)
     error = embedded.records.at[0, "error"]

@@ -27,9 +27,10 @@ READABLE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF", "AVIF", 
                     "JPEG2000", "QOI")
 DRAFT_FORMATS = ("JPEG", "MPO")  # MPO: the multi-picture JPEGs of many cameras and phones
 
-# The seed's ratio types, keyed by the exact reduced ratio.
-SEED_RATIO_TYPES = {(1, 1): "square (1:1)", (4, 3): "standard (4:3)", (16, 9): "widescreen (16:9)",
-                    (3, 2): "photo (3:2)"}
+# Four named ratio types, keyed by the exact reduced ratio; every other ratio is OTHER_RATIO.
+RATIO_TYPES = {(1, 1): "square (1:1)", (4, 3): "standard (4:3)", (16, 9): "widescreen (16:9)",
+               (3, 2): "photo (3:2)"}
+SEED_RATIO_TYPES = RATIO_TYPES  # the former name, kept for old code
 OTHER_RATIO = "other"
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 # Ratios people name, for the nearest-standard-ratio column (width:height, landscape form).
@@ -112,6 +113,30 @@ def find_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path
     if problems and not found and problems[0].filename and os.path.samefile(problems[0].filename, folder):
         raise FolderError(f"image folder {folder} cannot be listed: {problems[0].strerror or problems[0]}")
     return sorted(found, key=lambda p: str(p))
+
+
+def _images(count: int, more: str = "") -> str:
+    return f"{count} {more}{'image' if count == 1 else 'images'}"
+
+
+def folder_note(folder: str | os.PathLike, recursive: bool = False, option: str | None = "recursive=True") -> str:
+    """One sentence saying which images of `folder` a run uses, so every notebook, the command line and
+    Python say the same: "8 images in test_images (subfolders not included: 96 more images in subfolders;
+    add recursive=True to include them)", or "104 images in test_images, subfolders included (96 of them in
+    subfolders)" with `recursive`, or "8 images in test_images" when no subfolder holds images.
+
+    `option` names the switch that includes subfolders: "recursive=True" (Python), "--recursive" (the
+    command line), or None for a sentence that names none. Counts are what `find_images` finds.
+    """
+    folder = Path(folder)
+    here = len(find_images(folder, recursive=False))
+    below = len(find_images(folder, recursive=True)) - here
+    if recursive:
+        return f"{_images(here + below)} in {folder}, subfolders included ({below} of them in subfolders)"
+    if not below:
+        return f"{_images(here)} in {folder}"
+    how = f"; add {option} to include them" if option else ""
+    return f"{_images(here)} in {folder} (subfolders not included: {_images(below, 'more ')} in subfolders{how})"
 
 
 def file_problem(path: str | os.PathLike) -> str:
@@ -368,14 +393,14 @@ def fit_for_model(image: Image.Image, max_aspect: float = MAX_MODEL_ASPECT) -> I
 # ---- aspect ratios (pure) -------------------------------------------------------------------------
 
 def reduced_ratio(width: int, height: int) -> tuple[int, int]:
-    """The exact reduced ratio, as the seed computes it (gcd): 4080x1836 -> (20, 9)."""
+    """The exact reduced ratio (both sides divided by their gcd): 4080x1836 -> (20, 9)."""
     divisor = math.gcd(width, height)
     return width // divisor, height // divisor
 
 
 def ratio_type(width: int, height: int) -> str:
-    """The seed's ratio type: one of the four named exact ratios, else "other"."""
-    return SEED_RATIO_TYPES.get(reduced_ratio(width, height), OTHER_RATIO)
+    """The ratio type: one of the four named exact ratios (RATIO_TYPES), else "other"."""
+    return RATIO_TYPES.get(reduced_ratio(width, height), OTHER_RATIO)
 
 
 def orientation(width: int, height: int) -> str:

@@ -1,4 +1,6 @@
 """Image discovery, aspect-ratio columns (the seed's cases), the results table, summaries and CSV."""
+import inspect
+
 import pandas as pd
 import pytest
 from PIL import Image
@@ -79,7 +81,7 @@ def test_summaries(tiny_model):
         "square (1:1)": 1, "standard (4:3)": 1, "widescreen (16:9)": 1, "photo (3:2)": 1, "other": 4}
     summary = clipnb.class_summary(results)
     for name, mean_score in zip(summary["class"], summary["mean_score"]):
-        assert mean_score == pytest.approx(results[f"score_{name}"].mean(), abs=5e-5)  # rounded to 4 decimals
+        assert mean_score == pytest.approx(results[f"score_{name}"].mean())
     assert summary["predicted"].sum() == len(results)
     text = clipnb.summary_text(results)
     assert "8 files, 8 classified, 0 unreadable" in text and "other: 4 (50.0%)" in text
@@ -105,3 +107,60 @@ def test_pil_images_and_transparency_option(tiny_model):
     # by default the model sees exactly what openai-clip's own preprocessing makes of the image
     reference = tiny_model.encode_image_tensors(tiny_model.preprocess(rgba).unsqueeze(0))
     assert (dropped - reference).abs().max() < 1e-6
+
+
+@pytest.fixture()
+def nested(tmp_path):
+    """one image in the folder itself, two in subfolders (one two levels down), and a folder with none."""
+    cat = (TEST_IMAGES / "cat.jpg").read_bytes()
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / "empty").mkdir()
+    for name in ["top.jpg", "sub/a.jpg", "sub/deeper/b.JPG"]:
+        (tmp_path / name).write_bytes(cat)
+    (tmp_path / "sub" / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+def test_folder_note_says_which_images_are_used(nested):
+    assert clipnb.folder_note(nested) == (f"1 image in {nested} (subfolders not included: 2 more images in "
+                                          "subfolders; add recursive=True to include them)")
+    assert clipnb.folder_note(nested, option="--recursive").endswith("; add --recursive to include them)")
+    assert clipnb.folder_note(nested, option=None) == (f"1 image in {nested} (subfolders not included: 2 more images "
+                                                       "in subfolders)")
+    assert clipnb.folder_note(nested, recursive=True) == (f"3 images in {nested}, subfolders included (2 of them in "
+                                                          "subfolders)")
+    assert clipnb.folder_note(nested / "sub") == (f"1 image in {nested / 'sub'} (subfolders not included: 1 more image "
+                                                  "in subfolders; add recursive=True to include them)")
+    assert clipnb.folder_note(nested / "sub" / "deeper") == f"1 image in {nested / 'sub' / 'deeper'}"
+    assert clipnb.folder_note(TEST_IMAGES, option="--recursive") == (
+        f"{len(clipnb.find_images(TEST_IMAGES))} images in {TEST_IMAGES} (subfolders not included: "
+        f"{len(clipnb.find_images(TEST_IMAGES / 'shapes', recursive=True))} more images in subfolders; add "
+        "--recursive to include them)")
+    with pytest.raises(clipnb.FolderError, match="does not exist"):
+        clipnb.folder_note(nested / "nope")
+
+
+def test_a_folder_gives_its_own_images_unless_recursive(nested, tiny_model):
+    from clipnb.classify import gather_images
+
+    assert gather_images(nested) == [nested / "top.jpg"]
+    assert gather_images(nested, recursive=True) == [nested / "sub/a.jpg", nested / "sub/deeper/b.JPG",
+                                                     nested / "top.jpg"]
+    table = clipnb.classify(nested, CLASSES, model=tiny_model, progress=False)
+    assert inspect.signature(clipnb.classify).parameters["templates"].default == "basic"
+    assert list(table["path"]) == [str(nested / "top.jpg")]
+    assert table.attrs["folder_note"] == clipnb.folder_note(nested)
+    deep = clipnb.classify(nested, CLASSES, model=tiny_model, recursive=True, progress=False)
+    assert len(deep) == 3 and "subfolders included" in deep.attrs["folder_note"]
+    # a folder whose images all lie in subfolders says how many and how to include them
+    with pytest.raises(clipnb.FolderError) as info:
+        gather_images(nested / "empty")
+    assert str(info.value).startswith(f"no images in {nested / 'empty'} (looked for")
+    with pytest.raises(clipnb.FolderError, match="no images in .*empty or its subfolders"):
+        gather_images(nested / "empty", recursive=True)
+    (nested / "top.jpg").unlink()
+    with pytest.raises(clipnb.FolderError) as info:
+        clipnb.classify(nested, CLASSES, model=tiny_model, progress=False)
+    assert str(info.value).startswith(f"no images in {nested} itself (looked for .jpg")
+    assert str(info.value).endswith("; 2 images are in its subfolders: use recursive=True (--recursive) to "
+                                    "include them")

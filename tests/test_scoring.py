@@ -150,3 +150,15 @@ def test_classes_the_demo_model_cannot_know_are_named(demo, tiny_model):
     with pytest.warns(clipnb.ClassWarning, match="knows only coloured shapes"):
         clipnb.classify(TEST_IMAGES / "cat.jpg", ["cat", "dog"], model=demo, progress=False)
 
+
+def test_similarity_refuses_a_folder_before_loading_a_model(tmp_path):
+    with pytest.raises(clipnb.FolderError) as info:
+        clipnb.similarity(TEST_IMAGES, ["a cat"], model="never-loaded")
+    assert str(info.value) == (f"{TEST_IMAGES} is a folder: similarity compares one image with texts; give an image "
+                               f"file, such as {TEST_IMAGES / 'book.jpg'}, or use clipnb.classify(folder, classes) "
+                               "to classify the images of a folder")
+    with pytest.raises(clipnb.FolderError, match="is a folder: similarity compares one image with texts; give an "
+                                                 "image file, or use"):
+        clipnb.similarity(tmp_path, ["a cat"], model="never-loaded")  # no image in it to propose
+    with pytest.raises(FileNotFoundError, match="image .*nope.jpg does not exist"):
+        clipnb.similarity(tmp_path / "nope.jpg", ["a cat"], model="never-loaded")
