@@ -1,12 +1,15 @@
 """Command line: `python -m clipnb classify|similarity|cache ...`.
 
 Exit code 0 when a run completed (unreadable files are rows in the CSV, not failures); 2 with one line
-saying why for fatal problems (no model, no images, bad classes or templates).
+saying why for fatal problems (no model, no images, bad classes or templates). Classes that make the
+answer meaningless (one class; classes the demo model cannot know) print one "clipnb: warning:" line each.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from .cache import EmbeddingCache
@@ -14,7 +17,8 @@ from .embedding import CPU_BATCH, CUDA_BATCH, DRAFT_FACTOR
 from .export import ExportError
 from .images import FolderError, ImageReadError
 from .models import DEFAULT_MODEL, ModelError
-from .prompts import ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError
+from .prompts import DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError
+from .scoring import ClassWarning
 
 FATAL = (ModelError, PromptError, FolderError, ImageReadError, ExportError, FileNotFoundError)
 
@@ -59,6 +63,13 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+ENSEMBLE_HELP = ("how the templates of a class are combined: embedding averages their text embeddings (the CLIP "
+                 "paper's way), score averages the per-template scores (default embedding)")
+TEMPLATES_HELP = (f"a template set ({', '.join(TEMPLATE_SETS)}; {DEFAULT_TEMPLATES}: 'a photo of a {{}}', "
+                  f"'a picture of a {{}}', 'an image of a {{}}'), a file with one template per line, or one "
+                  f"template with {{}} (default {DEFAULT_TEMPLATES})")
+
+
 def cache_from(args) -> EmbeddingCache | None:
     return None if args.no_cache else EmbeddingCache(args.cache_dir)
 
@@ -70,10 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("classify", help="classify a folder of images zero-shot and write a CSV")
     run.add_argument("folder", help="a folder of images (or one image file)")
     run.add_argument("--classes", nargs="+", required=True, help="class names, for example cat dog car tree book")
-    run.add_argument("--templates", default="seed",
-                     help=f"{'|'.join(TEMPLATE_SETS)} or a file with one template per line (default seed)")
-    run.add_argument("--ensemble", choices=ENSEMBLE_METHODS, default="embedding")
-    run.add_argument("--recursive", action="store_true", help="also look in subfolders")
+    run.add_argument("--templates", default=DEFAULT_TEMPLATES, help=TEMPLATES_HELP)
+    run.add_argument("--ensemble", choices=ENSEMBLE_METHODS, default="embedding", help=ENSEMBLE_HELP)
+    run.add_argument("--recursive", action="store_true",
+                     help="also take the images in subfolders (default: only those in the folder itself)")
     run.add_argument("--csv", default="clipnb_results.csv", help="where to write the per-image table")
     run.add_argument("--bom", action="store_true", help="write a UTF-8 byte-order mark (for Excel)")
     run.add_argument("--truncate", action="store_true", help="cut prompts longer than the model's context")
@@ -81,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_embedding_options(run)
 
     sim = commands.add_parser("similarity", help="probabilities of free texts for one image")
-    sim.add_argument("image")
+    sim.add_argument("image", help="one image file (to classify a folder, use the classify command)")
     sim.add_argument("--texts", nargs="+", required=True)
     sim.add_argument("--truncate", action="store_true")
     add_model_options(sim)
@@ -99,13 +110,42 @@ def main(argv=None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with _class_warnings_as_lines():
+            return COMMANDS[args.command](args)
     except FATAL as exc:
         print(f"clipnb: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("clipnb: interrupted; embeddings computed so far are cached", file=sys.stderr)
         return 130
+
+
+@contextmanager
+def _class_warnings_as_lines():
+    """Print each ClassWarning once, as one "clipnb: warning: ..." line on stderr (evaluate builds a head per
+    template set and ensembling method: the same warning would come many times); other warnings as usual."""
+    shown = set()
+    with warnings.catch_warnings():  # restores the filters and showwarning afterwards
+        warnings.simplefilter("always", ClassWarning)
+        original = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if not issubclass(category, ClassWarning):
+                return original(message, category, filename, lineno, file, line)
+            if str(message) not in shown:
+                shown.add(str(message))
+                print(f"clipnb: warning: {message}", file=sys.stderr)
+
+        warnings.showwarning = show
+        yield
+
+
+def _say_folder(folder, recursive: bool, to_stderr: bool = False) -> None:
+    """Which images of a folder the run takes, in the command line's words (see images.folder_note)."""
+    from .images import folder_note
+
+    if Path(folder).is_dir():
+        print(folder_note(folder, recursive, option="--recursive"), file=sys.stderr if to_stderr else sys.stdout)
 
 
 def run_classify(args) -> int:
@@ -120,6 +160,7 @@ def run_classify(args) -> int:
     templates = resolve_templates(args.templates)
     check_ensemble(args.ensemble)
     items = gather_images(args.folder, recursive=args.recursive)
+    _say_folder(args.folder, args.recursive)
     model = load_model(args.model, device=args.device, download_root=args.download_root)
     results = classify(items, classes, templates, model=model, ensemble=args.ensemble,
                        batch_size=args.batch_size, exact=args.exact, cache=cache_from(args),
@@ -134,11 +175,10 @@ def run_classify(args) -> int:
 
 
 def run_similarity(args) -> int:
-    from .classify import similarity
+    from .classify import check_image_file, similarity
     from .models import load_model
 
-    if not Path(args.image).is_file():
-        raise FileNotFoundError(f"image {args.image} does not exist")
+    check_image_file(args.image, classify_hint=f"`python -m clipnb classify {args.image} --classes ...`")
     model = load_model(args.model, device=args.device, download_root=args.download_root)
     probs = similarity(args.image, args.texts, model=model, truncate=args.truncate)
     width = max(len(t) for t in args.texts)
@@ -180,14 +220,14 @@ def _positive_float(text: str) -> float:
 
 
 def add_task_parsers(commands) -> None:
-    templates_help = (f"template sets ({'|'.join(TEMPLATE_SETS)}), template files or single templates with {{}}; "
-                      "the first is evaluated, all are compared (default seed)")
+    templates_help = (f"template sets ({', '.join(TEMPLATE_SETS)}), template files or single templates with {{}}; "
+                      f"the first is evaluated, all are compared (default {DEFAULT_TEMPLATES})")
     ev = commands.add_parser("evaluate", help="accuracy of zero-shot predictions against known labels")
     ev.add_argument("folder", help="labelled images: FOLDER/<class>/image.jpg, or any images with --labels")
     ev.add_argument("--labels", default=None, help="a CSV of path,label (paths relative to FOLDER)")
     ev.add_argument("--classes", nargs="+", default=None, help="class names (default: the labels)")
-    ev.add_argument("--templates", nargs="+", default=["seed"], help=templates_help)
-    ev.add_argument("--ensemble", choices=ENSEMBLE_METHODS, default="embedding")
+    ev.add_argument("--templates", nargs="+", default=[DEFAULT_TEMPLATES], help=templates_help)
+    ev.add_argument("--ensemble", choices=ENSEMBLE_METHODS, default="embedding", help=ENSEMBLE_HELP)
     ev.add_argument("--out", default="clipnb_evaluation", help="folder for metrics.json, CSVs and figures")
     ev.add_argument("--mistakes", type=int, default=12, help="confident mistakes to show (default 12)")
     ev.add_argument("--no-figures", action="store_true", help="write the tables only")
@@ -202,7 +242,8 @@ def add_task_parsers(commands) -> None:
     query.add_argument("--text", help="what to look for, for example 'a red circle'")
     query.add_argument("--image", help="find the images most similar to this one")
     se.add_argument("--top", type=_positive, default=10, help="how many hits to print (default 10)")
-    se.add_argument("--recursive", action="store_true", help="also look in subfolders")
+    se.add_argument("--recursive", action="store_true",
+                    help="also search the images in subfolders (default: only those in the folder itself)")
     se.add_argument("--csv", default=None, help="also write the hits (rank, path, score) to this CSV")
     se.add_argument("--truncate", action="store_true", help="cut a text longer than the model's context")
     add_model_options(se)
@@ -211,8 +252,8 @@ def add_task_parsers(commands) -> None:
     vi = commands.add_parser("video", help="classify a video zero-shot from its sampled frames")
     vi.add_argument("file", help="a video file (anything FFmpeg reads: mp4, mov, mkv, webm, avi, ...)")
     vi.add_argument("--classes", nargs="+", required=True, help="class names")
-    vi.add_argument("--templates", default="seed", help=f"{'|'.join(TEMPLATE_SETS)} or a file (default seed)")
-    vi.add_argument("--ensemble", choices=ENSEMBLE_METHODS, default="embedding")
+    vi.add_argument("--templates", default=DEFAULT_TEMPLATES, help=TEMPLATES_HELP)
+    vi.add_argument("--ensemble", choices=ENSEMBLE_METHODS, default="embedding", help=ENSEMBLE_HELP)
     every = vi.add_mutually_exclusive_group()
     every.add_argument("--every-seconds", type=_positive_float, default=None,
                        help="sample one frame every this many seconds (default 1)")
@@ -229,7 +270,8 @@ def add_task_parsers(commands) -> None:
     pr.add_argument("folder", help="labelled images: FOLDER/<class>/image.jpg, or any images with --labels")
     pr.add_argument("--labels", default=None, help="a CSV of path,label (paths relative to FOLDER)")
     pr.add_argument("--classes", nargs="+", default=None, help="class names (default: the labels)")
-    pr.add_argument("--templates", default="seed", help="templates of the zero-shot comparison (default seed)")
+    pr.add_argument("--templates", default=DEFAULT_TEMPLATES,
+                    help=f"templates of the zero-shot comparison: {TEMPLATES_HELP}")
     pr.add_argument("--shots", nargs="+", type=_positive, default=[1, 2, 4, 8, 16])
     pr.add_argument("--trials", type=_positive, default=5, help="random training sets per shot count (default 5)")
     pr.add_argument("--test-fraction", type=_positive_float, default=0.5,
@@ -285,6 +327,7 @@ def run_search(args) -> int:
     from .classify import gather_images
 
     items = gather_images(args.folder, recursive=args.recursive)
+    _say_folder(args.folder, args.recursive, to_stderr=True)  # stdout holds only the hits
     model = load_model(args.model, device=args.device, download_root=args.download_root)
     cache = cache_from(args)
     index = index_images(model, items, cache=cache, batch_size=args.batch_size, exact=args.exact,

@@ -100,3 +100,93 @@ def test_cache_command(tmp_path, tiny_checkpoint, capsys):
     assert main(["cache", "clear", "--cache-dir", cache_dir]) == 0
     main(["cache", "--cache-dir", cache_dir])
     assert "0 image and 0 text" in capsys.readouterr().out
+
+
+def test_comma_joined_classes_exit_2_with_the_right_form(tmp_path, capsys):
+    code = main(["classify", str(TEST_IMAGES), "--classes", "cat,dog,car", "--model", "never-loaded",
+                 "--csv", str(tmp_path / "r.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err == ("clipnb: error: class 'cat,dog,car' holds commas: give each class as its own name: cat dog car "
+                   """(command line: --classes cat dog car; Python: ["cat", "dog", "car"])\n""")
+    assert main(["video", "clip.mp4", "--classes", "猫，狗", "--model", "never-loaded"]) == 2
+    assert "--classes 猫 狗;" in capsys.readouterr().err
+
+
+def test_a_missing_template_file_is_not_an_unknown_set(tmp_path, capsys):
+    missing = tmp_path / "mine.txt"
+    code = main(["classify", str(TEST_IMAGES), "--classes", "cat", "dog", "--templates", str(missing),
+                 "--model", "never-loaded", "--csv", str(tmp_path / "r.csv")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert err.startswith(f"clipnb: error: template file {missing} not found: check its name and folder")
+    assert "unknown template set" not in err
+
+
+def test_similarity_given_a_folder_says_what_to_do(tmp_path, capsys):
+    code = main(["similarity", str(TEST_IMAGES), "--texts", "a cat", "a dog", "--model", "never-loaded"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "does not exist" not in err
+    assert err == (f"clipnb: error: {TEST_IMAGES} is a folder: similarity compares one image with texts; give an "
+                   f"image file, such as {TEST_IMAGES / 'book.jpg'}, or use `python -m clipnb classify {TEST_IMAGES} "
+                   "--classes ...` to classify the images of a folder")
+    assert main(["similarity", str(tmp_path / "nope.jpg"), "--texts", "a cat", "--model", "never-loaded"]) == 2
+    assert "nope.jpg does not exist" in capsys.readouterr().err
+
+
+def test_basic_is_the_default_template_set_and_seed_still_works(tiny_checkpoint, tmp_path, capsys):
+    from clipnb.cli import build_parser
+
+    parser = build_parser()
+    for command in (["classify", "f"], ["video", "f"], ["probe", "f"]):
+        assert parser.parse_args(command + ["--classes", "a", "b"]).templates == "basic"
+    assert parser.parse_args(["evaluate", "f"]).templates == ["basic"]
+    helps = "\n".join(action.help or "" for sub in parser._subparsers._group_actions[0].choices.values()
+                      for action in sub._actions)
+    assert "seed" not in helps
+    assert "basic, imagenet80, imagenet7" in helps and "averages the per-template scores" in helps
+    assert main(["classify", str(TEST_IMAGES / "cat.jpg"), "--classes", "cat", "dog", "--templates", "seed",
+                 "--model", str(tiny_checkpoint), "--csv", str(tmp_path / "r.csv"), "--no-cache", "--quiet"]) == 0
+    assert "2 classes x 3 templates" in capsys.readouterr().out
+
+
+def test_class_warnings_are_one_line_each_and_said_once(tmp_path, capsys):
+    """evaluate builds a head per template set and ensembling method: each warning still comes once."""
+    for label in ["cat", "dog"]:
+        (tmp_path / "data" / label).mkdir(parents=True)
+        (tmp_path / "data" / label / "1.jpg").write_bytes((TEST_IMAGES / f"{label}2.jpg").read_bytes())
+    code = main(["evaluate", str(tmp_path / "data"), "--model", "demo", "--templates", "basic", "imagenet7",
+                 "--out", str(tmp_path / "out"), "--no-figures", "--no-cache", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("clipnb: warning: the demo model knows only coloured shapes, "
+                                                   "so its answers for 'cat' and 'dog' mean nothing")
+    assert "--model ViT-B/32" in lines[0]
+    main(["classify", str(TEST_IMAGES / "cat.jpg"), "--classes", "red circle", "--model", "demo",
+          "--csv", str(tmp_path / "r.csv"), "--no-cache", "--quiet"])
+    assert capsys.readouterr().err.splitlines() == [
+        "clipnb: warning: only one class ('red circle'): every image gets it with probability 1, so the answer "
+        "says nothing; add at least one more class (for example 'something else')"]
+
+
+def test_the_output_says_whether_subfolders_are_included(tiny_checkpoint, tmp_path, capsys):
+    cat = (TEST_IMAGES / "cat.jpg").read_bytes()
+    (tmp_path / "photos" / "more").mkdir(parents=True)
+    for name in ["a.jpg", "more/b.jpg", "more/c.jpg"]:
+        (tmp_path / "photos" / name).write_bytes(cat)
+    common = ["--model", str(tiny_checkpoint), "--no-cache", "--quiet"]
+    folder = tmp_path / "photos"
+    assert main(["classify", str(folder), "--classes", "cat", "dog", *common, "--csv", str(tmp_path / "r.csv")]) == 0
+    out = capsys.readouterr().out
+    assert (f"1 image in {folder} (subfolders not included: 2 more images in subfolders; add --recursive to "
+            "include them)") in out.splitlines()
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 1
+    assert main(["classify", str(folder), "--classes", "cat", "dog", *common, "--recursive",
+                 "--csv", str(tmp_path / "r.csv")]) == 0
+    out = capsys.readouterr().out
+    assert f"3 images in {folder}, subfolders included (2 of them in subfolders)" in out.splitlines()
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 3
+    assert main(["search", str(folder), "--text", "a cat", *common]) == 0
+    captured = capsys.readouterr()
+    assert "subfolders not included: 2 more images" in captured.err and len(captured.out.splitlines()) == 1
