@@ -1,4 +1,4 @@
-"""clipnb.plotting and clipnb.compare: charts drawn from known results, colours, long and CJK
+"""clipnb.plotting, clipnb.task_plots and clipnb.compare: charts drawn from known results, colours, long and CJK
 labels, readable sizes, exports; and the summary tables the charts draw from."""
 import warnings
 import xml.etree.ElementTree as ET
@@ -336,6 +336,30 @@ def test_plural_and_no_1_classes_in_titles_labels_and_summary():
     assert summary_text(one).startswith("images: 1 file, 1 classified, 0 unreadable")
 
 
+def all_texts(figure):
+    """Every text a reader sees in `figure`: titles, labels, tick labels, values, legends."""
+    return [t for t in figure.findobj(matplotlib.text.Text) if t.get_text().strip() and t.get_visible()]
+
+
+def task_data():
+    from clipnb.shapes import CLASSES
+
+    rng = np.random.default_rng(0)
+    counts = pd.DataFrame(np.eye(48, dtype=int) * 3 + (rng.random((48, 48)) < 0.03), index=list(CLASSES),
+                          columns=list(CLASSES))
+    comparison = pd.DataFrame([{"templates": t, "ensemble": e, "acc@1": a} for t, e, a in [
+        ("seed", "embedding", 0.97), ("seed", "score", 0.95), ("imagenet7", "embedding", 0.99),
+        ("imagenet7", "score", 0.98)]])
+    times = np.arange(0, 10, 0.5)
+    timeline = pd.DataFrame({f"prob_{c}": np.full(len(times), 0.001) for c in CLASSES})
+    for name, values in [("red circle", np.where(times < 5, 0.8, 0.1)), ("blue star", np.where(times < 5, 0.1, 0.7)),
+                         ("red square", 0.3), ("blue hexagon", 0.2), ("red cross", 0.15)]:
+        timeline[f"prob_{name}"] = values
+    timeline.insert(0, "time", times)
+    timeline["prediction"] = np.where(times < 5, "red circle", "blue star")
+    return counts, comparison, timeline
+
+
 def settings_comparison(changed_rows=(1, 3), count=4):
     settings = ["seed / embedding", "seed / score", "imagenet7 / embedding"]
     names = [f"img {i}.png" for i in range(count)]
@@ -345,6 +369,26 @@ def settings_comparison(changed_rows=(1, 3), count=4):
     table["changed"] = table[settings].nunique(axis=1) > 1
     table.attrs.update(settings=settings, classes=["red circle", "blue star"])
     return table
+
+
+def test_no_text_smaller_than_9_points_in_any_chart(results, tmp_path):
+    from clipnb import task_plots
+
+    counts, comparison, timeline = task_data()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "frame.png")
+    frames = type("Frames", (), {"thumbnails": [tmp_path / "frame.png"] * len(timeline)})()
+    curve = pd.DataFrame({"shots": [1, 2, 4, 1, 2, 4], "probe_accuracy": [0.5, 0.6, 0.7, 0.4, 0.7, 0.8],
+                          "zero_shot_accuracy": 0.6})
+    figures = {"report": plotting.report_dashboard(results), "grid": plotting.image_grid(results),
+               "classes": plotting.class_dashboard(results), "settings": plotting.comparison_figure(settings_comparison()),
+               "confusion": task_plots.confusion_figure(counts.div(counts.sum(axis=1), axis=0), counts),
+               "confusion 6": task_plots.confusion_figure(counts.iloc[:6, :6] / 3, counts.iloc[:6, :6]),
+               "templates": task_plots.comparison_figure(comparison),
+               "video": task_plots.video_figure(frames, timeline, title="clip.mp4"),
+               "shots": task_plots.shots_figure(curve)}
+    for name, figure in figures.items():
+        small = {t.get_text(): t.get_fontsize() for t in all_texts(drawn(figure)) if t.get_fontsize() < 9}
+        assert not small, (name, small)
 
 
 def test_settings_matrix_can_draw_only_the_images_whose_prediction_changes():
@@ -380,3 +424,49 @@ def test_image_grid_marks_mistakes_against_the_true_classes(tmp_path):
         figure.savefig(__import__("io").BytesIO(), format="png")
     with pytest.raises(ValueError, match="truth has 2 classes but results has 4 rows"):
         plotting.image_grid(results, truth=["red circle", "blue square"])
+
+
+def test_timeline_lines_side_by_side_take_clearly_different_colours():
+    from clipnb import task_plots
+
+    _, _, timeline = task_data()
+    ax = task_plots.probability_timeline(timeline, top=5, ax=Figure().add_subplot())
+    names = [line.get_label() for line in ax.get_lines()]
+    assert names[:2] == ["red circle", "blue star"]
+    colours = [matplotlib.colors.to_rgb(line.get_color()) for line in ax.get_lines()]
+    assert colours == [pytest.approx(c) for c in __import__("seaborn").color_palette("tab10", 5)]
+    distance = min(np.abs(np.subtract(a, b)).sum() for i, a in enumerate(colours) for b in colours[i + 1:])
+    assert distance > 0.3  # the husl palette of 48 classes gave red circle and blue star near-identical pinks
+
+
+def test_template_comparison_legend_sits_outside_the_bars():
+    from clipnb import task_plots
+
+    _, comparison, _ = task_data()
+    figure = drawn(task_plots.comparison_figure(comparison))
+    ax = figure.axes[0]
+    legend, plot = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= plot.x1 or legend.y1 <= plot.y0  # right of or below the plotting area
+    assert legend.x1 <= figure.bbox.x1 + 0.5  # and inside the figure
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["embedding", "score"]
+
+
+def test_48_class_confusion_matrix_labels_every_class_at_9_points_or_more():
+    from clipnb import task_plots
+
+    counts, _, _ = task_data()
+    figure = drawn(task_plots.confusion_figure(counts.div(counts.sum(axis=1), axis=0), counts))
+    ax = figure.axes[0]
+    for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+        assert len([t for t in labels if t.get_text()]) == 48
+        assert min(t.get_fontsize() for t in labels) >= 9
+    rows = sorted(t.get_window_extent().y0 for t in ax.get_yticklabels())
+    pitch = min(np.diff(rows)) * 72 / figure.dpi
+    assert pitch >= 9  # points between the rows' labels: they do not overlap
+    assert figure.get_figwidth() <= 20
+    assert ax.get_xticklabels()[0].get_rotation() == 90
+    colour_counts = plotting.Figure().add_subplot()
+    task_plots.confusion_heatmap(counts.iloc[:5, :5], counts.iloc[:5, :5], ax=colour_counts)
+    colourbar = colour_counts.collections[0].colorbar
+    drawn(colour_counts.figure)
+    assert all(float(t).is_integer() for t in visible_ticks(colourbar.ax.yaxis))  # the colour counts images
