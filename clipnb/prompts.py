@@ -128,6 +128,9 @@ def check_templates(templates: Iterable[str]) -> list[str]:
         if "{}" not in template:
             raise PromptError(f"template {template!r} has no '{{}}' where the class name goes "
                               f"(for example 'a photo of a {{}}')")
+        if template.count("{}") > 1:
+            raise PromptError(f"template {template!r} has {template.count('{}')} '{{}}'; put exactly one where "
+                              f"the class name goes (for example 'a photo of a {{}}')")
     duplicates = sorted({t for t in templates if templates.count(t) > 1})
     if duplicates:
         raise PromptError(f"template {duplicates[0]!r} is given twice; each template may appear once")

@@ -68,6 +68,7 @@ def test_user_list_and_file(tmp_path):
     (["a photo of a cat"], "has no '{}'"),
     ([], "no templates"),
     (["a {}", "a {}"], "given twice"),
+    (["a {} next to a {}"], "has 2 '{}'; put exactly one"),
     ("imagenet81", "unknown template set 'imagenet81'"),
 ])
 def test_bad_templates(templates, message):
