@@ -2,27 +2,44 @@
 
 The images are embedded once (by the caller, or by `ClassifierPanel.from_folder`). Every change of a
 control builds a zero-shot head for the new classes, templates or ensembling method and re-scores those
-same embeddings (`build_head` + `results_table`: no image is encoded again), then redraws the table and
-the charts in place. A bad entry (a template without `{}`, an empty or repeated class) shows a message in
-the panel and leaves the last good results on screen. Export writes the CSV files and the figures to the
-output folder and says where.
+same embeddings (`build_head` + `results_table`: no image is encoded again), then redraws the charts and
+the table in place.
+
+The charts in the panel are HTML (bars drawn by the browser, thumbnails made once per image), not
+matplotlib figures: a change then costs the scoring and a string, well under a second for 1,000 images
+(`python scripts/panel_latency.py` measures it in a real browser). Export draws the same results as
+matplotlib figures (PNG, SVG, PDF) for reports.
+
+Nothing a user does is lost without a word: a bad entry, or any exception in a callback (which JupyterLab
+would only show in its Log Console, since callbacks may run on another thread), puts a ⚠ message in the
+status line with the details folded under it, and the last good results stay on screen. After every good
+change the status line reads "N classes × M templates, METHOD ensembling".
 
 Everything is driven by the controls' values, so the panel works the same from Python as from the page:
 
-    panel = ClassifierPanel(model, embedded, ["cat", "dog"])
-    panel.new_class.value = "car"; panel.add_class_button.click()
+    panel = ClassifierPanel(model, embedded, ["red circle", "blue star"])
+    panel.new_class.value = "green square"; panel.add_class_button.click()
     panel.ensemble.value = "score"
     panel.results          # the table of the last good scoring
 """
 from __future__ import annotations
 
 import base64
+import colorsys
 import contextlib
+import datetime
+import functools
 import html
 import io
+import logging
 import os
+import re
+import threading
+import time
+import traceback
+import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 import ipywidgets as w
 import numpy as np
@@ -30,21 +47,29 @@ import pandas as pd
 
 from . import plotting
 from .classify import gather_images, prob_column, results_table
-from .compare import display_names
+from .compare import display_names, folder_labels
 from .embedding import EmbeddedImages, embed_images
 from .export import ExportError, write_csv
+from .images import ImageReadError, open_image
 from .models import ClipModel
 from .prompts import ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, check_classes, resolve_templates
-from .scoring import build_head
-from .summary import class_summary, classes_of
+from .scoring import build_head, class_warnings
+from .summary import class_summary, classes_of, plural, prediction_counts, readable
+
+log = logging.getLogger(__name__)
 
 CUSTOM = "custom"
-CHARTS = ("images", "classes")  # the figures drawn (and exported), by name
+CHARTS = ("images", "classes")  # the figures exported, by name
+TYPING_DELAY = 0.4  # seconds without a keystroke before edited templates apply (a new line applies at once)
+THUMBNAIL = 160  # pixels: the longest side of a thumbnail in the panel
+CLASS_SEPARATORS = re.compile("[,，、]")  # "New class" takes several classes at once, comma-separated
 
 
-def image_table(results: pd.DataFrame, rows: Sequence[int] | None = None) -> pd.DataFrame:
+def image_table(results: pd.DataFrame, rows: Sequence[int] | None = None,
+                truth: Sequence[str | None] | None = None) -> pd.DataFrame:
     """A screen-sized view of `results`: per image its prediction and confidence, the runner-up and its
-    probability, and why it could not be read (when it could not)."""
+    probability, why it could not be read (when it could not), and, when `truth` (one true class or None
+    per row of `results`) is given, the true class and whether the prediction is right."""
     rows = list(range(len(results))) if rows is None else list(rows)
     classes = classes_of(results)
     names = display_names(results["path"])
@@ -54,13 +79,19 @@ def image_table(results: pd.DataFrame, rows: Sequence[int] | None = None) -> pd.
         entry = results.iloc[row]
         ranked = np.argsort(-np.nan_to_num(probs[row], nan=-1.0), kind="stable")
         second = ranked[1] if len(classes) > 1 and np.isfinite(probs[row, ranked[1]]) else None
-        records.append({"image": names[row], "prediction": entry["prediction"],
-                        "confidence": entry["confidence"],
-                        "runner-up": classes[second] if second is not None else None,
-                        "runner-up probability": probs[row, second] if second is not None else np.nan,
-                        "error": entry["error"] or ""})
-    return pd.DataFrame(records, columns=["image", "prediction", "confidence", "runner-up",
-                                          "runner-up probability", "error"])
+        record = {"image": names[row], "prediction": entry["prediction"], "confidence": entry["confidence"],
+                  "runner-up": classes[second] if second is not None else None,
+                  "runner-up probability": probs[row, second] if second is not None else np.nan,
+                  "error": entry["error"] or ""}
+        if truth is not None:
+            true = truth[row]
+            record["true class"] = true
+            record["correct"] = None if true is None or entry["error"] else entry["prediction"] == true
+        records.append(record)
+    columns = ["image", "prediction", "confidence", "runner-up", "runner-up probability", "error"]
+    if truth is not None:
+        columns[2:2] = ["true class", "correct"]
+    return pd.DataFrame(records, columns=columns)
 
 
 def template_lines(text: str) -> list[str]:
@@ -69,90 +100,265 @@ def template_lines(text: str) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
+def split_class_names(text: str) -> list[str]:
+    """What was typed in "New class": one name, or several separated by commas (, ， or 、)."""
+    return [" ".join(part.split()) for part in CLASS_SEPARATORS.split(text) if part.strip()]
+
+
+def settings_line(classes: Sequence[str], templates: Sequence[str], ensemble: str) -> str:
+    """The status line's summary of the settings shown: "5 classes × 3 templates, embedding ensembling"."""
+    return f"{plural(len(classes), 'class')} × {plural(len(templates), 'template')}, {ensemble} ensembling"
+
+
+def export_folder(base: str | os.PathLike, now: datetime.datetime | None = None) -> Path:
+    """A new subfolder of `base` named after the time (panel-20261201-101502), never one that exists."""
+    base = Path(base).expanduser().resolve()
+    stamp = f"panel-{(now or datetime.datetime.now()):%Y%m%d-%H%M%S}"
+    folder, count = base / stamp, 1
+    while folder.exists():
+        count += 1
+        folder = base / f"{stamp}-{count}"
+    return folder
+
+
 def png_bytes(figure, dpi: int = 100) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
 
 
+# ---------------------------------------------------------------------------------------------
+# colours that stay put
+
+def _distance(a, b) -> float:
+    return sum((x - y) ** 2 for x, y in zip(a, b)) ** 0.5
+
+
+def next_colour(used: Sequence[tuple]) -> tuple:
+    """A colour for a class added later: of a fixed list of candidates (tab20, then 36 hues), the one
+    farthest from the colours in use, so a new class stands apart and no other class changes colour."""
+    candidates = list(plotting.class_palette([str(i) for i in range(20)]).values())
+    candidates += [colorsys.hls_to_rgb(i / 36, 0.5, 0.65) for i in range(36)]
+    if not used:
+        return tuple(candidates[0])
+    return tuple(max(candidates, key=lambda c: min(_distance(c, u) for u in used)))
+
+
+def _css(colour) -> str:
+    r, g, b = (int(round(255 * float(v))) for v in colour[:3])
+    return f"rgb({r},{g},{b})"
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML charts (pure: results in, HTML out)
+
+STYLE = """<style>
+.clipnb-view{font-size:13px;line-height:1.35}
+.clipnb-view h4{margin:6px 0 4px;font-size:14px}
+.clipnb-bars{display:grid;grid-template-columns:minmax(90px,max-content) 1fr 1fr;gap:3px 12px;align-items:center;max-width:980px}
+.clipnb-bars .head{font-weight:600;color:#444}
+.clipnb-bar{display:flex;align-items:center;gap:6px}
+.clipnb-bar span.fill{display:inline-block;height:14px;border-radius:2px;min-width:1px}
+.clipnb-bar span.value{white-space:nowrap;color:#333}
+.clipnb-swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
+.clipnb-cards{display:flex;flex-wrap:wrap;gap:10px;margin-top:8px}
+.clipnb-card{width:230px;border:1px solid #ddd;border-radius:4px;padding:6px;background:#fff}
+.clipnb-card img{display:block;max-width:218px;max-height:150px;margin:0 auto 4px}
+.clipnb-card .name{font-weight:600;overflow-wrap:anywhere}
+.clipnb-card .wrong{color:#cf222e}
+.clipnb-card .right{color:#1a7f37}
+.clipnb-card .prob{display:grid;grid-template-columns:95px 1fr;gap:2px 6px;align-items:center;font-size:12px}
+.clipnb-card .prob .label{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.clipnb-note{color:#555}
+</style>"""
+
+
+def _bar(fraction: float, colour: str, text: str) -> str:
+    width = 0.0 if not np.isfinite(fraction) else max(0.0, min(1.0, fraction)) * 100
+    return (f'<span class="clipnb-bar"><span class="fill" style="width:{width:.1f}%;background:{colour}"></span>'
+            f'<span class="value">{html.escape(text)}</span></span>')
+
+
+def class_chart_html(results: pd.DataFrame, palette: Mapping[str, tuple]) -> str:
+    """Per class: how many images it won and their mean confidence (as the report's dashboard), the
+    most predicted first; with more than 20 classes, those that won nothing are left out (and counted)."""
+    good = readable(results)
+    counts = prediction_counts(results).set_index("class")
+    means = good.groupby("prediction")["confidence"].mean()
+    order = plotting.chart_order(results)
+    top = max([int(counts.at[c, "count"]) for c in order] + [1])
+    cells = ['<span class="head">class</span><span class="head">images predicted</span>'
+             '<span class="head">mean confidence when predicted</span>']
+    for name in order:
+        count = int(counts.at[name, "count"])
+        colour = _css(palette.get(name, (0.6, 0.6, 0.6)))
+        mean = float(means.get(name, np.nan))
+        cells.append(f'<span class="class-name"><span class="clipnb-swatch" style="background:{colour}"></span>'
+                     f'{html.escape(name)}</span>')
+        cells.append(_bar(count / top, colour, f"{count} ({100 * count / max(len(good), 1):.0f}%)"))
+        cells.append(_bar(mean, colour, "–" if not np.isfinite(mean) else f"{mean:.3f}"))
+    hidden = len(classes_of(results)) - len(order)
+    note = (f'<div class="clipnb-note">{plural(hidden, "class")} that won no image not shown</div>'
+            if hidden else "")
+    return (f'<h4>Predicted classes ({plural(len(good), "image")})</h4>'
+            f'<div class="clipnb-bars clipnb-class-chart">{"".join(cells)}</div>{note}')
+
+
+def image_cards_html(results: pd.DataFrame, rows: Sequence[int], palette: Mapping[str, tuple],
+                     thumbnails: Mapping[int, str | None], truth: Sequence[str | None] | None = None,
+                     top: int = 5) -> str:
+    """One card per shown image: its thumbnail (a data URI, or None when unreadable), its name marked ✓ or
+    ✗ where the true class is known, and its `top` class probabilities with the winner in its colour."""
+    classes = classes_of(results)
+    names = display_names(results["path"])
+    cards = []
+    for row in rows:
+        entry = results.iloc[row]
+        thumbnail = thumbnails.get(row)
+        picture = f'<img src="{thumbnail}" alt="">' if thumbnail else ""
+        title = html.escape(names[row])
+        true = truth[row] if truth is not None else None
+        if entry["error"]:
+            body = f'<div class="wrong">unreadable: {html.escape(str(entry["error"]))}</div>'
+        else:
+            if true is not None:
+                mark = ('<span class="right">✓ </span>' if entry["prediction"] == true
+                        else '<span class="wrong">✗ </span>')
+                title = mark + title + ("" if entry["prediction"] == true
+                                        else f' <span class="wrong">(true: {html.escape(true)})</span>')
+            probs = pd.Series({c: float(entry[prob_column(c)]) for c in classes})
+            probs = probs.sort_values(ascending=False, kind="stable").head(top)
+            lines = []
+            for k, (name, value) in enumerate(probs.items()):
+                colour = _css(palette.get(name, (0.6, 0.6, 0.6))) if k == 0 else plotting.LOSER_COLOUR
+                weight = "font-weight:600;" if k == 0 else ""
+                lines.append(f'<span class="label" style="{weight}" title="{html.escape(name)}">'
+                             f'{html.escape(name)}</span>{_bar(value, colour, f"{value:.3f}")}')
+            body = f'<div class="prob">{"".join(lines)}</div>'
+        cards.append(f'<div class="clipnb-card">{picture}<div class="name">{title}</div>{body}</div>')
+    if not cards:
+        cards.append('<div class="clipnb-note">no images selected: pick some under "Images shown"</div>')
+    return f'<div class="clipnb-cards">{"".join(cards)}</div>'
+
+
+def thumbnail_uri(path) -> str | None:
+    """A small JPEG of an image file as a data URI (None when it cannot be read)."""
+    try:
+        image = open_image(path, draft_size=THUMBNAIL).image
+    except ImageReadError:
+        return None
+    image.thumbnail((THUMBNAIL, THUMBNAIL))
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def table_html(table: pd.DataFrame) -> str:
+    marks = {True: "✓", False: "✗", None: ""}
+    shown = table.copy()
+    if "correct" in shown:
+        shown["correct"] = [marks.get(v, "") for v in shown["correct"]]
+    return shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}", border=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the panel
+
 class ClassifierPanel:
     """Controls, a status line, the charts and the table for one set of embedded images.
 
-    Controls (ipywidgets, set their values or click them to drive the panel): `new_class` +
-    `add_class_button`, `class_list` + `remove_class_button`, `template_set`, `templates` (one per line),
-    `ensemble`, `shown` (the images shown in the grid and the table), `output_dir` + `export_button`.
-    State: `results` (last good scoring), `table` (the rows shown), `figures` and `pngs` (last drawn charts), `message` and `error`
-    (the status line), `exported` (paths of the last export), `scorings` (how many times it scored).
+    Controls (ipywidgets; set their values or click them to drive the panel):
+    `class_list` ("Classes", several may be selected) + `remove_class_button` ("Remove");
+    `new_class` ("New class": Enter adds it; several names separated by commas add several) +
+    `add_class_button` ("Add class"); `template_set` ("Template set"); `templates` ("Templates", one per
+    line: applies `typing_delay` seconds after the last keystroke, and at once on a new line);
+    `ensemble` ("Ensembling"); `shown` ("Images shown"); `output_dir` + `export_button` ("Export": a new
+    timestamped subfolder of the output folder each time).
+
+    State: `results` (last good scoring), `table` (the rows shown), `html` (the charts shown), `message`
+    and `error` (the status line), `exported` (paths of the last export), `scorings` (how many times it
+    scored), `truth` (true class per image from folder names, where a folder is named after a class).
     """
 
     def __init__(self, model: ClipModel, embedded: EmbeddedImages, classes: Sequence[str],
-                 templates: str | Sequence[str] = "seed", ensemble: str = "embedding", *,
+                 templates: str | Sequence[str] = "basic", ensemble: str = "embedding", *,
                  output_dir: str | os.PathLike = "reports", shown: Sequence[int] | None = None,
-                 max_shown: int = 8, cache=None, dpi: int = 150):
+                 max_shown: int = 8, cache=None, dpi: int = 150, truth: str | Sequence | None = "folders",
+                 typing_delay: float = TYPING_DELAY):
         self.model, self.embedded, self.cache, self.dpi = model, embedded, cache, dpi
+        self.typing_delay = typing_delay
         classes = check_classes(classes)
-        set_name = templates if isinstance(templates, str) and templates in TEMPLATE_SETS else CUSTOM
         templates = resolve_templates(templates)
+        self._truth_rule = truth
         self.results: pd.DataFrame | None = None
         self.table: pd.DataFrame | None = None
-        self.figures: dict = {}
-        self.pngs: dict[str, bytes] = {}
+        self.truth: list | None = None
+        self.html = ""
         self.message, self.error = "", ""
         self.exported: list[Path] = []
         self.scorings = 0
+        self._lock = threading.RLock()  # callbacks and the typing timer may run on different threads
+        self._timer: threading.Timer | None = None
         self._quiet = False
-        self._colour_order = list(classes)  # every class seen, in order: a class keeps its colour
+        self._shown_settings = ""
+        self._thumbnails: dict[int, str | None] = {}
+        self._colours = dict(plotting.class_palette(classes))  # a class keeps its colour for good
 
         names = display_names(embedded.records["path"])
         shown = list(range(min(max_shown, len(names)))) if shown is None else list(shown)
         wide = {"description_width": "initial"}  # labels in full, not cut to "Template ..."
-        self.new_class = w.Text(placeholder="a new class, e.g. red circle", description="New class",
-                                layout=w.Layout(width="auto"), style=wide)
+        self.class_list = w.SelectMultiple(options=classes, rows=min(8, max(3, len(classes))), description="Classes",
+                                           layout=w.Layout(width="auto"), style=wide)
+        self.remove_class_button = w.Button(description="Remove", icon="minus",
+                                            tooltip="remove the classes selected in the list")
+        self.new_class = w.Text(placeholder="e.g. red circle (Enter adds; commas add several)",
+                                description="New class", layout=w.Layout(width="auto"), style=wide)
         self.add_class_button = w.Button(description="Add class", icon="plus", button_style="primary")
-        self.class_list = w.Select(options=classes, rows=min(8, max(3, len(classes))), description="Classes",
-                                   layout=w.Layout(width="auto"), style=wide)
-        self.remove_class_button = w.Button(description="Remove selected", icon="minus")
-        self.template_set = w.Dropdown(options=list(TEMPLATE_SETS) + [CUSTOM], value=set_name,
+        self.template_set = w.Dropdown(options=list(TEMPLATE_SETS) + [CUSTOM], value=self._set_name(templates),
                                        description="Template set", style=wide)
-        self.templates = w.Textarea(value="\n".join(templates), rows=6, continuous_update=False,
+        self.templates = w.Textarea(value="\n".join(templates), rows=6, continuous_update=True,
                                     description="Templates", placeholder="one template per line, with {}",
                                     layout=w.Layout(width="auto"), style=wide)
-        self.ensemble = w.ToggleButtons(options=list(ENSEMBLE_METHODS), value=ensemble, description="Ensemble",
+        self.ensemble = w.ToggleButtons(options=list(ENSEMBLE_METHODS), value=ensemble, description="Ensembling",
                                         style=wide,
-                                        tooltips=["average the template embeddings (CLIP paper)",
-                                                  "average the per-template scores (seed notebook)"])
+                                        tooltips=["average the templates' text embeddings, then compare "
+                                                  "(the CLIP paper's way)",
+                                                  "compare with each template, then average the scores"])
         self.shown = w.SelectMultiple(options=[(name, i) for i, name in enumerate(names)], value=shown,
                                       rows=min(8, max(3, len(names))), description="Images shown",
                                       layout=w.Layout(width="auto"), style=wide)
         self.output_dir = w.Text(value=str(output_dir), description="Output folder", layout=w.Layout(width="auto"),
                                  style=wide)
-        self.export_button = w.Button(description="Export", icon="download", button_style="success")
+        self.export_button = w.Button(description="Export", icon="download", button_style="success",
+                                      tooltip="write the CSV files and the charts to a new subfolder")
         self.status = w.HTML()
-        self.charts_out = w.Output()
-        self.table_out = w.Output()
-        self.charts_out.add_class("clipnb-charts")
-        self.table_out.add_class("clipnb-table")
+        self.status.add_class("clipnb-status")
+        self.charts = w.HTML()
+        self.charts.add_class("clipnb-charts")
+        self.table_view = w.HTML()
+        self.table_view.add_class("clipnb-table")
 
-        self.add_class_button.on_click(lambda _: self.add_class())
-        self.remove_class_button.on_click(lambda _: self.remove_class())
-        self.export_button.on_click(lambda _: self.export())
-        self.template_set.observe(self._on_template_set, names="value")
-        self.templates.observe(self._on_templates, names="value")
-        self.ensemble.observe(lambda _: self.refresh(), names="value")
-        self.shown.observe(lambda _: self.redraw(), names="value")
+        self.add_class_button.on_click(self._guarded("adding a class", lambda _: self.add_class()))
+        self.new_class.on_msg(self._guarded("adding a class", self._on_new_class_message))
+        self.remove_class_button.on_click(self._guarded("removing classes", lambda _: self.remove_class()))
+        self.export_button.on_click(self._guarded("exporting", lambda _: self.export(wait=False)))
+        self.template_set.observe(self._guarded("switching the template set", self._on_template_set), names="value")
+        self.templates.observe(self._guarded("editing the templates", self._on_templates), names="value")
+        self.ensemble.observe(self._guarded("switching the ensembling", lambda _: self.refresh()), names="value")
+        self.shown.observe(self._guarded("choosing the images shown", lambda _: self.redraw()), names="value")
 
         column = w.Layout(width="33%", padding="0 8px 0 0")
         self.widget = w.VBox([
-            w.HBox([w.VBox([self.class_list, self.new_class,
-                            w.HBox([self.add_class_button, self.remove_class_button])], layout=column),
+            w.HBox([w.VBox([self.class_list, self.remove_class_button, self.new_class, self.add_class_button],
+                           layout=column),
                     w.VBox([self.template_set, self.templates, self.ensemble], layout=column),
                     w.VBox([self.shown, self.output_dir, self.export_button], layout=column)]),
-            self.status, self.charts_out, self.table_out])
+            self.status, self.charts, self.table_view])
         self.widget.add_class("clipnb-panel")
         self.refresh()
 
     @classmethod
-    def from_folder(cls, model: ClipModel, folder, classes: Sequence[str], templates="seed", *,
+    def from_folder(cls, model: ClipModel, folder, classes: Sequence[str], templates="basic", *,
                     recursive: bool = False, cache=None, **options) -> "ClassifierPanel":
         """Embed the images of `folder` once and open a panel on them."""
         embedded = embed_images(model, gather_images(folder, recursive=recursive), cache=cache)
@@ -166,7 +372,7 @@ class ClassifierPanel:
     @property
     def palette(self) -> dict:
         """The colour of each class: a class keeps its colour when others are added or removed."""
-        return plotting.class_palette(self._colour_order)
+        return {name: self._colours[name] for name in self.classes}
 
     @property
     def template_list(self) -> list[str]:
@@ -174,77 +380,123 @@ class ClassifierPanel:
 
     # -- actions ----------------------------------------------------------------------------------
     def add_class(self, name: str | None = None) -> bool:
-        """Add the class typed in `new_class` (or `name`) and re-score; a bad name only shows a message."""
-        name = self.new_class.value if name is None else name
-        if not name.strip():
-            return self._fail("class not added: the name is empty; type a class name first")
-        try:
-            classes = check_classes(self.classes + [name])
-        except PromptError as exc:
-            return self._fail(f"class not added: {exc}")
-        self.class_list.options = classes
-        self._colour_order += [c for c in classes if c not in self._colour_order]
-        self.new_class.value = ""
-        return self.refresh()
+        """Add the class typed in `new_class` (or `name`; commas separate several) and re-score.
+        A bad name only shows a message, and the typed text stays in the box to be corrected."""
+        with self._lock:
+            typed = self.new_class.value if name is None else name
+            names = split_class_names(typed)
+            if not names:
+                return self._fail("class not added: the name is empty; type a class name first")
+            try:
+                classes = check_classes(self.classes + names)
+            except PromptError as exc:
+                return self._fail(f"class not added: {exc}")
+            for added in classes[len(self.classes):]:
+                if added not in self._colours:
+                    self._colours[added] = next_colour(list(self._colours.values()))
+            with self._quietly():
+                self.class_list.options = classes
+                self.class_list.rows = min(8, max(3, len(classes)))
+            if name is None:
+                self.new_class.value = ""
+            return self.refresh()
 
-    def remove_class(self, name: str | None = None) -> bool:
-        """Remove the class selected in `class_list` (or `name`) and re-score."""
-        name = self.class_list.value if name is None else name
-        if name not in self.classes:
-            return self._fail("no class removed: select a class in the list first")
-        if len(self.classes) == 1:
-            return self._fail(f"class {name!r} not removed: it is the last one and at least one is needed")
-        self.class_list.options = [c for c in self.classes if c != name]
-        return self.refresh()
+    def remove_class(self, names: str | Sequence[str] | None = None) -> bool:
+        """Remove the classes selected in `class_list` (or `names`) and re-score."""
+        with self._lock:
+            names = list(self.class_list.value) if names is None else [names] if isinstance(names, str) else list(names)
+            names = [n for n in names if n in self.classes]
+            if not names:
+                return self._fail("no class removed: select one or more classes in the list first")
+            left = [c for c in self.classes if c not in names]
+            if not left:
+                return self._fail("classes not removed: that would leave none; keep at least one")
+            with self._quietly():
+                self.class_list.options = left
+            return self.refresh()
 
     def refresh(self) -> bool:
         """Re-score the embeddings with the controls' classes, templates and ensembling, then redraw.
 
         On a bad entry the message goes to the status line and the last good results stay on screen.
         """
-        try:
-            head = build_head(self.model, self.classes, self.template_list, self.ensemble.value, cache=self.cache)
-        except PromptError as exc:
-            return self._fail(f"{exc} (the results shown are from the last good settings)")
-        results = results_table(self.embedded, head)
-        results.attrs["model"] = self.model.name
-        self.results = results
-        self.scorings += 1
-        self.redraw()
-        self._say(f"{len(head.classes)} classes × {len(head.templates)} templates, {head.ensemble} ensembling: "
-                  f"{int(self.embedded.ok.sum())} images re-scored from their embeddings (none encoded again)")
-        return True
+        with self._lock:
+            classes, templates, ensemble = self.classes, self.template_list, self.ensemble.value
+            started = time.perf_counter()
+            try:
+                head = build_head(self.model, classes, templates, ensemble, cache=self.cache, warn=False)
+            except PromptError as exc:
+                kept = f"; still showing {self._shown_settings}" if self._shown_settings else ""
+                return self._fail(f"{exc}{kept} (the last good settings)")
+            self.results = results_table(self.embedded, head)
+            self.results.attrs["model"] = self.model.name
+            self.scorings += 1
+            self._shown_settings = settings_line(head.classes, head.templates, head.ensemble)
+            self.redraw()
+            seconds = time.perf_counter() - started
+            text = (f"{self._shown_settings}: {plural(int(self.embedded.ok.sum()), 'image')} re-scored from "
+                    f"their embeddings in {seconds:.2f} s (none encoded again)")
+            cautions = class_warnings(self.model, head.classes)
+            if cautions:
+                return self._warn(text, " ".join(cautions))
+            self._say(text)
+            return True
 
     def redraw(self) -> None:
         """Draw the charts and the table of the current results (the images shown may have changed)."""
-        if self.results is None:
-            return
-        rows = list(self.shown.value)
-        palette = self.palette
-        self.figures = {"images": plotting.image_grid(self.results, rows=rows, palette=palette),
-                        "classes": plotting.class_dashboard(self.results, palette=palette)}
-        self.pngs = {name: png_bytes(figure) for name, figure in self.figures.items()}
-        self.charts_out.outputs = tuple(_png_output(self.pngs[name], name) for name in CHARTS)
-        self.table = image_table(self.results, rows)
-        self.table_out.outputs = (_table_output(self.table),)
+        with self._lock:
+            if self.results is None:
+                return
+            rows = list(self.shown.value)
+            for row in rows:
+                if row not in self._thumbnails:
+                    self._thumbnails[row] = thumbnail_uri(self.embedded.records.at[row, "path"])
+            self.truth = self._true_classes()
+            palette = self.palette
+            self.html = (STYLE + '<div class="clipnb-view">' + class_chart_html(self.results, palette)
+                         + image_cards_html(self.results, rows, palette, self._thumbnails, self.truth) + "</div>")
+            self.charts.value = self.html
+            self.table = image_table(self.results, rows, self.truth)
+            self.table_view.value = table_html(self.table)
 
-    def export(self) -> list[Path]:
-        """Write classification.csv, class_summary.csv and each chart as PNG, SVG and PDF to the output
-        folder; the status line says where. A folder that cannot be written only shows a message."""
-        if self.results is None:
-            self._fail("nothing to export yet: fix the entry shown above first")
-            return []
-        folder = Path(self.output_dir.value.strip() or ".").expanduser().resolve()
+    def export(self, wait: bool = True) -> list[Path]:
+        """Write classification.csv, class_summary.csv and the charts (PNG, SVG, PDF) to a new timestamped
+        subfolder of the output folder; the status line says "exporting…" at once and where the files went
+        after. `wait=False` (the Export button) writes them on a thread, so the panel stays usable."""
+        with self._lock:
+            if self.results is None:
+                self._fail("nothing to export yet: fix the entry shown above first")
+                return []
+            base = self.output_dir.value.strip() or "."
+            folder = export_folder(base)
+            job = functools.partial(self._write_export, folder, self.results, list(self.shown.value),
+                                    self.palette, self.truth)
+            self._say(f"{self._shown_settings}: exporting… to {folder}")
+            if not wait:
+                self.export_button.disabled = True
+        if wait:
+            return job()
+        threading.Thread(target=self._guarded("exporting", lambda: job()), daemon=True).start()
+        return []
+
+    def _write_export(self, folder: Path, results, rows, palette, truth) -> list[Path]:
         try:
-            written = [write_csv(self.results, folder / "classification.csv", bom=True),
-                       write_csv(class_summary(self.results), folder / "class_summary.csv")]
-            for name, figure in self.figures.items():
-                written += plotting.export_figure(figure, folder, f"panel_{name}", dpi=self.dpi)
+            written = [write_csv(results, folder / "classification.csv", bom=True),
+                       write_csv(class_summary(results), folder / "class_summary.csv")]
+            figures = {"images": plotting.image_grid(results, rows=rows, palette=palette, truth=truth),
+                       "classes": plotting.class_dashboard(results, palette=palette)}
+            for name in CHARTS:
+                written += plotting.export_figure(figures[name], folder, f"panel_{name}", dpi=self.dpi)
         except (ExportError, OSError) as exc:
-            self._fail(f"export failed: {exc}")
+            with self._lock:
+                self._fail(f"export to {folder} failed: {exc}; the results in the panel are kept")
             return []
-        self.exported = written
-        self._say(f"exported {len(written)} files to {folder}: {', '.join(p.name for p in written)}")
+        finally:
+            self.export_button.disabled = False
+        with self._lock:
+            self.exported = written
+            self._say(f"{self._shown_settings}: exported {plural(len(written), 'file')} to {folder}: "
+                      f"{', '.join(p.name for p in written)}")
         return written
 
     # -- status line ------------------------------------------------------------------------------
@@ -252,12 +504,36 @@ class ClassifierPanel:
         self.message, self.error = text, ""
         self.status.value = f'<span style="color:#1a7f37">✔ {html.escape(text)}</span>'
 
-    def _fail(self, text: str) -> bool:
+    def _warn(self, text: str, caution: str) -> bool:
+        """Applied, but the answer may mean little (one class, classes the model does not know)."""
+        self.message, self.error = f"{text}. {caution}", ""
+        self.status.value = (f'<span style="color:#9a6700">⚠ {html.escape(text)}.</span> '
+                             f'<span style="color:#9a6700;font-weight:bold">{html.escape(caution)}</span>')
+        return True
+
+    def _fail(self, text: str, details: str = "") -> bool:
         self.message = self.error = text
-        self.status.value = f'<span style="color:#cf222e;font-weight:bold">⚠ {html.escape(text)}</span>'
+        folded = (f"<details><summary>details</summary><pre style='font-size:12px'>{html.escape(details)}</pre>"
+                  f"</details>") if details else ""
+        self.status.value = f'<span style="color:#cf222e;font-weight:bold">⚠ {html.escape(text)}</span>{folded}'
         return False
 
-    # -- template set and list stay in step ---------------------------------------------------------
+    def _guarded(self, doing: str, callback: Callable) -> Callable:
+        """`callback` for a control: an exception becomes a message in the status line (with the
+        traceback folded under it, and in the log) instead of vanishing into JupyterLab's Log Console."""
+        @functools.wraps(callback)
+        def run(*args):
+            try:
+                return callback(*args)
+            except Exception as exc:  # noqa: BLE001 - every failure must reach the user
+                log.exception("clipnb panel: %s failed", doing)
+                with self._lock:
+                    kept = f"; still showing {self._shown_settings}" if self._shown_settings else ""
+                    self._fail(f"{doing} failed: {type(exc).__name__}: {exc}{kept} (the last good settings)",
+                               traceback.format_exc())
+        return run
+
+    # -- typing, template set and list in step ------------------------------------------------------
     @contextlib.contextmanager
     def _quietly(self):
         self._quiet = True
@@ -266,33 +542,65 @@ class ClassifierPanel:
         finally:
             self._quiet = False
 
+    @staticmethod
+    def _set_name(templates: Sequence[str]) -> str:
+        return next((name for name, known in TEMPLATE_SETS.items() if list(known) == list(templates)), CUSTOM)
+
+    def _on_new_class_message(self, _widget, content, _buffers) -> None:
+        if content.get("event") == "submit":  # Enter in the "New class" box
+            self.add_class()
+
     def _on_template_set(self, change) -> None:
         if self._quiet or change["new"] == CUSTOM:
             return
-        with self._quietly():
-            self.templates.value = "\n".join(TEMPLATE_SETS[change["new"]])
-        self.refresh()
+        with self._lock:
+            self._cancel_typing()
+            with self._quietly():
+                self.templates.value = "\n".join(TEMPLATE_SETS[change["new"]])
+            self.refresh()
 
     def _on_templates(self, change) -> None:
         if self._quiet:
             return
-        lines = template_lines(change["new"])
-        named = next((name for name, templates in TEMPLATE_SETS.items() if list(templates) == lines), CUSTOM)
-        with self._quietly():
-            self.template_set.value = named
-        self.refresh()
+        with self._lock:
+            self._cancel_typing()
+            new_line = change["new"].count("\n") > (change["old"] or "").count("\n")
+            if self.typing_delay <= 0 or new_line:
+                self._apply_templates()
+                return
+            self._timer = threading.Timer(self.typing_delay,
+                                          self._guarded("applying the templates", self._apply_templates))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _cancel_typing(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _apply_templates(self) -> None:
+        with self._lock:
+            self._timer = None
+            with self._quietly():
+                self.template_set.value = self._set_name(self.template_list)
+            self.refresh()
+
+    def settle(self) -> None:
+        """Apply templates still waiting for the typing pause now (for scripts and tests)."""
+        with self._lock:
+            if self._timer is not None:
+                self._cancel_typing()
+                self._apply_templates()
+
+    def _true_classes(self) -> list | None:
+        rule = self._truth_rule
+        if rule is None:
+            return None
+        if isinstance(rule, str) and rule == "folders":
+            truth = folder_labels(self.embedded.records["path"], self.classes)
+            return truth if any(t is not None for t in truth) else None
+        return list(rule)
 
     # -- display in a notebook --------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
-
-
-def _png_output(png: bytes, name: str) -> dict:
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": f"<{name} chart>"}}
-
-
-def _table_output(table: pd.DataFrame) -> dict:
-    formatted = table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}", border=0)
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"text/html": formatted, "text/plain": table.to_string(index=False)}}
