@@ -45,3 +45,13 @@ def default_inputs(model: ClipModel) -> tuple[Path, list[str], bool]:
 
         return SHAPES_IMAGES, list(CLASSES), True
     return TEST_IMAGES, list(PHOTO_CLASSES), False
+
+
+def choose_folder(image_folder, recursive: bool | None, model: ClipModel) -> tuple[Path, bool]:
+    """(folder, recursive) for a notebook's parameters, by the rule that Python and the command line follow:
+    a folder is read without its subfolders unless `recursive` is True. `None` means that, except for the
+    default folder of the model when none is given (the demo's shapes sit in one subfolder per class)."""
+    default_folder, _, default_recursive = default_inputs(model)
+    if image_folder is None:
+        return default_folder, default_recursive if recursive is None else bool(recursive)
+    return Path(image_folder), bool(recursive)

@@ -38,25 +38,25 @@ SIMILARITY = [
 
 How well does one image match each of a few free texts? CLIP embeds the image and every text in the same
 space; the probability of a text is the softmax, over the texts, of the cosine similarity times the model's
-logit scale. This is the first example of the article this project grew from ("a photo of a cat",
-"a photo of a dog", "a photo of a bird", "a cat sitting on the sofa").
+logit scale. The texts compete with each other: with "a photo of a cat", "a photo of a dog", "a photo of
+a bird" and "a cat sitting on the sofa", a cat on a sofa splits its probability between the two cat texts.
 
 Set the parameters below (or pass them with papermill), then run all cells."""),
     ("parameters", f"""\
 {MODEL_LINE}
-image = None  # one image file; None: a picture the model knows (the seed's cat, or a red circle for the demo model)
-texts = None  # the texts to compare with the image; None: the seed's four texts (shape texts for the demo model)
+image = None  # one image file; None: a picture the model knows (test_images/cat.jpg, or a red circle for the demo model)
+texts = None  # the texts to compare with the image; None: four texts about a cat, a dog and a bird (shape texts for the demo model)
 output_dir = "../reports/similarity"  # where the table and the figure are written"""),
     ("markdown", "## The model and its inputs"),
     ("code", SETUP + """
 
-SEED_TEXTS = ["a photo of a cat", "a photo of a dog", "a photo of a bird", "a cat sitting on the sofa"]
+EXAMPLE_TEXTS = ["a photo of a cat", "a photo of a dog", "a photo of a bird", "a cat sitting on the sofa"]
 SHAPE_TEXTS = ["a photo of a red circle", "a photo of a blue circle", "a photo of a red square",
                "a red circle on a white background"]
 if image is None:
     image = (clipnb.find_images(default_folder / "red circle", recursive=True)[0] if model.name == "demo"
              else default_folder / "cat.jpg")
-texts = texts or (SHAPE_TEXTS if model.name == "demo" else SEED_TEXTS)
+texts = texts or (SHAPE_TEXTS if model.name == "demo" else EXAMPLE_TEXTS)
 print(f"image: {image}")"""),
     ("markdown", "## The probability of each text"),
     ("code", """\
@@ -80,62 +80,78 @@ ZERO_SHOT = [
 # 2. Zero-shot classification of a folder
 
 Every image of a folder is scored against class names put into prompt templates ("a photo of a {}"),
-with the templates ensembled: averaged as text embeddings (the CLIP paper) or as scores (the seed notebook).
+with the templates ensembled: averaged as text embeddings (the CLIP paper's way) or as scores.
 The images are embedded once; every other step below re-scores those embeddings, so changing the classes,
 the templates or the ensembling never encodes an image again.
 
 At the end, a control panel lets you add and remove classes, edit the templates, switch the ensembling
-method and pick the images shown; the table and the charts redraw in place, and Export writes them to the
-output folder."""),
+method and pick the images shown; the charts and the table redraw in place, and Export writes them to a
+new subfolder of the output folder."""),
     ("parameters", f"""\
 {MODEL_LINE}
 image_folder = None  # None: the images the model knows (test_images/shapes for the demo model, else test_images)
-recursive = None  # look in subfolders too; None: as suits the default folder (yes for the shapes)
+recursive = None  # look in subfolders too; None: only for the default folder (the shapes sit in one folder per class)
 classes = None  # class names; None: the classes of the default images
-templates = "seed"  # a template set (seed, imagenet80, imagenet7), a file with one template per line, or a list
-ensemble = "embedding"  # "embedding" (CLIP paper) or "score" (seed notebook)
-compared_template_sets = ["seed", "imagenet7", "imagenet80"]  # the settings compared side by side
+templates = "basic"  # a template set (basic, imagenet80, imagenet7), a file with one template per line, or a list
+ensemble = "embedding"  # "embedding" (average the templates' embeddings) or "score" (average their scores)
+compared_template_sets = ["basic", "imagenet7", "imagenet80"]  # the settings compared side by side
 max_images = 12  # images in the grid
+rows_shown = 10  # rows of the long tables shown here (the CSV files hold every row)
 output_dir = "../reports/zero_shot"  # where the CSV files and the figures are written"""),
     ("markdown", "## The model and the images"),
     ("code", SETUP + """
 from clipnb import compare
 from clipnb.classify import gather_images
+from clipnb.defaults import choose_folder
+from clipnb.images import folder_note
 from clipnb.widgets import ClassifierPanel, image_table
 
-image_folder = Path(image_folder or default_folder)
+image_folder, recursive = choose_folder(image_folder, recursive, model)
 classes = classes or default_classes
-recursive = default_recursive if recursive is None else recursive
 cache = clipnb.EmbeddingCache()  # embeddings are kept on disk: a second run encodes nothing
 images = gather_images(image_folder, recursive=recursive)  # says so when the folder holds no images
-print(f"{len(images)} images in {image_folder}; {len(classes)} classes")"""),
+print(folder_note(image_folder, recursive, option="recursive = True (parameters)") + f"; {len(classes)} classes")"""),
     ("markdown", "Embed every image once. Unreadable files become rows with an `error`; they never stop the run."),
     ("code", """\
 embedded = clipnb.embed_images(model, images, cache=cache)
 embedded.stats"""),
-    ("markdown", "## Classify with prompt ensembling"),
+    ("markdown", """\
+## Classify with prompt ensembling
+
+Where the images sit in one subfolder per class, the folder names are the true classes: the table marks
+each prediction right (✓) or wrong (✗)."""),
     ("code", """\
 head = clipnb.build_head(model, classes, templates, ensemble, cache=cache)
 results = clipnb.results_table(embedded, head)
+truth = compare.folder_labels(embedded.records["path"], classes)
+truth = truth if any(truth) else None
+table = image_table(results, truth=truth)
 print(f"{len(head.classes)} classes x {len(head.templates)} templates, {ensemble} ensembling")
-image_table(results).style.format(precision=3)"""),
+if truth is not None:
+    labelled = table["correct"].dropna()
+    print(f"{int(labelled.sum())} of {len(labelled)} labelled images right ({labelled.mean():.0%})")
+print(f"the first {min(rows_shown, len(table))} of {len(table)} images (all of them go to classification.csv):")
+table.head(rows_shown).style.format(precision=3).hide(axis="index")"""),
     ("markdown", "Each image above its five best classes; the winner is drawn in its class colour and in bold."),
     ("code", """\
-grid = plotting.image_grid(results, max_images=max_images)
+grid = plotting.image_grid(results, max_images=max_images, truth=truth)
 grid"""),
     ("markdown", """\
 ## Template sets and ensembling methods side by side
 
-The same embeddings under each template set and both ensembling methods. Rows whose prediction changes
-between settings are highlighted. When the images sit in one subfolder per class, the folder names are
-the true labels and each setting's accuracy is shown."""),
+The same embeddings under each template set and both ensembling methods, with each setting's accuracy
+where the folder names give the true classes. Then only the images whose prediction changes between
+settings."""),
     ("code", """\
 comparison = compare.compare_settings(model, embedded, classes, compared_template_sets, cache=cache)
-truth = compare.folder_labels(embedded.records["path"], classes)
-compare.setting_summary(comparison, truth if any(truth) else None)"""),
-    ("code", "compare.highlight_changes(comparison)"),
+compare.setting_summary(comparison, truth).style.format(precision=3).hide(axis="index")"""),
     ("code", """\
-comparison_chart = plotting.comparison_figure(comparison)
+changed = comparison[comparison["changed"]]
+print(f"{len(changed)} of {len(comparison)} predictions change between the settings"
+      + ("" if len(changed) <= rows_shown else f"; the first {rows_shown} shown (all in settings_comparison.csv)"))
+compare.highlight_changes(changed.head(rows_shown)) if len(changed) else None"""),
+    ("code", """\
+comparison_chart = plotting.comparison_figure(comparison, only_changed=True)
 comparison_chart"""),
     ("markdown", "## Export"),
     ("code", """\
@@ -148,10 +164,12 @@ for path in written:
     ("markdown", """\
 ## Try it yourself
 
-Add or remove a class, edit the templates (one per line, each with `{}`), switch the ensembling method or
-the images shown: the charts and the table below redraw from the embeddings computed above. A bad entry
-shows a message and keeps the last good results. **Export** writes the CSV files and the charts (PNG, SVG,
-PDF) to the output folder."""),
+Add classes (type a name and press Enter; commas add several), select classes and Remove them, pick a
+template set or edit the templates (one per line, each with `{}`: they apply as you type), switch the
+ensembling method or the images shown. The charts and the table below redraw from the embeddings computed
+above, and the status line says what is shown: "N classes × M templates, METHOD ensembling". A bad entry
+shows ⚠ and a message, and keeps the last good results. **Export** writes the CSV files and the charts
+(PNG, SVG, PDF) to a new timestamped subfolder of the output folder, never over the files above."""),
     ("code", """\
 panel = ClassifierPanel(model, embedded, classes, templates, ensemble, output_dir=output_dir, cache=cache)
 panel"""),
@@ -169,22 +187,25 @@ notebook says how to install one."""),
     ("parameters", f"""\
 {MODEL_LINE}
 image_folder = None  # None: the images the model knows (test_images/shapes for the demo model, else test_images)
-recursive = None  # look in subfolders too; None: as suits the default folder (yes for the shapes)
+recursive = None  # look in subfolders too; None: only for the default folder (the shapes sit in one folder per class)
 classes = None  # class names; None: the classes of the default images
-templates = "seed"  # a template set (seed, imagenet80, imagenet7), a file with one template per line, or a list
-ensemble = "embedding"  # "embedding" (CLIP paper) or "score" (seed notebook)
+templates = "basic"  # a template set (basic, imagenet80, imagenet7), a file with one template per line, or a list
+ensemble = "embedding"  # "embedding" (average the templates' embeddings) or "score" (average their scores)
 title = "Zero-shot classification report"  # the dashboard's title, for example "CLIP零样本分类报告"
 dpi = 150  # resolution of the PNG figure
+rows_shown = 10  # rows of the per-image table shown here (the CSV file holds every row)
 output_dir = "../reports"  # where the CSV files and the figures are written"""),
     ("markdown", "## Classify the folder"),
     ("code", SETUP + """
 
-image_folder = Path(image_folder or default_folder)
+from clipnb.defaults import choose_folder
+from clipnb.images import folder_note
+
+image_folder, recursive = choose_folder(image_folder, recursive, model)
 classes = classes or default_classes
-recursive = default_recursive if recursive is None else recursive
+print(folder_note(image_folder, recursive, option="recursive = True (parameters)") + f"; {len(classes)} classes")
 results = clipnb.classify(image_folder, classes, templates, model=model, ensemble=ensemble, recursive=recursive,
-                          cache=clipnb.EmbeddingCache())
-print(f"{len(results)} images from {image_folder}, {len(classes)} classes")"""),
+                          cache=clipnb.EmbeddingCache())"""),
     ("markdown", "## Dashboard"),
     ("code", """\
 dashboard = plotting.report_dashboard(results, title=title)
@@ -192,7 +213,8 @@ dashboard"""),
     ("markdown", "## Per-image table"),
     ("code", """\
 columns = ["path", "width", "height", "aspect_ratio", "ratio_type", "prediction", "confidence", "error"]
-results[columns].style.format({"confidence": "{:.4f}"}).hide(axis="index")"""),
+print(f"the first {min(rows_shown, len(results))} of {len(results)} images (all of them go to classification.csv):")
+results[columns].head(rows_shown).style.format({"confidence": "{:.4f}"}).hide(axis="index")"""),
     ("markdown", "## Statistics"),
     ("code", "print(clipnb.summary_text(results))"),
     ("code", "clipnb.class_summary(results).style.format(precision=3).hide(axis=\"index\")"),

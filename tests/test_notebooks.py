@@ -152,7 +152,11 @@ def test_02_classifies_compares_settings_and_opens_the_panel(kernel_env, tmp_pat
     out = tmp_path / "out"
     notebook = execute(NAMES[1], tmp_path, image_folder=str(shapes_subset), recursive=True, classes=CLASSES, max_images=6,
                        output_dir=str(out))
-    assert f"12 images in {shapes_subset}; 6 classes" in text_of(notebook)
+    text = text_of(notebook)
+    assert f"12 images in {shapes_subset}, subfolders included (12 of them in subfolders); 6 classes" in text
+    assert "the first 10 of 12 images (all of them go to classification.csv)" in text
+    assert "labelled images right" in text  # the folder names are the true classes
+    assert "predictions change between the settings" in text
     figures_in(notebook, 2)  # the image grid and the settings comparison
     widgets = outputs(notebook, "application/vnd.jupyter.widget-view+json")
     assert widgets and "ClassifierPanel" in notebook.cells[-1].source
@@ -161,7 +165,7 @@ def test_02_classifies_compares_settings_and_opens_the_panel(kernel_env, tmp_pat
     truth = results["path"].map(lambda p: Path(p).parent.name)
     assert (results["prediction"] == truth).mean() >= 0.75, "the demo model should know these shapes"
     comparison = pd.read_csv(out / "settings_comparison.csv")
-    assert list(comparison.columns) == ["image", "seed / embedding", "seed / score", "imagenet7 / embedding",
+    assert list(comparison.columns) == ["image", "basic / embedding", "basic / score", "imagenet7 / embedding",
                                         "imagenet7 / score", "imagenet80 / embedding", "imagenet80 / score",
                                         "changed"]
     assert_pictures([out / f"{name}.{fmt}" for name in ("image_grid", "settings_comparison")
@@ -173,6 +177,7 @@ def test_03_report_writes_the_dashboard_table_and_summary(kernel_env, tmp_path, 
     notebook = execute(NAMES[2], tmp_path, image_folder=str(shapes_subset), recursive=True, classes=CLASSES,
                        title="CLIP零样本分类报告", dpi=80, output_dir=str(out))
     text = text_of(notebook)
+    assert f"12 images in {shapes_subset}, subfolders included" in text
     assert "images: 12 files, 12 classified, 0 unreadable" in text
     assert "ratio types:" in text and "predictions:" in text
     figures_in(notebook, 1)
