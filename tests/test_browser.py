@@ -1,42 +1,34 @@
 """A real browser: JupyterLab on 127.0.0.1, notebook 02 opened in headless Chromium (Debian's chromium, driven
-by Playwright through `executable_path`: no browser is downloaded), all cells run, a class removed in the
-panel, and the chart and the table on the page must change. Screenshots go to test-artifacts/browser/.
+by Playwright through `executable_path`: no browser is downloaded), all cells run, then every control of the
+panel used as a person does (typing, Tab, Enter, clicks, the dropdown, several classes selected at once),
+bad templates then good ones. After each step the status line and the chart on the page must show the new
+settings. Widget callbacks run in the kernel as JupyterLab sends them, so this is the test that sees an
+exception that only JupyterLab's Log Console would show. Screenshots go to test-artifacts/browser/, and each
+change's time in the page is printed (python scripts/panel_latency.py measures 100 and 1,000 images).
 
 Needs /usr/bin/chromium (`apt-get install chromium chromium-driver`, which `make test` does as root) and the
 `playwright` package. In CI (CI=true) a missing piece fails the test; elsewhere it skips, saying what to install.
 """
-import json
 import os
-import secrets
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from test_notebooks import CLASSES, NAMES, NOTEBOOKS, ROOT, require_demo, shapes_subset  # noqa: F401
 
-CHROMIUM = Path("/usr/bin/chromium")
+sys.path.insert(0, str(ROOT / "scripts"))
+from browser_session import (browser_problems, chromium_page, jupyterlab, open_and_run_all,  # noqa: E402
+                             status_text, timed_change, wait_for_status)
+
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NOTEBOOK = f"{NAMES[1]}.ipynb"
 RUN_TIMEOUT_MS = 240_000
 
 
 def require_browser():
-    problems = []
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        problems.append(f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        problems.append("the Python package playwright is missing (pip install playwright; no `playwright install`)")
+    problems = browser_problems()
     if problems:
         message = "browser test needs: " + "; ".join(problems)
         if os.environ.get("CI") == "true":
@@ -44,13 +36,7 @@ def require_browser():
         pytest.skip(message)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def write_notebook_copy(root: Path, images: Path) -> None:
+def write_notebook_copy(root, images) -> None:
     """The notebooks folder copied into the server's root, notebook 02 with parameters for a quick run
     (papermill's injected-parameters cell, as a user's own edit of the parameters would be)."""
     from papermill.iorw import load_notebook_node
@@ -60,116 +46,143 @@ def write_notebook_copy(root: Path, images: Path) -> None:
     notebook = load_notebook_node(str(NOTEBOOKS / NOTEBOOK))
     notebook = parameterize_notebook(notebook, {
         "image_folder": str(images), "recursive": True, "classes": CLASSES, "max_images": 4,
-        "compared_template_sets": ["seed"], "output_dir": str(root / "reports")})
+        "compared_template_sets": ["basic"], "output_dir": str(root / "reports")})
     nbformat.write(notebook, root / "notebooks" / NOTEBOOK)
 
 
-def quiet_settings(settings: Path) -> None:
-    """No news prompt over the page."""
-    folder = settings / "@jupyterlab" / "apputils-extension"
-    folder.mkdir(parents=True)
-    (folder / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-
-
 @pytest.fixture()
-def jupyterlab(tmp_path, shapes_subset, monkeypatch):  # noqa: F811
+def lab(tmp_path, shapes_subset):  # noqa: F811
     require_browser()
     root = tmp_path / "root"
     root.mkdir()
     write_notebook_copy(root, shapes_subset)
-    quiet_settings(tmp_path / "settings")
-    port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ, CLIPNB_MODEL="demo", JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+    env = dict(os.environ, CLIPNB_MODEL="demo",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    log = open(tmp_path / "jupyterlab.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-         f"--LabApp.user_settings_dir={tmp_path / 'settings'}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-         # nothing fetched from outside: no extension manager, update check or news
-         "--LabApp.extension_manager=readonly", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabApp.news_url=None"] + (["--allow-root"] if os.geteuid() == 0 else []),
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"JupyterLab did not start on {url}:\n"
-                            + (tmp_path / "jupyterlab.log").read_text(errors="replace")[-3000:])
-            time.sleep(0.5)
-        yield url, token, root
+        with jupyterlab(root, tmp_path, env) as (url, token):
+            yield url, token, root, tmp_path / "jupyterlab.log"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(tmp_path / "jupyterlab.log", ARTIFACTS / "jupyterlab.log")
+        if (tmp_path / "jupyterlab.log").exists():
+            shutil.copy(tmp_path / "jupyterlab.log", ARTIFACTS / "jupyterlab.log")
 
 
-def test_the_panel_redraws_chart_and_table_in_the_browser(jupyterlab, tmp_path):
-    from playwright.sync_api import sync_playwright
+def chart_classes(page) -> list[str]:
+    """The class names of the panel's class chart, as the page shows them."""
+    return page.locator(".clipnb-charts .clipnb-class-chart .class-name").all_inner_texts()
 
-    url, token, root = jupyterlab
+
+def test_every_control_of_the_panel_in_the_browser(lab, tmp_path):
+    url, token, root, server_log = lab
     if ARTIFACTS.exists():
         for old in ARTIFACTS.glob("*.png"):
             old.unlink()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
-        page = browser.new_page()
-        try:
-            page.goto(f"{url}/lab/tree/notebooks/{NOTEBOOK}?token={token}", timeout=90_000)
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext.session",
-                                   timeout=90_000)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    times = {}
+    with chromium_page(tmp_path / "chromium-profile") as page:
+        shots = iter(range(1, 100))
 
-            charts = page.locator(".clipnb-charts img")
-            charts.nth(1).wait_for(state="attached", timeout=RUN_TIMEOUT_MS)
+        def shot(name):
+            panel.screenshot(path=str(ARTIFACTS / f"{next(shots):02d}_{name}.png"))
+
+        def change(name, action, containing=""):
+            status, seconds = timed_change(page, action, containing=containing)
+            times[name] = seconds
+            shot(name)
+            return status
+
+        try:
+            open_and_run_all(page, url, token, f"notebooks/{NOTEBOOK}")
+            page.locator(".clipnb-charts .clipnb-class-chart").wait_for(timeout=RUN_TIMEOUT_MS)
             panel = page.locator(".clipnb-panel")
             panel.scroll_into_view_if_needed()
-            table = page.locator(".clipnb-table table")
-            table.wait_for(timeout=30_000)
-            chart_before, table_before = charts.nth(1).get_attribute("src"), table.inner_html()
-            page.screenshot(path=str(ARTIFACTS / "01_after_run_all.png"), full_page=True)
-            panel.screenshot(path=str(ARTIFACTS / "02_panel_before.png"))
+            status = status_text(page)
+            assert status.startswith("✔") and "6 classes × 3 templates, embedding ensembling" in status
+            assert sorted(chart_classes(page)) == sorted(CLASSES)
+            shot("after_run_all")
 
-            panel.locator("select").first.select_option("blue square")
-            panel.get_by_role("button", name="Remove selected").click()
-            page.wait_for_function(
-                "before => { const img = document.querySelectorAll('.clipnb-charts img')[1];"
-                " return img && img.getAttribute('src') !== before; }", arg=chart_before, timeout=60_000)
-            page.wait_for_function(
-                "before => { const t = document.querySelector('.clipnb-table table');"
-                " return t && t.innerHTML !== before; }", arg=table_before, timeout=30_000)
-            chart_after, table_after = charts.nth(1).get_attribute("src"), table.inner_html()
-            panel.screenshot(path=str(ARTIFACTS / "03_panel_after_removing_a_class.png"))
+            new_class = panel.locator("input[placeholder^='e.g. red circle']")
+            templates = panel.locator("textarea")
+            class_list = panel.locator(".widget-select-multiple select").first
 
-            assert chart_after != chart_before and chart_after.startswith("data:image/png")
-            assert table_after != table_before
-            predictions = table.locator("tbody tr td:nth-child(2)").all_inner_texts()
-            assert len(predictions) == 8 and "blue square" not in predictions  # the removed class wins nothing
-            status = panel.locator(".widget-html").first.inner_text()
-            assert "5 classes" in status and "none encoded again" in status
+            # Enter in "New class" adds it; the chart lists it at once
+            new_class.fill("purple star")
+            status = change("enter_adds_a_class", lambda: new_class.press("Enter"))
+            assert status.startswith("✔") and "7 classes × 3 templates" in status
+            assert "purple star" in chart_classes(page) and new_class.input_value() == ""
+
+            # several at once, with commas; the demo does not know cats: a warning, results still shown
+            new_class.fill("cat, dog")
+            status = change("classes_the_demo_does_not_know", lambda: panel.get_by_role("button", name="Add class").click())
+            assert status.startswith("⚠") and "9 classes × 3 templates" in status and "cat" in status
+            # a repeated class is refused, and what was typed stays to be corrected
+            new_class.fill("Purple Star")
+            status = change("a_repeated_class", lambda: new_class.press("Enter"))
+            assert status.startswith("⚠") and "given twice" in status and new_class.input_value() == "Purple Star"
+
+            # several classes selected at once, removed with one click
+            class_list.select_option(["cat", "dog"])
+            status = change("remove_two_classes", lambda: panel.get_by_role("button", name="Remove").click())
+            assert status.startswith("✔") and "7 classes × 3 templates" in status
+            assert "cat" not in chart_classes(page) and "dog" not in chart_classes(page)
+
+            # bad templates, each with its message; the chart keeps the last good results
+            chart_before = page.locator(".clipnb-charts").inner_html()
+            for bad, words in [("a photo", "has no '{}'"), ("a {} next to a {}", "'{}'"),
+                               ("a toy {}\na toy {}", "given twice"), ("", "no templates")]:
+                templates.fill("")
+                status = change(f"bad_template_{len(times)}", lambda: templates.fill(bad) if bad else
+                                templates.press_sequentially(" "), containing=words)
+                assert status.startswith("⚠") and words in status, (bad, status)
+                assert "still showing 7 classes × 3 templates" in status
+                assert page.locator(".clipnb-charts").inner_html() == chart_before
+            # good edits after bad ones: typed key by key, applied after a pause in typing and on Enter
+            templates.fill("")
+            templates.press_sequentially("a toy {}")
+            status = wait_for_status(page, status, containing="1 template,")
+            assert status.startswith("✔") and "7 classes × 1 template, embedding ensembling" in status
+            shot("typed_a_good_template")
+            status = change("enter_after_a_second_template",
+                            lambda: (templates.press("Enter"), templates.press_sequentially("a painting of a {}"),
+                                     templates.press("Enter")), containing="2 templates")
+            assert status.startswith("✔") and "7 classes × 2 templates" in status
+            templates.press("Tab")  # leaving the box changes nothing more
+
+            # a template set after adding a class
+            new_class.fill("orange hexagon")
+            change("add_before_a_template_set", lambda: new_class.press("Enter"))
+            template_set = panel.locator(".widget-dropdown select")
+            status = change("template_set_imagenet80", lambda: template_set.select_option("imagenet80"))
+            assert status.startswith("✔") and "8 classes × 80 templates, embedding ensembling" in status
+            assert "orange hexagon" in chart_classes(page)
+
+            # ensembling
+            status = change("score_ensembling", lambda: panel.get_by_role("button", name="score").click())
+            assert "8 classes × 80 templates, score ensembling" in status
+
+            # the images shown: the table follows
+            shown = panel.locator(".widget-select-multiple select").nth(1)
+            names = [n.replace("\xa0", " ") for n in shown.locator("option").all_inner_texts()]
+            before = status_text(page)
+            shown.select_option(index=[len(names) - 1, len(names) - 2])
+            page.wait_for_function("() => document.querySelectorAll('.clipnb-table tbody tr').length === 2",
+                                   timeout=30_000)
+            rows = page.locator(".clipnb-table tbody tr").all_inner_texts()
+            assert names[-1] in rows[0] + rows[1] and names[-2] in rows[0] + rows[1]
+            assert status_text(page) == before
+            shot("images_shown")
+
+            # export: "exporting…" at once, then the files, in a new subfolder (never over the notebook's)
+            status = change("export", lambda: panel.get_by_role("button", name="Export").click(),
+                            containing="exported")
+            assert "exported 8 files" in status and "panel-" in status
+            exported = sorted((root / "reports").glob("panel-*/*"))
+            assert {p.name for p in exported} >= {"classification.csv", "class_summary.csv", "panel_classes.png"}
+            assert (root / "reports" / "classification.csv").exists()  # the notebook's own export is intact
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
             raise
-        finally:
-            browser.close()
+    log = server_log.read_text(errors="replace")
+    assert "Traceback" not in log and "ProgrammingError" not in log, log[-3000:]
+    print("seconds from a change to its status on the page:",
+          ", ".join(f"{name} {seconds:.2f}" for name, seconds in times.items()))
