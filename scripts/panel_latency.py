@@ -1,0 +1,132 @@
+"""How long the control panel takes, in a real browser, from a change to its new status and chart on the page.
+
+    .venv/bin/python scripts/panel_latency.py            # 100 and 1,000 images
+    .venv/bin/python scripts/panel_latency.py --sizes 100
+
+For each size, a folder of that many images (copies of test_images/shapes, embedded once with the demo model
+into a throw-away cache) is opened in notebook cells in JupyterLab, in headless Chromium; then each control is
+used in turn, and the time from the action to the status line's change is measured in the page (the status
+changes after the charts and the table). Goals (issue 11): under 0.5 s for 100 images, under 1 s for 1,000.
+The first use of new prompts also encodes their texts (once per model); the template-set switch shows it.
+Needs Debian's chromium and the playwright package, as tests/test_browser.py does.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from browser_session import browser_problems, chromium_page, jupyterlab, open_and_run_all, timed_change  # noqa: E402
+
+CLASSES = ["red circle", "blue square", "green triangle", "yellow star", "white hexagon", "black cross",
+           "purple circle", "orange square", "red star", "blue hexagon"]
+REPEATS = 3
+
+
+def image_folder(work: Path, count: int) -> Path:
+    from clipnb import find_images
+    from clipnb.defaults import SHAPES_IMAGES
+
+    sources = find_images(SHAPES_IMAGES, recursive=True)
+    folder = work / f"images-{count}"
+    folder.mkdir()
+    for i in range(count):
+        source = sources[i % len(sources)]
+        shutil.copy(source, folder / f"{i:05d}{source.suffix}")
+    return folder
+
+
+def notebook(folder: Path, cache: Path, output: Path) -> nbformat.NotebookNode:
+    cell = f"""\
+import clipnb
+from clipnb.widgets import ClassifierPanel
+model = clipnb.load_model("demo")
+embedded = clipnb.embed_images(model, clipnb.find_images({str(folder)!r}), cache=clipnb.EmbeddingCache({str(cache)!r}),
+                               progress=False)
+panel = ClassifierPanel(model, embedded, {CLASSES!r}, "basic", output_dir={str(output)!r},
+                        cache=clipnb.EmbeddingCache({str(cache)!r}))
+panel"""
+    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}}
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)], metadata=kernel)
+
+
+def measure(page, count: int) -> dict[str, list[float]]:
+    panel = page.locator(".clipnb-panel")
+    new_class = panel.locator("input[placeholder^='e.g. red circle']")
+    class_list = panel.locator(".widget-select-multiple select").first
+    templates = panel.locator("textarea")
+    template_set = panel.locator(".widget-dropdown select")
+    times: dict[str, list[float]] = {}
+
+    def timed(name, action, containing=""):
+        times.setdefault(name, []).append(timed_change(page, action, containing=containing)[1])
+
+    for round_ in range(REPEATS):
+        name = f"green star {round_}"
+        new_class.fill(name)
+        timed("add a class (Enter)", lambda: new_class.press("Enter"), "11 classes")
+        class_list.select_option([name])
+        timed("remove a class", lambda: panel.get_by_role("button", name="Remove").click(), "10 classes")
+        timed("template set", lambda: template_set.select_option("imagenet7"), "7 templates")
+        timed("ensembling", lambda: panel.get_by_role("button", name="score").click(), "score")
+        timed("ensembling", lambda: panel.get_by_role("button", name="embedding").click(), "embedding ens")
+        templates.fill("a photo of a {}")
+        timed("template typed + Enter", lambda: templates.press("Enter"), "1 template,")
+        timed("template set", lambda: template_set.select_option("basic"), "3 templates")
+    return times
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
+    args = parser.parse_args(argv)
+    problems = browser_problems()
+    if problems:
+        print("cannot measure in a browser: " + "; ".join(problems), file=sys.stderr)
+        return 2
+    import clipnb
+
+    model = clipnb.load_model("demo")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="clipnb-latency-") as tmp:
+        work = Path(tmp)
+        for count in args.sizes:
+            folder = image_folder(work, count)
+            cache = work / "cache"
+            clipnb.embed_images(model, clipnb.find_images(folder), cache=clipnb.EmbeddingCache(cache), progress=False)
+            root = work / f"root-{count}"
+            root.mkdir()
+            nbformat.write(notebook(folder, cache, work / "exports"), root / "panel.ipynb")
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+            lab_work = work / f"lab-{count}"
+            lab_work.mkdir()
+            with jupyterlab(root, lab_work, env) as (url, token), chromium_page(lab_work / "profile") as page:
+                open_and_run_all(page, url, token, "panel.ipynb")
+                page.locator(".clipnb-charts .clipnb-class-chart").wait_for(timeout=300_000)
+                results[count] = measure(page, count)
+    print(f"seconds from a change to its new status and chart in the page (Chromium, JupyterLab, demo model, "
+          f"{len(CLASSES)} classes; median and max of {REPEATS} rounds or more)")
+    print(f"{'change':28s}" + "".join(f"{f'{n} images':>22s}" for n in args.sizes))
+    for change in results[args.sizes[0]]:
+        cells = [f"{statistics.median(results[n][change]):8.3f} (max {max(results[n][change]):5.3f})"
+                 for n in args.sizes]
+        print(f"{change:28s}" + "".join(f"{c:>22s}" for c in cells))
+    for n in args.sizes:
+        every = [t for series in results[n].values() for t in series]
+        goal = 0.5 if n <= 100 else 1.0
+        print(f"{n} images: slowest change {max(every):.3f} s (goal under {goal} s): "
+              f"{'met' if max(every) < goal else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
