@@ -267,7 +267,8 @@ def _fetch_official(name: str, download_root) -> Path:
             f"CLIP model {name!r} could not be had: {where} and downloading "
             f"{url} failed ({reason}). On a machine with internet, run "
             f"`python -c \"import clip; clip.load('{name}')\"` (or download the URL) and copy the file to "
-            f"{path}, or pass a local checkpoint path as the model; `--model demo` works offline.") from None
+            f"{path}, or give the path of a checkpoint file as the model. The model named \"demo\" works offline (it knows "
+            f"only coloured shapes).") from None
     except RuntimeError as exc:  # openai-clip's SHA-256 mismatch
         raise ModelError(f"CLIP model {name!r}: {exc}. Delete {path} and download it again.") from None
 
