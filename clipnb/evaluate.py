@@ -21,7 +21,7 @@ from .classify import results_table, score_column
 from .export import atomic_path, save_figure, write_csv
 from .labels import LabelledImages
 from .models import ClipModel
-from .prompts import ENSEMBLE_METHODS, TEMPLATE_SETS, resolve_templates
+from .prompts import DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, resolve_templates
 from .scoring import build_head
 
 TOP_K = 5
@@ -128,7 +128,7 @@ def per_class_table(confusion: pd.DataFrame) -> pd.DataFrame:
                          "precision": precision, "recall": recall, "f1": f1})
 
 
-def evaluate_labelled(labelled: LabelledImages, model: ClipModel, templates="seed", ensemble: str = "embedding",
+def evaluate_labelled(labelled: LabelledImages, model: ClipModel, templates=DEFAULT_TEMPLATES, ensemble: str = "embedding",
                       *, truncate: bool = False, cache=None) -> Evaluation:
     """Zero-shot evaluation of images embedded once: build the head, score, compare with the labels."""
     head = build_head(model, labelled.classes, templates, ensemble, truncate=truncate, cache=cache)
@@ -138,7 +138,7 @@ def evaluate_labelled(labelled: LabelledImages, model: ClipModel, templates="see
 
 
 def template_sets(specs: Sequence | Mapping | None = None) -> dict[str, list[str]]:
-    """Names -> templates for a comparison: set names ("seed"), template files, single templates or lists."""
+    """Names -> templates for a comparison: set names ("basic"), template files, single templates or lists."""
     if specs is None:
         specs = list(TEMPLATE_SETS)
     if isinstance(specs, Mapping):

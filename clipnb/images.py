@@ -30,7 +30,6 @@ DRAFT_FORMATS = ("JPEG", "MPO")  # MPO: the multi-picture JPEGs of many cameras 
 # Four named ratio types, keyed by the exact reduced ratio; every other ratio is OTHER_RATIO.
 RATIO_TYPES = {(1, 1): "square (1:1)", (4, 3): "standard (4:3)", (16, 9): "widescreen (16:9)",
                (3, 2): "photo (3:2)"}
-SEED_RATIO_TYPES = RATIO_TYPES  # the former name, kept for old code
 OTHER_RATIO = "other"
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 # Ratios people name, for the nearest-standard-ratio column (width:height, landscape form).

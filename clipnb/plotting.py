@@ -293,7 +293,7 @@ def probability_bars(probabilities: pd.Series, ax: Axes | None = None, *, palett
     """Horizontal bars of probabilities (a Series: label -> probability), largest on top.
 
     The winner is drawn in its class colour with a bold label; the others in grey, so the winner stands
-    out as in the seed's chart. `top` keeps only the largest ones (for many classes).
+    out. `top` keeps only the largest ones (for many classes).
     """
     series = probabilities.astype(float).sort_values(ascending=False, kind="stable")
     if top is not None:
@@ -333,7 +333,7 @@ def image_axes(image, ax: Axes | None = None, *, title: str | None = None) -> Ax
 
 def prediction_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: Mapping | None = None,
                     order: Sequence[str] | None = None, show_empty: bool | None = None) -> Axes:
-    """How many images each class won (the seed's "分类结果分布"), one horizontal bar per class.
+    """How many images each class won (分类结果分布 in a Chinese report), one horizontal bar per class.
 
     `order`: the classes to show, top to bottom (default: most predicted first). Classes that won
     nothing are shown when there are at most 20 classes, or when `show_empty` is True.
@@ -357,7 +357,7 @@ def prediction_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
 
 def confidence_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: Mapping | None = None,
                     order: Sequence[str] | None = None) -> Axes:
-    """Per class, the mean confidence of the images predicted as that class (the seed's "平均置信度")."""
+    """Per class, the mean confidence of the images predicted as that class (平均置信度 in a Chinese report)."""
     good = readable(results)
     means = good.groupby("prediction")["confidence"].mean()
     classes = classes_of(results)
@@ -388,7 +388,7 @@ def ratio_type_bars(results: pd.DataFrame, ax: Axes | None = None) -> Axes:
 
 
 def ratio_histogram(results: pd.DataFrame, ax: Axes | None = None, *, bins: int | str = "auto") -> Axes:
-    """Histogram of width/height with the mean marked (the seed's "宽高比值分布")."""
+    """Histogram of width/height with the mean marked (宽高比值分布 in a Chinese report)."""
     values = readable(results)["ratio_value"].astype(float).dropna()
     ax = _axes(ax, (6, 3.5))
     if len(values):
@@ -577,7 +577,7 @@ def class_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None, ti
 
 def report_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None,
                      title: str = "Zero-shot classification report") -> Figure:
-    """The seed's four-chart report: predicted classes and confidence per class (top, same class per row),
+    """The four-chart report: predicted classes and confidence per class (top, same class per row),
     aspect-ratio types and the width/height histogram with its mean (bottom)."""
     classes = classes_of(results)
     palette = _palette(palette, classes)

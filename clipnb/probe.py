@@ -1,7 +1,7 @@
 """Few-shot linear probes: logistic regression (scikit-learn) on cached CLIP image embeddings, and how its
 accuracy grows with the number of labelled examples per class, against zero-shot on the same test images.
 
-The seed's "视觉分类任务: 使用 CLIP 的图像特征作为输入, 训练轻量级分类器". Splits are pure functions of the
+A light classifier trained on CLIP's image features ("视觉分类任务"). Splits are pure functions of the
 labels and a seed: one test split for every run (so probe and zero-shot are compared on the same images)
 and, per trial, nested training sets (the 2-shot set contains the 1-shot set, and so on).
 """
@@ -16,6 +16,7 @@ import torch
 
 from .labels import LabelledImages
 from .models import ClipModel
+from .prompts import DEFAULT_TEMPLATES
 from .scoring import ZeroShotHead, build_head
 
 DEFAULT_SHOTS = (1, 2, 4, 8, 16)
@@ -131,7 +132,7 @@ def curve_summary(curve: pd.DataFrame) -> pd.DataFrame:
 
 
 def probe_labelled(labelled: LabelledImages, model: ClipModel | None = None, head: ZeroShotHead | None = None,
-                   templates="seed", shots: Sequence[int] = DEFAULT_SHOTS, *, trials: int = 5,
+                   templates=DEFAULT_TEMPLATES, shots: Sequence[int] = DEFAULT_SHOTS, *, trials: int = 5,
                    test_fraction: float = 0.5, seed: int = 0, C: float = DEFAULT_C, cache=None) -> pd.DataFrame:
     """The few-shot curve for a labelled folder embedded once, with zero-shot (head built from the
     labelled classes and `templates`, unless given) on the same test split. Unreadable images are left out."""

@@ -12,7 +12,6 @@ ENSEMBLE_METHODS = ("embedding", "score")
 
 # Three plain templates that name what the picture shows: the default.
 BASIC_TEMPLATES = ["a photo of a {}", "a picture of a {}", "an image of a {}"]
-SEED_TEMPLATES = BASIC_TEMPLATES  # the set's former name, kept for old code
 
 # CLIP's 80 ImageNet prompt templates (Radford et al. 2021, the "Prompt_Engineering_for_ImageNet" notebook).
 IMAGENET80_TEMPLATES = [

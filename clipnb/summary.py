@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .classify import prob_column, score_column
-from .images import OTHER_RATIO, SEED_RATIO_TYPES
+from .images import OTHER_RATIO, RATIO_TYPES
 
 PERCENT_DECIMALS = 1  # percentages in summary tables: 2.1, not 2.0833333333333335
 MEAN_DECIMALS = 4  # scores, probabilities and confidences in summary tables
@@ -66,9 +66,9 @@ def prediction_counts(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def ratio_counts(results: pd.DataFrame) -> pd.DataFrame:
-    """The seed's ratio-type statistics: count and percentage (to 1 decimal) of each ratio type (all types listed)."""
+    """Ratio-type statistics: count and percentage (to 1 decimal) of each ratio type (all types listed)."""
     good = readable(results)
-    order = list(SEED_RATIO_TYPES.values()) + [OTHER_RATIO]
+    order = list(RATIO_TYPES.values()) + [OTHER_RATIO]
     counts = good["ratio_type"].value_counts().reindex(order, fill_value=0)
     frame = counts.rename_axis("ratio_type").reset_index(name="count")
     frame["percent"] = (100 * frame["count"] / max(len(good), 1)).round(PERCENT_DECIMALS)
@@ -85,7 +85,7 @@ def run_summary(results: pd.DataFrame) -> dict:
 
 
 def summary_text(results: pd.DataFrame) -> str:
-    """The seed's printed statistics summary, as text."""
+    """The statistics summary (统计总结), as text."""
     run = run_summary(results)
     lines = [f"images: {plural(run['files'], 'file')}, {run['classified']} classified, "
              f"{run['unreadable']} unreadable"]

@@ -1,5 +1,5 @@
 """Zero-shot classification of a video: sample frames with PyAV, embed them, average the frame embeddings
-(the seed's "视频分类: 对视频帧提取特征后取平均"), and keep a per-frame timeline of class probabilities.
+(视频分类: the frames' features averaged), and keep a per-frame timeline of class probabilities.
 
 Decoding is the edge: `sample_frames` yields (frame number, time, picture) for every n seconds or every
 n frames, skipping damaged packets instead of stopping, and seeking instead of decoding everything when the

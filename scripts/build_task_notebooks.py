@@ -51,8 +51,8 @@ table) only re-score those embeddings.
 image_folder = None  # labelled images, one subfolder per class (or any images with labels_csv); None: generated shapes
 labels_csv = None  # a CSV of path,label (paths relative to image_folder); None: the subfolder names are the labels
 classes = None  # class names; None: the labels (underscores read as spaces)
-templates = ["seed", "imagenet7"]  # the first is evaluated; all are compared, each with both ensembling methods
-ensemble = "embedding"  # "embedding" (CLIP paper) or "score" (seed notebook)
+templates = ["basic", "imagenet7"]  # the first is evaluated; all are compared, each with both ensembling methods
+ensemble = "embedding"  # "embedding" (average the templates' embeddings) or "score" (average the templates' scores)
 per_class = 4  # images per class when the shapes are generated
 mistakes = 12  # how many confident mistakes to show
 output_dir = "../reports/evaluation"  # where metrics.json, the CSV tables and the figures are written"""),
@@ -221,8 +221,8 @@ class probabilities: where in the video each class is seen."""),
 {MODEL_LINE}
 video = None  # a video file (mp4, mov, mkv, webm, ...); None: a generated video of shapes that change every 2 s
 classes = None  # class names; None: the shape classes for the generated video, else the default classes
-templates = "seed"  # a template set (seed, imagenet80, imagenet7), a file with one template per line, or a list
-ensemble = "embedding"  # "embedding" (CLIP paper) or "score" (seed notebook)
+templates = "basic"  # a template set (basic, imagenet80, imagenet7), a file with one template per line, or a list
+ensemble = "embedding"  # "embedding" (average the templates' embeddings) or "score" (average the templates' scores)
 every_seconds = 0.5  # sample one frame every this many seconds ...
 every_frames = None  # ... or every n-th frame instead (when set)
 output_dir = "../reports/video"  # where the tables and the timeline figure are written"""),
@@ -301,7 +301,7 @@ about blue ones."""),
 image_folder = None  # labelled images, one subfolder per class (or any images with labels_csv); None: generated shapes
 labels_csv = None  # a CSV of path,label (paths relative to image_folder)
 classes = None  # class names; None: the labels
-templates = "seed"  # templates of the zero-shot classifier compared with the probes
+templates = "basic"  # templates of the zero-shot classifier compared with the probes
 per_class = 24  # images per class when the shapes are generated (6 shapes, any colour)
 shots = [1, 2, 4, 8, 16]  # labelled images per class for the probes (each class needs more images than this)
 trials = 3  # random training sets per number of shots

@@ -45,7 +45,7 @@ def run_notebook(name, parameters, tmp_path):
 
 
 def test_evaluation_notebook(tmp_path):
-    out, text = run_notebook("04_evaluation.ipynb", {"per_class": 2, "templates": ["seed", "a {}"]}, tmp_path)
+    out, text = run_notebook("04_evaluation.ipynb", {"per_class": 2, "templates": ["basic", "a {}"]}, tmp_path)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["evaluated"] == 96 and metrics["acc@1"] > 0.5  # chance: 1/48
     assert "96 images (0 unreadable), 48 classes: acc@1" in text
