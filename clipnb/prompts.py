@@ -90,6 +90,9 @@ def resolve_templates(templates: str | os.PathLike | Sequence[str] = DEFAULT_TEM
             where = "" if Path(spec).is_absolute() else f" (looked in {Path(spec).absolute()})"
             raise PromptError(f"template file {spec} not found{where}: check its name and folder, or use one of "
                               f"the template sets {', '.join(TEMPLATE_SETS)}")
+        elif isinstance(templates, str) and len(spec.split()) > 1:
+            # words and spaces: a template that lacks its {}, not the name of a set
+            templates = [spec]
         else:
             raise PromptError(f"unknown template set {spec!r}: use one of {', '.join(TEMPLATE_SETS)}, "
                               "a file with one template per line, or a list of templates containing '{}'")
@@ -110,11 +113,16 @@ def read_template_file(path: str | os.PathLike) -> list[str]:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise PromptError(f"template file {path} could not be read: {exc}") from None
-    lines = [line.strip() for line in text.splitlines()]
-    templates = [line for line in lines if line and not line.startswith("#")]
-    if not templates:
+    numbered = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)]
+    numbered = [(number, line) for number, line in numbered if line and not line.startswith("#")]
+    if not numbered:
         raise PromptError(f"template file {path} holds no templates (one per line, each with '{{}}')")
-    return templates
+    for number, line in numbered:  # a bad line is named with its file and line number
+        try:
+            check_templates([line])
+        except PromptError as exc:
+            raise PromptError(f"template file {path}, line {number}: {exc}") from None
+    return [line for _, line in numbered]
 
 
 def check_templates(templates: Iterable[str]) -> list[str]:

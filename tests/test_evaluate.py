@@ -185,7 +185,8 @@ def test_evaluate_command_writes_metrics_tables_and_figures(demo, tmp_path, caps
 
 @pytest.mark.parametrize("args, message", [
     (["--classes", "red circle"], "is not one of the classes"),
-    (["--templates", "no braces"], "unknown template set"),
+    (["--templates", "no braces"], "template 'no braces' has no"),
+    (["--templates", "imagenet81"], "unknown template set"),
     (["--labels", "missing.csv"], "does not exist"),
 ])
 def test_evaluate_command_fails_in_one_line(tmp_path, capsys, args, message):

@@ -47,9 +47,15 @@ def test_a_missing_template_file_is_named_as_a_file(tmp_path, monkeypatch, spec)
         resolve_templates("folder.txt")
 
 
-@pytest.mark.parametrize("spec", ["imagenet81", "no braces here", "a photo of a"])
+@pytest.mark.parametrize("spec", ["imagenet81", "photos"])
 def test_an_unknown_name_still_lists_the_sets(spec):
     with pytest.raises(PromptError, match=f"unknown template set '{spec}': use one of basic, imagenet80, imagenet7"):
+        resolve_templates(spec)
+
+
+@pytest.mark.parametrize("spec", ["no braces here", "a photo of a"])
+def test_words_without_braces_are_a_template_that_lacks_them(spec):
+    with pytest.raises(PromptError, match=f"template '{spec}' has no '{{}}' where the class name goes"):
         resolve_templates(spec)
 
 
@@ -125,3 +131,10 @@ def test_prompt_longer_than_context_is_named(tiny_model):
     assert "context of 77" in str(info.value) and "truncate" in str(info.value)
     head = build_head(tiny_model, ["cat", long_name], BASIC_TEMPLATES, truncate=True)
     assert head.text_features.shape[:2] == (2, 3)
+
+
+def test_a_bad_line_of_a_template_file_is_named_with_its_line(tmp_path):
+    path = tmp_path / "mine.txt"
+    path.write_text("a photo of a {}\n# a comment\n\nno braces here\n", encoding="utf-8")
+    with pytest.raises(PromptError, match=r"mine.txt, line 4: template 'no braces here' has no"):
+        resolve_templates(path)
