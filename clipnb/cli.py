@@ -150,12 +150,13 @@ def _say_folder(folder, recursive: bool, to_stderr: bool = False) -> None:
 
 def run_classify(args) -> int:
     from .classify import classify, gather_images
-    from .export import write_csv
+    from .export import check_output_file, write_csv
     from .models import load_model
     from .prompts import check_classes, check_ensemble, resolve_templates
-    from .summary import summary_text
+    from .summary import plural, summary_text
 
     # everything that can be checked without the model is checked first
+    check_output_file(args.csv)
     classes = check_classes(args.classes)
     templates = resolve_templates(args.templates)
     check_ensemble(args.ensemble)
@@ -166,7 +167,7 @@ def run_classify(args) -> int:
                        batch_size=args.batch_size, exact=args.exact, cache=cache_from(args),
                        truncate=args.truncate, background=args.background, num_workers=args.workers,
                        progress=not args.quiet)
-    print(f"model {model.name}, {len(classes)} classes x {len(templates)} templates, "
+    print(f"model {model.name}, {plural(len(classes), 'class')} x {plural(len(templates), 'template')}, "
           f"ensemble {args.ensemble}")
     print(summary_text(results))
     path = write_csv(results, args.csv, bom=args.bom)
@@ -315,10 +316,12 @@ def run_evaluate(args) -> int:
 
 
 def run_search(args) -> int:
-    from .export import write_csv
+    from .export import check_output_file, write_csv
     from .models import load_model
     from .search import index_images, search_image, search_text
 
+    if args.csv:
+        check_output_file(args.csv)
     if args.image and not Path(args.image).is_file():
         kind = "is a folder; give one image file" if Path(args.image).is_dir() else "does not exist"
         raise FileNotFoundError(f"query image {args.image} {kind}")

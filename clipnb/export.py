@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
+import math
 import os
 import re
 import socket
@@ -17,6 +19,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 READ_ONLY_ERRORS = (errno.EROFS, errno.EACCES, errno.EPERM)
@@ -52,6 +55,23 @@ def _explain(target: Path, exc: OSError) -> str:
     else:
         advice = "choose another output path"
     return f"cannot write {target}: {reason}; {advice} ({RETRY_HINT})"
+
+
+def check_output_file(target: str | os.PathLike) -> Path:
+    """Refuse, before any work is done, an output path that cannot become a file: a folder, a path under a
+    file, or a read-only folder. Returns the path; the write itself may still fail (a full disk)."""
+    target = Path(target)
+    if target.is_dir():
+        raise ExportError(f"cannot write {target}: it is a folder; give a file name such as {target / 'results.csv'}")
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ExportError(f"cannot write {target}: {parent} is a file, not a folder; choose another output path")
+    if not os.access(parent, os.W_OK):
+        raise ExportError(f"cannot write {target}: the folder {parent} is read-only or not yours; "
+                          "choose another output path")
+    return target
 
 
 def _new_file_mode(target: Path) -> int:
@@ -140,3 +160,21 @@ def save_figure(figure, path: str | os.PathLike, dpi: int = 150) -> Path:
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
     return path
+
+
+def write_json(data: dict, path: str | os.PathLike) -> Path:
+    """A dict as indented UTF-8 JSON, written atomically (NaN becomes null)."""
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        if isinstance(value, np.generic):
+            return clean(value.item())
+        return value
+
+    with atomic_path(path) as temporary:
+        Path(temporary).write_text(json.dumps(clean(data), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return Path(path)

@@ -205,7 +205,14 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str | to
         return _build(state_dict, path.name, device, file_sha256(path), str(path))
     if path.is_dir():
         raise ModelError(f"model {spec!r} is a folder; give a checkpoint file (.pt) or a model name")
-    raise ModelError(f"unknown model {spec!r}: not a file, and not one of {', '.join(available_models())}")
+    import difflib
+
+    known = available_models()
+    by_case = {name.lower(): name for name in known}
+    close = ([by_case[spec.lower()]] if spec.lower() in by_case
+             else difflib.get_close_matches(spec, known, n=2, cutoff=0.6))
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise ModelError(f"unknown model {spec!r}: not a file, and not one of {', '.join(known)}{hint}")
 
 
 def _build_clip(state_dict: dict, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:

@@ -36,8 +36,10 @@ def test_templates_file_and_imagenet_sets(tiny_checkpoint, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--classes", "cat", "cat"], "'cat' is given twice"),
     (["--classes", "cat", " "], "class #2 is blank"),
-    (["--classes", "cat", "--templates", "no braces here"], "unknown template set"),
+    (["--classes", "cat", "--templates", "no braces here"], "template 'no braces here' has no '{}'"),
+    (["--classes", "cat", "--templates", "imagenet81"], "unknown template set 'imagenet81'"),
     (["--classes", "cat", "--model", "ViT-Q/7"], "unknown model 'ViT-Q/7'"),
+    (["--classes", "cat", "--model", "vit-b/32"], "did you mean 'ViT-B/32'?"),
 ])
 def test_fatal_problems_exit_2_with_one_line(tiny_checkpoint, tmp_path, capsys, args, message):
     if "--model" not in args:
@@ -190,3 +192,17 @@ def test_the_output_says_whether_subfolders_are_included(tiny_checkpoint, tmp_pa
     assert main(["search", str(folder), "--text", "a cat", *common]) == 0
     captured = capsys.readouterr()
     assert "subfolders not included: 2 more images" in captured.err and len(captured.out.splitlines()) == 1
+
+
+def test_an_output_csv_that_cannot_be_written_is_refused_before_any_work(tiny_checkpoint, tmp_path, capsys):
+    code = main(["classify", str(TEST_IMAGES), "--classes", "cat", "dog", "--model", str(tiny_checkpoint),
+                 "--csv", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == f"clipnb: error: cannot write {tmp_path}: it is a folder; give a file name such as " \
+                                f"{tmp_path / 'results.csv'}"
+
+
+def test_one_class_or_template_is_not_written_as_plural(tiny_checkpoint, tmp_path, capsys):
+    main(["classify", str(TEST_IMAGES), "--classes", "cat", "--templates", "a photo of a {}",
+          "--model", str(tiny_checkpoint), "--csv", str(tmp_path / "r.csv")])
+    assert "1 class x 1 template," in capsys.readouterr().out

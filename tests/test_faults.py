@@ -256,16 +256,28 @@ def test_written_files_get_normal_permissions(small_results, tmp_path):
         os.umask(mask)
 
 
-def test_cli_export_failure_exits_2_and_the_retry_encodes_nothing(tiny_checkpoint, tmp_path, capsys):
+def test_cli_export_failure_exits_2_and_the_retry_encodes_nothing(tiny_checkpoint, tmp_path, capsys, monkeypatch):
     folder = distinct_pngs(tmp_path / "photos", 6)
     blocker = tmp_path / "reports"
     blocker.write_text("a file, not a folder")
     common = ["classify", str(folder), "--classes", *CLASSES, "--model", str(tiny_checkpoint),
               "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    # a path that can never be a file is refused before any image is encoded
     assert cli_main(common + ["--csv", str(blocker / "results.csv")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("clipnb: error: cannot write") and "\n" not in err
-    assert cached_images(tmp_path / "cache") == 6  # the work is kept for the retry
+    assert err.startswith(f"clipnb: error: cannot write {blocker / 'results.csv'}: {blocker} is a file")
+    assert "\n" not in err and cached_images(tmp_path / "cache") == 0
+    # a write that fails at the end (a full disk): exit 2, and the work is kept for the retry
+    import clipnb.export
+
+    def full_disk(*args, **kwargs):
+        raise clipnb.export.ExportError("cannot write results.csv: No space left on device")
+
+    monkeypatch.setattr(clipnb.export, "write_csv", full_disk)
+    assert cli_main(common + ["--csv", str(tmp_path / "results.csv")]) == 2
+    assert capsys.readouterr().err.strip() == "clipnb: error: cannot write results.csv: No space left on device"
+    assert cached_images(tmp_path / "cache") == 6
+    monkeypatch.undo()
     assert cli_main(common + ["--csv", str(tmp_path / "results.csv")]) == 0
     assert len(pd.read_csv(tmp_path / "results.csv")) == 6
 
