@@ -156,9 +156,15 @@ def build_head(model: ClipModel, classes: Sequence[str], templates=DEFAULT_TEMPL
 def text_probabilities(model: ClipModel, image_features: torch.Tensor, texts: Sequence[str],
                        truncate: bool = False) -> torch.Tensor:
     """The CLIP paper's image-text example: softmax(logit_scale * cosine) over free texts, [images, texts]."""
+    if isinstance(texts, str):
+        raise PromptError(f"texts must be a list of texts, not the single string {texts!r}: "
+                          f"write [{texts!r}, ...] with at least two texts to compare")
     texts = list(texts)
     if not texts:
         raise PromptError("no texts given: give at least one text to compare the image with")
+    if len(texts) == 1:
+        warnings.warn(f"only one text ({texts[0]!r}): its probability is always 1, since the texts compete with "
+                      "each other; give at least two texts to compare", ClassWarning, stacklevel=2)
     if any(not isinstance(t, str) or not t.strip() for t in texts):
         raise PromptError("a text is blank; every text needs words")
     text_features = encode_texts(model, texts, truncate=truncate)

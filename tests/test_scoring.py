@@ -162,3 +162,16 @@ def test_similarity_refuses_a_folder_before_loading_a_model(tmp_path):
         clipnb.similarity(tmp_path, ["a cat"], model="never-loaded")  # no image in it to propose
     with pytest.raises(FileNotFoundError, match="image .*nope.jpg does not exist"):
         clipnb.similarity(tmp_path / "nope.jpg", ["a cat"], model="never-loaded")
+
+
+def test_texts_must_be_a_list_and_one_text_is_warned_about(tiny_model):
+    import torch
+
+    from clipnb.prompts import PromptError
+    from clipnb.scoring import ClassWarning, text_probabilities
+
+    features = torch.nn.functional.normalize(torch.randn(1, 32), dim=-1)
+    with pytest.raises(PromptError, match="not the single string 'a cat'"):
+        text_probabilities(tiny_model, features, "a cat")
+    with pytest.warns(ClassWarning, match="only one text"):
+        assert text_probabilities(tiny_model, features, ["a cat"]).item() == pytest.approx(1.0)
