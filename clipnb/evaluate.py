@@ -7,7 +7,6 @@ an `Evaluation` out. `evaluate_labelled` and `compare_templates` score images em
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .classify import results_table, score_column
-from .export import atomic_path, save_figure, write_csv
+from .export import save_figure, write_csv, write_json
 from .labels import LabelledImages
 from .models import ClipModel
 from .prompts import DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, resolve_templates
@@ -172,24 +171,6 @@ def compare_templates(labelled: LabelledImages, model: ClipModel, templates: Seq
     table = pd.DataFrame(rows)
     table.attrs["images"] = int(labelled.ok.sum())
     return table
-
-
-def write_json(data: dict, path: str | os.PathLike) -> Path:
-    """A dict as indented UTF-8 JSON, written atomically (NaN becomes null)."""
-    def clean(value):
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        if isinstance(value, np.generic):
-            return clean(value.item())
-        return value
-
-    with atomic_path(path) as temporary:
-        Path(temporary).write_text(json.dumps(clean(data), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return Path(path)
 
 
 def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, comparison: pd.DataFrame | None = None,

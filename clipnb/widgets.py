@@ -13,7 +13,8 @@ matplotlib figures (PNG, SVG, PDF) for reports.
 Nothing a user does is lost without a word: a bad entry, or any exception in a callback (which JupyterLab
 would only show in its Log Console, since callbacks may run on another thread), puts a ⚠ message in the
 status line with the details folded under it, and the last good results stay on screen. After every good
-change the status line reads "N classes × M templates, METHOD ensembling".
+change the status line reads "N classes × M templates, METHOD ensembling". Export has a line of its own
+under its button, so an export finishing never overwrites what the status line says about the controls.
 
 Everything is driven by the controls' values, so the panel works the same from Python as from the page:
 
@@ -37,7 +38,6 @@ import re
 import threading
 import time
 import traceback
-import warnings
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -49,7 +49,7 @@ from . import plotting
 from .classify import gather_images, prob_column, results_table
 from .compare import display_names, folder_labels
 from .embedding import EmbeddedImages, embed_images
-from .export import ExportError, write_csv
+from .export import RETRY_HINT, ExportError, write_csv, write_json
 from .images import ImageReadError, open_image
 from .models import ClipModel
 from .prompts import ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, check_classes, resolve_templates
@@ -162,14 +162,15 @@ STYLE = """<style>
 .clipnb-bar span.value{white-space:nowrap;color:#333}
 .clipnb-swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
 .clipnb-cards{display:flex;flex-wrap:wrap;gap:10px;margin-top:8px}
-.clipnb-card{width:230px;border:1px solid #ddd;border-radius:4px;padding:6px;background:#fff}
-.clipnb-card img{display:block;max-width:218px;max-height:150px;margin:0 auto 4px}
+.clipnb-card{width:250px;border:1px solid #ddd;border-radius:4px;padding:6px;background:#fff}
+.clipnb-card img{display:block;max-width:238px;max-height:150px;margin:0 auto 4px}
 .clipnb-card .name{font-weight:600;overflow-wrap:anywhere}
 .clipnb-card .wrong{color:#cf222e}
 .clipnb-card .right{color:#1a7f37}
-.clipnb-card .prob{display:grid;grid-template-columns:95px 1fr;gap:2px 6px;align-items:center;font-size:12px}
+.clipnb-card .prob{display:grid;grid-template-columns:118px 1fr;gap:2px 6px;align-items:center;font-size:12px}
 .clipnb-card .prob .label{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .clipnb-note{color:#555}
+.clipnb-table table td,.clipnb-table table th{padding:2px 8px;text-align:left}
 </style>"""
 
 
@@ -197,9 +198,10 @@ def class_chart_html(results: pd.DataFrame, palette: Mapping[str, tuple]) -> str
                      f'{html.escape(name)}</span>')
         cells.append(_bar(count / top, colour, f"{count} ({100 * count / max(len(good), 1):.0f}%)"))
         cells.append(_bar(mean, colour, "–" if not np.isfinite(mean) else f"{mean:.3f}"))
-    hidden = len(classes_of(results)) - len(order)
-    note = (f'<div class="clipnb-note">{plural(hidden, "class")} that won no image not shown</div>'
-            if hidden else "")
+    hidden = [c for c in classes_of(results) if c not in order]
+    names = ", ".join(hidden[:12]) + (", …" if len(hidden) > 12 else "")
+    note = (f'<div class="clipnb-note">Not shown: {plural(len(hidden), "class")} that won no image '
+            f'({html.escape(names)}).</div>' if hidden else "")
     return (f'<h4>Predicted classes ({plural(len(good), "image")})</h4>'
             f'<div class="clipnb-bars clipnb-class-chart">{"".join(cells)}</div>{note}')
 
@@ -256,6 +258,9 @@ def thumbnail_uri(path) -> str | None:
 def table_html(table: pd.DataFrame) -> str:
     marks = {True: "✓", False: "✗", None: ""}
     shown = table.copy()
+    for column in shown.columns:  # None shows as an empty cell, as NaN does
+        if not pd.api.types.is_numeric_dtype(shown[column]):
+            shown[column] = shown[column].astype(object).where(shown[column].notna(), "")
     if "correct" in shown:
         shown["correct"] = [marks.get(v, "") for v in shown["correct"]]
     return shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}", border=0)
@@ -273,11 +278,12 @@ class ClassifierPanel:
     `add_class_button` ("Add class"); `template_set` ("Template set"); `templates` ("Templates", one per
     line: applies `typing_delay` seconds after the last keystroke, and at once on a new line);
     `ensemble` ("Ensembling"); `shown` ("Images shown"); `output_dir` + `export_button` ("Export": a new
-    timestamped subfolder of the output folder each time).
+    timestamped subfolder of the output folder each time, with its own line, `export_status`, under it).
 
     State: `results` (last good scoring), `table` (the rows shown), `html` (the charts shown), `message`
-    and `error` (the status line), `exported` (paths of the last export), `scorings` (how many times it
-    scored), `truth` (true class per image from folder names, where a folder is named after a class).
+    and `error` (the status line), `export_message` and `export_error` (the export line), `exported`
+    (paths of the last export), `scorings` (how many times it scored), `truth` (true class per image from
+    folder names, where a folder is named after a class).
     """
 
     def __init__(self, model: ClipModel, embedded: EmbeddedImages, classes: Sequence[str],
@@ -300,6 +306,7 @@ class ClassifierPanel:
         self._lock = threading.RLock()  # callbacks and the typing timer may run on different threads
         self._timer: threading.Timer | None = None
         self._quiet = False
+        self._repeats = 0  # how often the same error came again in a row
         self._shown_settings = ""
         self._thumbnails: dict[int, str | None] = {}
         self._colours = dict(plotting.class_palette(classes))  # a class keeps its colour for good
@@ -331,6 +338,9 @@ class ClassifierPanel:
                                  style=wide)
         self.export_button = w.Button(description="Export", icon="download", button_style="success",
                                       tooltip="write the CSV files and the charts to a new subfolder")
+        self.export_status = w.HTML(layout=w.Layout(width="auto"))
+        self.export_status.add_class("clipnb-export-status")
+        self.export_message, self.export_error = "", ""
         self.status = w.HTML()
         self.status.add_class("clipnb-status")
         self.charts = w.HTML()
@@ -352,7 +362,7 @@ class ClassifierPanel:
             w.HBox([w.VBox([self.class_list, self.remove_class_button, self.new_class, self.add_class_button],
                            layout=column),
                     w.VBox([self.template_set, self.templates, self.ensemble], layout=column),
-                    w.VBox([self.shown, self.output_dir, self.export_button], layout=column)]),
+                    w.VBox([self.shown, self.output_dir, self.export_button, self.export_status], layout=column)]),
             self.status, self.charts, self.table_view])
         self.widget.add_class("clipnb-panel")
         self.refresh()
@@ -460,44 +470,70 @@ class ClassifierPanel:
             self.table_view.value = table_html(self.table)
 
     def export(self, wait: bool = True) -> list[Path]:
-        """Write classification.csv, class_summary.csv and the charts (PNG, SVG, PDF) to a new timestamped
-        subfolder of the output folder; the status line says "exporting…" at once and where the files went
-        after. `wait=False` (the Export button) writes them on a thread, so the panel stays usable."""
+        """Write classification.csv, class_summary.csv, settings.json (model, classes, templates,
+        ensembling) and the charts (PNG, SVG, PDF) of the results shown to a new timestamped subfolder of
+        the output folder. The export line under the button says "exporting…" at once, with the settings
+        being written, and where the files went after; the status line above stays about the controls.
+        Templates still waiting for the typing pause apply first. `wait=False` (the Export button) writes
+        on a thread, so the panel stays usable."""
         with self._lock:
+            self.settle()
             if self.results is None:
-                self._fail("nothing to export yet: fix the entry shown above first")
+                self._export_fail("nothing to export yet: fix the entry shown in the status line first")
                 return []
-            base = self.output_dir.value.strip() or "."
+            base = self.output_dir.value.strip()
+            if not base:
+                self._export_fail("no output folder: type the folder to export to in 'Output folder'")
+                return []
             folder = export_folder(base)
-            job = functools.partial(self._write_export, folder, self.results, list(self.shown.value),
-                                    self.palette, self.truth)
-            self._say(f"{self._shown_settings}: exporting… to {folder}")
+            label = self._shown_settings
+            if self.error:
+                label += " (the last good settings: the entry in the status line is not applied)"
+            results = self.results
+            settings = {"model": self.model.name, "classes": classes_of(results),
+                        "templates": list(results.attrs.get("templates", [])),
+                        "ensemble": results.attrs.get("ensemble"), "images": len(results),
+                        "exported": datetime.datetime.now().isoformat(timespec="seconds")}
+            job = functools.partial(self._write_export, folder, results, settings, list(self.shown.value),
+                                    self.palette, self.truth, label)
+            self._export_say(f"exporting… {label} to {folder}")
             if not wait:
                 self.export_button.disabled = True
         if wait:
             return job()
-        threading.Thread(target=self._guarded("exporting", lambda: job()), daemon=True).start()
+        threading.Thread(target=self._guarded("exporting", job), daemon=True).start()
         return []
 
-    def _write_export(self, folder: Path, results, rows, palette, truth) -> list[Path]:
+    def _write_export(self, folder: Path, results, settings, rows, palette, truth, label) -> list[Path]:
         try:
             written = [write_csv(results, folder / "classification.csv", bom=True),
-                       write_csv(class_summary(results), folder / "class_summary.csv")]
+                       write_csv(class_summary(results), folder / "class_summary.csv"),
+                       write_json(settings, folder / "settings.json")]
             figures = {"images": plotting.image_grid(results, rows=rows, palette=palette, truth=truth),
                        "classes": plotting.class_dashboard(results, palette=palette)}
             for name in CHARTS:
                 written += plotting.export_figure(figures[name], folder, f"panel_{name}", dpi=self.dpi)
         except (ExportError, OSError) as exc:
+            reason = str(exc).replace(f" ({RETRY_HINT})", "")
             with self._lock:
-                self._fail(f"export to {folder} failed: {exc}; the results in the panel are kept")
+                self._export_fail(f"export to {folder} failed: {reason}. Change 'Output folder' and press "
+                                  "Export again; the results in the panel are kept")
             return []
         finally:
             self.export_button.disabled = False
         with self._lock:
             self.exported = written
-            self._say(f"{self._shown_settings}: exported {plural(len(written), 'file')} to {folder}: "
-                      f"{', '.join(p.name for p in written)}")
+            self._export_say(f"exported {plural(len(written), 'file')} ({label}) to {folder}: "
+                             f"{', '.join(p.name for p in written)}")
         return written
+
+    def _export_say(self, text: str) -> None:
+        self.export_message, self.export_error = text, ""
+        self.export_status.value = f'<span style="color:#1a7f37">✔ {html.escape(text)}</span>'
+
+    def _export_fail(self, text: str) -> None:
+        self.export_message = self.export_error = text
+        self.export_status.value = f'<span style="color:#cf222e;font-weight:bold">⚠ {html.escape(text)}</span>'
 
     # -- status line ------------------------------------------------------------------------------
     def _say(self, text: str) -> None:
@@ -508,14 +544,20 @@ class ClassifierPanel:
         """Applied, but the answer may mean little (one class, classes the model does not know)."""
         self.message, self.error = f"{text}. {caution}", ""
         self.status.value = (f'<span style="color:#9a6700">⚠ {html.escape(text)}.</span> '
-                             f'<span style="color:#9a6700;font-weight:bold">{html.escape(caution)}</span>')
+                             f'<span style="color:#9a6700">{html.escape(caution)}</span>')
         return True
 
     def _fail(self, text: str, details: str = "") -> bool:
+        if text == self.error:  # the same mistake again: say so, or nothing on screen would react
+            self._repeats += 1
+            text_shown = f"{text} (again, {self._repeats + 1} times)"
+        else:
+            self._repeats = 0
+            text_shown = text
         self.message = self.error = text
         folded = (f"<details><summary>details</summary><pre style='font-size:12px'>{html.escape(details)}</pre>"
                   f"</details>") if details else ""
-        self.status.value = f'<span style="color:#cf222e;font-weight:bold">⚠ {html.escape(text)}</span>{folded}'
+        self.status.value = f'<span style="color:#cf222e;font-weight:bold">⚠ {html.escape(text_shown)}</span>{folded}'
         return False
 
     def _guarded(self, doing: str, callback: Callable) -> Callable:

@@ -172,12 +172,18 @@ def test_every_control_of_the_panel_in_the_browser(lab, tmp_path):
             assert status_text(page) == before
             shot("images_shown")
 
-            # export: "exporting…" at once, then the files, in a new subfolder (never over the notebook's)
-            status = change("export", lambda: panel.get_by_role("button", name="Export").click(),
-                            containing="exported")
-            assert "exported 8 files" in status and "panel-" in status
+            # export: "exporting…" at once under the button, then the files, in a new subfolder (never over
+            # the notebook's files); the status line above stays about the controls
+            export_line = panel.locator(".clipnb-export-status")
+            panel.get_by_role("button", name="Export").click()
+            page.wait_for_function("() => document.querySelector('.clipnb-export-status').innerText"
+                                   ".includes('exported')", timeout=60_000)
+            shot("export")
+            assert "exported 9 files (8 classes × 80 templates, score ensembling)" in export_line.inner_text()
+            assert "panel-" in export_line.inner_text() and status_text(page) == before
             exported = sorted((root / "reports").glob("panel-*/*"))
-            assert {p.name for p in exported} >= {"classification.csv", "class_summary.csv", "panel_classes.png"}
+            assert {p.name for p in exported} >= {"classification.csv", "class_summary.csv", "settings.json",
+                                                  "panel_classes.png"}
             assert (root / "reports" / "classification.csv").exists()  # the notebook's own export is intact
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)

@@ -1,6 +1,7 @@
 """clipnb.widgets.ClassifierPanel driven from Python: set a control's value, check the results, the table,
 the charts and the status line; no image is ever encoded twice. Callbacks from another thread, exceptions in
 callbacks, typing and Enter are covered here too (tests/test_browser.py does the same in a real browser)."""
+import json
 import threading
 import time
 
@@ -284,10 +285,13 @@ def test_export_writes_a_new_timestamped_folder_and_says_where(panel, tmp_path):
     written = panel.export()
     folder = written[0].parent
     assert folder.parent == (tmp_path / "out").resolve() and folder.name.startswith("panel-")
-    assert {p.name for p in written} == {"classification.csv", "class_summary.csv"} | {
+    assert {p.name for p in written} == {"classification.csv", "class_summary.csv", "settings.json"} | {
         f"panel_{chart}.{fmt}" for chart in ("images", "classes") for fmt in ("png", "svg", "pdf")}
-    assert panel.message.startswith("4 classes × 3 templates, embedding ensembling: exported 8 files")
-    assert str(folder) in panel.message
+    assert panel.export_message.startswith("exported 9 files (4 classes × 3 templates, embedding ensembling)")
+    assert str(folder) in panel.export_message and "4 classes × 3 templates" in panel.message
+    settings = json.loads((folder / "settings.json").read_text())
+    assert settings["classes"] == ["red", "blue", "green", "black"] and settings["ensemble"] == "embedding"
+    assert settings["templates"] == TEMPLATE_SETS["basic"] and settings["images"] == 6
     table = pd.read_csv(folder / "classification.csv", encoding="utf-8-sig")
     assert {"path", "prediction", "confidence", "error", prob_column("black")} <= set(table.columns)
     assert len(table) == 6
@@ -302,13 +306,43 @@ def test_export_writes_a_new_timestamped_folder_and_says_where(panel, tmp_path):
 
 def test_the_export_button_says_exporting_at_once_and_the_files_after(panel, tmp_path):
     statuses = []
-    panel.status.observe(lambda change: statuses.append(change["new"]), names="value")
+    panel.export_status.observe(lambda change: statuses.append(change["new"]), names="value")
     panel.export_button.click()
-    assert "exporting…" in statuses[0]
+    assert "exporting… 3 classes × 3 templates, embedding ensembling" in statuses[0]
+    panel.templates.value = "oops"  # an edit during the export: the status line keeps its ⚠
     deadline = time.monotonic() + 60
-    while "exported" not in panel.message and time.monotonic() < deadline:
+    while "exported" not in panel.export_message and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert "exported 8 files" in panel.message and not panel.export_button.disabled
+    assert "exported 9 files (3 classes × 3 templates" in panel.export_message and not panel.export_button.disabled
+    assert "has no '{}'" in panel.error and panel.status.value.startswith('<span style="color:#cf222e')
+
+
+def test_export_writes_what_is_shown_and_says_so_when_the_controls_hold_a_bad_entry(panel):
+    panel.templates.value = "a drawing of a {}\nno braces"
+    written = panel.export()
+    assert "the last good settings" in panel.export_message and "has no '{}'" in panel.error
+    settings = json.loads((written[0].parent / "settings.json").read_text())
+    assert settings["templates"] == TEMPLATE_SETS["basic"]
+
+
+def test_templates_typed_just_before_export_are_exported(panel):
+    panel.typing_delay = 5
+    panel.templates.value = "a drawing of a {}"  # still waiting for the pause in typing
+    written = panel.export()
+    assert json.loads((written[0].parent / "settings.json").read_text())["templates"] == ["a drawing of a {}"]
+
+
+def test_an_empty_output_folder_is_refused(panel):
+    panel.output_dir.value = "  "
+    assert panel.export() == [] and "no output folder" in panel.export_error
+
+
+def test_the_same_mistake_twice_changes_the_status_line(panel):
+    panel.new_class.value = "red"
+    panel.add_class_button.click()
+    first = panel.status.value
+    panel.add_class_button.click()
+    assert panel.status.value != first and "again, 2 times" in panel.status.value
 
 
 def test_export_folder_names_never_collide(tmp_path):
@@ -326,8 +360,9 @@ def test_export_to_a_folder_that_cannot_be_written_shows_a_message(panel, tmp_pa
     blocker.write_text("not a folder")
     panel.output_dir.value = str(blocker / "reports")
     assert panel.export() == []
-    assert "export to" in panel.error and "failed" in panel.error and str(blocker) in panel.error
-    assert panel.results is not None
+    assert "export to" in panel.export_error and "failed" in panel.export_error and str(blocker) in panel.export_error
+    assert "still in memory" not in panel.export_error and "press Export again" in panel.export_error
+    assert panel.results is not None and panel.error == ""
 
 
 def test_image_table_ranks_the_runner_up(panel):
