@@ -64,6 +64,15 @@ class EmbeddedImages:
     def __len__(self) -> int:
         return len(self.records)
 
+    def describe(self) -> str:
+        """One line about the embedding run: how many images came from the cache, were encoded or could
+        not be read, and how long it took."""
+        s = self.stats
+        if not s:
+            return f"{len(self)} images"
+        return (f"{s['images']} images: {s['cache_hits']} from the cache, {s['encoded']} encoded, "
+                f"{s['failed']} unreadable, in {s['seconds']:.1f} s")
+
 
 def _variant(exact: bool, background) -> str:
     mode = "exact" if exact else f"draft{DRAFT_FACTOR}"

@@ -19,18 +19,23 @@ from notebook_cells import write_or_check  # noqa: E402
 
 MODEL_LINE = ('model_name = None  # None: $CLIPNB_MODEL when set, else ViT-B/32 '
               '(the offline demo model when ViT-B/32 cannot be had)')
-SETUP = """\
+def setup(*imports: str) -> str:
+    """The first code cell's opening: imports (the notebook's own after the common ones), the model, and
+    where outputs go."""
+    extra = "".join(f"{line}\n" for line in imports)
+    return f"""\
 %matplotlib inline
 from pathlib import Path
 
 import clipnb
 from clipnb import plotting
 from clipnb.defaults import choose_model, default_inputs
-
+{extra}
 model = choose_model(model_name)
 default_folder, default_classes, default_recursive = default_inputs(model)
-output_dir = Path(output_dir)
-print(f"model: {model.name}; outputs go to {output_dir.resolve()}")"""
+output_dir = Path(output_dir).resolve()
+print(f"model: {{model.name}}; outputs go to {{output_dir}}")"""
+
 
 SIMILARITY = [
     ("markdown", """\
@@ -48,7 +53,7 @@ image = None  # one image file; None: a picture the model knows (test_images/cat
 texts = None  # the texts to compare with the image; None: four texts about a cat, a dog and a bird (shape texts for the demo model)
 output_dir = "../reports/similarity"  # where the table and the figure are written"""),
     ("markdown", "## The model and its inputs"),
-    ("code", SETUP + """
+    ("code", setup() + """
 
 EXAMPLE_TEXTS = ["a photo of a cat", "a photo of a dog", "a photo of a bird", "a cat sitting on the sofa"]
 SHAPE_TEXTS = ["a photo of a red circle", "a photo of a blue circle", "a photo of a red square",
@@ -99,12 +104,9 @@ max_images = 12  # images in the grid
 rows_shown = 10  # rows of the long tables shown here (the CSV files hold every row)
 output_dir = "../reports/zero_shot"  # where the CSV files and the figures are written"""),
     ("markdown", "## The model and the images"),
-    ("code", SETUP + """
-from clipnb import compare
-from clipnb.classify import gather_images
-from clipnb.defaults import choose_folder
-from clipnb.images import folder_note
-from clipnb.widgets import ClassifierPanel, image_table
+    ("code", setup("from clipnb import compare", "from clipnb.classify import gather_images",
+                   "from clipnb.defaults import choose_folder", "from clipnb.images import folder_note",
+                   "from clipnb.widgets import ClassifierPanel, image_table") + """
 
 image_folder, recursive = choose_folder(image_folder, recursive, model)
 classes = classes or default_classes
@@ -114,7 +116,7 @@ print(folder_note(image_folder, recursive, option="recursive = True (parameters)
     ("markdown", "Embed every image once. Unreadable files become rows with an `error`; they never stop the run."),
     ("code", """\
 embedded = clipnb.embed_images(model, images, cache=cache)
-embedded.stats"""),
+print(embedded.describe())"""),
     ("markdown", """\
 ## Classify with prompt ensembling
 
@@ -179,11 +181,11 @@ REPORT = [
     ("markdown", """\
 # 3. Classification report
 
-The article's report, done properly: classify a folder, then a dashboard of the predicted classes, the mean
+A report on a folder of images: classify them, then a dashboard of the predicted classes, the mean
 confidence per predicted class, the aspect-ratio types and the width/height histogram with its mean; the
 per-image table; a statistics summary; and the CSV files and figures written for a report. Titles and class
-names may be Chinese (the article's charts are): an installed CJK font is used, and when there is none the
-notebook says how to install one."""),
+names may be Chinese: an installed CJK font is used, and when there is none the notebook says how to
+install one."""),
     ("parameters", f"""\
 {MODEL_LINE}
 image_folder = None  # None: the images the model knows (test_images/shapes for the demo model, else test_images)
@@ -196,10 +198,7 @@ dpi = 150  # resolution of the PNG figure
 rows_shown = 10  # rows of the per-image table shown here (the CSV file holds every row)
 output_dir = "../reports"  # where the CSV files and the figures are written"""),
     ("markdown", "## Classify the folder"),
-    ("code", SETUP + """
-
-from clipnb.defaults import choose_folder
-from clipnb.images import folder_note
+    ("code", setup("from clipnb.defaults import choose_folder", "from clipnb.images import folder_note") + """
 
 image_folder, recursive = choose_folder(image_folder, recursive, model)
 classes = classes or default_classes
