@@ -1,4 +1,4 @@
-"""Write the notebooks of notebooks/ from the cells below, so that the three stay consistent.
+"""Write the seven notebooks of notebooks/ from the cells below, so that they stay consistent.
 
     python scripts/build_notebooks.py           # (re)write notebooks/*.ipynb, without outputs
     python scripts/build_notebooks.py --check   # exit 1 when a committed notebook differs from this script
@@ -7,7 +7,9 @@ Each notebook opens with one cell tagged `parameters` (papermill replaces it) ho
 images, the classes or texts, the templates and the output folder. `None` there means "what suits the
 model": $CLIPNB_MODEL when set, else ViT-B/32, and the offline demo model when ViT-B/32 cannot be had
 (clipnb.defaults.choose_model says so in one line), with images and classes the model knows
-(clipnb.defaults.default_inputs).
+(clipnb.defaults.default_inputs). Without a folder of one's own, notebooks 04-07 use generated coloured
+shapes (clipnb.shapes), labelled by their subfolder names, which every CLIP model can be asked about and
+the demo model knows.
 """
 from __future__ import annotations
 
@@ -226,10 +228,335 @@ for path in written:
     print(f"wrote {path}")"""),
 ]
 
+# Notebooks 04-07 (evaluation, search, video, few-shot probes) open with this cell instead of setup().
+ANALYSIS_SETUP = """\
+%matplotlib inline
+from pathlib import Path
+
+import clipnb
+from clipnb import plotting, task_plots
+from clipnb.defaults import choose_model, default_inputs
+
+model = choose_model(model_name)
+default_folder, default_classes, default_recursive = default_inputs(model)
+output_dir = Path(output_dir)
+cache = clipnb.EmbeddingCache()  # embeddings are kept on disk: a second run encodes nothing
+print(f"model: {model.name}; outputs go to {output_dir.resolve()}")"""
+
+EVALUATION = [
+    ("markdown", """\
+# 4. Evaluation against labels
+
+How often is zero-shot classification right on images whose class is known? The labels come from the
+folder layout (`folder/<class>/image.jpg`) or from a CSV of `path,label`. The images are embedded once; the
+evaluation and the comparison of template sets and ensembling methods (the CLIP paper's prompt-engineering
+table) only re-score those embeddings.
+
+- **acc@1**: the top prediction is the true class; **acc@5**: the true class is among the five best.
+- **mean per-class recall**: the accuracy of each class, averaged, so that a large class cannot hide a
+  weak one.
+- **confusion matrix**: rows are true classes, columns predictions; colour is the share of the row."""),
+    ("parameters", f"""\
+{MODEL_LINE}
+image_folder = None  # labelled images, one subfolder per class (or any images with labels_csv); None: generated shapes
+labels_csv = None  # a CSV of path,label (paths relative to image_folder); None: the subfolder names are the labels
+classes = None  # class names; None: the labels (underscores read as spaces)
+templates = ["basic", "imagenet7"]  # the first is evaluated; all are compared, each with both ensembling methods
+ensemble = "embedding"  # "embedding" (average the templates' embeddings) or "score" (average the templates' scores)
+per_class = 4  # images per class when the shapes are generated
+mistakes = 12  # how many confident mistakes to show
+output_dir = "../reports/evaluation"  # where metrics.json, the CSV tables and the figures are written"""),
+    ("markdown", "## The model and the labelled images"),
+    ("code", ANALYSIS_SETUP + """
+from clipnb.evaluate import compare_templates, evaluate_labelled, template_sets, write_evaluation
+from clipnb.labels import embed_labelled, shapes_folder
+
+image_folder = Path(image_folder) if image_folder else shapes_folder(output_dir / "shapes", per_class)
+labelled = embed_labelled(model, image_folder, labels_csv, classes, cache=cache)
+print(f"{len(labelled)} labelled images of {len(set(labelled.labels))} classes in {image_folder}; "
+      f"{int((~labelled.ok).sum())} unreadable")"""),
+    ("markdown", "## Headline numbers"),
+    ("code", """\
+sets = template_sets(templates)
+first = next(iter(sets))
+evaluation = evaluate_labelled(labelled, model, sets[first], ensemble, cache=cache)
+print(f"templates {first}, ensemble {ensemble}")
+print(evaluation.headline())"""),
+    ("markdown", "Precision (of the images predicted as a class, how many are it) and recall (of a class's images, "
+                 "how many were found), weakest recall first."),
+    ("code", """\
+evaluation.per_class.sort_values("recall").style.format(precision=3).hide(axis="index")"""),
+    ("code", """\
+confusion = task_plots.confusion_figure(evaluation.confusion_normalised, evaluation.confusion)
+confusion"""),
+    ("markdown", "## The most confident mistakes\n\nWrong predictions the model was surest of: often a label "
+                 "error, an ambiguous picture, or a class name the model reads differently."),
+    ("code", """\
+wrong = evaluation.mistakes(mistakes)
+mistakes_chart = task_plots.mistakes_figure(wrong) if len(wrong) else None
+mistakes_chart if mistakes_chart is not None else print("no mistakes")"""),
+    ("markdown", """\
+## Template sets x ensembling methods
+
+The same embeddings under every template set and both ensembling methods: how much do prompts matter here?"""),
+    ("code", """\
+comparison = compare_templates(labelled, model, sets, cache=cache)
+comparison.style.format(precision=3).hide(axis="index").highlight_max(subset=["acc@1"], color="#c7e9c0")"""),
+    ("code", """\
+comparison_chart = task_plots.comparison_figure(comparison)
+comparison_chart"""),
+    ("markdown", "## Try another setting\n\nPick a template set and an ensembling method: the numbers and the "
+                 "confusion matrix are recomputed from the same embeddings (no image is encoded again)."),
+    ("code", """\
+import ipywidgets as widgets
+from IPython.display import display
+
+set_choice = widgets.Dropdown(options=list(sets), value=first, description="templates")
+method_choice = widgets.ToggleButtons(options=["embedding", "score"], value=ensemble, description="ensemble")
+shown = widgets.Output()
+
+
+def redraw(_=None):
+    found = evaluate_labelled(labelled, model, sets[set_choice.value], method_choice.value, cache=cache)
+    with shown:
+        shown.clear_output(wait=True)
+        print(found.headline())
+        display(task_plots.confusion_figure(found.confusion_normalised, found.confusion))
+
+
+set_choice.observe(redraw, "value")
+method_choice.observe(redraw, "value")
+redraw()
+widgets.VBox([widgets.HBox([set_choice, method_choice]), shown])"""),
+    ("markdown", "## Export"),
+    ("code", """\
+written = write_evaluation(evaluation, output_dir, comparison, mistakes=mistakes)
+for path in written:
+    print(f"wrote {path}")"""),
+]
+
+SEARCH = [
+    ("markdown", """\
+# 5. Search: text to image, image to image, image to text
+
+以文搜图: a folder is embedded once (through the embedding cache), then every query is one comparison of a
+text (or an image) embedding with all of them. The same embeddings answer the reverse question too: which of
+several captions fits an image best (以图搜文)."""),
+    ("parameters", f"""\
+{MODEL_LINE}
+image_folder = None  # the images to search; None: the images the model knows (generated shapes for the demo model)
+recursive = None  # look in subfolders; None: as suits the default folder
+query = None  # what to look for; None: "a red circle" for the demo model, "a photo of a cat" otherwise
+top = 8  # hits to show
+query_image = None  # find images like this one; None: the best hit of the text query
+captions = None  # captions to rank for query_image; None: one per class of the default images
+output_dir = "../reports/search"  # where the hit tables and figures are written"""),
+    ("markdown", "## The model and the folder"),
+    ("code", ANALYSIS_SETUP + """
+from clipnb.labels import shapes_folder
+from clipnb.search import index_images, rank_captions, search_image, search_text
+
+if image_folder is None:
+    image_folder = default_folder if default_folder.is_dir() else shapes_folder(output_dir / "shapes", 3)
+    recursive = default_recursive if recursive is None else recursive
+index = index_images(model, image_folder, recursive=bool(recursive), cache=cache)
+query = query or ("a red circle" if model.name == "demo" else "a photo of a cat")
+print(f"{len(index)} images indexed from {image_folder}; {len(index.skipped)} unreadable")"""),
+    ("markdown", "## Text to image"),
+    ("code", """\
+hits = search_text(index, model, query, top=top, cache=cache)
+hits.style.format({"score": "{:.4f}"}).hide(axis="index")"""),
+    ("code", """\
+hits_chart = task_plots.search_figure(hits)
+hits_chart"""),
+    ("markdown", "Type another query; the hits redraw from the same embeddings."),
+    ("code", """\
+import ipywidgets as widgets
+from IPython.display import display
+
+query_box = widgets.Text(value=query, description="search", continuous_update=False)
+top_slider = widgets.IntSlider(value=top, min=1, max=max(1, min(24, len(index))), description="top")
+found = widgets.Output()
+
+
+def redraw(_=None):
+    if not query_box.value.strip():
+        return
+    with found:
+        found.clear_output(wait=True)
+        display(task_plots.search_figure(search_text(index, model, query_box.value, top=top_slider.value)))
+
+
+query_box.observe(redraw, "value")
+top_slider.observe(redraw, "value")
+redraw()
+widgets.VBox([widgets.HBox([query_box, top_slider]), found])"""),
+    ("markdown", "## Image to image\n\nThe images closest to one image (the image itself is left out)."),
+    ("code", """\
+query_image = query_image or hits["path"][0]
+similar = search_image(index, model, query_image, top=top, cache=cache)
+similar_chart = task_plots.thumbnails_figure(
+    [query_image] + list(similar["path"]),
+    ["query"] + [f"{r}. {s:.3f}" for r, s in zip(similar["rank"], similar["score"])], title="similar images")
+similar_chart"""),
+    ("markdown", "## Image to text\n\nCaptions ranked for the query image: cosine score and the softmax over "
+                 "the captions."),
+    ("code", """\
+captions = captions or [f"a photo of a {name}" for name in default_classes]
+ranked = rank_captions(model, query_image, captions, cache=cache)
+ranked.style.format({"score": "{:.4f}", "probability": "{:.4f}"}).hide(axis="index")"""),
+    ("code", """\
+captions_chart = plotting.similarity_figure(query_image, ranked.head(10).set_index("caption")["probability"],
+                                            title=Path(query_image).name)
+captions_chart"""),
+    ("markdown", "## Export"),
+    ("code", """\
+written = [clipnb.write_csv(hits, output_dir / "text_hits.csv"),
+           clipnb.write_csv(similar, output_dir / "similar_images.csv"),
+           clipnb.write_csv(ranked, output_dir / "captions.csv")]
+for figure, name in [(hits_chart, "text_hits"), (similar_chart, "similar_images"), (captions_chart, "captions")]:
+    written.append(clipnb.save_figure(figure, output_dir / f"{name}.png"))
+for path in written:
+    print(f"wrote {path}")"""),
+]
+
+VIDEO = [
+    ("markdown", """\
+# 6. Zero-shot video classification
+
+视频分类: frames are sampled (every n seconds or every n frames) and decoded with PyAV, each frame is embedded,
+and the frame embeddings are averaged for the video's class. Scoring every frame as well gives a timeline of
+class probabilities: where in the video each class is seen."""),
+    ("parameters", f"""\
+{MODEL_LINE}
+video = None  # a video file (mp4, mov, mkv, webm, ...); None: a generated video of shapes that change every 2 s
+classes = None  # class names; None: the shape classes for the generated video, else the default classes
+templates = "basic"  # a template set (basic, imagenet80, imagenet7), a file with one template per line, or a list
+ensemble = "embedding"  # "embedding" (average the templates' embeddings) or "score" (average the templates' scores)
+every_seconds = 0.5  # sample one frame every this many seconds ...
+every_frames = None  # ... or every n-th frame instead (when set)
+output_dir = "../reports/video"  # where the tables and the timeline figure are written"""),
+    ("markdown", "## The model and the video"),
+    ("code", ANALYSIS_SETUP + """
+from clipnb import shapes
+from clipnb.video import classify_video, embed_video, shapes_video, video_info
+
+if video is None:
+    video = shapes_video(output_dir / "shapes.mp4", [("red circle", 2.0), ("blue star", 2.0), ("green square", 2.0)])
+    classes = classes or list(shapes.CLASSES)
+classes = classes or default_classes
+info = video_info(video)
+info"""),
+    ("markdown", "## Sample, embed, classify"),
+    ("code", """\
+frames = embed_video(model, video, None if every_frames else every_seconds, every_frames)
+head = clipnb.build_head(model, classes, templates, ensemble, cache=cache)
+result = classify_video(frames, head)
+print(f"{len(frames)} frames sampled; the video as a whole: {result.prediction} ({result.confidence:.1%})")
+result.summary.head(5).style.format(precision=4).hide(axis="index")"""),
+    ("markdown", "Runs of frames with the same prediction:"),
+    ("code", """\
+result.segments().style.format(precision=2).hide(axis="index")"""),
+    ("code", """\
+timeline_chart = task_plots.video_figure(frames, result.timeline, title=Path(video).name)
+timeline_chart"""),
+    ("markdown", "## Frame by frame\n\nMove the slider to see a sampled frame and its best classes."),
+    ("code", """\
+import ipywidgets as widgets
+from IPython.display import display
+
+frame_slider = widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description="frame")
+frame_view = widgets.Output()
+probability_columns = [f"prob_{c}" for c in head.classes]
+
+
+def redraw(_=None):
+    row = result.timeline.iloc[frame_slider.value]
+    probabilities = row[probability_columns].astype(float).rename(lambda c: c[len("prob_"):])
+    figure = plotting.similarity_figure(frames.thumbnails[frame_slider.value], probabilities.nlargest(5),
+                                        title=f"{row['time']:.2f} s")
+    with frame_view:
+        frame_view.clear_output(wait=True)
+        display(figure)
+
+
+frame_slider.observe(redraw, "value")
+redraw()
+widgets.VBox([frame_slider, frame_view])"""),
+    ("markdown", "## Export"),
+    ("code", """\
+written = [clipnb.write_csv(result.summary, output_dir / "summary.csv"),
+           clipnb.write_csv(result.timeline, output_dir / "timeline.csv"),
+           clipnb.write_csv(result.segments(), output_dir / "segments.csv"),
+           clipnb.save_figure(timeline_chart, output_dir / "timeline.png")]
+for path in written:
+    print(f"wrote {path}")"""),
+]
+
+FEW_SHOT = [
+    ("markdown", """\
+# 7. Few-shot linear probes
+
+Zero-shot needs no labelled image at all; a linear probe (logistic regression on the CLIP image embeddings)
+needs a few per class. How many does it take to catch up with zero-shot here? Every class keeps a fixed set
+of test images; probes are trained on 1, 2, 4, 8, 16 labelled images per class (several random draws each)
+and tested there, beside zero-shot on the very same test images. The embeddings come from the cache, so the
+probes cost seconds.
+
+Without a folder of one's own, the example is shapes labelled by shape alone, drawn in random colours: the
+text "a photo of a circle" covers every colour at once, while one labelled red circle tells a probe nothing
+about blue ones."""),
+    ("parameters", f"""\
+{MODEL_LINE}
+image_folder = None  # labelled images, one subfolder per class (or any images with labels_csv); None: generated shapes
+labels_csv = None  # a CSV of path,label (paths relative to image_folder)
+classes = None  # class names; None: the labels
+templates = "basic"  # templates of the zero-shot classifier compared with the probes
+per_class = 24  # images per class when the shapes are generated (6 shapes, any colour)
+shots = [1, 2, 4, 8, 16]  # labelled images per class for the probes (each class needs more images than this)
+trials = 3  # random training sets per number of shots
+test_fraction = 0.3  # share of each class kept for testing
+output_dir = "../reports/few_shot"  # where the curve and the figure are written"""),
+    ("markdown", "## The model and the labelled images"),
+    ("code", ANALYSIS_SETUP + """
+from clipnb.labels import embed_labelled, shapes_folder
+from clipnb.probe import curve_summary, probe_labelled
+
+image_folder = Path(image_folder) if image_folder else shapes_folder(output_dir / "shapes_by_shape", per_class,
+                                                                     by="shape")
+labelled = embed_labelled(model, image_folder, labels_csv, classes, cache=cache)
+print(f"{len(labelled)} labelled images of {len(set(labelled.labels))} classes in {image_folder}")"""),
+    ("markdown", "## Accuracy against labelled examples per class"),
+    ("code", """\
+curve = probe_labelled(labelled, model, templates=templates, shots=shots, trials=trials,
+                       test_fraction=test_fraction, cache=cache)
+if curve.attrs["skipped_shots"]:
+    print(f"skipped shots {curve.attrs['skipped_shots']}: some class has too few training images")
+summary = curve_summary(curve)
+summary.style.format(precision=3).hide(axis="index")"""),
+    ("code", """\
+shots_chart = task_plots.shots_figure(curve)
+shots_chart"""),
+    ("markdown", """\
+Where the probe's line crosses the dashed zero-shot line is how many labelled images per class the text
+prompts are worth. Chance (dotted) is one over the number of classes."""),
+    ("markdown", "## Export"),
+    ("code", """\
+written = [clipnb.write_csv(curve, output_dir / "curve.csv"),
+           clipnb.write_csv(summary, output_dir / "summary.csv"),
+           clipnb.save_figure(shots_chart, output_dir / "shots.png")]
+for path in written:
+    print(f"wrote {path}")"""),
+]
+
 NOTEBOOKS = {
     "01_image_text_similarity.ipynb": SIMILARITY,
     "02_zero_shot_classification.ipynb": ZERO_SHOT,
     "03_classification_report.ipynb": REPORT,
+    "04_evaluation.ipynb": EVALUATION,
+    "05_search.ipynb": SEARCH,
+    "06_video.ipynb": VIDEO,
+    "07_few_shot.ipynb": FEW_SHOT,
 }
 
 

@@ -1,5 +1,5 @@
-"""What scripts/build_notebooks.py and scripts/build_task_notebooks.py share: turning lists of cells into
-notebooks without outputs, writing them, and checking that the committed ones are up to date.
+"""How scripts/build_notebooks.py turns lists of cells into notebooks without outputs, writes them, and
+checks that the committed ones are up to date.
 
 A notebook is a list of (kind, source) cells; kind is "markdown", "code" or "parameters" (a code cell
 tagged `parameters`, which papermill replaces). Cell ids are stable, so rebuilding changes nothing that

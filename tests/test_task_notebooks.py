@@ -1,5 +1,5 @@
 """Notebooks 04-07 run top to bottom on the demo model with small inputs, write their exports, and are
-committed exactly as scripts/build_task_notebooks.py writes them (without outputs)."""
+committed exactly as scripts/build_notebooks.py writes them (without outputs)."""
 import json
 import os
 import subprocess
@@ -91,7 +91,7 @@ def test_few_shot_notebook(tmp_path):
 
 
 def test_notebooks_match_their_generator_and_carry_no_outputs():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_task_notebooks.py"), "--check"],
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_notebooks.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     for name in ("04_evaluation.ipynb", "05_search.ipynb", "06_video.ipynb", "07_few_shot.ipynb"):
