@@ -15,25 +15,17 @@ from .embedding import EmbeddedImages, embed_images
 from .images import IMAGE_EXTENSIONS, FolderError, ImageReadError, aspect_info, find_images, folder_note
 from .models import ClipModel, load_model
 from .prompts import DEFAULT_TEMPLATES, check_classes, check_ensemble, resolve_templates
+from .schema import ASPECT_COLUMNS, prob_columns, score_columns
 from .scoring import ZeroShotHead, build_head, text_probabilities
-
-ASPECT_COLUMNS = ["aspect_ratio", "ratio_value", "ratio_type", "nearest_ratio", "orientation"]
 
 
 # photo folders hold few distinct sizes: each is worked out once (aspect_info is pure)
 _aspect_info = functools.lru_cache(maxsize=4096)(aspect_info)
 
 
-def score_column(name: str) -> str:
-    return f"score_{name}"
-
-
-def prob_column(name: str) -> str:
-    return f"prob_{name}"
-
-
 def results_table(embedded: EmbeddedImages, head: ZeroShotHead) -> pd.DataFrame:
-    """One row per image: path, size, aspect-ratio columns, prediction, confidence, error, scores, probs.
+    """One row per image: path, size, aspect-ratio columns, prediction, confidence, error, scores, probs
+    (the columns and settings are defined in clipnb.schema).
 
     Pure: re-scoring with other classes, templates or ensembling calls this again on the same embeddings.
     """
@@ -55,8 +47,8 @@ def results_table(embedded: EmbeddedImages, head: ZeroShotHead) -> pd.DataFrame:
     table["confidence"] = np.where(ok, probs.numpy()[np.arange(len(records)), best], np.nan) if len(records) else []
     table["error"] = records["error"].to_numpy()
     table["note"] = records["note"].to_numpy()
-    score_frame = pd.DataFrame(scores.numpy(), columns=[score_column(c) for c in head.classes], index=table.index)
-    prob_frame = pd.DataFrame(probs.numpy(), columns=[prob_column(c) for c in head.classes], index=table.index)
+    score_frame = pd.DataFrame(scores.numpy(), columns=score_columns(head.classes), index=table.index)
+    prob_frame = pd.DataFrame(probs.numpy(), columns=prob_columns(head.classes), index=table.index)
     table = pd.concat([table, score_frame, prob_frame], axis=1)
     table.attrs.update({"classes": list(head.classes), "templates": list(head.templates),
                         "ensemble": head.ensemble})

@@ -15,6 +15,7 @@ from pathlib import Path
 from .cache import EmbeddingCache
 from .embedding import CPU_BATCH, CUDA_BATCH, DRAFT_FACTOR
 from .export import ExportError
+from .schema import setting
 from .images import FolderError, ImageReadError
 from .models import DEFAULT_MODEL, ModelError
 from .prompts import DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError
@@ -401,10 +402,11 @@ def run_probe(args) -> int:
     curve = probe_labelled(labelled, model, templates=templates, shots=args.shots, trials=args.trials,
                            test_fraction=args.test_fraction, seed=args.seed, cache=cache)
     summary = curve_summary(curve)
-    print(f"model {model.name}, {curve.attrs['classes']} classes, {curve['test_images'].iloc[0]} test images, "
-          f"{args.trials} trials; chance {curve.attrs['chance']:.3f}")
-    if curve.attrs["skipped_shots"]:
-        print(f"skipped shots {curve.attrs['skipped_shots']}: some class has too few training images")
+    skipped = setting(curve, "skipped_shots")
+    print(f"model {model.name}, {setting(curve, 'classes')} classes, {curve['test_images'].iloc[0]} test images, "
+          f"{args.trials} trials; chance {setting(curve, 'chance'):.3f}")
+    if skipped:
+        print(f"skipped shots {skipped}: some class has too few training images")
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
         from .task_plots import shots_figure

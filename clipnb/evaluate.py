@@ -16,7 +16,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .classify import results_table, score_column
+from . import schema
+from .classify import results_table
 from .export import save_figure, write_csv, write_json
 from .labels import LabelledImages
 from .models import ClipModel
@@ -64,7 +65,7 @@ def evaluate(results: pd.DataFrame, labels: Sequence[str], classes: Sequence[str
     Rows with an `error` (unreadable files) are kept in the table but left out of every number.
     Top-k ranks come from the cosine scores (probabilities can saturate to exact ties).
     """
-    classes = list(classes if classes is not None else results.attrs["classes"])
+    classes = list(classes if classes is not None else schema.classes(results))
     labels = [str(label) for label in labels]
     if len(labels) != len(results):
         raise ValueError(f"{len(labels)} labels for {len(results)} results; give one label per row")
@@ -76,10 +77,10 @@ def evaluate(results: pd.DataFrame, labels: Sequence[str], classes: Sequence[str
     table = results.copy()
     table.attrs = dict(results.attrs)
     evaluated = table["error"].fillna("").eq("").to_numpy()
-    scores = table[[score_column(c) for c in classes]].to_numpy(dtype=np.float64)
+    scores = schema.scores(table, classes).to_numpy(dtype=np.float64)
     true_score = scores[np.arange(len(table)), truth] if len(table) else np.zeros(0)
     rank = 1 + (scores > true_score[:, None]).sum(axis=1)
-    probs = table[[f"prob_{c}" for c in classes]].to_numpy(dtype=np.float64)
+    probs = schema.probabilities(table, classes).to_numpy(dtype=np.float64)
     table.insert(1, "label", labels)
     table["true_probability"] = np.where(evaluated, probs[np.arange(len(table)), truth] if len(table) else 0, np.nan)
     table["rank"] = np.where(evaluated, rank, 0)
@@ -101,7 +102,7 @@ def evaluate(results: pd.DataFrame, labels: Sequence[str], classes: Sequence[str
         "mean_per_class_recall": float(recalls.mean()) if len(recalls) else math.nan,
         "mean_confidence": _mean(good["confidence"]),
     }
-    settings = {key: results.attrs[key] for key in ("model", "templates", "ensemble") if key in results.attrs}
+    settings = schema.run_settings(results)
     return Evaluation(table=table, classes=classes, metrics=metrics, per_class=per_class, confusion=confusion,
                       settings=settings)
 

@@ -28,11 +28,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .classify import prob_column
+from . import schema
 from .compare import display_names
 from .export import save_figure
 from .images import ImageReadError, open_image
-from .summary import classes_of, plural, prediction_counts, ratio_counts, readable
+from .schema import readable
+from .summary import plural, prediction_counts, ratio_counts
 
 FORMATS = ("png", "svg", "pdf")
 LOSER_COLOUR = "#c8ccd2"  # bars of the classes that did not win
@@ -339,7 +340,7 @@ def prediction_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
     nothing are shown when there are at most 20 classes, or when `show_empty` is True.
     """
     counts = prediction_counts(results).set_index("class")
-    classes = classes_of(results)
+    classes = schema.classes(results)
     if order is None:
         show_empty = len(classes) <= 20 if show_empty is None else show_empty
         order = [c for c in counts.index if show_empty or counts.at[c, "count"] > 0]
@@ -360,7 +361,7 @@ def confidence_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
     """Per class, the mean confidence of the images predicted as that class (平均置信度 in a Chinese report)."""
     good = readable(results)
     means = good.groupby("prediction")["confidence"].mean()
-    classes = classes_of(results)
+    classes = schema.classes(results)
     if order is None:
         order = list(means.sort_values(ascending=False, kind="stable").index)
     values = [float(means.get(c, np.nan)) for c in order]
@@ -427,8 +428,8 @@ def prediction_matrix(comparison: pd.DataFrame, ax: Axes | None = None, *, palet
     prediction changes. The title says how many of how many images change, and how many rows are shown
     when not all are.
     """
-    settings = list(comparison.attrs.get("settings", [c for c in comparison.columns if c != "changed"]))
-    classes = list(comparison.attrs.get("classes", sorted(set(comparison[settings].stack().dropna()))))
+    settings = list(schema.setting(comparison, "settings", [c for c in comparison.columns if c != "changed"]))
+    classes = list(schema.setting(comparison, "classes", sorted(set(comparison[settings].stack().dropna()))))
     table = _matrix_rows(comparison, only_changed, max_rows)
     colours_of = _palette(palette, classes)
     ax = _axes(ax, (MATRIX_COLUMN * len(settings) + 2.5, MATRIX_ROW * max(len(table), 1) + 1.5))
@@ -526,7 +527,7 @@ def image_grid(results: pd.DataFrame, *, rows: Sequence[int] | None = None, top:
             raise ValueError(f"truth has {plural(len(truth), 'class')} but results has "
                              f"{plural(len(results), 'row')}: give one true class (or None) per row of results")
     rows = list(rows) if rows is not None else list(range(min(len(results), max_images)))
-    classes = classes_of(results)
+    classes = schema.classes(results)
     palette = _palette(palette, classes)
     shown = min(top, len(classes))
     count = max(len(rows), 1)
@@ -536,6 +537,7 @@ def image_grid(results: pd.DataFrame, *, rows: Sequence[int] | None = None, top:
     figure = _figure(3.4 * columns, cell_height * lines)
     cells = np.atleast_1d(figure.subfigures(lines, columns, squeeze=False).ravel())
     names = display_names(results["path"])
+    probabilities = schema.probabilities(results, classes)
     for cell, row in zip(cells, rows):
         image_ax, bars_ax = cell.subplots(2, 1, height_ratios=[2.2, bars_height(shown, 1.0)])
         entry = results.iloc[row]
@@ -548,7 +550,7 @@ def image_grid(results: pd.DataFrame, *, rows: Sequence[int] | None = None, top:
         if entry.get("error"):
             bars_ax.set_axis_off()
             continue
-        probs = pd.Series({c: entry[prob_column(c)] for c in classes})
+        probs = probabilities.iloc[row]
         probability_bars(probs, bars_ax, palette=palette, top=shown)
         bars_ax.set_xlabel("")
         bars_ax.set_xticks([0, 0.5, 1])  # probabilities: three 9 pt ticks fit a narrow chart
@@ -562,7 +564,7 @@ def image_grid(results: pd.DataFrame, *, rows: Sequence[int] | None = None, top:
 
 def class_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None, title: str | None = None) -> Figure:
     """Predicted-class counts beside the mean confidence per predicted class, the same class on each row."""
-    classes = classes_of(results)
+    classes = schema.classes(results)
     palette = _palette(palette, classes)
     order = chart_order(results)
     figure = _figure(12, bars_height(len(order)) + (0.4 if title else 0))
@@ -579,7 +581,7 @@ def report_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None,
                      title: str = "Zero-shot classification report") -> Figure:
     """The four-chart report: predicted classes and confidence per class (top, same class per row),
     aspect-ratio types and the width/height histogram with its mean (bottom)."""
-    classes = classes_of(results)
+    classes = schema.classes(results)
     palette = _palette(palette, classes)
     order = chart_order(results)
     top_height = bars_height(len(order), 3.0)
@@ -602,7 +604,7 @@ def comparison_figure(comparison: pd.DataFrame, *, palette: Mapping | None = Non
                       only_changed: bool = False) -> Figure:
     """The predictions of every setting side by side, changed rows highlighted (notebook 02);
     `only_changed` draws only the images whose prediction changes."""
-    settings = list(comparison.attrs.get("settings", []))
+    settings = list(schema.setting(comparison, "settings", []))
     rows = len(_matrix_rows(comparison, only_changed, max_rows))
     figure = _figure(MATRIX_COLUMN * len(settings) + 3, MATRIX_ROW * max(rows, 1) + 1.6)
     prediction_matrix(comparison, figure.subplots(), palette=palette, max_rows=max_rows, only_changed=only_changed)

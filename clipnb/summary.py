@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .classify import prob_column, score_column
 from .images import OTHER_RATIO, RATIO_TYPES
+from .schema import classes, probabilities, readable, scores
 
 PERCENT_DECIMALS = 1  # percentages in summary tables: 2.1, not 2.0833333333333335
 MEAN_DECIMALS = 4  # scores, probabilities and confidences in summary tables
@@ -23,27 +23,19 @@ def plural(count: int, word: str, plural_form: str | None = None) -> str:
     return f"{count} {plural_form}"
 
 
-def classes_of(results: pd.DataFrame) -> list[str]:
-    if "classes" in results.attrs:
-        return list(results.attrs["classes"])
-    return [c[len("score_"):] for c in results.columns if c.startswith("score_")]
-
-
-def readable(results: pd.DataFrame) -> pd.DataFrame:
-    return results[results["error"].fillna("") == ""]
-
-
 def class_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Per class: mean score and mean probability over all images, and the predictions it won
     (count, percentage, mean confidence of those predictions). Means are rounded to 4 decimals and
     percentages to 1, so that the table and its CSV read easily."""
     good = readable(results)
+    names = classes(results)
+    mean_scores, mean_probabilities = scores(good, names).mean(), probabilities(good, names).mean()
     rows = []
-    for name in classes_of(results):
+    for name in names:
         won = good[good["prediction"] == name]
         rows.append({"class": name,
-                     "mean_score": good[score_column(name)].mean(),
-                     "mean_probability": good[prob_column(name)].mean(),
+                     "mean_score": mean_scores[name],
+                     "mean_probability": mean_probabilities[name],
                      "predicted": len(won),
                      "predicted_pct": 100 * len(won) / len(good) if len(good) else 0.0,
                      "mean_confidence_when_predicted": won["confidence"].mean()})
@@ -59,7 +51,7 @@ def class_summary(results: pd.DataFrame) -> pd.DataFrame:
 def prediction_counts(results: pd.DataFrame) -> pd.DataFrame:
     """How many images each class won, with percentages (to 1 decimal); classes that won nothing show 0."""
     good = readable(results)
-    counts = good["prediction"].value_counts().reindex(classes_of(results), fill_value=0)
+    counts = good["prediction"].value_counts().reindex(classes(results), fill_value=0)
     frame = counts.rename_axis("class").reset_index(name="count")
     frame["percent"] = (100 * frame["count"] / max(len(good), 1)).round(PERCENT_DECIMALS)
     return frame.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .plotting import SMALL_TEXT, class_palette, fit_cjk_text, image_axes, text_width, wrap_label
+from . import schema
 from .summary import plural
 
 
@@ -165,7 +166,7 @@ def search_figure(hits: pd.DataFrame, columns: int = 6, title: str | None = None
 
     names = display_names(hits["path"])
     captions = [f"{r}. {s:.3f} {n}" for r, s, n in zip(hits["rank"], hits["score"], names)]
-    query = hits.attrs.get("query")
+    query = schema.setting(hits, "query")
     return thumbnails_figure(hits["path"], captions, columns=columns,
                              title=title if title is not None else (f"search: {query}" if query else ""))
 
@@ -188,15 +189,14 @@ def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None =
     differ clearly (a palette of all the classes gives close hues to a few of many).
     """
     ax = _axes(ax, figsize=(8, 3.5))
-    columns = [c for c in timeline.columns if c.startswith("prob_")]
+    probabilities = schema.probabilities(timeline)
     if classes is None:
-        chosen = list(timeline[columns].max().sort_values(ascending=False, kind="stable").index[:top])
+        chosen = list(probabilities.max().sort_values(ascending=False, kind="stable").index[:top])
     else:
-        chosen = [f"prob_{c}" for c in classes]
-    palette = palette or class_palette([c[len("prob_"):] for c in chosen])
-    for column in chosen:
-        name = column[len("prob_"):]
-        ax.plot(timeline["time"], timeline[column], marker=".", label=name, color=palette.get(name))
+        chosen = list(classes)
+    palette = palette or class_palette(chosen)
+    for name in chosen:
+        ax.plot(timeline["time"], probabilities[name], marker=".", label=name, color=palette.get(name))
     ax.set_xlabel("time (s)")
     ax.set_ylabel("probability")
     ax.set_ylim(0, 1.02)
@@ -253,8 +253,8 @@ def shots_figure(curve: pd.DataFrame, title: str = "") -> Figure:
     """The few-shot curve with zero-shot and chance lines, as a figure of its own."""
     figure = _figure(6.5, 4.2)
     ax = figure.subplots()
-    shots_curve(curve, ax=ax, chance=curve.attrs.get("chance"))
-    classes = curve.attrs.get("classes")
+    shots_curve(curve, ax=ax, chance=schema.setting(curve, "chance"))
+    classes = schema.setting(curve, "classes")
     ax.set_title(title or f"linear probe vs zero-shot ({plural(classes, 'class') if classes else '? classes'})",
                  fontsize=10)
     return figure

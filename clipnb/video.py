@@ -23,6 +23,7 @@ from PIL import Image
 from .embedding import embed_images
 from .labels import batch_option
 from .models import ClipModel
+from .schema import prob_columns
 from .scoring import ZeroShotHead
 
 SEEK_AFTER_SECONDS = 5.0  # samples further apart than this are reached by seeking, not by decoding every frame
@@ -316,7 +317,7 @@ class VideoResult:
     """The video's classification (from the mean frame embedding) and its per-frame timeline."""
 
     summary: pd.DataFrame  # class, score, probability, mean_frame_probability, frames_won; best first
-    timeline: pd.DataFrame  # frame, time, prediction, confidence, prob_<class> ...
+    timeline: pd.DataFrame  # frame, time, prediction, confidence, prob_<class> ... (see clipnb.schema)
     frames: VideoFrames | None = None
 
     @property
@@ -345,7 +346,7 @@ def classify_video(frames: VideoFrames, head: ZeroShotHead) -> VideoResult:
     timeline = pd.DataFrame({"frame": frames.indices, "time": frames.times,
                              "prediction": [classes[b] for b in best],
                              "confidence": frame_probs[np.arange(len(best)), best]})
-    timeline = pd.concat([timeline, pd.DataFrame(frame_probs, columns=[f"prob_{c}" for c in classes])], axis=1)
+    timeline = pd.concat([timeline, pd.DataFrame(frame_probs, columns=prob_columns(classes))], axis=1)
     won = pd.Series([classes[b] for b in best]).value_counts()
     summary = pd.DataFrame({"class": classes, "score": video_scores.numpy(), "probability": video_probs.numpy(),
                             "mean_frame_probability": frame_probs.mean(axis=0),

@@ -45,8 +45,8 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 
-from . import plotting
-from .classify import gather_images, prob_column, results_table
+from . import plotting, schema
+from .classify import gather_images, results_table
 from .compare import display_names, folder_labels
 from .embedding import EmbeddedImages, embed_images
 from .export import RETRY_HINT, ExportError, write_csv, write_json
@@ -54,7 +54,8 @@ from .images import ImageReadError, open_image
 from .models import ClipModel
 from .prompts import ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, check_classes, resolve_templates
 from .scoring import build_head, class_warnings
-from .summary import class_summary, classes_of, plural, prediction_counts, readable
+from .schema import readable
+from .summary import class_summary, plural, prediction_counts
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,9 @@ def image_table(results: pd.DataFrame, rows: Sequence[int] | None = None,
     probability, why it could not be read (when it could not), and, when `truth` (one true class or None
     per row of `results`) is given, the true class and whether the prediction is right."""
     rows = list(range(len(results))) if rows is None else list(rows)
-    classes = classes_of(results)
+    classes = schema.classes(results)
     names = display_names(results["path"])
-    probs = results[[prob_column(c) for c in classes]].to_numpy(dtype=float)
+    probs = schema.probabilities(results, classes).to_numpy(dtype=float)
     records = []
     for row in rows:
         entry = results.iloc[row]
@@ -198,7 +199,7 @@ def class_chart_html(results: pd.DataFrame, palette: Mapping[str, tuple]) -> str
                      f'{html.escape(name)}</span>')
         cells.append(_bar(count / top, colour, f"{count} ({100 * count / max(len(good), 1):.0f}%)"))
         cells.append(_bar(mean, colour, "–" if not np.isfinite(mean) else f"{mean:.3f}"))
-    hidden = [c for c in classes_of(results) if c not in order]
+    hidden = [c for c in schema.classes(results) if c not in order]
     names = ", ".join(hidden[:12]) + (", …" if len(hidden) > 12 else "")
     note = (f'<div class="clipnb-note">Not shown: {plural(len(hidden), "class")} that won no image '
             f'({html.escape(names)}).</div>' if hidden else "")
@@ -211,7 +212,7 @@ def image_cards_html(results: pd.DataFrame, rows: Sequence[int], palette: Mappin
                      top: int = 5) -> str:
     """One card per shown image: its thumbnail (a data URI, or None when unreadable), its name marked ✓ or
     ✗ where the true class is known, and its `top` class probabilities with the winner in its colour."""
-    classes = classes_of(results)
+    probabilities = schema.probabilities(results)
     names = display_names(results["path"])
     cards = []
     for row in rows:
@@ -228,7 +229,7 @@ def image_cards_html(results: pd.DataFrame, rows: Sequence[int], palette: Mappin
                         else '<span class="wrong">✗ </span>')
                 title = mark + title + ("" if entry["prediction"] == true
                                         else f' <span class="wrong">(true: {html.escape(true)})</span>')
-            probs = pd.Series({c: float(entry[prob_column(c)]) for c in classes})
+            probs = probabilities.iloc[row].astype(float)
             probs = probs.sort_values(ascending=False, kind="stable").head(top)
             lines = []
             for k, (name, value) in enumerate(probs.items()):
@@ -490,9 +491,9 @@ class ClassifierPanel:
             if self.error:
                 label += " (the last good settings: the entry in the status line is not applied)"
             results = self.results
-            settings = {"model": self.model.name, "classes": classes_of(results),
-                        "templates": list(results.attrs.get("templates", [])),
-                        "ensemble": results.attrs.get("ensemble"), "images": len(results),
+            settings = {"model": self.model.name, "classes": schema.classes(results),
+                        "templates": list(schema.setting(results, "templates", [])),
+                        "ensemble": schema.setting(results, "ensemble"), "images": len(results),
                         "exported": datetime.datetime.now().isoformat(timespec="seconds")}
             job = functools.partial(self._write_export, folder, results, settings, list(self.shown.value),
                                     self.palette, self.truth, label)

@@ -234,7 +234,7 @@ ANALYSIS_SETUP = """\
 from pathlib import Path
 
 import clipnb
-from clipnb import plotting, task_plots
+from clipnb import plotting, schema, task_plots
 from clipnb.defaults import choose_model, default_inputs
 
 model = choose_model(model_name)
@@ -467,12 +467,12 @@ from IPython.display import display
 
 frame_slider = widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description="frame")
 frame_view = widgets.Output()
-probability_columns = [f"prob_{c}" for c in head.classes]
+timeline_probabilities = schema.probabilities(result.timeline)
 
 
 def redraw(_=None):
     row = result.timeline.iloc[frame_slider.value]
-    probabilities = row[probability_columns].astype(float).rename(lambda c: c[len("prob_"):])
+    probabilities = timeline_probabilities.iloc[frame_slider.value].astype(float)
     figure = plotting.similarity_figure(frames.thumbnails[frame_slider.value], probabilities.nlargest(5),
                                         title=f"{row['time']:.2f} s")
     with frame_view:
@@ -530,8 +530,8 @@ print(f"{len(labelled)} labelled images of {len(set(labelled.labels))} classes i
     ("code", """\
 curve = probe_labelled(labelled, model, templates=templates, shots=shots, trials=trials,
                        test_fraction=test_fraction, cache=cache)
-if curve.attrs["skipped_shots"]:
-    print(f"skipped shots {curve.attrs['skipped_shots']}: some class has too few training images")
+if schema.setting(curve, "skipped_shots"):
+    print(f"skipped shots {schema.setting(curve, 'skipped_shots')}: some class has too few training images")
 summary = curve_summary(curve)
 summary.style.format(precision=3).hide(axis="index")"""),
     ("code", """\

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from clipnb.classify import prob_column
+from clipnb.schema import prob_column
 from clipnb.prompts import TEMPLATE_SETS
 from clipnb.widgets import ClassifierPanel, export_folder, image_table, split_class_names
 

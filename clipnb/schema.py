@@ -1,0 +1,126 @@
+"""The results table: what its columns and settings mean, and the one place that names them.
+
+`classify` and `results_table` return one row per input image, in input order, with these columns:
+
+- `path`: the file (or "<image N>" for a PIL image given directly).
+- `width`, `height`: the image's size in pixels as displayed (after its EXIF orientation).
+- `aspect_ratio`, `ratio_value`, `ratio_type`, `nearest_ratio`, `orientation` (ASPECT_COLUMNS): the
+  reduced ratio ("4:3"), width / height, the named type it is within tolerance of ("4:3 standard", or
+  "other"), the nearest named ratio and landscape / portrait / square (see `images.aspect_info`).
+- `prediction`: the class with the highest probability; `confidence`: that probability.
+- `error`: why the file could not be read ("" when it was); `note`: anything worth knowing about a
+  readable file (for example an EXIF block that could not be read).
+- `score_<class>` (one per class, in class order): the cosine similarity, in [-1, 1], between the
+  L2-normalised image embedding and the class's text embedding. With "embedding" ensembling the class's
+  text embedding is the renormalised mean of its templates' embeddings; with "score" ensembling the score
+  is the mean of the per-template cosines.
+- `prob_<class>` (one per class, in class order): the softmax over the classes of logit scale x score;
+  a row's probabilities sum to 1.
+
+An unreadable file keeps its row: `error` says why, its scores, probabilities and confidence are NaN and
+its prediction is None.
+
+Settings of a table travel in `DataFrame.attrs` and are plain values only (str, list of str, number,
+small dict), never a DataFrame: pandas drops or mixes attrs in some operations (`pd.concat` of frames
+with different attrs, a CSV round trip), so readers go through the helpers here, which fall back to the
+columns. The keys each kind of table carries (TABLE_SETTINGS):
+
+- results table: `classes`, `templates`, `ensemble`; from `classify` also `model`, `stats` (the embedding
+  run's counts) and, for a folder, `folder_note` (which images were taken).
+- settings comparison (`compare.compare_settings`): `settings` (the column names, "set / ensemble") and
+  `classes`.
+- search hits: `query`, `model`.
+- few-shot curve (`probe.few_shot_curve`, `probe.probe_labelled`): `chance`, `skipped_shots`,
+  `classes` (here a count), and from `probe_labelled` also `class_names`.
+
+Video timelines (`video.VideoResult.timeline`) carry the same `prob_<class>` columns with no attrs.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+SCORE_PREFIX = "score_"
+PROB_PREFIX = "prob_"
+ASPECT_COLUMNS = ["aspect_ratio", "ratio_value", "ratio_type", "nearest_ratio", "orientation"]
+BASE_COLUMNS = ["path", "width", "height", *ASPECT_COLUMNS, "prediction", "confidence", "error", "note"]
+
+TABLE_SETTINGS = {
+    "results": ("classes", "templates", "ensemble", "model", "stats", "folder_note"),
+    "comparison": ("settings", "classes"),
+    "hits": ("query", "model"),
+    "curve": ("chance", "skipped_shots", "classes", "class_names"),
+}
+_KNOWN_SETTINGS = frozenset(key for keys in TABLE_SETTINGS.values() for key in keys)
+
+
+def score_column(name: str) -> str:
+    """The column of a class's cosine score: score_column("cat") is "score_cat"."""
+    return f"{SCORE_PREFIX}{name}"
+
+
+def prob_column(name: str) -> str:
+    """The column of a class's probability: prob_column("cat") is "prob_cat"."""
+    return f"{PROB_PREFIX}{name}"
+
+
+def score_columns(classes: Sequence[str]) -> list[str]:
+    """The score columns of `classes`, in their order."""
+    return [score_column(c) for c in classes]
+
+
+def prob_columns(classes: Sequence[str]) -> list[str]:
+    """The probability columns of `classes`, in their order."""
+    return [prob_column(c) for c in classes]
+
+
+def classes(table: pd.DataFrame) -> list[str]:
+    """The table's classes in order: its `classes` setting, else the names of its `prob_` columns (a table
+    read back from CSV, or a video timeline)."""
+    if "classes" in table.attrs:
+        return list(table.attrs["classes"])
+    return [c[len(PROB_PREFIX):] for c in table.columns if isinstance(c, str) and c.startswith(PROB_PREFIX)]
+
+
+def scores(table: pd.DataFrame, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """The cosine scores as a frame of one column per class (named by the class), rows as in `table`
+    (unreadable rows are NaN); `names` picks and orders classes (default: all)."""
+    names = list(names) if names is not None else classes(table)
+    return table[score_columns(names)].set_axis(names, axis=1)
+
+
+def probabilities(table: pd.DataFrame, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """The class probabilities as a frame of one column per class (named by the class), rows as in `table`
+    (unreadable rows are NaN); `names` picks and orders classes (default: all)."""
+    names = list(names) if names is not None else classes(table)
+    return table[prob_columns(names)].set_axis(names, axis=1)
+
+
+def readable(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the files that could be read (an empty `error`)."""
+    return table[table["error"].fillna("") == ""]
+
+
+def setting(table: pd.DataFrame, key: str, default=None):
+    """One documented setting of a table (see TABLE_SETTINGS), or `default` when the table lacks it."""
+    if key not in _KNOWN_SETTINGS:
+        raise KeyError(f"{key!r} is not a documented table setting; see clipnb.schema.TABLE_SETTINGS")
+    return table.attrs.get(key, default)
+
+
+def run_settings(table: pd.DataFrame) -> dict:
+    """The model, templates and ensembling a results table was scored with (those it carries)."""
+    return {key: table.attrs[key] for key in ("model", "templates", "ensemble") if key in table.attrs}
+
+
+def set_settings(table: pd.DataFrame, **settings) -> pd.DataFrame:
+    """Attach documented settings to a table (in place; returns it). Only plain values: a DataFrame or
+    Series is refused, as pandas would not carry it reliably."""
+    for key, value in settings.items():
+        if key not in _KNOWN_SETTINGS:
+            raise KeyError(f"{key!r} is not a documented table setting; see clipnb.schema.TABLE_SETTINGS")
+        if isinstance(value, (pd.DataFrame, pd.Series)):
+            raise TypeError(f"table setting {key!r} must be a plain value, not a {type(value).__name__}")
+    table.attrs.update(settings)
+    return table
