@@ -15,7 +15,7 @@ from .embedding import EmbeddedImages, embed_images
 from .images import IMAGE_EXTENSIONS, FolderError, ImageReadError, aspect_info, find_images, folder_note
 from .models import ClipModel, load_model
 from .prompts import DEFAULT_TEMPLATES, check_classes, check_ensemble, resolve_templates
-from .schema import ASPECT_COLUMNS, prob_columns, score_columns
+from .schema import ASPECT_COLUMNS, prob_columns, score_columns, set_settings
 from .scoring import ZeroShotHead, build_head, text_probabilities
 
 
@@ -50,8 +50,7 @@ def results_table(embedded: EmbeddedImages, head: ZeroShotHead) -> pd.DataFrame:
     score_frame = pd.DataFrame(scores.numpy(), columns=score_columns(head.classes), index=table.index)
     prob_frame = pd.DataFrame(probs.numpy(), columns=prob_columns(head.classes), index=table.index)
     table = pd.concat([table, score_frame, prob_frame], axis=1)
-    table.attrs.update({"classes": list(head.classes), "templates": list(head.templates),
-                        "ensemble": head.ensemble})
+    set_settings(table, classes=list(head.classes), templates=list(head.templates), ensemble=head.ensemble)
     return table
 
 
@@ -85,7 +84,7 @@ def classify(images_or_folder, classes: Sequence[str], templates=DEFAULT_TEMPLAT
     """Classify a folder (or a list of images) zero-shot with prompt-template ensembling.
 
     Bad classes and templates fail before any model is loaded or image is read; unreadable files
-    become rows with an `error` and never stop the run. For a folder, `table.attrs["folder_note"]` says
+    become rows with an `error` and never stop the run. For a folder, the setting `folder_note` says
     which images were taken (see `folder_note`).
     """
     classes = check_classes(classes)
@@ -97,9 +96,9 @@ def classify(images_or_folder, classes: Sequence[str], templates=DEFAULT_TEMPLAT
     embedded = embed_images(model, items, batch_size=batch_size, exact=exact, cache=cache,
                             num_workers=num_workers, background=background, progress=progress)
     table = results_table(embedded, head)
-    table.attrs.update({"model": model.name, "stats": embedded.stats})
+    set_settings(table, model=model.name, stats=embedded.stats)
     if isinstance(images_or_folder, (str, os.PathLike)) and Path(images_or_folder).is_dir():
-        table.attrs["folder_note"] = folder_note(images_or_folder, recursive)
+        set_settings(table, folder_note=folder_note(images_or_folder, recursive))
     return table
 
 

@@ -403,7 +403,7 @@ def run_probe(args) -> int:
                            test_fraction=args.test_fraction, seed=args.seed, cache=cache)
     summary = curve_summary(curve)
     skipped = setting(curve, "skipped_shots")
-    print(f"model {model.name}, {setting(curve, 'classes')} classes, {curve['test_images'].iloc[0]} test images, "
+    print(f"model {model.name}, {setting(curve, 'class_count')} classes, {curve['test_images'].iloc[0]} test images, "
           f"{args.trials} trials; chance {setting(curve, 'chance'):.3f}")
     if skipped:
         print(f"skipped shots {skipped}: some class has too few training images")

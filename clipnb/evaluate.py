@@ -133,7 +133,7 @@ def evaluate_labelled(labelled: LabelledImages, model: ClipModel, templates=DEFA
     """Zero-shot evaluation of images embedded once: build the head, score, compare with the labels."""
     head = build_head(model, labelled.classes, templates, ensemble, truncate=truncate, cache=cache)
     results = results_table(labelled.embedded, head)
-    results.attrs["model"] = model.name
+    schema.set_settings(results, model=model.name)
     return evaluate(results, labelled.labels, labelled.classes)
 
 
@@ -169,9 +169,7 @@ def compare_templates(labelled: LabelledImages, model: ClipModel, templates: Seq
                          "acc@1": m["acc@1"], f"acc@{m['top_k']}": m["acc@5"],
                          "mean_per_class_recall": m["mean_per_class_recall"],
                          "mean_confidence": m["mean_confidence"]})
-    table = pd.DataFrame(rows)
-    table.attrs["images"] = int(labelled.ok.sum())
-    return table
+    return pd.DataFrame(rows)
 
 
 def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, comparison: pd.DataFrame | None = None,

@@ -17,6 +17,7 @@ import torch
 from .labels import LabelledImages
 from .models import ClipModel
 from .prompts import DEFAULT_TEMPLATES
+from .schema import set_settings
 from .scoring import ZeroShotHead, build_head
 
 DEFAULT_SHOTS = (1, 2, 4, 8, 16)
@@ -116,8 +117,8 @@ def few_shot_curve(features, labels: Sequence[int], split: FewShotSplit, zero_sh
                 row["zero_shot_accuracy"] = zero
             rows.append(row)
     curve = pd.DataFrame(rows)
-    curve.attrs.update({"skipped_shots": list(split.skipped_shots), "classes": int(len(np.unique(y))),
-                        "chance": 1.0 / len(np.unique(y))})
+    set_settings(curve, skipped_shots=list(split.skipped_shots), class_count=int(len(np.unique(y))),
+                 chance=1.0 / len(np.unique(y)))
     return curve
 
 
@@ -151,5 +152,5 @@ def probe_labelled(labelled: LabelledImages, model: ClipModel | None = None, hea
         zero = head.scores(features).argmax(dim=1).numpy()
     split = few_shot_split(y, shots, test_fraction=test_fraction, trials=trials, seed=seed, class_names=classes)
     curve = few_shot_curve(features, y, split, zero, C=C)
-    curve.attrs["class_names"] = classes
+    set_settings(curve, class_names=list(classes))
     return curve

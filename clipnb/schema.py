@@ -31,7 +31,7 @@ columns. The keys each kind of table carries (TABLE_SETTINGS):
   `classes`.
 - search hits: `query`, `model`.
 - few-shot curve (`probe.few_shot_curve`, `probe.probe_labelled`): `chance`, `skipped_shots`,
-  `classes` (here a count), and from `probe_labelled` also `class_names`.
+  `class_count`, and from `probe_labelled` also `class_names`.
 
 Video timelines (`video.VideoResult.timeline`) carry the same `prob_<class>` columns with no attrs.
 """
@@ -50,7 +50,7 @@ TABLE_SETTINGS = {
     "results": ("classes", "templates", "ensemble", "model", "stats", "folder_note"),
     "comparison": ("settings", "classes"),
     "hits": ("query", "model"),
-    "curve": ("chance", "skipped_shots", "classes", "class_names"),
+    "curve": ("chance", "skipped_shots", "class_count", "class_names"),
 }
 _KNOWN_SETTINGS = frozenset(key for keys in TABLE_SETTINGS.values() for key in keys)
 

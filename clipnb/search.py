@@ -20,6 +20,7 @@ from .labels import batch_option
 from .images import ImageReadError
 from .models import ClipModel
 from .prompts import PromptError
+from .schema import set_settings
 from .scoring import encode_texts
 
 
@@ -86,7 +87,7 @@ def search_text(index: ImageIndex, model: ClipModel, text: str, top: int = 10, *
     _check_index(index, model)
     query = encode_texts(model, [text.strip()], truncate=truncate, cache=cache)[0]
     hits = _hits(index, query, top)
-    hits.attrs.update({"query": text.strip(), "model": model.name})
+    set_settings(hits, query=text.strip(), model=model.name)
     return hits
 
 
@@ -117,8 +118,8 @@ def search_image(index: ImageIndex, model: ClipModel, image, top: int = 10, *, i
     else:
         query = _embed_one(model, image, cache=cache)
     hits = _hits(index, query, top, exclude)
-    hits.attrs.update({"query": str(image) if isinstance(image, (str, os.PathLike)) else "<image>",
-                       "model": model.name})
+    set_settings(hits, query=str(image) if isinstance(image, (str, os.PathLike)) else "<image>",
+                 model=model.name)
     return hits
 
 

@@ -254,7 +254,7 @@ def shots_figure(curve: pd.DataFrame, title: str = "") -> Figure:
     figure = _figure(6.5, 4.2)
     ax = figure.subplots()
     shots_curve(curve, ax=ax, chance=schema.setting(curve, "chance"))
-    classes = schema.setting(curve, "classes")
+    classes = schema.setting(curve, "class_count")
     ax.set_title(title or f"linear probe vs zero-shot ({plural(classes, 'class') if classes else '? classes'})",
                  fontsize=10)
     return figure

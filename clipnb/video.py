@@ -319,6 +319,8 @@ class VideoResult:
     summary: pd.DataFrame  # class, score, probability, mean_frame_probability, frames_won; best first
     timeline: pd.DataFrame  # frame, time, prediction, confidence, prob_<class> ... (see clipnb.schema)
     frames: VideoFrames | None = None
+    templates: list[str] = field(default_factory=list)  # the prompts and ensembling the classes were scored with
+    ensemble: str = "embedding"
 
     @property
     def prediction(self) -> str:
@@ -352,8 +354,8 @@ def classify_video(frames: VideoFrames, head: ZeroShotHead) -> VideoResult:
                             "mean_frame_probability": frame_probs.mean(axis=0),
                             "frames_won": [int(won.get(c, 0)) for c in classes]})
     summary = summary.sort_values("probability", ascending=False, kind="stable").reset_index(drop=True)
-    summary.attrs.update({"video": frames.path, "templates": list(head.templates), "ensemble": head.ensemble})
-    return VideoResult(summary=summary, timeline=timeline, frames=frames)
+    return VideoResult(summary=summary, timeline=timeline, frames=frames, templates=list(head.templates),
+                       ensemble=head.ensemble)
 
 
 def segments(timeline: pd.DataFrame) -> pd.DataFrame:

@@ -440,7 +440,7 @@ class ClassifierPanel:
                 kept = f"; still showing {self._shown_settings}" if self._shown_settings else ""
                 return self._fail(f"{exc}{kept} (the last good settings)")
             self.results = results_table(self.embedded, head)
-            self.results.attrs["model"] = self.model.name
+            schema.set_settings(self.results, model=self.model.name)
             self.scorings += 1
             self._shown_settings = settings_line(head.classes, head.templates, head.ensemble)
             self.redraw()
