@@ -439,7 +439,7 @@ def no_model_loading(monkeypatch):
     (["--classes", "", "dog"], "class #1 is blank"),
     (["--classes", "cat", "  "], "class #2 is blank"),
     (["--classes", "Cat", "dog", "cat"], "'cat' is given twice"),
-    (["--classes", "cat", "--templates", "a photo of a"], "unknown template set"),
+    (["--classes", "cat", "--templates", "a photo of a"], "has no '{}' where the class name goes"),
     (["--classes", "cat", "--templates", "imagenet81"], "unknown template set 'imagenet81'"),
     (["--classes", "cat", "--templates", "{template file}"], "has no '{}'"),
     (["--classes", "cat", "--templates", "{empty template file}"], "holds no templates"),
