@@ -14,7 +14,7 @@ from PIL import Image
 from .embedding import EmbeddedImages, embed_images
 from .images import IMAGE_EXTENSIONS, FolderError, ImageReadError, aspect_info, find_images, folder_note
 from .models import ClipModel, load_model
-from .prompts import DEFAULT_TEMPLATES, check_classes, check_ensemble, resolve_templates
+from .prompts import DEFAULT_TEMPLATES, PromptSpec, prompt_spec
 from .schema import ASPECT_COLUMNS, prob_columns, score_columns, set_settings
 from .scoring import ZeroShotHead, build_head, text_probabilities
 
@@ -77,22 +77,21 @@ def gather_images(images_or_folder, recursive: bool = False) -> list:
     return list(images_or_folder)
 
 
-def classify(images_or_folder, classes: Sequence[str], templates=DEFAULT_TEMPLATES,
+def classify(images_or_folder, classes: Sequence[str] | PromptSpec, templates=DEFAULT_TEMPLATES,
              model: ClipModel | str | None = None, ensemble: str = "embedding", *, recursive: bool = False,
              batch_size: int | None = None, exact: bool = False, cache=None, truncate: bool = False,
              background=None, num_workers: int | None = None, progress: bool = True) -> pd.DataFrame:
     """Classify a folder (or a list of images) zero-shot with prompt-template ensembling.
 
-    Bad classes and templates fail before any model is loaded or image is read; unreadable files
+    `classes` may be a PromptSpec (see `prompt_spec`) carrying templates and ensembling. Bad classes and
+    templates fail before any model is loaded or image is read; unreadable files
     become rows with an `error` and never stop the run. For a folder, the setting `folder_note` says
     which images were taken (see `folder_note`).
     """
-    classes = check_classes(classes)
-    templates = resolve_templates(templates)
-    check_ensemble(ensemble)
+    spec = prompt_spec(classes, templates, ensemble)
     items = gather_images(images_or_folder, recursive=recursive)
     model = model if isinstance(model, ClipModel) else load_model(model or "ViT-B/32")
-    head = build_head(model, classes, templates, ensemble, truncate=truncate, cache=cache)
+    head = build_head(model, spec, truncate=truncate, cache=cache)
     embedded = embed_images(model, items, batch_size=batch_size, exact=exact, cache=cache,
                             num_workers=num_workers, background=background, progress=progress)
     table = results_table(embedded, head)

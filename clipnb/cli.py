@@ -153,22 +153,19 @@ def run_classify(args) -> int:
     from .classify import classify, gather_images
     from .export import check_output_file, write_csv
     from .models import load_model
-    from .prompts import check_classes, check_ensemble, resolve_templates
+    from .prompts import prompt_spec
     from .summary import plural, summary_text
 
     # everything that can be checked without the model is checked first
     check_output_file(args.csv)
-    classes = check_classes(args.classes)
-    templates = resolve_templates(args.templates)
-    check_ensemble(args.ensemble)
+    spec = prompt_spec(args.classes, args.templates, args.ensemble)
     items = gather_images(args.folder, recursive=args.recursive)
     _say_folder(args.folder, args.recursive)
     model = load_model(args.model, device=args.device, download_root=args.download_root)
-    results = classify(items, classes, templates, model=model, ensemble=args.ensemble,
-                       batch_size=args.batch_size, exact=args.exact, cache=cache_from(args),
+    results = classify(items, spec, model=model, batch_size=args.batch_size, exact=args.exact, cache=cache_from(args),
                        truncate=args.truncate, background=args.background, num_workers=args.workers,
                        progress=not args.quiet)
-    print(f"model {model.name}, {plural(len(classes), 'class')} x {plural(len(templates), 'template')}, "
+    print(f"model {model.name}, {plural(len(spec.classes), 'class')} x {plural(len(spec.templates), 'template')}, "
           f"ensemble {args.ensemble}")
     print(summary_text(results))
     path = write_csv(results, args.csv, bom=args.bom)
@@ -352,17 +349,15 @@ def run_search(args) -> int:
 
 def run_video(args) -> int:
     from .models import load_model
-    from .prompts import check_classes, check_ensemble, resolve_templates
+    from .prompts import prompt_spec
     from .scoring import build_head
     from .video import classify_video, embed_video, video_info
 
-    classes = check_classes(args.classes)
-    templates = resolve_templates(args.templates)
-    check_ensemble(args.ensemble)
+    spec = prompt_spec(args.classes, args.templates, args.ensemble)
     info = video_info(args.file)  # a bad file fails before the model loads
     every_seconds = None if args.every_frames else (args.every_seconds or 1.0)
     model = load_model(args.model, device=args.device, download_root=args.download_root)
-    head = build_head(model, classes, templates, args.ensemble, truncate=args.truncate)
+    head = build_head(model, spec, truncate=args.truncate)
     frames = embed_video(model, args.file, every_seconds, args.every_frames, max_frames=args.max_frames,
                          batch_size=args.batch_size, thumbnails=args.out is not None, progress=not args.quiet)
     result = classify_video(frames, head)

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -202,3 +203,34 @@ def check_ensemble(ensemble: str) -> str:
     if ensemble not in ENSEMBLE_METHODS:
         raise PromptError(f"unknown ensembling method {ensemble!r}: use one of {', '.join(ENSEMBLE_METHODS)}")
     return ensemble
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """Classes, templates and an ensembling method that have been checked: build it once with `prompt_spec`
+    and pass it down (`classify`, `build_head` take it in place of `classes`), so nothing checks them again.
+
+        spec = prompt_spec(["cat", "dog"], "basic", "embedding")
+        head = build_head(model, spec)
+    """
+
+    classes: tuple[str, ...]
+    templates: tuple[str, ...]
+    ensemble: str
+
+
+def prompt_spec(classes: Sequence[str] | PromptSpec, templates: str | os.PathLike | Sequence[str] = DEFAULT_TEMPLATES,
+                ensemble: str = "embedding") -> PromptSpec:
+    """Check classes (`check_classes`), then templates (`resolve_templates`), then the ensembling method, in
+    that order, and return them as a PromptSpec; raises PromptError naming the first bad entry.
+
+    A PromptSpec given as `classes` is returned unchanged; templates or ensembling given beside it are
+    refused, as they would be ignored.
+    """
+    if isinstance(classes, PromptSpec):
+        if not (isinstance(templates, str) and templates == DEFAULT_TEMPLATES) or ensemble != "embedding":
+            raise PromptError("templates and ensembling are part of the PromptSpec; do not give them beside it")
+        return classes
+    checked = check_classes(classes)
+    resolved = resolve_templates(templates)
+    return PromptSpec(classes=tuple(checked), templates=tuple(resolved), ensemble=check_ensemble(ensemble))

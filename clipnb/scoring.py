@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 
 from .models import ClipModel, import_clip
-from .prompts import DEFAULT_TEMPLATES, PromptError, build_prompts, check_classes, check_ensemble, resolve_templates
+from .prompts import DEFAULT_TEMPLATES, PromptError, PromptSpec, build_prompts, prompt_spec
 
 TEXT_BATCH = 256
 REAL_MODEL_EXAMPLE = "ViT-B/32"
@@ -133,16 +133,18 @@ class ZeroShotHead:
         return (self.logit_scale * scores).softmax(dim=-1)
 
 
-def build_head(model: ClipModel, classes: Sequence[str], templates=DEFAULT_TEMPLATES, ensemble: str = "embedding",
-               truncate: bool = False, cache=None, *, warn: bool = True) -> ZeroShotHead:
+def build_head(model: ClipModel, classes: Sequence[str] | PromptSpec, templates=DEFAULT_TEMPLATES,
+               ensemble: str = "embedding", truncate: bool = False, cache=None, *, warn: bool = True) -> ZeroShotHead:
     """Check classes, templates and prompt lengths, then embed every prompt (once per model).
+
+    `classes` may be a PromptSpec (see `prompt_spec`), already checked: then templates and ensembling come
+    from it.
 
     Classes that make the answer meaningless (see `class_warnings`) are reported as ClassWarning, unless
     `warn=False` (a caller that shows `class_warnings` itself, such as the panel's status line).
     """
-    classes = check_classes(classes)
-    templates = resolve_templates(templates)
-    ensemble = check_ensemble(ensemble)
+    spec = prompt_spec(classes, templates, ensemble)
+    classes, templates, ensemble = list(spec.classes), list(spec.templates), spec.ensemble
     for message in class_warnings(model, classes) if warn else []:
         warnings.warn(message, ClassWarning, stacklevel=2)
     prompts = build_prompts(classes, templates)

@@ -52,7 +52,7 @@ from .embedding import EmbeddedImages, embed_images
 from .export import RETRY_HINT, ExportError, write_csv, write_json
 from .images import ImageReadError, open_image
 from .models import ClipModel
-from .prompts import ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, check_classes, resolve_templates
+from .prompts import ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, check_classes, prompt_spec
 from .scoring import build_head, class_warnings
 from .schema import readable
 from .summary import class_summary, plural, prediction_counts
@@ -294,8 +294,8 @@ class ClassifierPanel:
                  typing_delay: float = TYPING_DELAY):
         self.model, self.embedded, self.cache, self.dpi = model, embedded, cache, dpi
         self.typing_delay = typing_delay
-        classes = check_classes(classes)
-        templates = resolve_templates(templates)
+        spec = prompt_spec(classes, templates, ensemble)
+        classes, templates = list(spec.classes), list(spec.templates)
         self._truth_rule = truth
         self.results: pd.DataFrame | None = None
         self.table: pd.DataFrame | None = None

@@ -138,3 +138,23 @@ def test_a_bad_line_of_a_template_file_is_named_with_its_line(tmp_path):
     path.write_text("a photo of a {}\n# a comment\n\nno braces here\n", encoding="utf-8")
     with pytest.raises(PromptError, match=r"mine.txt, line 4: template 'no braces here' has no"):
         resolve_templates(path)
+
+
+def test_a_prompt_spec_is_checked_once_and_passed_down(tiny_checkpoint, tmp_path, monkeypatch):
+    from clipnb import cli, prompts
+    from clipnb.prompts import PromptSpec, prompt_spec
+
+    spec = prompt_spec([" red  circle", "blue"], "basic", "score")
+    assert spec == PromptSpec(("red circle", "blue"), tuple(BASIC_TEMPLATES), "score")
+    assert prompt_spec(spec) is spec
+    with pytest.raises(PromptError, match="part of the PromptSpec"):
+        prompt_spec(spec, "imagenet7")
+
+    from PIL import Image
+    Image.new("RGB", (32, 24), "red").save(tmp_path / "a.png")
+    calls = []
+    original = prompts.check_classes
+    monkeypatch.setattr(prompts, "check_classes", lambda classes: calls.append(1) or original(classes))
+    assert cli.main(["classify", str(tmp_path), "--classes", "cat", "dog", "--model", str(tiny_checkpoint),
+                     "--csv", str(tmp_path / "out.csv"), "--no-cache", "--quiet"]) == 0
+    assert len(calls) == 1
