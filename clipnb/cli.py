@@ -296,14 +296,16 @@ def _embed_labelled_folder(args):
 
 
 def run_evaluate(args) -> int:
-    from .evaluate import compare_templates, evaluate_labelled, template_sets, write_evaluation
+    from .compare import score_settings
+    from .evaluate import evaluate_labelled, write_evaluation
+    from .prompts import template_sets
 
     # templates, folder, labels and classes are checked before the model is loaded
     sets = template_sets(args.templates)
     model, cache, labelled = _embed_labelled_folder(args)
     first = next(iter(sets))
     evaluation = evaluate_labelled(labelled, model, sets[first], args.ensemble, truncate=args.truncate, cache=cache)
-    comparison = compare_templates(labelled, model, sets, truncate=args.truncate, cache=cache)
+    comparison = score_settings(model, labelled, template_sets=sets, truncate=args.truncate, cache=cache).accuracy_table()
     print(f"model {model.name}, templates {first} ({len(sets[first])}), ensemble {args.ensemble}")
     print(evaluation.headline())
     print(comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -1,9 +1,9 @@
-"""Zero-shot accuracy against known labels: metrics, confusion matrix, confident mistakes, and the CLIP
-paper's prompt-engineering comparison (template sets x ensembling methods on the same embeddings).
+"""Zero-shot accuracy against known labels: metrics, confusion matrix and confident mistakes.
 
 `evaluate` is pure: a results table (from `classify.results_table`) and the true class of each row in,
-an `Evaluation` out. `evaluate_labelled` and `compare_templates` score images embedded once
-(`labels.embed_labelled`) as often as asked; `write_evaluation` is the only function here that writes.
+an `Evaluation` out. `evaluate_labelled` scores images embedded once (`labels.embed_labelled`); the
+comparison of template sets x ensembling methods on the same embeddings is `compare.score_settings`.
+`write_evaluation` is the only function here that writes.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,7 @@ from .classify import results_table
 from .export import save_figure, write_csv, write_json
 from .labels import LabelledImages
 from .models import ClipModel
-from .prompts import DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, resolve_templates
+from .prompts import DEFAULT_TEMPLATES
 from .scoring import build_head
 
 TOP_K = 5
@@ -135,41 +135,6 @@ def evaluate_labelled(labelled: LabelledImages, model: ClipModel, templates=DEFA
     results = results_table(labelled.embedded, head)
     schema.set_settings(results, model=model.name)
     return evaluate(results, labelled.labels, labelled.classes)
-
-
-def template_sets(specs: Sequence | Mapping | None = None) -> dict[str, list[str]]:
-    """Names -> templates for a comparison: set names ("basic"), template files, single templates or lists."""
-    if specs is None:
-        specs = list(TEMPLATE_SETS)
-    if isinstance(specs, Mapping):
-        return {str(name): resolve_templates(t) for name, t in specs.items()}
-    sets = {}
-    for spec in specs:
-        if not isinstance(spec, (str, os.PathLike)):
-            name = " | ".join(spec)
-        elif str(spec) not in TEMPLATE_SETS and os.path.isfile(spec):
-            name = Path(spec).name
-        else:
-            name = str(spec)
-        sets[name] = resolve_templates(spec)
-    return sets
-
-
-def compare_templates(labelled: LabelledImages, model: ClipModel, templates: Sequence | Mapping | None = None,
-                      ensembles: Sequence[str] = ENSEMBLE_METHODS, *, truncate: bool = False,
-                      cache=None) -> pd.DataFrame:
-    """The CLIP paper's prompt-engineering table: every template set x every ensembling method, scored on
-    the same image embeddings (each image is encoded once, each prompt once)."""
-    rows = []
-    for name, chosen in template_sets(templates).items():
-        for ensemble in ensembles:
-            found = evaluate_labelled(labelled, model, chosen, ensemble, truncate=truncate, cache=cache)
-            m = found.metrics
-            rows.append({"templates": name, "n_templates": len(chosen), "ensemble": ensemble,
-                         "acc@1": m["acc@1"], f"acc@{m['top_k']}": m["acc@5"],
-                         "mean_per_class_recall": m["mean_per_class_recall"],
-                         "mean_confidence": m["mean_confidence"]})
-    return pd.DataFrame(rows)
 
 
 def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, comparison: pd.DataFrame | None = None,

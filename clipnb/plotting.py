@@ -420,7 +420,7 @@ def _matrix_rows(comparison: pd.DataFrame, only_changed: bool, max_rows: int) ->
 
 def prediction_matrix(comparison: pd.DataFrame, ax: Axes | None = None, *, palette: Mapping | None = None,
                       max_rows: int = 40, only_changed: bool = False) -> Axes:
-    """A table of predictions, one row per image and one column per setting (from compare_settings).
+    """A table of predictions, one row per image and one column per setting (`SettingsComparison.predictions`).
 
     Each cell is coloured by its class; rows whose prediction changes between settings have a bold red
     label, and each prediction that differs from the first setting's is outlined in red and bold, so the

@@ -7,7 +7,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 ENSEMBLE_METHODS = ("embedding", "score")
 
@@ -203,6 +203,24 @@ def check_ensemble(ensemble: str) -> str:
     if ensemble not in ENSEMBLE_METHODS:
         raise PromptError(f"unknown ensembling method {ensemble!r}: use one of {', '.join(ENSEMBLE_METHODS)}")
     return ensemble
+
+
+def template_sets(specs: Sequence | Mapping | None = None) -> dict[str, list[str]]:
+    """Names -> templates for a comparison: set names ("basic"), template files, single templates or lists."""
+    if specs is None:
+        specs = list(TEMPLATE_SETS)
+    if isinstance(specs, Mapping):
+        return {str(name): resolve_templates(t) for name, t in specs.items()}
+    sets = {}
+    for spec in specs:
+        if not isinstance(spec, (str, os.PathLike)):
+            name = " | ".join(spec)
+        elif str(spec) not in TEMPLATE_SETS and os.path.isfile(spec):
+            name = Path(spec).name
+        else:
+            name = str(spec)
+        sets[name] = resolve_templates(spec)
+    return sets
 
 
 @dataclass(frozen=True)

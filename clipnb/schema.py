@@ -27,7 +27,7 @@ columns. The keys each kind of table carries (TABLE_SETTINGS):
 
 - results table: `classes`, `templates`, `ensemble`; from `classify` also `model`, `stats` (the embedding
   run's counts) and, for a folder, `folder_note` (which images were taken).
-- settings comparison (`compare.compare_settings`): `settings` (the column names, "set / ensemble") and
+- settings comparison (`compare.SettingsComparison.predictions`): `settings` (the column names, "set / ensemble") and
   `classes`.
 - search hits: `query`, `model`.
 - few-shot curve (`probe.few_shot_curve`, `probe.probe_labelled`): `chance`, `skipped_shots`,

@@ -147,8 +147,10 @@ The same embeddings under each template set and both ensembling methods, with ea
 where the folder names give the true classes. Then only the images whose prediction changes between
 settings."""),
     ("code", """\
-comparison = compare.compare_settings(model, embedded, classes, compared_template_sets, cache=cache)
-compare.setting_summary(comparison, truth).style.format(precision=3).hide(axis="index")"""),
+scored = compare.score_settings(model, embedded, classes, compared_template_sets, labels=truth, cache=cache)
+comparison = scored.predictions
+shown = ["setting", "differs_from_first", "mean_confidence"] + (["labelled", "acc@1"] if truth is not None else [])
+scored.summary[shown].style.format(precision=3).hide(axis="index")"""),
     ("code", """\
 changed = comparison[comparison["changed"]]
 print(f"{len(changed)} of {len(comparison)} predictions change between the settings"
@@ -268,7 +270,9 @@ mistakes = 12  # how many confident mistakes to show
 output_dir = "../reports/evaluation"  # where metrics.json, the CSV tables and the figures are written"""),
     ("markdown", "## The model and the labelled images"),
     ("code", ANALYSIS_SETUP + """
-from clipnb.evaluate import compare_templates, evaluate_labelled, template_sets, write_evaluation
+from clipnb.compare import score_settings
+from clipnb.evaluate import evaluate_labelled, write_evaluation
+from clipnb.prompts import template_sets
 from clipnb.labels import embed_labelled, shapes_folder
 
 image_folder = Path(image_folder) if image_folder else shapes_folder(output_dir / "shapes", per_class)
@@ -300,7 +304,7 @@ mistakes_chart if mistakes_chart is not None else print("no mistakes")"""),
 
 The same embeddings under every template set and both ensembling methods: how much do prompts matter here?"""),
     ("code", """\
-comparison = compare_templates(labelled, model, sets, cache=cache)
+comparison = score_settings(model, labelled, template_sets=sets, cache=cache).accuracy_table()
 comparison.style.format(precision=3).hide(axis="index").highlight_max(subset=["acc@1"], color="#c7e9c0")"""),
     ("code", """\
 comparison_chart = task_plots.comparison_figure(comparison)

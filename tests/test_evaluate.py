@@ -11,7 +11,8 @@ from clipnb import EmbeddingCache, classify
 from clipnb.classify import results_table
 from clipnb.cli import main
 from clipnb.embedding import EmbeddedImages
-from clipnb.evaluate import compare_templates, evaluate, evaluate_labelled
+from clipnb.compare import score_settings
+from clipnb.evaluate import evaluate, evaluate_labelled
 from clipnb.labels import LabelError, embed_labelled, labels_from_csv, labels_from_folders, match_classes
 from clipnb.scoring import ZeroShotHead
 from clipnb.shapes import CLASSES
@@ -110,7 +111,7 @@ def test_comparison_reuses_the_embeddings(demo, shapes_folder, tmp_path, monkeyp
     calls = []
     original = type(demo).encode_image_tensors
     monkeypatch.setattr(type(demo), "encode_image_tensors", lambda self, x: calls.append(x) or original(self, x))
-    table = compare_templates(labelled, demo, ["seed", "imagenet7", "a {}"])
+    table = score_settings(demo, labelled, template_sets=["seed", "imagenet7", "a {}"]).accuracy_table()
     assert calls == []  # no image was encoded again
     assert len(table) == 6 and set(table["ensemble"]) == {"embedding", "score"}
     row = table[(table["templates"] == "seed") & (table["ensemble"] == "score")].iloc[0]
@@ -118,6 +119,26 @@ def test_comparison_reuses_the_embeddings(demo, shapes_folder, tmp_path, monkeyp
     one = table[table["templates"] == "a {}"]
     assert one["acc@1"].nunique() == 1  # with one template both ensembling methods are the same
 
+
+
+def test_one_settings_comparison_with_and_without_labels(demo, shapes_folder):
+    from clipnb.compare import setting_summary
+
+    labelled = embed_labelled(demo, shapes_folder, cache=None, progress=False)
+    with_labels = score_settings(demo, labelled, template_sets=["basic", "a {}"])
+    plain = score_settings(demo, labelled.embedded, labelled.classes, ["basic", "a {}"])
+    assert with_labels.settings == plain.settings == ["basic / embedding", "basic / score", "a {} / embedding",
+                                                      "a {} / score"]
+    assert with_labels.predictions.equals(plain.predictions) and "acc@1" not in plain.summary
+    assert list(with_labels.confidence.columns) == with_labels.settings
+    assert with_labels.summary["mean_confidence"].tolist() == pytest.approx(
+        with_labels.confidence.mean().tolist())
+    by_view = setting_summary(with_labels.predictions, labelled.labels)  # every image readable: same accuracy
+    assert with_labels.summary["acc@1"].tolist() == pytest.approx(by_view["accuracy"].tolist())
+    assert with_labels.summary["differs_from_first"].tolist() == by_view["differs_from_first"].tolist()
+    some = [label if i % 2 else None for i, label in enumerate(labelled.labels)]
+    half = score_settings(demo, labelled.embedded, labelled.classes, ["basic"], labels=some)
+    assert half.summary["labelled"].tolist() == [sum(s is not None for s in some)] * 2
 
 def test_csv_labels_any_order_and_header(demo, shapes_folder, tmp_path):
     rows = [(str(p.relative_to(shapes_folder)), p.parent.name.replace(" ", "_"))

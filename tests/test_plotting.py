@@ -230,7 +230,7 @@ def test_compare_settings_marks_the_images_whose_prediction_changes(tiny_model, 
     images = sorted(tmp_path.glob("*/a.png"))
     embedded = embed_images(tiny_model, images, progress=False, num_workers=0)
     classes = ["red", "blue", "green", "white"]
-    comparison = compare.compare_settings(tiny_model, embedded, classes, ["seed", "imagenet7"])
+    comparison = compare.score_settings(tiny_model, embedded, classes, ["seed", "imagenet7"]).predictions
     settings = comparison.attrs["settings"]
     assert settings == ["seed / embedding", "seed / score", "imagenet7 / embedding", "imagenet7 / score"]
     assert list(comparison.index) == ["blue/a.png", "green/a.png", "red/a.png", "white/a.png"]
