@@ -336,7 +336,8 @@ def _load_average() -> list[float] | None:
 def classify_steps(model, folder, classes, cache, batch_size, workers, progress, exact=False):
     """What clipnb.classify does once its inputs are checked (gather, embed, build the head, tabulate),
     returning the embeddings too so that the benchmark can compare them."""
-    from .classify import gather_images, results_table
+    from .classify import results_table
+    from .images import gather_images
     from .scoring import build_head
 
     items = gather_images(folder)

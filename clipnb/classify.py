@@ -9,11 +9,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 
-from .embedding import EmbeddedImages, embed_images
-from .images import IMAGE_EXTENSIONS, FolderError, ImageReadError, aspect_info, find_images, folder_note
-from .models import ClipModel, load_model
+from .embedding import EmbeddedImages, embed_images, embed_one
+from .images import FolderError, aspect_info, find_images, folder_note, gather_images
+from .models import DEFAULT_MODEL, ClipModel, load_model
 from .prompts import DEFAULT_TEMPLATES, PromptSpec, prompt_spec
 from .schema import ASPECT_COLUMNS, prob_columns, score_columns, set_settings
 from .scoring import ZeroShotHead, build_head, text_probabilities
@@ -54,29 +53,6 @@ def results_table(embedded: EmbeddedImages, head: ZeroShotHead) -> pd.DataFrame:
     return table
 
 
-def gather_images(images_or_folder, recursive: bool = False) -> list:
-    """A folder, one file, or a list of paths / PIL images -> the list to embed.
-
-    A folder gives the images in it, and those in its subfolders only with `recursive=True`: the same
-    images as the command line (--recursive) and the notebooks. `folder_note` says which were taken.
-    """
-    if isinstance(images_or_folder, (str, os.PathLike)):
-        path = Path(images_or_folder)
-        if path.is_file():
-            return [path]
-        found = find_images(path, recursive=recursive)
-        if not found:
-            below = 0 if recursive else len(find_images(path, recursive=True))
-            where = " or its subfolders" if recursive else (" itself" if below else "")
-            hint = (f"; {below} {'image is' if below == 1 else 'images are'} in its subfolders: use "
-                    "recursive=True (--recursive) to include them") if below else ""
-            raise FolderError(f"no images in {path}{where} (looked for {', '.join(IMAGE_EXTENSIONS)}){hint}")
-        return found
-    if isinstance(images_or_folder, Image.Image):
-        return [images_or_folder]
-    return list(images_or_folder)
-
-
 def classify(images_or_folder, classes: Sequence[str] | PromptSpec, templates=DEFAULT_TEMPLATES,
              model: ClipModel | str | None = None, ensemble: str = "embedding", *, recursive: bool = False,
              batch_size: int | None = None, exact: bool = False, cache=None, truncate: bool = False,
@@ -90,7 +66,7 @@ def classify(images_or_folder, classes: Sequence[str] | PromptSpec, templates=DE
     """
     spec = prompt_spec(classes, templates, ensemble)
     items = gather_images(images_or_folder, recursive=recursive)
-    model = model if isinstance(model, ClipModel) else load_model(model or "ViT-B/32")
+    model = model if isinstance(model, ClipModel) else load_model(model or DEFAULT_MODEL)
     head = build_head(model, spec, truncate=truncate, cache=cache)
     embedded = embed_images(model, items, batch_size=batch_size, exact=exact, cache=cache,
                             num_workers=num_workers, background=background, progress=progress)
@@ -126,10 +102,7 @@ def similarity(image, texts: Sequence[str], model: ClipModel | str | None = None
     `image` is one image file or PIL image; a folder is refused (classify is for folders).
     """
     check_image_file(image)
-    model = model if isinstance(model, ClipModel) else load_model(model or "ViT-B/32")
-    embedded = embed_images(model, [image], exact=exact, progress=False, num_workers=0)
-    error = embedded.records.at[0, "error"]
-    if error:
-        raise ImageReadError(f"image {embedded.records.at[0, 'path']} could not be read: {error}")
-    probs = text_probabilities(model, embedded.features, texts, truncate=truncate)[0]
+    model = model if isinstance(model, ClipModel) else load_model(model or DEFAULT_MODEL)
+    features = embed_one(model, image, exact=exact)
+    probs = text_probabilities(model, features[None], texts, truncate=truncate)[0]
     return pd.Series(probs.numpy(), index=list(texts), name="probability")

@@ -150,7 +150,8 @@ def _say_folder(folder, recursive: bool, to_stderr: bool = False) -> None:
 
 
 def run_classify(args) -> int:
-    from .classify import classify, gather_images
+    from .classify import classify
+    from .images import gather_images
     from .export import check_output_file, write_csv
     from .models import load_model
     from .prompts import prompt_spec
@@ -327,7 +328,7 @@ def run_search(args) -> int:
         raise FileNotFoundError(f"query image {args.image} {kind}")
     if args.text is not None and not args.text.strip():
         raise PromptError("the search text is blank; give words to search for, such as 'a red circle'")
-    from .classify import gather_images
+    from .images import gather_images
 
     items = gather_images(args.folder, recursive=args.recursive)
     _say_folder(args.folder, args.recursive, to_stderr=True)  # stdout holds only the hits

@@ -7,7 +7,6 @@ only builds a zero-shot head (text prompts, remembered per model) and re-scores.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -17,6 +16,7 @@ import pandas as pd
 from . import schema
 from .classify import results_table
 from .embedding import EmbeddedImages
+from .images import display_names
 from .evaluate import evaluate
 from .labels import LabelledImages
 from .models import ClipModel
@@ -24,23 +24,6 @@ from .prompts import ENSEMBLE_METHODS
 from .prompts import template_sets as resolve_template_sets
 from .schema import set_settings
 from .scoring import build_head
-
-
-def display_names(paths: Sequence) -> list[str]:
-    """Short names for image paths: relative to their common folder ("red circle/000.png")."""
-    paths = [str(p) for p in paths]
-    real = [p for p in paths if not p.startswith("<")]
-    if len(real) < 2:
-        return [p if p.startswith("<") else os.path.basename(p) for p in paths]
-    root = os.path.commonpath([os.path.dirname(p) for p in real])
-    return [p if p.startswith("<") else os.path.relpath(p, root) for p in paths]
-
-
-def folder_labels(paths: Sequence, classes: Sequence[str]) -> list[str | None]:
-    """The class each image's folder names ("shapes/red circle/000.png" -> "red circle"), None where the
-    folder is not a class: the true labels of a folder sorted into one subfolder per class."""
-    known = {c.lower(): c for c in classes}
-    return [known.get(os.path.basename(os.path.dirname(str(p))).lower()) for p in paths]
 
 
 def setting_name(templates: str, ensemble: str) -> str:

@@ -17,7 +17,6 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -330,3 +329,12 @@ def _progress(total: int, enabled: bool, description: str):
 
     return tqdm(total=total, disable=not enabled or total == 0, desc=description, unit="img",
                 dynamic_ncols=True)
+
+
+def embed_one(model: ClipModel, image, *, exact: bool = True, cache=None) -> torch.Tensor:
+    """The embedding [D] of one image file or PIL image; ImageReadError saying why when it cannot be read."""
+    embedded = embed_images(model, [image], cache=cache, exact=exact, num_workers=0, progress=False)
+    error = embedded.records.at[0, "error"]
+    if error:
+        raise ImageReadError(f"image {embedded.records.at[0, 'path']} could not be read: {error}")
+    return embedded.features[0]

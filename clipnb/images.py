@@ -16,6 +16,7 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from PIL import Image, UnidentifiedImageError
 
@@ -82,6 +83,54 @@ def is_image_name(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(IMAGE_EXTENSIONS)
 
 
+THUMBNAIL_SIDE = 160  # pixels: the longest side of a thumbnail (the panel's cards, a video's frames)
+
+
+def check_folder(folder: str | os.PathLike, what: str = "images") -> Path:
+    """The folder as a Path; FolderError when it does not exist or is not a folder (`what`: what it should
+    hold, in the message: "a folder of images", "a folder of labelled images")."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise FolderError(f"image folder {folder} does not exist")
+    if not folder.is_dir():
+        raise FolderError(f"{folder} is not a folder; give a folder of {what}")
+    return folder
+
+
+def gather_images(images_or_folder, recursive: bool = False) -> list:
+    """A folder, one file, or a list of paths / PIL images -> the list to embed.
+
+    A folder gives the images in it, and those in its subfolders only with `recursive=True`: the same
+    images as the command line (--recursive) and the notebooks. `folder_note` says which were taken.
+    """
+    if isinstance(images_or_folder, (str, os.PathLike)):
+        path = Path(images_or_folder)
+        if path.is_file():
+            return [path]
+        found = find_images(path, recursive=recursive)
+        if not found:
+            below = 0 if recursive else len(find_images(path, recursive=True))
+            where = " or its subfolders" if recursive else (" itself" if below else "")
+            hint = (f"; {below} {'image is' if below == 1 else 'images are'} in its subfolders: use "
+                    "recursive=True (--recursive) to include them") if below else ""
+            raise FolderError(f"no images in {path}{where} (looked for {', '.join(IMAGE_EXTENSIONS)}){hint}")
+        return found
+    if isinstance(images_or_folder, Image.Image):
+        return [images_or_folder]
+    return list(images_or_folder)
+
+
+def display_names(paths: Sequence) -> list[str]:
+    """Short names for image paths: relative to their common folder ("red circle/000.png"); "<image N>"
+    entries (PIL images given directly) stay as they are."""
+    paths = [str(p) for p in paths]
+    real = [p for p in paths if not p.startswith("<")]
+    if len(real) < 2:
+        return [p if p.startswith("<") else os.path.basename(p) for p in paths]
+    root = os.path.commonpath([os.path.dirname(p) for p in real])
+    return [p if p.startswith("<") else os.path.relpath(p, root) for p in paths]
+
+
 def find_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
     """Every entry with an image extension (any letter case) that is not a folder, sorted by path.
 
@@ -90,11 +139,7 @@ def find_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path
     opened: reading a pipe would wait for ever). A recursive walk follows symlinked folders but never
     enters the same folder twice, so a symlink loop cannot make it loop.
     """
-    folder = Path(folder)
-    if not folder.exists():
-        raise FolderError(f"image folder {folder} does not exist")
-    if not folder.is_dir():
-        raise FolderError(f"{folder} is not a folder; give a folder of images")
+    folder = check_folder(folder)
     problems: list[OSError] = []
     found = []
     visited = {os.path.realpath(folder)}

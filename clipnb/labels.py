@@ -15,17 +15,13 @@ import numpy as np
 import pandas as pd
 
 from .embedding import EmbeddedImages, embed_images
-from .images import IMAGE_EXTENSIONS, FolderError, find_images
+from .images import IMAGE_EXTENSIONS, find_images
+from .images import check_folder as check_image_folder
 from .models import ClipModel
 from .prompts import check_classes
 
 PATH_HEADERS = ("path", "file", "filename", "file_name", "image", "image_path", "filepath")
 LABEL_HEADERS = ("label", "class", "class_name", "category", "target")
-
-
-def batch_option(batch_size: int | None) -> dict:
-    """embed_images' batch size argument: left out when None, so embed_images picks its own default."""
-    return {} if batch_size is None else {"batch_size": batch_size}
 
 
 class LabelError(ValueError):
@@ -146,12 +142,10 @@ def match_classes(labels: Sequence[str], classes: Sequence[str] | None = None) -
     if classes is None:
         classes = sorted({class_name(label) for label in labels})
     classes = check_classes(classes)
-    lookup = {c: c for c in classes}
-    for c in classes:
-        lookup.setdefault(class_name(c).lower(), c)
+    lookup = _class_lookup(classes)
     mapped, unknown = [], {}
     for label in labels:
-        found = lookup.get(label) or lookup.get(class_name(label).lower())
+        found = match_class(label, lookup)
         if found is None:
             unknown[label] = unknown.get(label, 0) + 1
         mapped.append(found)
@@ -164,13 +158,31 @@ def match_classes(labels: Sequence[str], classes: Sequence[str] | None = None) -
     return classes, mapped
 
 
+def _class_lookup(classes: Sequence[str]) -> dict[str, str]:
+    lookup = {c: c for c in classes}
+    for c in classes:
+        lookup.setdefault(class_name(c).lower(), c)
+    return lookup
+
+
+def match_class(label: str, classes: Sequence[str] | dict[str, str]) -> str | None:
+    """The class a label names, exactly or ignoring letter case and underscores ("Red_Circle" -> "red circle"),
+    or None when it names none of them: the one matching rule of CSV labels and folder names."""
+    lookup = classes if isinstance(classes, dict) else _class_lookup(classes)
+    label = str(label)
+    return lookup.get(label) or lookup.get(class_name(label).lower())
+
+
+def folder_labels(paths: Sequence, classes: Sequence[str]) -> list[str | None]:
+    """The class each image's folder names ("shapes/red circle/000.png" -> "red circle"), None where the
+    folder is not a class: the true labels of a folder sorted into one subfolder per class."""
+    lookup = _class_lookup(classes)
+    return [match_class(os.path.basename(os.path.dirname(str(p))), lookup) for p in paths]
+
+
 def check_folder(folder: str | os.PathLike) -> Path:
-    folder = Path(folder)
-    if not folder.exists():
-        raise FolderError(f"image folder {folder} does not exist")
-    if not folder.is_dir():
-        raise FolderError(f"{folder} is not a folder; give a folder of labelled images")
-    return folder
+    """A folder of labelled images as a Path; FolderError when it is missing or not a folder."""
+    return check_image_folder(folder, what="labelled images")
 
 
 @dataclass
@@ -204,7 +216,7 @@ def embed_labelled(model: ClipModel, folder: str | os.PathLike, labels_csv: str 
     table = read_labels(folder, labels_csv)
     classes, mapped = match_classes(table["label"], classes)
     embedded = embed_images(model, [Path(p) for p in table["path"]], exact=exact, cache=cache,
-                            num_workers=num_workers, progress=progress, **batch_option(batch_size))
+                            num_workers=num_workers, progress=progress, batch_size=batch_size)
     return LabelledImages(embedded=embedded, labels=mapped, classes=classes)
 
 

@@ -29,9 +29,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from . import schema
-from .compare import display_names
 from .export import save_figure
-from .images import ImageReadError, open_image
+from .images import ImageReadError, display_names, open_image
 from .schema import readable
 from .summary import plural, prediction_counts, ratio_counts
 

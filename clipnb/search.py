@@ -14,10 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .classify import gather_images
-from .embedding import embed_images
-from .labels import batch_option
-from .images import ImageReadError
+from .embedding import embed_images, embed_one
+from .images import gather_images
 from .models import ClipModel
 from .prompts import PromptError
 from .schema import set_settings
@@ -43,7 +41,7 @@ def index_images(model: ClipModel, images_or_folder, *, recursive: bool = False,
     """Embed a folder (or a list of image paths) for searching; unreadable files are listed in `skipped`."""
     items = gather_images(images_or_folder, recursive=recursive)
     embedded = embed_images(model, items, exact=exact, cache=cache, num_workers=num_workers,
-                            progress=progress, **batch_option(batch_size))
+                            progress=progress, batch_size=batch_size)
     ok = embedded.ok
     records = embedded.records
     return ImageIndex(paths=list(records.loc[ok, "path"]), features=embedded.features[torch.from_numpy(ok.copy())],
@@ -91,14 +89,6 @@ def search_text(index: ImageIndex, model: ClipModel, text: str, top: int = 10, *
     return hits
 
 
-def _embed_one(model: ClipModel, image, cache=None, exact: bool = True) -> torch.Tensor:
-    embedded = embed_images(model, [image], cache=cache, exact=exact, num_workers=0, progress=False)
-    error = embedded.records.at[0, "error"]
-    if error:
-        raise ImageReadError(f"image {embedded.records.at[0, 'path']} could not be read: {error}")
-    return embedded.features[0]
-
-
 def search_image(index: ImageIndex, model: ClipModel, image, top: int = 10, *, include_self: bool = False,
                  cache=None) -> pd.DataFrame:
     """Images most similar to one image (a path or a PIL image): a table (rank, path, score), best first.
@@ -114,9 +104,9 @@ def search_image(index: ImageIndex, model: ClipModel, image, top: int = 10, *, i
         same = [i for i, p in enumerate(index.paths) if os.path.realpath(p) == target]
         if same and not include_self:
             exclude = set(same)
-        query = index.features[same[0]] if same else _embed_one(model, image, cache=cache, exact=False)
+        query = index.features[same[0]] if same else embed_one(model, image, cache=cache, exact=False)
     else:
-        query = _embed_one(model, image, cache=cache)
+        query = embed_one(model, image, cache=cache)
     hits = _hits(index, query, top, exclude)
     set_settings(hits, query=str(image) if isinstance(image, (str, os.PathLike)) else "<image>",
                  model=model.name)
@@ -135,7 +125,7 @@ def rank_captions(model: ClipModel, image, captions: Sequence[str], *, truncate:
     if isinstance(image, (str, os.PathLike)) and not Path(image).is_file():
         raise FileNotFoundError(f"image {image} does not exist")
     text_features = encode_texts(model, captions, truncate=truncate, cache=cache)
-    query = _embed_one(model, image, cache=cache)
+    query = embed_one(model, image, cache=cache)
     scores = text_features @ query
     probabilities = (model.logit_scale * scores).softmax(dim=0)
     table = pd.DataFrame({"caption": captions, "score": scores.numpy().astype(float),

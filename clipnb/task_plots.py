@@ -162,7 +162,7 @@ def mistakes_figure(mistakes: pd.DataFrame, columns: int = 6) -> Figure:
 
 def search_figure(hits: pd.DataFrame, columns: int = 6, title: str | None = None) -> Figure:
     """Search hits (rank, path, score) as thumbnails captioned with rank and score."""
-    from .compare import display_names
+    from .images import display_names
 
     names = display_names(hits["path"])
     captions = [f"{r}. {s:.3f} {n}" for r, s, n in zip(hits["rank"], hits["score"], names)]

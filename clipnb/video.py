@@ -21,13 +21,13 @@ import torch
 from PIL import Image
 
 from .embedding import embed_images
-from .labels import batch_option
+from .images import THUMBNAIL_SIDE
 from .models import ClipModel
 from .schema import prob_columns
 from .scoring import ZeroShotHead
 
 SEEK_AFTER_SECONDS = 5.0  # samples further apart than this are reached by seeking, not by decoding every frame
-THUMBNAIL_SIZE = 160
+THUMBNAIL_SIZE = THUMBNAIL_SIDE
 CHUNK = 128  # frames embedded per call, bounding memory
 
 
@@ -282,7 +282,7 @@ def embed_video(model: ClipModel, path: str | os.PathLike, every_seconds: float 
 
     def flush():
         embedded = embed_images(model, [f.image for f in pending], num_workers=0, progress=False,
-                                **batch_option(batch_size))
+                                batch_size=batch_size)
         features.append(embedded.features)
         for f in pending:
             times.append(f.time)

@@ -46,13 +46,14 @@ import numpy as np
 import pandas as pd
 
 from . import plotting, schema
-from .classify import gather_images, results_table
-from .compare import display_names, folder_labels
+from .classify import results_table
 from .embedding import EmbeddedImages, embed_images
 from .export import RETRY_HINT, ExportError, write_csv, write_json
-from .images import ImageReadError, open_image
+from .images import THUMBNAIL_SIDE, ImageReadError, display_names, gather_images, open_image
+from .labels import folder_labels
 from .models import ClipModel
-from .prompts import ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, check_classes, prompt_spec
+from . import prompts
+from .prompts import DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, check_classes, prompt_spec
 from .scoring import build_head, class_warnings
 from .schema import readable
 from .summary import class_summary, plural, prediction_counts
@@ -62,8 +63,8 @@ log = logging.getLogger(__name__)
 CUSTOM = "custom"
 CHARTS = ("images", "classes")  # the figures exported, by name
 TYPING_DELAY = 0.4  # seconds without a keystroke before edited templates apply (a new line applies at once)
-THUMBNAIL = 160  # pixels: the longest side of a thumbnail in the panel
-CLASS_SEPARATORS = re.compile("[,，、]")  # "New class" takes several classes at once, comma-separated
+THUMBNAIL = THUMBNAIL_SIDE  # pixels: the longest side of a thumbnail in the panel
+CLASS_SEPARATOR = re.compile(f"[{prompts.CLASS_SEPARATORS}]")  # "New class" takes several classes at once, comma-separated
 
 
 def image_table(results: pd.DataFrame, rows: Sequence[int] | None = None,
@@ -103,7 +104,7 @@ def template_lines(text: str) -> list[str]:
 
 def split_class_names(text: str) -> list[str]:
     """What was typed in "New class": one name, or several separated by commas (, ， or 、)."""
-    return [" ".join(part.split()) for part in CLASS_SEPARATORS.split(text) if part.strip()]
+    return [" ".join(part.split()) for part in CLASS_SEPARATOR.split(text) if part.strip()]
 
 
 def settings_line(classes: Sequence[str], templates: Sequence[str], ensemble: str) -> str:
@@ -288,7 +289,7 @@ class ClassifierPanel:
     """
 
     def __init__(self, model: ClipModel, embedded: EmbeddedImages, classes: Sequence[str],
-                 templates: str | Sequence[str] = "basic", ensemble: str = "embedding", *,
+                 templates: str | Sequence[str] = DEFAULT_TEMPLATES, ensemble: str = "embedding", *,
                  output_dir: str | os.PathLike = "reports", shown: Sequence[int] | None = None,
                  max_shown: int = 8, cache=None, dpi: int = 150, truth: str | Sequence | None = "folders",
                  typing_delay: float = TYPING_DELAY):
@@ -369,7 +370,7 @@ class ClassifierPanel:
         self.refresh()
 
     @classmethod
-    def from_folder(cls, model: ClipModel, folder, classes: Sequence[str], templates="basic", *,
+    def from_folder(cls, model: ClipModel, folder, classes: Sequence[str], templates=DEFAULT_TEMPLATES, *,
                     recursive: bool = False, cache=None, **options) -> "ClassifierPanel":
         """Embed the images of `folder` once and open a panel on them."""
         embedded = embed_images(model, gather_images(folder, recursive=recursive), cache=cache)

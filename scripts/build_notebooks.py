@@ -106,7 +106,7 @@ max_images = 12  # images in the grid
 rows_shown = 10  # rows of the long tables shown here (the CSV files hold every row)
 output_dir = "../reports/zero_shot"  # where the CSV files and the figures are written"""),
     ("markdown", "## The model and the images"),
-    ("code", setup("from clipnb import compare", "from clipnb.classify import gather_images",
+    ("code", setup("from clipnb import compare", "from clipnb.images import gather_images", "from clipnb.labels import folder_labels",
                    "from clipnb.defaults import choose_folder", "from clipnb.images import folder_note",
                    "from clipnb.widgets import ClassifierPanel, image_table") + """
 
@@ -127,7 +127,7 @@ each prediction right (✓) or wrong (✗)."""),
     ("code", """\
 head = clipnb.build_head(model, classes, templates, ensemble, cache=cache)
 results = clipnb.results_table(embedded, head)
-truth = compare.folder_labels(embedded.records["path"], classes)
+truth = folder_labels(embedded.records["path"], classes)
 truth = truth if any(truth) else None
 table = image_table(results, truth=truth)
 print(f"{len(head.classes)} classes x {len(head.templates)} templates, {ensemble} ensembling")

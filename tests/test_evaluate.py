@@ -215,3 +215,13 @@ def test_evaluate_command_fails_in_one_line(tmp_path, capsys, args, message):
     code = main(["evaluate", str(folder), "--model", "no-such-model.pt", *args])
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and "\n" not in err
+
+
+def test_folder_names_and_csv_labels_match_classes_by_one_rule():
+    from clipnb.labels import folder_labels, match_class
+
+    classes = ["red circle", "Blue star"]
+    assert match_class("Red_Circle", classes) == "red circle" and match_class("blue star", classes) == "Blue star"
+    assert match_class("green", classes) is None
+    paths = ["/x/red_circle/1.png", "/x/blue star/2.png", "/x/other/3.png", "/x/RED CIRCLE/4.png"]
+    assert folder_labels(paths, classes) == ["red circle", "Blue star", None, "red circle"]

@@ -141,7 +141,7 @@ def test_folder_note_says_which_images_are_used(nested):
 
 
 def test_a_folder_gives_its_own_images_unless_recursive(nested, tiny_model):
-    from clipnb.classify import gather_images
+    from clipnb.images import gather_images
 
     assert gather_images(nested) == [nested / "top.jpg"]
     assert gather_images(nested, recursive=True) == [nested / "sub/a.jpg", nested / "sub/deeper/b.JPG",

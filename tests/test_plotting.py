@@ -221,7 +221,7 @@ def test_export_writes_png_at_the_dpi_asked_svg_and_pdf(tmp_path, results):
 
 
 def test_compare_settings_marks_the_images_whose_prediction_changes(tiny_model, tmp_path):
-    from clipnb import compare, embed_images
+    from clipnb import compare, embed_images, labels
 
     for i, colour in enumerate([(255, 0, 0), (0, 0, 255), (20, 200, 20), (250, 250, 250)]):
         folder = tmp_path / ["red", "blue", "green", "white"][i]
@@ -236,7 +236,7 @@ def test_compare_settings_marks_the_images_whose_prediction_changes(tiny_model, 
     assert list(comparison.index) == ["blue/a.png", "green/a.png", "red/a.png", "white/a.png"]
     expected = [len(set(row)) > 1 for row in comparison[settings].itertuples(index=False)]
     assert comparison["changed"].tolist() == expected
-    truth = compare.folder_labels(embedded.records["path"], classes)
+    truth = labels.folder_labels(embedded.records["path"], classes)
     assert truth == ["blue", "green", "red", "white"]
     summary = compare.setting_summary(comparison, truth)
     first = comparison[settings[0]]
