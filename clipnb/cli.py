@@ -380,7 +380,7 @@ def run_video(args) -> int:
               f"mean confidence {seg.mean_confidence:.2f})")
     if args.out:
         from .export import save_figure, write_csv
-        from .task_plots import video_figure
+        from .video_plots import video_figure
 
         out = Path(args.out)
         write_csv(result.summary, out / "summary.csv")
@@ -407,7 +407,7 @@ def run_probe(args) -> int:
         print(f"skipped shots {skipped}: some class has too few training images")
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
-        from .task_plots import shots_figure
+        from .evaluation_plots import shots_figure
 
         out = Path(args.out)
         write_csv(curve, out / "curve.csv")

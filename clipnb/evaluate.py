@@ -154,7 +154,7 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, compari
     if comparison is not None:
         written.append(write_csv(comparison, out / "comparison.csv", bom=bom))
     if figures:
-        from .task_plots import comparison_figure, confusion_figure, mistakes_figure
+        from .evaluation_plots import confusion_figure, mistakes_figure, setting_accuracy_figure
 
         written.append(save_figure(confusion_figure(evaluation.confusion_normalised, evaluation.confusion),
                                    out / "confusion.png"))
@@ -162,6 +162,6 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, compari
         if len(wrong):
             written.append(save_figure(mistakes_figure(wrong), out / "mistakes.png"))
         if comparison is not None:
-            written.append(save_figure(comparison_figure(comparison), out / "comparison.png"))
+            written.append(save_figure(setting_accuracy_figure(comparison), out / "comparison.png"))
     return written
 

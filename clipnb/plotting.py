@@ -216,7 +216,9 @@ def bars_height(count: int, minimum: float = 2.2) -> float:
     return max(minimum, BAR_HEIGHT * count + 1.0)
 
 
-def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
+def new_axes(ax: Axes | None, size: tuple[float, float] = (6, 4)) -> Axes:
+    """`ax` when given, else the axes of a new pyplot figure of `size` inches (constrained layout): how every
+    axes-level chart of clipnb starts."""
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt
@@ -298,7 +300,7 @@ def probability_bars(probabilities: pd.Series, ax: Axes | None = None, *, palett
     series = probabilities.astype(float).sort_values(ascending=False, kind="stable")
     if top is not None:
         series = series.head(top)
-    ax = _axes(ax, (6, bars_height(len(series))))
+    ax = new_axes(ax, (6, bars_height(len(series))))
     colours_of = _palette(palette, list(probabilities.index))
     winner = series.index[0] if len(series) and np.isfinite(series.iloc[0]) else None
     colours = [colours_of.get(name, "#1f77b4") if name == winner else LOSER_COLOUR for name in series.index]
@@ -312,7 +314,7 @@ def probability_bars(probabilities: pd.Series, ax: Axes | None = None, *, palett
 
 def image_axes(image, ax: Axes | None = None, *, title: str | None = None) -> Axes:
     """Show an image (a PIL image or a path) without axes; an unreadable file shows why."""
-    ax = _axes(ax, (4, 4))
+    ax = new_axes(ax, (4, 4))
     ax.set_axis_off()
     if hasattr(image, "size"):
         image = image.copy()
@@ -344,7 +346,7 @@ def prediction_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
         show_empty = len(classes) <= 20 if show_empty is None else show_empty
         order = [c for c in counts.index if show_empty or counts.at[c, "count"] > 0]
     values = [float(counts.at[c, "count"]) if c in counts.index else 0.0 for c in order]
-    ax = _axes(ax, (6, bars_height(len(order))))
+    ax = new_axes(ax, (6, bars_height(len(order))))
     colours_of = _palette(palette, classes)
     _hbar(ax, list(order), values, [colours_of.get(c, LOSER_COLOUR) for c in order], _formatted(values, ".0f"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no tick at 0.5
@@ -364,7 +366,7 @@ def confidence_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
     if order is None:
         order = list(means.sort_values(ascending=False, kind="stable").index)
     values = [float(means.get(c, np.nan)) for c in order]
-    ax = _axes(ax, (6, bars_height(len(order))))
+    ax = new_axes(ax, (6, bars_height(len(order))))
     colours_of = _palette(palette, classes)
     _hbar(ax, list(order), values, [colours_of.get(c, LOSER_COLOUR) for c in order], _formatted(values, ".3f"))
     ax.set_xlabel("mean confidence when predicted")
@@ -376,7 +378,7 @@ def ratio_type_bars(results: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """The aspect-ratio types (square, 4:3, 16:9, 3:2, other) and how many images have each: each bar
     ends with its count and share of the readable images, "12 (25%)"."""
     counts = ratio_counts(results)
-    ax = _axes(ax, (6, bars_height(len(counts))))
+    ax = new_axes(ax, (6, bars_height(len(counts))))
     colours = sns.color_palette("crest", len(counts))
     total = max(int(counts["count"].sum()), 1)
     texts = [f"{count} ({100 * count / total:.0f}%)" if count else "0" for count in counts["count"]]
@@ -390,7 +392,7 @@ def ratio_type_bars(results: pd.DataFrame, ax: Axes | None = None) -> Axes:
 def ratio_histogram(results: pd.DataFrame, ax: Axes | None = None, *, bins: int | str = "auto") -> Axes:
     """Histogram of width/height with the mean marked (宽高比值分布 in a Chinese report)."""
     values = readable(results)["ratio_value"].astype(float).dropna()
-    ax = _axes(ax, (6, 3.5))
+    ax = new_axes(ax, (6, 3.5))
     if len(values):
         sns.histplot(x=values, bins=bins if values.nunique() > 1 else 1, ax=ax, color="#74b9ff",
                      edgecolor="#2c3e50")
@@ -431,7 +433,7 @@ def prediction_matrix(comparison: pd.DataFrame, ax: Axes | None = None, *, palet
     classes = list(schema.setting(comparison, "classes", sorted(set(comparison[settings].stack().dropna()))))
     table = _matrix_rows(comparison, only_changed, max_rows)
     colours_of = _palette(palette, classes)
-    ax = _axes(ax, (MATRIX_COLUMN * len(settings) + 2.5, MATRIX_ROW * max(len(table), 1) + 1.5))
+    ax = new_axes(ax, (MATRIX_COLUMN * len(settings) + 2.5, MATRIX_ROW * max(len(table), 1) + 1.5))
     for row, (name, entry) in enumerate(table.iterrows()):
         for column, setting in enumerate(settings):
             label = entry[setting]
@@ -483,16 +485,35 @@ def chart_order(results: pd.DataFrame, many: int = 20) -> list[str]:
     return list(counts[counts["count"] > 0]["class"]) or list(counts["class"])
 
 
-def _figure(width: float, height: float) -> Figure:
-    # a Figure outside pyplot: redrawing a panel never piles up open figures, and a cell that
-    # ends with the figure displays it once
+def new_figure(width: float, height: float) -> Figure:
+    """A Figure of `width` x `height` inches outside pyplot (constrained layout): redrawing a panel never
+    piles up open figures, and a notebook cell that ends with the figure displays it once. Every
+    figure-level chart of clipnb starts here."""
     return Figure(figsize=(width, height), layout="constrained")
+
+
+def thumbnails_figure(images: Sequence, captions: Sequence[str] | None = None, columns: int = 6,
+                      title: str = "") -> Figure:
+    """A grid of images (paths or PIL images) with a caption over each: mistakes, search hits, frames."""
+    images = list(images)
+    captions = list(captions) if captions is not None else [""] * len(images)
+    columns = max(1, min(columns, len(images) or 1))
+    rows = max(1, math.ceil(len(images) / columns))
+    figure = new_figure(2.3 * columns, 2.7 * rows + (0.4 if title else 0))
+    axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, image, caption in zip(axes, images, captions):
+        image_axes(image, ax, title=caption)
+    if title:
+        figure.suptitle(title)
+    return fit_cjk_text(figure)
 
 
 def similarity_figure(image, probabilities: pd.Series, *, title: str | None = None) -> Figure:
     """The image beside a bar chart of its probabilities over free texts (notebook 01)."""
     height = max(3.5, bars_height(len(probabilities)))
-    figure = _figure(11, height)
+    figure = new_figure(11, height)
     left, right = figure.subplots(1, 2, width_ratios=[1, 1.4])
     image_axes(image, left, title=title)
     probability_bars(probabilities, right, palette=class_palette(list(probabilities.index)),
@@ -533,7 +554,7 @@ def image_grid(results: pd.DataFrame, *, rows: Sequence[int] | None = None, top:
     columns = max(1, min(columns, count))
     lines = -(-count // columns)
     cell_height = 2.2 + bars_height(shown, 1.0)
-    figure = _figure(3.4 * columns, cell_height * lines)
+    figure = new_figure(3.4 * columns, cell_height * lines)
     cells = np.atleast_1d(figure.subfigures(lines, columns, squeeze=False).ravel())
     names = display_names(results["path"])
     probabilities = schema.probabilities(results, classes)
@@ -566,7 +587,7 @@ def class_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None, ti
     classes = schema.classes(results)
     palette = _palette(palette, classes)
     order = chart_order(results)
-    figure = _figure(12, bars_height(len(order)) + (0.4 if title else 0))
+    figure = new_figure(12, bars_height(len(order)) + (0.4 if title else 0))
     left, right = figure.subplots(1, 2, sharey=True)
     prediction_bars(results, left, palette=palette, order=order)
     confidence_bars(results, right, palette=palette, order=order)
@@ -584,7 +605,7 @@ def report_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None,
     palette = _palette(palette, classes)
     order = chart_order(results)
     top_height = bars_height(len(order), 3.0)
-    figure = _figure(13, top_height + 3.8 + 0.6)
+    figure = new_figure(13, top_height + 3.8 + 0.6)
     upper, lower = figure.subfigures(2, 1, height_ratios=[top_height, 3.8])
     left, right = upper.subplots(1, 2, sharey=True)
     prediction_bars(results, left, palette=palette, order=order)
@@ -605,7 +626,7 @@ def comparison_figure(comparison: pd.DataFrame, *, palette: Mapping | None = Non
     `only_changed` draws only the images whose prediction changes."""
     settings = list(schema.setting(comparison, "settings", []))
     rows = len(_matrix_rows(comparison, only_changed, max_rows))
-    figure = _figure(MATRIX_COLUMN * len(settings) + 3, MATRIX_ROW * max(rows, 1) + 1.6)
+    figure = new_figure(MATRIX_COLUMN * len(settings) + 3, MATRIX_ROW * max(rows, 1) + 1.6)
     prediction_matrix(comparison, figure.subplots(), palette=palette, max_rows=max_rows, only_changed=only_changed)
     return fit_cjk_text(figure)
 

@@ -236,7 +236,7 @@ ANALYSIS_SETUP = """\
 from pathlib import Path
 
 import clipnb
-from clipnb import plotting, schema, task_plots
+from clipnb import evaluation_plots, plotting, schema, search_plots, video_plots
 from clipnb.defaults import choose_model, default_inputs
 
 model = choose_model(model_name)
@@ -291,13 +291,13 @@ print(evaluation.headline())"""),
     ("code", """\
 evaluation.per_class.sort_values("recall").style.format(precision=3).hide(axis="index")"""),
     ("code", """\
-confusion = task_plots.confusion_figure(evaluation.confusion_normalised, evaluation.confusion)
+confusion = evaluation_plots.confusion_figure(evaluation.confusion_normalised, evaluation.confusion)
 confusion"""),
     ("markdown", "## The most confident mistakes\n\nWrong predictions the model was surest of: often a label "
                  "error, an ambiguous picture, or a class name the model reads differently."),
     ("code", """\
 wrong = evaluation.mistakes(mistakes)
-mistakes_chart = task_plots.mistakes_figure(wrong) if len(wrong) else None
+mistakes_chart = evaluation_plots.mistakes_figure(wrong) if len(wrong) else None
 mistakes_chart if mistakes_chart is not None else print("no mistakes")"""),
     ("markdown", """\
 ## Template sets x ensembling methods
@@ -307,7 +307,7 @@ The same embeddings under every template set and both ensembling methods: how mu
 comparison = score_settings(model, labelled, template_sets=sets, cache=cache).accuracy_table()
 comparison.style.format(precision=3).hide(axis="index").highlight_max(subset=["acc@1"], color="#c7e9c0")"""),
     ("code", """\
-comparison_chart = task_plots.comparison_figure(comparison)
+comparison_chart = evaluation_plots.setting_accuracy_figure(comparison)
 comparison_chart"""),
     ("markdown", "## Try another setting\n\nPick a template set and an ensembling method: the numbers and the "
                  "confusion matrix are recomputed from the same embeddings (no image is encoded again)."),
@@ -325,7 +325,7 @@ def redraw(_=None):
     with shown:
         shown.clear_output(wait=True)
         print(found.headline())
-        display(task_plots.confusion_figure(found.confusion_normalised, found.confusion))
+        display(evaluation_plots.confusion_figure(found.confusion_normalised, found.confusion))
 
 
 set_choice.observe(redraw, "value")
@@ -371,7 +371,7 @@ print(f"{len(index)} images indexed from {image_folder}; {len(index.skipped)} un
 hits = search_text(index, model, query, top=top, cache=cache)
 hits.style.format({"score": "{:.4f}"}).hide(axis="index")"""),
     ("code", """\
-hits_chart = task_plots.search_figure(hits)
+hits_chart = search_plots.search_figure(hits)
 hits_chart"""),
     ("markdown", "Type another query; the hits redraw from the same embeddings."),
     ("code", """\
@@ -388,7 +388,7 @@ def redraw(_=None):
         return
     with found:
         found.clear_output(wait=True)
-        display(task_plots.search_figure(search_text(index, model, query_box.value, top=top_slider.value)))
+        display(search_plots.search_figure(search_text(index, model, query_box.value, top=top_slider.value)))
 
 
 query_box.observe(redraw, "value")
@@ -399,7 +399,7 @@ widgets.VBox([widgets.HBox([query_box, top_slider]), found])"""),
     ("code", """\
 query_image = query_image or hits["path"][0]
 similar = search_image(index, model, query_image, top=top, cache=cache)
-similar_chart = task_plots.thumbnails_figure(
+similar_chart = plotting.thumbnails_figure(
     [query_image] + list(similar["path"]),
     ["query"] + [f"{r}. {s:.3f}" for r, s in zip(similar["rank"], similar["score"])], title="similar images")
 similar_chart"""),
@@ -462,7 +462,7 @@ result.summary.head(5).style.format(precision=4).hide(axis="index")"""),
     ("code", """\
 result.segments().style.format(precision=2).hide(axis="index")"""),
     ("code", """\
-timeline_chart = task_plots.video_figure(frames, result.timeline, title=Path(video).name)
+timeline_chart = video_plots.video_figure(frames, result.timeline, title=Path(video).name)
 timeline_chart"""),
     ("markdown", "## Frame by frame\n\nMove the slider to see a sampled frame and its best classes."),
     ("code", """\
@@ -539,7 +539,7 @@ if schema.setting(curve, "skipped_shots"):
 summary = curve_summary(curve)
 summary.style.format(precision=3).hide(axis="index")"""),
     ("code", """\
-shots_chart = task_plots.shots_figure(curve)
+shots_chart = evaluation_plots.shots_figure(curve)
 shots_chart"""),
     ("markdown", """\
 Where the probe's line crosses the dashed zero-shot line is how many labelled images per class the text

@@ -1,4 +1,4 @@
-"""clipnb.plotting, clipnb.task_plots and clipnb.compare: charts drawn from known results, colours, long and CJK
+"""clipnb.plotting, the evaluation, search and video charts, and clipnb.compare: charts drawn from known results, colours, long and CJK
 labels, readable sizes, exports; and the summary tables the charts draw from."""
 import warnings
 import xml.etree.ElementTree as ET
@@ -372,7 +372,7 @@ def settings_comparison(changed_rows=(1, 3), count=4):
 
 
 def test_no_text_smaller_than_9_points_in_any_chart(results, tmp_path):
-    from clipnb import task_plots
+    from clipnb import evaluation_plots, video_plots
 
     counts, comparison, timeline = task_data()
     Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "frame.png")
@@ -381,11 +381,11 @@ def test_no_text_smaller_than_9_points_in_any_chart(results, tmp_path):
                           "zero_shot_accuracy": 0.6})
     figures = {"report": plotting.report_dashboard(results), "grid": plotting.image_grid(results),
                "classes": plotting.class_dashboard(results), "settings": plotting.comparison_figure(settings_comparison()),
-               "confusion": task_plots.confusion_figure(counts.div(counts.sum(axis=1), axis=0), counts),
-               "confusion 6": task_plots.confusion_figure(counts.iloc[:6, :6] / 3, counts.iloc[:6, :6]),
-               "templates": task_plots.comparison_figure(comparison),
-               "video": task_plots.video_figure(frames, timeline, title="clip.mp4"),
-               "shots": task_plots.shots_figure(curve)}
+               "confusion": evaluation_plots.confusion_figure(counts.div(counts.sum(axis=1), axis=0), counts),
+               "confusion 6": evaluation_plots.confusion_figure(counts.iloc[:6, :6] / 3, counts.iloc[:6, :6]),
+               "templates": evaluation_plots.setting_accuracy_figure(comparison),
+               "video": video_plots.video_figure(frames, timeline, title="clip.mp4"),
+               "shots": evaluation_plots.shots_figure(curve)}
     for name, figure in figures.items():
         small = {t.get_text(): t.get_fontsize() for t in all_texts(drawn(figure)) if t.get_fontsize() < 9}
         assert not small, (name, small)
@@ -427,10 +427,10 @@ def test_image_grid_marks_mistakes_against_the_true_classes(tmp_path):
 
 
 def test_timeline_lines_side_by_side_take_clearly_different_colours():
-    from clipnb import task_plots
+    from clipnb import video_plots
 
     _, _, timeline = task_data()
-    ax = task_plots.probability_timeline(timeline, top=5, ax=Figure().add_subplot())
+    ax = video_plots.probability_timeline(timeline, top=5, ax=Figure().add_subplot())
     names = [line.get_label() for line in ax.get_lines()]
     assert names[:2] == ["red circle", "blue star"]
     colours = [matplotlib.colors.to_rgb(line.get_color()) for line in ax.get_lines()]
@@ -440,10 +440,10 @@ def test_timeline_lines_side_by_side_take_clearly_different_colours():
 
 
 def test_template_comparison_legend_sits_outside_the_bars():
-    from clipnb import task_plots
+    from clipnb import evaluation_plots
 
     _, comparison, _ = task_data()
-    figure = drawn(task_plots.comparison_figure(comparison))
+    figure = drawn(evaluation_plots.setting_accuracy_figure(comparison))
     ax = figure.axes[0]
     legend, plot = ax.get_legend().get_window_extent(), ax.get_window_extent()
     assert legend.x0 >= plot.x1 or legend.y1 <= plot.y0  # right of or below the plotting area
@@ -452,10 +452,10 @@ def test_template_comparison_legend_sits_outside_the_bars():
 
 
 def test_48_class_confusion_matrix_labels_every_class_at_9_points_or_more():
-    from clipnb import task_plots
+    from clipnb import evaluation_plots
 
     counts, _, _ = task_data()
-    figure = drawn(task_plots.confusion_figure(counts.div(counts.sum(axis=1), axis=0), counts))
+    figure = drawn(evaluation_plots.confusion_figure(counts.div(counts.sum(axis=1), axis=0), counts))
     ax = figure.axes[0]
     for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
         assert len([t for t in labels if t.get_text()]) == 48
@@ -466,7 +466,7 @@ def test_48_class_confusion_matrix_labels_every_class_at_9_points_or_more():
     assert figure.get_figwidth() <= 20
     assert ax.get_xticklabels()[0].get_rotation() == 90
     colour_counts = plotting.Figure().add_subplot()
-    task_plots.confusion_heatmap(counts.iloc[:5, :5], counts.iloc[:5, :5], ax=colour_counts)
+    evaluation_plots.confusion_heatmap(counts.iloc[:5, :5], counts.iloc[:5, :5], ax=colour_counts)
     colourbar = colour_counts.collections[0].colorbar
     drawn(colour_counts.figure)
     assert all(float(t).is_integer() for t in visible_ticks(colourbar.ax.yaxis))  # the colour counts images

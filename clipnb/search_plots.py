@@ -1,0 +1,21 @@
+"""Charts of an image search: the hits as captioned thumbnails.
+
+Like clipnb.plotting's figures, drawn outside pyplot and returned; save with `export.save_figure`.
+"""
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import schema
+from .images import display_names
+from .plotting import thumbnails_figure
+
+
+def search_figure(hits: pd.DataFrame, columns: int = 6, title: str | None = None) -> Figure:
+    """Search hits (rank, path, score) as thumbnails captioned with rank and score."""
+    names = display_names(hits["path"])
+    captions = [f"{r}. {s:.3f} {n}" for r, s, n in zip(hits["rank"], hits["score"], names)]
+    query = schema.setting(hits, "query")
+    return thumbnails_figure(hits["path"], captions, columns=columns,
+                             title=title if title is not None else (f"search: {query}" if query else ""))

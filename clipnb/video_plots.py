@@ -1,0 +1,59 @@
+"""Charts of a video's classification: per-frame class probabilities over time, under a strip of frames.
+
+Axes-level functions take data and an optional `ax`, draw on it and return it; `video_figure` composes
+them into one `Figure` (outside pyplot). Save it with `export.save_figure`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from . import schema
+from .plotting import SMALL_TEXT, class_palette, fit_cjk_text, image_axes, new_axes, new_figure
+
+
+def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None = None, top: int = 5,
+                         ax=None, palette=None) -> Axes:
+    """Per-frame class probabilities over time; by default the `top` classes by their highest probability.
+
+    Without a `palette`, the lines take tab10's colours in the order they are drawn, so lines side by side
+    differ clearly (a palette of all the classes gives close hues to a few of many).
+    """
+    ax = new_axes(ax, (8, 3.5))
+    probabilities = schema.probabilities(timeline)
+    if classes is None:
+        chosen = list(probabilities.max().sort_values(ascending=False, kind="stable").index[:top])
+    else:
+        chosen = list(classes)
+    palette = palette or class_palette(chosen)
+    for name in chosen:
+        ax.plot(timeline["time"], probabilities[name], marker=".", label=name, color=palette.get(name))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("probability")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=SMALL_TEXT, frameon=False)
+    return fit_cjk_text(ax)
+
+
+def video_figure(frames, timeline: pd.DataFrame, thumbnails: int = 8, top: int = 5, title: str = "") -> Figure:
+    """A strip of sampled frames (with their time and prediction) above the probability timeline."""
+    count = min(thumbnails, len(timeline))
+    shown = np.unique(np.linspace(0, len(timeline) - 1, count).round().astype(int)) if count else []
+    columns = max(1, len(shown))
+    figure = new_figure(max(8, 1.5 * columns), 5.5)
+    grid = figure.add_gridspec(2, columns, height_ratios=[1, 2.2])
+    pictures = getattr(frames, "thumbnails", None) or []
+    for slot, index in enumerate(shown):
+        ax = figure.add_subplot(grid[0, slot])
+        ax.set_axis_off()
+        if index < len(pictures):
+            image_axes(pictures[index], ax,
+                       title=f"{timeline['time'].iloc[index]:.1f}s {timeline['prediction'].iloc[index]}")
+    probability_timeline(timeline, top=top, ax=figure.add_subplot(grid[1, :]))
+    if title:
+        figure.suptitle(title)
+    return fit_cjk_text(figure)
