@@ -298,7 +298,8 @@ def _embed_labelled_folder(args):
 
 def run_evaluate(args) -> int:
     from .compare import score_settings
-    from .evaluate import evaluate_labelled, write_evaluation
+    from .evaluate import evaluate_labelled
+    from .report import write_evaluation
     from .prompts import template_sets
 
     # templates, folder, labels and classes are checked before the model is loaded
@@ -379,19 +380,15 @@ def run_video(args) -> int:
         print(f"  {seg.start:7.1f}s - {seg.end:7.1f}s  {seg.prediction} ({seg.frames} frames, "
               f"mean confidence {seg.mean_confidence:.2f})")
     if args.out:
-        from .export import save_figure, write_csv
-        from .video_plots import video_figure
+        from .report import write_video_report
 
         out = Path(args.out)
-        write_csv(result.summary, out / "summary.csv")
-        write_csv(result.timeline, out / "timeline.csv")
-        save_figure(video_figure(frames, result.timeline, title=Path(args.file).name), out / "timeline.png")
+        write_video_report(result, out, title=Path(args.file).name, segments=False)
         print(f"wrote summary.csv, timeline.csv and timeline.png to {out}")
     return 0
 
 
 def run_probe(args) -> int:
-    from .export import save_figure, write_csv
     from .probe import curve_summary, probe_labelled
     from .prompts import resolve_templates
 
@@ -407,12 +404,10 @@ def run_probe(args) -> int:
         print(f"skipped shots {skipped}: some class has too few training images")
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
-        from .evaluation_plots import shots_figure
+        from .report import write_probe_report
 
         out = Path(args.out)
-        write_csv(curve, out / "curve.csv")
-        write_csv(summary, out / "summary.csv")
-        save_figure(shots_figure(curve), out / "shots.png")
+        write_probe_report(curve, out, summary=summary)
         print(f"wrote curve.csv, summary.csv and shots.png to {out}")
     return 0
 

@@ -3,14 +3,12 @@
 `evaluate` is pure: a results table (from `classify.results_table`) and the true class of each row in,
 an `Evaluation` out. `evaluate_labelled` scores images embedded once (`labels.embed_labelled`); the
 comparison of template sets x ensembling methods on the same embeddings is `compare.score_settings`.
-`write_evaluation` is the only function here that writes.
+Nothing here draws or writes: `report.write_evaluation` writes the files and figures of an evaluation.
 """
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -18,7 +16,6 @@ import pandas as pd
 
 from . import schema
 from .classify import results_table
-from .export import save_figure, write_csv, write_json
 from .labels import LabelledImages
 from .models import ClipModel
 from .prompts import DEFAULT_TEMPLATES
@@ -135,33 +132,3 @@ def evaluate_labelled(labelled: LabelledImages, model: ClipModel, templates=DEFA
     results = results_table(labelled.embedded, head)
     schema.set_settings(results, model=model.name)
     return evaluate(results, labelled.labels, labelled.classes)
-
-
-def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, comparison: pd.DataFrame | None = None,
-                     *, figures: bool = True, mistakes: int = 12, bom: bool = False) -> list[Path]:
-    """Write metrics.json and the CSV tables (per image, per class, confusion counts and row-normalised,
-    mistakes, comparison) and, with `figures`, confusion.png and mistakes.png. Returns the paths written."""
-    out = Path(out_dir)
-    written = [write_json({**evaluation.metrics, **evaluation.settings, "class_names": evaluation.classes,
-                           "comparison": None if comparison is None else comparison.to_dict("records")},
-                          out / "metrics.json")]
-    written.append(write_csv(evaluation.table, out / "per_image.csv", bom=bom))
-    written.append(write_csv(evaluation.per_class, out / "per_class.csv", bom=bom))
-    written.append(write_csv(evaluation.confusion.reset_index(), out / "confusion.csv", bom=bom))
-    written.append(write_csv(evaluation.confusion_normalised.reset_index(), out / "confusion_normalised.csv",
-                             bom=bom))
-    written.append(write_csv(evaluation.mistakes(None), out / "mistakes.csv", bom=bom))
-    if comparison is not None:
-        written.append(write_csv(comparison, out / "comparison.csv", bom=bom))
-    if figures:
-        from .evaluation_plots import confusion_figure, mistakes_figure, setting_accuracy_figure
-
-        written.append(save_figure(confusion_figure(evaluation.confusion_normalised, evaluation.confusion),
-                                   out / "confusion.png"))
-        wrong = evaluation.mistakes(mistakes)
-        if len(wrong):
-            written.append(save_figure(mistakes_figure(wrong), out / "mistakes.png"))
-        if comparison is not None:
-            written.append(save_figure(setting_accuracy_figure(comparison), out / "comparison.png"))
-    return written
-

@@ -271,7 +271,8 @@ output_dir = "../reports/evaluation"  # where metrics.json, the CSV tables and t
     ("markdown", "## The model and the labelled images"),
     ("code", ANALYSIS_SETUP + """
 from clipnb.compare import score_settings
-from clipnb.evaluate import evaluate_labelled, write_evaluation
+from clipnb.evaluate import evaluate_labelled
+from clipnb.report import write_evaluation
 from clipnb.prompts import template_sets
 from clipnb.labels import embed_labelled, shapes_folder
 
@@ -443,6 +444,7 @@ output_dir = "../reports/video"  # where the tables and the timeline figure are 
     ("markdown", "## The model and the video"),
     ("code", ANALYSIS_SETUP + """
 from clipnb import shapes
+from clipnb.report import write_video_report
 from clipnb.video import classify_video, embed_video, shapes_video, video_info
 
 if video is None:
@@ -489,10 +491,7 @@ redraw()
 widgets.VBox([frame_slider, frame_view])"""),
     ("markdown", "## Export"),
     ("code", """\
-written = [clipnb.write_csv(result.summary, output_dir / "summary.csv"),
-           clipnb.write_csv(result.timeline, output_dir / "timeline.csv"),
-           clipnb.write_csv(result.segments(), output_dir / "segments.csv"),
-           clipnb.save_figure(timeline_chart, output_dir / "timeline.png")]
+written = write_video_report(result, output_dir, figure=timeline_chart)
 for path in written:
     print(f"wrote {path}")"""),
 ]
@@ -525,6 +524,7 @@ output_dir = "../reports/few_shot"  # where the curve and the figure are written
     ("code", ANALYSIS_SETUP + """
 from clipnb.labels import embed_labelled, shapes_folder
 from clipnb.probe import curve_summary, probe_labelled
+from clipnb.report import write_probe_report
 
 image_folder = Path(image_folder) if image_folder else shapes_folder(output_dir / "shapes_by_shape", per_class,
                                                                      by="shape")
@@ -546,9 +546,7 @@ Where the probe's line crosses the dashed zero-shot line is how many labelled im
 prompts are worth. Chance (dotted) is one over the number of classes."""),
     ("markdown", "## Export"),
     ("code", """\
-written = [clipnb.write_csv(curve, output_dir / "curve.csv"),
-           clipnb.write_csv(summary, output_dir / "summary.csv"),
-           clipnb.save_figure(shots_chart, output_dir / "shots.png")]
+written = write_probe_report(curve, output_dir, summary=summary, figure=shots_chart)
 for path in written:
     print(f"wrote {path}")"""),
 ]

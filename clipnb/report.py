@@ -1,0 +1,86 @@
+"""Writing the files and figures of a run: an evaluation against labels, a video's classification, a
+few-shot probe. Computing happens elsewhere (evaluate, compare, video, probe return numbers and tables);
+the command line and the notebooks hand those results to the functions here.
+
+Every file is written atomically (see clipnb.export). The charts are drawn here, and matplotlib is
+imported only when one is drawn, so importing this module (and the command line) stays light.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .export import save_figure, write_csv, write_json
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .evaluate import Evaluation
+    from .video import VideoResult
+
+
+def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, comparison: pd.DataFrame | None = None,
+                     *, figures: bool = True, mistakes: int = 12, bom: bool = False) -> list[Path]:
+    """Write metrics.json and the CSV tables (per image, per class, confusion counts and row-normalised,
+    mistakes, comparison) and, with `figures`, confusion.png and mistakes.png. Returns the paths written."""
+    out = Path(out_dir)
+    written = [write_json({**evaluation.metrics, **evaluation.settings, "class_names": evaluation.classes,
+                           "comparison": None if comparison is None else comparison.to_dict("records")},
+                          out / "metrics.json")]
+    written.append(write_csv(evaluation.table, out / "per_image.csv", bom=bom))
+    written.append(write_csv(evaluation.per_class, out / "per_class.csv", bom=bom))
+    written.append(write_csv(evaluation.confusion.reset_index(), out / "confusion.csv", bom=bom))
+    written.append(write_csv(evaluation.confusion_normalised.reset_index(), out / "confusion_normalised.csv",
+                             bom=bom))
+    written.append(write_csv(evaluation.mistakes(None), out / "mistakes.csv", bom=bom))
+    if comparison is not None:
+        written.append(write_csv(comparison, out / "comparison.csv", bom=bom))
+    if figures:
+        from .evaluation_plots import confusion_figure, mistakes_figure, setting_accuracy_figure
+
+        written.append(save_figure(confusion_figure(evaluation.confusion_normalised, evaluation.confusion),
+                                   out / "confusion.png"))
+        wrong = evaluation.mistakes(mistakes)
+        if len(wrong):
+            written.append(save_figure(mistakes_figure(wrong), out / "mistakes.png"))
+        if comparison is not None:
+            written.append(save_figure(setting_accuracy_figure(comparison), out / "comparison.png"))
+    return written
+
+
+def write_video_report(result: VideoResult, out_dir: str | os.PathLike, *, title: str = "", segments: bool = True,
+                       figure: Figure | None = None) -> list[Path]:
+    """Write summary.csv (the video's classes, best first), timeline.csv (per sampled frame), with `segments`
+    segments.csv (runs of one prediction), and timeline.png (frames above the probability timeline; `figure`
+    when already drawn, else drawn here from `result.frames`). Returns the paths written."""
+    out = Path(out_dir)
+    written = [write_csv(result.summary, out / "summary.csv"), write_csv(result.timeline, out / "timeline.csv")]
+    if segments:
+        written.append(write_csv(result.segments(), out / "segments.csv"))
+    if figure is None:
+        from .video_plots import video_figure
+
+        figure = video_figure(result.frames, result.timeline, title=title)
+    written.append(save_figure(figure, out / "timeline.png"))
+    return written
+
+
+def write_probe_report(curve: pd.DataFrame, out_dir: str | os.PathLike, *, summary: pd.DataFrame | None = None,
+                       figure: Figure | None = None) -> list[Path]:
+    """Write curve.csv (every trial of every shot count), summary.csv (per shot count: `summary`, else
+    `probe.curve_summary(curve)`) and shots.png (`figure` when already drawn, else the few-shot curve).
+    Returns the paths written."""
+    out = Path(out_dir)
+    if summary is None:
+        from .probe import curve_summary
+
+        summary = curve_summary(curve)
+    if figure is None:
+        from .evaluation_plots import shots_figure
+
+        figure = shots_figure(curve)
+    return [write_csv(curve, out / "curve.csv"), write_csv(summary, out / "summary.csv"),
+            save_figure(figure, out / "shots.png")]

@@ -1,0 +1,50 @@
+"""clipnb.report writes what evaluate, video and probe compute; computing modules import no charts."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+
+from clipnb import report
+from clipnb.evaluate import evaluate
+from clipnb.video import VideoResult
+
+from test_evaluate import hand_made_results
+
+
+def test_an_evaluation_is_written_with_nan_as_null(tmp_path):
+    results, labels = hand_made_results()
+    found = evaluate(results, labels)
+    comparison = pd.DataFrame({"templates": ["basic"], "n_templates": [3], "ensemble": ["embedding"],
+                               "acc@1": [0.5], "acc@5": [float("nan")], "mean_per_class_recall": [0.4],
+                               "mean_confidence": [0.7]})
+    written = report.write_evaluation(found, tmp_path, comparison, figures=False)
+    assert [p.name for p in written] == ["metrics.json", "per_image.csv", "per_class.csv", "confusion.csv",
+                                         "confusion_normalised.csv", "mistakes.csv", "comparison.csv"]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["evaluated"] == 6 and metrics["comparison"][0]["acc@5"] is None
+
+
+def test_a_video_and_a_probe_report(tmp_path):
+    timeline = pd.DataFrame({"frame": [0, 1], "time": [0.0, 1.0], "prediction": ["a", "b"],
+                             "confidence": [0.9, 0.8], "prob_a": [0.9, 0.2], "prob_b": [0.1, 0.8]})
+    summary = pd.DataFrame({"class": ["a", "b"], "score": [0.3, 0.2], "probability": [0.6, 0.4],
+                            "mean_frame_probability": [0.55, 0.45], "frames_won": [1, 1]})
+    result = VideoResult(summary=summary, timeline=timeline)
+    written = report.write_video_report(result, tmp_path / "video", title="clip.mp4")
+    assert [p.name for p in written] == ["summary.csv", "timeline.csv", "segments.csv", "timeline.png"]
+    curve = pd.DataFrame({"shots": [1, 1, 2, 2], "trial": [0, 1, 0, 1], "probe_accuracy": [0.4, 0.5, 0.6, 0.7],
+                          "zero_shot_accuracy": [0.5] * 4, "test_images": [10] * 4, "train_images": [5, 5, 10, 10]})
+    curve.attrs.update(chance=0.2, class_count=5, skipped_shots=[])
+    written = report.write_probe_report(curve, tmp_path / "probe")
+    assert [p.name for p in written] == ["curve.csv", "summary.csv", "shots.png"]
+    assert np.allclose(pd.read_csv(written[1])["probe_mean"], [0.45, 0.65])
+
+
+def test_computing_modules_and_the_report_module_import_no_charts():
+    code = ("import sys, clipnb.evaluate, clipnb.compare, clipnb.video, clipnb.probe, clipnb.report, clipnb.cli; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'seaborn') "
+            "or m.endswith('_plots') or m == 'clipnb.plotting'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
