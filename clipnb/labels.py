@@ -218,37 +218,3 @@ def embed_labelled(model: ClipModel, folder: str | os.PathLike, labels_csv: str 
     embedded = embed_images(model, [Path(p) for p in table["path"]], exact=exact, cache=cache,
                             num_workers=num_workers, progress=progress, batch_size=batch_size)
     return LabelledImages(embedded=embedded, labels=mapped, classes=classes)
-
-
-def shapes_folder(root: str | os.PathLike, per_class: int = 4, classes: Sequence[str] | None = None,
-                  seed: int = 2024, by: str = "class") -> Path:
-    """A labelled folder of generated coloured shapes (clipnb.shapes), written once: the example data of the
-    evaluation and few-shot notebooks when no folder of one's own is given.
-
-    by="class": root/<colour shape>/<i>.png for each of `classes` (default all 48).
-    by="shape": root/<shape>/<i>.png, each shape drawn in random colours and labelled by its shape alone
-    (one example of a class then shows one colour: a task where few-shot probes need several shots).
-    """
-    import numpy as np
-
-    from . import shapes
-
-    root = Path(root)
-    if by == "shape":
-        for number, shape in enumerate(shapes.SHAPES):
-            folder = root / shape
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(per_class):
-                if (folder / f"{i:03d}.png").exists():
-                    continue
-                rng = np.random.default_rng([seed, number, i])
-                colour = shapes.COLOURS[int(rng.integers(len(shapes.COLOURS)))]
-                shapes.draw(colour, shape, rng, size=(96, 96))[0].save(folder / f"{i:03d}.png")
-        return root
-    if by != "class":
-        raise ValueError(f"by must be 'class' or 'shape', not {by!r}")
-    classes = list(classes or shapes.CLASSES)
-    missing = [c for c in classes if len(list((root / c).glob("*.png"))) < per_class]
-    if missing:
-        shapes.write_folder(root, per_class=per_class, classes=missing, seed=seed)
-    return root

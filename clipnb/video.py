@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from collections.abc import Iterator, Sequence
 
@@ -369,56 +368,3 @@ def segments(timeline: pd.DataFrame) -> pd.DataFrame:
                          "prediction": grouped["prediction"].first().to_numpy(),
                          "frames": grouped.size().to_numpy(),
                          "mean_confidence": grouped["confidence"].mean().to_numpy()})
-
-
-# ---- writing videos (for tests, notebooks and demos) ---------------------------------------------
-
-def write_video(path: str | os.PathLike, images: Sequence[Image.Image], fps: float = 4.0,
-                codec: str | None = None) -> Path:
-    """Write RGB pictures as a video (H.264 when this FFmpeg has it, else MPEG-4 Part 2), atomically."""
-    from .export import atomic_path
-
-    av = _av()
-    images = list(images)
-    if not images:
-        raise VideoError("no pictures to write")
-    codec = codec or ("libx264" if "libx264" in av.codecs_available else "mpeg4")
-    width, height = images[0].size
-    width, height = width - width % 2, height - height % 2  # yuv420p needs even sides
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        with av.open(str(temporary), "w", format=_container_format(path)) as container:
-            stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            if codec == "libx264":
-                stream.options = {"crf": "18", "preset": "veryfast"}
-            for image in images:
-                picture = image.convert("RGB")
-                if picture.size != (width, height):
-                    picture = picture.resize((width, height))
-                for packet in stream.encode(_av().VideoFrame.from_image(picture)):
-                    container.mux(packet)
-            for packet in stream.encode(None):
-                container.mux(packet)
-    return path
-
-
-def _container_format(path: Path) -> str:
-    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi",
-            ".webm": "webm"}.get(path.suffix.lower(), "mp4")
-
-
-def shapes_video(path: str | os.PathLike, parts: Sequence[tuple[str, float]] = (("red circle", 2.0),
-                                                                               ("blue star", 2.0)),
-                 fps: float = 4.0, size: tuple[int, int] = (128, 96), seed: int = 0) -> Path:
-    """A video of generated shapes (clipnb.shapes): each (class, seconds) part shows that class, redrawn on
-    every frame (new position, shade and background), so the demo model's timeline should follow the parts."""
-    from . import shapes
-
-    images = []
-    for number, (label, seconds) in enumerate(parts):
-        colour, shape = shapes.split(label)
-        for i in range(max(1, round(seconds * fps))):
-            rng = np.random.default_rng([seed, number, i])
-            images.append(shapes.draw(colour, shape, rng, size=size)[0])
-    return write_video(path, images, fps=fps)

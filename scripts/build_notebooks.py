@@ -8,7 +8,7 @@ images, the classes or texts, the templates and the output folder. `None` there 
 model": $CLIPNB_MODEL when set, else ViT-B/32, and the offline demo model when ViT-B/32 cannot be had
 (clipnb.defaults.choose_model says so in one line), with images and classes the model knows
 (clipnb.defaults.default_inputs). Without a folder of one's own, notebooks 04-07 use generated coloured
-shapes (clipnb.shapes), labelled by their subfolder names, which every CLIP model can be asked about and
+shapes (clipnb.demo), labelled by their subfolder names, which every CLIP model can be asked about and
 the demo model knows.
 """
 from __future__ import annotations
@@ -274,7 +274,8 @@ from clipnb.compare import score_settings
 from clipnb.evaluate import evaluate_labelled
 from clipnb.report import write_evaluation
 from clipnb.prompts import template_sets
-from clipnb.labels import embed_labelled, shapes_folder
+from clipnb.demo import shapes_folder
+from clipnb.labels import embed_labelled
 
 image_folder = Path(image_folder) if image_folder else shapes_folder(output_dir / "shapes", per_class)
 labelled = embed_labelled(model, image_folder, labels_csv, classes, cache=cache)
@@ -358,7 +359,7 @@ captions = None  # captions to rank for query_image; None: one per class of the 
 output_dir = "../reports/search"  # where the hit tables and figures are written"""),
     ("markdown", "## The model and the folder"),
     ("code", ANALYSIS_SETUP + """
-from clipnb.labels import shapes_folder
+from clipnb.demo import shapes_folder
 from clipnb.search import index_images, rank_captions, search_image, search_text
 
 if image_folder is None:
@@ -443,9 +444,9 @@ every_frames = None  # ... or every n-th frame instead (when set)
 output_dir = "../reports/video"  # where the tables and the timeline figure are written"""),
     ("markdown", "## The model and the video"),
     ("code", ANALYSIS_SETUP + """
-from clipnb import shapes
+from clipnb.demo import shapes, shapes_video
 from clipnb.report import write_video_report
-from clipnb.video import classify_video, embed_video, shapes_video, video_info
+from clipnb.video import classify_video, embed_video, video_info
 
 if video is None:
     video = shapes_video(output_dir / "shapes.mp4", [("red circle", 2.0), ("blue star", 2.0), ("green square", 2.0)])
@@ -522,7 +523,8 @@ test_fraction = 0.3  # share of each class kept for testing
 output_dir = "../reports/few_shot"  # where the curve and the figure are written"""),
     ("markdown", "## The model and the labelled images"),
     ("code", ANALYSIS_SETUP + """
-from clipnb.labels import embed_labelled, shapes_folder
+from clipnb.demo import shapes_folder
+from clipnb.labels import embed_labelled
 from clipnb.probe import curve_summary, probe_labelled
 from clipnb.report import write_probe_report
 

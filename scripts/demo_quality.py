@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 import clip  # noqa: E402
 from clip.model import build_model  # noqa: E402
 
-from clipnb import shapes  # noqa: E402
+from clipnb.demo import shapes  # noqa: E402
 
 TEMPLATES = ("a photo of a {}", "a picture of a {}", "an image of a {}")
 DEFAULT_CHECKPOINT = ROOT / "clipnb" / "assets" / "demo.pt"

@@ -37,7 +37,7 @@ def fit(image: Image.Image, width: int, height: int) -> Image.Image:
 
 def write_shapes() -> None:
     sys.path.insert(0, str(TARGET.parent))
-    from clipnb import shapes
+    from clipnb.demo import shapes
 
     for style in shapes.STYLES:
         for path, _ in shapes.write_folder(TARGET / "shapes", per_class=1, seed=20261127, style=style):

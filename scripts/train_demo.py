@@ -6,8 +6,8 @@ Deterministic from its seed: a rerun writes the same file, byte for byte. About 
 cores, estimated from its idle stretches (torch.set_num_threads(2); images are drawn in one background
 process); 17.3 minutes measured while
 other jobs shared the machine. The model is a small CLIP
-(ResNet image tower, 64 px; one-layer text transformer, 24 tokens) trained from scratch with clipnb.train
-on generated coloured shapes (clipnb.shapes). The colour-shape combinations in clipnb.shapes.HELD_OUT
+(ResNet image tower, 64 px; one-layer text transformer, 24 tokens) trained from scratch with clipnb.demo.train
+on generated coloured shapes (clipnb.demo.shapes). The colour-shape combinations in clipnb.shapes.HELD_OUT
 never appear in training, so zero-shot accuracy on them measures whether the model composes colour and
 shape. Check the result with ``python scripts/demo_quality.py``.
 """
@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from clipnb.train import ModelConfig, TrainConfig, shapes_batches, train  # noqa: E402
+from clipnb.demo.train import ModelConfig, TrainConfig, shapes_batches, train  # noqa: E402
 
 OUTPUT = ROOT / "clipnb" / "assets" / "demo.pt"
 

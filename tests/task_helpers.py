@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clipnb import shapes
+from clipnb.demo import shapes
 from clipnb.models import DEMO_PATH
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from clipnb import shapes
+from clipnb.demo import shapes
 
 DEMO = Path(__file__).resolve().parents[1] / "clipnb" / "assets" / "demo.pt"
 TEMPLATES = ("a photo of a {}", "a picture of a {}", "an image of a {}")  # the seed's templates

@@ -176,3 +176,11 @@ def test_loading_the_demo_model_imports_no_training_code():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['clipnb.shapes']"
+
+
+def test_classifying_imports_neither_the_demo_world_nor_the_benchmark():
+    code = ("import sys, clipnb, clipnb.classify, clipnb.cli, clipnb.report; clipnb.load_model('demo', device='cpu'); "
+            "print(sorted(n for n in sys.modules if n.startswith(('clipnb.demo', 'clipnb.bench', 'clipnb.train'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

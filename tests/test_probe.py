@@ -7,7 +7,8 @@ import torch
 
 from clipnb import EmbeddingCache
 from clipnb.cli import main
-from clipnb.labels import embed_labelled, shapes_folder
+from clipnb.demo import shapes_folder
+from clipnb.labels import embed_labelled
 from clipnb.probe import ProbeError, curve_summary, few_shot_curve, few_shot_split, probe_labelled
 from clipnb.shapes import CLASSES
 

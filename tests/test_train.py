@@ -1,4 +1,4 @@
-"""clipnb.train: contrastive training for openai-clip models, and clipnb.shapes, the world it trains on.
+"""clipnb.demo.train: contrastive training for openai-clip models, and clipnb.demo.shapes, the world it trains on.
 
 Tiny models and a handful of steps: the whole file runs in seconds on 2 CPU cores.
 """
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from clipnb import shapes
-from clipnb.train import (
+from clipnb.demo import shapes
+from clipnb.demo.train import (
     MAX_LOGIT_SCALE,
     ModelConfig,
     ShapesBatches,
@@ -320,7 +320,7 @@ def test_checkpoint_round_trips_through_build_model_and_load_model(tmp_path, pai
         assert torch.allclose(got, want, atol=1e-2, rtol=1e-2)
     hstate = torch.load(half, weights_only=True)
     assert all(v.dtype == torch.float16 for v in hstate.values() if v.is_floating_point())
-    # clipnb.train.load_checkpoint gives back a float32 checkpoint exactly (to resume training)
+    # clipnb.demo.train.load_checkpoint gives back a float32 checkpoint exactly (to resume training)
     for got, want in zip(outputs(load_checkpoint(full)), (want_img, want_txt)):
         assert torch.equal(got, want)
     for got, want in zip(outputs(load_checkpoint(half)), want_rounded):

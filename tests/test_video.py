@@ -8,7 +8,8 @@ from PIL import Image
 from clipnb import video
 from clipnb.cli import main
 from clipnb.scoring import build_head
-from clipnb.video import VideoError, classify_video, embed_video, sample_frames, segments, shapes_video, write_video
+from clipnb.demo import shapes_video, write_video
+from clipnb.video import VideoError, classify_video, embed_video, sample_frames, segments
 
 from task_helpers import demo  # noqa: F401 (fixture)
 

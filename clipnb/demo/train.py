@@ -8,7 +8,7 @@ Imported only when training: nothing in clipnb's inference path imports this mod
 - ``contrastive_loss``: CLIP's symmetric cross-entropy over ``logit_scale * cosine similarity``.
 - ``train(model, batches, config)``: the loop; ``batches`` yields ``(images, tokens)`` tensors.
 - ``save_checkpoint`` / ``load_checkpoint``: a plain state dict written atomically, read with ``build_model``.
-- ``shapes_batches``: a deterministic, endless stream of batches from the shapes world (``clipnb.shapes``).
+- ``shapes_batches``: a deterministic, endless stream of batches from the shapes world (``clipnb.demo.shapes``).
 - ``pair_batches``: batches from a user's own list of (image path, caption) pairs, to fine-tune a CLIP.
 
 The demo model is trained with ``python scripts/train_demo.py``.
@@ -358,7 +358,7 @@ class ShapesBatches(torch.utils.data.IterableDataset):
         chunk: int = 8,
         extra: float = 0.0,
     ) -> None:
-        from clipnb import shapes
+        from clipnb.demo import shapes
 
         self.batch_size = batch_size
         self.resolution = resolution
@@ -371,7 +371,7 @@ class ShapesBatches(torch.utils.data.IterableDataset):
 
     def chunk_batches(self, k: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """The ``chunk * reuse`` batches of chunk ``k``."""
-        from clipnb import shapes
+        from clipnb.demo import shapes
 
         preprocess = preprocess_for(self.resolution)
         rng = np.random.default_rng([self.seed, k])
@@ -402,7 +402,7 @@ class ShapesBatches(torch.utils.data.IterableDataset):
     def matches(infos: Sequence[dict], texts: Sequence[str]) -> torch.Tensor:
         """``m[i, j]``: whether caption j is true of image i, as far as colour and shape go (a caption
         that names only a colour is true of every image of that colour)."""
-        from clipnb import shapes
+        from clipnb.demo import shapes
 
         colours = np.array([i["colour"] for i in infos])
         kinds = np.array([i["shape"] for i in infos])

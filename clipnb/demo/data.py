@@ -1,0 +1,93 @@
+"""Example data made from the shapes world: labelled folders of generated images and videos of them, for
+the notebooks, the tests and demos (the demo model knows every class drawn here).
+"""
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..export import atomic_path
+from ..video import VideoError, _av
+from . import shapes
+
+
+def shapes_folder(root: str | os.PathLike, per_class: int = 4, classes: Sequence[str] | None = None,
+                  seed: int = 2024, by: str = "class") -> Path:
+    """A labelled folder of generated coloured shapes (clipnb.demo.shapes), written once: the example data of the
+    evaluation and few-shot notebooks when no folder of one's own is given.
+
+    by="class": root/<colour shape>/<i>.png for each of `classes` (default all 48).
+    by="shape": root/<shape>/<i>.png, each shape drawn in random colours and labelled by its shape alone
+    (one example of a class then shows one colour: a task where few-shot probes need several shots).
+    """
+    root = Path(root)
+    if by == "shape":
+        for number, shape in enumerate(shapes.SHAPES):
+            folder = root / shape
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                if (folder / f"{i:03d}.png").exists():
+                    continue
+                rng = np.random.default_rng([seed, number, i])
+                colour = shapes.COLOURS[int(rng.integers(len(shapes.COLOURS)))]
+                shapes.draw(colour, shape, rng, size=(96, 96))[0].save(folder / f"{i:03d}.png")
+        return root
+    if by != "class":
+        raise ValueError(f"by must be 'class' or 'shape', not {by!r}")
+    classes = list(classes or shapes.CLASSES)
+    missing = [c for c in classes if len(list((root / c).glob("*.png"))) < per_class]
+    if missing:
+        shapes.write_folder(root, per_class=per_class, classes=missing, seed=seed)
+    return root
+
+
+def write_video(path: str | os.PathLike, images: Sequence[Image.Image], fps: float = 4.0,
+                codec: str | None = None) -> Path:
+    """Write RGB pictures as a video (H.264 when this FFmpeg has it, else MPEG-4 Part 2), atomically."""
+    av = _av()
+    images = list(images)
+    if not images:
+        raise VideoError("no pictures to write")
+    codec = codec or ("libx264" if "libx264" in av.codecs_available else "mpeg4")
+    width, height = images[0].size
+    width, height = width - width % 2, height - height % 2  # yuv420p needs even sides
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        with av.open(str(temporary), "w", format=_container_format(path)) as container:
+            stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            if codec == "libx264":
+                stream.options = {"crf": "18", "preset": "veryfast"}
+            for image in images:
+                picture = image.convert("RGB")
+                if picture.size != (width, height):
+                    picture = picture.resize((width, height))
+                for packet in stream.encode(_av().VideoFrame.from_image(picture)):
+                    container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+    return path
+
+
+def _container_format(path: Path) -> str:
+    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi",
+            ".webm": "webm"}.get(path.suffix.lower(), "mp4")
+
+
+def shapes_video(path: str | os.PathLike, parts: Sequence[tuple[str, float]] = (("red circle", 2.0),
+                                                                               ("blue star", 2.0)),
+                 fps: float = 4.0, size: tuple[int, int] = (128, 96), seed: int = 0) -> Path:
+    """A video of generated shapes (clipnb.demo.shapes): each (class, seconds) part shows that class, redrawn on
+    every frame (new position, shade and background), so the demo model's timeline should follow the parts."""
+    images = []
+    for number, (label, seconds) in enumerate(parts):
+        colour, shape = shapes.split(label)
+        for i in range(max(1, round(seconds * fps))):
+            rng = np.random.default_rng([seed, number, i])
+            images.append(shapes.draw(colour, shape, rng, size=size)[0])
+    return write_video(path, images, fps=fps)
