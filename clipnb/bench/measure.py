@@ -1,51 +1,25 @@
-"""Benchmark: the seed notebook's one-image-at-a-time loop against clipnb's pipeline, on real-size photos.
-
-    python -m clipnb.bench [--n N] [--large-only] [--out DIR] [--device cpu|cuda] [--photos DIR]
-
-Builds a folder of N photos at real sizes (12 MP 4000x3000 and 2 MP 1632x1224 JPEGs, made from
-test_images/ with sensor-like noise so that files and decoding cost are those of phone photos) and a
-ViT-B/32-architecture checkpoint with random weights (the same compute as the real model), then measures
-in one run, side by side:
-
-  (a) seed loop   one image at a time: Image.open, preprocess, encode_image (the seed notebook's code)
-  (b) cold        clipnb.classify's steps with an empty embedding cache (fast JPEG decoding)
-  (c) warm        the same again on the same folder with a new list of classes (cache filled)
-  (d) model only  encode_image on tensors already decoded, at the best batch size
-
-and checks that the results agree: (b) with exact decoding equals (a) within 1e-4, (c) equals (b), and
-fast decoding stays within the tolerance measured for DRAFT_FACTOR. Computing and reporting are separate:
-`run_benchmark` returns a plain dict, `format_report` turns it into text, `--out` writes both.
-"""
+"""The benchmark's measurements: the seed notebook's loop, clipnb's classify steps cold and warm, the
+model alone, fast-decoding differences, peak memory; `run_benchmark` runs them side by side and returns a
+plain dict."""
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
 import platform
 import resource
-import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageChops
+from PIL import Image
 
-from . import embedding
-from .images import find_images
+from .. import embedding
+from ..images import find_images
+from .photos import make_photos, photo_plan, vit_b32_checkpoint
 
-LARGE = (4000, 3000)  # 12 MP, a phone's main camera
-SMALL = (1632, 1224)  # 2 MP, a messaging app's copy
-SOURCES = Path(__file__).resolve().parents[1] / "test_images"
-# openai-clip's ViT-B/32 (embed_dim ... transformer_layers as in its released checkpoint)
-VIT_B32 = dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=32,
-               context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8,
-               transformer_layers=12)
 COLD_CLASSES = ["cat", "dog", "car", "tree", "book"]
 WARM_CLASSES = ["person", "bicycle", "bird", "boat", "bottle", "chair", "cup", "horse", "sheep", "train"]
 TEMPLATES = "seed"  # 3 templates
@@ -53,105 +27,6 @@ TEMPLATES = "seed"  # 3 templates
 # (float16, whose kernels differ by batch size) the same images agree to float16 precision
 EXACT_TOLERANCE = 1e-4
 EXACT_TOLERANCE_FP16 = 5e-3
-NOISE_LEVEL = 6  # +-6 grey levels of noise: files of 3-4 MB at 12 MP, as from a phone
-
-
-# ---- inputs -------------------------------------------------------------------------------------
-
-def photo_plan(n: int, large_only: bool = False) -> list[tuple[str, tuple[int, int]]]:
-    """(file name, size) of each benchmark photo: 3 of 4 are 12 MP (every third of those portrait),
-    1 of 4 is 2 MP; with `large_only` all are 12 MP. Names carry the size."""
-    plan = []
-    for i in range(n):
-        size = LARGE if large_only or i % 4 != 3 else SMALL
-        if size == LARGE and i % 3 == 2:
-            size = (size[1], size[0])
-        plan.append((f"{i:05d}_{size[0]}x{size[1]}.jpg", size))
-    return plan
-
-
-def source_images(folder: Path = SOURCES) -> list[Path]:
-    found = [p for p in find_images(folder) if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
-    if not found:
-        raise FileNotFoundError(f"no source images in {folder}; the benchmark makes its photos from test_images/")
-    return found
-
-
-def make_photo(source: Path, size: tuple[int, int], index: int, target: Path) -> Path:
-    """One photo: a crop of `source` that differs per index (so no two files are equal), resized to `size`,
-    with a fixed noise pattern added (phone photos are noisy; smooth upscales would decode too fast)."""
-    rng = np.random.default_rng(index)
-    with Image.open(source) as img:
-        img = img.convert("RGB")
-        keep = rng.uniform(0.8, 1.0)
-        width, height = img.size
-        aspect = size[0] / size[1]
-        crop_w = min(width, height * aspect) * keep
-        crop_h = crop_w / aspect
-        left = rng.uniform(0, width - crop_w)
-        top = rng.uniform(0, height - crop_h)
-        photo = img.resize(size, Image.Resampling.BICUBIC, box=(left, top, left + crop_w, top + crop_h))
-    photo = ImageChops.add(photo, _noise(size), offset=-NOISE_LEVEL)
-    tmp = target.with_suffix(".part")
-    photo.save(tmp, format="JPEG", quality=90)
-    os.replace(tmp, target)  # a photo is either complete or absent, so --photos folders can be reused
-    return target
-
-
-_NOISE: dict = {}
-
-
-def _noise(size: tuple[int, int]) -> Image.Image:
-    if size not in _NOISE:
-        rng = np.random.default_rng(12345)
-        _NOISE[size] = Image.fromarray(rng.integers(0, 2 * NOISE_LEVEL + 1, (size[1], size[0], 3), dtype=np.uint8))
-    return _NOISE[size]
-
-
-def _make_one(job):
-    source, size, index, target = job
-    return make_photo(Path(source), size, index, Path(target))
-
-
-def make_photos(folder: str | os.PathLike, n: int, large_only: bool = False, processes: int | None = None,
-                progress: bool = True) -> list[Path]:
-    """A folder of `n` benchmark photos; photos already there (same name, so same size) are kept."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    sources = source_images()
-    plan = photo_plan(n, large_only)
-    paths = [folder / name for name, _ in plan]
-    jobs = [(str(sources[i % len(sources)]), size, i, str(path))
-            for i, ((name, size), path) in enumerate(zip(plan, paths)) if not path.is_file()]
-    if jobs:
-        from tqdm.auto import tqdm
-
-        workers = processes or embedding.cpu_count()
-        with ProcessPoolExecutor(workers) as pool, tqdm(total=len(jobs), desc="making photos", unit="img",
-                                                         disable=not progress, dynamic_ncols=True) as bar:
-            for _ in pool.map(_make_one, jobs, chunksize=4):
-                bar.update(1)
-    return paths
-
-
-def vit_b32_checkpoint(path: str | os.PathLike, seed: int = 0) -> Path:
-    """A state dict of openai-clip's ViT-B/32 architecture with random weights (fp16, as released)."""
-    from .models import import_clip
-
-    path = Path(path)
-    if path.is_file():
-        return path
-    import_clip()
-    from clip.model import CLIP
-
-    torch.manual_seed(seed)
-    model = CLIP(**VIT_B32)
-    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path.with_suffix(".part"))
-    os.replace(path.with_suffix(".part"), path)
-    return path
-
 
 # ---- measurements -------------------------------------------------------------------------------
 
@@ -299,7 +174,7 @@ def timed(results: dict, name: str):
 
     Memory that earlier blocks freed is handed back first (glibc keeps it otherwise), so that each
     measurement holds what it needs itself, as in a process of its own, not what the others left."""
-    from .models import release_freed_memory
+    from ..models import release_freed_memory
 
     entry = results[name]
     release_freed_memory()
@@ -336,9 +211,9 @@ def _load_average() -> list[float] | None:
 def classify_steps(model, folder, classes, cache, batch_size, workers, progress, exact=False):
     """What clipnb.classify does once its inputs are checked (gather, embed, build the head, tabulate),
     returning the embeddings too so that the benchmark can compare them."""
-    from .classify import results_table
-    from .images import gather_images
-    from .scoring import build_head
+    from ..classify import results_table
+    from ..images import gather_images
+    from ..scoring import build_head
 
     items = gather_images(folder)
     head = build_head(model, classes, TEMPLATES, cache=cache)
@@ -352,10 +227,10 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
                   model_batches=(8, 16, 32), model_seconds: float = 4.0, draft_n: int = 16,
                   draft_factors=(1, 2, 4), rounds: int = 4, progress: bool = True) -> dict:
     """Run the four measurements and the agreement checks; returns a plain dict (see format_report)."""
-    from .cache import EmbeddingCache
-    from .classify import results_table
-    from .models import load_model, resolve_device
-    from .scoring import build_head
+    from ..cache import EmbeddingCache
+    from ..classify import results_table
+    from ..models import load_model, resolve_device
+    from ..scoring import build_head
 
     resolve_device(device)  # a missing GPU is said before any photo is made
     with tempfile.TemporaryDirectory(prefix="clipnb-bench-") as scratch:
@@ -466,116 +341,3 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
     return result
 
 
-def format_report(result: dict) -> str:
-    """The printed table: images/s, seconds, peak memory, ratios, re-scoring time and the checks."""
-    sizes = ", ".join(f"{count} x {size}" for size, count in result["sizes"].items())
-    device = result["gpu"] or f"{result['cpus']} CPU cores ({result['machine']})"
-    streams, threads = result["streams"]
-    decoding = (f"decoding in {result['workers']} worker processes beside the model" if result["workers"] else
-                f"{streams} streams, each decoding a batch and then encoding it on {threads} torch thread(s)")
-    lines = [
-        f"clipnb benchmark: {result['n']} JPEGs ({sizes}) on {device}, random-weight ViT-B/32",
-        f"batch {result['batch_size']}, {decoding}, draft factor "
-        f"{result['draft_factor']}; load average before {result['load_before']}, after {result['load_after']}",
-        f"(a), (b) and (d) ran in {result['rounds']} interleaved rounds; the seed loop on the first "
-        f"{result['a_seed']['images']} photos",
-        "",
-        f"{'':<34}{'images':>7}{'seconds':>9}{'images/s':>10}{'peak MB':>9}  (peak: {result['b_cold']['memory_kind']} of "
-        "the process and its workers)",
-    ]
-    names = {"a_seed": "(a) seed loop, one at a time", "b_cold": "(b) clipnb cold (empty cache)",
-             "c_warm": "(c) clipnb warm (new classes)", "d_model": "(d) model only, batch %d",
-             "d_streams": "(d') model only in streams, batch %d"}
-    for key, label in names.items():
-        row = result.get(key)
-        if row is None:
-            continue
-        if key.startswith("d_"):
-            lines.append(f"{label % row['batch_size']:<34}{'':>7}{'':>9}{row['images_per_s']:>10.1f}"
-                         f"{row['peak_memory_mb']:>9.0f}")
-        else:
-            lines.append(f"{label:<34}{row['images']:>7}{row['seconds']:>9.2f}{row['images_per_s']:>10.1f}"
-                         f"{row['peak_memory_mb']:>9.0f}")
-    ratios, checks = result["ratios"], result["checks"]
-
-    def by_batch(key):
-        return ", ".join(f"{k}: {v:.1f}" for k, v in result[key]["by_batch"].items())
-
-    lines += ["", f"cold / seed loop   {ratios['cold_over_seed']:.2f}x   (goal >= 3x)",
-              f"cold / model only  {100 * ratios['cold_over_model']:.0f}%    (goal >= 85%; (d) one forward pass at a "
-              f"time on every core, images/s by batch: {by_batch('d_model')})"]
-    if "cold_over_streams" in ratios:
-        lines.append(f"cold / (d')        {100 * ratios['cold_over_streams']:.0f}%    ((d') single-threaded passes side "
-                     f"by side, as clipnb runs them, by batch: {by_batch('d_streams')}; a stricter limit)")
-    lines += [
-        f"warm re-scoring of {result['n']} images, {len(WARM_CLASSES)} classes x 3 templates, text encoding "
-        f"included: {result['rescore']['seconds']:.3f} s in memory, {result['c_warm']['seconds']:.3f} s "
-        f"from the cache (goal < 1 s)",
-        "",
-        "checks:",
-        f"  exact pipeline vs seed loop: max |diff| {checks['exact_vs_seed_max_abs']:.2e} "
-        f"(<= {checks['exact_tolerance']:g}): {_ok(checks['exact_ok'])}",
-        f"  warm vs cold: max |diff| {checks['warm_vs_cold_max_abs']:.2e}, table equal to cold re-scored "
-        f"{checks['warm_table_equals_rescored_cold']}: {_ok(checks['warm_ok'])}",
-        f"  fast decoding vs seed loop: max 1-cos {checks['cold_vs_seed_max_1_minus_cos']:.2e} "
-        f"(tolerance {checks['draft_tolerance']:g}): {_ok(checks['draft_ok'])}",
-        "",
-        "draft decoding vs exact decoding (1 - cosine of embeddings):",
-        f"  {'factor':>6} {'size':>10} {'images':>6} {'max 1-cos':>10} {'mean':>10} {'max rel.':>9}"
-        f" {'pixel max':>10} {'pixel rms':>10}",
-    ]
-    lines += [f"  {r['factor']:>6} {r['size']:>10} {r['images']:>6} {r['max_1_minus_cos']:>10.2e} "
-              f"{r['mean_1_minus_cos']:>10.2e} {r['max_relative_distance']:>9.3f} {r['pixel_max_abs']:>10.3f}"
-              f" {r['pixel_rms']:>10.4f}" for r in result["draft"]]
-    lines.append("  (max rel.: distance to the exact embedding / median distance between two photos' embeddings)")
-    return "\n".join(lines)
-
-
-def _ok(flag: bool) -> str:
-    return "ok" if flag else "FAILED"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m clipnb.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=200, help="number of photos (default 200)")
-    parser.add_argument("--large-only", action="store_true", help="only 12 MP photos (default: 1 in 4 is 2 MP)")
-    parser.add_argument("--out", default=None, help="folder to write bench.json and bench.txt into")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    parser.add_argument("--photos", default=None,
-                        help="keep the photos and checkpoint in this folder and reuse them (default: a temp dir)")
-    parser.add_argument("--seed-n", type=int, default=None,
-                        help="run the seed loop and the exact comparison on the first K photos (default: all)")
-    parser.add_argument("--batch-size", type=int, default=None, help="clipnb's batch size (default: automatic)")
-    parser.add_argument("--workers", type=int, default=None, help="decoding workers (default: automatic)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    return parser
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.n < 1:
-        print(f"clipnb.bench: error: --n must be at least 1, not {args.n}", file=sys.stderr)
-        return 2
-    from .images import FolderError
-    from .models import ModelError
-
-    try:
-        result = run_benchmark(args.n, args.large_only, args.device, args.photos, args.seed_n, args.batch_size,
-                               args.workers, progress=not args.quiet)
-    except (ModelError, FolderError, FileNotFoundError, ValueError, OSError) as exc:
-        print(f"clipnb.bench: error: {exc}", file=sys.stderr)
-        return 2
-    report = format_report(result)
-    print(report)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "bench.json").write_text(json.dumps(result, indent=2))
-        (out / "bench.txt").write_text(report + "\n")
-        print(f"wrote {out / 'bench.json'} and {out / 'bench.txt'}")
-    checks = result["checks"]
-    return 0 if checks["exact_ok"] and checks["warm_ok"] and checks["draft_ok"] else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
