@@ -134,8 +134,7 @@ class EmbeddingCache:
             else:
                 unknown.append(i)
         if unknown:
-            from tqdm.auto import tqdm
-
+            from .embedding import progress_bar
             from .models import file_sha256
 
             def digest(i):
@@ -145,8 +144,7 @@ class EmbeddingCache:
                     return None, f"cannot read file: {exc.strerror or exc}"
 
             with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool, \
-                    tqdm(total=len(unknown), desc="hashing files", unit="img", disable=not progress,
-                         dynamic_ncols=True) as bar:
+                    progress_bar(len(unknown), progress, "hashing files") as bar:
                 for i, key in zip(unknown, pool.map(digest, unknown)):
                     keys[i] = key
                     bar.update(1)

@@ -301,7 +301,7 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
     if todo:
         dataset = _ImageDataset([items[i] for i in todo], model.preprocess, model.input_resolution, exact,
                                 background)
-        with _progress(len(todo), progress, "encoding images") as bar:
+        with progress_bar(len(todo), progress, "encoding images") as bar:
             for samples, vectors in _encoded_batches(model, dataset, batch_size, workers):
                 good = []
                 for local, ok, width, height, error, note in samples:
@@ -324,11 +324,12 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
     return EmbeddedImages(records=records, features=features, model_fingerprint=model.fingerprint, stats=stats)
 
 
-def _progress(total: int, enabled: bool, description: str):
+def progress_bar(total: int | None, enabled: bool, description: str, unit: str = "img"):
+    """clipnb's progress bar (tqdm, in a notebook or a terminal): `total` steps (None: unknown), hidden when
+    not `enabled` or when there is nothing to do. Use it as a context manager, or close it."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=not enabled or total == 0, desc=description, unit="img",
-                dynamic_ncols=True)
+    return tqdm(total=total, disable=not enabled or total == 0, desc=description, unit=unit, dynamic_ncols=True)
 
 
 def embed_one(model: ClipModel, image, *, exact: bool = True, cache=None) -> torch.Tensor:

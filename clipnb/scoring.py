@@ -115,6 +115,11 @@ class ZeroShotHead:
     logit_scale: float
 
     @property
+    def spec(self) -> PromptSpec:
+        """The classes, templates and ensembling this head scores with, as a PromptSpec."""
+        return PromptSpec(tuple(self.classes), tuple(self.templates), self.ensemble)
+
+    @property
     def class_embeddings(self) -> torch.Tensor:
         """[classes, D]: the CLIP paper's ensembled class embeddings (used by "embedding")."""
         mean = self.text_features.mean(dim=1)

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from .embedding import embed_images
+from .embedding import embed_images, progress_bar
 from .images import THUMBNAIL_SIDE
 from .models import ClipModel
 from .schema import prob_columns
@@ -290,7 +290,7 @@ def embed_video(model: ClipModel, path: str | os.PathLike, every_seconds: float 
                 small.append(f.image)
         pending.clear()
 
-    bar = _progress(progress)
+    bar = progress_bar(None, progress, "sampling video frames", unit="frame")
     for frame in sample_frames(path, every_seconds, every_frames, max_frames=max_frames, max_side=max_side,
                                report=report):
         pending.append(frame)
@@ -303,12 +303,6 @@ def embed_video(model: ClipModel, path: str | os.PathLike, every_seconds: float 
     report.update({"every_seconds": every_seconds, "every_frames": every_frames})
     return VideoFrames(path=str(path), times=np.array(times, dtype=float), indices=np.array(indices, dtype=np.int64),
                        features=torch.cat(features), thumbnails=small, info=report)
-
-
-def _progress(enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(disable=not enabled, desc="sampling video frames", unit="frame", dynamic_ncols=True)
 
 
 @dataclass

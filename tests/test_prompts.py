@@ -140,13 +140,14 @@ def test_a_bad_line_of_a_template_file_is_named_with_its_line(tmp_path):
         resolve_templates(path)
 
 
-def test_a_prompt_spec_is_checked_once_and_passed_down(tiny_checkpoint, tmp_path, monkeypatch):
+def test_a_prompt_spec_is_checked_once_and_passed_down(tiny_checkpoint, tiny_model, tmp_path, monkeypatch):
     from clipnb import cli, prompts
     from clipnb.prompts import PromptSpec, prompt_spec
 
     spec = prompt_spec([" red  circle", "blue"], "basic", "score")
     assert spec == PromptSpec(("red circle", "blue"), tuple(BASIC_TEMPLATES), "score")
     assert prompt_spec(spec) is spec
+    assert build_head(tiny_model, spec).spec == spec
     with pytest.raises(PromptError, match="part of the PromptSpec"):
         prompt_spec(spec, "imagenet7")
 
