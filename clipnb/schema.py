@@ -5,11 +5,11 @@
 - `path`: the file (or "<image N>" for a PIL image given directly).
 - `width`, `height`: the image's size in pixels as displayed (after its EXIF orientation).
 - `aspect_ratio`, `ratio_value`, `ratio_type`, `nearest_ratio`, `orientation` (ASPECT_COLUMNS): the
-  reduced ratio ("4:3"), width / height, the named type it is within tolerance of ("4:3 standard", or
-  "other"), the nearest named ratio and landscape / portrait / square (see `images.aspect_info`).
+  exact reduced ratio (4080x1836 -> "20:9"), width / height, the named type it is within tolerance of
+  ("standard (4:3)", or "other"), the nearest named ratio and the orientation (see `images.aspect_info`).
 - `prediction`: the class with the highest probability; `confidence`: that probability.
 - `error`: why the file could not be read ("" when it was); `note`: anything worth knowing about a
-  readable file (for example an EXIF block that could not be read).
+  readable file (for example the frame used from an animated GIF).
 - `score_<class>` (one per class, in class order): the cosine similarity, in [-1, 1], between the
   L2-normalised image embedding and the class's text embedding. With "embedding" ensembling the class's
   text embedding is the renormalised mean of its templates' embeddings; with "score" ensembling the score
