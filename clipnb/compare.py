@@ -54,8 +54,11 @@ class SettingsComparison:
     def accuracy_table(self) -> pd.DataFrame:
         """The CLIP paper's prompt-engineering table (needs labels): per template set and ensembling
         method, acc@1, acc@k, mean per-class recall and mean confidence."""
-        k = next(c for c in self.summary.columns if c.startswith("acc@") and c != "acc@1")
-        return self.summary[["templates", "n_templates", "ensemble", "acc@1", k, "mean_per_class_recall",
+        if "acc@1" not in self.summary:
+            raise ValueError("the accuracy table needs the true classes: give labels (or labelled images) to "
+                             "score_settings")
+        top_k = [c for c in self.summary.columns if c.startswith("acc@") and c != "acc@1"]  # none for 1 class
+        return self.summary[["templates", "n_templates", "ensemble", "acc@1", *top_k, "mean_per_class_recall",
                              "mean_confidence"]].copy()
 
 
