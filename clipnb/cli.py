@@ -1,8 +1,12 @@
-"""Command line: `python -m clipnb classify|similarity|cache ...`.
+"""Command line: `python -m clipnb classify|similarity|cache|evaluate|search|video|probe ...`.
 
 Exit code 0 when a run completed (unreadable files are rows in the CSV, not failures); 2 with one line
-saying why for fatal problems (no model, no images, bad classes or templates). Classes that make the
-answer meaningless (one class; classes the demo model cannot know) print one "clipnb: warning:" line each.
+saying why for fatal problems (no model, no images, bad classes or templates: the errors in `FATAL`); 130
+when interrupted. Classes that make the answer meaningless (one class; classes the demo model cannot know)
+print one "clipnb: warning:" line each.
+
+Layout: the option groups several commands share (model, embedding, prompts, outputs), then one function per
+command that declares its own arguments and one that runs it, and `COMMANDS`, the table that joins them.
 """
 from __future__ import annotations
 
@@ -10,23 +14,42 @@ import argparse
 import sys
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
+from PIL import ImageColor
+
+# load_model and write_csv are called through their modules, so that a test replacing them reaches the CLI
+from . import export, models
 from .cache import EmbeddingCache
+from .classify import check_image_file, classify, similarity
+from .compare import score_settings
 from .embedding import CPU_BATCH, CUDA_BATCH, DRAFT_FACTOR
-from .export import ExportError
+from .evaluate import evaluate_labelled
+from .export import ExportError, check_output_file
+from .images import FolderError, ImageReadError, folder_note, gather_images
+from .labels import LabelError, check_folder, embed_labelled, match_classes, read_labels
+from .models import DEFAULT_MODEL, ClipModel, ModelError
+from .probe import ProbeError, curve_summary, probe_labelled
+from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, PromptSpec, prompt_spec,
+                      resolve_templates, template_sets)
+from .report import write_evaluation, write_probe_report, write_video_report
 from .schema import setting
-from .images import FolderError, ImageReadError
-from .models import DEFAULT_MODEL, ModelError
-from .prompts import DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError
-from .scoring import ClassWarning
+from .scoring import ClassWarning, build_head
+from .search import index_images, search_image, search_text
+from .summary import plural, summary_text
+from .video import VideoError, classify_video, embed_video, video_info
 
-FATAL = (ModelError, PromptError, FolderError, ImageReadError, ExportError, FileNotFoundError)
+# The problems that end a run with one "clipnb: error: ..." line and exit code 2 (see main).
+FATAL = (ModelError, PromptError, FolderError, ImageReadError, ExportError, FileNotFoundError, LabelError,
+         ProbeError, VideoError)
 
+
+# ---- argument types ------------------------------------------------------------------------------------
 
 def _colour(text: str) -> tuple[int, int, int]:
-    from PIL import ImageColor
-
     try:
         return ImageColor.getrgb(text)[:3]
     except ValueError:
@@ -40,16 +63,43 @@ def _positive(text: str) -> int:
     return value
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+# ---- option groups shared by several commands ----------------------------------------------------------
+
+ENSEMBLE_HELP = ("how the templates of a class are combined: embedding averages their text embeddings (the CLIP "
+                 "paper's way), score averages the per-template scores (default embedding)")
+TEMPLATES_HELP = (f"a template set ({', '.join(TEMPLATE_SETS)}; {DEFAULT_TEMPLATES}: 'a photo of a {{}}', "
+                  f"'a picture of a {{}}', 'an image of a {{}}'), a file with one template per line, or one "
+                  f"template with {{}} (default {DEFAULT_TEMPLATES})")
+MANY_TEMPLATES_HELP = (f"template sets ({', '.join(TEMPLATE_SETS)}), template files or single templates with {{}}; "
+                       f"the first is evaluated, all are compared (default {DEFAULT_TEMPLATES})")
+TRUNCATE_HELP = "cut prompts longer than the model's context"
+
+
+def model_options(parser: argparse.ArgumentParser) -> None:
+    """--model, --device, --download-root: which model to load, and where (see load_model_from)."""
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f"official name (ViT-B/32, RN50, ...), a checkpoint file, or demo (default {DEFAULT_MODEL})")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--download-root", default=None, help="where official weights are cached (~/.cache/clip)")
 
 
-def add_embedding_options(parser: argparse.ArgumentParser) -> None:
+def batch_options(parser: argparse.ArgumentParser) -> None:
+    """--batch-size and --quiet: how images go through the model (all that the video command takes)."""
     parser.add_argument("--batch-size", type=_positive, default=None,
                         help=f"images per forward pass (default: {CPU_BATCH} per stream on the CPU, {CUDA_BATCH} on CUDA)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def embedding_options(parser: argparse.ArgumentParser) -> None:
+    """The batch options, decoding (--workers, --exact, --background) and the embedding cache (see cache_from)."""
+    batch_options(parser)
     parser.add_argument("--workers", type=int, default=None,
                         help="decoding worker processes beside the model (default: none on the CPU, where one stream "
                              "per core decodes a batch and then encodes it; every core but one on CUDA)")
@@ -61,58 +111,346 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
                         help="composite transparent images onto this colour (default: drop alpha, as openai-clip)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     parser.add_argument("--cache-dir", default=None, help="embedding cache folder (default ~/.cache/clipnb)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-ENSEMBLE_HELP = ("how the templates of a class are combined: embedding averages their text embeddings (the CLIP "
-                 "paper's way), score averages the per-template scores (default embedding)")
-TEMPLATES_HELP = (f"a template set ({', '.join(TEMPLATE_SETS)}; {DEFAULT_TEMPLATES}: 'a photo of a {{}}', "
-                  f"'a picture of a {{}}', 'an image of a {{}}'), a file with one template per line, or one "
-                  f"template with {{}} (default {DEFAULT_TEMPLATES})")
+def prompt_options(parser: argparse.ArgumentParser, *, classes_from_labels: bool = False,
+                   many_templates: bool = False, templates_help: str = TEMPLATES_HELP, ensemble: bool = True,
+                   truncate: bool = True) -> None:
+    """--classes, --templates, --ensemble and --truncate: what the zero-shot head is built from (see spec_from).
+
+    Args:
+        classes_from_labels: --classes is optional and defaults to the labels of a labelled folder.
+        many_templates: --templates takes several sets (the first is evaluated, all are compared).
+        templates_help: the help text of --templates.
+        ensemble, truncate: whether the command takes --ensemble and --truncate.
+    """
+    if classes_from_labels:
+        parser.add_argument("--classes", nargs="+", default=None, help="class names (default: the labels)")
+    else:
+        parser.add_argument("--classes", nargs="+", required=True,
+                            help="class names, for example cat dog car tree book")
+    if many_templates:
+        parser.add_argument("--templates", nargs="+", default=[DEFAULT_TEMPLATES], help=templates_help)
+    else:
+        parser.add_argument("--templates", default=DEFAULT_TEMPLATES, help=templates_help)
+    if ensemble:
+        parser.add_argument("--ensemble", choices=ENSEMBLE_METHODS, default="embedding", help=ENSEMBLE_HELP)
+    if truncate:
+        parser.add_argument("--truncate", action="store_true", help=TRUNCATE_HELP)
 
 
-def cache_from(args) -> EmbeddingCache | None:
+def labelled_folder_options(parser: argparse.ArgumentParser) -> None:
+    """FOLDER and --labels: images with known classes (evaluate, probe; see embed_labelled_folder)."""
+    parser.add_argument("folder", help="labelled images: FOLDER/<class>/image.jpg, or any images with --labels")
+    parser.add_argument("--labels", default=None, help="a CSV of path,label (paths relative to FOLDER)")
+
+
+def output_options(parser: argparse.ArgumentParser, *, csv: tuple[str | None, str] | None = None,
+                   out: tuple[str | None, str] | None = None, bom: str | None = None) -> None:
+    """--csv, --out and --bom, each given as (default, help) or, for --bom, its help; None leaves it out."""
+    if csv:
+        parser.add_argument("--csv", default=csv[0], help=csv[1])
+    if out:
+        parser.add_argument("--out", default=out[0], help=out[1])
+    if bom:
+        parser.add_argument("--bom", action="store_true", help=bom)
+
+
+# ---- steps shared by several commands ------------------------------------------------------------------
+
+def load_model_from(args: argparse.Namespace) -> ClipModel:
+    """The model of --model, --device and --download-root (the one place the command line loads one)."""
+    return models.load_model(args.model, device=args.device, download_root=args.download_root)
+
+
+def cache_from(args: argparse.Namespace) -> EmbeddingCache | None:
+    """The embedding cache of --cache-dir, or None with --no-cache."""
     return None if args.no_cache else EmbeddingCache(args.cache_dir)
 
 
+def spec_from(args: argparse.Namespace) -> PromptSpec:
+    """--classes, --templates and --ensemble, checked once (before any model is loaded)."""
+    return prompt_spec(args.classes, args.templates, args.ensemble)
+
+
+def images_from(args: argparse.Namespace, to_stderr: bool = False) -> list:
+    """The images of FOLDER (and its subfolders with --recursive); says which ones a folder gives."""
+    items = gather_images(args.folder, recursive=args.recursive)
+    if Path(args.folder).is_dir():
+        print(folder_note(args.folder, args.recursive, option="--recursive"),
+              file=sys.stderr if to_stderr else sys.stdout)
+    return items
+
+
+def embed_labelled_folder(args: argparse.Namespace):
+    """Check the labelled folder against the classes, then load the model and embed it (evaluate, probe).
+
+    Returns:
+        (model, cache, labelled images).
+    """
+    match_classes(read_labels(check_folder(args.folder), args.labels)["label"], args.classes)
+    model = load_model_from(args)
+    cache = cache_from(args)
+    labelled = embed_labelled(model, args.folder, args.labels, args.classes, cache=cache,
+                              batch_size=args.batch_size, exact=args.exact, num_workers=args.workers,
+                              progress=not args.quiet)
+    return model, cache, labelled
+
+
+# ---- the commands: their own arguments, and how each runs ----------------------------------------------
+
+def classify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", help="a folder of images (or one image file)")
+    parser.add_argument("--recursive", action="store_true",
+                        help="also take the images in subfolders (default: only those in the folder itself)")
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    # everything that can be checked without the model is checked first
+    check_output_file(args.csv)
+    spec = spec_from(args)
+    items = images_from(args)
+    model = load_model_from(args)
+    results = classify(items, spec, model=model, batch_size=args.batch_size, exact=args.exact, cache=cache_from(args),
+                       truncate=args.truncate, background=args.background, num_workers=args.workers,
+                       progress=not args.quiet)
+    print(f"model {model.name}, {plural(len(spec.classes), 'class')} x {plural(len(spec.templates), 'template')}, "
+          f"ensemble {args.ensemble}")
+    print(summary_text(results))
+    path = export.write_csv(results, args.csv, bom=args.bom)
+    print(f"wrote {path}")
+    return 0
+
+
+def similarity_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", help="one image file (to classify a folder, use the classify command)")
+    parser.add_argument("--texts", nargs="+", required=True)
+    parser.add_argument("--truncate", action="store_true")
+
+
+def run_similarity(args: argparse.Namespace) -> int:
+    check_image_file(args.image, classify_hint=f"`python -m clipnb classify {args.image} --classes ...`")
+    model = load_model_from(args)
+    probs = similarity(args.image, args.texts, model=model, truncate=args.truncate)
+    width = max(len(t) for t in args.texts)
+    for text, prob in probs.items():
+        print(f"{text:<{width}}  {prob:.4f}")
+    return 0
+
+
+def cache_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["info", "clear"], nargs="?", default="info")
+    parser.add_argument("--cache-dir", default=None)
+
+
+def run_cache(args: argparse.Namespace) -> int:
+    cache = EmbeddingCache(args.cache_dir)
+    if args.action == "clear":
+        before = cache.info()
+        cache.clear()
+        print(f"cleared {before['path']} ({before['bytes'] / 1e6:.1f} MB, {before['images']} images, "
+              f"{before['texts']} texts)")
+    else:
+        info = cache.info()
+        print(f"{info['path']}: {info['bytes'] / 1e6:.1f} MB, {info['images']} image and {info['texts']} text "
+              f"embeddings, {info['models']} models")
+    return 0
+
+
+def evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mistakes", type=int, default=12, help="confident mistakes to show (default 12)")
+    parser.add_argument("--no-figures", action="store_true", help="write the tables only")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    # templates, folder, labels and classes are checked before the model is loaded
+    sets = template_sets(args.templates)
+    model, cache, labelled = embed_labelled_folder(args)
+    first = next(iter(sets))
+    evaluation = evaluate_labelled(labelled, model, sets[first], args.ensemble, truncate=args.truncate, cache=cache)
+    comparison = score_settings(model, labelled, template_sets=sets, truncate=args.truncate, cache=cache).accuracy_table()
+    print(f"model {model.name}, templates {first} ({len(sets[first])}), ensemble {args.ensemble}")
+    print(evaluation.headline())
+    print(comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    written = write_evaluation(evaluation, args.out, comparison, figures=not args.no_figures,
+                               mistakes=args.mistakes, bom=args.bom)
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
+def search_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", help="a folder of images (embeddings are cached, so searching again is fast)")
+    query = parser.add_mutually_exclusive_group(required=True)
+    query.add_argument("--text", help="what to look for, for example 'a red circle'")
+    query.add_argument("--image", help="find the images most similar to this one")
+    parser.add_argument("--top", type=_positive, default=10, help="how many hits to print (default 10)")
+    parser.add_argument("--recursive", action="store_true",
+                        help="also search the images in subfolders (default: only those in the folder itself)")
+    parser.add_argument("--truncate", action="store_true", help="cut a text longer than the model's context")
+
+
+def run_search(args: argparse.Namespace) -> int:
+    if args.csv:
+        check_output_file(args.csv)
+    if args.image and not Path(args.image).is_file():
+        kind = "is a folder; give one image file" if Path(args.image).is_dir() else "does not exist"
+        raise FileNotFoundError(f"query image {args.image} {kind}")
+    if args.text is not None and not args.text.strip():
+        raise PromptError("the search text is blank; give words to search for, such as 'a red circle'")
+    items = images_from(args, to_stderr=True)  # stdout holds only the hits
+    model = load_model_from(args)
+    cache = cache_from(args)
+    index = index_images(model, items, cache=cache, batch_size=args.batch_size, exact=args.exact,
+                         num_workers=args.workers, progress=not args.quiet)
+    if len(index.skipped):
+        print(f"clipnb: skipped {len(index.skipped)} unreadable files (first: {index.skipped['path'][0]}: "
+              f"{index.skipped['error'][0]})", file=sys.stderr)
+    if args.text is not None:
+        hits = search_text(index, model, args.text, top=args.top, truncate=args.truncate, cache=cache)
+    else:
+        hits = search_image(index, model, args.image, top=args.top, cache=cache)
+    for score, path in zip(hits["score"], hits["path"]):
+        print(f"{score:.4f}  {path}")
+    if args.csv:
+        print(f"wrote {export.write_csv(hits, args.csv)}", file=sys.stderr)
+    return 0
+
+
+def video_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="a video file (anything FFmpeg reads: mp4, mov, mkv, webm, avi, ...)")
+    every = parser.add_mutually_exclusive_group()
+    every.add_argument("--every-seconds", type=_positive_float, default=None,
+                       help="sample one frame every this many seconds (default 1)")
+    every.add_argument("--every-frames", type=_positive, default=None, help="sample every n-th frame instead")
+    parser.add_argument("--max-frames", type=_positive, default=None, help="stop after this many samples")
+    parser.add_argument("--top", type=_positive, default=5, help="classes to print (default 5)")
+
+
+def run_video(args: argparse.Namespace) -> int:
+    spec = spec_from(args)
+    info = video_info(args.file)  # a bad file fails before the model loads
+    every_seconds = None if args.every_frames else (args.every_seconds or 1.0)
+    model = load_model_from(args)
+    head = build_head(model, spec, truncate=args.truncate)
+    frames = embed_video(model, args.file, every_seconds, args.every_frames, max_frames=args.max_frames,
+                         batch_size=args.batch_size, thumbnails=args.out is not None, progress=not args.quiet)
+    result = classify_video(frames, head)
+    length = f"{info['duration']:.1f} s" if info["duration"] else "unknown length"
+    rate = f"{info['fps']:.3g} fps" if info["fps"] else "unknown frame rate"
+    step = f"every {args.every_frames} frames" if args.every_frames else f"every {every_seconds:g} s"
+    damaged = frames.info.get("damaged_packets", 0)
+    print(f"video {args.file}: {length}, {rate}, {info['width']}x{info['height']}; {len(frames)} frames sampled "
+          f"{step}" + (f"; {damaged} damaged packets skipped" if damaged else ""))
+    print(f"prediction (mean of frame embeddings): {result.prediction} ({result.confidence:.1%})")
+    top = result.summary.head(args.top)
+    for name, probability, won in zip(top["class"], top["probability"], top["frames_won"]):
+        print(f"  {name:<24} {probability:.4f}  (won {won} of {len(frames)} frames)")
+    print("timeline:")
+    for seg in result.segments().itertuples():
+        print(f"  {seg.start:7.1f}s - {seg.end:7.1f}s  {seg.prediction} ({seg.frames} frames, "
+              f"mean confidence {seg.mean_confidence:.2f})")
+    if args.out:
+        out = Path(args.out)
+        write_video_report(result, out, title=Path(args.file).name, segments=False)
+        print(f"wrote summary.csv, timeline.csv and timeline.png to {out}")
+    return 0
+
+
+def probe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shots", nargs="+", type=_positive, default=[1, 2, 4, 8, 16])
+    parser.add_argument("--trials", type=_positive, default=5, help="random training sets per shot count (default 5)")
+    parser.add_argument("--test-fraction", type=_positive_float, default=0.5,
+                        help="share of each class kept for testing (default 0.5)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    templates = resolve_templates(args.templates)
+    model, cache, labelled = embed_labelled_folder(args)
+    curve = probe_labelled(labelled, model, templates=templates, shots=args.shots, trials=args.trials,
+                           test_fraction=args.test_fraction, seed=args.seed, cache=cache)
+    summary = curve_summary(curve)
+    skipped = setting(curve, "skipped_shots")
+    print(f"model {model.name}, {setting(curve, 'class_count')} classes, {curve['test_images'].iloc[0]} test images, "
+          f"{args.trials} trials; chance {setting(curve, 'chance'):.3f}")
+    if skipped:
+        print(f"skipped shots {skipped}: some class has too few training images")
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.out:
+        out = Path(args.out)
+        write_probe_report(curve, out, summary=summary)
+        print(f"wrote curve.csv, summary.csv and shots.png to {out}")
+    return 0
+
+
+# ---- the table of commands -----------------------------------------------------------------------------
+
+Options = Callable[[argparse.ArgumentParser], None]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name and help line, the options it shares with others, its own, and how it runs."""
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace], int]
+    arguments: Options
+    groups: tuple[Options, ...] = ()
+
+
+COMMANDS = {command.name: command for command in (
+    Command("classify", "classify a folder of images zero-shot and write a CSV", run_classify, classify_arguments,
+            (prompt_options,
+             partial(output_options, csv=("clipnb_results.csv", "where to write the per-image table"),
+                     bom="write a UTF-8 byte-order mark (for Excel)"),
+             model_options, embedding_options)),
+    Command("similarity", "probabilities of free texts for one image", run_similarity, similarity_arguments,
+            (model_options,)),
+    Command("cache", "show the embedding cache's size, or clear it", run_cache, cache_arguments),
+    Command("evaluate", "accuracy of zero-shot predictions against known labels", run_evaluate, evaluate_arguments,
+            (labelled_folder_options,
+             partial(prompt_options, classes_from_labels=True, many_templates=True,
+                     templates_help=MANY_TEMPLATES_HELP),
+             partial(output_options, out=("clipnb_evaluation", "folder for metrics.json, CSVs and figures"),
+                     bom="write CSVs with a UTF-8 byte-order mark (for Excel)"),
+             model_options, embedding_options)),
+    Command("search", "rank a folder's images by a text (or by a similar image)", run_search, search_arguments,
+            (partial(output_options, csv=(None, "also write the hits (rank, path, score) to this CSV")),
+             model_options, embedding_options)),
+    Command("video", "classify a video zero-shot from its sampled frames", run_video, video_arguments,
+            (prompt_options,
+             partial(output_options, out=(None, "folder for summary.csv, timeline.csv and timeline.png")),
+             batch_options, model_options)),
+    Command("probe", "few-shot linear probe vs zero-shot on a labelled folder", run_probe, probe_arguments,
+            (labelled_folder_options,
+             partial(prompt_options, classes_from_labels=True, ensemble=False, truncate=False,
+                     templates_help=f"templates of the zero-shot comparison: {TEMPLATES_HELP}"),
+             partial(output_options, out=(None, "folder for curve.csv, summary.csv and shots.png")),
+             model_options, embedding_options)),
+)}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: one sub-parser per entry of COMMANDS, with its shared groups, then its own options."""
     parser = argparse.ArgumentParser(prog="python -m clipnb", description="Zero-shot image analysis with CLIP.")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    run = commands.add_parser("classify", help="classify a folder of images zero-shot and write a CSV")
-    run.add_argument("folder", help="a folder of images (or one image file)")
-    run.add_argument("--classes", nargs="+", required=True, help="class names, for example cat dog car tree book")
-    run.add_argument("--templates", default=DEFAULT_TEMPLATES, help=TEMPLATES_HELP)
-    run.add_argument("--ensemble", choices=ENSEMBLE_METHODS, default="embedding", help=ENSEMBLE_HELP)
-    run.add_argument("--recursive", action="store_true",
-                     help="also take the images in subfolders (default: only those in the folder itself)")
-    run.add_argument("--csv", default="clipnb_results.csv", help="where to write the per-image table")
-    run.add_argument("--bom", action="store_true", help="write a UTF-8 byte-order mark (for Excel)")
-    run.add_argument("--truncate", action="store_true", help="cut prompts longer than the model's context")
-    add_model_options(run)
-    add_embedding_options(run)
-
-    sim = commands.add_parser("similarity", help="probabilities of free texts for one image")
-    sim.add_argument("image", help="one image file (to classify a folder, use the classify command)")
-    sim.add_argument("--texts", nargs="+", required=True)
-    sim.add_argument("--truncate", action="store_true")
-    add_model_options(sim)
-
-    cache = commands.add_parser("cache", help="show the embedding cache's size, or clear it")
-    cache.add_argument("action", choices=["info", "clear"], nargs="?", default="info")
-    cache.add_argument("--cache-dir", default=None)
-    add_task_parsers(commands)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS.values():
+        sub = subparsers.add_parser(command.name, help=command.help)
+        for group in command.groups:
+            group(sub)
+        command.arguments(sub)
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 done, 2 a fatal problem, said in one line; 130 interrupted)."""
     for stream in (sys.stdout, sys.stderr):  # a file name the console cannot encode must not end a run
         if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         with _class_warnings_as_lines():
-            return COMMANDS[args.command](args)
+            return COMMANDS[args.command].run(args)
     except FATAL as exc:
         print(f"clipnb: error: {exc}", file=sys.stderr)
         return 2
@@ -139,277 +477,3 @@ def _class_warnings_as_lines():
 
         warnings.showwarning = show
         yield
-
-
-def _say_folder(folder, recursive: bool, to_stderr: bool = False) -> None:
-    """Which images of a folder the run takes, in the command line's words (see images.folder_note)."""
-    from .images import folder_note
-
-    if Path(folder).is_dir():
-        print(folder_note(folder, recursive, option="--recursive"), file=sys.stderr if to_stderr else sys.stdout)
-
-
-def run_classify(args) -> int:
-    from .classify import classify
-    from .images import gather_images
-    from .export import check_output_file, write_csv
-    from .models import load_model
-    from .prompts import prompt_spec
-    from .summary import plural, summary_text
-
-    # everything that can be checked without the model is checked first
-    check_output_file(args.csv)
-    spec = prompt_spec(args.classes, args.templates, args.ensemble)
-    items = gather_images(args.folder, recursive=args.recursive)
-    _say_folder(args.folder, args.recursive)
-    model = load_model(args.model, device=args.device, download_root=args.download_root)
-    results = classify(items, spec, model=model, batch_size=args.batch_size, exact=args.exact, cache=cache_from(args),
-                       truncate=args.truncate, background=args.background, num_workers=args.workers,
-                       progress=not args.quiet)
-    print(f"model {model.name}, {plural(len(spec.classes), 'class')} x {plural(len(spec.templates), 'template')}, "
-          f"ensemble {args.ensemble}")
-    print(summary_text(results))
-    path = write_csv(results, args.csv, bom=args.bom)
-    print(f"wrote {path}")
-    return 0
-
-
-def run_similarity(args) -> int:
-    from .classify import check_image_file, similarity
-    from .models import load_model
-
-    check_image_file(args.image, classify_hint=f"`python -m clipnb classify {args.image} --classes ...`")
-    model = load_model(args.model, device=args.device, download_root=args.download_root)
-    probs = similarity(args.image, args.texts, model=model, truncate=args.truncate)
-    width = max(len(t) for t in args.texts)
-    for text, prob in probs.items():
-        print(f"{text:<{width}}  {prob:.4f}")
-    return 0
-
-
-def run_cache(args) -> int:
-    cache = EmbeddingCache(args.cache_dir)
-    if args.action == "clear":
-        before = cache.info()
-        cache.clear()
-        print(f"cleared {before['path']} ({before['bytes'] / 1e6:.1f} MB, {before['images']} images, "
-              f"{before['texts']} texts)")
-    else:
-        info = cache.info()
-        print(f"{info['path']}: {info['bytes'] / 1e6:.1f} MB, {info['images']} image and {info['texts']} text "
-              f"embeddings, {info['models']} models")
-    return 0
-
-
-COMMANDS = {"classify": run_classify, "similarity": run_similarity, "cache": run_cache}
-
-
-# ---- evaluation against labels, search, video and few-shot probes ---------------------------------
-from .labels import LabelError  # noqa: E402
-from .probe import ProbeError  # noqa: E402
-from .video import VideoError  # noqa: E402
-
-FATAL = FATAL + (LabelError, ProbeError, VideoError)
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return value
-
-
-def add_task_parsers(commands) -> None:
-    templates_help = (f"template sets ({', '.join(TEMPLATE_SETS)}), template files or single templates with {{}}; "
-                      f"the first is evaluated, all are compared (default {DEFAULT_TEMPLATES})")
-    ev = commands.add_parser("evaluate", help="accuracy of zero-shot predictions against known labels")
-    ev.add_argument("folder", help="labelled images: FOLDER/<class>/image.jpg, or any images with --labels")
-    ev.add_argument("--labels", default=None, help="a CSV of path,label (paths relative to FOLDER)")
-    ev.add_argument("--classes", nargs="+", default=None, help="class names (default: the labels)")
-    ev.add_argument("--templates", nargs="+", default=[DEFAULT_TEMPLATES], help=templates_help)
-    ev.add_argument("--ensemble", choices=ENSEMBLE_METHODS, default="embedding", help=ENSEMBLE_HELP)
-    ev.add_argument("--out", default="clipnb_evaluation", help="folder for metrics.json, CSVs and figures")
-    ev.add_argument("--mistakes", type=int, default=12, help="confident mistakes to show (default 12)")
-    ev.add_argument("--no-figures", action="store_true", help="write the tables only")
-    ev.add_argument("--bom", action="store_true", help="write CSVs with a UTF-8 byte-order mark (for Excel)")
-    ev.add_argument("--truncate", action="store_true", help="cut prompts longer than the model's context")
-    add_model_options(ev)
-    add_embedding_options(ev)
-
-    se = commands.add_parser("search", help="rank a folder's images by a text (or by a similar image)")
-    se.add_argument("folder", help="a folder of images (embeddings are cached, so searching again is fast)")
-    query = se.add_mutually_exclusive_group(required=True)
-    query.add_argument("--text", help="what to look for, for example 'a red circle'")
-    query.add_argument("--image", help="find the images most similar to this one")
-    se.add_argument("--top", type=_positive, default=10, help="how many hits to print (default 10)")
-    se.add_argument("--recursive", action="store_true",
-                    help="also search the images in subfolders (default: only those in the folder itself)")
-    se.add_argument("--csv", default=None, help="also write the hits (rank, path, score) to this CSV")
-    se.add_argument("--truncate", action="store_true", help="cut a text longer than the model's context")
-    add_model_options(se)
-    add_embedding_options(se)
-
-    vi = commands.add_parser("video", help="classify a video zero-shot from its sampled frames")
-    vi.add_argument("file", help="a video file (anything FFmpeg reads: mp4, mov, mkv, webm, avi, ...)")
-    vi.add_argument("--classes", nargs="+", required=True, help="class names")
-    vi.add_argument("--templates", default=DEFAULT_TEMPLATES, help=TEMPLATES_HELP)
-    vi.add_argument("--ensemble", choices=ENSEMBLE_METHODS, default="embedding", help=ENSEMBLE_HELP)
-    every = vi.add_mutually_exclusive_group()
-    every.add_argument("--every-seconds", type=_positive_float, default=None,
-                       help="sample one frame every this many seconds (default 1)")
-    every.add_argument("--every-frames", type=_positive, default=None, help="sample every n-th frame instead")
-    vi.add_argument("--max-frames", type=_positive, default=None, help="stop after this many samples")
-    vi.add_argument("--top", type=_positive, default=5, help="classes to print (default 5)")
-    vi.add_argument("--out", default=None, help="folder for summary.csv, timeline.csv and timeline.png")
-    vi.add_argument("--truncate", action="store_true")
-    vi.add_argument("--batch-size", type=_positive, default=None)
-    vi.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_model_options(vi)
-
-    pr = commands.add_parser("probe", help="few-shot linear probe vs zero-shot on a labelled folder")
-    pr.add_argument("folder", help="labelled images: FOLDER/<class>/image.jpg, or any images with --labels")
-    pr.add_argument("--labels", default=None, help="a CSV of path,label (paths relative to FOLDER)")
-    pr.add_argument("--classes", nargs="+", default=None, help="class names (default: the labels)")
-    pr.add_argument("--templates", default=DEFAULT_TEMPLATES,
-                    help=f"templates of the zero-shot comparison: {TEMPLATES_HELP}")
-    pr.add_argument("--shots", nargs="+", type=_positive, default=[1, 2, 4, 8, 16])
-    pr.add_argument("--trials", type=_positive, default=5, help="random training sets per shot count (default 5)")
-    pr.add_argument("--test-fraction", type=_positive_float, default=0.5,
-                    help="share of each class kept for testing (default 0.5)")
-    pr.add_argument("--seed", type=int, default=0)
-    pr.add_argument("--out", default=None, help="folder for curve.csv, summary.csv and shots.png")
-    add_model_options(pr)
-    add_embedding_options(pr)
-
-
-def _embed_labelled_folder(args):
-    """Check the labelled folder against the classes, then load the model and embed it (evaluate, probe)."""
-    from .labels import check_folder, embed_labelled, match_classes, read_labels
-    from .models import load_model
-
-    match_classes(read_labels(check_folder(args.folder), args.labels)["label"], args.classes)
-    model = load_model(args.model, device=args.device, download_root=args.download_root)
-    cache = cache_from(args)
-    labelled = embed_labelled(model, args.folder, args.labels, args.classes, cache=cache,
-                              batch_size=args.batch_size, exact=args.exact, num_workers=args.workers,
-                              progress=not args.quiet)
-    return model, cache, labelled
-
-
-def run_evaluate(args) -> int:
-    from .compare import score_settings
-    from .evaluate import evaluate_labelled
-    from .report import write_evaluation
-    from .prompts import template_sets
-
-    # templates, folder, labels and classes are checked before the model is loaded
-    sets = template_sets(args.templates)
-    model, cache, labelled = _embed_labelled_folder(args)
-    first = next(iter(sets))
-    evaluation = evaluate_labelled(labelled, model, sets[first], args.ensemble, truncate=args.truncate, cache=cache)
-    comparison = score_settings(model, labelled, template_sets=sets, truncate=args.truncate, cache=cache).accuracy_table()
-    print(f"model {model.name}, templates {first} ({len(sets[first])}), ensemble {args.ensemble}")
-    print(evaluation.headline())
-    print(comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    written = write_evaluation(evaluation, args.out, comparison, figures=not args.no_figures,
-                               mistakes=args.mistakes, bom=args.bom)
-    print(f"wrote {len(written)} files to {args.out}")
-    return 0
-
-
-def run_search(args) -> int:
-    from .export import check_output_file, write_csv
-    from .models import load_model
-    from .search import index_images, search_image, search_text
-
-    if args.csv:
-        check_output_file(args.csv)
-    if args.image and not Path(args.image).is_file():
-        kind = "is a folder; give one image file" if Path(args.image).is_dir() else "does not exist"
-        raise FileNotFoundError(f"query image {args.image} {kind}")
-    if args.text is not None and not args.text.strip():
-        raise PromptError("the search text is blank; give words to search for, such as 'a red circle'")
-    from .images import gather_images
-
-    items = gather_images(args.folder, recursive=args.recursive)
-    _say_folder(args.folder, args.recursive, to_stderr=True)  # stdout holds only the hits
-    model = load_model(args.model, device=args.device, download_root=args.download_root)
-    cache = cache_from(args)
-    index = index_images(model, items, cache=cache, batch_size=args.batch_size, exact=args.exact,
-                         num_workers=args.workers, progress=not args.quiet)
-    if len(index.skipped):
-        print(f"clipnb: skipped {len(index.skipped)} unreadable files (first: {index.skipped['path'][0]}: "
-              f"{index.skipped['error'][0]})", file=sys.stderr)
-    if args.text is not None:
-        hits = search_text(index, model, args.text, top=args.top, truncate=args.truncate, cache=cache)
-    else:
-        hits = search_image(index, model, args.image, top=args.top, cache=cache)
-    for score, path in zip(hits["score"], hits["path"]):
-        print(f"{score:.4f}  {path}")
-    if args.csv:
-        print(f"wrote {write_csv(hits, args.csv)}", file=sys.stderr)
-    return 0
-
-
-def run_video(args) -> int:
-    from .models import load_model
-    from .prompts import prompt_spec
-    from .scoring import build_head
-    from .video import classify_video, embed_video, video_info
-
-    spec = prompt_spec(args.classes, args.templates, args.ensemble)
-    info = video_info(args.file)  # a bad file fails before the model loads
-    every_seconds = None if args.every_frames else (args.every_seconds or 1.0)
-    model = load_model(args.model, device=args.device, download_root=args.download_root)
-    head = build_head(model, spec, truncate=args.truncate)
-    frames = embed_video(model, args.file, every_seconds, args.every_frames, max_frames=args.max_frames,
-                         batch_size=args.batch_size, thumbnails=args.out is not None, progress=not args.quiet)
-    result = classify_video(frames, head)
-    length = f"{info['duration']:.1f} s" if info["duration"] else "unknown length"
-    rate = f"{info['fps']:.3g} fps" if info["fps"] else "unknown frame rate"
-    step = f"every {args.every_frames} frames" if args.every_frames else f"every {every_seconds:g} s"
-    damaged = frames.info.get("damaged_packets", 0)
-    print(f"video {args.file}: {length}, {rate}, {info['width']}x{info['height']}; {len(frames)} frames sampled "
-          f"{step}" + (f"; {damaged} damaged packets skipped" if damaged else ""))
-    print(f"prediction (mean of frame embeddings): {result.prediction} ({result.confidence:.1%})")
-    top = result.summary.head(args.top)
-    for name, probability, won in zip(top["class"], top["probability"], top["frames_won"]):
-        print(f"  {name:<24} {probability:.4f}  (won {won} of {len(frames)} frames)")
-    print("timeline:")
-    for seg in result.segments().itertuples():
-        print(f"  {seg.start:7.1f}s - {seg.end:7.1f}s  {seg.prediction} ({seg.frames} frames, "
-              f"mean confidence {seg.mean_confidence:.2f})")
-    if args.out:
-        from .report import write_video_report
-
-        out = Path(args.out)
-        write_video_report(result, out, title=Path(args.file).name, segments=False)
-        print(f"wrote summary.csv, timeline.csv and timeline.png to {out}")
-    return 0
-
-
-def run_probe(args) -> int:
-    from .probe import curve_summary, probe_labelled
-    from .prompts import resolve_templates
-
-    templates = resolve_templates(args.templates)
-    model, cache, labelled = _embed_labelled_folder(args)
-    curve = probe_labelled(labelled, model, templates=templates, shots=args.shots, trials=args.trials,
-                           test_fraction=args.test_fraction, seed=args.seed, cache=cache)
-    summary = curve_summary(curve)
-    skipped = setting(curve, "skipped_shots")
-    print(f"model {model.name}, {setting(curve, 'class_count')} classes, {curve['test_images'].iloc[0]} test images, "
-          f"{args.trials} trials; chance {setting(curve, 'chance'):.3f}")
-    if skipped:
-        print(f"skipped shots {skipped}: some class has too few training images")
-    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if args.out:
-        from .report import write_probe_report
-
-        out = Path(args.out)
-        write_probe_report(curve, out, summary=summary)
-        print(f"wrote curve.csv, summary.csv and shots.png to {out}")
-    return 0
-
-
-COMMANDS.update({"evaluate": run_evaluate, "search": run_search, "video": run_video, "probe": run_probe})
