@@ -106,15 +106,13 @@ max_images = 12  # images in the grid
 rows_shown = 10  # rows of the long tables shown here (the CSV files hold every row)
 output_dir = "../reports/zero_shot"  # where the CSV files and the figures are written"""),
     ("markdown", "## The model and the images"),
-    ("code", setup("from clipnb import compare", "from clipnb.images import gather_images", "from clipnb.labels import folder_labels",
-                   "from clipnb.defaults import choose_folder", "from clipnb.images import folder_note",
-                   "from clipnb.widgets import ClassifierPanel, image_table") + """
+    ("code", setup("from clipnb.defaults import choose_folder", "from clipnb.widgets import ClassifierPanel, image_table") + """
 
 image_folder, recursive = choose_folder(image_folder, recursive, model)
 classes = classes or default_classes
 cache = clipnb.EmbeddingCache()  # embeddings are kept on disk: a second run encodes nothing
-images = gather_images(image_folder, recursive=recursive)  # says so when the folder holds no images
-print(folder_note(image_folder, recursive, option="recursive = True (parameters)") + f"; {len(classes)} classes")"""),
+images = clipnb.gather_images(image_folder, recursive=recursive)  # says so when the folder holds no images
+print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)") + f"; {len(classes)} classes")"""),
     ("markdown", "Embed every image once. Unreadable files become rows with an `error`; they never stop the run."),
     ("code", """\
 embedded = clipnb.embed_images(model, images, cache=cache)
@@ -127,7 +125,7 @@ each prediction right (✓) or wrong (✗)."""),
     ("code", """\
 head = clipnb.build_head(model, classes, templates, ensemble, cache=cache)
 results = clipnb.results_table(embedded, head)
-truth = folder_labels(embedded.records["path"], classes)
+truth = clipnb.folder_labels(embedded.records["path"], classes)
 truth = truth if any(truth) else None
 table = image_table(results, truth=truth)
 print(f"{len(head.classes)} classes x {len(head.templates)} templates, {ensemble} ensembling")
@@ -147,7 +145,7 @@ The same embeddings under each template set and both ensembling methods, with ea
 where the folder names give the true classes. Then only the images whose prediction changes between
 settings."""),
     ("code", """\
-scored = compare.score_settings(model, embedded, classes, compared_template_sets, labels=truth, cache=cache)
+scored = clipnb.score_settings(model, embedded, classes, compared_template_sets, labels=truth, cache=cache)
 comparison = scored.predictions
 shown = ["setting", "differs_from_first", "mean_confidence"] + (["labelled", "acc@1"] if truth is not None else [])
 scored.summary[shown].style.format(precision=3).hide(axis="index")"""),
@@ -155,7 +153,7 @@ scored.summary[shown].style.format(precision=3).hide(axis="index")"""),
 changed = comparison[comparison["changed"]]
 print(f"{len(changed)} of {len(comparison)} predictions change between the settings"
       + ("" if len(changed) <= rows_shown else f"; the first {rows_shown} shown (all in settings_comparison.csv)"))
-compare.highlight_changes(changed.head(rows_shown)) if len(changed) else None"""),
+clipnb.highlight_changes(changed.head(rows_shown)) if len(changed) else None"""),
     ("code", """\
 comparison_chart = plotting.comparison_figure(comparison, only_changed=True)
 comparison_chart"""),
@@ -202,11 +200,11 @@ dpi = 150  # resolution of the PNG figure
 rows_shown = 10  # rows of the per-image table shown here (the CSV file holds every row)
 output_dir = "../reports"  # where the CSV files and the figures are written"""),
     ("markdown", "## Classify the folder"),
-    ("code", setup("from clipnb.defaults import choose_folder", "from clipnb.images import folder_note") + """
+    ("code", setup("from clipnb.defaults import choose_folder") + """
 
 image_folder, recursive = choose_folder(image_folder, recursive, model)
 classes = classes or default_classes
-print(folder_note(image_folder, recursive, option="recursive = True (parameters)") + f"; {len(classes)} classes")
+print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)") + f"; {len(classes)} classes")
 results = clipnb.classify(image_folder, classes, templates, model=model, ensemble=ensemble, recursive=recursive,
                           cache=clipnb.EmbeddingCache())"""),
     ("markdown", "## Dashboard"),
@@ -236,7 +234,7 @@ ANALYSIS_SETUP = """\
 from pathlib import Path
 
 import clipnb
-from clipnb import evaluation_plots, plotting, schema, search_plots, video_plots
+from clipnb import evaluation_plots, plotting, search_plots, video_plots
 from clipnb.defaults import choose_model, default_inputs
 
 model = choose_model(model_name)
@@ -270,22 +268,17 @@ mistakes = 12  # how many confident mistakes to show
 output_dir = "../reports/evaluation"  # where metrics.json, the CSV tables and the figures are written"""),
     ("markdown", "## The model and the labelled images"),
     ("code", ANALYSIS_SETUP + """
-from clipnb.compare import score_settings
-from clipnb.evaluate import evaluate_labelled
-from clipnb.report import write_evaluation
-from clipnb.prompts import template_sets
 from clipnb.demo import shapes_folder
-from clipnb.labels import embed_labelled
 
 image_folder = Path(image_folder) if image_folder else shapes_folder(output_dir / "shapes", per_class)
-labelled = embed_labelled(model, image_folder, labels_csv, classes, cache=cache)
+labelled = clipnb.embed_labelled(model, image_folder, labels_csv, classes, cache=cache)
 print(f"{len(labelled)} labelled images of {len(set(labelled.labels))} classes in {image_folder}; "
       f"{int((~labelled.ok).sum())} unreadable")"""),
     ("markdown", "## Headline numbers"),
     ("code", """\
-sets = template_sets(templates)
+sets = clipnb.template_sets(templates)
 first = next(iter(sets))
-evaluation = evaluate_labelled(labelled, model, sets[first], ensemble, cache=cache)
+evaluation = clipnb.evaluate_labelled(labelled, model, sets[first], ensemble, cache=cache)
 print(f"templates {first}, ensemble {ensemble}")
 print(evaluation.headline())"""),
     ("markdown", "Precision (of the images predicted as a class, how many are it) and recall (of a class's images, "
@@ -306,7 +299,7 @@ mistakes_chart if mistakes_chart is not None else print("no mistakes")"""),
 
 The same embeddings under every template set and both ensembling methods: how much do prompts matter here?"""),
     ("code", """\
-comparison = score_settings(model, labelled, template_sets=sets, cache=cache).accuracy_table()
+comparison = clipnb.score_settings(model, labelled, template_sets=sets, cache=cache).accuracy_table()
 comparison.style.format(precision=3).hide(axis="index").highlight_max(subset=["acc@1"], color="#c7e9c0")"""),
     ("code", """\
 comparison_chart = evaluation_plots.setting_accuracy_figure(comparison)
@@ -323,7 +316,7 @@ shown = widgets.Output()
 
 
 def redraw(_=None):
-    found = evaluate_labelled(labelled, model, sets[set_choice.value], method_choice.value, cache=cache)
+    found = clipnb.evaluate_labelled(labelled, model, sets[set_choice.value], method_choice.value, cache=cache)
     with shown:
         shown.clear_output(wait=True)
         print(found.headline())
@@ -336,7 +329,7 @@ redraw()
 widgets.VBox([widgets.HBox([set_choice, method_choice]), shown])"""),
     ("markdown", "## Export"),
     ("code", """\
-written = write_evaluation(evaluation, output_dir, comparison, mistakes=mistakes)
+written = clipnb.write_evaluation(evaluation, output_dir, comparison, mistakes=mistakes)
 for path in written:
     print(f"wrote {path}")"""),
 ]
@@ -360,17 +353,16 @@ output_dir = "../reports/search"  # where the hit tables and figures are written
     ("markdown", "## The model and the folder"),
     ("code", ANALYSIS_SETUP + """
 from clipnb.demo import shapes_folder
-from clipnb.search import index_images, rank_captions, search_image, search_text
 
 if image_folder is None:
     image_folder = default_folder if default_folder.is_dir() else shapes_folder(output_dir / "shapes", 3)
     recursive = default_recursive if recursive is None else recursive
-index = index_images(model, image_folder, recursive=bool(recursive), cache=cache)
+index = clipnb.index_images(model, image_folder, recursive=bool(recursive), cache=cache)
 query = query or ("a red circle" if model.name == "demo" else "a photo of a cat")
 print(f"{len(index)} images indexed from {image_folder}; {len(index.skipped)} unreadable")"""),
     ("markdown", "## Text to image"),
     ("code", """\
-hits = search_text(index, model, query, top=top, cache=cache)
+hits = clipnb.search_text(index, model, query, top=top, cache=cache)
 hits.style.format({"score": "{:.4f}"}).hide(axis="index")"""),
     ("code", """\
 hits_chart = search_plots.search_figure(hits)
@@ -390,7 +382,7 @@ def redraw(_=None):
         return
     with found:
         found.clear_output(wait=True)
-        display(search_plots.search_figure(search_text(index, model, query_box.value, top=top_slider.value)))
+        display(search_plots.search_figure(clipnb.search_text(index, model, query_box.value, top=top_slider.value)))
 
 
 query_box.observe(redraw, "value")
@@ -400,7 +392,7 @@ widgets.VBox([widgets.HBox([query_box, top_slider]), found])"""),
     ("markdown", "## Image to image\n\nThe images closest to one image (the image itself is left out)."),
     ("code", """\
 query_image = query_image or hits["path"][0]
-similar = search_image(index, model, query_image, top=top, cache=cache)
+similar = clipnb.search_image(index, model, query_image, top=top, cache=cache)
 similar_chart = plotting.thumbnails_figure(
     [query_image] + list(similar["path"]),
     ["query"] + [f"{r}. {s:.3f}" for r, s in zip(similar["rank"], similar["score"])], title="similar images")
@@ -409,7 +401,7 @@ similar_chart"""),
                  "the captions."),
     ("code", """\
 captions = captions or [f"a photo of a {name}" for name in default_classes]
-ranked = rank_captions(model, query_image, captions, cache=cache)
+ranked = clipnb.rank_captions(model, query_image, captions, cache=cache)
 ranked.style.format({"score": "{:.4f}", "probability": "{:.4f}"}).hide(axis="index")"""),
     ("code", """\
 captions_chart = plotting.similarity_figure(query_image, ranked.head(10).set_index("caption")["probability"],
@@ -445,20 +437,18 @@ output_dir = "../reports/video"  # where the tables and the timeline figure are 
     ("markdown", "## The model and the video"),
     ("code", ANALYSIS_SETUP + """
 from clipnb.demo import shapes, shapes_video
-from clipnb.report import write_video_report
-from clipnb.video import classify_video, embed_video, video_info
 
 if video is None:
     video = shapes_video(output_dir / "shapes.mp4", [("red circle", 2.0), ("blue star", 2.0), ("green square", 2.0)])
     classes = classes or list(shapes.CLASSES)
 classes = classes or default_classes
-info = video_info(video)
+info = clipnb.video_info(video)
 info"""),
     ("markdown", "## Sample, embed, classify"),
     ("code", """\
-frames = embed_video(model, video, None if every_frames else every_seconds, every_frames)
+frames = clipnb.embed_video(model, video, None if every_frames else every_seconds, every_frames)
 head = clipnb.build_head(model, classes, templates, ensemble, cache=cache)
-result = classify_video(frames, head)
+result = clipnb.classify_video(frames, head)
 print(f"{len(frames)} frames sampled; the video as a whole: {result.prediction} ({result.confidence:.1%})")
 result.summary.head(5).style.format(precision=4).hide(axis="index")"""),
     ("markdown", "Runs of frames with the same prediction:"),
@@ -474,7 +464,7 @@ from IPython.display import display
 
 frame_slider = widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description="frame")
 frame_view = widgets.Output()
-timeline_probabilities = schema.probabilities(result.timeline)
+timeline_probabilities = clipnb.probabilities(result.timeline)
 
 
 def redraw(_=None):
@@ -492,7 +482,7 @@ redraw()
 widgets.VBox([frame_slider, frame_view])"""),
     ("markdown", "## Export"),
     ("code", """\
-written = write_video_report(result, output_dir, figure=timeline_chart)
+written = clipnb.write_video_report(result, output_dir, figure=timeline_chart)
 for path in written:
     print(f"wrote {path}")"""),
 ]
@@ -524,21 +514,18 @@ output_dir = "../reports/few_shot"  # where the curve and the figure are written
     ("markdown", "## The model and the labelled images"),
     ("code", ANALYSIS_SETUP + """
 from clipnb.demo import shapes_folder
-from clipnb.labels import embed_labelled
-from clipnb.probe import curve_summary, probe_labelled
-from clipnb.report import write_probe_report
 
 image_folder = Path(image_folder) if image_folder else shapes_folder(output_dir / "shapes_by_shape", per_class,
                                                                      by="shape")
-labelled = embed_labelled(model, image_folder, labels_csv, classes, cache=cache)
+labelled = clipnb.embed_labelled(model, image_folder, labels_csv, classes, cache=cache)
 print(f"{len(labelled)} labelled images of {len(set(labelled.labels))} classes in {image_folder}")"""),
     ("markdown", "## Accuracy against labelled examples per class"),
     ("code", """\
-curve = probe_labelled(labelled, model, templates=templates, shots=shots, trials=trials,
+curve = clipnb.probe_labelled(labelled, model, templates=templates, shots=shots, trials=trials,
                        test_fraction=test_fraction, cache=cache)
-if schema.setting(curve, "skipped_shots"):
-    print(f"skipped shots {schema.setting(curve, 'skipped_shots')}: some class has too few training images")
-summary = curve_summary(curve)
+if clipnb.setting(curve, "skipped_shots"):
+    print(f"skipped shots {clipnb.setting(curve, 'skipped_shots')}: some class has too few training images")
+summary = clipnb.curve_summary(curve)
 summary.style.format(precision=3).hide(axis="index")"""),
     ("code", """\
 shots_chart = evaluation_plots.shots_figure(curve)
@@ -548,7 +535,7 @@ Where the probe's line crosses the dashed zero-shot line is how many labelled im
 prompts are worth. Chance (dotted) is one over the number of classes."""),
     ("markdown", "## Export"),
     ("code", """\
-written = write_probe_report(curve, output_dir, summary=summary, figure=shots_chart)
+written = clipnb.write_probe_report(curve, output_dir, summary=summary, figure=shots_chart)
 for path in written:
     print(f"wrote {path}")"""),
 ]
