@@ -4,18 +4,22 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .embedding import EmbeddedImages, embed_images, embed_one
-from .images import FolderError, aspect_info, find_images, folder_note, gather_images
+from .images import (Colour, FolderError, ImageInput, ImageSource, aspect_info, find_images, folder_note,
+                     gather_images)
 from .models import DEFAULT_MODEL, ClipModel, load_model
-from .prompts import DEFAULT_TEMPLATES, PromptSpec, prompt_spec
+from .prompts import DEFAULT_TEMPLATES, PromptSpec, Templates, prompt_spec
 from .schema import ASPECT_COLUMNS, prob_columns, score_columns, set_settings
 from .scoring import ZeroShotHead, build_head, text_probabilities
+
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache
 
 
 # photo folders hold few distinct sizes: each is worked out once (aspect_info is pure)
@@ -53,10 +57,10 @@ def results_table(embedded: EmbeddedImages, head: ZeroShotHead) -> pd.DataFrame:
     return table
 
 
-def classify(images_or_folder, classes: Sequence[str] | PromptSpec, templates=DEFAULT_TEMPLATES,
+def classify(images_or_folder: ImageSource, classes: Sequence[str] | PromptSpec, templates: Templates = DEFAULT_TEMPLATES,
              model: ClipModel | str | None = None, ensemble: str = "embedding", *, recursive: bool = False,
-             batch_size: int | None = None, exact: bool = False, cache=None, truncate: bool = False,
-             background=None, num_workers: int | None = None, progress: bool = True) -> pd.DataFrame:
+             batch_size: int | None = None, exact: bool = False, cache: EmbeddingCache | None = None, truncate: bool = False,
+             background: Colour | None = None, num_workers: int | None = None, progress: bool = True) -> pd.DataFrame:
     """Classify a folder (or a list of images) zero-shot with prompt-template ensembling.
 
     `classes` may be a PromptSpec (see `prompt_spec`) carrying templates and ensembling. Bad classes and
@@ -77,7 +81,7 @@ def classify(images_or_folder, classes: Sequence[str] | PromptSpec, templates=DE
     return table
 
 
-def check_image_file(image, classify_hint: str = "clipnb.classify(folder, classes)") -> None:
+def check_image_file(image: ImageInput, classify_hint: str = "clipnb.classify(folder, classes)") -> None:
     """Refuse a folder or a missing path where one image is wanted (similarity), saying what to do.
 
     `classify_hint` is how to classify a whole folder instead, in the caller's words (Python or the
@@ -95,7 +99,7 @@ def check_image_file(image, classify_hint: str = "clipnb.classify(folder, classe
         raise FileNotFoundError(f"image {path} does not exist; check its name and folder")
 
 
-def similarity(image, texts: Sequence[str], model: ClipModel | str | None = None, *, exact: bool = True,
+def similarity(image: ImageInput, texts: Sequence[str], model: ClipModel | str | None = None, *, exact: bool = True,
                truncate: bool = False) -> pd.Series:
     """The CLIP paper's example: the probability of each text for one image (softmax of logit scale x cosine).
 

@@ -8,7 +8,7 @@ only builds a zero-shot head (text prompts, remembered per model) and re-scores.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,9 @@ from .prompts import ENSEMBLE_METHODS
 from .prompts import template_sets as resolve_template_sets
 from .schema import set_settings
 from .scoring import build_head
+
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache
 
 
 def setting_name(templates: str, ensemble: str) -> str:
@@ -65,7 +68,7 @@ class SettingsComparison:
 def score_settings(model: ClipModel, images: EmbeddedImages | LabelledImages, classes: Sequence[str] | None = None,
                    template_sets: Sequence | Mapping[str, Sequence[str]] | None = None,
                    ensembles: Sequence[str] = ENSEMBLE_METHODS, *, labels: Sequence[str | None] | None = None,
-                   truncate: bool = False, cache=None) -> SettingsComparison:
+                   truncate: bool = False, cache: EmbeddingCache | None = None) -> SettingsComparison:
     """Score the same embeddings under every template set x ensembling method; no image is encoded again.
 
     `images`: embedded images, or labelled images (`labels.embed_labelled`), which bring their classes and

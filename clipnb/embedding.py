@@ -17,15 +17,18 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
 
-from .images import ImageReadError, OpenedImage, fit_for_model, open_image, to_rgb
+from .images import Colour, ImageInput, ImageReadError, OpenedImage, fit_for_model, open_image, to_rgb
 from .models import ClipModel, release_freed_memory
+
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache
 
 # Draft decoding keeps both sides at least DRAFT_FACTOR times the model's input resolution (a 4000x3000
 # JPEG is decoded at 1/8 scale, 500x375, for a 224-pixel model; a 2 MP one at 1/4; libjpeg reduces at
@@ -78,7 +81,8 @@ def _variant(exact: bool, background) -> str:
     return mode if background is None else f"{mode}-bg{tuple(background)}"
 
 
-def load_pixels(item, preprocess, draft_size: int | None = None, background=None) -> tuple[torch.Tensor, OpenedImage]:
+def load_pixels(item: ImageInput, preprocess: Callable[[Image.Image], torch.Tensor], draft_size: int | None = None,
+                background: Colour | None = None) -> tuple[torch.Tensor, OpenedImage]:
     """One image file (or PIL image) -> (preprocessed pixels, the opened image's facts).
 
     Without `draft_size` (exact decoding) and `background`, the pixels are those of openai-clip's own
@@ -252,7 +256,7 @@ def _encoded_batches(model: ClipModel, dataset: "_ImageDataset", batch_size: int
 
 
 def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = None, exact: bool = False,
-                 cache=None, num_workers: int | None = None, background=None,
+                 cache: EmbeddingCache | None = None, num_workers: int | None = None, background: Colour | None = None,
                  progress: bool = True) -> EmbeddedImages:
     """Embed image files (or PIL images) in batches; every item gets one row, failures with an error.
 
@@ -332,7 +336,7 @@ def progress_bar(total: int | None, enabled: bool, description: str, unit: str =
     return tqdm(total=total, disable=not enabled or total == 0, desc=description, unit=unit, dynamic_ncols=True)
 
 
-def embed_one(model: ClipModel, image, *, exact: bool = True, cache=None) -> torch.Tensor:
+def embed_one(model: ClipModel, image: ImageInput, *, exact: bool = True, cache: EmbeddingCache | None = None) -> torch.Tensor:
     """The embedding [D] of one image file or PIL image; ImageReadError saying why when it cannot be read."""
     embedded = embed_images(model, [image], cache=cache, exact=exact, num_workers=0, progress=False)
     error = embedded.records.at[0, "error"]

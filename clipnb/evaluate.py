@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,8 +18,11 @@ from . import schema
 from .classify import results_table
 from .labels import LabelledImages
 from .models import ClipModel
-from .prompts import DEFAULT_TEMPLATES
+from .prompts import DEFAULT_TEMPLATES, Templates
 from .scoring import build_head
+
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache
 
 TOP_K = 5
 
@@ -125,8 +128,8 @@ def per_class_table(confusion: pd.DataFrame) -> pd.DataFrame:
                          "precision": precision, "recall": recall, "f1": f1})
 
 
-def evaluate_labelled(labelled: LabelledImages, model: ClipModel, templates=DEFAULT_TEMPLATES, ensemble: str = "embedding",
-                      *, truncate: bool = False, cache=None) -> Evaluation:
+def evaluate_labelled(labelled: LabelledImages, model: ClipModel, templates: Templates = DEFAULT_TEMPLATES, ensemble: str = "embedding",
+                      *, truncate: bool = False, cache: EmbeddingCache | None = None) -> Evaluation:
     """Zero-shot evaluation of images embedded once: build the head, score, compare with the labels."""
     head = build_head(model, labelled.classes, templates, ensemble, truncate=truncate, cache=cache)
     results = results_table(labelled.embedded, head)

@@ -20,6 +20,10 @@ from typing import Sequence
 
 from PIL import Image, UnidentifiedImageError
 
+ImageInput = str | os.PathLike | Image.Image  # one image: a file's path or a PIL image
+ImageSource = ImageInput | Sequence[ImageInput]  # a folder, one image, or a list of images
+Colour = tuple[int, int, int]  # RGB, 0-255
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # The formats a file may turn out to hold, whatever its name says (a PNG named .jpg is read as a PNG).
 # Pillow knows more, but some are not for untrusted files: EPS is rendered by running Ghostscript, and
@@ -97,7 +101,7 @@ def check_folder(folder: str | os.PathLike, what: str = "images") -> Path:
     return folder
 
 
-def gather_images(images_or_folder, recursive: bool = False) -> list:
+def gather_images(images_or_folder: ImageSource, recursive: bool = False) -> list:
     """A folder, one file, or a list of paths / PIL images -> the list to embed.
 
     A folder gives the images in it, and those in its subfolders only with `recursive=True`: the same

@@ -9,7 +9,7 @@ import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,9 @@ from .images import IMAGE_EXTENSIONS, find_images
 from .images import check_folder as check_image_folder
 from .models import ClipModel
 from .prompts import check_classes
+
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache
 
 PATH_HEADERS = ("path", "file", "filename", "file_name", "image", "image_path", "filepath")
 LABEL_HEADERS = ("label", "class", "class_name", "category", "target")
@@ -206,7 +209,7 @@ class LabelledImages:
 
 
 def embed_labelled(model: ClipModel, folder: str | os.PathLike, labels_csv: str | os.PathLike | None = None,
-                   classes: Sequence[str] | None = None, *, cache=None, batch_size: int | None = None, exact: bool = False,
+                   classes: Sequence[str] | None = None, *, cache: EmbeddingCache | None = None, batch_size: int | None = None, exact: bool = False,
                    num_workers: int | None = None, progress: bool = True) -> LabelledImages:
     """Read the labels of a folder (subfolders or CSV), check them against the classes, embed the images once.
 

@@ -8,7 +8,7 @@ and, per trial, nested training sets (the 2-shot set contains the 1-shot set, an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,9 +16,12 @@ import torch
 
 from .labels import LabelledImages
 from .models import ClipModel
-from .prompts import DEFAULT_TEMPLATES
+from .prompts import DEFAULT_TEMPLATES, Templates
 from .schema import set_settings
 from .scoring import ZeroShotHead, build_head
+
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache
 
 DEFAULT_SHOTS = (1, 2, 4, 8, 16)
 DEFAULT_C = 10.0  # inverse regularisation strength, for L2-normalised embeddings
@@ -133,8 +136,8 @@ def curve_summary(curve: pd.DataFrame) -> pd.DataFrame:
 
 
 def probe_labelled(labelled: LabelledImages, model: ClipModel | None = None, head: ZeroShotHead | None = None,
-                   templates=DEFAULT_TEMPLATES, shots: Sequence[int] = DEFAULT_SHOTS, *, trials: int = 5,
-                   test_fraction: float = 0.5, seed: int = 0, C: float = DEFAULT_C, cache=None) -> pd.DataFrame:
+                   templates: Templates = DEFAULT_TEMPLATES, shots: Sequence[int] = DEFAULT_SHOTS, *, trials: int = 5,
+                   test_fraction: float = 0.5, seed: int = 0, C: float = DEFAULT_C, cache: EmbeddingCache | None = None) -> pd.DataFrame:
     """The few-shot curve for a labelled folder embedded once, with zero-shot (head built from the
     labelled classes and `templates`, unless given) on the same test split. Unreadable images are left out."""
     ok = labelled.ok

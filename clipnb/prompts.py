@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 ENSEMBLE_METHODS = ("embedding", "score")
+Templates = str | os.PathLike | Sequence[str]  # a template set's name, a file of templates, or the templates
 
 # Three plain templates that name what the picture shows: the default.
 BASIC_TEMPLATES = ["a photo of a {}", "a picture of a {}", "an image of a {}"]

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
 from .models import ClipModel, import_clip
 from .prompts import DEFAULT_TEMPLATES, PromptError, PromptSpec, build_prompts, prompt_spec
+
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache
 
 TEXT_BATCH = 256
 REAL_MODEL_EXAMPLE = "ViT-B/32"
@@ -78,7 +81,7 @@ def _tokenizer():
     return _TOKENIZER
 
 
-def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False, cache=None) -> torch.Tensor:
+def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False, cache: EmbeddingCache | None = None) -> torch.Tensor:
     """L2-normalised text embeddings [len(texts), D], each prompt encoded once per model.
 
     Embeddings are remembered on the model object and, when `cache` (an EmbeddingCache) is given, on disk.
@@ -139,7 +142,7 @@ class ZeroShotHead:
 
 
 def build_head(model: ClipModel, classes: Sequence[str] | PromptSpec, templates=DEFAULT_TEMPLATES,
-               ensemble: str = "embedding", truncate: bool = False, cache=None, *, warn: bool = True) -> ZeroShotHead:
+               ensemble: str = "embedding", truncate: bool = False, cache: EmbeddingCache | None = None, *, warn: bool = True) -> ZeroShotHead:
     """Check classes, templates and prompt lengths, then embed every prompt (once per model).
 
     `classes` may be a PromptSpec (see `prompt_spec`), already checked: then templates and ensembling come

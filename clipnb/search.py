@@ -8,18 +8,21 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .embedding import embed_images, embed_one
-from .images import gather_images
+from .images import ImageInput, ImageSource, gather_images
 from .models import ClipModel
 from .prompts import PromptError
 from .schema import set_settings
 from .scoring import encode_texts
+
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache
 
 
 @dataclass
@@ -36,7 +39,7 @@ class ImageIndex:
         return len(self.paths)
 
 
-def index_images(model: ClipModel, images_or_folder, *, recursive: bool = False, cache=None, batch_size: int | None = None,
+def index_images(model: ClipModel, images_or_folder: ImageSource, *, recursive: bool = False, cache: EmbeddingCache | None = None, batch_size: int | None = None,
                  exact: bool = False, num_workers: int | None = None, progress: bool = True) -> ImageIndex:
     """Embed a folder (or a list of image paths) for searching; unreadable files are listed in `skipped`."""
     items = gather_images(images_or_folder, recursive=recursive)
@@ -78,7 +81,7 @@ def _check_index(index: ImageIndex, model: ClipModel) -> None:
 
 
 def search_text(index: ImageIndex, model: ClipModel, text: str, top: int = 10, *, truncate: bool = False,
-                cache=None) -> pd.DataFrame:
+                cache: EmbeddingCache | None = None) -> pd.DataFrame:
     """Images ranked by cosine similarity to a text: a table (rank, path, score), best first."""
     if not isinstance(text, str) or not text.strip():
         raise PromptError("the search text is blank; give words to search for, such as 'a red circle'")
@@ -89,8 +92,8 @@ def search_text(index: ImageIndex, model: ClipModel, text: str, top: int = 10, *
     return hits
 
 
-def search_image(index: ImageIndex, model: ClipModel, image, top: int = 10, *, include_self: bool = False,
-                 cache=None) -> pd.DataFrame:
+def search_image(index: ImageIndex, model: ClipModel, image: ImageInput, top: int = 10, *, include_self: bool = False,
+                 cache: EmbeddingCache | None = None) -> pd.DataFrame:
     """Images most similar to one image (a path or a PIL image): a table (rank, path, score), best first.
 
     The query itself is left out of the hits when it is one of the indexed files, unless `include_self`.
@@ -113,8 +116,8 @@ def search_image(index: ImageIndex, model: ClipModel, image, top: int = 10, *, i
     return hits
 
 
-def rank_captions(model: ClipModel, image, captions: Sequence[str], *, truncate: bool = False,
-                  cache=None) -> pd.DataFrame:
+def rank_captions(model: ClipModel, image: ImageInput, captions: Sequence[str], *, truncate: bool = False,
+                  cache: EmbeddingCache | None = None) -> pd.DataFrame:
     """Captions ranked for one image (以图搜文): rank, caption, cosine score and the softmax probability
     over the given captions (CLIP's logit scale), best first."""
     captions = [c.strip() if isinstance(c, str) else c for c in captions]

@@ -39,7 +39,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import ipywidgets as w
 import numpy as np
@@ -53,10 +53,14 @@ from .images import THUMBNAIL_SIDE, ImageReadError, display_names, gather_images
 from .labels import folder_labels
 from .models import ClipModel
 from . import prompts
-from .prompts import DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, check_classes, prompt_spec
+from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, Templates, check_classes,
+                      prompt_spec)
 from .scoring import build_head, class_warnings
 from .schema import readable
 from .summary import class_summary, plural, prediction_counts
+
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +295,7 @@ class ClassifierPanel:
     def __init__(self, model: ClipModel, embedded: EmbeddedImages, classes: Sequence[str],
                  templates: str | Sequence[str] = DEFAULT_TEMPLATES, ensemble: str = "embedding", *,
                  output_dir: str | os.PathLike = "reports", shown: Sequence[int] | None = None,
-                 max_shown: int = 8, cache=None, dpi: int = 150, truth: str | Sequence | None = "folders",
+                 max_shown: int = 8, cache: EmbeddingCache | None = None, dpi: int = 150, truth: str | Sequence | None = "folders",
                  typing_delay: float = TYPING_DELAY):
         self.model, self.embedded, self.cache, self.dpi = model, embedded, cache, dpi
         self.typing_delay = typing_delay
@@ -370,8 +374,8 @@ class ClassifierPanel:
         self.refresh()
 
     @classmethod
-    def from_folder(cls, model: ClipModel, folder, classes: Sequence[str], templates=DEFAULT_TEMPLATES, *,
-                    recursive: bool = False, cache=None, **options) -> "ClassifierPanel":
+    def from_folder(cls, model: ClipModel, folder, classes: Sequence[str], templates: Templates = DEFAULT_TEMPLATES, *,
+                    recursive: bool = False, cache: EmbeddingCache | None = None, **options) -> "ClassifierPanel":
         """Embed the images of `folder` once and open a panel on them."""
         embedded = embed_images(model, gather_images(folder, recursive=recursive), cache=cache)
         return cls(model, embedded, classes, templates, cache=cache, **options)
