@@ -27,10 +27,17 @@ _aspect_info = functools.lru_cache(maxsize=4096)(aspect_info)
 
 
 def results_table(embedded: EmbeddedImages, head: ZeroShotHead) -> pd.DataFrame:
-    """One row per image: path, size, aspect-ratio columns, prediction, confidence, error, scores, probs
-    (the columns and settings are defined in clipnb.schema).
+    """The results table of embedded images under a zero-shot head; pure, so re-scoring with other classes,
+    templates or ensembling calls this again on the same embeddings.
 
-    Pure: re-scoring with other classes, templates or ensembling calls this again on the same embeddings.
+    Args:
+        embedded: images embedded once (`embed_images`).
+        head: the classes' text embeddings (`build_head`).
+
+    Returns:
+        One row per image: path, size, aspect-ratio columns, prediction, confidence, error, note, then
+        `score_<class>` and `prob_<class>` for each class (defined in `clipnb.schema`); unreadable rows have
+        an error and NaN scores.
     """
     records = embedded.records
     ok = embedded.ok
@@ -63,10 +70,24 @@ def classify(images_or_folder: ImageSource, classes: Sequence[str] | PromptSpec,
              background: Colour | None = None, num_workers: int | None = None, progress: bool = True) -> pd.DataFrame:
     """Classify a folder (or a list of images) zero-shot with prompt-template ensembling.
 
-    `classes` may be a PromptSpec (see `prompt_spec`) carrying templates and ensembling. Bad classes and
-    templates fail before any model is loaded or image is read; unreadable files
-    become rows with an `error` and never stop the run. For a folder, the setting `folder_note` says
-    which images were taken (see `folder_note`).
+    Bad classes and templates fail before any model is loaded or image is read; unreadable files become rows
+    with an `error` and never stop the run.
+
+    Args:
+        images_or_folder: a folder (its images; subfolders too with `recursive`), one image file, or a list of
+            paths and PIL images.
+        classes: class names, or a PromptSpec (see `prompt_spec`) that also carries templates and ensembling.
+        templates: a template set's name, a file of templates, or a list of templates with {}.
+        model: a loaded model, a name or checkpoint for `load_model`, or None for the default model.
+        ensemble: "embedding" (average the templates' text embeddings) or "score" (average their scores).
+        cache: keeps image and text embeddings on disk, so a second run encodes nothing.
+        truncate: cut prompts longer than the model's context instead of refusing them.
+        background: composite transparent images onto this colour (default: drop alpha, as openai-clip).
+        batch_size, exact, num_workers, progress: how images are embedded (see `embed_images`).
+
+    Returns:
+        The results table, one row per input in input order (columns: see `clipnb.schema`); its settings hold
+        the classes, templates, ensembling, model, run statistics and, for a folder, `folder_note`.
     """
     spec = prompt_spec(classes, templates, ensemble)
     items = gather_images(images_or_folder, recursive=recursive)
@@ -103,7 +124,15 @@ def similarity(image: ImageInput, texts: Sequence[str], model: ClipModel | str |
                truncate: bool = False) -> pd.Series:
     """The CLIP paper's example: the probability of each text for one image (softmax of logit scale x cosine).
 
-    `image` is one image file or PIL image; a folder is refused (classify is for folders).
+    Args:
+        image: one image file or PIL image; a folder is refused (`classify` is for folders).
+        texts: two or more texts (a single text always gets probability 1).
+        model: a loaded model, a name or checkpoint for `load_model`, or None for the default model.
+        exact: decode the image at full size (see `embed_images`).
+        truncate: cut texts longer than the model's context instead of refusing them.
+
+    Returns:
+        A Series named "probability", indexed by the texts, summing to 1.
     """
     check_image_file(image)
     model = model if isinstance(model, ClipModel) else load_model(model or DEFAULT_MODEL)

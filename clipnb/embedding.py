@@ -260,10 +260,21 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
                  progress: bool = True) -> EmbeddedImages:
     """Embed image files (or PIL images) in batches; every item gets one row, failures with an error.
 
-    With a `cache` (EmbeddingCache), files already embedded by this model (same bytes, any name) are
-    not decoded again. `exact=True` decodes at full size, so pixels equal openai-clip's preprocessing.
-    `num_workers`: decoding processes overlapping the model (default: see `default_workers`); 0 embeds
-    in streams of this process, one per core (see `stream_plan`).
+    Args:
+        model: the model whose image encoder is used.
+        items: image paths and PIL images (see `gather_images` for a folder).
+        batch_size: images per forward pass (default: `default_batch_size` for the device).
+        exact: decode every image at full size, so pixels equal openai-clip's preprocessing (default: large
+            JPEGs are decoded at a reduced scale, see `DRAFT_FACTOR`).
+        cache: files already embedded by this model (same bytes, any name) are not decoded again.
+        num_workers: decoding processes overlapping the model (default: see `default_workers`); 0 embeds in
+            streams of this process, one per core (see `stream_plan`).
+        background: composite transparent images onto this colour (default: drop alpha, as openai-clip).
+        progress: show a progress bar.
+
+    Returns:
+        EmbeddedImages: `records` (path, width, height, error, note; one row per item, in order), `features`
+        [items, D] (L2-normalised; NaN rows where `error` is set), and `stats` (counts and timings of the run).
     """
     batch_size = default_batch_size(model) if batch_size is None else batch_size
     if batch_size < 1:
@@ -337,7 +348,17 @@ def progress_bar(total: int | None, enabled: bool, description: str, unit: str =
 
 
 def embed_one(model: ClipModel, image: ImageInput, *, exact: bool = True, cache: EmbeddingCache | None = None) -> torch.Tensor:
-    """The embedding [D] of one image file or PIL image; ImageReadError saying why when it cannot be read."""
+    """One image's L2-normalised embedding [D] (a path or a PIL image).
+
+    Args:
+        model: the model whose image encoder is used.
+        image: the image.
+        exact: decode at full size (see `embed_images`).
+        cache: an embedding cache to read and write.
+
+    Returns:
+        A float tensor [D]. Raises ImageReadError with the reason when the image cannot be read.
+    """
     embedded = embed_images(model, [image], cache=cache, exact=exact, num_workers=0, progress=False)
     error = embedded.records.at[0, "error"]
     if error:

@@ -18,9 +18,13 @@ import socket
 import stat
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # only for the annotation: exporting tables never imports matplotlib
+    from matplotlib.figure import Figure
 
 READ_ONLY_ERRORS = (errno.EROFS, errno.EACCES, errno.EPERM)
 FULL_ERRORS = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
@@ -144,18 +148,35 @@ def atomic_path(target: str | os.PathLike):
 
 
 def write_csv(results: pd.DataFrame, path: str | os.PathLike, bom: bool = False) -> Path:
-    """UTF-8 CSV; `bom=True` adds the byte-order mark Excel needs to read UTF-8 (as the seed does).
+    """Write a table as UTF-8 CSV, atomically.
 
     File names that are not valid UTF-8 (bytes from another system's encoding) are written with
     backslash escapes (caf\\udce9.jpg), so the CSV is always valid UTF-8 and the export never fails on them.
+
+    Args:
+        results: the table (its index is not written).
+        path: where to write; missing folders are made.
+        bom: add the byte-order mark Excel needs to read UTF-8.
+
+    Returns:
+        The path written. Raises ExportError saying why when it cannot be written.
     """
     with atomic_path(path) as temporary:
         results.to_csv(temporary, index=False, encoding="utf-8-sig" if bom else "utf-8", errors="backslashreplace")
     return Path(path)
 
 
-def save_figure(figure, path: str | os.PathLike, dpi: int = 150) -> Path:
-    """Save a matplotlib figure (format from the suffix: .png, .svg, .pdf) atomically."""
+def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 150) -> Path:
+    """Save a matplotlib figure atomically.
+
+    Args:
+        figure: the figure.
+        path: where to write; the suffix picks the format (.png, .svg, .pdf).
+        dpi: resolution of raster formats.
+
+    Returns:
+        The path written. Raises ExportError saying why when it cannot be written.
+    """
     path = Path(path)
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")

@@ -106,6 +106,13 @@ def gather_images(images_or_folder: ImageSource, recursive: bool = False) -> lis
 
     A folder gives the images in it, and those in its subfolders only with `recursive=True`: the same
     images as the command line (--recursive) and the notebooks. `folder_note` says which were taken.
+
+    Args:
+        images_or_folder: a folder, one image file, one PIL image, or a list of paths and PIL images.
+        recursive: also take the images in a folder's subfolders.
+
+    Returns:
+        A list of paths and PIL images. Raises FolderError for a missing folder or one without images.
     """
     if isinstance(images_or_folder, (str, os.PathLike)):
         path = Path(images_or_folder)

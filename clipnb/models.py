@@ -178,7 +178,16 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str | to
     """Load a CLIP model by official name, local checkpoint path, or "demo".
 
     float32 on the CPU (half-precision LayerNorm is not implemented there), float16 on CUDA.
-    Raises ModelError with a message a user can act on when the weights cannot be had.
+
+    Args:
+        name_or_path: an official name (see `available_models`), "demo" (the offline demo model), or a
+            checkpoint file (a TorchScript archive or a state dict).
+        device: "auto" (CUDA when present), "cpu", "cuda", or a torch.device.
+        download_root: where official weights are cached (default ~/.cache/clip).
+
+    Returns:
+        A ClipModel (encoders, preprocessing, tokenizer, name). Raises ModelError with a message a user can
+        act on when the weights cannot be had.
     """
     clip = import_clip()
 

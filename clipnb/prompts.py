@@ -75,8 +75,15 @@ class PromptError(ValueError):
 
 
 def resolve_templates(templates: str | os.PathLike | Sequence[str] = DEFAULT_TEMPLATES) -> list[str]:
-    """A template-set name (basic, imagenet80, imagenet7), a text file (one template per line, # comments),
-    one template with '{}', or a list of templates -> checked templates."""
+    """Checked templates from any way of giving them.
+
+    Args:
+        templates: a template-set name (basic, imagenet80, imagenet7), a text file (one template per line,
+            # comments), one template with '{}', or a list of templates.
+
+    Returns:
+        The templates as a list of strings, each with one '{}'. Raises PromptError naming what is wrong.
+    """
     if isinstance(templates, (str, os.PathLike)):
         spec = str(templates)
         if isinstance(templates, str) and (spec in TEMPLATE_SETS or spec in TEMPLATE_ALIASES):
@@ -207,7 +214,16 @@ def check_ensemble(ensemble: str) -> str:
 
 
 def template_sets(specs: Sequence | Mapping | None = None) -> dict[str, list[str]]:
-    """Names -> templates for a comparison: set names ("basic"), template files, single templates or lists."""
+    """Names -> templates for a comparison of template sets.
+
+    Args:
+        specs: set names ("basic"), template files, single templates or lists (each becomes one entry), or a
+            mapping name -> templates; None for every built-in set.
+
+    Returns:
+        A dict from each set's name (a file's is its file name, a list's its templates joined by " | ") to its
+        checked templates.
+    """
     if specs is None:
         specs = list(TEMPLATE_SETS)
     if isinstance(specs, Mapping):
@@ -243,8 +259,15 @@ def prompt_spec(classes: Sequence[str] | PromptSpec, templates: str | os.PathLik
     """Check classes (`check_classes`), then templates (`resolve_templates`), then the ensembling method, in
     that order, and return them as a PromptSpec; raises PromptError naming the first bad entry.
 
-    A PromptSpec given as `classes` is returned unchanged; templates or ensembling given beside it are
-    refused, as they would be ignored.
+    Args:
+        classes: class names (blank, repeated or comma-joined names are refused), or a PromptSpec, which is
+            returned unchanged (templates or ensembling given beside it are refused, as they would be ignored).
+        templates: a template set's name, a file with one template per line, or a list of templates with {}.
+        ensemble: "embedding" or "score".
+
+    Returns:
+        A PromptSpec (classes, templates, ensemble as tuples and a string) that `classify` and `build_head`
+        take in place of `classes`.
     """
     if isinstance(classes, PromptSpec):
         if not (isinstance(templates, str) and templates == DEFAULT_TEMPLATES) or ensemble != "embedding":

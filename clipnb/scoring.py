@@ -82,9 +82,18 @@ def _tokenizer():
 
 
 def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False, cache: EmbeddingCache | None = None) -> torch.Tensor:
-    """L2-normalised text embeddings [len(texts), D], each prompt encoded once per model.
+    """L2-normalised text embeddings, each prompt encoded once per model.
 
-    Embeddings are remembered on the model object and, when `cache` (an EmbeddingCache) is given, on disk.
+    Embeddings are remembered on the model object and, when `cache` is given, on disk.
+
+    Args:
+        model: the model whose text encoder is used.
+        texts: the prompts, already filled in.
+        truncate: cut prompts longer than the model's context instead of raising PromptError.
+        cache: an embedding cache to read and write.
+
+    Returns:
+        A float tensor [len(texts), D].
     """
     texts = list(texts)
     check_prompt_lengths(model, texts, truncate)
@@ -145,11 +154,22 @@ def build_head(model: ClipModel, classes: Sequence[str] | PromptSpec, templates=
                ensemble: str = "embedding", truncate: bool = False, cache: EmbeddingCache | None = None, *, warn: bool = True) -> ZeroShotHead:
     """Check classes, templates and prompt lengths, then embed every prompt (once per model).
 
-    `classes` may be a PromptSpec (see `prompt_spec`), already checked: then templates and ensembling come
-    from it.
-
     Classes that make the answer meaningless (see `class_warnings`) are reported as ClassWarning, unless
     `warn=False` (a caller that shows `class_warnings` itself, such as the panel's status line).
+
+    Args:
+        model: the model whose text encoder embeds the prompts.
+        classes: class names, or a PromptSpec (already checked; templates and ensembling then come from it
+            and must be left at their defaults).
+        templates: a template set's name, a file of templates, or a list of templates with {}.
+        ensemble: "embedding" (renormalised mean of the templates' embeddings) or "score" (mean of the
+            per-template cosines).
+        truncate: cut prompts longer than the model's context instead of raising PromptError.
+        cache: keeps the text embeddings on disk as well as on the model object.
+
+    Returns:
+        A ZeroShotHead holding classes, templates, ensembling, the text embeddings [classes, templates, D]
+        and the model's logit scale.
     """
     spec = prompt_spec(classes, templates, ensemble)
     classes, templates, ensemble = list(spec.classes), list(spec.templates), spec.ensemble
