@@ -71,15 +71,23 @@ def score_settings(model: ClipModel, images: EmbeddedImages | LabelledImages, cl
                    truncate: bool = False, cache: EmbeddingCache | None = None) -> SettingsComparison:
     """Score the same embeddings under every template set x ensembling method; no image is encoded again.
 
-    `images`: embedded images, or labelled images (`labels.embed_labelled`), which bring their classes and
-    labels. `template_sets`: set names, template files, lists or a mapping name -> templates (see
-    `prompts.template_sets`; default: every set). `labels`: the true class of each image, None where
-    unknown.
+    Args:
+        model: the model whose text encoder embeds the prompts.
+        images: embedded images, or labelled images (`embed_labelled`), which bring their classes and labels.
+        classes: the class names (default: the labelled images' classes).
+        template_sets: set names, template files, lists or a mapping name -> templates (see `template_sets`;
+            default: every built-in set).
+        ensembles: the ensembling methods to try.
+        labels: the true class of each image, None where unknown (default: the labelled images' labels).
+        truncate: cut prompts longer than the model's context instead of refusing them.
+        cache: keeps the text embeddings on disk.
 
-    The summary has one row per setting: setting, templates (the set's name), n_templates, ensemble,
-    differs_from_first (predictions that differ from the first setting's), mean_confidence (over the
-    readable images); with labels also labelled (readable labelled images), acc@1, acc@k and
-    mean_per_class_recall (see `evaluate.evaluate`, on the labelled images).
+    Returns:
+        A SettingsComparison: `predictions` and `confidence` (one row per image, one column per setting
+        "set / ensemble", plus "changed"), and `summary`, one row per setting: setting, templates (the set's
+        name), n_templates, ensemble, differs_from_first (predictions that differ from the first setting's),
+        mean_confidence (over the readable images); with labels also labelled (readable labelled images),
+        acc@1, acc@k and mean_per_class_recall (see `evaluate.evaluate`, on the labelled images).
     """
     if isinstance(images, LabelledImages):
         classes = images.classes if classes is None else classes

@@ -130,7 +130,21 @@ def per_class_table(confusion: pd.DataFrame) -> pd.DataFrame:
 
 def evaluate_labelled(labelled: LabelledImages, model: ClipModel, templates: Templates = DEFAULT_TEMPLATES, ensemble: str = "embedding",
                       *, truncate: bool = False, cache: EmbeddingCache | None = None) -> Evaluation:
-    """Zero-shot evaluation of images embedded once: build the head, score, compare with the labels."""
+    """Zero-shot evaluation of images embedded once: build the head, score, compare with the labels.
+
+    Args:
+        labelled: images with their labels and classes (`embed_labelled`).
+        model: the model whose text encoder embeds the prompts.
+        templates: a template set's name, a file of templates, or a list of templates with {}.
+        ensemble: "embedding" or "score" (see `build_head`).
+        truncate: cut prompts longer than the model's context instead of refusing them.
+        cache: keeps the text embeddings on disk.
+
+    Returns:
+        An Evaluation: per-image table, metrics (acc@1, acc@5 with top_k = min(5, classes), mean per-class
+        recall, ...), per-class precision and recall, the confusion matrix, and the settings it was
+        measured with.
+    """
     head = build_head(model, labelled.classes, templates, ensemble, truncate=truncate, cache=cache)
     results = results_table(labelled.embedded, head)
     schema.set_settings(results, model=model.name)

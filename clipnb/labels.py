@@ -32,7 +32,12 @@ class LabelError(ValueError):
 
 
 def read_labels(folder: str | os.PathLike, labels_csv: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Labels of the images in `folder`: from `labels_csv` when given, else from class subfolders."""
+    """Labels of the images in `folder`: from `labels_csv` when given, else from class subfolders.
+
+    Returns:
+        A table with columns path and label, one row per labelled image. Raises LabelError when the folder or
+        the CSV gives none.
+    """
     if labels_csv is not None:
         return labels_from_csv(labels_csv, folder)
     return labels_from_folders(folder)
@@ -214,6 +219,18 @@ def embed_labelled(model: ClipModel, folder: str | os.PathLike, labels_csv: str 
     """Read the labels of a folder (subfolders or CSV), check them against the classes, embed the images once.
 
     Everything about the labels is checked before any image is decoded.
+
+    Args:
+        model: the model whose image encoder is used.
+        folder: FOLDER/<class>/image.jpg, or any images when `labels_csv` is given.
+        labels_csv: a CSV of path,label (paths relative to `folder`; header names as in PATH_HEADERS and
+            LABEL_HEADERS).
+        classes: the classes the prompts name (default: the distinct labels); each label must be one of them.
+        cache, batch_size, exact, num_workers, progress: how images are embedded (see `embed_images`).
+
+    Returns:
+        LabelledImages: the embedded images, one label per row and the classes. Raises LabelError saying
+        what is wrong with the folder, the CSV or the classes.
     """
     folder = check_folder(folder)
     table = read_labels(folder, labels_csv)

@@ -138,8 +138,26 @@ def curve_summary(curve: pd.DataFrame) -> pd.DataFrame:
 def probe_labelled(labelled: LabelledImages, model: ClipModel | None = None, head: ZeroShotHead | None = None,
                    templates: Templates = DEFAULT_TEMPLATES, shots: Sequence[int] = DEFAULT_SHOTS, *, trials: int = 5,
                    test_fraction: float = 0.5, seed: int = 0, C: float = DEFAULT_C, cache: EmbeddingCache | None = None) -> pd.DataFrame:
-    """The few-shot curve for a labelled folder embedded once, with zero-shot (head built from the
-    labelled classes and `templates`, unless given) on the same test split. Unreadable images are left out."""
+    """The few-shot curve for a labelled folder embedded once, beside zero-shot on the same test split.
+
+    Args:
+        labelled: images with their labels and classes (`embed_labelled`); unreadable images are left out.
+        model: the model for the zero-shot head (needed unless `head` is given).
+        head: a zero-shot head to compare with (default: built from the labelled classes and `templates`).
+        templates: the zero-shot head's templates.
+        shots: labelled images per class for the probes; counts some class cannot afford are skipped (see
+            the setting `skipped_shots`).
+        trials: random training sets per shot count.
+        test_fraction: share of each class kept for testing.
+        seed: the random seed of the split.
+        C: inverse regularisation strength of the logistic-regression probe.
+        cache: keeps the text embeddings on disk.
+
+    Returns:
+        The curve, one row per (shots, trial): train_images, test_images, probe_accuracy, zero_shot_accuracy;
+        its settings hold chance, class_count, class_names and skipped_shots. Raises ProbeError for bad
+        parameters and for classes too small to split.
+    """
     ok = labelled.ok
     features = labelled.embedded.features[torch.from_numpy(ok.copy())]
     names = np.array(labelled.labels, dtype=object)[ok]

@@ -41,7 +41,18 @@ class ImageIndex:
 
 def index_images(model: ClipModel, images_or_folder: ImageSource, *, recursive: bool = False, cache: EmbeddingCache | None = None, batch_size: int | None = None,
                  exact: bool = False, num_workers: int | None = None, progress: bool = True) -> ImageIndex:
-    """Embed a folder (or a list of image paths) for searching; unreadable files are listed in `skipped`."""
+    """Embed a folder (or a list of image paths) for searching.
+
+    Args:
+        model: the model whose image encoder is used.
+        images_or_folder: a folder, one image file, or a list of paths and PIL images.
+        recursive: also take the images in a folder's subfolders.
+        cache, batch_size, exact, num_workers, progress: how images are embedded (see `embed_images`).
+
+    Returns:
+        An ImageIndex of the readable images (paths, features); unreadable files are listed in `skipped`
+        with their error.
+    """
     items = gather_images(images_or_folder, recursive=recursive)
     embedded = embed_images(model, items, exact=exact, cache=cache, num_workers=num_workers,
                             progress=progress, batch_size=batch_size)
@@ -82,7 +93,19 @@ def _check_index(index: ImageIndex, model: ClipModel) -> None:
 
 def search_text(index: ImageIndex, model: ClipModel, text: str, top: int = 10, *, truncate: bool = False,
                 cache: EmbeddingCache | None = None) -> pd.DataFrame:
-    """Images ranked by cosine similarity to a text: a table (rank, path, score), best first."""
+    """Images ranked by cosine similarity to a text.
+
+    Args:
+        index: the searched images (`index_images`).
+        model: the model that made the index.
+        text: what to look for (a blank text is refused).
+        top: how many hits to return.
+        truncate: cut a text longer than the model's context instead of refusing it.
+        cache: keeps the text embedding on disk.
+
+    Returns:
+        A table (rank, path, score), best first; its settings hold the query and the model.
+    """
     if not isinstance(text, str) or not text.strip():
         raise PromptError("the search text is blank; give words to search for, such as 'a red circle'")
     _check_index(index, model)
@@ -94,9 +117,18 @@ def search_text(index: ImageIndex, model: ClipModel, text: str, top: int = 10, *
 
 def search_image(index: ImageIndex, model: ClipModel, image: ImageInput, top: int = 10, *, include_self: bool = False,
                  cache: EmbeddingCache | None = None) -> pd.DataFrame:
-    """Images most similar to one image (a path or a PIL image): a table (rank, path, score), best first.
+    """Images most similar to one image, ranked by cosine similarity.
 
-    The query itself is left out of the hits when it is one of the indexed files, unless `include_self`.
+    Args:
+        index: the searched images (`index_images`).
+        model: the model that made the index.
+        image: the query, a path or a PIL image; when it is one of the indexed files its own embedding is used.
+        top: how many hits to return.
+        include_self: keep the query itself among the hits when it is indexed.
+        cache: an embedding cache for the query image.
+
+    Returns:
+        A table (rank, path, score), best first; its settings hold the query and the model.
     """
     _check_index(index, model)
     exclude: set[int] = set()
@@ -118,8 +150,19 @@ def search_image(index: ImageIndex, model: ClipModel, image: ImageInput, top: in
 
 def rank_captions(model: ClipModel, image: ImageInput, captions: Sequence[str], *, truncate: bool = False,
                   cache: EmbeddingCache | None = None) -> pd.DataFrame:
-    """Captions ranked for one image (以图搜文): rank, caption, cosine score and the softmax probability
-    over the given captions (CLIP's logit scale), best first."""
+    """Captions ranked for one image (以图搜文).
+
+    Args:
+        model: the model.
+        image: one image file or PIL image.
+        captions: the captions to rank.
+        truncate: cut captions longer than the model's context instead of refusing them.
+        cache: an embedding cache for the image and the captions.
+
+    Returns:
+        A table (rank, caption, score, probability), best first: the cosine score and the softmax probability
+        over the given captions (CLIP's logit scale).
+    """
     captions = [c.strip() if isinstance(c, str) else c for c in captions]
     if not captions:
         raise PromptError("no captions given: give at least one caption to rank")

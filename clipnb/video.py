@@ -50,7 +50,12 @@ class SampledFrame:
 
 
 def video_info(path: str | os.PathLike) -> dict:
-    """Duration, frame rate, size, codec and frame count of a video's first video stream (from its header)."""
+    """Duration, frame rate, size, codec and frame count of a video's first video stream (from its header).
+
+    Returns:
+        A dict (duration and fps are None when the header does not say). Raises VideoError when the file is
+        missing or is not a readable video.
+    """
     with _open(path) as container:
         stream = _video_stream(container, path)
         return _info(container, stream)
@@ -271,7 +276,22 @@ class VideoFrames:
 def embed_video(model: ClipModel, path: str | os.PathLike, every_seconds: float | None = 1.0,
                 every_frames: int | None = None, *, max_frames: int | None = None, batch_size: int | None = None,
                 thumbnails: bool = True, progress: bool = True) -> VideoFrames:
-    """Sample a video's frames and embed them in chunks (memory stays bounded for long videos)."""
+    """Sample a video's frames and embed them in chunks (memory stays bounded for long videos).
+
+    Args:
+        model: the model whose image encoder is used.
+        path: the video file (anything FFmpeg reads).
+        every_seconds: sample one frame every this many seconds (None with `every_frames`).
+        every_frames: sample every n-th frame instead.
+        max_frames: stop after this many samples.
+        batch_size: frames per forward pass.
+        thumbnails: keep small pictures of the frames for display.
+        progress: show a progress bar.
+
+    Returns:
+        VideoFrames: the sampled frames' times, frame numbers, embeddings [frames, D], thumbnails and facts
+        (`info`, for example damaged packets skipped). Raises VideoError when the file cannot be read.
+    """
     if every_frames is not None:
         every_seconds = None
     report: dict = {}
@@ -328,7 +348,16 @@ class VideoResult:
 
 
 def classify_video(frames: VideoFrames, head: ZeroShotHead) -> VideoResult:
-    """Average the frame embeddings (renormalised) for the video's class; score each frame for the timeline."""
+    """Classify a video from its sampled frames.
+
+    Args:
+        frames: the embedded frames (`embed_video`).
+        head: the classes' text embeddings (`build_head`).
+
+    Returns:
+        A VideoResult: `summary` (the video's classes from the renormalised mean frame embedding, best first,
+        with how many frames each won) and `timeline` (each frame's prediction and probabilities).
+    """
     if len(frames) == 0:
         raise VideoError(f"no frames were sampled from {frames.path}")
     mean = torch.nn.functional.normalize(frames.features.float().mean(dim=0, keepdim=True), dim=-1)
