@@ -32,6 +32,7 @@ DB_NAME = "embeddings.sqlite3"
 
 
 def default_cache_dir() -> Path:
+    """Where the cache lives: $CLIPNB_CACHE_DIR, else $XDG_CACHE_HOME/clipnb, else ~/.cache/clipnb."""
     base = os.environ.get("CLIPNB_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "clipnb")
     return Path(base)
@@ -101,6 +102,7 @@ class EmbeddingCache:
                 return action(self._connect())
 
     def close(self) -> None:
+        """Close the database connection (the next use opens it again)."""
         with self._lock:
             if self._db is not None:
                 self._db.close()
@@ -199,6 +201,7 @@ class EmbeddingCache:
 
     # -- texts -----------------------------------------------------------------------------------
     def get_texts(self, model: str, prompts: Sequence[str], truncate: bool) -> list[torch.Tensor | None]:
+        """The stored embedding of each prompt for this model and truncation, None where there is none."""
         def lookup(db):
             found = {}
             for prompt in dict.fromkeys(prompts):
@@ -211,6 +214,7 @@ class EmbeddingCache:
         return [found.get(p) for p in prompts]
 
     def put_texts(self, model: str, prompts: Sequence[str], truncate: bool, vectors: torch.Tensor) -> None:
+        """Store one embedding per prompt (rows of `vectors`) for this model and truncation."""
         rows = [(model, p, int(truncate), *_pack(v)) for p, v in zip(prompts, vectors)]
 
         def store(db):
@@ -233,6 +237,7 @@ class EmbeddingCache:
         return {"path": str(self.path), "bytes": size, "images": counts[0], "texts": counts[1], "models": counts[2]}
 
     def clear(self) -> None:
+        """Delete every stored embedding (the cache file is removed and made again on use)."""
         with self._lock:
             self.close()
             self._discard_file()

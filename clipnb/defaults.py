@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 from .models import DEFAULT_MODEL, DEMO_NAME, ClipModel, ModelError, load_model
 
@@ -22,7 +23,7 @@ def requested_model() -> str:
     return os.environ.get(MODEL_VARIABLE) or DEFAULT_MODEL
 
 
-def choose_model(name: str | None = None, device: str = "auto", say=print) -> ClipModel:
+def choose_model(name: str | None = None, device: str = "auto", say: Callable[[str], object] = print) -> ClipModel:
     """Load the requested model; when it is the default (ViT-B/32) and cannot be had, say so in one line
     and use the demo model instead. A model asked for by name is never silently replaced."""
     explicit = name is not None or MODEL_VARIABLE in os.environ
@@ -47,7 +48,7 @@ def default_inputs(model: ClipModel) -> tuple[Path, list[str], bool]:
     return TEST_IMAGES, list(PHOTO_CLASSES), False
 
 
-def choose_folder(image_folder, recursive: bool | None, model: ClipModel) -> tuple[Path, bool]:
+def choose_folder(image_folder: str | os.PathLike | None, recursive: bool | None, model: ClipModel) -> tuple[Path, bool]:
     """(folder, recursive) for a notebook's parameters, by the rule that Python and the command line follow:
     a folder is read without its subfolders unless `recursive` is True. `None` means that, except for the
     default folder of the model when none is given (the demo's shapes sit in one subfolder per class)."""

@@ -61,6 +61,7 @@ class EmbeddedImages:
 
     @property
     def ok(self) -> np.ndarray:
+        """A boolean per row: True where the image was read and embedded."""
         return self.records["error"].eq("").to_numpy()
 
     def __len__(self) -> int:
@@ -140,6 +141,7 @@ def cpu_count() -> int:
 
 
 def default_batch_size(model: ClipModel) -> int:
+    """Images per forward pass when none is given: CUDA_BATCH on CUDA, CPU_BATCH per stream on the CPU."""
     return CUDA_BATCH if model.device.type == "cuda" else CPU_BATCH
 
 

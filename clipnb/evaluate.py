@@ -53,6 +53,7 @@ class Evaluation:
         return (wrong if n is None else wrong.head(n))[columns].reset_index(drop=True)
 
     def headline(self) -> str:
+        """One line: images evaluated (and unreadable), classes, acc@1, acc@k and mean per-class recall."""
         m = self.metrics
         return (f"{m['evaluated']} images ({m['unreadable']} unreadable), {m['classes']} classes: "
                 f"acc@1 {100 * m['acc@1']:.1f}%, acc@{m['top_k']} {100 * m['acc@5']:.1f}%, "

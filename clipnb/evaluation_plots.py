@@ -41,7 +41,7 @@ def _confusion_cell(n: int) -> float:
     return ANNOTATED_CELL if n <= ANNOTATED else min(LABELLED_CELL, MAX_MATRIX / n)
 
 
-def confusion_heatmap(matrix: pd.DataFrame, counts: pd.DataFrame | None = None, ax=None, *,
+def confusion_heatmap(matrix: pd.DataFrame, counts: pd.DataFrame | None = None, ax: Axes | None = None, *,
                       drop_empty: bool = True, annotate: bool | None = None, cmap: str = "Blues") -> Axes:
     """A confusion matrix (rows true, columns predicted) as a heatmap; cells show `counts` when given.
 
@@ -95,7 +95,7 @@ def confusion_figure(normalised: pd.DataFrame, counts: pd.DataFrame | None = Non
     return fit_cjk_text(figure)
 
 
-def setting_accuracy_bars(comparison: pd.DataFrame, metric: str = "acc@1", ax=None) -> Axes:
+def setting_accuracy_bars(comparison: pd.DataFrame, metric: str = "acc@1", ax: Axes | None = None) -> Axes:
     """The accuracy of each setting: template sets x ensembling methods, one bar each (the CLIP paper's
     prompt-engineering comparison; `comparison` is `SettingsComparison.accuracy_table()`)."""
     import seaborn as sns
@@ -129,7 +129,7 @@ def mistakes_figure(mistakes: pd.DataFrame, columns: int = 6) -> Figure:
 
 # ---- few-shot probe -----------------------------------------------------------------------------
 
-def shots_curve(curve: pd.DataFrame, ax=None, chance: float | None = None) -> Axes:
+def shots_curve(curve: pd.DataFrame, ax: Axes | None = None, chance: float | None = None) -> Axes:
     """Linear-probe accuracy against labelled examples per class (mean, and the range over trials), with
     the zero-shot accuracy on the same test images as a dashed line."""
     ax = new_axes(ax, (6, 4))

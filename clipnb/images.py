@@ -84,6 +84,7 @@ class FolderError(ValueError):
 
 
 def is_image_name(path: str | os.PathLike) -> bool:
+    """Whether the name ends with an image extension (any letter case)."""
     return str(path).lower().endswith(IMAGE_EXTENSIONS)
 
 
@@ -360,6 +361,7 @@ def describe_unidentified(path: str | os.PathLike) -> str:
 
 
 def check_pixel_count(size: tuple[int, int]) -> None:
+    """Raise ImageReadError ("too large") for sizes over Pillow's decompression-bomb limit."""
     limit = Image.MAX_IMAGE_PIXELS
     if limit and size[0] * size[1] > limit:
         raise ImageReadError(f"too large: {size[0]}x{size[1]} = {size[0] * size[1]:,} pixels is over the "
@@ -459,6 +461,7 @@ def ratio_type(width: int, height: int) -> str:
 
 
 def orientation(width: int, height: int) -> str:
+    """"square", "landscape" or "portrait"."""
     return "square" if width == height else ("landscape" if width > height else "portrait")
 
 

@@ -203,9 +203,11 @@ class LabelledImages:
 
     @property
     def ok(self) -> np.ndarray:
+        """A boolean per row: True where the image was read and embedded."""
         return self.embedded.ok
 
     def label_indices(self) -> np.ndarray:
+        """Each row's label as its position in `classes`."""
         position = {c: i for i, c in enumerate(self.classes)}
         return np.array([position[label] for label in self.labels], dtype=np.int64)
 

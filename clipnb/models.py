@@ -54,9 +54,11 @@ class Vocabulary:
 
     @property
     def words(self) -> frozenset:
+        """Every word the vocabulary knows, over all its groups."""
         return frozenset(word for group in self.groups.values() for word in group)
 
     def knows(self, name: str) -> bool:
+        """Whether every word of a class name (filler words aside) is known."""
         words = [w for w in re.findall(r"[^\W\d_]+", name.lower()) if w not in self.fillers]
         return bool(words) and all(word in self.words for word in words)
 
@@ -93,9 +95,11 @@ class ClipModel:
 
     @property
     def logit_scale(self) -> float:
+        """The factor CLIP multiplies cosines by before the softmax (exp of the learned log scale)."""
         return float(self.model.logit_scale.exp().item())
 
     def tokenize(self, texts: list[str], truncate: bool = False) -> torch.Tensor:
+        """Token ids [len(texts), context_length]; texts too long raise unless `truncate`."""
         return import_clip().tokenize(list(texts), context_length=self.context_length, truncate=truncate)
 
     @torch.inference_mode()
@@ -162,6 +166,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def default_download_root() -> Path:
+    """Where official weights are cached by default: ~/.cache/clip, as openai-clip."""
     return Path(os.path.expanduser("~/.cache/clip"))
 
 
@@ -290,6 +295,7 @@ def _fetch_official(name: str, download_root) -> Path:
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a file as hex, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):

@@ -92,7 +92,8 @@ def _quiet_missing_weight(font: str) -> None:
         logger.addFilter(_weight_filter)
 
 
-def has_cjk(text) -> bool:
+def has_cjk(text: object) -> bool:
+    """Whether the text holds Chinese, Japanese or Korean characters."""
     return bool(_CJK.search(str(text)))
 
 

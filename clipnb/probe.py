@@ -76,7 +76,7 @@ def few_shot_split(labels: Sequence[int], shots: Sequence[int] = DEFAULT_SHOTS, 
                         skipped_shots=[s for s in shots if s > smallest])
 
 
-def fit_probe(features, labels: Sequence, C: float = DEFAULT_C, seed: int = 0):
+def fit_probe(features: torch.Tensor | np.ndarray, labels: Sequence, C: float = DEFAULT_C, seed: int = 0):
     """A multinomial logistic regression on image embeddings (the CLIP paper's linear probe)."""
     from sklearn.linear_model import LogisticRegression
 
@@ -98,7 +98,8 @@ def _numpy(features) -> np.ndarray:
     return np.asarray(features, dtype=np.float32)
 
 
-def few_shot_curve(features, labels: Sequence[int], split: FewShotSplit, zero_shot_predictions=None,
+def few_shot_curve(features: torch.Tensor | np.ndarray, labels: Sequence[int], split: FewShotSplit,
+                   zero_shot_predictions: Sequence[int] | np.ndarray | None = None,
                    C: float = DEFAULT_C) -> pd.DataFrame:
     """Accuracy of a probe trained on each k-shot set of each trial, on the split's test images.
 

@@ -118,6 +118,7 @@ def looks_like_path(spec: str | os.PathLike) -> bool:
 
 
 def read_template_file(path: str | os.PathLike) -> list[str]:
+    """The templates of a UTF-8 file, one a line (blank lines and # comments skipped), checked."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -135,6 +136,8 @@ def read_template_file(path: str | os.PathLike) -> list[str]:
 
 
 def check_templates(templates: Iterable[str]) -> list[str]:
+    """Stripped templates, each text with exactly one '{}' and none given twice; raises PromptError naming
+    the first bad one."""
     templates = [t.strip() if isinstance(t, str) else t for t in templates]
     if not templates:
         raise PromptError("no templates given: give at least one, such as 'a photo of a {}'")
@@ -198,6 +201,7 @@ def _shell_word(text: str) -> str:
 
 
 def fill(template: str, name: str) -> str:
+    """The prompt for one class: the template with its {} replaced by the name."""
     # replace, not str.format: other braces in a template are text, not fields
     return template.replace("{}", name)
 
@@ -208,6 +212,7 @@ def build_prompts(classes: Sequence[str], templates: Sequence[str]) -> list[list
 
 
 def check_ensemble(ensemble: str) -> str:
+    """The ensembling method if it is one of ENSEMBLE_METHODS; raises PromptError otherwise."""
     if ensemble not in ENSEMBLE_METHODS:
         raise PromptError(f"unknown ensembling method {ensemble!r}: use one of {', '.join(ENSEMBLE_METHODS)}")
     return ensemble

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 import torch
 
 from .models import ClipModel, import_clip
-from .prompts import DEFAULT_TEMPLATES, PromptError, PromptSpec, build_prompts, prompt_spec
+from .prompts import DEFAULT_TEMPLATES, PromptError, PromptSpec, Templates, build_prompts, prompt_spec
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
@@ -150,7 +150,7 @@ class ZeroShotHead:
         return (self.logit_scale * scores).softmax(dim=-1)
 
 
-def build_head(model: ClipModel, classes: Sequence[str] | PromptSpec, templates=DEFAULT_TEMPLATES,
+def build_head(model: ClipModel, classes: Sequence[str] | PromptSpec, templates: Templates = DEFAULT_TEMPLATES,
                ensemble: str = "embedding", truncate: bool = False, cache: EmbeddingCache | None = None, *, warn: bool = True) -> ZeroShotHead:
     """Check classes, templates and prompt lengths, then embed every prompt (once per model).
 

@@ -44,6 +44,7 @@ def _av():
 
 @dataclass
 class SampledFrame:
+    """One decoded frame and where it sits in the video."""
     index: int  # frame number from the start (estimated from the time when seeking)
     time: float  # seconds from the start of the stream
     image: Image.Image
@@ -238,6 +239,7 @@ class Thumbnails(Sequence):
         self.size, self.quality, self._data = size, quality, []
 
     def append(self, image: Image.Image) -> None:
+        """Keep a small JPEG of one frame."""
         import io
 
         small = image.convert("RGB")
@@ -337,13 +339,16 @@ class VideoResult:
 
     @property
     def prediction(self) -> str:
+        """The video's class: the best class of the mean frame embedding."""
         return str(self.summary["class"].iloc[0])
 
     @property
     def confidence(self) -> float:
+        """The probability of `prediction`."""
         return float(self.summary["probability"].iloc[0])
 
     def segments(self) -> pd.DataFrame:
+        """Runs of frames with the same prediction (see `segments`)."""
         return segments(self.timeline)
 
 

@@ -5,7 +5,7 @@ them into one `Figure` (outside pyplot). Save it with `export.save_figure`.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,9 +15,12 @@ from matplotlib.figure import Figure
 from . import schema
 from .plotting import SMALL_TEXT, class_palette, fit_cjk_text, image_axes, new_axes, new_figure
 
+if TYPE_CHECKING:
+    from .video import VideoFrames
+
 
 def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None = None, top: int = 5,
-                         ax=None, palette=None) -> Axes:
+                         ax: Axes | None = None, palette: Mapping[str, tuple] | None = None) -> Axes:
     """Per-frame class probabilities over time; by default the `top` classes by their highest probability.
 
     Without a `palette`, the lines take tab10's colours in the order they are drawn, so lines side by side
@@ -39,7 +42,7 @@ def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None =
     return fit_cjk_text(ax)
 
 
-def video_figure(frames, timeline: pd.DataFrame, thumbnails: int = 8, top: int = 5, title: str = "") -> Figure:
+def video_figure(frames: VideoFrames, timeline: pd.DataFrame, thumbnails: int = 8, top: int = 5, title: str = "") -> Figure:
     """A strip of sampled frames (with their time and prediction) above the probability timeline."""
     count = min(thumbnails, len(timeline))
     shown = np.unique(np.linspace(0, len(timeline) - 1, count).round().astype(int)) if count else []

@@ -60,6 +60,8 @@ from .schema import readable
 from .summary import class_summary, plural, prediction_counts
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from .cache import EmbeddingCache
 
 log = logging.getLogger(__name__)
@@ -127,7 +129,8 @@ def export_folder(base: str | os.PathLike, now: datetime.datetime | None = None)
     return folder
 
 
-def png_bytes(figure, dpi: int = 100) -> bytes:
+def png_bytes(figure: Figure, dpi: int = 100) -> bytes:
+    """A matplotlib figure as PNG bytes."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
@@ -249,7 +252,7 @@ def image_cards_html(results: pd.DataFrame, rows: Sequence[int], palette: Mappin
     return f'<div class="clipnb-cards">{"".join(cards)}</div>'
 
 
-def thumbnail_uri(path) -> str | None:
+def thumbnail_uri(path: str | os.PathLike) -> str | None:
     """A small JPEG of an image file as a data URI (None when it cannot be read)."""
     try:
         image = open_image(path, draft_size=THUMBNAIL).image
@@ -262,6 +265,7 @@ def thumbnail_uri(path) -> str | None:
 
 
 def table_html(table: pd.DataFrame) -> str:
+    """A table as HTML, with ✓/✗ for right and wrong and empty cells for None."""
     marks = {True: "✓", False: "✗", None: ""}
     shown = table.copy()
     for column in shown.columns:  # None shows as an empty cell, as NaN does
@@ -374,7 +378,7 @@ class ClassifierPanel:
         self.refresh()
 
     @classmethod
-    def from_folder(cls, model: ClipModel, folder, classes: Sequence[str], templates: Templates = DEFAULT_TEMPLATES, *,
+    def from_folder(cls, model: ClipModel, folder: str | os.PathLike, classes: Sequence[str], templates: Templates = DEFAULT_TEMPLATES, *,
                     recursive: bool = False, cache: EmbeddingCache | None = None, **options) -> "ClassifierPanel":
         """Embed the images of `folder` once and open a panel on them."""
         embedded = embed_images(model, gather_images(folder, recursive=recursive), cache=cache)
@@ -383,6 +387,7 @@ class ClassifierPanel:
     # -- what the controls hold -------------------------------------------------------------------
     @property
     def classes(self) -> list[str]:
+        """The classes the panel scores now, in order."""
         return list(self.class_list.options)
 
     @property
@@ -392,6 +397,7 @@ class ClassifierPanel:
 
     @property
     def template_list(self) -> list[str]:
+        """The templates typed in the panel, one per line."""
         return template_lines(self.templates.value)
 
     # -- actions ----------------------------------------------------------------------------------
