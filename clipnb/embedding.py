@@ -33,18 +33,14 @@ if TYPE_CHECKING:
 # Draft decoding keeps both sides at least DRAFT_FACTOR times the model's input resolution (a 4000x3000
 # JPEG is decoded at 1/8 scale, 500x375, for a 224-pixel model; a 2 MP one at 1/4; libjpeg reduces at
 # most 8x). Huffman decoding costs the same at every scale, but 1/8 skips the inverse DCT and leaves
-# preprocessing a small image: 22 ms per 12 MP photo against 28 ms at 1/4 (factor 2), which on 2 cores
-# is what lets decoding fit beside the model. Measured with `python -m clipnb.bench` (draft_differences)
-# on 4000x3000, 3000x4000 and 1632x1224 JPEGs, 1 - cosine between draft- and exactly-decoded embeddings:
-#   random-weight ViT-B/32 (224 px): factor 1: max 2.4e-5 (1.0% of the median distance between two
-#     photos' embeddings; preprocessed pixels differ by at most 0.21, RMS 0.011-0.018, in normalised
-#     units, i.e. about one grey level RMS); factor 2: max 5.8e-6 (0.5%; pixels at most 0.045).
-#   demo-architecture model (64 px, trained 40 steps): max 3.2e-5 (0.8%) at every factor (always 1/8).
+# preprocessing a small image, which on 2 cores is what lets decoding fit beside the model; factor 2
+# would move embeddings less and cost more. What each factor costs and how far it moves embeddings
+# (`python -m clipnb.bench`, draft_differences): docs/performance.md, "Exact or fast decoding".
 DRAFT_FACTOR = 1
 # The largest 1 - cosine(draft, exact) of image embeddings allowed; the tests and the benchmark check it.
 DRAFT_TOLERANCE = 1e-4
-# per stream on the CPU. ViT-B/32 on 2 cores, model only in 2 streams: 17.4-17.6 images/s at 16, 15.6-18.2
-# at 32, 16.2-17.1 at 8; a forward pass on one thread holds about 53 MB at 16 and 110 MB at 32
+# per stream on the CPU: larger batches were no faster there and hold twice the memory per forward pass
+# (docs/performance.md, "Measured")
 CPU_BATCH = 16
 MAX_STREAMS = 8  # beyond this, streams get several torch threads each (memory grows with streams)
 CUDA_BATCH = 64  # the GPU waits for decoding anyway; larger batches only hold more memory in flight
@@ -165,10 +161,9 @@ def stream_plan(cores: int | None = None, batches: int | None = None) -> tuple[i
 
     A stream decodes a batch and then encodes it, so decoding fills its core exactly while the other
     streams compute; and a model on one thread wastes no time at the barriers between threads. Measured
-    on 2 cores, ViT-B/32, 12 MP JPEGs (`python -m clipnb.bench`): two streams beat decoding with two
-    threads between forward passes of a two-thread model, and two single-threaded forward passes side
-    by side beat one two-threaded pass on the same images (model only: 17.7-18.8 against 13.9-17.6
-    images/s).
+    with `python -m clipnb.bench`: two streams beat decoding with two threads between forward passes of a
+    two-thread model, and two single-threaded forward passes side by side beat one two-threaded pass on
+    the same images (figures: docs/performance.md, "Measured").
     """
     cores = max(1, torch.get_num_threads() if cores is None else cores)
     # beyond MAX_STREAMS cores, streams get several threads each, so that few cores are left over

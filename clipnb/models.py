@@ -231,7 +231,8 @@ def load_model(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str | to
 
 def _build_clip(state_dict: dict, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
     """openai-clip's `build_model`, without its cost: the architecture is built on the meta device (no
-    memory, no random initialisation: ViT-B/32 took 5.6 s and 1.1 GB that way), then the checkpoint's
+    memory, no random initialisation, which costs seconds and a model's worth of memory: see
+    docs/performance.md), then the checkpoint's
     tensors are put in place. Weights go through the precision build_model gives them (its fp16
     conversion), then on the CPU to float32 (half-precision LayerNorm is not implemented there), so
     the numbers equal openai-clip's."""
@@ -257,8 +258,9 @@ def _build_clip(state_dict: dict, device: torch.device, dtype: torch.dtype) -> t
 def release_freed_memory() -> None:
     """Hand memory that Python and torch have freed back to the operating system.
 
-    glibc keeps freed blocks mapped for reuse: after loading ViT-B/32 (checkpoint read in fp16, then
-    converted) that is about 250 MB that no later step reuses, and threads each keep their own pool.
+    glibc keeps freed blocks mapped for reuse: after loading a model (checkpoint read in fp16, then
+    converted) that is memory no later step reuses (docs/performance.md says how much), and threads each
+    keep their own pool.
     Elsewhere (macOS, Windows, musl) there is no malloc_trim and nothing to do.
     """
     try:

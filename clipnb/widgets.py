@@ -6,8 +6,8 @@ same embeddings (`build_head` + `results_table`: no image is encoded again), the
 the table in place.
 
 The charts in the panel are HTML (bars drawn by the browser, thumbnails made once per image), not
-matplotlib figures: a change then costs the scoring and a string, well under a second for 1,000 images
-(`python scripts/panel_latency.py` measures it in a real browser). Export draws the same results as
+matplotlib figures: a change then costs the scoring and a string (`python scripts/panel_latency.py`
+measures it in a real browser; docs/performance.md, "The control panel in a browser", has the figures). Export draws the same results as
 matplotlib figures (PNG, SVG, PDF) for reports.
 
 Nothing a user does is lost without a word: a bad entry, or any exception in a callback (which JupyterLab
