@@ -54,3 +54,32 @@ def cache(tmp_path):
     cache = EmbeddingCache(tmp_path / "cache")
     yield cache
     cache.close()
+
+
+@pytest.fixture(scope="session")
+def demo():
+    """The demo CLIP model (trained on coloured shapes): a model that knows its classes, so a mix-up of
+    labels, rows or classes shows as a wrong number."""
+    from clipnb import load_model
+    from demo_inputs import require_demo
+
+    require_demo()
+    return load_model("demo", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def shapes_folder(tmp_path_factory) -> Path:
+    """A labelled folder of generated shapes: all 48 classes, 2 images each."""
+    from demo_inputs import write_shapes
+
+    return write_shapes(tmp_path_factory.mktemp("labelled") / "shapes", per_class=2)
+
+
+def load_script(name: str):
+    """A script of scripts/ loaded as a module (they are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -16,7 +16,7 @@ import sys
 import nbformat
 import pytest
 
-from test_notebooks import CLASSES, NAMES, NOTEBOOKS, ROOT, require_demo, shapes_subset  # noqa: F401
+from test_notebooks import CLASSES, NAMES, NOTEBOOKS, ROOT, shapes_subset  # noqa: F401
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from browser_session import (browser_problems, chromium_page, jupyterlab, open_and_run_all,  # noqa: E402

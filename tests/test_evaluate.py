@@ -17,7 +17,7 @@ from clipnb.labels import LabelError, embed_labelled, labels_from_csv, labels_fr
 from clipnb.scoring import ZeroShotHead
 from clipnb.shapes import CLASSES
 
-from task_helpers import demo, shapes_folder, write_shapes  # noqa: F401 (fixtures)
+from demo_inputs import write_shapes
 
 LETTERS = ["A", "B", "C", "D", "E", "F"]
 

@@ -1,7 +1,6 @@
 """The notebooks: committed without outputs, in step with scripts/build_notebooks.py, and each executed top to
 bottom with papermill on the demo model (CLIPNB_MODEL=demo) and a few of test_images/shapes."""
 import base64
-import importlib.util
 import io
 import os
 import shutil
@@ -14,7 +13,9 @@ from PIL import Image
 
 from clipnb import find_images
 from clipnb.defaults import SHAPES_IMAGES
-from clipnb.models import DEMO_PATH, official_checkpoint_path
+from clipnb.models import official_checkpoint_path
+from conftest import load_script
+from demo_inputs import require_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -24,20 +25,7 @@ CLASSES = ["red circle", "blue square", "green triangle", "yellow star", "white 
 
 
 def load_build_script():
-    spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "scripts" / "build_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def require_demo():
-    """The demo model and its images are made by scripts/train_demo.py; in CI they must be there."""
-    missing = [str(p) for p in (DEMO_PATH, SHAPES_IMAGES) if not p.exists()]
-    if missing:
-        message = f"the demo model or its images are missing ({', '.join(missing)}); run scripts/train_demo.py"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    return load_script("build_notebooks")
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
@@ -66,7 +54,7 @@ def test_committed_notebooks_are_what_the_build_script_writes():
 
 @pytest.fixture(scope="module")
 def shapes_subset(tmp_path_factory):
-    require_demo()
+    require_demo(images=True)
     folder = tmp_path_factory.mktemp("shapes")
     for name in CLASSES:
         (folder / name).mkdir()
@@ -125,7 +113,7 @@ def figures_in(notebook, at_least):
 
 
 def test_01_similarity_picks_the_text_that_describes_the_image(kernel_env, tmp_path):
-    require_demo()
+    require_demo(images=True)
     out = tmp_path / "out"
     notebook = execute(NAMES[0], tmp_path, output_dir=str(out))
     assert "model: demo" in text_of(notebook)
@@ -139,7 +127,7 @@ def test_01_similarity_picks_the_text_that_describes_the_image(kernel_env, tmp_p
 
 
 def test_01_without_a_model_says_it_falls_back_to_the_demo(monkeypatch, kernel_env, tmp_path):
-    require_demo()
+    require_demo(images=True)
     if official_checkpoint_path("ViT-B/32").is_file():
         pytest.skip("ViT-B/32's weights are cached here, so there is no fallback to see")
     monkeypatch.delenv("CLIPNB_MODEL")
@@ -188,16 +176,9 @@ def test_03_report_writes_the_dashboard_table_and_summary(kernel_env, tmp_path, 
     assert_pictures([out / f"dashboard.{fmt}" for fmt in ("png", "svg", "pdf")])
 
 
-def load_main_job():
-    spec = importlib.util.spec_from_file_location("main_job", ROOT / "scripts" / "main_job.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("stuck", [1, 2])
 def test_main_job_runs_a_stuck_notebook_once_more_then_says_so(monkeypatch, tmp_path, capsys, stuck):
-    job = load_main_job()
+    job = load_script("main_job")
     calls = []
 
     def run_notebook(name, output_dir, model_spec):

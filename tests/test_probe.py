@@ -12,7 +12,7 @@ from clipnb.labels import embed_labelled
 from clipnb.probe import ProbeError, curve_summary, few_shot_curve, few_shot_split, probe_labelled
 from clipnb.shapes import CLASSES
 
-from task_helpers import demo, write_shapes  # noqa: F401 (fixture)
+from demo_inputs import write_shapes
 
 
 def test_split_is_nested_disjoint_and_fixed():

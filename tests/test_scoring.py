@@ -107,11 +107,6 @@ def test_text_cache_on_disk_is_used_by_a_new_model_object(tiny_checkpoint, cache
     assert head.text_features.shape == (2, 3, 32)
 
 
-@pytest.fixture(scope="module")
-def demo():
-    return clipnb.load_model("demo", device="cpu")
-
-
 def test_basic_templates_are_the_default(tiny_model):
     assert inspect.signature(clipnb.build_head).parameters["templates"].default == "basic"
     assert clipnb.build_head(tiny_model, ["cat", "dog"]).templates == BASIC_TEMPLATES

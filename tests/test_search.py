@@ -11,7 +11,7 @@ from clipnb.cli import main
 from clipnb.prompts import PromptError
 from clipnb.search import index_images, rank_captions, search_image, search_text, top_k
 
-from task_helpers import demo, write_shapes  # noqa: F401 (fixtures)
+from demo_inputs import write_shapes
 
 CLASSES = ["red circle", "blue star", "green square", "yellow triangle", "black cross", "white hexagon"]
 

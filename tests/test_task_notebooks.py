@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from task_helpers import require_demo, write_shapes
+from demo_inputs import require_demo, write_shapes
 
 SIX = ["red circle", "blue star", "green square", "yellow triangle", "white hexagon", "black cross"]
 

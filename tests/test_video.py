@@ -11,7 +11,6 @@ from clipnb.scoring import build_head
 from clipnb.demo import shapes_video, write_video
 from clipnb.video import VideoError, classify_video, embed_video, sample_frames, segments
 
-from task_helpers import demo  # noqa: F401 (fixture)
 
 CLASSES = ["red circle", "blue star", "green square", "yellow hexagon", "white cross", "black triangle"]
 
