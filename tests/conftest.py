@@ -12,6 +12,10 @@ TEST_IMAGES = ROOT / "test_images"
 os.environ.setdefault("CLIPNB_CACHE_DIR", str(ROOT / ".pytest_cache" / "clipnb-cache"))
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+from clipnb.images import is_image_name  # noqa: E402 (after the cache folder is set)
+
+PHOTOS = sorted(p for p in TEST_IMAGES.iterdir() if is_image_name(p))  # the committed test photos
+
 
 def tiny_clip(seed: int = 0, resolution: int = 32, context_length: int = 77, resnet: bool = False):
     """A small openai-clip CLIP with random weights (same code paths as the real ones)."""
@@ -27,6 +31,11 @@ def tiny_clip(seed: int = 0, resolution: int = 32, context_length: int = 77, res
                  vocab_size=49408, transformer_width=64, transformer_heads=1, transformer_layers=2,
                  vision_patch_size=vision.pop("vision_patch_size", None), **vision)
     return model.eval()
+
+
+def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The largest absolute difference between two tensors."""
+    return float((a - b).abs().max())
 
 
 def save_state_dict(model, path: Path, half: bool = True) -> Path:
@@ -83,3 +92,14 @@ def load_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def photo_folder(tmp_path_factory):
+    """4 benchmark photos (4000x3000, 4000x3000, 3000x4000, 1632x1224) and a random ViT-B/32 checkpoint."""
+    from clipnb import bench
+
+    folder = tmp_path_factory.mktemp("bench-photos")
+    bench.make_photos(folder, 4, processes=2, progress=False)
+    bench.vit_b32_checkpoint(folder / "vit-b32-random.pt")
+    return folder

@@ -8,9 +8,9 @@ import torch
 
 import clipnb
 from clipnb import ModelError, load_model
-from clipnb.models import DEMO_NAME, available_models, is_torchscript_archive, read_checkpoint
+from clipnb.models import DEMO_NAME, available_models, encode_text_trimmed, is_torchscript_archive, read_checkpoint
 
-from conftest import ROOT, save_state_dict, tiny_clip
+from conftest import ROOT, _max_diff, save_state_dict, tiny_clip
 
 
 def test_every_official_name_is_accepted():
@@ -184,3 +184,13 @@ def test_classifying_imports_neither_the_demo_world_nor_the_benchmark():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_trimmed_text_encoder_equals_openai_clips(tiny_model):
+    texts = ["a cat", "a photo of a small red circle on a white background", "word " * 100]
+    tokens = tiny_model.tokenize(texts, truncate=True)
+    with torch.inference_mode():
+        full = tiny_model.model.encode_text(tokens)
+        assert _max_diff(encode_text_trimmed(tiny_model.model, tokens[:2]), full[:2]) <= 1e-5
+        assert _max_diff(encode_text_trimmed(tiny_model.model, tokens), full) <= 1e-5
+        assert _max_diff(encode_text_trimmed(tiny_model.model, tokens[:1]), full[:1]) <= 1e-5

@@ -1,0 +1,30 @@
+"""python -m clipnb.bench: its agreement checks on a small folder, and its refusals."""
+import pytest
+import torch
+
+from clipnb import bench, embedding
+
+
+def test_benchmark_checks_agree_on_a_small_folder(photo_folder):
+    result = bench.run_benchmark(4, photos=str(photo_folder), model_batches=(2,), model_seconds=0.1, draft_n=4,
+                                 draft_factors=(embedding.DRAFT_FACTOR,), progress=False)
+    checks = result["checks"]
+    assert checks["exact_ok"] and checks["warm_ok"] and checks["draft_ok"], checks
+    assert result["c_warm"]["cache_hits"] == 4
+    report = bench.format_report(result)
+    for label in ("(a) seed loop", "(b) clipnb cold", "(c) clipnb warm", "(d) model only", "cold / seed loop"):
+        assert label in report
+    if embedding.stream_plan()[0] > 1:  # the stricter limit, measured the way clipnb runs the model
+        assert "(d') model only in streams" in report and result["ratios"]["cold_over_streams"] > 0
+
+
+def test_benchmark_refuses_a_bad_count(capsys):
+    assert bench.main(["--n", "0"]) == 2
+    assert "--n must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_benchmark_says_when_cuda_is_missing_before_making_photos(capsys, tmp_path):
+    assert bench.main(["--n", "1", "--device", "cuda", "--photos", str(tmp_path / "photos")]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+    assert not (tmp_path / "photos").exists()
