@@ -1,9 +1,13 @@
-"""Shared fixtures: tiny CLIP models built here and saved as real checkpoint files (no downloads)."""
+"""Shared fixtures and helpers: tiny CLIP models built here and saved as real checkpoint files (no downloads), the
+demo model and generated shapes, the committed test photos, benchmark photos, and small image folders."""
+import io
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_IMAGES = ROOT / "test_images"
@@ -103,3 +107,19 @@ def photo_folder(tmp_path_factory):
     bench.make_photos(folder, 4, processes=2, progress=False)
     bench.vit_b32_checkpoint(folder / "vit-b32-random.pt")
     return folder
+
+
+def distinct_pngs(folder: Path, count: int, size: int = 48) -> Path:
+    """`count` PNGs that decode to one picture but differ in bytes (a tail after IEND), so each is its
+    own cache entry; cheap to make."""
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buffer, "PNG")
+    for i in range(count):
+        (folder / f"{i:04d}.png").write_bytes(buffer.getvalue() + i.to_bytes(4, "big"))
+    return folder
+
+
+def csv_parts(folder: Path) -> list[Path]:
+    """The temporary files (*.part) an atomic write leaves in a folder."""
+    return [p for p in folder.iterdir() if p.name.endswith(".part")]

@@ -2,12 +2,16 @@
 renamed file is a hit, an edited one a miss), exact and fast decoding are kept apart, a damaged entry or database
 is never trusted, text embeddings are kept per (model, prompt), and a cache made in one thread works in any other
 (JupyterLab runs widget callbacks on another thread than the cell that made the cache)."""
+import io
 import os
 import shutil
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -16,7 +20,9 @@ from clipnb import bench
 from clipnb.embedding import embed_images
 from clipnb.scoring import build_head, encode_texts
 
-from conftest import PHOTOS, TEST_IMAGES, _max_diff, save_state_dict, tiny_clip
+from conftest import PHOTOS, TEST_IMAGES, _max_diff, distinct_pngs, save_state_dict, tiny_clip
+
+CLASSES = ["cat", "dog"]
 
 
 def run_in_thread(action):
@@ -196,3 +202,53 @@ def test_text_cache_is_per_model_and_prompt(tiny_checkpoint, cache, tmp_path, mo
     calls.clear()
     assert not torch.allclose(encode_texts(other, prompts, cache=cache), stored)
     assert calls == [2]
+
+
+def test_a_corrupted_cache_entry_is_detected_and_recomputed(tiny_model, tmp_path):
+    folder = distinct_pngs(tmp_path / "photos", 6)
+    (folder / "0005.png").write_bytes(_png("red"))  # one picture unlike the others
+    cache = clipnb.EmbeddingCache(tmp_path / "cache")
+    first = clipnb.classify(folder, CLASSES, model=tiny_model, cache=cache, progress=False, num_workers=0)
+    cache.close()
+    with sqlite3.connect(cache.path) as db:  # flip the bytes of every stored vector but the first
+        rows = db.execute("SELECT rowid, vector FROM images").fetchall()
+        for rowid, vector in rows[1:]:
+            db.execute("UPDATE images SET vector=? WHERE rowid=?", (bytes(b ^ 0x55 for b in vector), rowid))
+        db.execute("UPDATE texts SET vector=zeroblob(length(vector))")
+        if db.execute("SELECT name FROM sqlite_master WHERE name='files'").fetchone():
+            db.execute("UPDATE files SET content='0000' WHERE rowid=1")  # a remembered file hash, damaged
+    db.close()
+    again = clipnb.classify(folder, CLASSES, model=tiny_model, cache=cache, progress=False, num_workers=0)
+    assert again.attrs["stats"]["cache_hits"] == 1 and again.attrs["stats"]["encoded"] == 5
+    scores = ["score_cat", "score_dog"]
+    assert np.allclose(again[scores].to_numpy(), first[scores].to_numpy(), atol=1e-6)
+    third = clipnb.classify(folder, CLASSES, model=tiny_model, cache=cache, progress=False, num_workers=0)
+    assert third.attrs["stats"]["cache_hits"] == 6  # the recomputed entries were stored again
+    cache.close()
+
+
+@pytest.mark.parametrize("damage", ["junk", "truncated", "empty"])
+def test_a_damaged_cache_file_is_rebuilt(tiny_model, tmp_path, damage):
+    folder = distinct_pngs(tmp_path / "photos", 4)
+    cache = clipnb.EmbeddingCache(tmp_path / "cache")
+    first = clipnb.classify(folder, CLASSES, model=tiny_model, cache=cache, progress=False, num_workers=0)
+    cache.close()
+    data = cache.path.read_bytes()
+    for suffix in ("-wal", "-shm"):
+        Path(str(cache.path) + suffix).unlink(missing_ok=True)
+    cache.path.write_bytes({"junk": os.urandom(len(data)), "truncated": data[: len(data) // 2],
+                            "empty": b""}[damage])
+    again = clipnb.classify(folder, CLASSES, model=tiny_model, cache=cache, progress=False, num_workers=0)
+    assert (again["error"] == "").all()
+    assert np.allclose(again[["score_cat", "score_dog"]].to_numpy(), first[["score_cat", "score_dog"]].to_numpy(),
+                       atol=1e-6)
+    third = clipnb.classify(folder, CLASSES, model=tiny_model, cache=cache, progress=False, num_workers=0)
+    assert third.attrs["stats"]["cache_hits"] == 4
+    assert clipnb.EmbeddingCache(tmp_path / "cache").info()["images"] == 4
+    cache.close()
+
+
+def _png(colour: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 40), colour).save(buffer, "PNG")
+    return buffer.getvalue()

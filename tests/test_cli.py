@@ -1,14 +1,21 @@
 """The command line: classify and similarity, exit codes, one-line errors."""
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from clipnb.cli import main
+import clipnb
+from clipnb.cli import main, main as cli_main
+from clipnb.export import write_csv
 
-from conftest import ROOT, TEST_IMAGES
+from conftest import ROOT, TEST_IMAGES, csv_parts, distinct_pngs, save_state_dict, tiny_clip
 
 CLASSES = ["cat", "dog", "car", "tree", "book"]
 
@@ -206,3 +213,101 @@ def test_one_class_or_template_is_not_written_as_plural(tiny_checkpoint, tmp_pat
     main(["classify", str(TEST_IMAGES), "--classes", "cat", "--templates", "a photo of a {}",
           "--model", str(tiny_checkpoint), "--csv", str(tmp_path / "r.csv")])
     assert "1 class x 1 template," in capsys.readouterr().out
+
+
+TWO_CLASSES = ["cat", "dog"]
+SUBPROCESS_TIMEOUT = 120
+
+
+def cached_images(cache_dir: Path) -> int:
+    """Image embeddings committed to the cache, read as another process would (read-only)."""
+    path = cache_dir / "embeddings.sqlite3"
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT count(*) FROM images").fetchone()[0]
+    except sqlite3.Error:
+        return 0  # not created yet
+
+
+@pytest.fixture(scope="module")
+def slow_checkpoint(tmp_path_factory) -> Path:
+    """A tiny model at CLIP's 224-pixel resolution: slow enough per batch to be killed in the middle."""
+    return save_state_dict(tiny_clip(seed=5, resolution=224), tmp_path_factory.mktemp("slow") / "tiny224.pt")
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "Ctrl-C"])
+def test_a_run_killed_while_encoding_keeps_the_old_csv_and_every_cached_embedding(how, slow_checkpoint, tmp_path):
+    total = 60
+    folder = distinct_pngs(tmp_path / "photos", total)
+    out = tmp_path / "results.csv"
+    write_csv(pd.DataFrame({"path": ["earlier run.jpg"], "prediction": ["cat"]}), out)
+    before = out.read_bytes()
+    cache_dir = tmp_path / "cache"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clipnb", "classify", str(folder), "--classes", *TWO_CLASSES, "--model",
+         str(slow_checkpoint), "--csv", str(out), "--cache-dir", str(cache_dir), "--batch-size", "4",
+         "--workers", "1", "--quiet"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+        while cached_images(cache_dir) < 8 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        seen = cached_images(cache_dir)
+        # Ctrl-C in a terminal signals the whole process group (the decoding worker too); so does this
+        os.killpg(proc.pid, signal.SIGKILL if how == "SIGKILL" else signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert 8 <= seen < total, f"the run was not caught in the middle ({seen} of {total} cached)"
+    if how == "SIGKILL":
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 130, stderr
+        assert "Traceback" not in stderr and "interrupted" in stderr and len(stderr.strip().splitlines()) == 1
+    assert out.read_bytes() == before  # the previous good CSV, untouched
+    assert not csv_parts(tmp_path)
+    kept = cached_images(cache_dir)
+    assert seen <= kept < total
+
+    cache = clipnb.EmbeddingCache(cache_dir)
+    model = clipnb.load_model(slow_checkpoint, device="cpu")
+    results = clipnb.classify(folder, TWO_CLASSES, model=model, cache=cache, batch_size=32, num_workers=0,
+                              progress=False)
+    stats = results.attrs["stats"]
+    assert stats["cache_hits"] == kept and stats["encoded"] == total - kept  # every finished batch reused
+    assert len(results) == total and (results["error"] == "").all()
+    # what the killed run cached is what a fresh run computes
+    fresh = clipnb.classify(sorted(folder.iterdir())[:3], TWO_CLASSES, model=model, progress=False, num_workers=0)
+    assert np.allclose(results[["score_cat", "score_dog"]].to_numpy()[:3],
+                       fresh[["score_cat", "score_dog"]].to_numpy(), atol=1e-6)
+    cache.close()
+
+
+def test_cli_export_failure_exits_2_and_the_retry_encodes_nothing(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    folder = distinct_pngs(tmp_path / "photos", 6)
+    blocker = tmp_path / "reports"
+    blocker.write_text("a file, not a folder")
+    common = ["classify", str(folder), "--classes", *TWO_CLASSES, "--model", str(tiny_checkpoint),
+              "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    # a path that can never be a file is refused before any image is encoded
+    assert cli_main(common + ["--csv", str(blocker / "results.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"clipnb: error: cannot write {blocker / 'results.csv'}: {blocker} is a file")
+    assert "\n" not in err and cached_images(tmp_path / "cache") == 0
+    # a write that fails at the end (a full disk): exit 2, and the work is kept for the retry
+    import clipnb.export
+
+    def full_disk(*args, **kwargs):
+        raise clipnb.export.ExportError("cannot write results.csv: No space left on device")
+
+    monkeypatch.setattr(clipnb.export, "write_csv", full_disk)
+    assert cli_main(common + ["--csv", str(tmp_path / "results.csv")]) == 2
+    assert capsys.readouterr().err.strip() == "clipnb: error: cannot write results.csv: No space left on device"
+    assert cached_images(tmp_path / "cache") == 6
+    monkeypatch.undo()
+    assert cli_main(common + ["--csv", str(tmp_path / "results.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "results.csv")) == 6

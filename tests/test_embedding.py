@@ -14,7 +14,9 @@ from clipnb import bench, embedding
 from clipnb.embedding import embed_images, load_pixels
 from clipnb.models import import_clip
 
-from conftest import PHOTOS, _max_diff
+from conftest import PHOTOS, _max_diff, distinct_pngs
+
+CLASSES = ["cat", "dog"]
 
 
 @pytest.mark.parametrize("path", PHOTOS, ids=lambda p: p.name)
@@ -178,3 +180,19 @@ def test_default_workers_and_batch(tiny_model):
     assert embedding.default_workers(1000, 16, tiny_model) == 0
     assert embedding.default_batch_size(tiny_model) == embedding.CPU_BATCH
     assert np.isfinite(embed_images(tiny_model, PHOTOS[:1], progress=False).features.numpy()).all()
+
+
+def test_a_decoder_crash_on_one_file_is_a_row_not_a_failed_run(tiny_model, tmp_path, monkeypatch):
+    folder = distinct_pngs(tmp_path / "photos", 3)
+    import clipnb.embedding as embedding
+
+    real_open = embedding.open_image
+
+    def crash_on_second(path, *args, **kwargs):
+        if str(path).endswith("0001.png"):
+            raise RuntimeError("decoder bug")
+        return real_open(path, *args, **kwargs)
+    monkeypatch.setattr(embedding, "open_image", crash_on_second)
+    results = clipnb.classify(folder, CLASSES, model=tiny_model, progress=False, num_workers=0)
+    assert results["error"].tolist()[0] == results["error"].tolist()[2] == ""
+    assert "RuntimeError: decoder bug" in results["error"].tolist()[1]

@@ -1,16 +1,28 @@
 """load_model: every kind of source, devices and precision, fingerprints, the offline error, and what the demo
 model knows."""
+import io
+import os
+import pickle
 import subprocess
 import sys
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 import clipnb
 from clipnb import ModelError, load_model
+from clipnb.cli import main as cli_main
 from clipnb.models import DEMO_NAME, available_models, encode_text_trimmed, is_torchscript_archive, read_checkpoint
 
 from conftest import ROOT, _max_diff, save_state_dict, tiny_clip
+
+CLASSES = ["cat", "dog"]
+SUBPROCESS_TIMEOUT = 120
 
 
 def test_every_official_name_is_accepted():
@@ -194,3 +206,102 @@ def test_trimmed_text_encoder_equals_openai_clips(tiny_model):
         assert _max_diff(encode_text_trimmed(tiny_model.model, tokens[:2]), full[:2]) <= 1e-5
         assert _max_diff(encode_text_trimmed(tiny_model.model, tokens), full) <= 1e-5
         assert _max_diff(encode_text_trimmed(tiny_model.model, tokens[:1]), full[:1]) <= 1e-5
+
+
+class RunsCode:
+    """Unpickling this runs a shell command: what a malicious checkpoint does."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch '{self.marker}'",)
+
+
+def hostile_checkpoints(folder: Path, tiny_checkpoint: Path, marker: Path) -> dict[str, tuple[Path, str]]:
+    data = tiny_checkpoint.read_bytes()
+    made = {}
+
+    def put(name, content, message):
+        path = folder / name
+        path.write_bytes(content)
+        made[name] = (path, message)
+
+    put("truncated.pt", data[: len(data) // 2], "could not be read")
+    put("cut at the end.pt", data[:-100], "could not be read")
+    put("empty.pt", b"", "could not be read")
+    put("junk.pt", os.urandom(4096), "could not be read")
+    put("text.pt", b"<html>not a checkpoint</html>", "could not be read")
+    torch.save({"weights": torch.zeros(2)}, folder / "other.pt")
+    made["other.pt"] = (folder / "other.pt", "not a CLIP state dict")
+    torch.save({"visual.proj": RunsCode(marker)}, folder / "malicious-zip.pt")
+    made["malicious-zip.pt"] = (folder / "malicious-zip.pt", "could run code")
+    put("malicious-pickle.pt", pickle.dumps({"visual.proj": RunsCode(marker)}, protocol=2), "could run code")
+    scripted = io.BytesIO()
+    with zipfile.ZipFile(scripted, "w") as archive:  # looks like a TorchScript archive, carries a pickle
+        archive.writestr("model/code/__torch__.py", "def forward(self):\n    return 1\n")
+        archive.writestr("model/data.pkl", pickle.dumps(RunsCode(marker)))
+        archive.writestr("model/version", "3\n")
+    put("malicious-torchscript.pt", scripted.getvalue(), "could not be read")
+    return made
+
+
+def test_damaged_and_malicious_checkpoints_give_a_clear_model_error_and_run_nothing(tiny_checkpoint, tmp_path,
+                                                                                   capsys):
+    marker = tmp_path / "code ran"
+    made = hostile_checkpoints(tmp_path, tiny_checkpoint, marker)
+    for name, (path, message) in made.items():
+        with pytest.raises(clipnb.ModelError, match=message) as caught:
+            clipnb.load_model(path, device="cpu")
+        assert str(path) in str(caught.value), name
+        assert not marker.exists(), f"loading {name} ran code"
+    Image.new("RGB", (8, 8)).save(tmp_path / "ok.png")
+    for name in ("truncated.pt", "malicious-pickle.pt"):
+        code = cli_main(["classify", str(tmp_path / "ok.png"), "--classes", *CLASSES, "--model", str(made[name][0]),
+                         "--csv", str(tmp_path / "r.csv"), "--no-cache"])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("clipnb: error: checkpoint") and "\n" not in err
+    assert not marker.exists() and not (tmp_path / "r.csv").exists()
+
+
+def test_the_truncated_checkpoint_in_a_real_process(tiny_checkpoint, tmp_path):
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(tiny_checkpoint.read_bytes()[:5000])
+    Image.new("RGB", (8, 8)).save(tmp_path / "ok.png")
+    proc = subprocess.run([sys.executable, "-m", "clipnb", "classify", str(tmp_path), "--classes", *CLASSES,
+                           "--model", str(cut), "--csv", str(tmp_path / "r.csv")], capture_output=True, text=True,
+                          cwd=ROOT, timeout=SUBPROCESS_TIMEOUT)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "truncated" in proc.stderr
+
+
+def test_an_official_file_with_the_wrong_sha256_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    """openai-clip checks the SHA-256 in the URL; a damaged cached file is named as such (no network used)."""
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("no network in this test")
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "ViT-B-32.pt").write_bytes(b"\0" * 10_000)  # an interrupted download, say
+    assert clipnb.models.official_checkpoint_path("ViT-B/32", weights) == weights / "ViT-B-32.pt"
+    with pytest.raises(clipnb.ModelError) as caught:
+        clipnb.load_model("ViT-B/32", device="cpu", download_root=weights)
+    message = str(caught.value)
+    assert "damaged or incomplete" in message and "SHA-256" in message and str(weights / "ViT-B-32.pt") in message
+    Image.new("RGB", (8, 8)).save(tmp_path / "ok.png")
+    code = cli_main(["classify", str(tmp_path / "ok.png"), "--classes", "cat", "--model", "ViT-B/32",
+                     "--download-root", str(weights), "--csv", str(tmp_path / "r.csv")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "damaged or incomplete" in err and "\n" not in err
+
+
+def test_state_dicts_are_read_with_weights_only(tiny_checkpoint, monkeypatch):
+    calls = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+    monkeypatch.setattr(torch, "load", spy)
+    clipnb.load_model(tiny_checkpoint, device="cpu")
+    assert calls == [True]
