@@ -123,3 +123,45 @@ def distinct_pngs(folder: Path, count: int, size: int = 48) -> Path:
 def csv_parts(folder: Path) -> list[Path]:
     """The temporary files (*.part) an atomic write leaves in a folder."""
     return [p for p in folder.iterdir() if p.name.endswith(".part")]
+
+
+@pytest.fixture(scope="session")
+def hostile(tmp_path_factory):
+    """(root, {name: expected error}): a folder of hostile image files (see hostile_images.py)."""
+    from hostile_images import build_hostile_folder
+
+    root = tmp_path_factory.mktemp("hostile") / "photos from everywhere"
+    return root, build_hostile_folder(root)
+
+
+@pytest.fixture(scope="session")
+def hostile_results(hostile, tiny_model, tmp_path_factory):
+    """The hostile folder classified (cat, dog) by the tiny model, recursively, through a cache."""
+    import faulthandler
+
+    import clipnb
+
+    root, _ = hostile
+    faulthandler.dump_traceback_later(120, exit=True)  # a file that hangs the run fails the suite, loudly
+    try:
+        cache = clipnb.EmbeddingCache(tmp_path_factory.mktemp("hostile-cache"))
+        results = clipnb.classify(root, ["cat", "dog"], model=tiny_model, recursive=True, cache=cache, batch_size=4,
+                                  num_workers=1, progress=False)
+        cache.close()
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    return results
+
+
+@pytest.fixture()
+def no_model_loading(monkeypatch):
+    """Loading a model (through clipnb.models or clipnb.classify) fails the test: parameters must be checked first."""
+    import sys
+
+    import clipnb.models
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the parameters were checked")
+    monkeypatch.setattr(clipnb.models, "load_model", refuse)
+    monkeypatch.setattr(sys.modules["clipnb.classify"], "load_model", refuse)
+

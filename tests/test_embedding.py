@@ -15,6 +15,7 @@ from clipnb.embedding import embed_images, load_pixels
 from clipnb.models import import_clip
 
 from conftest import PHOTOS, _max_diff, distinct_pngs
+from hostile_images import displayed, noise, with_orientation
 
 CLASSES = ["cat", "dog"]
 
@@ -196,3 +197,25 @@ def test_a_decoder_crash_on_one_file_is_a_row_not_a_failed_run(tiny_model, tmp_p
     results = clipnb.classify(folder, CLASSES, model=tiny_model, progress=False, num_workers=0)
     assert results["error"].tolist()[0] == results["error"].tolist()[2] == ""
     assert "RuntimeError: decoder bug" in results["error"].tolist()[1]
+
+
+def test_pil_images_and_transparency_option(tiny_model):
+    rgba = Image.new("RGBA", (64, 48), (255, 0, 0, 0))
+    dropped = clipnb.embed_images(tiny_model, [rgba], progress=False).features
+    white = clipnb.embed_images(tiny_model, [rgba], background=(255, 255, 255), progress=False).features
+    assert not (dropped - white).abs().max() < 1e-6
+    # by default the model sees exactly what openai-clip's own preprocessing makes of the image
+    reference = tiny_model.encode_image_tensors(tiny_model.preprocess(rgba).unsqueeze(0))
+    assert (dropped - reference).abs().max() < 1e-6
+
+
+def test_the_model_sees_the_rotated_pixels(tiny_model, tmp_path):
+    stored = np.asarray(noise(48, 32, seed=7))
+    path = tmp_path / "six.png"
+    path.write_bytes(with_orientation(Image.fromarray(stored), 6, "PNG"))
+    from_file = clipnb.embed_images(tiny_model, [path], exact=True, progress=False, num_workers=0)
+    upright = clipnb.embed_images(tiny_model, [Image.fromarray(displayed(stored, 6))], progress=False, num_workers=0)
+    as_stored = clipnb.embed_images(tiny_model, [Image.fromarray(stored)], progress=False, num_workers=0)
+    assert (from_file.features - upright.features).abs().max() < 1e-5
+    assert (from_file.features - as_stored.features).abs().max() > 1e-3
+    assert (from_file.records.at[0, "width"], from_file.records.at[0, "height"]) == (32, 48)

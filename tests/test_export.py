@@ -11,7 +11,7 @@ import pytest
 import clipnb
 from clipnb.export import ExportError, atomic_path, write_csv
 
-from conftest import ROOT, csv_parts, distinct_pngs
+from conftest import ROOT, TEST_IMAGES, csv_parts, distinct_pngs
 
 CLASSES = ["cat", "dog"]
 SUBPROCESS_TIMEOUT = 120
@@ -153,3 +153,15 @@ def test_written_files_get_normal_permissions(small_results, tmp_path):
         assert kept.stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(mask)
+
+
+def test_csv_export_is_utf8_with_optional_bom(tiny_model, tmp_path):
+    results = clipnb.classify(TEST_IMAGES / "cat.jpg", ["猫", "狗"], ["一张{}的照片"], model=tiny_model, progress=False)
+    plain = clipnb.write_csv(results, tmp_path / "plain.csv")
+    excel = clipnb.write_csv(results, tmp_path / "excel.csv", bom=True)
+    assert not plain.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert excel.read_bytes().startswith(b"\xef\xbb\xbf")
+    back = pd.read_csv(excel, encoding="utf-8-sig")
+    assert {"score_猫", "prob_狗"} <= set(back.columns)
+    assert back.loc[0, "prediction"] in {"猫", "狗"}
+    assert not list(tmp_path.glob("*.part"))
