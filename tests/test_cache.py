@@ -252,3 +252,12 @@ def _png(colour: str) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (40, 40), colour).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def test_text_cache_on_disk_is_used_by_a_new_model_object(tiny_checkpoint, cache):
+    first = clipnb.load_model(tiny_checkpoint)
+    clipnb.build_head(first, ["cat", "dog"], "basic", cache=cache)
+    second = clipnb.load_model(tiny_checkpoint)
+    second.encode_token_tensors = lambda tokens: pytest.fail("text was encoded again")
+    head = clipnb.build_head(second, ["dog", "cat"], "basic", cache=cache)
+    assert head.text_features.shape == (2, 3, 32)

@@ -2,6 +2,7 @@
 error that says why), and bad parameters refused before any model is loaded."""
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 import clipnb
@@ -41,3 +42,45 @@ def test_bad_parameters_through_the_api_before_loading(no_model_loading, tmp_pat
         clipnb.classify(tmp_path, ["cat"], ensemble="median", model="never-loaded")
     with pytest.raises(clipnb.FolderError, match="does not exist"):
         clipnb.classify(tmp_path / "nope", ["cat"], model="never-loaded")
+
+
+def test_similarity_is_softmax_of_logit_scale_times_cosine(tiny_model):
+    import clip
+
+    texts = ["a photo of a cat", "a photo of a dog", "a photo of a bird", "a cat sitting on the sofa"]
+    probs = clipnb.similarity(TEST_IMAGES / "cat.jpg", texts, model=tiny_model)
+    net = tiny_model.model
+    with torch.no_grad():
+        image = net.encode_image(tiny_model.preprocess(Image.open(TEST_IMAGES / "cat.jpg")).unsqueeze(0))
+        text = net.encode_text(clip.tokenize(texts))
+        image, text = image / image.norm(dim=-1, keepdim=True), text / text.norm(dim=-1, keepdim=True)
+        expected = (net.logit_scale.exp() * image @ text.T).softmax(dim=-1)[0]
+    assert list(probs.index) == texts
+    assert torch.allclose(torch.tensor(probs.to_numpy()), expected, atol=1e-5)
+    assert abs(probs.sum() - 1) < 1e-5
+
+
+def test_similarity_refuses_a_folder_before_loading_a_model(tmp_path):
+    with pytest.raises(clipnb.FolderError) as info:
+        clipnb.similarity(TEST_IMAGES, ["a cat"], model="never-loaded")
+    assert str(info.value) == (f"{TEST_IMAGES} is a folder: similarity compares one image with texts; give an image "
+                               f"file, such as {TEST_IMAGES / 'book.jpg'}, or use clipnb.classify(folder, classes) "
+                               "to classify the images of a folder")
+    with pytest.raises(clipnb.FolderError, match="is a folder: similarity compares one image with texts; give an "
+                                                 "image file, or use"):
+        clipnb.similarity(tmp_path, ["a cat"], model="never-loaded")  # no image in it to propose
+    with pytest.raises(FileNotFoundError, match="image .*nope.jpg does not exist"):
+        clipnb.similarity(tmp_path / "nope.jpg", ["a cat"], model="never-loaded")
+
+
+def test_texts_must_be_a_list_and_one_text_is_warned_about(tiny_model):
+    import torch
+
+    from clipnb.prompts import PromptError
+    from clipnb.scoring import ClassWarning, text_probabilities
+
+    features = torch.nn.functional.normalize(torch.randn(1, 32), dim=-1)
+    with pytest.raises(PromptError, match="not the single string 'a cat'"):
+        text_probabilities(tiny_model, features, "a cat")
+    with pytest.warns(ClassWarning, match="only one text"):
+        assert text_probabilities(tiny_model, features, ["a cat"]).item() == pytest.approx(1.0)

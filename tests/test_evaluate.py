@@ -1,5 +1,5 @@
-"""Evaluation against labels: metrics computed by hand, agreement with classify's own predictions on the
-demo model, labels from folders and CSVs, the template comparison, and the `evaluate` command."""
+"""clipnb.evaluate: metrics computed by hand, agreement with classify's own predictions on the demo model, and
+the `evaluate` command."""
 import json
 
 import numpy as np
@@ -11,9 +11,8 @@ from clipnb import EmbeddingCache, classify
 from clipnb.classify import results_table
 from clipnb.cli import main
 from clipnb.embedding import EmbeddedImages
-from clipnb.compare import score_settings
 from clipnb.evaluate import evaluate, evaluate_labelled
-from clipnb.labels import LabelError, embed_labelled, labels_from_csv, labels_from_folders, match_classes
+from clipnb.labels import embed_labelled
 from clipnb.scoring import ZeroShotHead
 from clipnb.shapes import CLASSES
 
@@ -105,85 +104,6 @@ def test_demo_numbers_agree_with_classify(demo, shapes_folder, tmp_path):
     assert found.metrics["acc@1"] > 0.5
 
 
-def test_comparison_reuses_the_embeddings(demo, shapes_folder, tmp_path, monkeypatch):
-    labelled = embed_labelled(demo, shapes_folder, cache=None, progress=False)
-    single = evaluate_labelled(labelled, demo, "seed", "score")
-    calls = []
-    original = type(demo).encode_image_tensors
-    monkeypatch.setattr(type(demo), "encode_image_tensors", lambda self, x: calls.append(x) or original(self, x))
-    table = score_settings(demo, labelled, template_sets=["seed", "imagenet7", "a {}"]).accuracy_table()
-    assert calls == []  # no image was encoded again
-    assert len(table) == 6 and set(table["ensemble"]) == {"embedding", "score"}
-    row = table[(table["templates"] == "seed") & (table["ensemble"] == "score")].iloc[0]
-    assert row["acc@1"] == pytest.approx(single.metrics["acc@1"])
-    one = table[table["templates"] == "a {}"]
-    assert one["acc@1"].nunique() == 1  # with one template both ensembling methods are the same
-
-
-
-def test_one_settings_comparison_with_and_without_labels(demo, shapes_folder):
-    from clipnb.compare import setting_summary
-
-    labelled = embed_labelled(demo, shapes_folder, cache=None, progress=False)
-    with_labels = score_settings(demo, labelled, template_sets=["basic", "a {}"])
-    plain = score_settings(demo, labelled.embedded, labelled.classes, ["basic", "a {}"])
-    assert with_labels.settings == plain.settings == ["basic / embedding", "basic / score", "a {} / embedding",
-                                                      "a {} / score"]
-    assert with_labels.predictions.equals(plain.predictions) and "acc@1" not in plain.summary
-    assert list(with_labels.confidence.columns) == with_labels.settings
-    assert with_labels.summary["mean_confidence"].tolist() == pytest.approx(
-        with_labels.confidence.mean().tolist())
-    by_view = setting_summary(with_labels.predictions, labelled.labels)  # every image readable: same accuracy
-    assert with_labels.summary["acc@1"].tolist() == pytest.approx(by_view["accuracy"].tolist())
-    assert with_labels.summary["differs_from_first"].tolist() == by_view["differs_from_first"].tolist()
-    some = [label if i % 2 else None for i, label in enumerate(labelled.labels)]
-    half = score_settings(demo, labelled.embedded, labelled.classes, ["basic"], labels=some)
-    assert half.summary["labelled"].tolist() == [sum(s is not None for s in some)] * 2
-
-def test_csv_labels_any_order_and_header(demo, shapes_folder, tmp_path):
-    rows = [(str(p.relative_to(shapes_folder)), p.parent.name.replace(" ", "_"))
-            for p in sorted(shapes_folder.rglob("*.png"))]
-    rows = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))]
-    csv = tmp_path / "truth.csv"
-    csv.write_text("filename;species\n" + "".join(f"{p};{label}\n" for p, label in rows))
-    from_csv = evaluate_labelled(embed_labelled(demo, shapes_folder, csv, list(CLASSES), progress=False), demo)
-    from_folders = evaluate_labelled(embed_labelled(demo, shapes_folder, None, list(CLASSES), progress=False), demo)
-    assert from_csv.metrics["acc@1"] == pytest.approx(from_folders.metrics["acc@1"])
-    assert from_csv.confusion.equals(from_folders.confusion)
-
-
-def test_labels_from_folders_and_csv(tmp_path):
-    write_shapes(tmp_path / "set", per_class=1, classes=["red circle", "blue star"])
-    table = labels_from_folders(tmp_path / "set")
-    assert sorted(table["label"]) == ["blue star", "red circle"]
-    (tmp_path / "plain.csv").write_text("red circle/000.png,red circle\nblue star/000.png,blue star\n")
-    assert labels_from_csv(tmp_path / "plain.csv", tmp_path / "set")["label"].tolist() == ["red circle", "blue star"]
-    assert match_classes(["red_circle", "Blue Star"], ["red circle", "blue star"])[1] == ["red circle", "blue star"]
-    assert match_classes(["b", "a_b", "b"])[0] == ["a b", "b"]
-
-
-@pytest.mark.parametrize("text, message", [
-    ("path,label\nred circle/000.png,red circle\nred circle/000.png,blue star\n", "two different labels"),
-    ("path,label\nnope.png,red circle\n", "none of the 1 files"),
-    ("path,label\nred circle/000.png,\n", "empty label"),
-    ("", "is empty"),
-])
-def test_bad_csv_labels_say_what_is_wrong(tmp_path, text, message):
-    write_shapes(tmp_path / "set", per_class=1, classes=["red circle"])
-    (tmp_path / "labels.csv").write_text(text)
-    with pytest.raises(LabelError, match=message):
-        labels_from_csv(tmp_path / "labels.csv", tmp_path / "set")
-
-
-def test_bad_folders_and_unknown_labels(tmp_path):
-    write_shapes(tmp_path / "set", per_class=1, classes=["red circle"])
-    (tmp_path / "set" / "loose.png").write_bytes((tmp_path / "set" / "red circle" / "000.png").read_bytes())
-    with pytest.raises(LabelError, match="not in a class subfolder"):
-        labels_from_folders(tmp_path / "set")
-    with pytest.raises(LabelError, match="'green cross' .* is not one of the classes"):
-        match_classes(["green cross"], ["red circle"])
-
-
 def test_evaluate_command_writes_metrics_tables_and_figures(demo, tmp_path, capsys):
     folder = write_shapes(tmp_path / "set", per_class=2, classes=CLASSES[:6])
     (folder / "red circle" / "broken.png").write_bytes(b"not a picture")
@@ -215,13 +135,3 @@ def test_evaluate_command_fails_in_one_line(tmp_path, capsys, args, message):
     code = main(["evaluate", str(folder), "--model", "no-such-model.pt", *args])
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and "\n" not in err
-
-
-def test_folder_names_and_csv_labels_match_classes_by_one_rule():
-    from clipnb.labels import folder_labels, match_class
-
-    classes = ["red circle", "Blue star"]
-    assert match_class("Red_Circle", classes) == "red circle" and match_class("blue star", classes) == "Blue star"
-    assert match_class("green", classes) is None
-    paths = ["/x/red_circle/1.png", "/x/blue star/2.png", "/x/other/3.png", "/x/RED CIRCLE/4.png"]
-    assert folder_labels(paths, classes) == ["red circle", "Blue star", None, "red circle"]

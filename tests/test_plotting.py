@@ -1,4 +1,4 @@
-"""clipnb.plotting, the evaluation, search and video charts, and clipnb.compare: charts drawn from known results, colours, long and CJK
+"""clipnb.plotting and the evaluation, search and video charts: charts drawn from known results, colours, long and CJK
 labels, readable sizes, exports; and the summary tables the charts draw from."""
 import warnings
 import xml.etree.ElementTree as ET
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from matplotlib.figure import Figure
 from PIL import Image
+from matplotlib.figure import Figure
 
 from clipnb import plotting
 from clipnb.classify import results_table
@@ -218,38 +218,6 @@ def test_export_writes_png_at_the_dpi_asked_svg_and_pdf(tmp_path, results):
     assert paths[2].read_bytes().startswith(b"%PDF")
     with pytest.raises(ValueError, match="unknown figure format 'jpg'"):
         plotting.export_figure(figure, tmp_path, "x", formats=["jpg"])
-
-
-def test_compare_settings_marks_the_images_whose_prediction_changes(tiny_model, tmp_path):
-    from clipnb import compare, embed_images, labels
-
-    for i, colour in enumerate([(255, 0, 0), (0, 0, 255), (20, 200, 20), (250, 250, 250)]):
-        folder = tmp_path / ["red", "blue", "green", "white"][i]
-        folder.mkdir()
-        Image.new("RGB", (32, 32), colour).save(folder / "a.png")
-    images = sorted(tmp_path.glob("*/a.png"))
-    embedded = embed_images(tiny_model, images, progress=False, num_workers=0)
-    classes = ["red", "blue", "green", "white"]
-    comparison = compare.score_settings(tiny_model, embedded, classes, ["seed", "imagenet7"]).predictions
-    settings = comparison.attrs["settings"]
-    assert settings == ["seed / embedding", "seed / score", "imagenet7 / embedding", "imagenet7 / score"]
-    assert list(comparison.index) == ["blue/a.png", "green/a.png", "red/a.png", "white/a.png"]
-    expected = [len(set(row)) > 1 for row in comparison[settings].itertuples(index=False)]
-    assert comparison["changed"].tolist() == expected
-    truth = labels.folder_labels(embedded.records["path"], classes)
-    assert truth == ["blue", "green", "red", "white"]
-    summary = compare.setting_summary(comparison, truth)
-    first = comparison[settings[0]]
-    assert summary["accuracy"].tolist() == pytest.approx(
-        [float((comparison[s] == pd.Series(truth, index=comparison.index)).mean()) for s in settings])
-    assert summary["differs_from_first"].tolist() == [int((comparison[s] != first).sum()) for s in settings]
-    ax = plotting.prediction_matrix(comparison, ax=Figure().add_subplot())
-    red_rows = [t.get_text() for t in ax.get_yticklabels() if t.get_color() == plotting.MEAN_COLOUR]
-    assert len(red_rows) == int(comparison["changed"].sum())
-    differing = int((comparison[settings].to_numpy() != first.to_numpy()[:, None]).sum())
-    bold = [t for t in ax.texts if t.get_fontweight() == "bold"]
-    outlined = [p for p in ax.patches if not p.get_fill()]
-    assert len(bold) == len(outlined) == differing
 
 
 def test_summary_tables_round_percentages_and_means_so_the_csv_reads_easily(tmp_path):

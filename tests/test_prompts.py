@@ -1,4 +1,4 @@
-"""Template sets, user templates, class checks and prompt-length checks."""
+"""clipnb.prompts: template sets, user templates, class checks, and the prompt specification checked once."""
 import inspect
 import json
 
@@ -121,16 +121,6 @@ def test_class_names_are_tidied_and_braces_in_templates_are_text():
         ["a cat {{not a field}}", "cat"], ["a dog {{not a field}}", "dog"]]
     with pytest.raises(PromptError, match="unknown ensembling method 'mean'"):
         check_ensemble("mean")
-
-
-def test_prompt_longer_than_context_is_named(tiny_model):
-    long_name = "very " * 80 + "long cat"
-    with pytest.raises(PromptError) as info:
-        build_head(tiny_model, ["cat", long_name], BASIC_TEMPLATES)
-    assert f"'a photo of a {long_name}'" in str(info.value)
-    assert "context of 77" in str(info.value) and "truncate" in str(info.value)
-    head = build_head(tiny_model, ["cat", long_name], BASIC_TEMPLATES, truncate=True)
-    assert head.text_features.shape[:2] == (2, 3)
 
 
 def test_a_bad_line_of_a_template_file_is_named_with_its_line(tmp_path):

@@ -1,4 +1,5 @@
-"""clipnb's batched scores against a direct openai-clip computation, for both ensembling methods."""
+"""clipnb.scoring: batched scores against a direct openai-clip computation for both ensembling methods, prompts
+encoded once, prompt lengths checked against the context, and class warnings."""
 import inspect
 import warnings
 
@@ -7,6 +8,7 @@ import torch
 from PIL import Image
 
 import clipnb
+from clipnb import PromptError, build_head
 from clipnb.prompts import BASIC_TEMPLATES
 
 from conftest import TEST_IMAGES
@@ -67,22 +69,6 @@ def test_the_two_ensembling_methods_differ_and_match_single_template(tiny_model)
                           clipnb.build_head(tiny_model, CLASSES, one, "score").scores(image), atol=1e-6)
 
 
-def test_similarity_is_softmax_of_logit_scale_times_cosine(tiny_model):
-    import clip
-
-    texts = ["a photo of a cat", "a photo of a dog", "a photo of a bird", "a cat sitting on the sofa"]
-    probs = clipnb.similarity(TEST_IMAGES / "cat.jpg", texts, model=tiny_model)
-    net = tiny_model.model
-    with torch.no_grad():
-        image = net.encode_image(tiny_model.preprocess(Image.open(TEST_IMAGES / "cat.jpg")).unsqueeze(0))
-        text = net.encode_text(clip.tokenize(texts))
-        image, text = image / image.norm(dim=-1, keepdim=True), text / text.norm(dim=-1, keepdim=True)
-        expected = (net.logit_scale.exp() * image @ text.T).softmax(dim=-1)[0]
-    assert list(probs.index) == texts
-    assert torch.allclose(torch.tensor(probs.to_numpy()), expected, atol=1e-5)
-    assert abs(probs.sum() - 1) < 1e-5
-
-
 def test_each_prompt_is_encoded_once_per_model(tiny_model, monkeypatch):
     calls = []
     original = tiny_model.encode_token_tensors
@@ -96,15 +82,6 @@ def test_each_prompt_is_encoded_once_per_model(tiny_model, monkeypatch):
     clipnb.build_head(tiny_model, ["zebra", "okapi"], "basic")
     clipnb.build_head(tiny_model, ["okapi", "zebra", "giraffe"], "basic", ensemble="score")
     assert calls == [6, 3]
-
-
-def test_text_cache_on_disk_is_used_by_a_new_model_object(tiny_checkpoint, cache):
-    first = clipnb.load_model(tiny_checkpoint)
-    clipnb.build_head(first, ["cat", "dog"], "basic", cache=cache)
-    second = clipnb.load_model(tiny_checkpoint)
-    second.encode_token_tensors = lambda tokens: pytest.fail("text was encoded again")
-    head = clipnb.build_head(second, ["dog", "cat"], "basic", cache=cache)
-    assert head.text_features.shape == (2, 3, 32)
 
 
 def test_basic_templates_are_the_default(tiny_model):
@@ -146,27 +123,11 @@ def test_classes_the_demo_model_cannot_know_are_named(demo, tiny_model):
         clipnb.classify(TEST_IMAGES / "cat.jpg", ["cat", "dog"], model=demo, progress=False)
 
 
-def test_similarity_refuses_a_folder_before_loading_a_model(tmp_path):
-    with pytest.raises(clipnb.FolderError) as info:
-        clipnb.similarity(TEST_IMAGES, ["a cat"], model="never-loaded")
-    assert str(info.value) == (f"{TEST_IMAGES} is a folder: similarity compares one image with texts; give an image "
-                               f"file, such as {TEST_IMAGES / 'book.jpg'}, or use clipnb.classify(folder, classes) "
-                               "to classify the images of a folder")
-    with pytest.raises(clipnb.FolderError, match="is a folder: similarity compares one image with texts; give an "
-                                                 "image file, or use"):
-        clipnb.similarity(tmp_path, ["a cat"], model="never-loaded")  # no image in it to propose
-    with pytest.raises(FileNotFoundError, match="image .*nope.jpg does not exist"):
-        clipnb.similarity(tmp_path / "nope.jpg", ["a cat"], model="never-loaded")
-
-
-def test_texts_must_be_a_list_and_one_text_is_warned_about(tiny_model):
-    import torch
-
-    from clipnb.prompts import PromptError
-    from clipnb.scoring import ClassWarning, text_probabilities
-
-    features = torch.nn.functional.normalize(torch.randn(1, 32), dim=-1)
-    with pytest.raises(PromptError, match="not the single string 'a cat'"):
-        text_probabilities(tiny_model, features, "a cat")
-    with pytest.warns(ClassWarning, match="only one text"):
-        assert text_probabilities(tiny_model, features, ["a cat"]).item() == pytest.approx(1.0)
+def test_prompt_longer_than_context_is_named(tiny_model):
+    long_name = "very " * 80 + "long cat"
+    with pytest.raises(PromptError) as info:
+        build_head(tiny_model, ["cat", long_name], BASIC_TEMPLATES)
+    assert f"'a photo of a {long_name}'" in str(info.value)
+    assert "context of 77" in str(info.value) and "truncate" in str(info.value)
+    head = build_head(tiny_model, ["cat", long_name], BASIC_TEMPLATES, truncate=True)
+    assert head.text_features.shape[:2] == (2, 3)
