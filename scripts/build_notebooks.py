@@ -21,6 +21,16 @@ from notebook_cells import write_or_check  # noqa: E402
 
 MODEL_LINE = ('model_name = None  # None: $CLIPNB_MODEL when set, else ViT-B/32 '
               '(the offline demo model when ViT-B/32 cannot be had)')
+
+# The parameters notebooks 02 and 03 share: which folder and classes, and how they are prompted.
+FOLDER_PARAMETERS = """\
+image_folder = None  # None: the images the model knows (test_images/shapes for the demo model, else test_images)
+recursive = None  # look in subfolders too; None: only for the default folder (the shapes sit in one folder per class)
+classes = None  # class names; None: the classes of the default images
+templates = "basic"  # a template set (basic, imagenet80, imagenet7), a file with one template per line, or a list
+ensemble = "embedding"  # "embedding" (average the templates' embeddings) or "score" (average their scores)"""
+
+
 def setup(*imports: str) -> str:
     """The first code cell's opening: imports (the notebook's own after the common ones), the model, and
     where outputs go."""
@@ -96,11 +106,7 @@ method and pick the images shown; the charts and the table redraw in place, and 
 new subfolder of the output folder."""),
     ("parameters", f"""\
 {MODEL_LINE}
-image_folder = None  # None: the images the model knows (test_images/shapes for the demo model, else test_images)
-recursive = None  # look in subfolders too; None: only for the default folder (the shapes sit in one folder per class)
-classes = None  # class names; None: the classes of the default images
-templates = "basic"  # a template set (basic, imagenet80, imagenet7), a file with one template per line, or a list
-ensemble = "embedding"  # "embedding" (average the templates' embeddings) or "score" (average their scores)
+{FOLDER_PARAMETERS}
 compared_template_sets = ["basic", "imagenet7", "imagenet80"]  # the settings compared side by side
 max_images = 12  # images in the grid
 rows_shown = 10  # rows of the long tables shown here (the CSV files hold every row)
@@ -190,11 +196,7 @@ names may be Chinese: an installed CJK font is used, and when there is none the 
 install one."""),
     ("parameters", f"""\
 {MODEL_LINE}
-image_folder = None  # None: the images the model knows (test_images/shapes for the demo model, else test_images)
-recursive = None  # look in subfolders too; None: only for the default folder (the shapes sit in one folder per class)
-classes = None  # class names; None: the classes of the default images
-templates = "basic"  # a template set (basic, imagenet80, imagenet7), a file with one template per line, or a list
-ensemble = "embedding"  # "embedding" (average the templates' embeddings) or "score" (average their scores)
+{FOLDER_PARAMETERS}
 title = "Zero-shot classification report"  # the dashboard's title, for example "CLIP零样本分类报告"
 dpi = 150  # resolution of the PNG figure
 rows_shown = 10  # rows of the per-image table shown here (the CSV file holds every row)
