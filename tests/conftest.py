@@ -165,3 +165,11 @@ def no_model_loading(monkeypatch):
     monkeypatch.setattr(clipnb.models, "load_model", refuse)
     monkeypatch.setattr(sys.modules["clipnb.classify"], "load_model", refuse)
 
+
+def run_python(code: str, timeout: int = 120):
+    """Run `python -c code` in a fresh process from the repository root: what a new session imports and prints."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+

@@ -19,7 +19,7 @@ from clipnb import ModelError, load_model
 from clipnb.cli import main as cli_main
 from clipnb.models import DEMO_NAME, available_models, encode_text_trimmed, is_torchscript_archive, read_checkpoint
 
-from conftest import ROOT, _max_diff, save_state_dict, tiny_clip
+from conftest import ROOT, _max_diff, run_python, save_state_dict, tiny_clip
 
 CLASSES = ["cat", "dog"]
 SUBPROCESS_TIMEOUT = 120
@@ -185,7 +185,7 @@ def test_the_demo_model_knows_its_colours_and_shapes(tiny_model):
 def test_loading_the_demo_model_imports_no_training_code():
     code = ("import sys, clipnb; m = clipnb.load_model('demo', device='cpu'); assert m.vocabulary is not None; "
             "print(sorted(n for n in sys.modules if n in ('clipnb.train', 'clipnb.shapes')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['clipnb.shapes']"
 
@@ -193,7 +193,7 @@ def test_loading_the_demo_model_imports_no_training_code():
 def test_classifying_imports_neither_the_demo_world_nor_the_benchmark():
     code = ("import sys, clipnb, clipnb.classify, clipnb.cli, clipnb.report; clipnb.load_model('demo', device='cpu'); "
             "print(sorted(n for n in sys.modules if n.startswith(('clipnb.demo', 'clipnb.bench', 'clipnb.train'))))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 

@@ -4,7 +4,7 @@ import tomllib
 
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, run_python
 
 
 def names(requirements):
@@ -37,12 +37,9 @@ def test_ci_calls_the_readme_test_command():
 
 
 def test_the_public_api_resolves_and_imports_no_charts_widgets_or_demo():
-    import subprocess
-    import sys
-
     code = ("import sys, clipnb; missing = [n for n in clipnb.__all__ if not hasattr(clipnb, n)]; "
             "print(missing, sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'ipywidgets', 'sklearn', 'av') "
             "or m.startswith(('clipnb.demo', 'clipnb.widgets', 'clipnb.plotting')) or m.endswith('_plots')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[] []"
