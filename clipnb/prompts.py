@@ -184,9 +184,14 @@ def check_classes(classes: Iterable[str]) -> list[str]:
     return cleaned
 
 
+def split_class_names(text: str) -> list[str]:
+    """The class names in `text` separated by commas (, ， or 、), each tidied ("a b ,, c" -> ["a b", "c"])."""
+    return [" ".join(part.split()) for part in re.split(f"[{CLASS_SEPARATORS}]", text) if part.strip()]
+
+
 def comma_message(name: str) -> str:
     """What to say about a class name that joins several names with commas ("cat,dog,car")."""
-    parts = [p.strip() for p in re.split(f"[{CLASS_SEPARATORS}]", name) if p.strip()]
+    parts = split_class_names(name)
     if len(parts) < 2:
         return (f"class {name!r} holds a comma; a class name is words without commas: give {' '.join(parts)!r} "
                 "alone, or name the class in other words")

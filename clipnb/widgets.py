@@ -34,7 +34,6 @@ import html
 import io
 import logging
 import os
-import re
 import threading
 import time
 import traceback
@@ -44,6 +43,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 import ipywidgets as w
 import numpy as np
 import pandas as pd
+from matplotlib.colors import to_hex
 
 from . import plotting, schema
 from .classify import results_table
@@ -52,16 +52,13 @@ from .export import RETRY_HINT, ExportError, write_csv, write_json
 from .images import THUMBNAIL_SIDE, ImageReadError, display_names, gather_images, open_image
 from .labels import folder_labels
 from .models import ClipModel
-from . import prompts
 from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, Templates, check_classes,
-                      prompt_spec)
+                      prompt_spec, split_class_names)
 from .scoring import build_head, class_warnings
 from .schema import readable
 from .summary import class_summary, plural, prediction_counts
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from .cache import EmbeddingCache
 
 log = logging.getLogger(__name__)
@@ -70,7 +67,6 @@ CUSTOM = "custom"
 CHARTS = ("images", "classes")  # the figures exported, by name
 TYPING_DELAY = 0.4  # seconds without a keystroke before edited templates apply (a new line applies at once)
 THUMBNAIL = THUMBNAIL_SIDE  # pixels: the longest side of a thumbnail in the panel
-CLASS_SEPARATOR = re.compile(f"[{prompts.CLASS_SEPARATORS}]")  # "New class" takes several classes at once, comma-separated
 
 
 def image_table(results: pd.DataFrame, rows: Sequence[int] | None = None,
@@ -108,11 +104,6 @@ def template_lines(text: str) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def split_class_names(text: str) -> list[str]:
-    """What was typed in "New class": one name, or several separated by commas (, ， or 、)."""
-    return [" ".join(part.split()) for part in CLASS_SEPARATOR.split(text) if part.strip()]
-
-
 def settings_line(classes: Sequence[str], templates: Sequence[str], ensemble: str) -> str:
     """The status line's summary of the settings shown: "5 classes × 3 templates, embedding ensembling"."""
     return f"{plural(len(classes), 'class')} × {plural(len(templates), 'template')}, {ensemble} ensembling"
@@ -127,13 +118,6 @@ def export_folder(base: str | os.PathLike, now: datetime.datetime | None = None)
         count += 1
         folder = base / f"{stamp}-{count}"
     return folder
-
-
-def png_bytes(figure: Figure, dpi: int = 100) -> bytes:
-    """A matplotlib figure as PNG bytes."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,11 +135,6 @@ def next_colour(used: Sequence[tuple]) -> tuple:
     if not used:
         return tuple(candidates[0])
     return tuple(max(candidates, key=lambda c: min(_distance(c, u) for u in used)))
-
-
-def _css(colour) -> str:
-    r, g, b = (int(round(255 * float(v))) for v in colour[:3])
-    return f"rgb({r},{g},{b})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +180,7 @@ def class_chart_html(results: pd.DataFrame, palette: Mapping[str, tuple]) -> str
              '<span class="head">mean confidence when predicted</span>']
     for name in order:
         count = int(counts.at[name, "count"])
-        colour = _css(palette.get(name, (0.6, 0.6, 0.6)))
+        colour = to_hex(palette.get(name, (0.6, 0.6, 0.6)))
         mean = float(means.get(name, np.nan))
         cells.append(f'<span class="class-name"><span class="clipnb-swatch" style="background:{colour}"></span>'
                      f'{html.escape(name)}</span>')
@@ -241,7 +220,7 @@ def image_cards_html(results: pd.DataFrame, rows: Sequence[int], palette: Mappin
             probs = probs.sort_values(ascending=False, kind="stable").head(top)
             lines = []
             for k, (name, value) in enumerate(probs.items()):
-                colour = _css(palette.get(name, (0.6, 0.6, 0.6))) if k == 0 else plotting.LOSER_COLOUR
+                colour = to_hex(palette.get(name, (0.6, 0.6, 0.6))) if k == 0 else plotting.LOSER_COLOUR
                 weight = "font-weight:600;" if k == 0 else ""
                 lines.append(f'<span class="label" style="{weight}" title="{html.escape(name)}">'
                              f'{html.escape(name)}</span>{_bar(value, colour, f"{value:.3f}")}')
