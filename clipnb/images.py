@@ -185,8 +185,9 @@ def folder_note(folder: str | os.PathLike, recursive: bool = False, option: str 
     command line), or None for a sentence that names none. Counts are what `find_images` finds.
     """
     folder = Path(folder)
-    here = len(find_images(folder, recursive=False))
-    below = len(find_images(folder, recursive=True)) - here
+    every = find_images(folder, recursive=True)  # one walk counts both: those here and those below
+    here = sum(path.parent == folder for path in every)
+    below = len(every) - here
     if recursive:
         return f"{_images(here + below)} in {folder}, subfolders included ({below} of them in subfolders)"
     if not below:
