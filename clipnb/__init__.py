@@ -27,7 +27,7 @@ from .evaluate import Evaluation, evaluate_labelled
 from .export import ExportError, save_figure, write_csv, write_json
 from .images import FolderError, ImageReadError, aspect_info, find_images, folder_note, gather_images, open_image
 from .labels import LabelError, LabelledImages, embed_labelled, folder_labels, match_classes, read_labels
-from .models import ClipModel, ModelError, available_models, load_model
+from .models import ClipModel, ModelError, available_models, list_models, load_model
 from .probe import ProbeError, curve_summary, probe_labelled
 from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, PromptSpec, prompt_spec,
                       resolve_templates, template_sets)
@@ -47,7 +47,7 @@ __all__ = [
     "VideoFrames", "VideoResult", "ZeroShotHead", "aspect_info", "available_models", "build_head",
     "class_summary", "class_warnings", "classify", "classify_video", "curve_summary", "embed_images",
     "embed_labelled", "embed_video", "encode_texts", "evaluate_labelled", "find_images", "folder_labels",
-    "folder_note", "gather_images", "highlight_changes", "index_images", "load_model", "match_classes",
+    "folder_note", "gather_images", "highlight_changes", "index_images", "list_models", "load_model", "match_classes",
     "open_image", "prediction_counts", "probabilities", "probe_labelled", "prompt_spec", "rank_captions",
     "ratio_counts", "read_labels", "resolve_templates", "results_table", "run_summary", "save_figure",
     "score_settings", "scores", "search_image", "search_text", "setting", "setting_summary", "similarity",

@@ -282,7 +282,7 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
     names = [str(item) if file else "<image %d>" % i for i, (item, file) in enumerate(zip(items, is_file))]
     widths, heights = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
     errors, notes = [""] * count, [""] * count
-    dim = int(model.model.visual.output_dim)
+    dim = model.embed_dim
     features = torch.full((count, dim), float("nan"))
     done = np.zeros(count, dtype=bool)
     variant = _variant(exact, background)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import torch
 
-from .models import ClipModel, import_clip
+from .models import ClipModel
 from .prompts import DEFAULT_TEMPLATES, PromptError, PromptSpec, Templates, build_prompts, prompt_spec
 
 if TYPE_CHECKING:
@@ -56,29 +56,16 @@ def class_warnings(model: ClipModel, classes: Sequence[str]) -> list[str]:
 
 
 def check_prompt_lengths(model: ClipModel, prompts: Sequence[str], truncate: bool = False) -> None:
-    """Refuse prompts longer than the model's context, naming the first one (unless truncating)."""
+    """Refuse prompts longer than the model's context, counted by its own tokenizer, naming the first one
+    (unless truncating)."""
     if truncate:
         return
-    tokenizer = _tokenizer()
     for prompt in prompts:
-        length = len(tokenizer.encode(prompt)) + 2  # start and end tokens
+        length = model.tokenizer.count(prompt)
         if length > model.context_length:
-            raise PromptError(f"prompt {prompt!r} is {length} tokens, longer than the model's context of "
-                              f"{model.context_length}; shorten the class name or template, or pass "
+            raise PromptError(f"prompt {prompt!r} is {length} tokens, longer than the {model.name} model's "
+                              f"context of {model.context_length}; shorten the class name or template, or pass "
                               "truncate=True (--truncate) to cut it")
-
-
-_TOKENIZER = None
-
-
-def _tokenizer():
-    global _TOKENIZER
-    if _TOKENIZER is None:
-        import_clip()  # imports the package quietly before its submodule
-        from clip.simple_tokenizer import SimpleTokenizer
-
-        _TOKENIZER = SimpleTokenizer()
-    return _TOKENIZER
 
 
 def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False, cache: EmbeddingCache | None = None) -> torch.Tensor:
@@ -112,7 +99,7 @@ def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False,
         if cache is not None:
             cache.put_texts(model.fingerprint, chunk, truncate, vectors)
     if not texts:
-        return torch.zeros(0, model.model.text_projection.shape[1])
+        return torch.zeros(0, model.embed_dim)
     return torch.stack([memo[(t, truncate)] for t in texts])
 
 
@@ -125,6 +112,7 @@ class ZeroShotHead:
     ensemble: str
     text_features: torch.Tensor  # [classes, templates, D], each row L2-normalised
     logit_scale: float
+    logit_bias: float | None = None  # set for sigmoid models (SigLIP); None: a softmax over the classes
 
     @property
     def spec(self) -> PromptSpec:
@@ -145,9 +133,15 @@ class ZeroShotHead:
         per_template = torch.einsum("nd,ctd->nct", image_features, self.text_features)
         return per_template.mean(dim=-1)
 
+    @property
+    def sigmoid(self) -> bool:
+        """True when each class gets its own probability (sigmoid models), which need not sum to 1."""
+        return self.logit_bias is not None
+
     def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
-        """Softmax over classes of the model's logit scale times the scores."""
-        return (self.logit_scale * scores).softmax(dim=-1)
+        """Softmax over classes of the model's logit scale times the scores; for sigmoid models (SigLIP)
+        each class's own sigmoid(logit scale x score + logit bias)."""
+        return probabilities_from_scores(scores, self.logit_scale, self.logit_bias)
 
 
 def build_head(model: ClipModel, classes: Sequence[str] | PromptSpec, templates: Templates = DEFAULT_TEMPLATES,
@@ -180,12 +174,13 @@ def build_head(model: ClipModel, classes: Sequence[str] | PromptSpec, templates:
     features = encode_texts(model, flat, truncate=truncate, cache=cache)
     features = features.reshape(len(classes), len(templates), -1)
     return ZeroShotHead(classes=classes, templates=templates, ensemble=ensemble, text_features=features,
-                        logit_scale=model.logit_scale)
+                        logit_scale=model.logit_scale, logit_bias=model.logit_bias)
 
 
 def text_probabilities(model: ClipModel, image_features: torch.Tensor, texts: Sequence[str],
                        truncate: bool = False) -> torch.Tensor:
-    """The CLIP paper's image-text example: softmax(logit_scale * cosine) over free texts, [images, texts]."""
+    """The CLIP paper's image-text example: softmax(logit_scale * cosine) over free texts, [images, texts];
+    for sigmoid models (SigLIP) each text's own sigmoid probability."""
     if isinstance(texts, str):
         raise PromptError(f"texts must be a list of texts, not the single string {texts!r}: "
                           f"write [{texts!r}, ...] with at least two texts to compare")
@@ -198,4 +193,12 @@ def text_probabilities(model: ClipModel, image_features: torch.Tensor, texts: Se
     if any(not isinstance(t, str) or not t.strip() for t in texts):
         raise PromptError("a text is blank; every text needs words")
     text_features = encode_texts(model, texts, truncate=truncate)
-    return (model.logit_scale * image_features.float() @ text_features.T).softmax(dim=-1)
+    return probabilities_from_scores(image_features.float() @ text_features.T, model.logit_scale, model.logit_bias)
+
+
+def probabilities_from_scores(scores: torch.Tensor, logit_scale: float, logit_bias: float | None = None,
+                              dim: int = -1) -> torch.Tensor:
+    """Cosine scores -> probabilities: softmax along `dim` of logit_scale x score (CLIP), or, with a
+    `logit_bias` (SigLIP, trained with a sigmoid loss), each score's own sigmoid(logit_scale x score + bias)."""
+    logits = logit_scale * scores.float()
+    return logits.softmax(dim=dim) if logit_bias is None else torch.sigmoid(logits + logit_bias)

@@ -19,7 +19,7 @@ from .images import ImageInput, ImageSource, gather_images
 from .models import ClipModel
 from .prompts import PromptError
 from .schema import set_settings
-from .scoring import encode_texts
+from .scoring import encode_texts, probabilities_from_scores
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
@@ -161,7 +161,8 @@ def rank_captions(model: ClipModel, image: ImageInput, captions: Sequence[str], 
 
     Returns:
         A table (rank, caption, score, probability), best first: the cosine score and the softmax probability
-        over the given captions (CLIP's logit scale).
+        over the given captions (CLIP's logit scale); for sigmoid models (SigLIP) each caption's own
+        sigmoid probability.
     """
     captions = [c.strip() if isinstance(c, str) else c for c in captions]
     if not captions:
@@ -173,7 +174,7 @@ def rank_captions(model: ClipModel, image: ImageInput, captions: Sequence[str], 
     text_features = encode_texts(model, captions, truncate=truncate, cache=cache)
     query = embed_one(model, image, cache=cache)
     scores = text_features @ query
-    probabilities = (model.logit_scale * scores).softmax(dim=0)
+    probabilities = probabilities_from_scores(scores, model.logit_scale, model.logit_bias, dim=0)
     table = pd.DataFrame({"caption": captions, "score": scores.numpy().astype(float),
                           "probability": probabilities.numpy().astype(float)})
     table = table.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)

@@ -23,7 +23,7 @@ PHOTOS = sorted(p for p in TEST_IMAGES.iterdir() if is_image_name(p))  # the com
 
 def tiny_clip(seed: int = 0, resolution: int = 32, context_length: int = 77, resnet: bool = False):
     """A small openai-clip CLIP with random weights (same code paths as the real ones)."""
-    from clipnb.models import import_clip
+    from clipnb.families.openai import import_clip
 
     import_clip()
     from clip.model import CLIP

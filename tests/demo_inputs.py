@@ -9,7 +9,7 @@ import pytest
 
 from clipnb.defaults import SHAPES_IMAGES
 from clipnb.demo import shapes
-from clipnb.models import DEMO_PATH
+from clipnb.families.openai import DEMO_PATH
 
 
 def require_demo(images: bool = False):

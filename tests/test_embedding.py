@@ -12,7 +12,7 @@ from PIL import Image
 import clipnb
 from clipnb import bench, embedding
 from clipnb.embedding import embed_images, load_pixels
-from clipnb.models import import_clip
+from clipnb.families.openai import import_clip
 
 from conftest import PHOTOS, _max_diff, distinct_pngs
 from hostile_images import displayed, noise, with_orientation

@@ -17,7 +17,8 @@ from PIL import Image
 import clipnb
 from clipnb import ModelError, load_model
 from clipnb.cli import main as cli_main
-from clipnb.models import DEMO_NAME, available_models, encode_text_trimmed, is_torchscript_archive, read_checkpoint
+from clipnb.families.openai import encode_text_trimmed, is_torchscript_archive, read_checkpoint
+from clipnb.models import DEMO_NAME, available_models
 
 from conftest import ROOT, _max_diff, run_python, save_state_dict, tiny_clip
 
@@ -283,7 +284,7 @@ def test_an_official_file_with_the_wrong_sha256_is_a_clear_error(tmp_path, monke
     weights = tmp_path / "weights"
     weights.mkdir()
     (weights / "ViT-B-32.pt").write_bytes(b"\0" * 10_000)  # an interrupted download, say
-    assert clipnb.models.official_checkpoint_path("ViT-B/32", weights) == weights / "ViT-B-32.pt"
+    assert clipnb.families.openai.official_checkpoint_path("ViT-B/32", weights) == weights / "ViT-B-32.pt"
     with pytest.raises(clipnb.ModelError) as caught:
         clipnb.load_model("ViT-B/32", device="cpu", download_root=weights)
     message = str(caught.value)

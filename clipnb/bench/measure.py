@@ -38,7 +38,7 @@ def seed_loop(model, paths, progress: bool = True) -> torch.Tensor:
     with torch.no_grad():
         for path in tqdm(paths, desc="(a) seed loop", unit="img", disable=not progress, dynamic_ncols=True):
             image = model.preprocess(Image.open(path)).unsqueeze(0).to(model.device, dtype=model.dtype)
-            features = model.model.encode_image(image).float()
+            features = model.encode_image(image).float()
             features /= features.norm(dim=-1, keepdim=True)
             rows.append(features.cpu())
     return torch.cat(rows)

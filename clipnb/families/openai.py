@@ -1,0 +1,247 @@
+"""openai-clip's models: its nine official names, checkpoint files (OpenAI's TorchScript archives or plain
+state dicts of clip.model.CLIP), and "demo", clipnb's own small model trained on coloured shapes."""
+from __future__ import annotations
+
+import os
+import pickle
+import urllib.error
+import warnings
+import zipfile
+from pathlib import Path
+
+import torch
+
+from ..models import (DEMO_NAME, ClipModel, ModelError, ModelListing, Vocabulary, file_sha256, model_dtype,
+                      unknown_name_message)
+
+FAMILY = "openai"
+EXAMPLE = "ViT-B/32"
+SUMMARY = "openai-clip's official models (2021), checkpoint files of clip.model.CLIP, and the offline demo"
+DEMO_PATH = Path(__file__).resolve().parents[1] / "assets" / "demo.pt"
+
+
+def import_clip():
+    """openai-clip, without the pkg_resources deprecation warning it triggers on import."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*pkg_resources.*", category=UserWarning)
+        import clip
+    return clip
+
+
+class OpenAITokenizer:
+    """openai-clip's BPE tokenizer: a start token, the text, an end token, zero padding to the context."""
+
+    def __init__(self, context_length: int):
+        self.context_length = context_length
+        self._counter = None
+
+    def __call__(self, texts: list[str], truncate: bool = False) -> torch.Tensor:
+        return import_clip().tokenize(list(texts), context_length=self.context_length, truncate=truncate)
+
+    def count(self, text: str) -> int:
+        if self._counter is None:
+            import_clip()  # imports the package quietly before its submodule
+            from clip.simple_tokenizer import SimpleTokenizer
+
+            self._counter = SimpleTokenizer()
+        return len(self._counter.encode(text)) + 2  # start and end tokens
+
+
+def demo_vocabulary() -> Vocabulary:
+    """The demo model's world: every colour and shape its training images and captions show (the 48
+    classes, the held-out pairs among them, and the extra colours and shapes it saw besides)."""
+    from ..shapes import ALL_COLOURS, ALL_SHAPES  # the generator's word lists only: numpy and Pillow, no torch
+
+    return Vocabulary(subject="coloured shapes", groups={"colours": ALL_COLOURS, "shapes": ALL_SHAPES},
+                      examples=("red circle", "blue star"))
+
+
+def load(name: str, pretrained: str | None, device: torch.device, download_root: Path | None) -> ClipModel:
+    """An official name, "demo", or a checkpoint file; openai-clip's names say their weights themselves."""
+    clip = import_clip()
+    if pretrained is not None:
+        raise ModelError(f"model {name!r} takes no separate weights (pretrained={pretrained!r}): an openai-clip "
+                         "name says its weights itself; give a checkpoint file as the model instead, or use "
+                         "open_clip:ARCH with pretrained for other weights")
+    if name == DEMO_NAME:
+        if not DEMO_PATH.is_file():
+            raise ModelError(f"the demo model's checkpoint is missing: expected {DEMO_PATH}; "
+                             "train it with `python scripts/train_demo.py` or reinstall clipnb")
+        model = _build(read_checkpoint(DEMO_PATH)[0], DEMO_NAME, device, file_sha256(DEMO_PATH), str(DEMO_PATH))
+        model.vocabulary = demo_vocabulary()
+        return model
+    if name in clip.available_models():
+        path = _fetch_official(name, download_root)
+        # the official file names carry their own SHA-256 (checked by openai-clip's download)
+        fingerprint = clip.clip._MODELS[name].split("/")[-2]
+        return _build(read_checkpoint(path)[0], name, device, fingerprint, str(path))
+    path = Path(os.path.expanduser(name))
+    if path.is_file():
+        return _build(read_checkpoint(path)[0], path.name, device, file_sha256(path), str(path))
+    if path.is_dir():
+        raise ModelError(f"model {name!r} is a folder; give a checkpoint file (.pt) or a model name "
+                         "(a Hugging Face save_pretrained folder is hf:FOLDER)")
+    known = [row.name for row in listing(None)]
+    raise ModelError(unknown_name_message("model", name, known,
+                                          f"(not a file, and not one of {', '.join(known)}; "
+                                          "`python -m clipnb models` lists every family's models)"))
+
+
+def listing(download_root: Path | None) -> list[ModelListing]:
+    """openai-clip's names (on disk when the official file is in the download folder) and "demo"."""
+    clip = import_clip()
+    rows = [ModelListing(FAMILY, name, on_disk=(name,) if official_checkpoint_path(name, download_root).is_file() else ())
+            for name in clip.available_models()]
+    return rows + [ModelListing(FAMILY, DEMO_NAME, on_disk=(DEMO_NAME,) if DEMO_PATH.is_file() else ())]
+
+
+def default_download_root() -> Path:
+    """Where official weights are cached by default: ~/.cache/clip, as openai-clip."""
+    return Path(os.path.expanduser("~/.cache/clip"))
+
+
+def official_checkpoint_path(name: str, download_root: str | os.PathLike | None = None) -> Path:
+    """Where openai-clip keeps (or would download) the weights of an official model."""
+    url = import_clip().clip._MODELS[name]
+    return Path(download_root or default_download_root()) / os.path.basename(url)
+
+
+def encode_text_trimmed(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """openai-clip's CLIP.encode_text, computed only up to the batch's last end-of-text token.
+
+    The text transformer is causal (no position sees those after it) and the embedding is read at the
+    end-of-text token, so the padding after it changes nothing: skipping it makes short prompts (most
+    are under 16 of the 77 tokens) several times faster, with results equal to float precision.
+    """
+    length = int(tokens.argmax(dim=-1).max()) + 1  # the end-of-text token has the highest id
+    blocks = getattr(getattr(model, "transformer", None), "resblocks", None)
+    if length >= tokens.shape[1] or blocks is None:
+        return model.encode_text(tokens)
+    tokens = tokens[:, :length]
+    x = model.token_embedding(tokens).type(model.dtype) + model.positional_embedding[:length].type(model.dtype)
+    x = x.permute(1, 0, 2)  # NLD -> LND, as openai-clip's transformer expects
+    for block in blocks:
+        mask = None if block.attn_mask is None else block.attn_mask[:length, :length].to(x.dtype)
+        y = block.ln_1(x)
+        x = x + block.attn(y, y, y, need_weights=False, attn_mask=mask)[0]
+        x = x + block.mlp(block.ln_2(x))
+    x = model.ln_final(x.permute(1, 0, 2)).type(model.dtype)
+    return x[torch.arange(x.shape[0]), tokens.argmax(dim=-1)] @ model.text_projection
+
+
+def _build_clip(state_dict: dict, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """openai-clip's `build_model`, without its cost: the architecture is built on the meta device (no
+    memory, no random initialisation, which costs seconds and a model's worth of memory: see
+    docs/performance.md), then the checkpoint's
+    tensors are put in place. Weights go through the precision build_model gives them (its fp16
+    conversion), then on the CPU to float32 (half-precision LayerNorm is not implemented there), so
+    the numbers equal openai-clip's."""
+    from clip.model import build_model
+
+    with torch.device("meta"):  # build_model reads only shapes; strict key checking still happens
+        model = build_model({k: torch.empty_like(v, device="meta") if isinstance(v, torch.Tensor) else v
+                             for k, v in state_dict.items()})
+    placed = {}
+    for key, meta in model.state_dict().items():
+        tensor = state_dict[key].to(meta.dtype)
+        if dtype == torch.float32 and tensor.is_floating_point():
+            tensor = tensor.float()
+        placed[key] = tensor.to(device)
+    model.load_state_dict(placed, assign=True)
+    # the text transformer's causal mask is a plain attribute, not a buffer: make it for real
+    mask = model.build_attention_mask().to(device)
+    for block in model.transformer.resblocks:
+        block.attn_mask = mask
+    return model.eval()
+
+
+def _fetch_official(name: str, download_root) -> Path:
+    """The local path of an official checkpoint, downloading it (SHA-256 checked) if needed."""
+    clip = import_clip()
+
+    path = official_checkpoint_path(name, download_root)
+    url = clip.clip._MODELS[name]
+    try:
+        # openai-clip downloads to download_root, verifies the SHA-256 and returns the path; a file already
+        # there with the wrong SHA-256 (damaged, or an interrupted download) is announced by a warning
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return Path(clip.clip._download(url, str(path.parent)))
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        damaged = any("SHA256 checksum does not match" in str(w.message) for w in caught)
+        where = (f"the file at {path} is damaged or incomplete (its SHA-256 does not match the official one)"
+                 if damaged else f"its weights are not at {path}")
+        raise ModelError(
+            f"CLIP model {name!r} could not be had: {where} and downloading "
+            f"{url} failed ({reason}). On a machine with internet, run "
+            f"`python -c \"import clip; clip.load('{name}')\"` (or download the URL) and copy the file to "
+            f"{path}, or give the path of a checkpoint file as the model. The model named \"demo\" works offline (it knows "
+            f"only coloured shapes).") from None
+    except RuntimeError as exc:  # openai-clip's SHA-256 mismatch
+        raise ModelError(f"CLIP model {name!r}: {exc}. Delete {path} and download it again.") from None
+
+
+def is_torchscript_archive(path: str | os.PathLike) -> bool:
+    """OpenAI's released checkpoints are TorchScript archives: zip files holding compiled code."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _torch_reason(exc: Exception) -> str:
+    """The informative line of torch's many-line loading errors (not its advice to turn safety off)."""
+    if isinstance(exc, EOFError) and not str(exc):
+        return "the file ends early"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    boilerplate = ("Weights only load failed", "Please file an issue", "Check the documentation")
+    useful = [line for line in lines if not line.startswith(boilerplate)] or [type(exc).__name__]
+    return useful[0].split(" This is an internal miniz error")[0]
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict, str]:
+    """Read a checkpoint into a CLIP state dict.
+
+    Plain state dicts load with weights_only=True, so a checkpoint cannot run code. OpenAI's TorchScript
+    archives are the documented exception: they are code by design, and the official ones are
+    SHA-256-checked on download.
+    """
+    path = Path(path)
+    try:
+        if is_torchscript_archive(path):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.load is deprecated"
+                archive = torch.jit.load(str(path), map_location="cpu")
+            return {k: v for k, v in archive.state_dict().items()}, "torchscript"
+        loaded = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged files
+        reason = _torch_reason(exc)
+        if isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in reason:  # weights_only=True refused code
+            raise ModelError(f"checkpoint {path} was not loaded: it holds Python objects besides tensors, and "
+                             f"unpickling them could run code ({reason}). clipnb loads plain state dicts only: "
+                             "save one with torch.save(model.state_dict(), path).") from None
+        raise ModelError(f"checkpoint {path} could not be read ({type(exc).__name__}: {reason}). It may be "
+                         "truncated or not a CLIP checkpoint: download or save it again.") from None
+    if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, dict) or "visual.proj" not in loaded and "visual.attnpool.c_proj.weight" not in loaded:
+        raise ModelError(f"checkpoint {path} is not a CLIP state dict (no visual encoder weights found); "
+                         "give an openai-clip checkpoint or a state dict of clip.model.CLIP")
+    return loaded, "state_dict"
+
+
+def _build(state_dict: dict, name: str, device: torch.device, fingerprint: str, source: str) -> ClipModel:
+    dtype = model_dtype(device)
+    try:
+        model = _build_clip(state_dict, device, dtype)
+    except Exception as exc:
+        raise ModelError(f"checkpoint {source} does not describe a CLIP model ({type(exc).__name__}: {exc})") from None
+    resolution = model.visual.input_resolution
+    return ClipModel(model=model, preprocess=import_clip().clip._transform(resolution),
+                     tokenizer=OpenAITokenizer(model.context_length), encode_image=model.encode_image,
+                     encode_text=lambda tokens: encode_text_trimmed(model, tokens), name=name, device=device,
+                     dtype=dtype, input_resolution=resolution, embed_dim=int(model.visual.output_dim),
+                     fingerprint=fingerprint, logit_scale=float(model.logit_scale.exp().item()), family=FAMILY,
+                     source=source)
