@@ -86,10 +86,7 @@ def _siglip_tokenizer(folder: Path, model_max_length: int = 64):
     from transformers import SiglipTokenizer
 
     spm_file = _train_sentencepiece(folder / "_tmp_spiece.model")
-    try:
-        tok = SiglipTokenizer(vocab_file=str(spm_file), model_max_length=model_max_length)
-    finally:
-        pass
+    tok = SiglipTokenizer(vocab_file=str(spm_file), model_max_length=model_max_length)
     return tok, spm_file
 
 
@@ -164,9 +161,10 @@ def save_open_clip_state_dict(path, arch: str = "ViT-B-32", seed: int = 0) -> Pa
 def save_open_clip_siglip_model(folder, seed: int = 0) -> tuple[str, Path]:
     """Write a tiny open_clip SigLIP-style model as a `local-dir:` folder with its HF (SentencePiece) tokenizer files."""
     import open_clip
-    from open_clip.tokenizer import HFTokenizer
 
     folder = _mkdir(folder)
+    # open_clip's get_tokenizer("local-dir:...") loads HFTokenizer from the folder root
+    # (never a subfolder), so the tokenizer files sit next to open_clip_config.json.
     tok, spm_file = _siglip_tokenizer(folder, model_max_length=64)
     tok.save_pretrained(str(folder))
     spm_file.unlink()
@@ -208,8 +206,6 @@ def save_open_clip_siglip_model(folder, seed: int = 0) -> tuple[str, Path]:
         "resize_mode": "squash",
     }
     _write_open_clip_dir(folder, model, model_cfg, preprocess_cfg)
-    # sanity: open_clip's own wrapper must accept the folder
-    HFTokenizer(str(folder), context_length=64)
     return f"local-dir:{folder.resolve()}", folder
 
 
@@ -353,10 +349,12 @@ def save_hf_chinese_clip_model(folder, seed: int = 0) -> Path:
     )
 
     folder = _mkdir(folder)
-    lines = _cn_clip_vocab_file().read_text(encoding="utf-8").splitlines()
-    vocab = {}
-    for i, tok in enumerate(lines):
-        vocab.setdefault(tok, i)
+    from cn_clip.clip.bert_tokenizer import load_vocab
+
+    # cn_clip's own reader (readline + strip): note str.splitlines() would split the
+    # U+2028 entry at id 343 and shift every later id by one.
+    vocab = dict(load_vocab(str(_cn_clip_vocab_file())))
+    n_vocab = max(vocab.values()) + 1  # 21128
     tokenizer = BertTokenizer(vocab=vocab, do_lower_case=True, model_max_length=52)
     image_processor = ChineseCLIPImageProcessor(
         size={"shortest_edge": IMAGE_SIZE},
@@ -366,7 +364,7 @@ def save_hf_chinese_clip_model(folder, seed: int = 0) -> Path:
     )
     config = ChineseCLIPConfig(
         text_config=dict(
-            vocab_size=len(lines),
+            vocab_size=n_vocab,
             hidden_size=WIDTH,
             intermediate_size=2 * WIDTH,
             num_hidden_layers=2,

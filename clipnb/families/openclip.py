@@ -1,0 +1,192 @@
+"""open_clip's models ("open_clip:ARCH"): every architecture open_clip lists (CLIP, SigLIP, MobileCLIP,
+EVA, ...) with `pretrained` = one of its tags or a weights file, and its "hf-hub:ORG/REPO" and
+"local-dir:PATH" forms, which carry their own weights. open_clip builds the model, its preprocessing and its
+tokenizer; clipnb only wraps them."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import uuid
+import warnings
+from pathlib import Path
+
+import torch
+
+from . import hub
+from ..models import ClipModel, ModelError, ModelListing, file_sha256, files_fingerprint, model_dtype, unknown_name_message
+
+FAMILY = "open_clip"
+EXAMPLE = "ViT-B-32,laion2b_s34b_b79k"
+SUMMARY = "open_clip's architectures (CLIP, SigLIP, MobileCLIP, ...) with a pretrained tag or a weights file"
+RANDOM = "random"  # pretrained="random": random weights, for timing and tests only
+SCHEMAS = ("hf-hub:", "local-dir:")
+
+
+def import_open_clip():
+    """open_clip, quietly (it logs and warns about optional packages on import)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import open_clip
+    return open_clip
+
+
+class OpenClipTokenizer:
+    """open_clip's tokenizer for a model, made on first use: a SigLIP's comes from the Hugging Face hub, and
+    embedding images needs none."""
+
+    def __init__(self, name: str, context_length: int, cache_dir: Path | None):
+        self.name, self.context_length, self.cache_dir = name, context_length, cache_dir
+        self._tokenizer = None
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            open_clip = import_open_clip()
+            try:
+                with _quiet():
+                    self._tokenizer = hub.cache_first(
+                        lambda: open_clip.get_tokenizer(self.name, cache_dir=_dir(self.cache_dir)))
+            except Exception as exc:
+                raise ModelError(f"the tokenizer of open_clip model {self.name!r} could not be had ({_reason(exc)}): "
+                                 "it comes from the Hugging Face hub; load the model once on a machine with "
+                                 "internet and copy its hub cache (~/.cache/huggingface) here") from None
+        return self._tokenizer
+
+    def __call__(self, texts: list[str], truncate: bool = False) -> torch.Tensor:
+        # open_clip always cuts texts to the context; clipnb's length check has refused long ones already
+        return self.tokenizer(list(texts), context_length=self.context_length)
+
+    def count(self, text: str) -> int:
+        tokenizer = self.tokenizer
+        inner = getattr(tokenizer, "tokenizer", None)
+        if inner is None:  # open_clip's own BPE: a start token, the text, an end token
+            return len(tokenizer.encode(text)) + 2
+        clean = getattr(tokenizer, "clean_fn", None)
+        if clean is None:  # open_clip's SigLIP tokenizer cleans as below before tokenizing
+            from open_clip.tokenizer import basic_clean, canonicalize_text
+
+            clean = lambda t: canonicalize_text(basic_clean(t))  # noqa: E731
+        return len(inner(clean(text))["input_ids"])
+
+
+def load(name: str, pretrained: str | None, device: torch.device, download_root: Path | None) -> ClipModel:
+    """An open_clip architecture with a tag, a weights file or random weights; or a hub / local folder."""
+    open_clip = import_open_clip()
+    schema = name.startswith(SCHEMAS)
+    arch = name.replace("/", "-") if not schema else name
+    if not schema and arch not in open_clip.list_models():
+        raise ModelError(unknown_name_message("open_clip architecture", name, open_clip.list_models(),
+                                              "(`python -m clipnb models --family open_clip` lists them with their tags)"))
+    if schema and pretrained:
+        raise ModelError(f"open_clip model {name!r} carries its own weights; drop pretrained={pretrained!r}")
+    kwargs, fingerprint = {}, None
+    if schema:
+        if name.startswith("local-dir:"):
+            folder = Path(os.path.expanduser(name.partition(":")[2]))
+            if not (folder / "open_clip_config.json").is_file():
+                raise ModelError(f"open_clip folder {folder} has no open_clip_config.json: give a folder written "
+                                 "by open_clip (config and weights), or open_clip:ARCH with pretrained=FILE")
+            fingerprint = files_fingerprint(*sorted(p for p in folder.iterdir() if p.is_file()))
+    elif pretrained is None:
+        tags = open_clip.list_pretrained_tags_by_model(arch)
+        raise ModelError(f"open_clip model {arch!r} needs weights: pass pretrained (--pretrained) as one of its "
+                         f"tags ({', '.join(tags) or 'none listed'}) or a weights file, as in "
+                         f"open_clip:{arch},{tags[0] if tags else 'FILE'}")
+    elif pretrained == RANDOM:
+        kwargs = {"pretrained_text": False}  # a text tower from the hub would be fetched otherwise
+        fingerprint = f"random-{uuid.uuid4()}"  # never the same twice: nothing cached can be reused
+        pretrained = None
+    elif open_clip.get_pretrained_cfg(arch, pretrained):
+        kwargs = {"force_quick_gelu": bool(open_clip.get_pretrained_cfg(arch, pretrained).get("quick_gelu"))}
+        fingerprint = files_fingerprint(FAMILY, arch, pretrained)  # a released tag's weights never change
+    elif Path(os.path.expanduser(pretrained)).is_file():
+        pretrained = os.path.expanduser(pretrained)
+        fingerprint = files_fingerprint(FAMILY, arch, Path(pretrained))
+    else:
+        tags = open_clip.list_pretrained_tags_by_model(arch)
+        raise ModelError(unknown_name_message(f"pretrained tag for open_clip {arch}", pretrained, tags,
+                                              f"(not a file either; its tags: {', '.join(tags) or 'none'})"))
+    try:
+        with _quiet():
+            model, _, preprocess = hub.cache_first(lambda: open_clip.create_model_and_transforms(
+                arch, pretrained=pretrained, device=device, precision="fp16" if device.type == "cuda" else "fp32",
+                cache_dir=_dir(download_root), **kwargs))
+    except Exception as exc:
+        raise ModelError(_failure(arch, pretrained, download_root, exc)) from None
+    model.eval()
+    size = open_clip.get_model_preprocess_cfg(model).get("size", 224)
+    resolution = max(size) if isinstance(size, (tuple, list)) else int(size)
+    bias = getattr(model, "logit_bias", None)
+    embed_dim = getattr(model.visual, "output_dim", None) or int(getattr(model, "embed_dim", 0)) or _probe_dim(model, resolution, device)
+    context = int(getattr(model, "context_length", 0) or open_clip.get_model_config(arch)["text_cfg"].get("context_length", 77)
+                  if not schema else getattr(model, "context_length", 77))
+    return ClipModel(model=model, preprocess=preprocess, tokenizer=OpenClipTokenizer(arch, context, download_root),
+                     encode_image=model.encode_image, encode_text=model.encode_text, name=f"{FAMILY}:{arch}"
+                     + (f",{Path(pretrained).name if os.sep in str(pretrained) else pretrained}" if pretrained else ""),
+                     device=device, dtype=model_dtype(device), input_resolution=resolution, embed_dim=int(embed_dim),
+                     fingerprint=fingerprint, logit_scale=float(model.logit_scale.exp().item()),
+                     logit_bias=None if bias is None else float(bias.item()), family=FAMILY,
+                     source=str(pretrained or name))
+
+
+def _probe_dim(model, resolution: int, device: torch.device) -> int:
+    with torch.inference_mode():
+        return int(model.encode_image(torch.zeros(1, 3, resolution, resolution, device=device)).shape[-1])
+
+
+def listing(download_root: Path | None) -> list[ModelListing]:
+    """Every architecture open_clip lists, with its tags and those whose weights are already downloaded."""
+    open_clip = import_open_clip()
+    rows = []
+    for arch in open_clip.list_models():
+        tags = tuple(open_clip.list_pretrained_tags_by_model(arch))
+        rows.append(ModelListing(FAMILY, arch, tags, tuple(t for t in tags if _on_disk(arch, t, download_root))))
+    return rows
+
+
+def _on_disk(arch: str, tag: str, download_root: Path | None) -> bool:
+    """Whether a tag's weights are in open_clip's download places (the hub cache, or ~/.cache/clip for URLs)."""
+    open_clip = import_open_clip()
+    cfg = open_clip.get_pretrained_cfg(arch, tag)
+    if cfg.get("hf_hub"):
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, filename = os.path.split(cfg["hf_hub"].rstrip("/") + "/")
+        repo = repo.rstrip("/")
+        names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        return any(isinstance(try_to_load_from_cache(repo, n, cache_dir=_dir(download_root)), str) for n in names)
+    if cfg.get("url"):
+        return (Path(download_root or os.path.expanduser("~/.cache/clip")) / os.path.basename(cfg["url"])).is_file()
+    return False
+
+
+def _failure(arch: str, pretrained: str | None, download_root: Path | None, exc: Exception) -> str:
+    """One line: which model and weights, where they were looked for, and how to get them."""
+    where = str(download_root) if download_root else "the Hugging Face hub cache (~/.cache/huggingface)"
+    if pretrained and Path(pretrained).is_file():
+        return (f"open_clip model {arch!r} could not load weights file {pretrained} ({_reason(exc)}): it must be a "
+                f"state dict of that architecture (OpenAI's weights need {arch.removesuffix('-quickgelu')}-quickgelu)")
+    command = (f"python -c \"import open_clip; open_clip.create_model('{arch}', pretrained='{pretrained}')\""
+               if pretrained else "")
+    return (f"open_clip model {arch!r}{f' with weights {pretrained!r}' if pretrained else ''} could not be had: its "
+            f"weights are not in {where} and downloading them failed ({_reason(exc)}). On a machine with internet, "
+            f"run `{command or 'the same command'}` and copy its cache here, or pass a weights file as pretrained. "
+            "The model named \"demo\" works offline.")
+
+
+def _reason(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+
+
+def _dir(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """open_clip and timm log, print and warn while building; clipnb's own messages say what matters."""
+    with hub.quiet_logging(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
