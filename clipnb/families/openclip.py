@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from . import hub
-from ..models import ClipModel, ModelError, ModelListing, file_sha256, files_fingerprint, model_dtype, unknown_name_message
+from ..models import ClipModel, ModelError, ModelListing, files_fingerprint, model_dtype, unknown_name_message
 
 FAMILY = "open_clip"
 EXAMPLE = "ViT-B-32,laion2b_s34b_b79k"
