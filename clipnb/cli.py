@@ -82,12 +82,26 @@ MANY_TEMPLATES_HELP = (f"template sets ({', '.join(TEMPLATE_SETS)}), template fi
 TRUNCATE_HELP = "cut prompts longer than the model's context"
 
 
-def model_options(parser: argparse.ArgumentParser) -> None:
-    """--model, --device, --download-root: which model to load, and where (see load_model_from)."""
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"official name (ViT-B/32, RN50, ...), a checkpoint file, or demo (default {DEFAULT_MODEL})")
+MODEL_HELP = (f"the model: an openai-clip name (ViT-B/32, RN50, ...), a checkpoint file, demo, open_clip:ARCH, "
+              f"hf:ID_OR_FOLDER or cn_clip:NAME; SPEC,PRETRAINED gives the weights in the same word "
+              f"(`python -m clipnb models` lists them; default {DEFAULT_MODEL})")
+
+
+def model_options(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
+    """--model, --pretrained, --device, --download-root: which model to load, and where (see load_model_from).
+    With `many`, --model may be given several times (to compare models)."""
+    if many:
+        parser.add_argument("--model", action="append", default=None,
+                            help=MODEL_HELP + "; give --model several times to compare models")
+    else:
+        parser.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
+    parser.add_argument("--pretrained", default=None,
+                        help="the weights for open_clip:ARCH (a tag such as laion2b_s34b_b79k, or a file) or "
+                             "cn_clip:NAME (a checkpoint file; default: the official download)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--download-root", default=None, help="where official weights are cached (~/.cache/clip)")
+    parser.add_argument("--download-root", default=None,
+                        help="where downloaded weights are kept (default: each family's usual place, "
+                             "~/.cache/clip or ~/.cache/huggingface)")
 
 
 def batch_options(parser: argparse.ArgumentParser) -> None:
@@ -158,9 +172,11 @@ def output_options(parser: argparse.ArgumentParser, *, csv: tuple[str | None, st
 
 # ---- steps shared by several commands ------------------------------------------------------------------
 
-def load_model_from(args: argparse.Namespace) -> ClipModel:
-    """The model of --model, --device and --download-root (the one place the command line loads one)."""
-    return models.load_model(args.model, device=args.device, download_root=args.download_root)
+def load_model_from(args: argparse.Namespace, spec: str | None = None) -> ClipModel:
+    """The model of --model (or `spec`), --pretrained, --device and --download-root (the one place the
+    command line loads one)."""
+    return models.load_model(spec or args.model, pretrained=args.pretrained, device=args.device,
+                             download_root=args.download_root)
 
 
 def cache_from(args: argparse.Namespace) -> EmbeddingCache | None:
@@ -383,6 +399,31 @@ def run_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def models_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--family", choices=list(models.FAMILIES), default=None,
+                        help="list one family only (default: all)")
+    parser.add_argument("--on-disk", action="store_true", help="list only models whose weights are here already")
+    parser.add_argument("--download-root", default=None, help="where downloaded weights are kept, if not the usual place")
+
+
+def run_models(args: argparse.Namespace) -> int:
+    rows = models.list_models(args.family, download_root=args.download_root)
+    for family in dict.fromkeys(row.family for row in rows):
+        module = models.family_module(family)
+        prefix = "" if family == models.DEFAULT_FAMILY else f"{family}:"
+        shown = [r for r in rows if r.family == family and (r.on_disk or not args.on_disk)]
+        print(f"{family}: {module.SUMMARY} (for example --model {prefix}{module.EXAMPLE})")
+        for row in shown:
+            if row.pretrained:
+                tags = ", ".join(t + (" (on disk)" if t in row.on_disk else "") for t in row.pretrained)
+                print(f"  {prefix}{row.name}  pretrained: {tags}")
+            else:
+                print(f"  {prefix}{row.name}" + ("  (on disk)" if row.on_disk else ""))
+        if not shown:
+            print("  (none on disk)" if args.on_disk else "  (none)")
+    return 0
+
+
 # ---- the table of commands -----------------------------------------------------------------------------
 
 Options = Callable[[argparse.ArgumentParser], None]
@@ -407,6 +448,7 @@ COMMANDS = {command.name: command for command in (
     Command("similarity", "probabilities of free texts for one image", run_similarity, similarity_arguments,
             (model_options,)),
     Command("cache", "show the embedding cache's size, or clear it", run_cache, cache_arguments),
+    Command("models", "list the models of each family, and which are on disk", run_models, models_arguments),
     Command("evaluate", "accuracy of zero-shot predictions against known labels", run_evaluate, evaluate_arguments,
             (labelled_folder_options,
              partial(prompt_options, classes_from_labels=True, many_templates=True,

@@ -181,6 +181,8 @@ def family_module(family: str):
     try:
         return importlib.import_module(FAMILIES[family])
     except ImportError as exc:
+        if (exc.name or "").startswith("clipnb"):
+            raise
         raise ModelError(f"the {family} family needs the Python package {exc.name!r}, which is not installed "
                          f"here: install clipnb's dependencies again (`make setup`, or "
                          f"`pip install -e .`)") from None

@@ -20,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from notebook_cells import write_or_check  # noqa: E402
 
 MODEL_LINE = ('model_name = None  # None: $CLIPNB_MODEL when set, else ViT-B/32 '
-              '(the offline demo model when ViT-B/32 cannot be had)')
+              '(the offline demo model when ViT-B/32 cannot be had)\n'
+              '# any spec that `python -m clipnb models` lists; weights after a comma, as in '
+              '"open_clip:ViT-B-32,laion2b_s34b_b79k"')
 
 # The parameters notebooks 02 and 03 share: which folder and classes, and how they are prompted.
 FOLDER_PARAMETERS = """\

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 import clipnb
 from clipnb.cli import main, main as cli_main
@@ -311,3 +312,22 @@ def test_cli_export_failure_exits_2_and_the_retry_encodes_nothing(tiny_checkpoin
     monkeypatch.undo()
     assert cli_main(common + ["--csv", str(tmp_path / "results.csv")]) == 0
     assert len(pd.read_csv(tmp_path / "results.csv")) == 6
+
+
+def test_models_lists_each_family_and_what_is_on_disk(tmp_path, capsys):
+    # an official file in the download folder is listed as on disk; nothing else there is
+    (tmp_path / "RN50.pt").write_bytes(b"stand-in")
+    assert cli_main(["models", "--family", "openai", "--download-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "openai:" in out and "  ViT-B/32\n" in out and "  RN50  (on disk)" in out and "  demo  (on disk)" in out
+    assert cli_main(["models", "--family", "openai", "--on-disk", "--download-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "  RN50" in out and "  ViT-B/32" not in out
+
+
+def test_pretrained_for_a_model_that_takes_none_is_one_line(tiny_checkpoint, tmp_path, capsys):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    code = cli_main(["classify", str(tmp_path), "--classes", "cat", "dog", "--model", "ViT-B/32",
+                     "--pretrained", "laion2b_s34b_b79k", "--no-cache", "--csv", str(tmp_path / "r.csv")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "takes no separate weights" in err and "open_clip:" in err and "\n" not in err
