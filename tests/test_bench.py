@@ -28,3 +28,21 @@ def test_benchmark_says_when_cuda_is_missing_before_making_photos(capsys, tmp_pa
     assert bench.main(["--n", "1", "--device", "cuda", "--photos", str(tmp_path / "photos")]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
     assert not (tmp_path / "photos").exists()
+
+
+def test_benchmark_times_open_clip_architectures_with_random_weights(photo_folder):
+    # the same side-by-side figures and agreement checks for another family and its own preprocessing
+    # (SigLIP squashes images to a square with mean 0.5, where openai-clip crops the centre)
+    arch = "ViT-B-16-SigLIP"
+    result = bench.run_benchmark(4, photos=str(photo_folder), model_batches=(2,), model_seconds=0.1, draft_n=4,
+                                 draft_factors=(embedding.DRAFT_FACTOR,), progress=False,
+                                 model=f"open_clip:{arch}", pretrained="random")
+    checks = result["checks"]
+    assert checks["exact_ok"] and checks["warm_ok"] and checks["draft_ok"], checks
+    assert result["model"].startswith("open_clip:local-dir:") and arch in result["model"]
+    assert f"open_clip-{arch}-random" in bench.format_report(result).splitlines()[0]
+
+
+def test_benchmark_makes_random_weights_for_open_clip_only(capsys, photo_folder):
+    assert bench.main(["--n", "4", "--photos", str(photo_folder), "--model", "RN50", "--pretrained", "random"]) == 2
+    assert "random weights are made for open_clip architectures only" in capsys.readouterr().err

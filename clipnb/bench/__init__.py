@@ -1,11 +1,13 @@
 """Benchmark: the seed notebook's one-image-at-a-time loop against clipnb's pipeline, on real-size photos.
 
     python -m clipnb.bench [--n N] [--large-only] [--out DIR] [--device cpu|cuda] [--photos DIR]
+                           [--model SPEC [--pretrained TAG_OR_FILE|random]]
 
 Builds a folder of N photos at real sizes (12 MP 4000x3000 and 2 MP 1632x1224 JPEGs, made from
 test_images/ with sensor-like noise so that files and decoding cost are those of phone photos) and a
-ViT-B/32-architecture checkpoint with random weights (the same compute as the real model), then measures
-in one run, side by side:
+ViT-B/32-architecture checkpoint with random weights (the same compute as the real model), or the model of
+--model (any spec load_model takes; `--model open_clip:ARCH --pretrained random` makes that architecture
+with random weights, SigLIP included), then measures in one run, side by side:
 
   (a) seed loop   one image at a time: Image.open, preprocess, encode_image (the seed notebook's code)
   (b) cold        clipnb.classify's steps with an empty embedding cache (fast JPEG decoding)
@@ -47,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=None, help="clipnb's batch size (default: automatic)")
     parser.add_argument("--workers", type=int, default=None, help="decoding workers (default: automatic)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--model", default=None,
+                        help="the model to time: any spec of `python -m clipnb models` (default: openai-clip's "
+                             "ViT-B/32 with random weights)")
+    parser.add_argument("--pretrained", default=None,
+                        help="its weights; `random` with --model open_clip:ARCH times that architecture with "
+                             "random weights (for example open_clip:ViT-B-16-SigLIP)")
     return parser
 
 
@@ -60,7 +68,8 @@ def main(argv=None) -> int:
 
     try:
         result = run_benchmark(args.n, args.large_only, args.device, args.photos, args.seed_n, args.batch_size,
-                               args.workers, progress=not args.quiet)
+                               args.workers, progress=not args.quiet, model=args.model,
+                               pretrained=args.pretrained)
     except (ModelError, FolderError, FileNotFoundError, ValueError, OSError) as exc:
         print(f"clipnb.bench: error: {exc}", file=sys.stderr)
         return 2

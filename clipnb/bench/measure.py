@@ -18,7 +18,7 @@ from PIL import Image
 
 from .. import embedding
 from ..images import find_images
-from .photos import make_photos, photo_plan, vit_b32_checkpoint
+from .photos import RANDOM, make_photos, photo_plan, random_open_clip_folder, vit_b32_checkpoint
 
 COLD_CLASSES = ["cat", "dog", "car", "tree", "book"]
 WARM_CLASSES = ["person", "bicycle", "bird", "boat", "bottle", "chair", "cup", "horse", "sheep", "train"]
@@ -222,16 +222,37 @@ def classify_steps(model, folder, classes, cache, batch_size, workers, progress,
     return results_table(embedded, head), embedded
 
 
+def benchmark_model(spec: str | None, pretrained: str | None, folder: Path, device: str):
+    """The model to time: openai-clip's ViT-B/32 with random weights when no spec is given; an open_clip
+    architecture with random weights for pretrained="random" (written as an open_clip folder first, as a
+    user's would be); otherwise whatever load_model makes of the spec."""
+    from ..models import load_model, parse_spec
+
+    if spec is None:
+        return load_model(vit_b32_checkpoint(folder / "vit-b32-random.pt"), device=device)
+    family, name, pretrained = parse_spec(spec, pretrained)
+    if pretrained == RANDOM and family == "open_clip":
+        made = random_open_clip_folder(name, folder / f"open_clip-{name.replace('/', '-')}-random")
+        return load_model(f"open_clip:local-dir:{made}", device=device)
+    if pretrained == RANDOM:
+        raise ValueError(f"random weights are made for open_clip architectures only, not {spec!r}; "
+                         "give open_clip:ARCH (python -m clipnb models --family open_clip lists them)")
+    return load_model(spec, pretrained=pretrained, device=device)
+
+
 def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", photos: str | None = None,
                   seed_n: int | None = None, batch_size: int | None = None, workers: int | None = None,
                   model_batches=(8, 16, 32), model_seconds: float = 4.0, draft_n: int = 16,
-                  draft_factors=(1, 2, 4), rounds: int = 4, progress: bool = True) -> dict:
-    """Run the four measurements and the agreement checks; returns a plain dict (see format_report)."""
+                  draft_factors=(1, 2, 4), rounds: int = 4, progress: bool = True, model: str | None = None,
+                  pretrained: str | None = None) -> dict:
+    """Run the four measurements and the agreement checks; returns a plain dict (see format_report).
+    `model` and `pretrained`: which model to time (see `benchmark_model`; default a random ViT-B/32)."""
     from ..cache import EmbeddingCache
     from ..classify import results_table
-    from ..models import load_model, resolve_device
+    from ..models import resolve_device
     from ..scoring import build_head
 
+    spec = model
     resolve_device(device)  # a missing GPU is said before any photo is made
     with tempfile.TemporaryDirectory(prefix="clipnb-bench-") as scratch:
         scratch = Path(scratch)
@@ -239,8 +260,7 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
         paths = make_photos(folder, n, large_only, progress=progress)
         if len(find_images(folder)) != n:
             raise ValueError(f"{folder} holds other images besides the {n} benchmark photos; use an empty folder")
-        checkpoint = vit_b32_checkpoint((folder if photos else scratch) / "vit-b32-random.pt")
-        model = load_model(checkpoint, device=device)
+        model = benchmark_model(spec, pretrained, folder if photos else scratch, device)
         # one warm-up pass, so that no measurement pays for start-up (CUDA's kernels, the allocator)
         model.encode_image_tensors(torch.zeros(2, 3, model.input_resolution, model.input_resolution))
         model.encode_token_tensors(model.tokenize(["a warm-up"]))
@@ -249,6 +269,7 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
         batch_size = batch_size or embedding.default_batch_size(model)
         plan = [size for _, size in photo_plan(n, large_only)]
         result = {"n": n, "large_only": large_only, "device": str(model.device), "batch_size": batch_size,
+                  "model": "random-weight ViT-B/32" if spec is None else model.name,
                   "workers": workers if workers is not None else embedding.default_workers(n, batch_size, model),
                   "torch_threads": torch.get_num_threads(), "cpus": embedding.cpu_count(),
                   "streams": list(embedding.stream_plan()),

@@ -12,7 +12,7 @@ def format_report(result: dict) -> str:
     decoding = (f"decoding in {result['workers']} worker processes beside the model" if result["workers"] else
                 f"{streams} streams, each decoding a batch and then encoding it on {threads} torch thread(s)")
     lines = [
-        f"clipnb benchmark: {result['n']} JPEGs ({sizes}) on {device}, random-weight ViT-B/32",
+        f"clipnb benchmark: {result['n']} JPEGs ({sizes}) on {device}, {result.get('model', 'random-weight ViT-B/32')}",
         f"batch {result['batch_size']}, {decoding}, draft factor "
         f"{result['draft_factor']}; load average before {result['load_before']}, after {result['load_after']}",
         f"(a), (b) and (d) ran in {result['rounds']} interleaved rounds; the seed loop on the first "
