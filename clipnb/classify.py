@@ -60,7 +60,8 @@ def results_table(embedded: EmbeddedImages, head: ZeroShotHead) -> pd.DataFrame:
     score_frame = pd.DataFrame(scores.numpy(), columns=score_columns(head.classes), index=table.index)
     prob_frame = pd.DataFrame(probs.numpy(), columns=prob_columns(head.classes), index=table.index)
     table = pd.concat([table, score_frame, prob_frame], axis=1)
-    set_settings(table, classes=list(head.classes), templates=list(head.templates), ensemble=head.ensemble)
+    set_settings(table, classes=list(head.classes), templates=list(head.templates), ensemble=head.ensemble,
+                 probability="sigmoid" if head.sigmoid else "softmax")
     return table
 
 

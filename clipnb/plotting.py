@@ -370,7 +370,8 @@ def confidence_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
     ax = new_axes(ax, (6, bars_height(len(order))))
     colours_of = _palette(palette, classes)
     _hbar(ax, list(order), values, [colours_of.get(c, LOSER_COLOUR) for c in order], _formatted(values, ".3f"))
-    ax.set_xlabel("mean confidence when predicted")
+    note = schema.probability_note(results)
+    ax.set_xlabel("mean confidence when predicted" + (f"\n({note})" if note else ""))
     ax.set_title("Confidence per predicted class", fontsize=11)
     return fit_cjk_text(ax)
 

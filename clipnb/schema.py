@@ -14,8 +14,10 @@
   L2-normalised image embedding and the class's text embedding. With "embedding" ensembling the class's
   text embedding is the renormalised mean of its templates' embeddings; with "score" ensembling the score
   is the mean of the per-template cosines.
-- `prob_<class>` (one per class, in class order): the softmax over the classes of logit scale x score;
-  a row's probabilities sum to 1.
+- `prob_<class>` (one per class, in class order): for CLIP models the softmax over the classes of
+  logit scale x score, so a row's probabilities sum to 1. For sigmoid models (SigLIP; the setting
+  `probability` is "sigmoid") each class's own sigmoid(logit scale x score + logit bias): the classes do
+  not compete, a row's probabilities need not sum to 1, and an image may have no likely class at all.
 
 An unreadable file keeps its row: `error` says why, its scores, probabilities and confidence are NaN and
 its prediction is None.
@@ -25,7 +27,8 @@ small dict), never a DataFrame: pandas drops or mixes attrs in some operations (
 with different attrs, a CSV round trip), so readers go through the helpers here, which fall back to the
 columns. The keys each kind of table carries (TABLE_SETTINGS):
 
-- results table: `classes`, `templates`, `ensemble`; from `classify` also `model`, `stats` (the embedding
+- results table: `classes`, `templates`, `ensemble`, `probability` ("softmax" or "sigmoid", see `prob_`);
+  from `classify` also `model`, `stats` (the embedding
   run's counts) and, for a folder, `folder_note` (which images were taken).
 - settings comparison (`compare.SettingsComparison.predictions`): `settings` (the column names, "set / ensemble") and
   `classes`.
@@ -47,7 +50,7 @@ ASPECT_COLUMNS = ["aspect_ratio", "ratio_value", "ratio_type", "nearest_ratio", 
 BASE_COLUMNS = ["path", "width", "height", *ASPECT_COLUMNS, "prediction", "confidence", "error", "note"]
 
 TABLE_SETTINGS = {
-    "results": ("classes", "templates", "ensemble", "model", "stats", "folder_note"),
+    "results": ("classes", "templates", "ensemble", "probability", "model", "stats", "folder_note"),
     "comparison": ("settings", "classes"),
     "hits": ("query", "model"),
     "curve": ("chance", "skipped_shots", "class_count", "class_names"),
@@ -124,3 +127,13 @@ def set_settings(table: pd.DataFrame, **settings) -> pd.DataFrame:
             raise TypeError(f"table setting {key!r} must be a plain value, not a {type(value).__name__}")
     table.attrs.update(settings)
     return table
+
+
+SIGMOID_NOTE = "each class's own sigmoid probability (SigLIP): they need not sum to 1"
+
+
+def probability_note(table: pd.DataFrame) -> str:
+    """What a chart of the table's probabilities must say: "" for a softmax over the classes (the usual
+    reading), SIGMOID_NOTE for a sigmoid model's independent per-class probabilities."""
+    return SIGMOID_NOTE if setting(table, "probability") == "sigmoid" else ""
+

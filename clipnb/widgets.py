@@ -104,9 +104,11 @@ def template_lines(text: str) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def settings_line(classes: Sequence[str], templates: Sequence[str], ensemble: str) -> str:
-    """The status line's summary of the settings shown: "5 classes × 3 templates, embedding ensembling"."""
-    return f"{plural(len(classes), 'class')} × {plural(len(templates), 'template')}, {ensemble} ensembling"
+def settings_line(classes: Sequence[str], templates: Sequence[str], ensemble: str, sigmoid: bool = False) -> str:
+    """The status line's summary of the settings shown: "5 classes × 3 templates, embedding ensembling", and
+    for a sigmoid model (SigLIP) that its probabilities are per class."""
+    line = f"{plural(len(classes), 'class')} × {plural(len(templates), 'template')}, {ensemble} ensembling"
+    return line + (f"; {schema.SIGMOID_NOTE}" if sigmoid else "")
 
 
 def export_folder(base: str | os.PathLike, now: datetime.datetime | None = None) -> Path:
@@ -432,7 +434,7 @@ class ClassifierPanel:
             self.results = results_table(self.embedded, head)
             schema.set_settings(self.results, model=self.model.name)
             self.scorings += 1
-            self._shown_settings = settings_line(head.classes, head.templates, head.ensemble)
+            self._shown_settings = settings_line(head.classes, head.templates, head.ensemble, head.sigmoid)
             self.redraw()
             seconds = time.perf_counter() - started
             text = (f"{self._shown_settings}: {plural(int(self.embedded.ok.sum()), 'image')} re-scored from "

@@ -61,3 +61,31 @@ def test_settings_are_documented_and_plain():
     with pytest.raises(TypeError, match="plain value"):
         schema.set_settings(results, classes=pd.DataFrame())
     assert schema.set_settings(results, model="demo").attrs["model"] == "demo"
+
+
+def test_sigmoid_probabilities_are_named_in_the_table_and_its_charts():
+    import matplotlib
+    matplotlib.use("Agg")
+    from clipnb import plotting, schema
+    from clipnb.classify import results_table
+    from clipnb.embedding import EmbeddedImages
+    from clipnb.scoring import ZeroShotHead
+    from clipnb.widgets import settings_line
+
+    features = torch.nn.functional.normalize(torch.tensor([[1.0, 0.2, 0.0], [0.1, 1.0, 0.0]]), dim=-1)
+    records = pd.DataFrame({"path": ["a.png", "b.png"], "width": [4, 4], "height": [4, 4], "error": ["", ""],
+                            "note": ["", ""]})
+    embedded = EmbeddedImages(records=records, features=features)
+    text = torch.eye(3)[:2, None, :]
+    softmax = results_table(embedded, ZeroShotHead(["cat", "dog"], ["{}"], "embedding", text, logit_scale=10.0))
+    sigmoid = results_table(embedded, ZeroShotHead(["cat", "dog"], ["{}"], "embedding", text, logit_scale=10.0,
+                                                   logit_bias=-5.0))
+    assert schema.setting(softmax, "probability") == "softmax" and schema.probability_note(softmax) == ""
+    assert schema.setting(sigmoid, "probability") == "sigmoid" and schema.probability_note(sigmoid)
+    probs = schema.probabilities(sigmoid).to_numpy()
+    assert np.allclose(probs, torch.sigmoid(10.0 * features[:, :2] - 5.0).numpy(), atol=1e-6)
+    assert not np.allclose(probs.sum(axis=1), 1.0)
+    labels = [ax.get_xlabel() for ax in plotting.class_dashboard(sigmoid).axes]
+    assert any(schema.SIGMOID_NOTE in label for label in labels)
+    assert not any(schema.SIGMOID_NOTE in ax.get_xlabel() for ax in plotting.class_dashboard(softmax).axes)
+    assert schema.SIGMOID_NOTE in settings_line(["cat", "dog"], ["{}"], "embedding", sigmoid=True)
