@@ -4,7 +4,7 @@ On the CPU, embedding runs in one stream per core: each stream decodes a batch, 
 single torch thread, so every core always has one thing to do and decoding never waits for the model
 nor fights it for a core (see `stream_plan`). On CUDA, decoding and preprocessing run in DataLoader
 worker processes while the GPU computes. Large JPEGs are decoded at a reduced scale (Pillow's draft
-mode) unless `exact=True`, which gives pixels identical to openai-clip's preprocessing. Memory is
+mode) unless `exact=True`, which gives pixels identical to the model family's own preprocessing. Memory is
 bounded by the batches in flight, never by the folder size.
 """
 from __future__ import annotations
@@ -82,7 +82,7 @@ def load_pixels(item: ImageInput, preprocess: Callable[[Image.Image], torch.Tens
                 background: Colour | None = None) -> tuple[torch.Tensor, OpenedImage]:
     """One image file (or PIL image) -> (preprocessed pixels, the opened image's facts).
 
-    Without `draft_size` (exact decoding) and `background`, the pixels are those of openai-clip's own
+    Without `draft_size` (exact decoding) and `background`, the pixels are those of the model family's own
     `preprocess(Image.open(path))` for any image without an EXIF rotation (which is applied here).
     Raises ImageReadError for files that are not usable images.
     """
@@ -261,7 +261,7 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
         model: the model whose image encoder is used.
         items: image paths and PIL images (see `gather_images` for a folder).
         batch_size: images per forward pass (default: `default_batch_size` for the device).
-        exact: decode every image at full size, so pixels equal openai-clip's preprocessing (default: large
+        exact: decode every image at full size, so pixels equal the model family's own preprocessing (default: large
             JPEGs are decoded at a reduced scale, see `DRAFT_FACTOR`).
         cache: files already embedded by this model (same bytes, any name) are not decoded again.
         num_workers: decoding processes overlapping the model (default: see `default_workers`); 0 embeds in
