@@ -165,6 +165,12 @@ def parse_spec(spec: str | os.PathLike, pretrained: str | os.PathLike | None = N
     family, _, rest = text.partition(":")
     if family in FAMILIES and rest:
         name = rest
+    elif rest and re.fullmatch(r"[A-Za-z][\w-]+", family) and not Path(os.path.expanduser(text)).exists():
+        # "hf_clip:..." or "openclip:...": a family prefix mistyped (a drive letter or a file is not one)
+        close = difflib.get_close_matches(family.lower(), FAMILIES, n=2, cutoff=0.6)
+        hint = f"did you mean {' or '.join(repr(c + ':' + rest) for c in close)}? " if close else ""
+        raise ModelError(f"model {text!r} names an unknown family {family!r}: {hint}the families are "
+                         f"{', '.join(FAMILIES)} (`python -m clipnb models` lists their models)")
     else:
         family, name = DEFAULT_FAMILY, text
     if pretrained is None and "," in name:

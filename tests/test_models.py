@@ -306,3 +306,25 @@ def test_state_dicts_are_read_with_weights_only(tiny_checkpoint, monkeypatch):
     monkeypatch.setattr(torch, "load", spy)
     clipnb.load_model(tiny_checkpoint, device="cpu")
     assert calls == [True]
+
+
+@pytest.mark.parametrize("spec, family, name, pretrained", [
+    ("ViT-B/32", "openai", "ViT-B/32", None),
+    ("ViT-L/14@336px", "openai", "ViT-L/14@336px", None),
+    ("open_clip:ViT-B-32,laion2b_s34b_b79k", "open_clip", "ViT-B-32", "laion2b_s34b_b79k"),
+    ("open_clip:local-dir:/models/x", "open_clip", "local-dir:/models/x", None),
+    ("hf:openai/clip-vit-base-patch32", "hf", "openai/clip-vit-base-patch32", None),
+    ("cn_clip:ViT-B-16, /ckpt/a.pt", "cn_clip", "ViT-B-16", "/ckpt/a.pt"),
+])
+def test_a_spec_names_its_family_model_and_weights(spec, family, name, pretrained):
+    from clipnb.models import parse_spec
+
+    assert parse_spec(spec) == (family, name, pretrained)
+
+
+def test_weights_given_apart_win_over_none_and_a_mistyped_family_is_named():
+    from clipnb.models import ModelError, parse_spec
+
+    assert parse_spec("open_clip:ViT-B-32", "openai") == ("open_clip", "ViT-B-32", "openai")
+    with pytest.raises(ModelError, match=r"unknown family 'openclip': did you mean 'open_clip:ViT-B-32'"):
+        parse_spec("openclip:ViT-B-32")
