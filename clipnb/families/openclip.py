@@ -1,11 +1,16 @@
 """open_clip's models ("open_clip:ARCH"): every architecture open_clip lists (CLIP, SigLIP, MobileCLIP,
 EVA, ...) with `pretrained` = one of its tags or a weights file, and its "hf-hub:ORG/REPO" and
 "local-dir:PATH" forms, which carry their own weights. open_clip builds the model, its preprocessing and its
-tokenizer; clipnb only wraps them."""
+tokenizer; clipnb only wraps them.
+
+OpenAI's weights use QuickGELU: as a state dict they belong to open_clip's ARCH-quickgelu architectures
+(loaded as plain ARCH they load without error but their scores move by ~1e-3). OpenAI's own .pt files are
+TorchScript archives, which the openai family reads (clipnb.load_model(path))."""
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import uuid
 import warnings
@@ -14,6 +19,7 @@ from pathlib import Path
 import torch
 
 from . import hub
+from .openai import is_torchscript_archive
 from ..models import ClipModel, ModelError, ModelListing, files_fingerprint, model_dtype, unknown_name_message
 
 FAMILY = "open_clip"
@@ -73,40 +79,23 @@ class OpenClipTokenizer:
 def load(name: str, pretrained: str | None, device: torch.device, download_root: Path | None) -> ClipModel:
     """An open_clip architecture with a tag, a weights file or random weights; or a hub / local folder."""
     open_clip = import_open_clip()
-    schema = name.startswith(SCHEMAS)
-    arch = name.replace("/", "-") if not schema else name
-    if not schema and arch not in open_clip.list_models():
-        raise ModelError(unknown_name_message("open_clip architecture", name, open_clip.list_models(),
-                                              "(`python -m clipnb models --family open_clip` lists them with their tags)"))
-    if schema and pretrained:
-        raise ModelError(f"open_clip model {name!r} carries its own weights; drop pretrained={pretrained!r}")
-    kwargs, fingerprint = {}, None
-    if schema:
+    if name.startswith(SCHEMAS):
+        if pretrained:
+            raise ModelError(f"open_clip model {name!r} carries its own weights; drop pretrained={pretrained!r}")
         if name.startswith("local-dir:"):
             folder = Path(os.path.expanduser(name.partition(":")[2]))
             if not (folder / "open_clip_config.json").is_file():
                 raise ModelError(f"open_clip folder {folder} has no open_clip_config.json: give a folder written "
                                  "by open_clip (config and weights), or open_clip:ARCH with pretrained=FILE")
-            fingerprint = files_fingerprint(*sorted(p for p in folder.iterdir() if p.is_file()))
-    elif pretrained is None:
-        tags = open_clip.list_pretrained_tags_by_model(arch)
-        raise ModelError(f"open_clip model {arch!r} needs weights: pass pretrained (--pretrained) as one of its "
-                         f"tags ({', '.join(tags) or 'none listed'}) or a weights file, as in "
-                         f"open_clip:{arch},{tags[0] if tags else 'FILE'}")
-    elif pretrained == RANDOM:
-        kwargs = {"pretrained_text": False}  # a text tower from the hub would be fetched otherwise
-        fingerprint = f"random-{uuid.uuid4()}"  # never the same twice: nothing cached can be reused
-        pretrained = None
-    elif open_clip.get_pretrained_cfg(arch, pretrained):
-        kwargs = {"force_quick_gelu": bool(open_clip.get_pretrained_cfg(arch, pretrained).get("quick_gelu"))}
-        fingerprint = files_fingerprint(FAMILY, arch, pretrained)  # a released tag's weights never change
-    elif Path(os.path.expanduser(pretrained)).is_file():
-        pretrained = os.path.expanduser(pretrained)
-        fingerprint = files_fingerprint(FAMILY, arch, Path(pretrained))
+            name = f"local-dir:{folder}"
+        arch, kwargs, label, fingerprint = name, {}, None, None  # the fingerprint comes from the files below
     else:
-        tags = open_clip.list_pretrained_tags_by_model(arch)
-        raise ModelError(unknown_name_message(f"pretrained tag for open_clip {arch}", pretrained, tags,
-                                              f"(not a file either; its tags: {', '.join(tags) or 'none'})"))
+        arch = name.replace("/", "-")  # openai-clip's "ViT-B/32" is open_clip's "ViT-B-32"
+        if arch not in open_clip.list_models():
+            raise ModelError(unknown_name_message(
+                "open_clip architecture", name, open_clip.list_models(),
+                "(`python -m clipnb models --family open_clip` lists them with their tags)"))
+        pretrained, kwargs, label, fingerprint = _weights(open_clip, arch, pretrained)
     try:
         with _quiet():
             model, _, preprocess = hub.cache_first(lambda: open_clip.create_model_and_transforms(
@@ -115,24 +104,65 @@ def load(name: str, pretrained: str | None, device: torch.device, download_root:
     except Exception as exc:
         raise ModelError(_failure(arch, pretrained, download_root, exc)) from None
     model.eval()
+    if fingerprint is None:
+        config, fingerprint = _folder_config(name, download_root)
+    else:
+        config = open_clip.get_model_config(arch)
     size = open_clip.get_model_preprocess_cfg(model).get("size", 224)
-    resolution = max(size) if isinstance(size, (tuple, list)) else int(size)
     bias = getattr(model, "logit_bias", None)
-    embed_dim = getattr(model.visual, "output_dim", None) or int(getattr(model, "embed_dim", 0)) or _probe_dim(model, resolution, device)
-    context = int(getattr(model, "context_length", 0) or open_clip.get_model_config(arch)["text_cfg"].get("context_length", 77)
-                  if not schema else getattr(model, "context_length", 77))
+    # the context open_clip's get_tokenizer gives the tokenizer (an HF text tower's own can be longer)
+    context = int(config["text_cfg"].get("context_length") or 77)
     return ClipModel(model=model, preprocess=preprocess, tokenizer=OpenClipTokenizer(arch, context, download_root),
-                     encode_image=model.encode_image, encode_text=model.encode_text, name=f"{FAMILY}:{arch}"
-                     + (f",{Path(pretrained).name if os.sep in str(pretrained) else pretrained}" if pretrained else ""),
-                     device=device, dtype=model_dtype(device), input_resolution=resolution, embed_dim=int(embed_dim),
-                     fingerprint=fingerprint, logit_scale=float(model.logit_scale.exp().item()),
+                     encode_image=model.encode_image, encode_text=model.encode_text,
+                     name=f"{FAMILY}:{arch}" + (f",{label}" if label else ""), device=device,
+                     dtype=model_dtype(device), input_resolution=max(size) if isinstance(size, (tuple, list)) else int(size),
+                     embed_dim=int(config["embed_dim"]), fingerprint=fingerprint,
+                     logit_scale=float(model.logit_scale.exp().item()),
                      logit_bias=None if bias is None else float(bias.item()), family=FAMILY,
                      source=str(pretrained or name))
 
 
-def _probe_dim(model, resolution: int, device: torch.device) -> int:
-    with torch.inference_mode():
-        return int(model.encode_image(torch.zeros(1, 3, resolution, resolution, device=device)).shape[-1])
+def _weights(open_clip, arch: str, pretrained: str | None) -> tuple[str | None, dict, str, str]:
+    """What open_clip is given for `pretrained` of a built-in architecture: (its pretrained argument, other
+    create_model arguments, a label for the model's name, the fingerprint)."""
+    tags = open_clip.list_pretrained_tags_by_model(arch)
+    if pretrained is None:
+        raise ModelError(f"open_clip model {arch!r} needs weights: pass pretrained (--pretrained) as one of its "
+                         f"tags ({', '.join(tags) or 'none listed'}) or a weights file, as in "
+                         f"open_clip:{arch},{tags[0] if tags else 'FILE'}")
+    if pretrained == RANDOM:
+        # no text tower from the hub either; a fresh fingerprint each time, so nothing cached is reused
+        return None, {"pretrained_text": False}, RANDOM, f"random-{uuid.uuid4()}"
+    released = open_clip.get_pretrained_cfg(arch, pretrained)
+    if released:  # a released tag's weights never change: its name identifies them
+        kwargs = {"force_quick_gelu": bool(released.get("quick_gelu"))}
+        return pretrained, kwargs, pretrained, files_fingerprint(FAMILY, arch, pretrained)
+    path = Path(os.path.expanduser(pretrained))
+    if path.is_file():
+        if is_torchscript_archive(path):  # open_clip would read it only by unpickling with code allowed
+            raise ModelError(f"weights file {path} is one of OpenAI's TorchScript archives, which the open_clip "
+                             f"family does not read: load it as clipnb.load_model({str(path)!r}) (openai-clip's "
+                             f"loader, same numbers), or use open_clip:{arch.removesuffix('-quickgelu')}-quickgelu "
+                             "with pretrained='openai'")
+        return str(path), {}, path.name, files_fingerprint(FAMILY, arch, path)
+    raise ModelError(unknown_name_message(f"pretrained tag for open_clip {arch}", pretrained, tags,
+                                          f"(not a file either; its tags: {', '.join(tags) or 'none'})"))
+
+
+def _folder_config(name: str, download_root: Path | None) -> tuple[dict, str]:
+    """A "local-dir:" or "hf-hub:" model's open_clip config and fingerprint: a folder's files, or the hub
+    repository and the commit of its cached snapshot."""
+    kind, _, where = name.partition(":")
+    if kind == "local-dir":
+        folder = Path(where)
+        config = folder / "open_clip_config.json"
+        fingerprint = files_fingerprint(*sorted(p for p in folder.iterdir() if p.is_file()))
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        config = Path(try_to_load_from_cache(where, "open_clip_config.json", cache_dir=_dir(download_root)))
+        fingerprint = files_fingerprint(FAMILY, name, config.parent.name)  # snapshots/<commit>/...
+    return json.loads(config.read_text(encoding="utf-8"))["model_cfg"], fingerprint
 
 
 def listing(download_root: Path | None) -> list[ModelListing]:
@@ -146,15 +176,17 @@ def listing(download_root: Path | None) -> list[ModelListing]:
 
 
 def _on_disk(arch: str, tag: str, download_root: Path | None) -> bool:
-    """Whether a tag's weights are in open_clip's download places (the hub cache, or ~/.cache/clip for URLs)."""
-    open_clip = import_open_clip()
-    cfg = open_clip.get_pretrained_cfg(arch, tag)
+    """Whether a tag's weights are where open_clip's download puts them: the hub cache (its file, or the
+    safetensors file open_clip prefers), else ~/.cache/clip for a URL."""
+    cfg = import_open_clip().get_pretrained_cfg(arch, tag)
     if cfg.get("hf_hub"):
         from huggingface_hub import try_to_load_from_cache
 
-        repo, filename = os.path.split(cfg["hf_hub"].rstrip("/") + "/")
-        repo = repo.rstrip("/")
-        names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        repo, filename = os.path.split(cfg["hf_hub"])  # "org/repo/" names the default file
+        filename = filename or "open_clip_pytorch_model.bin"
+        names = [filename, filename.rsplit(".", 1)[0] + ".safetensors"]
+        if filename == "open_clip_pytorch_model.bin":
+            names.append("open_clip_model.safetensors")
         return any(isinstance(try_to_load_from_cache(repo, n, cache_dir=_dir(download_root)), str) for n in names)
     if cfg.get("url"):
         return (Path(download_root or os.path.expanduser("~/.cache/clip")) / os.path.basename(cfg["url"])).is_file()
@@ -166,7 +198,7 @@ def _failure(arch: str, pretrained: str | None, download_root: Path | None, exc:
     where = str(download_root) if download_root else "the Hugging Face hub cache (~/.cache/huggingface)"
     if pretrained and Path(pretrained).is_file():
         return (f"open_clip model {arch!r} could not load weights file {pretrained} ({_reason(exc)}): it must be a "
-                f"state dict of that architecture (OpenAI's weights need {arch.removesuffix('-quickgelu')}-quickgelu)")
+                "state dict of that architecture (`python -m clipnb models --family open_clip` lists them)")
     command = (f"python -c \"import open_clip; open_clip.create_model('{arch}', pretrained='{pretrained}')\""
                if pretrained else "")
     return (f"open_clip model {arch!r}{f' with weights {pretrained!r}' if pretrained else ''} could not be had: its "
@@ -177,7 +209,11 @@ def _failure(arch: str, pretrained: str | None, download_root: Path | None, exc:
 
 def _reason(exc: Exception) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+    if not lines:
+        return type(exc).__name__
+    # "Error(s) in loading state_dict for CLIP:" says what is wrong on its next line
+    text = " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]
+    return f"{type(exc).__name__}: {text[:300]}"
 
 
 def _dir(path: Path | None) -> str | None:
