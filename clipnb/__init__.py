@@ -6,9 +6,10 @@ Data flows one way: files -> images -> embeddings -> scores -> tables -> figures
 (`find_images`, `gather_images`, `folder_note`), embedding them (`embed_images`, `EmbeddingCache`), prompts
 (`prompt_spec`, `PromptSpec`, `template_sets`), zero-shot heads and tables (`build_head`, `results_table`,
 `classify`, `similarity`), the table's columns (`probabilities`, `scores`, `setting`;
-defined in `clipnb.schema`), summaries, comparisons of prompt settings (`score_settings`), evaluation against
-labels, search, video and few-shot probes, and the writers of their files (`write_csv`, `write_evaluation`,
-`write_video_report`, `write_probe_report`). Importing it loads no plotting, widget or demo code.
+defined in `clipnb.schema`), summaries, comparisons of prompt settings (`score_settings`) and of models
+(`compare_models`), evaluation against labels, search, video and few-shot probes, and the writers of their
+files (`write_csv`, `write_evaluation`, `write_model_comparison`, `write_video_report`, `write_probe_report`).
+Importing it loads no plotting, widget or demo code.
 
 Public submodules, imported by name when needed:
 - `clipnb.plotting`, `clipnb.evaluation_plots`, `clipnb.search_plots`, `clipnb.video_plots`: charts
@@ -27,11 +28,12 @@ from .evaluate import Evaluation, evaluate_labelled
 from .export import ExportError, save_figure, write_csv, write_json
 from .images import FolderError, ImageReadError, aspect_info, find_images, folder_note, gather_images, open_image
 from .labels import LabelError, LabelledImages, embed_labelled, folder_labels, match_classes, read_labels
+from .model_comparison import ModelComparison, compare_models
 from .models import ClipModel, ModelError, available_models, list_models, load_model
 from .probe import ProbeError, curve_summary, probe_labelled
 from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, PromptSpec, prompt_spec,
                       resolve_templates, template_sets)
-from .report import write_evaluation, write_probe_report, write_video_report
+from .report import write_evaluation, write_model_comparison, write_probe_report, write_video_report
 from .schema import probabilities, scores, setting
 from .scoring import ClassWarning, ZeroShotHead, build_head, class_warnings, encode_texts
 from .search import ImageIndex, index_images, rank_captions, search_image, search_text
@@ -43,14 +45,15 @@ __version__ = "0.1.0"
 __all__ = [
     "ClassWarning", "ClipModel", "DEFAULT_TEMPLATES", "ENSEMBLE_METHODS", "EmbeddedImages", "EmbeddingCache",
     "Evaluation", "ExportError", "FolderError", "ImageIndex", "ImageReadError", "LabelError", "LabelledImages",
-    "ModelError", "ProbeError", "PromptError", "PromptSpec", "SettingsComparison", "TEMPLATE_SETS", "VideoError",
+    "ModelComparison", "ModelError", "ProbeError", "PromptError", "PromptSpec", "SettingsComparison",
+    "TEMPLATE_SETS", "VideoError",
     "VideoFrames", "VideoResult", "ZeroShotHead", "aspect_info", "available_models", "build_head",
-    "class_summary", "class_warnings", "classify", "classify_video", "curve_summary", "embed_images",
+    "class_summary", "class_warnings", "classify", "classify_video", "compare_models", "curve_summary", "embed_images",
     "embed_labelled", "embed_video", "encode_texts", "evaluate_labelled", "find_images", "folder_labels",
     "folder_note", "gather_images", "highlight_changes", "index_images", "list_models", "load_model", "match_classes",
     "open_image", "prediction_counts", "probabilities", "probe_labelled", "prompt_spec", "rank_captions",
     "ratio_counts", "read_labels", "resolve_templates", "results_table", "run_summary", "save_figure",
     "score_settings", "scores", "search_image", "search_text", "setting", "setting_summary", "similarity",
     "summary_text", "template_sets", "video_info", "write_csv", "write_evaluation", "write_json",
-    "write_probe_report", "write_video_report",
+    "write_model_comparison", "write_probe_report", "write_video_report",
 ]

@@ -31,11 +31,12 @@ from .evaluate import evaluate_labelled
 from .export import ExportError, check_output_file
 from .images import FolderError, ImageReadError, folder_note, gather_images
 from .labels import LabelError, check_folder, embed_labelled, match_classes, read_labels
+from .model_comparison import compare_models
 from .models import DEFAULT_MODEL, ClipModel, ModelError
 from .probe import ProbeError, curve_summary, probe_labelled
 from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, PromptSpec, prompt_spec,
                       resolve_templates, template_sets)
-from .report import write_evaluation, write_probe_report, write_video_report
+from .report import write_evaluation, write_model_comparison, write_probe_report, write_video_report
 from .schema import setting
 from .scoring import ClassWarning, build_head
 from .search import index_images, search_image, search_text
@@ -198,19 +199,27 @@ def images_from(args: argparse.Namespace, to_stderr: bool = False) -> list:
     return items
 
 
+def check_labelled_folder(args: argparse.Namespace) -> None:
+    """FOLDER (or --labels) against --classes, checked before any model is loaded."""
+    match_classes(read_labels(check_folder(args.folder), args.labels)["label"], args.classes)
+
+
+def embed_labelled_with(args: argparse.Namespace, model: ClipModel, cache: EmbeddingCache | None):
+    """The labelled folder embedded by one model, with the embedding options of the command line."""
+    return embed_labelled(model, args.folder, args.labels, args.classes, cache=cache, batch_size=args.batch_size,
+                          exact=args.exact, num_workers=args.workers, progress=not args.quiet)
+
+
 def embed_labelled_folder(args: argparse.Namespace):
-    """Check the labelled folder against the classes, then load the model and embed it (evaluate, probe).
+    """Check the labelled folder against the classes, then load the model and embed it (probe).
 
     Returns:
         (model, cache, labelled images).
     """
-    match_classes(read_labels(check_folder(args.folder), args.labels)["label"], args.classes)
+    check_labelled_folder(args)
     model = load_model_from(args)
     cache = cache_from(args)
-    labelled = embed_labelled(model, args.folder, args.labels, args.classes, cache=cache,
-                              batch_size=args.batch_size, exact=args.exact, num_workers=args.workers,
-                              progress=not args.quiet)
-    return model, cache, labelled
+    return model, cache, embed_labelled_with(args, model, cache)
 
 
 # ---- the commands: their own arguments, and how each runs ----------------------------------------------
@@ -278,18 +287,44 @@ def evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-figures", action="store_true", help="write the tables only")
 
 
+def model_specs(args: argparse.Namespace) -> list[str]:
+    """The specs of --model given several times (default: the default model). --pretrained names the
+    weights of one model, so with several it is refused: each --model then says its own as SPEC,PRETRAINED."""
+    specs = args.model or [DEFAULT_MODEL]
+    if len(specs) > 1 and args.pretrained is not None:
+        raise ModelError(f"--pretrained {args.pretrained} is ambiguous with {len(specs)} models; give each its "
+                         "weights as SPEC,PRETRAINED, for example --model open_clip:ViT-B-32,laion2b_s34b_b79k")
+    return specs
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
-    # templates, folder, labels and classes are checked before the model is loaded
+    # templates, folder, labels and classes are checked before any model is loaded, and every model is
+    # loaded before any image is embedded, so a bad spec fails at once
     sets = template_sets(args.templates)
-    model, cache, labelled = embed_labelled_folder(args)
+    specs = model_specs(args)
+    check_labelled_folder(args)
+    loaded = [load_model_from(args, spec) for spec in specs]
+    cache = cache_from(args)
+    labelled = [embed_labelled_with(args, model, cache) for model in loaded]
+    model = loaded[0]  # the first model gets the full report, as with one model
     first = next(iter(sets))
-    evaluation = evaluate_labelled(labelled, model, sets[first], args.ensemble, truncate=args.truncate, cache=cache)
-    comparison = score_settings(model, labelled, template_sets=sets, truncate=args.truncate, cache=cache).accuracy_table()
+    evaluation = evaluate_labelled(labelled[0], model, sets[first], args.ensemble, truncate=args.truncate,
+                                   cache=cache)
+    comparison = score_settings(model, labelled[0], template_sets=sets, truncate=args.truncate,
+                                cache=cache).accuracy_table()
     print(f"model {model.name}, templates {first} ({len(sets[first])}), ensemble {args.ensemble}")
     print(evaluation.headline())
     print(comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     written = write_evaluation(evaluation, args.out, comparison, figures=not args.no_figures,
                                mistakes=args.mistakes, bom=args.bom)
+    if len(loaded) > 1:
+        models_compared = compare_models(loaded, labelled, templates=sets[first], ensemble=args.ensemble,
+                                         truncate=args.truncate, cache=cache)
+        print(f"\n{models_compared.headline()}; templates {first}, ensemble {args.ensemble}")
+        print(models_compared.models.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print("agreement (share of images on which two models predict the same class):")
+        print(models_compared.agreement.rename_axis(None).to_string(float_format=lambda v: f"{v:.3f}"))
+        written += write_model_comparison(models_compared, args.out, figures=not args.no_figures, bom=args.bom)
     print(f"wrote {len(written)} files to {args.out}")
     return 0
 
@@ -455,7 +490,7 @@ COMMANDS = {command.name: command for command in (
                      templates_help=MANY_TEMPLATES_HELP),
              partial(output_options, out=("clipnb_evaluation", "folder for metrics.json, CSVs and figures"),
                      bom="write CSVs with a UTF-8 byte-order mark (for Excel)"),
-             model_options, embedding_options)),
+             partial(model_options, many=True), embedding_options)),
     Command("search", "rank a folder's images by a text (or by a similar image)", run_search, search_arguments,
             (partial(output_options, csv=(None, "also write the hits (rank, path, score) to this CSV")),
              model_options, embedding_options)),

@@ -1,5 +1,5 @@
 """Charts of an evaluation against labels: the confusion matrix, the most confident mistakes, the accuracy
-of each prompt setting, and the few-shot probe's curve.
+of each prompt setting, several models compared on the same images, and the few-shot probe's curve.
 
 Axes-level functions take data and an optional `ax`, draw on it and return it; the `*_figure` functions
 compose them into one `Figure` (outside pyplot) and return it; save it with `export.save_figure`. Colours,
@@ -126,6 +126,70 @@ def mistakes_figure(mistakes: pd.DataFrame, columns: int = 6) -> Figure:
     captions = [f"{row.prediction} ({row.confidence:.0%}), truly {row.label}" for row in mistakes.itertuples()]
     return thumbnails_figure(mistakes["path"], captions, columns=columns, title="most confident mistakes")
 
+
+
+# ---- several models ------------------------------------------------------------------------------
+
+MODEL_LABEL = 28  # characters per line of a model's name on an axis (open_clip specs are long)
+
+
+def model_accuracy_bars(models: pd.DataFrame, metric: str = "acc@1", ax: Axes | None = None) -> Axes:
+    """The accuracy of each model on the same images, one horizontal bar each, the first model on top
+    (`models` is `ModelComparison.models`, which has accuracy columns when the images came with labels)."""
+    import seaborn as sns
+
+    ax = new_axes(ax, (6, max(2.2, 0.45 * len(models) + 1.2)))
+    positions = np.arange(len(models))
+    bars = ax.barh(positions, models[metric].astype(float), color="tab:blue", height=0.7)
+    ax.set_yticks(positions, [wrap_label(name, MODEL_LABEL, 2) for name in models["model"]], fontsize=SMALL_TEXT)
+    ax.set_ylim(len(models) - 0.5, -0.5)
+    ax.set_xlim(0, 1.15)  # a share: the same scale for every model, with room for the value after the bar
+    ax.bar_label(bars, fmt="%.2f", padding=3, fontsize=SMALL_TEXT)
+    ax.set_xlabel(metric)
+    sns.despine(ax=ax)
+    return fit_cjk_text(ax)
+
+
+def agreement_heatmap(agreement: pd.DataFrame, ax: Axes | None = None, *, cmap: str = "Greens") -> Axes:
+    """The share of images on which two models predict the same class (`ModelComparison.agreement`), in
+    each cell; 1 on the diagonal."""
+    import seaborn as sns
+
+    n = len(agreement)
+    ax = new_axes(ax, (max(4, 0.7 * n + 3),) * 2)
+    names = [wrap_label(name, MODEL_LABEL, 2) for name in agreement.index]
+    sns.heatmap(agreement.astype(float), annot=True, fmt=".2f", cmap=cmap, vmin=0, vmax=1, square=True,
+                linewidths=0.5, ax=ax, xticklabels=names, yticklabels=names, annot_kws={"fontsize": SMALL_TEXT})
+    ax.tick_params(labelsize=SMALL_TEXT)
+    ax.tick_params(axis="x", labelrotation=90)
+    ax.tick_params(axis="y", labelrotation=0)
+    if ax.collections and ax.collections[0].colorbar is not None:
+        ax.collections[0].colorbar.ax.tick_params(labelsize=SMALL_TEXT)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    return fit_cjk_text(ax)
+
+
+def model_comparison_figure(comparison, metric: str = "acc@1") -> Figure:
+    """A `ModelComparison` as one figure: each model's accuracy (with labels) beside the agreement of every
+    pair of models."""
+    n = len(comparison.names)
+    labels = max([text_width(wrap_label(name, MODEL_LABEL, 2)) for name in comparison.names] + [0.0]) / 72
+    matrix = 0.7 * n + labels + 1.8  # cells, tick labels, colour bar
+    if not comparison.labelled:
+        figure = new_figure(max(4.5, matrix), max(4.0, 0.7 * n + labels + 1.0))
+        ax = figure.subplots()
+        agreement_heatmap(comparison.agreement, ax=ax)
+        ax.set_title("agreement (no labels): share of images with the same top-1 class", fontsize=10)
+        return fit_cjk_text(figure)
+    bars = labels + 4.0
+    figure = new_figure(bars + max(4.0, matrix), max(3.5, 0.7 * n + labels + 1.0))
+    left, right = figure.subplots(1, 2, width_ratios=[bars, max(4.0, matrix)])
+    model_accuracy_bars(comparison.models, metric, ax=left)
+    left.set_title(f"{metric} of each model", fontsize=10)
+    agreement_heatmap(comparison.agreement, ax=right)
+    right.set_title("agreement: share of images with the same top-1 class", fontsize=10)
+    return fit_cjk_text(figure)
 
 # ---- few-shot probe -----------------------------------------------------------------------------
 

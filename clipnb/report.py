@@ -1,6 +1,7 @@
-"""Writing the files and figures of a run: an evaluation against labels, a video's classification, a
-few-shot probe. Computing happens elsewhere (evaluate, compare, video, probe return numbers and tables);
-the command line and the notebooks hand those results to the functions here.
+"""Writing the files and figures of a run: an evaluation against labels, several models compared on the
+same images, a video's classification, a few-shot probe. Computing happens elsewhere (evaluate, compare,
+model_comparison, video, probe return numbers and tables); the command line and the notebooks hand those
+results to the functions here.
 
 Every file is written atomically (see clipnb.export). The charts are drawn here, and matplotlib is
 imported only when one is drawn, so importing this module (and the command line) stays light.
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .evaluate import Evaluation
+    from .model_comparison import ModelComparison
     from .video import VideoResult
 
 
@@ -50,6 +52,20 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, compari
             written.append(save_figure(setting_accuracy_figure(comparison), out / "comparison.png"))
     return written
 
+
+
+def write_model_comparison(comparison: ModelComparison, out_dir: str | os.PathLike, *, figures: bool = True,
+                           bom: bool = False) -> list[Path]:
+    """Write models.csv (one row per model), agreement.csv (models x models) and, with `figures`, models.png
+    (accuracy per model beside the agreement matrix). Returns the paths written."""
+    out = Path(out_dir)
+    written = [write_csv(comparison.models, out / "models.csv", bom=bom),
+               write_csv(comparison.agreement.reset_index(), out / "agreement.csv", bom=bom)]
+    if figures:
+        from .evaluation_plots import model_comparison_figure
+
+        written.append(save_figure(model_comparison_figure(comparison), out / "models.png"))
+    return written
 
 def write_video_report(result: VideoResult, out_dir: str | os.PathLike, *, title: str = "", segments: bool = True,
                        figure: Figure | None = None) -> list[Path]:

@@ -269,6 +269,7 @@ templates = ["basic", "imagenet7"]  # the first is evaluated; all are compared, 
 ensemble = "embedding"  # "embedding" (average the templates' embeddings) or "score" (average the templates' scores)
 per_class = 4  # images per class when the shapes are generated
 mistakes = 12  # how many confident mistakes to show
+compare_with = []  # other models to compare on the same images, e.g. ["open_clip:ViT-B-32,laion2b_s34b_b79k"]
 output_dir = "../reports/evaluation"  # where metrics.json, the CSV tables and the figures are written"""),
     ("markdown", "## The model and the labelled images"),
     ("code", ANALYSIS_SETUP + """
@@ -331,9 +332,30 @@ set_choice.observe(redraw, "value")
 method_choice.observe(redraw, "value")
 redraw()
 widgets.VBox([widgets.HBox([set_choice, method_choice]), shown])"""),
+    ("markdown", """\
+## Other models on the same images
+
+Which model fits these photos? Each model in `compare_with` embeds the same images itself (embeddings of
+different models never mix) and is scored with the same templates: its accuracy, and how often two models
+pick the same class. A sigmoid model's (SigLIP) confidences are per class, not shares of 1: compare accuracy."""),
+    ("code", """\
+models_compared = None
+if compare_with:
+    others = [clipnb.load_model(spec) for spec in compare_with]  # all loaded before any image is embedded
+    labelled_by = [labelled] + [clipnb.embed_labelled(other, image_folder, labels_csv, classes, cache=cache)
+                                for other in others]
+    models_compared = clipnb.compare_models([model, *others], labelled_by, templates=sets[first],
+                                            ensemble=ensemble, cache=cache)
+    print(models_compared.headline())
+    display(models_compared.models.style.format(precision=3).hide(axis="index"))
+    display(evaluation_plots.model_comparison_figure(models_compared))
+else:
+    print('to compare models, set compare_with = ["open_clip:ViT-B-32,laion2b_s34b_b79k", ...] in the parameters')"""),
     ("markdown", "## Export"),
     ("code", """\
 written = clipnb.write_evaluation(evaluation, output_dir, comparison, mistakes=mistakes)
+if models_compared is not None:
+    written += clipnb.write_model_comparison(models_compared, output_dir)
 for path in written:
     print(f"wrote {path}")"""),
 ]
