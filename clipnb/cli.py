@@ -37,7 +37,7 @@ from .probe import ProbeError, curve_summary, probe_labelled
 from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, PromptSpec, prompt_spec,
                       resolve_templates, template_sets)
 from .report import write_evaluation, write_model_comparison, write_probe_report, write_video_report
-from .schema import setting
+from .schema import SIGMOID_NOTE, setting
 from .scoring import ClassWarning, build_head
 from .search import index_images, search_image, search_text
 from .summary import plural, summary_text
@@ -119,7 +119,7 @@ def embedding_options(parser: argparse.ArgumentParser) -> None:
                         help="decoding worker processes beside the model (default: none on the CPU, where one stream "
                              "per core decodes a batch and then encodes it; every core but one on CUDA)")
     parser.add_argument("--exact", action="store_true",
-                        help="decode every image at full size, so pixels equal openai-clip's own preprocessing "
+                        help="decode every image at full size, so pixels equal the model's own preprocessing "
                              "(default: large JPEGs are decoded at a reduced scale that keeps both sides at least "
                              f"{DRAFT_FACTOR}x the model's input size)")
     parser.add_argument("--background", type=_colour, default=None,
@@ -240,7 +240,7 @@ def run_classify(args: argparse.Namespace) -> int:
                        truncate=args.truncate, background=args.background, num_workers=args.workers,
                        progress=not args.quiet)
     print(f"model {model.name}, {plural(len(spec.classes), 'class')} x {plural(len(spec.templates), 'template')}, "
-          f"ensemble {args.ensemble}")
+          f"ensemble {args.ensemble}" + (f"; probabilities: {SIGMOID_NOTE}" if model.sigmoid else ""))
     print(summary_text(results))
     path = export.write_csv(results, args.csv, bom=args.bom)
     print(f"wrote {path}")
