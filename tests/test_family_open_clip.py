@@ -290,3 +290,13 @@ def test_listing_finds_a_tag_in_the_hub_cache(arch, tag, repo, filename, tmp_pat
     rows = {row.name: row for row in clipnb.list_models("open_clip", download_root=tmp_path)}
     assert rows[arch].on_disk == (tag,) and tag in rows[arch].pretrained
     assert not any(row.on_disk for name, row in rows.items() if name != arch)
+
+@pytest.mark.parametrize("kind", ["clip", "siglip"])
+def test_text_encoded_up_to_the_last_end_token_equals_the_full_context(kind, tiny_folders):
+    from clipnb.families.openclip import encode_text_trimmed
+
+    model = clipnb.load_model("open_clip:" + tiny_folders[kind][0], device="cpu")
+    tokens = model.tokenize(["a cat", "a photo of a small red car on the road at night", "dog"])
+    with torch.inference_mode():
+        full, trimmed = model.model.encode_text(tokens), encode_text_trimmed(model.model, tokens)
+    assert float((full - trimmed).abs().max()) <= 1e-5

@@ -113,7 +113,7 @@ def load(name: str, pretrained: str | None, device: torch.device, download_root:
     # the context open_clip's get_tokenizer gives the tokenizer (an HF text tower's own can be longer)
     context = int(config["text_cfg"].get("context_length") or 77)
     return ClipModel(model=model, preprocess=preprocess, tokenizer=OpenClipTokenizer(arch, context, download_root),
-                     encode_image=model.encode_image, encode_text=model.encode_text,
+                     encode_image=model.encode_image, encode_text=lambda tokens: encode_text_trimmed(model, tokens),
                      name=f"{FAMILY}:{arch}" + (f",{label}" if label else ""), device=device,
                      dtype=model_dtype(device), input_resolution=max(size) if isinstance(size, (tuple, list)) else int(size),
                      embed_dim=int(config["embed_dim"]), fingerprint=fingerprint,
@@ -226,3 +226,26 @@ def _quiet():
     with hub.quiet_logging(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         yield
+
+def encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
+    """open_clip's CLIP.encode_text, computed only up to the batch's last end-of-text token, for causal text
+    towers read at that token (CLIP's; the end token has the highest id): no position sees those after it,
+    so the padding changes nothing, and short prompts cost a fraction of the full context. Other towers
+    (SigLIP's attends to every position and reads the last one; Hugging Face text towers) run in full."""
+    from open_clip.transformer import text_global_pool
+
+    length = int(tokens.argmax(dim=-1).max()) + 1
+    trimmable = (getattr(model, "text_pool_type", None) == "argmax" and getattr(model, "attn_mask", None) is not None
+                 and hasattr(model, "token_embedding"))
+    if not trimmable or length >= tokens.shape[1]:
+        return model.encode_text(tokens)
+    tokens = tokens[:, :length]
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:length].to(cast)
+    x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:length, :length]))
+    x = text_global_pool(x, tokens, "argmax")
+    projection = model.text_projection
+    if projection is None:
+        return x
+    return projection(x) if isinstance(projection, torch.nn.Module) else x @ projection
+
