@@ -76,8 +76,9 @@ def _positive_float(text: str) -> float:
 ENSEMBLE_HELP = ("how the templates of a class are combined: embedding averages their text embeddings (the CLIP "
                  "paper's way), score averages the per-template scores (default embedding)")
 TEMPLATES_HELP = (f"a template set ({', '.join(TEMPLATE_SETS)}; {DEFAULT_TEMPLATES}: 'a photo of a {{}}', "
-                  f"'a picture of a {{}}', 'an image of a {{}}'), a file with one template per line, or one "
-                  f"template with {{}} (default {DEFAULT_TEMPLATES})")
+                  f"'a picture of a {{}}', 'an image of a {{}}'; zh: the same in Chinese, '一张{{}}的照片', ...; "
+                  f"zh_photo: {len(TEMPLATE_SETS['zh_photo'])} Chinese photo templates), a file with one template "
+                  f"per line, or one template with {{}} (default {DEFAULT_TEMPLATES})")
 MANY_TEMPLATES_HELP = (f"template sets ({', '.join(TEMPLATE_SETS)}), template files or single templates with {{}}; "
                        f"the first is evaluated, all are compared (default {DEFAULT_TEMPLATES})")
 TRUNCATE_HELP = "cut prompts longer than the model's context"

@@ -38,6 +38,8 @@ FAMILIES = {
     "cn_clip": "clipnb.families.chinese_clip",
 }
 DEFAULT_FAMILY = "openai"  # a spec without a prefix: openai-clip's names, checkpoint files and "demo"
+# ClipModel.languages of a model whose text side was trained on many languages: no prompt language is refused
+MULTILINGUAL = "multilingual"
 
 
 class ModelError(RuntimeError):
@@ -93,6 +95,9 @@ class ClipModel:
     `model` is the family's own module, for users who want it. `fingerprint` identifies the weights (and
     tokenizer), not the file name, so caches stay valid when a file moves and become invalid when the
     weights change. `vocabulary` is set for a model that knows only a small world (the demo model).
+    `languages`: the languages its text side was trained on, as codes ("en", "zh"), or ("multilingual",)
+    (MULTILINGUAL) for many; None when unknown (a bare checkpoint file). Each family's loader sets it, and
+    prompts in another language get a warning (`clipnb.languages`).
     """
 
     model: torch.nn.Module
@@ -111,6 +116,7 @@ class ClipModel:
     family: str = DEFAULT_FAMILY
     source: str = ""
     vocabulary: Vocabulary | None = None
+    languages: tuple[str, ...] | None = None
     _text_memo: dict = field(default_factory=dict, repr=False)
 
     @property

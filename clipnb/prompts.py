@@ -45,6 +45,19 @@ IMAGENET7_TEMPLATES = [
     "a {} in a video game.", "art of the {}.", "a photo of the small {}.",
 ]
 
+# The seed article's three templates ("a photo of a {}", "a picture of a {}", "an image of a {}") in Chinese:
+# the article writes them in English only, so these are their plain Chinese forms.
+ZH_TEMPLATES = ["一张{}的照片", "一张{}的图片", "一幅{}的图像"]
+
+# A larger Chinese set for photos, written for clipnb in the spirit of CLIP's ImageNet templates (and of
+# Chinese-CLIP's own Chinese ImageNet templates): how a photo of the class may look.
+ZH_PHOTO_TEMPLATES = [
+    "一张{}的照片", "一张{}的特写照片", "一张模糊的{}的照片", "一张清晰的{}的照片", "一张明亮的{}的照片",
+    "一张昏暗的{}的照片", "一张{}的黑白照片", "一张低分辨率的{}的照片", "一张裁剪过的{}的照片",
+    "一张很难看清的{}的照片", "一张拍得不好的{}的照片", "一张拍得很好的{}的照片", "一张大{}的照片",
+    "一张小{}的照片", "一张有许多{}的照片", "一张包含{}的照片", "我的{}的照片", "一张干净的{}的照片",
+]
+
 DEFAULT_TEMPLATES = "basic"
 # Former names of template sets, still accepted but never listed: old scripts and notebooks keep working.
 TEMPLATE_ALIASES = {"seed": "basic"}
@@ -63,7 +76,11 @@ class _TemplateSets(dict):
         return self[name] if name in self or name in TEMPLATE_ALIASES else default
 
 
-TEMPLATE_SETS = _TemplateSets(basic=BASIC_TEMPLATES, imagenet80=IMAGENET80_TEMPLATES, imagenet7=IMAGENET7_TEMPLATES)
+TEMPLATE_SETS = _TemplateSets(basic=BASIC_TEMPLATES, imagenet80=IMAGENET80_TEMPLATES, imagenet7=IMAGENET7_TEMPLATES,
+                              zh=ZH_TEMPLATES, zh_photo=ZH_PHOTO_TEMPLATES)
+# The sets in Chinese; the others are English. A comparison of "every set" takes the English ones only, since
+# an English-only model makes nothing of Chinese prompts (name zh and zh_photo to compare them).
+CHINESE_SETS = ("zh", "zh_photo")
 # Commas that join several names into one (ASCII, full-width and the Chinese enumeration comma).
 CLASS_SEPARATORS = ",，、"
 # A name ending like a file name (".txt", ".tmpl"): taken for a template file, not a template set.
@@ -78,8 +95,8 @@ def resolve_templates(templates: str | os.PathLike | Sequence[str] = DEFAULT_TEM
     """Checked templates from any way of giving them.
 
     Args:
-        templates: a template-set name (basic, imagenet80, imagenet7), a text file (one template per line,
-            # comments), one template with '{}', or a list of templates.
+        templates: a template-set name (basic, imagenet80, imagenet7, or zh and zh_photo in Chinese), a text
+            file (one template per line, # comments), one template with '{}', or a list of templates.
 
     Returns:
         The templates as a list of strings, each with one '{}'. Raises PromptError naming what is wrong.
@@ -228,14 +245,15 @@ def template_sets(specs: Sequence | Mapping | None = None) -> dict[str, list[str
 
     Args:
         specs: set names ("basic"), template files, single templates or lists (each becomes one entry), or a
-            mapping name -> templates; None for every built-in set.
+            mapping name -> templates; None for every built-in English set (the Chinese ones, zh and
+            zh_photo, are compared when named).
 
     Returns:
         A dict from each set's name (a file's is its file name, a list's its templates joined by " | ") to its
         checked templates.
     """
     if specs is None:
-        specs = list(TEMPLATE_SETS)
+        specs = [name for name in TEMPLATE_SETS if name not in CHINESE_SETS]
     if isinstance(specs, Mapping):
         return {str(name): resolve_templates(t) for name, t in specs.items()}
     sets = {}

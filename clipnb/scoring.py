@@ -5,8 +5,9 @@ The two ensembling methods over prompt templates:
   then take the cosine with the image embedding.
 - "score": average the per-template cosine similarities (each template scores the image on its own).
 
-`class_warnings` says when classes make the answer meaningless (one class, or classes the demo model
-cannot know); `build_head` emits those sentences as ClassWarning.
+`class_warnings` says when classes make the answer meaningless (one class, classes the demo model cannot
+know, or prompts in a language the model was not trained on); `build_head` emits those sentences as
+ClassWarning, and `text_probabilities` the language one for its free texts.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import torch
 
+from .languages import language_warnings
 from .models import ClipModel
 from .prompts import DEFAULT_TEMPLATES, PromptError, PromptSpec, Templates, build_prompts, prompt_spec
 
@@ -27,14 +29,17 @@ REAL_MODEL_EXAMPLE = "ViT-B/32"
 
 
 class ClassWarning(UserWarning):
-    """Classes with which the answer cannot mean anything (see `class_warnings`); the run still goes on."""
+    """Classes or texts with which the answer cannot mean anything (see `class_warnings`); the run still
+    goes on."""
 
 
-def class_warnings(model: ClipModel, classes: Sequence[str]) -> list[str]:
+def class_warnings(model: ClipModel, classes: Sequence[str], templates: Sequence[str] | None = None) -> list[str]:
     """Full sentences about checked class names that make the model's answer meaningless, [] when none.
 
     - one class: softmax over a single class gives it probability 1 for every image;
-    - a model that knows only a small world (the demo model: coloured shapes) given classes outside it.
+    - a model that knows only a small world (the demo model: coloured shapes) given classes outside it;
+    - prompts (classes put into `templates`; the class names alone when None) in a language the model's text
+      side was not trained on (`languages.language_warnings`: Chinese prompts to an English-only model).
     Pure: the panel shows these in its status line, `build_head` emits them as ClassWarning.
     """
     found = []
@@ -52,7 +57,8 @@ def class_warnings(model: ClipModel, classes: Sequence[str]) -> list[str]:
         found.append(f"the {model.name} model knows only {vocabulary.subject}, so its answers for {shown} mean "
                      f"nothing: it knows {kinds} (classes such as {examples}); for real photos use a real CLIP "
                      f"model (for example --model {REAL_MODEL_EXAMPLE}, or load_model({REAL_MODEL_EXAMPLE!r}))")
-    return found
+    prompts = classes if templates is None else [p for row in build_prompts(classes, list(templates)) for p in row]
+    return found + language_warnings(model, prompts)
 
 
 def check_prompt_lengths(model: ClipModel, prompts: Sequence[str], truncate: bool = False) -> None:
@@ -167,7 +173,7 @@ def build_head(model: ClipModel, classes: Sequence[str] | PromptSpec, templates:
     """
     spec = prompt_spec(classes, templates, ensemble)
     classes, templates, ensemble = list(spec.classes), list(spec.templates), spec.ensemble
-    for message in class_warnings(model, classes) if warn else []:
+    for message in class_warnings(model, classes, templates) if warn else []:
         warnings.warn(message, ClassWarning, stacklevel=2)
     prompts = build_prompts(classes, templates)
     flat = [p for row in prompts for p in row]
@@ -192,8 +198,16 @@ def text_probabilities(model: ClipModel, image_features: torch.Tensor, texts: Se
                       "each other; give at least two texts to compare", ClassWarning, stacklevel=2)
     if any(not isinstance(t, str) or not t.strip() for t in texts):
         raise PromptError("a text is blank; every text needs words")
+    warn_languages(model, texts)
     text_features = encode_texts(model, texts, truncate=truncate)
     return probabilities_from_scores(image_features.float() @ text_features.T, model.logit_scale, model.logit_bias)
+
+
+def warn_languages(model: ClipModel, texts: Sequence[str]) -> None:
+    """Emit `languages.language_warnings` for free texts (similarity, search queries, captions) as
+    ClassWarning, from the caller's caller."""
+    for message in language_warnings(model, texts):
+        warnings.warn(message, ClassWarning, stacklevel=3)
 
 
 def probabilities_from_scores(scores: torch.Tensor, logit_scale: float, logit_bias: float | None = None,

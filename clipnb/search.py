@@ -19,7 +19,7 @@ from .images import ImageInput, ImageSource, gather_images
 from .models import ClipModel
 from .prompts import PromptError
 from .schema import set_settings
-from .scoring import encode_texts, probabilities_from_scores
+from .scoring import encode_texts, probabilities_from_scores, warn_languages
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
@@ -109,6 +109,7 @@ def search_text(index: ImageIndex, model: ClipModel, text: str, top: int = 10, *
     if not isinstance(text, str) or not text.strip():
         raise PromptError("the search text is blank; give words to search for, such as 'a red circle'")
     _check_index(index, model)
+    warn_languages(model, [text])  # a Chinese query to an English-only model finds nothing it means
     query = encode_texts(model, [text.strip()], truncate=truncate, cache=cache)[0]
     hits = _hits(index, query, top)
     set_settings(hits, query=text.strip(), model=model.name)
@@ -171,6 +172,7 @@ def rank_captions(model: ClipModel, image: ImageInput, captions: Sequence[str], 
         raise PromptError("a caption is blank; every caption needs words")
     if isinstance(image, (str, os.PathLike)) and not Path(image).is_file():
         raise FileNotFoundError(f"image {image} does not exist")
+    warn_languages(model, captions)
     text_features = encode_texts(model, captions, truncate=truncate, cache=cache)
     query = embed_one(model, image, cache=cache)
     scores = text_features @ query

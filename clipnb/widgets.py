@@ -439,7 +439,7 @@ class ClassifierPanel:
             seconds = time.perf_counter() - started
             text = (f"{self._shown_settings}: {plural(int(self.embedded.ok.sum()), 'image')} re-scored from "
                     f"their embeddings in {seconds:.2f} s (none encoded again)")
-            cautions = class_warnings(self.model, head.classes)
+            cautions = class_warnings(self.model, head.classes, head.templates)
             if cautions:
                 return self._warn(text, " ".join(cautions))
             self._say(text)

@@ -127,6 +127,12 @@ def test_tokenizer_counts_and_long_prompts(cn_model):
     assert head.text_features.shape == (2, 1, 1024)
 
 
+def test_knows_chinese_and_english_so_neither_is_warned_about(cn_model):
+    assert cn_model.languages == ("zh", "en")
+    assert clipnb.class_warnings(cn_model, CLASSES, TEMPLATES) == []
+    assert clipnb.class_warnings(cn_model, ["cat", "dog"], ["a photo of a {}"]) == []
+
+
 def test_spec_string_carries_the_checkpoint(cn_model, cn_checkpoint):
     model = load_model(f"cn_clip:RN50,{cn_checkpoint}", device="cpu")
     assert model.fingerprint == cn_model.fingerprint

@@ -18,8 +18,8 @@ def test_template_sets():
 
 
 def test_basic_is_the_default_and_seed_a_hidden_alias():
-    assert list(TEMPLATE_SETS) == ["basic", "imagenet80", "imagenet7"]
-    assert "seed" not in TEMPLATE_SETS and "seed" not in TEMPLATE_SETS.keys() and len(TEMPLATE_SETS) == 3
+    assert list(TEMPLATE_SETS) == ["basic", "imagenet80", "imagenet7", "zh", "zh_photo"]
+    assert "seed" not in TEMPLATE_SETS and "seed" not in TEMPLATE_SETS.keys() and len(TEMPLATE_SETS) == 5
     # old scripts and notebooks keep working
     assert resolve_templates("seed") == BASIC_TEMPLATES == resolve_templates()
     assert TEMPLATE_SETS["seed"] == BASIC_TEMPLATES and TEMPLATE_SETS.get("seed") == BASIC_TEMPLATES

@@ -21,6 +21,9 @@ EXAMPLE = "ViT-B-16"
 SUMMARY = "Chinese-CLIP's official models (OFA-Sys, Chinese prompts) and checkpoints of its training"
 CONTEXT_LENGTH = 52  # what every Chinese-CLIP model was trained with (cn_clip.clip.tokenize's default)
 HUB_ORG = "OFA-Sys"  # cn_clip downloads from huggingface.co/OFA-Sys/<repo>
+# ClipModel.languages: Chinese-CLIP learnt from Chinese captions, and its Chinese BERT vocabulary holds English
+# word pieces too, so English class names work with it: Chinese and English
+LANGUAGES = ("zh", "en")
 
 
 def import_cn_clip():
@@ -75,7 +78,8 @@ def load(name: str, pretrained: str | None, device: torch.device, download_root:
                      dtype=model_dtype(device), input_resolution=resolution,
                      embed_dim=int(model.text_projection.shape[1]),
                      fingerprint=files_fingerprint(FAMILY, name, path),
-                     logit_scale=float(model.logit_scale.exp().item()), family=FAMILY, source=str(path))
+                     logit_scale=float(model.logit_scale.exp().item()), family=FAMILY, source=str(path),
+                     languages=LANGUAGES)
 
 
 def listing(download_root: Path | None) -> list[ModelListing]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from . import hub
-from ..models import ClipModel, ModelError, ModelListing, files_fingerprint, model_dtype
+from ..models import MULTILINGUAL, ClipModel, ModelError, ModelListing, files_fingerprint, model_dtype
 
 FAMILY = "hf"
 EXAMPLE = "openai/clip-vit-base-patch32"
@@ -39,6 +39,14 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".model", ".txt", ".tiktoken")
 # no tokenizer allows this many tokens: a model_max_length above it means "not set"
 UNSET_LENGTH = 1_000_000
+# ClipModel.languages by transformers' model type: OpenAI's CLIP and Google's SigLIP learnt English captions;
+# Chinese-CLIP Chinese (with English word pieces); AltCLIP's XLM-R, SigLIP 2's Gemma tokenizer and MetaCLIP 2
+# ("worldwide") many languages. Other types: unknown.
+LANGUAGES = {"clip": ("en",), "siglip": ("en",), "chinese_clip": ("zh", "en"), "altclip": (MULTILINGUAL,),
+             "siglip2": (MULTILINGUAL,), "metaclip_2": (MULTILINGUAL,)}
+# a text vocabulary this large is a multilingual one (XLM-R's, mT5's and Gemma's have 250,000 or more words;
+# English ones such as CLIP's, BERT's and T5's under 50,000): the multilingual SigLIP says so in its config
+MULTILINGUAL_VOCABULARY = 200_000
 
 
 class HFPreprocess:
@@ -146,7 +154,17 @@ def load(name: str, pretrained: str | None, device: torch.device, download_root:
                      fingerprint=_fingerprint(snapshot, recursive=not local),
                      logit_scale=float(model.logit_scale.float().exp().item()),
                      logit_bias=None if bias is None else float(bias.float().item()), family=FAMILY,
-                     source=str(snapshot))
+                     source=str(snapshot), languages=languages(config, name))
+
+
+def languages(config, name: str) -> tuple[str, ...] | None:
+    """The languages of the model's text side: its model type's (LANGUAGES), except that a model whose name
+    says "multilingual" or "i18n", or whose text vocabulary is a multilingual one, knows many."""
+    text_config = getattr(config, "text_config", config)
+    vocabulary = getattr(text_config, "vocab_size", 0) or 0
+    if any(mark in name.lower() for mark in ("multilingual", "i18n")) or vocabulary >= MULTILINGUAL_VOCABULARY:
+        return (MULTILINGUAL,)
+    return LANGUAGES.get(config.model_type)
 
 
 def _features(output) -> torch.Tensor:

@@ -18,6 +18,10 @@ FAMILY = "openai"
 EXAMPLE = "ViT-B/32"
 SUMMARY = "openai-clip's official models (2021), checkpoint files of clip.model.CLIP, and the offline demo"
 DEMO_PATH = Path(__file__).resolve().parents[1] / "assets" / "demo.pt"
+# The languages each model's text side was trained on (ClipModel.languages): OpenAI trained its models on
+# English captions; the demo on clipnb's English captions. A bare checkpoint file may be anything: None.
+OFFICIAL_LANGUAGES = ("en",)
+DEMO_LANGUAGES = ("en",)
 
 
 def import_clip():
@@ -67,14 +71,15 @@ def load(name: str, pretrained: str | None, device: torch.device, download_root:
         if not DEMO_PATH.is_file():
             raise ModelError(f"the demo model's checkpoint is missing: expected {DEMO_PATH}; "
                              "train it with `python scripts/train_demo.py` or reinstall clipnb")
-        model = _build(read_checkpoint(DEMO_PATH)[0], DEMO_NAME, device, file_sha256(DEMO_PATH), str(DEMO_PATH))
+        model = _build(read_checkpoint(DEMO_PATH)[0], DEMO_NAME, device, file_sha256(DEMO_PATH), str(DEMO_PATH),
+                       DEMO_LANGUAGES)
         model.vocabulary = demo_vocabulary()
         return model
     if name in clip.available_models():
         path = _fetch_official(name, download_root)
         # the official file names carry their own SHA-256 (checked by openai-clip's download)
         fingerprint = clip.clip._MODELS[name].split("/")[-2]
-        return _build(read_checkpoint(path)[0], name, device, fingerprint, str(path))
+        return _build(read_checkpoint(path)[0], name, device, fingerprint, str(path), OFFICIAL_LANGUAGES)
     path = Path(os.path.expanduser(name))
     if path.is_file():
         return _build(read_checkpoint(path)[0], path.name, device, file_sha256(path), str(path))
@@ -232,7 +237,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, str]:
     return loaded, "state_dict"
 
 
-def _build(state_dict: dict, name: str, device: torch.device, fingerprint: str, source: str) -> ClipModel:
+def _build(state_dict: dict, name: str, device: torch.device, fingerprint: str, source: str,
+           languages: tuple[str, ...] | None = None) -> ClipModel:
     dtype = model_dtype(device)
     try:
         model = _build_clip(state_dict, device, dtype)
@@ -244,4 +250,4 @@ def _build(state_dict: dict, name: str, device: torch.device, fingerprint: str, 
                      encode_text=lambda tokens: encode_text_trimmed(model, tokens), name=name, device=device,
                      dtype=dtype, input_resolution=resolution, embed_dim=int(model.visual.output_dim),
                      fingerprint=fingerprint, logit_scale=float(model.logit_scale.exp().item()), family=FAMILY,
-                     source=source)
+                     source=source, languages=languages)

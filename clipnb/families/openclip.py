@@ -20,13 +20,18 @@ import torch
 
 from . import hub
 from .openai import is_torchscript_archive
-from ..models import ClipModel, ModelError, ModelListing, files_fingerprint, model_dtype, unknown_name_message
+from ..models import (MULTILINGUAL, ClipModel, ModelError, ModelListing, files_fingerprint, model_dtype,
+                      unknown_name_message)
 
 FAMILY = "open_clip"
 EXAMPLE = "ViT-B-32,laion2b_s34b_b79k"
 SUMMARY = "open_clip's architectures (CLIP, SigLIP, MobileCLIP, ...) with a pretrained tag or a weights file"
 RANDOM = "random"  # pretrained="random": random weights, for timing and tests only
 SCHEMAS = ("hf-hub:", "local-dir:")
+# Words in an architecture, tag, hub repository or text tokenizer name that mark a multilingual text tower
+# (ClipModel.languages): XLM-RoBERTa and XLM-V, NLLB, mT5 (trained on mC4), SigLIP's i18n models, SigLIP 2
+# (Gemma's multilingual tokenizer) and MetaCLIP 2's "worldwide" models.
+MULTILINGUAL_MARKS = ("xlm", "nllb", "mt5", "mc4", "i18n", "multilingual", "siglip2", "worldwide")
 
 
 def import_open_clip():
@@ -119,7 +124,20 @@ def load(name: str, pretrained: str | None, device: torch.device, download_root:
                      embed_dim=int(config["embed_dim"]), fingerprint=fingerprint,
                      logit_scale=float(model.logit_scale.exp().item()),
                      logit_bias=None if bias is None else float(bias.item()), family=FAMILY,
-                     source=str(pretrained or name))
+                     source=str(pretrained or name), languages=languages(name, arch, label, config))
+
+
+def languages(name: str, arch: str, label: str | None, config: dict) -> tuple[str, ...] | None:
+    """What the model's text side was trained on: many languages when its names or tokenizer say so
+    (MULTILINGUAL_MARKS); else English for a tag open_clip released (LAION-2B-en, DataComp, WebLI-en, ...);
+    else unknown (a weights file, random weights, or a hub / local folder whose config says nothing)."""
+    text = config.get("text_cfg", {})
+    words = " ".join(str(w) for w in (name, label, text.get("hf_tokenizer_name"), text.get("hf_model_name")))
+    if any(mark in words.lower() for mark in MULTILINGUAL_MARKS):
+        return (MULTILINGUAL,)
+    released = (not name.startswith(SCHEMAS) and label not in (None, RANDOM)
+                and import_open_clip().get_pretrained_cfg(arch, label))
+    return ("en",) if released else None
 
 
 def _weights(open_clip, arch: str, pretrained: str | None) -> tuple[str | None, dict, str, str]:
@@ -226,6 +244,7 @@ def _quiet():
     with hub.quiet_logging(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         yield
+
 
 def encode_text_trimmed(model, tokens: torch.Tensor) -> torch.Tensor:
     """open_clip's CLIP.encode_text, computed only up to the batch's last end-of-text token, for causal text
