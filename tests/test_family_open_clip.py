@@ -291,6 +291,7 @@ def test_listing_finds_a_tag_in_the_hub_cache(arch, tag, repo, filename, tmp_pat
     assert rows[arch].on_disk == (tag,) and tag in rows[arch].pretrained
     assert not any(row.on_disk for name, row in rows.items() if name != arch)
 
+
 @pytest.mark.parametrize("kind", ["clip", "siglip"])
 def test_text_encoded_up_to_the_last_end_token_equals_the_full_context(kind, tiny_folders):
     from clipnb.families.openclip import encode_text_trimmed
