@@ -33,6 +33,7 @@ from .export import save_figure
 from .images import ImageReadError, display_names, open_image
 from .schema import readable
 from .summary import plural, prediction_counts, ratio_counts
+from .words import check_lang, ratio_type_name, word
 
 FORMATS = ("png", "svg", "pdf")
 LOSER_COLOUR = "#c8ccd2"  # bars of the classes that did not win
@@ -292,12 +293,13 @@ def _formatted(values: Sequence[float], fmt: str) -> list[str]:
 # axes-level charts
 
 def probability_bars(probabilities: pd.Series, ax: Axes | None = None, *, palette: Mapping | None = None,
-                     top: int | None = None, title: str | None = None) -> Axes:
+                     top: int | None = None, title: str | None = None, lang: str = "en") -> Axes:
     """Horizontal bars of probabilities (a Series: label -> probability), largest on top.
 
     The winner is drawn in its class colour with a bold label; the others in grey, so the winner stands
-    out. `top` keeps only the largest ones (for many classes).
+    out. `top` keeps only the largest ones (for many classes). `lang`: the words of the chart ("en", "zh").
     """
+    check_lang(lang)
     series = probabilities.astype(float).sort_values(ascending=False, kind="stable")
     if top is not None:
         series = series.head(top)
@@ -307,14 +309,15 @@ def probability_bars(probabilities: pd.Series, ax: Axes | None = None, *, palett
     colours = [colours_of.get(name, "#1f77b4") if name == winner else LOSER_COLOUR for name in series.index]
     _hbar(ax, list(series.index), list(series.values), colours, _formatted(series.values, ".3f"),
           [name == winner for name in series.index])
-    ax.set_xlabel("probability")
+    ax.set_xlabel(word("axis.probability", lang))
     if title:
         ax.set_title(title, fontsize=10)
     return fit_cjk_text(ax)
 
 
-def image_axes(image, ax: Axes | None = None, *, title: str | None = None) -> Axes:
-    """Show an image (a PIL image or a path) without axes; an unreadable file shows why."""
+def image_axes(image, ax: Axes | None = None, *, title: str | None = None, lang: str = "en") -> Axes:
+    """Show an image (a PIL image or a path) without axes; an unreadable file shows why (in `lang`)."""
+    check_lang(lang)
     ax = new_axes(ax, (4, 4))
     ax.set_axis_off()
     if hasattr(image, "size"):
@@ -323,7 +326,7 @@ def image_axes(image, ax: Axes | None = None, *, title: str | None = None) -> Ax
         try:
             image = open_image(image, draft_size=THUMBNAIL).image
         except ImageReadError as exc:
-            ax.text(0.5, 0.5, wrap_label(f"unreadable: {exc.reason}", 24, 5), ha="center", va="center",
+            ax.text(0.5, 0.5, wrap_label(word("note.unreadable", lang, reason=exc.reason), 24, 5), ha="center", va="center",
                     fontsize=SMALL_TEXT, color=MEAN_COLOUR, transform=ax.transAxes)
             image = None
     if image is not None:
@@ -335,12 +338,14 @@ def image_axes(image, ax: Axes | None = None, *, title: str | None = None) -> Ax
 
 
 def prediction_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: Mapping | None = None,
-                    order: Sequence[str] | None = None, show_empty: bool | None = None) -> Axes:
+                    order: Sequence[str] | None = None, show_empty: bool | None = None, lang: str = "en") -> Axes:
     """How many images each class won (分类结果分布 in a Chinese report), one horizontal bar per class.
 
     `order`: the classes to show, top to bottom (default: most predicted first). Classes that won
-    nothing are shown when there are at most 20 classes, or when `show_empty` is True.
+    nothing are shown when there are at most 20 classes, or when `show_empty` is True. `lang`: the words of
+    the chart ("en", or "zh" for the article's).
     """
+    check_lang(lang)
     counts = prediction_counts(results).set_index("class")
     classes = schema.classes(results)
     if order is None:
@@ -352,15 +357,16 @@ def prediction_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
     _hbar(ax, list(order), values, [colours_of.get(c, LOSER_COLOUR) for c in order], _formatted(values, ".0f"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no tick at 0.5
     hidden = len(set(classes) - set(order))
-    ax.set_xlabel("images predicted" + (f"  ({plural(hidden, 'class')} that won no image not shown)"
-                                        if hidden else ""))
-    ax.set_title("Predicted classes", fontsize=11)
+    ax.set_xlabel(word("axis.images_predicted", lang)
+                  + (word("axis.hidden_classes", lang, hidden=plural(hidden, "class"), count=hidden) if hidden else ""))
+    ax.set_title(word("title.predictions", lang), fontsize=11)
     return fit_cjk_text(ax)
 
 
 def confidence_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: Mapping | None = None,
-                    order: Sequence[str] | None = None) -> Axes:
-    """Per class, the mean confidence of the images predicted as that class (平均置信度 in a Chinese report)."""
+                    order: Sequence[str] | None = None, lang: str = "en") -> Axes:
+    """Per class, the mean confidence of the images predicted as that class (各类别平均置信度 with lang="zh")."""
+    check_lang(lang)
     good = readable(results)
     means = good.groupby("prediction")["confidence"].mean()
     classes = schema.classes(results)
@@ -370,44 +376,49 @@ def confidence_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
     ax = new_axes(ax, (6, bars_height(len(order))))
     colours_of = _palette(palette, classes)
     _hbar(ax, list(order), values, [colours_of.get(c, LOSER_COLOUR) for c in order], _formatted(values, ".3f"))
-    note = schema.probability_note(results)
-    ax.set_xlabel("mean confidence when predicted" + (f"\n({note})" if note else ""))
-    ax.set_title("Confidence per predicted class", fontsize=11)
+    note = word("note.sigmoid", lang) if schema.probability_note(results) else ""
+    ax.set_xlabel(word("axis.mean_confidence", lang) + (f"\n({note})" if note else ""))
+    ax.set_title(word("title.confidence", lang), fontsize=11)
     return fit_cjk_text(ax)
 
 
-def ratio_type_bars(results: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def ratio_type_bars(results: pd.DataFrame, ax: Axes | None = None, *, lang: str = "en") -> Axes:
     """The aspect-ratio types (square, 4:3, 16:9, 3:2, other) and how many images have each: each bar
-    ends with its count and share of the readable images, "12 (25%)"."""
+    ends with its count and share of the readable images, "12 (25%)". `lang`: the words of the chart
+    ("zh": 图像比例分布, with the article's ratio types 正方形 (1:1), ...)."""
+    check_lang(lang)
     counts = ratio_counts(results)
     ax = new_axes(ax, (6, bars_height(len(counts))))
     colours = sns.color_palette("crest", len(counts))
     total = max(int(counts["count"].sum()), 1)
     texts = [f"{count} ({100 * count / total:.0f}%)" if count else "0" for count in counts["count"]]
-    _hbar(ax, list(counts["ratio_type"]), list(counts["count"].astype(float)), colours, texts)
+    _hbar(ax, [ratio_type_name(name, lang) for name in counts["ratio_type"]], list(counts["count"].astype(float)),
+          colours, texts)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("images")
-    ax.set_title("Aspect-ratio types", fontsize=11)
+    ax.set_xlabel(word("axis.images", lang))
+    ax.set_title(word("title.ratio_types", lang), fontsize=11)
     return fit_cjk_text(ax)
 
 
-def ratio_histogram(results: pd.DataFrame, ax: Axes | None = None, *, bins: int | str = "auto") -> Axes:
-    """Histogram of width/height with the mean marked (宽高比值分布 in a Chinese report)."""
+def ratio_histogram(results: pd.DataFrame, ax: Axes | None = None, *, bins: int | str = "auto",
+                    lang: str = "en") -> Axes:
+    """Histogram of width/height with the mean marked (图像宽高比值分布 with lang="zh")."""
+    check_lang(lang)
     values = readable(results)["ratio_value"].astype(float).dropna()
     ax = new_axes(ax, (6, 3.5))
     if len(values):
         sns.histplot(x=values, bins=bins if values.nunique() > 1 else 1, ax=ax, color="#74b9ff",
                      edgecolor="#2c3e50")
         mean = float(values.mean())
-        ax.axvline(mean, color=MEAN_COLOUR, linestyle="--", linewidth=1.5, label=f"mean {mean:.2f}")
+        ax.axvline(mean, color=MEAN_COLOUR, linestyle="--", linewidth=1.5, label=word("legend.mean", lang, mean=mean))
         ax.set_ylim(0, ax.get_ylim()[1] * 1.15)  # headroom: the legend sits above the bars, not on them
         ax.legend(loc="upper right", fontsize=SMALL_TEXT, frameon=False)
     else:
-        ax.text(0.5, 0.5, "no readable images", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("width / height")
-    ax.set_ylabel("images")
+        ax.text(0.5, 0.5, word("note.no_readable_images", lang), ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel(word("axis.ratio_value", lang))
+    ax.set_ylabel(word("axis.images", lang))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title("Width/height ratio", fontsize=11)
+    ax.set_title(word("title.ratio_histogram", lang), fontsize=11)
     sns.despine(ax=ax)
     return fit_cjk_text(ax)
 
@@ -512,37 +523,40 @@ def thumbnails_figure(images: Sequence, captions: Sequence[str] | None = None, c
     return fit_cjk_text(figure)
 
 
-def similarity_figure(image, probabilities: pd.Series, *, title: str | None = None) -> Figure:
+def similarity_figure(image, probabilities: pd.Series, *, title: str | None = None, lang: str = "en") -> Figure:
     """The image beside a bar chart of its probabilities over free texts (notebook 01)."""
+    check_lang(lang)
     height = max(3.5, bars_height(len(probabilities)))
     figure = new_figure(11, height)
     left, right = figure.subplots(1, 2, width_ratios=[1, 1.4])
-    image_axes(image, left, title=title)
+    image_axes(image, left, title=title, lang=lang)
     probability_bars(probabilities, right, palette=class_palette(list(probabilities.index)),
-                     title="probability of each text")
+                     title=word("title.probabilities", lang), lang=lang)
     return fit_cjk_text(figure)
 
 
-def _truth_title(name: str, prediction, truth) -> tuple[str, dict]:
+def _truth_title(name: str, prediction, truth, lang: str = "en") -> tuple[str, dict]:
     """The title of an image in the grid, and its style: a mistake in bold red with the true class, a
     right prediction with a discreet tick, an unknown truth with the name alone."""
     if not isinstance(truth, str) or not isinstance(prediction, str):  # unknown truth (None, NaN), unreadable image
         return wrap_label(name, 30, 2), {}
     if prediction == truth:
         return f"✓ {wrap_label(name, 28, 1)}", {"color": RIGHT_COLOUR}
-    return (f"✗ {wrap_label(name, 28, 1)}\ntrue: {wrap_label(truth, 24, 1)}",
+    return (f"✗ {wrap_label(name, 28, 1)}\n{word('note.true_class', lang, name=wrap_label(truth, 24, 1))}",
             {"color": MEAN_COLOUR, "fontweight": "bold"})
 
 
 def image_grid(results: pd.DataFrame, *, rows: Sequence[int] | None = None, top: int = 5, columns: int = 4,
                palette: Mapping | None = None, max_images: int = 12,
-               truth: Sequence[str | None] | None = None) -> Figure:
+               truth: Sequence[str | None] | None = None, lang: str = "en") -> Figure:
     """A grid of images, each above a bar chart of its `top` class probabilities (winner highlighted).
 
     `rows`: which rows of `results` to show (default: the first `max_images`). `truth`: one true class per
     row of `results` (None where unknown); an image predicted as another class is titled in bold red
-    "✗ name" with "true: class" under it, one predicted right gets a discreet green "✓".
+    "✗ name" with "true: class" under it, one predicted right gets a discreet green "✓". `lang`: the words
+    of the grid ("en", "zh").
     """
+    check_lang(lang)
     if truth is not None:
         truth = list(truth)
         if len(truth) != len(results):
@@ -563,46 +577,55 @@ def image_grid(results: pd.DataFrame, *, rows: Sequence[int] | None = None, top:
     for cell, row in zip(cells, rows):
         image_ax, bars_ax = cell.subplots(2, 1, height_ratios=[2.2, bars_height(shown, 1.0)])
         entry = results.iloc[row]
-        image_axes(entry["path"], image_ax)
+        image_axes(entry["path"], image_ax, lang=lang)
         if truth is None:
             image_ax.set_title(wrap_label(names[row], 30, 2), fontsize=SMALL_TEXT)
         else:
-            text, style = _truth_title(names[row], entry["prediction"], truth[row])
+            text, style = _truth_title(names[row], entry["prediction"], truth[row], lang)
             image_ax.set_title(text, fontsize=SMALL_TEXT, **style)
         if entry.get("error"):
             bars_ax.set_axis_off()
             continue
         probs = probabilities.iloc[row]
-        probability_bars(probs, bars_ax, palette=palette, top=shown)
+        probability_bars(probs, bars_ax, palette=palette, top=shown, lang=lang)
         bars_ax.set_xlabel("")
         bars_ax.set_xticks([0, 0.5, 1])  # probabilities: three 9 pt ticks fit a narrow chart
         bars_ax.tick_params(axis="x", labelsize=SMALL_TEXT)
     for cell in cells[len(rows):]:
         cell.set_facecolor("none")
     if not rows:
-        cells[0].text(0.5, 0.5, "no images selected", ha="center", va="center")
+        cells[0].text(0.5, 0.5, word("note.no_images_selected", lang), ha="center", va="center")
     return fit_cjk_text(figure)
 
 
-def class_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None, title: str | None = None) -> Figure:
-    """Predicted-class counts beside the mean confidence per predicted class, the same class on each row."""
+def class_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None, title: str | None = None,
+                    lang: str = "en") -> Figure:
+    """Predicted-class counts beside the mean confidence per predicted class, the same class on each row;
+    `lang`: the words of the charts ("en", or "zh" for the article's)."""
+    check_lang(lang)
     classes = schema.classes(results)
     palette = _palette(palette, classes)
     order = chart_order(results)
     figure = new_figure(12, bars_height(len(order)) + (0.4 if title else 0))
     left, right = figure.subplots(1, 2, sharey=True)
-    prediction_bars(results, left, palette=palette, order=order)
-    confidence_bars(results, right, palette=palette, order=order)
+    prediction_bars(results, left, palette=palette, order=order, lang=lang)
+    confidence_bars(results, right, palette=palette, order=order, lang=lang)
     right.tick_params(axis="y", labelleft=False)
     if title:
         figure.suptitle(title, fontsize=13, fontweight="bold")
     return fit_cjk_text(figure)
 
 
-def report_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None,
-                     title: str = "Zero-shot classification report") -> Figure:
+def report_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None, title: str | None = None,
+                     lang: str = "en") -> Figure:
     """The four-chart report: predicted classes and confidence per class (top, same class per row),
-    aspect-ratio types and the width/height histogram with its mean (bottom)."""
+    aspect-ratio types and the width/height histogram with its mean (bottom).
+
+    `title`: default "Zero-shot classification report" (with lang="zh" the article's
+    "CLIP零样本分类 + 图像比例分析报告"); `lang`: the words of every chart ("en" or "zh").
+    """
+    check_lang(lang)
+    title = word("title.report", lang) if title is None else title
     classes = schema.classes(results)
     palette = _palette(palette, classes)
     order = chart_order(results)
@@ -610,15 +633,17 @@ def report_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None,
     figure = new_figure(13, top_height + 3.8 + 0.6)
     upper, lower = figure.subfigures(2, 1, height_ratios=[top_height, 3.8])
     left, right = upper.subplots(1, 2, sharey=True)
-    prediction_bars(results, left, palette=palette, order=order)
-    confidence_bars(results, right, palette=palette, order=order)
+    prediction_bars(results, left, palette=palette, order=order, lang=lang)
+    confidence_bars(results, right, palette=palette, order=order, lang=lang)
     right.tick_params(axis="y", labelleft=False)
     ratio_left, ratio_right = lower.subplots(1, 2)
-    ratio_type_bars(results, ratio_left)
-    ratio_histogram(results, ratio_right)
+    ratio_type_bars(results, ratio_left, lang=lang)
+    ratio_histogram(results, ratio_right, lang=lang)
     good = readable(results)
-    figure.suptitle(f"{title}\n{plural(len(good), 'image')}, {plural(len(classes), 'class')}, "
-                    f"mean confidence {good['confidence'].mean():.3f}", fontsize=13, fontweight="bold")
+    counts = word("title.report_counts", lang, images=plural(len(good), "image"), image_count=len(good),
+                  classes=plural(len(classes), "class"), class_count=len(classes),
+                  confidence=good["confidence"].mean())
+    figure.suptitle(f"{title}\n{counts}", fontsize=13, fontweight="bold")
     return fit_cjk_text(figure)
 
 

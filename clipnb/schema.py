@@ -44,6 +44,8 @@ from typing import Sequence
 
 import pandas as pd
 
+from .words import WORDS
+
 SCORE_PREFIX = "score_"
 PROB_PREFIX = "prob_"
 ASPECT_COLUMNS = ["aspect_ratio", "ratio_value", "ratio_type", "nearest_ratio", "orientation"]
@@ -129,7 +131,7 @@ def set_settings(table: pd.DataFrame, **settings) -> pd.DataFrame:
     return table
 
 
-SIGMOID_NOTE = "each class's own sigmoid probability (SigLIP): they need not sum to 1"
+SIGMOID_NOTE = WORDS["note.sigmoid"]["en"]
 
 
 def probability_note(table: pd.DataFrame) -> str:

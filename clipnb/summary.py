@@ -5,6 +5,7 @@ import pandas as pd
 
 from .images import OTHER_RATIO, RATIO_TYPES
 from .schema import classes, probabilities, readable, scores
+from .words import ratio_type_name, word
 
 PERCENT_DECIMALS = 1  # percentages in summary tables: 2.1, not 2.0833333333333335
 MEAN_DECIMALS = 4  # scores, probabilities and confidences in summary tables
@@ -76,18 +77,24 @@ def run_summary(results: pd.DataFrame) -> dict:
             "mean_ratio_value": float(good["ratio_value"].mean()) if len(good) else float("nan")}
 
 
-def summary_text(results: pd.DataFrame) -> str:
-    """The statistics summary (统计总结), as text."""
+def summary_text(results: pd.DataFrame, lang: str = "en") -> str:
+    """The statistics summary (统计总结), as text, in `lang` ("en" or "zh": the article's wording).
+
+    Class names and the reasons files could not be read are data and stay as they are."""
+    header = word("summary.heading", lang)  # checks `lang` before anything is counted
     run = run_summary(results)
-    lines = [f"images: {plural(run['files'], 'file')}, {run['classified']} classified, "
-             f"{run['unreadable']} unreadable"]
+    lines = [header] if header else []
+    lines.append(word("summary.images", lang, files=plural(run['files'], 'file'), file_count=run['files'],
+                      classified=run['classified'], unreadable=run['unreadable']))
     for table in (ratio_counts(results), prediction_counts(results)):
-        lines.append("ratio types:" if "ratio_type" in table else "predictions:")
+        ratios = "ratio_type" in table
+        lines.append(word("summary.ratio_types" if ratios else "summary.predictions", lang))
         for name, count, percent in table.itertuples(index=False, name=None):
             if count:
-                lines.append(f"  - {name}: {count} ({percent:.1f}%)")
+                lines.append(word("summary.count_line", lang, name=ratio_type_name(name, lang) if ratios else name,
+                                  count=count, percent=percent))
     bad = results[results["error"].fillna("") != ""]
     if len(bad):
-        lines.append("unreadable files:")
+        lines.append(word("summary.unreadable_files", lang))
         lines.extend(f"  - {path}: {error}" for path, error in zip(bad["path"], bad["error"]))
     return "\n".join(lines)

@@ -1,0 +1,174 @@
+"""Every user-facing word of the reports, in English and Chinese: one catalogue, looked up by key.
+
+English ("en") is the default everywhere; Chinese ("zh") uses the wording of the article clipnb grew from
+(CLIP零样本分类 + 图像比例分析报告): its chart titles (图像比例分布, 分类结果分布, 各类别平均置信度,
+图像宽高比值分布), its ratio types (正方形 (1:1), 标准屏 (4:3), 宽屏 (16:9), 照片 (3:2), 其他), its CSV columns
+(图像名称, 宽度, 高度, 宽高比, 比例类型, 预测类别, 最高置信度, `<class>_得分`) and its 统计总结.
+
+Data stays English inside a results table (its columns and values are clipnb's schema, see clipnb.schema);
+translation happens at the edges: `word` for figures and printed text, `localised` for a table written for
+a report (CSV headers and ratio-type values).
+
+    word("title.predictions", "zh")          # "分类结果分布"
+    word("summary.images", "zh", files=3, classified=3, unreadable=0)
+    localised(results, "zh")                 # a copy with the article's headers: 图像名称, 宽度, ..., cat_得分
+
+The article's `<class>_得分` holds each class's mean cosine similarity over its templates: clipnb's
+`score_<class>`. clipnb's `prob_<class>` (the probability) becomes `<class>_概率`, and `confidence` (the
+winner's probability) 最高置信度.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+LANGUAGES = ("en", "zh")
+LANGUAGE_NAMES = {"en": "English", "zh": "中文"}
+
+# key -> {language: text}; texts with {fields} are filled by `word(key, lang, **fields)`
+WORDS: dict[str, dict[str, str]] = {
+    # report and dashboard titles
+    "title.report": {"en": "Zero-shot classification report", "zh": "CLIP零样本分类 + 图像比例分析报告"},
+    "title.report_counts": {"en": "{images}, {classes}, mean confidence {confidence:.3f}",
+                            "zh": "{image_count}张图像, {class_count}个类别, 平均置信度 {confidence:.3f}"},
+    "title.predictions": {"en": "Predicted classes", "zh": "分类结果分布"},
+    "title.confidence": {"en": "Confidence per predicted class", "zh": "各类别平均置信度"},
+    "title.ratio_types": {"en": "Aspect-ratio types", "zh": "图像比例分布"},
+    "title.ratio_histogram": {"en": "Width/height ratio", "zh": "图像宽高比值分布"},
+    "title.probabilities": {"en": "probability of each text", "zh": "各文本的概率"},
+    # axis labels, legends, captions
+    "axis.images_predicted": {"en": "images predicted", "zh": "数量"},
+    "axis.hidden_classes": {"en": "  ({hidden} that won no image not shown)",
+                            "zh": "  (未显示{count}个没有预测图像的类别)"},
+    "axis.mean_confidence": {"en": "mean confidence when predicted", "zh": "预测为该类别时的平均置信度"},
+    "axis.images": {"en": "images", "zh": "数量"},
+    "axis.ratio_value": {"en": "width / height", "zh": "宽/高比值"},
+    "axis.probability": {"en": "probability", "zh": "概率"},
+    "legend.mean": {"en": "mean {mean:.2f}", "zh": "均值:{mean:.2f}"},
+    "note.sigmoid": {"en": "each class's own sigmoid probability (SigLIP): they need not sum to 1",
+                     "zh": "各类别各自的 sigmoid 概率 (SigLIP): 总和不必为 1"},
+    "note.no_readable_images": {"en": "no readable images", "zh": "没有可读取的图像"},
+    "note.no_images_selected": {"en": "no images selected", "zh": "未选择图像"},
+    "note.unreadable": {"en": "unreadable: {reason}", "zh": "无法读取: {reason}"},
+    "note.true_class": {"en": "true: {name}", "zh": "真实类别: {name}"},
+    # the statistics summary (统计总结)
+    "summary.heading": {"en": "", "zh": "=== 统计总结 ==="},
+    "summary.images": {"en": "images: {files}, {classified} classified, {unreadable} unreadable",
+                       "zh": "处理图像总数:{file_count} (已分类 {classified}, 无法读取 {unreadable})"},
+    "summary.ratio_types": {"en": "ratio types:", "zh": "图像比例统计:"},
+    "summary.predictions": {"en": "predictions:", "zh": "分类结果统计:"},
+    "summary.count_line": {"en": "  - {name}: {count} ({percent:.1f}%)", "zh": "  - {name}: {count}张 ({percent:.1f}%)"},
+    "summary.unreadable_files": {"en": "unreadable files:", "zh": "无法读取的文件:"},
+    # ratio types (clipnb.images.RATIO_TYPES and OTHER_RATIO), by their English value in the table
+    "ratio.square (1:1)": {"en": "square (1:1)", "zh": "正方形 (1:1)"},
+    "ratio.standard (4:3)": {"en": "standard (4:3)", "zh": "标准屏 (4:3)"},
+    "ratio.widescreen (16:9)": {"en": "widescreen (16:9)", "zh": "宽屏 (16:9)"},
+    "ratio.photo (3:2)": {"en": "photo (3:2)", "zh": "照片 (3:2)"},
+    "ratio.other": {"en": "other", "zh": "其他"},
+    # orientations (clipnb.images.orientation)
+    "orientation.square": {"en": "square", "zh": "方形"},
+    "orientation.landscape": {"en": "landscape", "zh": "横向"},
+    "orientation.portrait": {"en": "portrait", "zh": "纵向"},
+    # columns of the results table (clipnb.schema) as a report's CSV names them
+    "column.path": {"en": "path", "zh": "图像名称"},
+    "column.width": {"en": "width", "zh": "宽度"},
+    "column.height": {"en": "height", "zh": "高度"},
+    "column.aspect_ratio": {"en": "aspect_ratio", "zh": "宽高比"},
+    "column.ratio_value": {"en": "ratio_value", "zh": "宽高比值"},
+    "column.ratio_type": {"en": "ratio_type", "zh": "比例类型"},
+    "column.nearest_ratio": {"en": "nearest_ratio", "zh": "最接近的标准比例"},
+    "column.orientation": {"en": "orientation", "zh": "方向"},
+    "column.prediction": {"en": "prediction", "zh": "预测类别"},
+    "column.confidence": {"en": "confidence", "zh": "最高置信度"},
+    "column.error": {"en": "error", "zh": "错误"},
+    "column.note": {"en": "note", "zh": "备注"},
+    "column.score": {"en": "score_{name}", "zh": "{name}_得分"},
+    "column.prob": {"en": "prob_{name}", "zh": "{name}_概率"},
+    # columns of the summary tables (clipnb.summary)
+    "column.class": {"en": "class", "zh": "类别"},
+    "column.mean_score": {"en": "mean_score", "zh": "平均得分"},
+    "column.mean_probability": {"en": "mean_probability", "zh": "平均概率"},
+    "column.predicted": {"en": "predicted", "zh": "预测数量"},
+    "column.predicted_pct": {"en": "predicted_pct", "zh": "预测占比(%)"},
+    "column.mean_confidence_when_predicted": {"en": "mean_confidence_when_predicted", "zh": "预测时平均置信度"},
+    "column.count": {"en": "count", "zh": "数量"},
+    "column.percent": {"en": "percent", "zh": "占比(%)"},
+    # the control panel
+    "panel.language": {"en": "Language", "zh": "语言"},
+    "panel.settings": {"en": "{classes} × {templates}, {ensemble} ensembling",
+                       "zh": "{class_count}个类别 × {template_count}个模板, {ensemble} 集成"},
+    "panel.sigmoid": {"en": "; probabilities: {note}", "zh": "; 概率: {note}"},
+}
+
+
+def check_lang(lang: str) -> str:
+    """`lang` when it is a known language ("en" or "zh"); otherwise a ValueError naming the known ones."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown report language {lang!r}: use one of {', '.join(LANGUAGES)}")
+    return lang
+
+
+def word(key: str, lang: str = "en", **fields) -> str:
+    """The text of `key` in `lang`, with its {fields} filled from `fields`.
+
+    An unknown key or language raises (KeyError, ValueError) with the known ones in the message.
+    """
+    check_lang(lang)
+    try:
+        texts = WORDS[key]
+    except KeyError:
+        raise KeyError(f"unknown word {key!r}; known words: {', '.join(sorted(WORDS))}") from None
+    text = texts[lang]
+    return text.format(**fields) if fields else text
+
+
+def ratio_type_name(value, lang: str = "en"):
+    """A ratio type of the table ("photo (3:2)", "other") in `lang`; any other value (NaN, None) as it is."""
+    check_lang(lang)
+    return WORDS[f"ratio.{value}"][lang] if isinstance(value, str) and f"ratio.{value}" in WORDS else value
+
+
+def orientation_name(value, lang: str = "en"):
+    """An orientation of the table ("landscape") in `lang`; any other value as it is."""
+    check_lang(lang)
+    key = f"orientation.{value}"
+    return WORDS[key][lang] if isinstance(value, str) and key in WORDS else value
+
+
+def column_name(column: str, lang: str = "en", classes: Sequence[str] | None = None) -> str:
+    """A column of a results or summary table as a report in `lang` names it: "score_cat" -> "cat_得分".
+
+    `classes`: the table's classes, so that a class whose name starts with "score_" is still read right
+    (default: any column starting with score_ or prob_ is a class's). A column the catalogue does not
+    know keeps its name.
+    """
+    check_lang(lang)
+    from .schema import PROB_PREFIX, SCORE_PREFIX
+
+    for prefix, key in ((SCORE_PREFIX, "column.score"), (PROB_PREFIX, "column.prob")):
+        if isinstance(column, str) and column.startswith(prefix):
+            name = column[len(prefix):]
+            if classes is None or name in classes:
+                return word(key, lang, name=name)
+    key = f"column.{column}"
+    return WORDS[key][lang] if key in WORDS else column
+
+
+def localised(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """A copy of a results table (or a summary table) for a report in `lang`: columns named as the report
+    names them and ratio types (and orientations) in its words. "en" returns the table unchanged (the
+    same object), so English output is exactly what it was. Write the copy with `export.write_csv`."""
+    check_lang(lang)
+    if lang == "en":
+        return table
+    from .schema import classes as table_classes
+
+    names = table_classes(table) if any(isinstance(c, str) and c.startswith(("score_", "prob_"))
+                                        for c in table.columns) else None
+    copy = table.copy()
+    if "ratio_type" in copy:
+        copy["ratio_type"] = copy["ratio_type"].map(lambda v: ratio_type_name(v, lang))
+    if "orientation" in copy:
+        copy["orientation"] = copy["orientation"].map(lambda v: orientation_name(v, lang))
+    return copy.rename(columns=lambda c: column_name(c, lang, names))
