@@ -41,6 +41,7 @@ from .schema import SIGMOID_NOTE, setting
 from .scoring import ClassWarning, build_head
 from .search import index_images, search_image, search_text
 from .summary import plural, summary_text
+from .words import LANGUAGES, localised
 from .video import VideoError, classify_video, embed_video, video_info
 
 # The problems that end a run with one "clipnb: error: ..." line and exit code 2 (see main).
@@ -162,14 +163,18 @@ def labelled_folder_options(parser: argparse.ArgumentParser) -> None:
 
 
 def output_options(parser: argparse.ArgumentParser, *, csv: tuple[str | None, str] | None = None,
-                   out: tuple[str | None, str] | None = None, bom: str | None = None) -> None:
-    """--csv, --out and --bom, each given as (default, help) or, for --bom, its help; None leaves it out."""
+                   out: tuple[str | None, str] | None = None, bom: str | None = None,
+                   lang: str | None = None) -> None:
+    """--csv, --out, --bom and --lang, each given as (default, help) or, for --bom and --lang, its help; None
+    leaves it out."""
     if csv:
         parser.add_argument("--csv", default=csv[0], help=csv[1])
     if out:
         parser.add_argument("--out", default=out[0], help=out[1])
     if bom:
         parser.add_argument("--bom", action="store_true", help=bom)
+    if lang:
+        parser.add_argument("--lang", choices=LANGUAGES, default="en", help=lang)
 
 
 # ---- steps shared by several commands ------------------------------------------------------------------
@@ -242,8 +247,8 @@ def run_classify(args: argparse.Namespace) -> int:
                        progress=not args.quiet)
     print(f"model {model.name}, {plural(len(spec.classes), 'class')} x {plural(len(spec.templates), 'template')}, "
           f"ensemble {args.ensemble}" + (f"; probabilities: {SIGMOID_NOTE}" if model.sigmoid else ""))
-    print(summary_text(results))
-    path = export.write_csv(results, args.csv, bom=args.bom)
+    print(summary_text(results, args.lang))
+    path = export.write_csv(localised(results, args.lang), args.csv, bom=args.bom)
     print(f"wrote {path}")
     return 0
 
@@ -479,7 +484,9 @@ COMMANDS = {command.name: command for command in (
     Command("classify", "classify a folder of images zero-shot and write a CSV", run_classify, classify_arguments,
             (prompt_options,
              partial(output_options, csv=("clipnb_results.csv", "where to write the per-image table"),
-                     bom="write a UTF-8 byte-order mark (for Excel)"),
+                     bom="write a UTF-8 byte-order mark (for Excel)",
+                     lang="language of the summary and of the CSV's headers and ratio types: en (default) or zh "
+                          "(the article's: 图像名称, 宽度, ..., <class>_得分)"),
              model_options, embedding_options)),
     Command("similarity", "probabilities of free texts for one image", run_similarity, similarity_arguments,
             (model_options,)),

@@ -32,6 +32,33 @@ def test_classify_writes_csv_and_prints_summary(tiny_checkpoint, tmp_path, capsy
     assert len(table) == 8 and {f"prob_{c}" for c in CLASSES} <= set(table.columns)
 
 
+def test_classify_in_chinese_writes_the_articles_csv_and_summary(tiny_checkpoint, tmp_path, capsys):
+    english, chinese = tmp_path / "en.csv", tmp_path / "zh.csv"
+    common = [str(TEST_IMAGES), "--classes", *CLASSES, "--model", str(tiny_checkpoint),
+              "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    assert main(["classify", *common, "--csv", str(english)]) == 0
+    capsys.readouterr()
+    assert main(["classify", *common, "--csv", str(chinese), "--lang", "zh", "--bom"]) == 0
+    printed = capsys.readouterr().out
+    assert "=== 统计总结 ===" in printed and "处理图像总数:8" in printed and "图像比例统计:" in printed
+    assert "分类结果统计:" in printed and "  - 其他: 4张 (50.0%)" in printed
+    table = pd.read_csv(chinese, encoding="utf-8-sig")
+    assert list(table.columns[:3]) == ["图像名称", "宽度", "高度"]
+    assert {"宽高比", "比例类型", "预测类别", "最高置信度", *(f"{c}_得分" for c in CLASSES)} <= set(table.columns)
+    assert set(table["比例类型"]) == {"正方形 (1:1)", "标准屏 (4:3)", "宽屏 (16:9)", "照片 (3:2)", "其他"}
+    # the same numbers as the English CSV, under the article's names
+    plain = pd.read_csv(english)
+    assert list(table["cat_得分"]) == list(plain["score_cat"]) and list(table["预测类别"]) == list(plain["prediction"])
+
+
+def test_an_unknown_report_language_is_refused(tiny_checkpoint, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["classify", str(TEST_IMAGES), "--classes", "cat", "--lang", "fr", "--csv", str(tmp_path / "r.csv")])
+    assert stop.value.code == 2
+    assert "--lang: invalid choice: 'fr' (choose from" in capsys.readouterr().err
+    assert not (tmp_path / "r.csv").exists()
+
+
 def test_templates_file_and_imagenet_sets(tiny_checkpoint, tmp_path):
     templates = tmp_path / "t.txt"
     templates.write_text("a blurry photo of a {}\n")
