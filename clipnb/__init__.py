@@ -39,18 +39,21 @@ from .scoring import ClassWarning, ZeroShotHead, build_head, class_warnings, enc
 from .search import ImageIndex, index_images, rank_captions, search_image, search_text
 from .summary import class_summary, prediction_counts, ratio_counts, run_summary, summary_text
 from .video import VideoError, VideoFrames, VideoResult, classify_video, embed_video, video_info
+from .words import LANGUAGES, localised
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ClassWarning", "ClipModel", "DEFAULT_TEMPLATES", "ENSEMBLE_METHODS", "EmbeddedImages", "EmbeddingCache",
-    "Evaluation", "ExportError", "FolderError", "ImageIndex", "ImageReadError", "LabelError", "LabelledImages",
+    "Evaluation", "ExportError", "FolderError", "ImageIndex", "ImageReadError", "LANGUAGES", "LabelError",
+    "LabelledImages",
     "ModelComparison", "ModelError", "ProbeError", "PromptError", "PromptSpec", "SettingsComparison",
     "TEMPLATE_SETS", "VideoError",
     "VideoFrames", "VideoResult", "ZeroShotHead", "aspect_info", "available_models", "build_head",
     "class_summary", "class_warnings", "classify", "classify_video", "compare_models", "curve_summary", "embed_images",
     "embed_labelled", "embed_video", "encode_texts", "evaluate_labelled", "find_images", "folder_labels",
-    "folder_note", "gather_images", "highlight_changes", "index_images", "list_models", "load_model", "match_classes",
+    "folder_note", "gather_images", "highlight_changes", "index_images", "list_models", "load_model", "localised",
+    "match_classes",
     "open_image", "prediction_counts", "probabilities", "probe_labelled", "prompt_spec", "rank_captions",
     "ratio_counts", "read_labels", "resolve_templates", "results_table", "run_summary", "save_figure",
     "score_settings", "scores", "search_image", "search_text", "setting", "setting_summary", "similarity",

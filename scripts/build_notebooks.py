@@ -112,6 +112,7 @@ new subfolder of the output folder."""),
 compared_template_sets = ["basic", "imagenet7", "imagenet80"]  # the settings compared side by side
 max_images = 12  # images in the grid
 rows_shown = 10  # rows of the long tables shown here (the CSV files hold every row)
+LANG = "en"  # the language of the charts, the summary and the CSV headers: "en" or "zh" (the article's Chinese)
 output_dir = "../reports/zero_shot"  # where the CSV files and the figures are written"""),
     ("markdown", "## The model and the images"),
     ("code", setup("from clipnb.defaults import choose_folder", "from clipnb.widgets import ClassifierPanel, image_table") + """
@@ -144,7 +145,7 @@ print(f"the first {min(rows_shown, len(table))} of {len(table)} images (all of t
 table.head(rows_shown).style.format(precision=3).hide(axis="index")"""),
     ("markdown", "Each image above its five best classes; the winner is drawn in its class colour and in bold."),
     ("code", """\
-grid = plotting.image_grid(results, max_images=max_images, truth=truth)
+grid = plotting.image_grid(results, max_images=max_images, truth=truth, lang=LANG)
 grid"""),
     ("markdown", """\
 ## Template sets and ensembling methods side by side
@@ -167,7 +168,7 @@ comparison_chart = plotting.comparison_figure(comparison, only_changed=True)
 comparison_chart"""),
     ("markdown", "## Export"),
     ("code", """\
-written = [clipnb.write_csv(results, output_dir / "classification.csv", bom=True),
+written = [clipnb.write_csv(clipnb.localised(results, LANG), output_dir / "classification.csv", bom=True),
            clipnb.write_csv(comparison.reset_index(), output_dir / "settings_comparison.csv")]
 written += plotting.export_figure(grid, output_dir, "image_grid")
 written += plotting.export_figure(comparison_chart, output_dir, "settings_comparison")
@@ -193,13 +194,15 @@ REPORT = [
 
 A report on a folder of images: classify them, then a dashboard of the predicted classes, the mean
 confidence per predicted class, the aspect-ratio types and the width/height histogram with its mean; the
-per-image table; a statistics summary; and the CSV files and figures written for a report. Titles and class
-names may be Chinese: an installed CJK font is used, and when there is none the notebook says how to
-install one."""),
+per-image table; a statistics summary; and the CSV files and figures written for a report. With
+`LANG = "zh"` the report is in Chinese as the article writes it: chart titles (分类结果分布, 图像比例分布, ...),
+the 统计总结 and the CSV headers (图像名称, 宽度, ..., `<class>_得分`). Titles and class names may be Chinese:
+an installed CJK font is used, and when there is none the notebook says how to install one."""),
     ("parameters", f"""\
 {MODEL_LINE}
 {FOLDER_PARAMETERS}
-title = "Zero-shot classification report"  # the dashboard's title, for example "CLIP零样本分类报告"
+title = None  # the dashboard's title; None: "Zero-shot classification report" in LANG
+LANG = "en"  # the language of the charts, the summary and the CSV headers: "en" or "zh" (the article's Chinese)
 dpi = 150  # resolution of the PNG figure
 rows_shown = 10  # rows of the per-image table shown here (the CSV file holds every row)
 output_dir = "../reports"  # where the CSV files and the figures are written"""),
@@ -213,20 +216,21 @@ results = clipnb.classify(image_folder, classes, templates, model=model, ensembl
                           cache=clipnb.EmbeddingCache())"""),
     ("markdown", "## Dashboard"),
     ("code", """\
-dashboard = plotting.report_dashboard(results, title=title)
+dashboard = plotting.report_dashboard(results, title=title, lang=LANG)
 dashboard"""),
     ("markdown", "## Per-image table"),
     ("code", """\
 columns = ["path", "width", "height", "aspect_ratio", "ratio_type", "prediction", "confidence", "error"]
 print(f"the first {min(rows_shown, len(results))} of {len(results)} images (all of them go to classification.csv):")
-results[columns].head(rows_shown).style.format({"confidence": "{:.4f}"}).hide(axis="index")"""),
+shown = clipnb.localised(results[columns].head(rows_shown), LANG)
+shown.style.format({clipnb.words.column_name("confidence", LANG): "{:.4f}"}).hide(axis="index")"""),
     ("markdown", "## Statistics"),
-    ("code", "print(clipnb.summary_text(results))"),
-    ("code", "clipnb.class_summary(results).style.format(precision=3).hide(axis=\"index\")"),
+    ("code", "print(clipnb.summary_text(results, LANG))"),
+    ("code", "clipnb.localised(clipnb.class_summary(results), LANG).style.format(precision=3).hide(axis=\"index\")"),
     ("markdown", "## Export for the report"),
     ("code", """\
-written = [clipnb.write_csv(results, output_dir / "classification.csv", bom=True),
-           clipnb.write_csv(clipnb.class_summary(results), output_dir / "class_summary.csv")]
+written = [clipnb.write_csv(clipnb.localised(results, LANG), output_dir / "classification.csv", bom=True),
+           clipnb.write_csv(clipnb.localised(clipnb.class_summary(results), LANG), output_dir / "class_summary.csv")]
 written += plotting.export_figure(dashboard, output_dir, "dashboard", dpi=dpi)
 for path in written:
     print(f"wrote {path}")"""),

@@ -180,6 +180,42 @@ def test_03_report_writes_the_dashboard_table_and_summary(kernel_env, tmp_path, 
     assert_pictures([out / f"dashboard.{fmt}" for fmt in ("png", "svg", "pdf")])
 
 
+def no_font_warnings(notebook):
+    """No stream a notebook printed says a glyph or a font is missing (Chinese drawn as empty boxes)."""
+    said = "\n".join(o.get("text", "") for o in outputs(notebook) if o.output_type == "stream")
+    for sign in ("Glyph", "missing from font", "CJKFontWarning", "findfont"):
+        assert sign not in said, said
+
+
+def test_03_report_in_chinese_has_the_articles_csv_headers_and_summary(kernel_env, tmp_path, shapes_subset):
+    out = tmp_path / "out"
+    notebook = execute(NAMES[2], tmp_path, image_folder=str(shapes_subset), recursive=True, classes=CLASSES,
+                       LANG="zh", dpi=80, output_dir=str(out))
+    text = text_of(notebook)
+    assert "=== 统计总结 ===" in text and "处理图像总数:12" in text and "图像比例统计:" in text and "分类结果统计:" in text
+    no_font_warnings(notebook)
+    figures_in(notebook, 1)
+    results = pd.read_csv(out / "classification.csv", encoding="utf-8-sig")
+    assert list(results.columns[:3]) == ["图像名称", "宽度", "高度"]
+    assert {"宽高比", "比例类型", "预测类别", "最高置信度", *(f"{c}_得分" for c in CLASSES)} <= set(results.columns)
+    assert set(results["比例类型"]) <= {"正方形 (1:1)", "标准屏 (4:3)", "宽屏 (16:9)", "照片 (3:2)", "其他"}
+    summary = pd.read_csv(out / "class_summary.csv")
+    assert list(summary["类别"]) == CLASSES and summary["预测数量"].sum() == 12
+    assert_pictures([out / f"dashboard.{fmt}" for fmt in ("png", "svg", "pdf")])
+    assert "CLIP零样本分类 + 图像比例分析报告" in (out / "dashboard.svg").read_text(encoding="utf-8")
+
+
+def test_02_in_chinese_writes_the_articles_csv_headers(kernel_env, tmp_path, shapes_subset):
+    out = tmp_path / "out"
+    notebook = execute(NAMES[1], tmp_path, image_folder=str(shapes_subset), recursive=True, classes=CLASSES,
+                       max_images=4, LANG="zh", output_dir=str(out))
+    no_font_warnings(notebook)
+    figures_in(notebook, 2)
+    results = pd.read_csv(out / "classification.csv", encoding="utf-8-sig")
+    assert list(results.columns[:7]) == ["图像名称", "宽度", "高度", "宽高比", "宽高比值", "比例类型", "最接近的标准比例"]
+    assert {"预测类别", "最高置信度", "red circle_得分", "red circle_概率"} <= set(results.columns)
+
+
 @pytest.mark.parametrize("stuck", [1, 2])
 def test_main_job_runs_a_stuck_notebook_once_more_then_says_so(monkeypatch, tmp_path, capsys, stuck):
     job = load_script("main_job")
