@@ -57,6 +57,7 @@ from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, Prompt
 from .scoring import build_head, class_warnings
 from .schema import readable
 from .summary import class_summary, plural, prediction_counts
+from .words import LANGUAGE_NAMES, check_lang, column_name, localised, word
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
@@ -104,11 +105,13 @@ def template_lines(text: str) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def settings_line(classes: Sequence[str], templates: Sequence[str], ensemble: str, sigmoid: bool = False) -> str:
+def settings_line(classes: Sequence[str], templates: Sequence[str], ensemble: str, sigmoid: bool = False,
+                  lang: str = "en") -> str:
     """The status line's summary of the settings shown: "5 classes × 3 templates, embedding ensembling", and
-    for a sigmoid model (SigLIP) that its probabilities are per class."""
-    line = f"{plural(len(classes), 'class')} × {plural(len(templates), 'template')}, {ensemble} ensembling"
-    return line + (f"; {schema.SIGMOID_NOTE}" if sigmoid else "")
+    for a sigmoid model (SigLIP) that its probabilities are per class; in `lang` ("en", "zh")."""
+    line = word("panel.settings", lang, classes=plural(len(classes), "class"), class_count=len(classes),
+                templates=plural(len(templates), "template"), template_count=len(templates), ensemble=ensemble)
+    return line + (word("panel.sigmoid", lang, note=word("note.sigmoid", lang)) if sigmoid else "")
 
 
 def export_folder(base: str | os.PathLike, now: datetime.datetime | None = None) -> Path:
@@ -170,16 +173,18 @@ def _bar(fraction: float, colour: str, text: str) -> str:
             f'<span class="value">{html.escape(text)}</span></span>')
 
 
-def class_chart_html(results: pd.DataFrame, palette: Mapping[str, tuple]) -> str:
+def class_chart_html(results: pd.DataFrame, palette: Mapping[str, tuple], lang: str = "en") -> str:
     """Per class: how many images it won and their mean confidence (as the report's dashboard), the
-    most predicted first; with more than 20 classes, those that won nothing are left out (and counted)."""
+    most predicted first; with more than 20 classes, those that won nothing are left out (and counted).
+    `lang`: the words of the chart ("en", "zh")."""
     good = readable(results)
     counts = prediction_counts(results).set_index("class")
     means = good.groupby("prediction")["confidence"].mean()
     order = plotting.chart_order(results)
     top = max([int(counts.at[c, "count"]) for c in order] + [1])
-    cells = ['<span class="head">class</span><span class="head">images predicted</span>'
-             '<span class="head">mean confidence when predicted</span>']
+    cells = [f'<span class="head">{html.escape(word("panel.head_class", lang))}</span>'
+             f'<span class="head">{html.escape(word("panel.head_predicted", lang))}</span>'
+             f'<span class="head">{html.escape(word("panel.head_confidence", lang))}</span>']
     for name in order:
         count = int(counts.at[name, "count"])
         colour = to_hex(palette.get(name, (0.6, 0.6, 0.6)))
@@ -190,17 +195,19 @@ def class_chart_html(results: pd.DataFrame, palette: Mapping[str, tuple]) -> str
         cells.append(_bar(mean, colour, "–" if not np.isfinite(mean) else f"{mean:.3f}"))
     hidden = [c for c in schema.classes(results) if c not in order]
     names = ", ".join(hidden[:12]) + (", …" if len(hidden) > 12 else "")
-    note = (f'<div class="clipnb-note">Not shown: {plural(len(hidden), "class")} that won no image '
-            f'({html.escape(names)}).</div>' if hidden else "")
-    return (f'<h4>Predicted classes ({plural(len(good), "image")})</h4>'
+    note = word("panel.not_shown", lang, hidden=plural(len(hidden), "class"), count=len(hidden), names=names)
+    note = f'<div class="clipnb-note">{html.escape(note)}</div>' if hidden else ""
+    heading = word("panel.chart_heading", lang, images=plural(len(good), "image"), image_count=len(good))
+    return (f'<h4>{html.escape(heading)}</h4>'
             f'<div class="clipnb-bars clipnb-class-chart">{"".join(cells)}</div>{note}')
 
 
 def image_cards_html(results: pd.DataFrame, rows: Sequence[int], palette: Mapping[str, tuple],
                      thumbnails: Mapping[int, str | None], truth: Sequence[str | None] | None = None,
-                     top: int = 5) -> str:
+                     top: int = 5, lang: str = "en") -> str:
     """One card per shown image: its thumbnail (a data URI, or None when unreadable), its name marked ✓ or
-    ✗ where the true class is known, and its `top` class probabilities with the winner in its colour."""
+    ✗ where the true class is known, and its `top` class probabilities with the winner in its colour;
+    `lang`: the words of the cards ("en", "zh")."""
     probabilities = schema.probabilities(results)
     names = display_names(results["path"])
     cards = []
@@ -211,13 +218,13 @@ def image_cards_html(results: pd.DataFrame, rows: Sequence[int], palette: Mappin
         title = html.escape(names[row])
         true = truth[row] if truth is not None else None
         if entry["error"]:
-            body = f'<div class="wrong">unreadable: {html.escape(str(entry["error"]))}</div>'
+            body = f'<div class="wrong">{html.escape(word("note.unreadable", lang, reason=entry["error"]))}</div>'
         else:
             if true is not None:
                 mark = ('<span class="right">✓ </span>' if entry["prediction"] == true
                         else '<span class="wrong">✗ </span>')
                 title = mark + title + ("" if entry["prediction"] == true
-                                        else f' <span class="wrong">(true: {html.escape(true)})</span>')
+                                        else f' <span class="wrong">{html.escape(word("panel.true_class", lang, name=true))}</span>')
             probs = probabilities.iloc[row].astype(float)
             probs = probs.sort_values(ascending=False, kind="stable").head(top)
             lines = []
@@ -229,7 +236,7 @@ def image_cards_html(results: pd.DataFrame, rows: Sequence[int], palette: Mappin
             body = f'<div class="prob">{"".join(lines)}</div>'
         cards.append(f'<div class="clipnb-card">{picture}<div class="name">{title}</div>{body}</div>')
     if not cards:
-        cards.append('<div class="clipnb-note">no images selected: pick some under "Images shown"</div>')
+        cards.append(f'<div class="clipnb-note">{html.escape(word("panel.no_images", lang), quote=False)}</div>')
     return f'<div class="clipnb-cards">{"".join(cards)}</div>'
 
 
@@ -268,7 +275,9 @@ class ClassifierPanel:
     `new_class` ("New class": Enter adds it; several names separated by commas add several) +
     `add_class_button` ("Add class"); `template_set` ("Template set"); `templates` ("Templates", one per
     line: applies `typing_delay` seconds after the last keystroke, and at once on a new line);
-    `ensemble` ("Ensembling"); `shown` ("Images shown"); `output_dir` + `export_button` ("Export": a new
+    `ensemble` ("Ensembling"); `shown` ("Images shown"); `language` ("Language": English or 中文, the words of
+    the status and export lines, the charts, the table and the exported files' headers and figures; switching
+    it re-words what is shown and changes no setting); `output_dir` + `export_button` ("Export": a new
     timestamped subfolder of the output folder each time, with its own line, `export_status`, under it).
 
     State: `results` (last good scoring), `table` (the rows shown), `html` (the charts shown), `message`
@@ -281,7 +290,8 @@ class ClassifierPanel:
                  templates: str | Sequence[str] = DEFAULT_TEMPLATES, ensemble: str = "embedding", *,
                  output_dir: str | os.PathLike = "reports", shown: Sequence[int] | None = None,
                  max_shown: int = 8, cache: EmbeddingCache | None = None, dpi: int = 150, truth: str | Sequence | None = "folders",
-                 typing_delay: float = TYPING_DELAY):
+                 typing_delay: float = TYPING_DELAY, lang: str = "en"):
+        check_lang(lang)
         self.model, self.embedded, self.cache, self.dpi = model, embedded, cache, dpi
         self.typing_delay = typing_delay
         spec = prompt_spec(classes, templates, ensemble)
@@ -299,6 +309,7 @@ class ClassifierPanel:
         self._quiet = False
         self._repeats = 0  # how often the same error came again in a row
         self._shown_settings = ""
+        self._scored: tuple | None = None  # what the last good scoring was, to word its status line again
         self._thumbnails: dict[int, str | None] = {}
         self._colours = dict(plotting.class_palette(classes))  # a class keeps its colour for good
 
@@ -325,6 +336,9 @@ class ClassifierPanel:
         self.shown = w.SelectMultiple(options=[(name, i) for i, name in enumerate(names)], value=shown,
                                       rows=min(8, max(3, len(names))), description="Images shown",
                                       layout=w.Layout(width="auto"), style=wide)
+        self.language = w.ToggleButtons(options=[(LANGUAGE_NAMES[code], code) for code in LANGUAGE_NAMES],
+                                        value=lang, description="Language", style=wide,
+                                        tooltips=["English", "中文: the article's chart titles, summary and CSV headers"])
         self.output_dir = w.Text(value=str(output_dir), description="Output folder", layout=w.Layout(width="auto"),
                                  style=wide)
         self.export_button = w.Button(description="Export", icon="download", button_style="success",
@@ -347,13 +361,15 @@ class ClassifierPanel:
         self.templates.observe(self._guarded("editing the templates", self._on_templates), names="value")
         self.ensemble.observe(self._guarded("switching the ensembling", lambda _: self.refresh()), names="value")
         self.shown.observe(self._guarded("choosing the images shown", lambda _: self.redraw()), names="value")
+        self.language.observe(self._guarded("switching the language", self._on_language), names="value")
 
         column = w.Layout(width="33%", padding="0 8px 0 0")
         self.widget = w.VBox([
             w.HBox([w.VBox([self.class_list, self.remove_class_button, self.new_class, self.add_class_button],
                            layout=column),
                     w.VBox([self.template_set, self.templates, self.ensemble], layout=column),
-                    w.VBox([self.shown, self.output_dir, self.export_button, self.export_status], layout=column)]),
+                    w.VBox([self.shown, self.language, self.output_dir, self.export_button, self.export_status],
+                           layout=column)]),
             self.status, self.charts, self.table_view])
         self.widget.add_class("clipnb-panel")
         self.refresh()
@@ -375,6 +391,11 @@ class ClassifierPanel:
     def palette(self) -> dict:
         """The colour of each class: a class keeps its colour when others are added or removed."""
         return {name: self._colours[name] for name in self.classes}
+
+    @property
+    def lang(self) -> str:
+        """The language of the panel's words and exports: "en" or "zh" (the `language` control)."""
+        return self.language.value
 
     @property
     def template_list(self) -> list[str]:
@@ -434,16 +455,23 @@ class ClassifierPanel:
             self.results = results_table(self.embedded, head)
             schema.set_settings(self.results, model=self.model.name)
             self.scorings += 1
-            self._shown_settings = settings_line(head.classes, head.templates, head.ensemble, head.sigmoid)
             self.redraw()
-            seconds = time.perf_counter() - started
-            text = (f"{self._shown_settings}: {plural(int(self.embedded.ok.sum()), 'image')} re-scored from "
-                    f"their embeddings in {seconds:.2f} s (none encoded again)")
             cautions = class_warnings(self.model, head.classes, head.templates)
-            if cautions:
-                return self._warn(text, " ".join(cautions))
-            self._say(text)
-            return True
+            self._scored = (head, time.perf_counter() - started, " ".join(cautions))
+            return self._say_scored()
+
+    def _say_scored(self) -> bool:
+        """The status line of the last good scoring, in the panel's language."""
+        head, seconds, cautions = self._scored
+        lang = self.lang
+        self._shown_settings = settings_line(head.classes, head.templates, head.ensemble, head.sigmoid, lang)
+        images = int(self.embedded.ok.sum())
+        text = word("panel.rescored", lang, settings=self._shown_settings, images=plural(images, "image"),
+                    image_count=images, seconds=seconds)
+        if cautions:
+            return self._warn(text, cautions)
+        self._say(text)
+        return True
 
     def redraw(self) -> None:
         """Draw the charts and the table of the current results (the images shown may have changed)."""
@@ -455,17 +483,19 @@ class ClassifierPanel:
                 if row not in self._thumbnails:
                     self._thumbnails[row] = thumbnail_uri(self.embedded.records.at[row, "path"])
             self.truth = self._true_classes()
-            palette = self.palette
-            self.html = (STYLE + '<div class="clipnb-view">' + class_chart_html(self.results, palette)
-                         + image_cards_html(self.results, rows, palette, self._thumbnails, self.truth) + "</div>")
+            palette, lang = self.palette, self.lang
+            self.html = (STYLE + '<div class="clipnb-view">' + class_chart_html(self.results, palette, lang)
+                         + image_cards_html(self.results, rows, palette, self._thumbnails, self.truth, lang=lang)
+                         + "</div>")
             self.charts.value = self.html
             self.table = image_table(self.results, rows, self.truth)
-            self.table_view.value = table_html(self.table)
+            self.table_view.value = table_html(self.table.rename(columns=lambda c: column_name(c, lang)))
 
     def export(self, wait: bool = True) -> list[Path]:
         """Write classification.csv, class_summary.csv, settings.json (model, classes, templates,
         ensembling) and the charts (PNG, SVG, PDF) of the results shown to a new timestamped subfolder of
-        the output folder. The export line under the button says "exporting…" at once, with the settings
+        the output folder, in the panel's language (Chinese: the article's CSV headers and chart titles). The
+        export line under the button says "exporting…" at once, with the settings
         being written, and where the files went after; the status line above stays about the controls.
         Templates still waiting for the typing pause apply first. `wait=False` (the Export button) writes
         on a thread, so the panel stays usable."""
@@ -479,17 +509,17 @@ class ClassifierPanel:
                 self._export_fail("no output folder: type the folder to export to in 'Output folder'")
                 return []
             folder = export_folder(base)
-            label = self._shown_settings
+            label, lang = self._shown_settings, self.lang
             if self.error:
-                label += " (the last good settings: the entry in the status line is not applied)"
+                label += word("panel.last_good", lang)
             results = self.results
             settings = {"model": self.model.name, "classes": schema.classes(results),
                         "templates": list(schema.setting(results, "templates", [])),
                         "ensemble": schema.setting(results, "ensemble"), "images": len(results),
                         "exported": datetime.datetime.now().isoformat(timespec="seconds")}
             job = functools.partial(self._write_export, folder, results, settings, list(self.shown.value),
-                                    self.palette, self.truth, label)
-            self._export_say(f"exporting… {label} to {folder}")
+                                    self.palette, self.truth, label, lang)
+            self._export_say(word("panel.exporting", lang, label=label, folder=folder))
             if not wait:
                 self.export_button.disabled = True
         if wait:
@@ -497,13 +527,14 @@ class ClassifierPanel:
         threading.Thread(target=self._guarded("exporting", job), daemon=True).start()
         return []
 
-    def _write_export(self, folder: Path, results, settings, rows, palette, truth, label) -> list[Path]:
+    def _write_export(self, folder: Path, results, settings, rows, palette, truth, label,
+                      lang: str = "en") -> list[Path]:
         try:
-            written = [write_csv(results, folder / "classification.csv", bom=True),
-                       write_csv(class_summary(results), folder / "class_summary.csv"),
+            written = [write_csv(localised(results, lang), folder / "classification.csv", bom=True),
+                       write_csv(localised(class_summary(results), lang), folder / "class_summary.csv"),
                        write_json(settings, folder / "settings.json")]
-            figures = {"images": plotting.image_grid(results, rows=rows, palette=palette, truth=truth),
-                       "classes": plotting.class_dashboard(results, palette=palette)}
+            figures = {"images": plotting.image_grid(results, rows=rows, palette=palette, truth=truth, lang=lang),
+                       "classes": plotting.class_dashboard(results, palette=palette, lang=lang)}
             for name in CHARTS:
                 written += plotting.export_figure(figures[name], folder, f"panel_{name}", dpi=self.dpi)
         except (ExportError, OSError) as exc:
@@ -516,8 +547,8 @@ class ClassifierPanel:
             self.export_button.disabled = False
         with self._lock:
             self.exported = written
-            self._export_say(f"exported {plural(len(written), 'file')} ({label}) to {folder}: "
-                             f"{', '.join(p.name for p in written)}")
+            self._export_say(word("panel.exported", lang, files=plural(len(written), "file"), file_count=len(written),
+                                  label=label, folder=folder, names=", ".join(p.name for p in written)))
         return written
 
     def _export_say(self, text: str) -> None:
@@ -626,6 +657,21 @@ class ClassifierPanel:
             if self._timer is not None:
                 self._cancel_typing()
                 self._apply_templates()
+
+    def _on_language(self, _change) -> None:
+        """Word the charts, the table and the status line again in the chosen language: nothing is re-scored,
+        and no edit is touched (templates still waiting for the typing pause keep waiting; a ⚠ about a bad
+        entry stays, as the entry is still there)."""
+        with self._lock:
+            self.redraw()
+            if self._scored is None:
+                return
+            if self.error:  # the bad entry is still in its control: its message stays; only the settings shown change
+                head = self._scored[0]
+                self._shown_settings = settings_line(head.classes, head.templates, head.ensemble, head.sigmoid,
+                                                     self.lang)
+                return
+            self._say_scored()
 
     def _true_classes(self) -> list | None:
         rule = self._truth_rule

@@ -94,11 +94,34 @@ WORDS: dict[str, dict[str, str]] = {
     "column.mean_confidence_when_predicted": {"en": "mean_confidence_when_predicted", "zh": "预测时平均置信度"},
     "column.count": {"en": "count", "zh": "数量"},
     "column.percent": {"en": "percent", "zh": "占比(%)"},
-    # the control panel
+    # the control panel (clipnb.widgets.ClassifierPanel): its language choice, status and export lines, charts
     "panel.language": {"en": "Language", "zh": "语言"},
     "panel.settings": {"en": "{classes} × {templates}, {ensemble} ensembling",
                        "zh": "{class_count}个类别 × {template_count}个模板, {ensemble} 集成"},
-    "panel.sigmoid": {"en": "; probabilities: {note}", "zh": "; 概率: {note}"},
+    "panel.sigmoid": {"en": "; {note}", "zh": "; {note}"},
+    "panel.rescored": {"en": "{settings}: {images} re-scored from their embeddings in {seconds:.2f} s "
+                             "(none encoded again)",
+                       "zh": "{settings}: {image_count}张图像由已有的嵌入重新评分, 用时 {seconds:.2f} 秒 (未重新编码)"},
+    "panel.chart_heading": {"en": "Predicted classes ({images})", "zh": "分类结果分布 ({image_count}张图像)"},
+    "panel.head_class": {"en": "class", "zh": "类别"},
+    "panel.head_predicted": {"en": "images predicted", "zh": "预测数量"},
+    "panel.head_confidence": {"en": "mean confidence when predicted", "zh": "预测为该类别时的平均置信度"},
+    "panel.not_shown": {"en": "Not shown: {hidden} that won no image ({names}).",
+                        "zh": "未显示: {count}个没有预测图像的类别 ({names})。"},
+    "panel.true_class": {"en": "(true: {name})", "zh": "(真实类别: {name})"},
+    "panel.no_images": {"en": 'no images selected: pick some under "Images shown"',
+                        "zh": '未选择图像: 请在 "Images shown" 中选择'},
+    "panel.exporting": {"en": "exporting… {label} to {folder}", "zh": "正在导出… {label} 到 {folder}"},
+    "panel.exported": {"en": "exported {files} ({label}) to {folder}: {names}",
+                       "zh": "已导出 {file_count}个文件 ({label}) 到 {folder}: {names}"},
+    "panel.last_good": {"en": " (the last good settings: the entry in the status line is not applied)",
+                        "zh": " (上次有效的设置: 状态栏中的输入未应用)"},
+    # the columns of the panel's table (clipnb.widgets.image_table)
+    "column.image": {"en": "image", "zh": "图像名称"},
+    "column.runner-up": {"en": "runner-up", "zh": "第二类别"},
+    "column.runner-up probability": {"en": "runner-up probability", "zh": "第二类别概率"},
+    "column.true class": {"en": "true class", "zh": "真实类别"},
+    "column.correct": {"en": "correct", "zh": "是否正确"},
 }
 
 

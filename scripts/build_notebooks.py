@@ -181,10 +181,12 @@ Add classes (type a name and press Enter; commas add several), select classes an
 template set or edit the templates (one per line, each with `{}`: they apply as you type), switch the
 ensembling method or the images shown. The charts and the table below redraw from the embeddings computed
 above, and the status line says what is shown: "N classes × M templates, METHOD ensembling". A bad entry
-shows ⚠ and a message, and keeps the last good results. **Export** writes the CSV files and the charts
+shows ⚠ and a message, and keeps the last good results. **Language** (English or 中文) re-words the status
+line, the charts and the table, and the exported files' headers and figures, without changing a setting.
+**Export** writes the CSV files and the charts
 (PNG, SVG, PDF) to a new timestamped subfolder of the output folder, never over the files above."""),
     ("code", """\
-panel = ClassifierPanel(model, embedded, classes, templates, ensemble, output_dir=output_dir, cache=cache)
+panel = ClassifierPanel(model, embedded, classes, templates, ensemble, output_dir=output_dir, cache=cache, lang=LANG)
 panel"""),
 ]
 

@@ -370,3 +370,64 @@ def test_image_table_ranks_the_runner_up(panel):
     good = table[table["error"] == ""]
     assert (good["confidence"] >= good["runner-up probability"]).all()
     assert (good["prediction"] != good["runner-up"]).all()
+
+
+def test_the_language_choice_rewords_the_panel_and_keeps_every_setting(panel):
+    english, scorings = panel.message, panel.scorings
+    panel.new_class.value = "whi"  # typed, not yet added
+    panel.shown.value = (0, 1)
+    panel.ensemble.value = "score"
+    english = panel.message
+    scorings = panel.scorings
+    panel.language.value = "zh"
+    assert panel.lang == "zh" and panel.scorings == scorings  # re-worded, not re-scored
+    assert panel.error == "" and panel.message.startswith("3个类别 × 3个模板, score 集成: ")
+    assert "张图像由已有的嵌入重新评分" in panel.message
+    assert "分类结果分布" in panel.charts.value and "预测数量" in panel.charts.value
+    assert "<th>图像名称</th>" in panel.table_view.value and "<th>预测类别</th>" in panel.table_view.value
+    assert list(panel.table.columns)[:2] == ["image", "prediction"]  # the table itself stays clipnb's
+    assert (panel.classes, panel.new_class.value, panel.shown.value, panel.ensemble.value) == (
+        ["red", "blue", "green"], "whi", (0, 1), "score")
+    assert panel.templates.value == "\n".join(TEMPLATE_SETS["basic"]) and panel.template_set.value == "basic"
+    panel.language.value = "en"
+    assert panel.message.split(" in ")[0] == english.split(" in ")[0] and panel.scorings == scorings
+    assert "Predicted classes" in panel.charts.value and "<th>image</th>" in panel.table_view.value
+
+
+def test_switching_language_keeps_a_bad_entry_and_templates_still_being_typed(panel):
+    panel.templates.value = "oops"  # a bad entry: its ⚠ stays through a language switch
+    error = panel.error
+    panel.language.value = "zh"
+    assert panel.error == error and panel.templates.value == "oops" and "has no '{}'" in panel.error
+    assert panel.status.value.startswith('<span style="color:#cf222e')
+    panel.templates.value = "a toy {}"
+    assert panel.error == "" and "1个模板" in panel.message
+    panel.typing_delay = 5
+    panel.templates.value = "a toy {}\na drawing of a {}"  # a new line applies at once
+    panel.templates.value = "a toy {}\na drawing of a {} in ink"  # still typing: waits for the pause
+    panel.language.value = "en"
+    assert panel.templates.value.endswith("in ink") and panel._timer is not None  # the edit still waits
+    assert "2 templates" in panel.message
+    panel.settle()  # and applies, in English now
+    assert panel.results.attrs["templates"] == ["a toy {}", "a drawing of a {} in ink"]
+    assert panel.message.startswith("3 classes × 2 templates, embedding ensembling: ")
+
+
+def test_export_in_chinese_writes_the_articles_headers_and_chinese_charts(panel):
+    panel.language.value = "zh"
+    written = panel.export()
+    folder = written[0].parent
+    assert panel.export_message.startswith("已导出 9个文件 (3个类别 × 3个模板, embedding 集成) 到 ")
+    table = pd.read_csv(folder / "classification.csv", encoding="utf-8-sig")
+    assert list(table.columns[:3]) == ["图像名称", "宽度", "高度"]
+    assert {"宽高比", "比例类型", "预测类别", "最高置信度", "red_得分", "red_概率"} <= set(table.columns)
+    assert list(pd.read_csv(folder / "class_summary.csv")["类别"]) == ["red", "blue", "green"]
+    assert "分类结果分布" in (folder / "panel_classes.svg").read_text(encoding="utf-8")
+    with Image.open(folder / "panel_classes.png") as image:
+        image.load()
+
+
+def test_an_unknown_panel_language_is_refused(counted, image_folder):
+    model, _ = counted
+    with pytest.raises(ValueError, match="unknown report language 'fr': use one of en, zh"):
+        ClassifierPanel.from_folder(model, image_folder, ["red"], "basic", lang="fr")
