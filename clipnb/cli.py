@@ -322,7 +322,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(evaluation.headline())
     print(comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     written = write_evaluation(evaluation, args.out, comparison, figures=not args.no_figures,
-                               mistakes=args.mistakes, bom=args.bom)
+                               mistakes=args.mistakes, bom=args.bom, lang=args.lang)
     if len(loaded) > 1:
         models_compared = compare_models(loaded, labelled, templates=sets[first], ensemble=args.ensemble,
                                          truncate=args.truncate, cache=cache)
@@ -497,7 +497,9 @@ COMMANDS = {command.name: command for command in (
              partial(prompt_options, classes_from_labels=True, many_templates=True,
                      templates_help=MANY_TEMPLATES_HELP),
              partial(output_options, out=("clipnb_evaluation", "folder for metrics.json, CSVs and figures"),
-                     bom="write CSVs with a UTF-8 byte-order mark (for Excel)"),
+                     bom="write CSVs with a UTF-8 byte-order mark (for Excel)",
+                     lang="language of the report tables' headers and ratio types and of the figures: en (default) "
+                          "or zh (the article's: 图像名称, 比例类型, <class>_得分, ...); metrics.json stays English"),
              partial(model_options, many=True), embedding_options)),
     Command("search", "rank a folder's images by a text (or by a similar image)", run_search, search_arguments,
             (partial(output_options, csv=(None, "also write the hits (rank, path, score) to this CSV")),

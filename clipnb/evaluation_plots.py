@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator
 from . import schema
 from .plotting import SMALL_TEXT, fit_cjk_text, new_axes, new_figure, text_width, thumbnails_figure, wrap_label
 from .summary import plural
+from .words import check_lang, word
 
 # ---- evaluation ---------------------------------------------------------------------------------
 
@@ -42,13 +43,16 @@ def _confusion_cell(n: int) -> float:
 
 
 def confusion_heatmap(matrix: pd.DataFrame, counts: pd.DataFrame | None = None, ax: Axes | None = None, *,
-                      drop_empty: bool = True, annotate: bool | None = None, cmap: str = "Blues") -> Axes:
+                      drop_empty: bool = True, annotate: bool | None = None, cmap: str = "Blues",
+                      lang: str = "en") -> Axes:
     """A confusion matrix (rows true, columns predicted) as a heatmap; cells show `counts` when given.
 
     `drop_empty` leaves out classes that no image carries and no image was predicted as. Cells are
     annotated up to 20 classes (unless `annotate` says otherwise). Tick labels are 9 pt; on axes too small
     for one at every class, every k-th class is labelled (confusion_figure sizes itself so that all are).
+    `lang`: the axis labels' language ("en", "zh").
     """
+    check_lang(lang)
     import seaborn as sns
 
     shown = _shown_confusion(matrix, counts, drop_empty)
@@ -74,14 +78,16 @@ def confusion_heatmap(matrix: pd.DataFrame, counts: pd.DataFrame | None = None, 
         if vmax is None:  # the colour is a count of images: whole numbers only
             colourbar.locator = MaxNLocator(integer=True)
             colourbar.update_ticks()
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_xlabel(word("axis.predicted", lang))
+    ax.set_ylabel(word("axis.true", lang))
     return fit_cjk_text(ax)
 
 
-def confusion_figure(normalised: pd.DataFrame, counts: pd.DataFrame | None = None, title: str = "") -> Figure:
+def confusion_figure(normalised: pd.DataFrame, counts: pd.DataFrame | None = None, title: str = "",
+                     lang: str = "en") -> Figure:
     """The row-normalised confusion matrix (colour) with counts in the cells, sized for its classes: every
-    class label 9 pt (x labels vertical), the matrix at most 16 inches a side."""
+    class label 9 pt (x labels vertical), the matrix at most 16 inches a side; `lang`: its words."""
+    check_lang(lang)
     shown = _shown_confusion(normalised, counts, True)
     n = max(shown.shape) if shown.size else 0
     matrix = _confusion_cell(n) * n
@@ -90,8 +96,8 @@ def confusion_figure(normalised: pd.DataFrame, counts: pd.DataFrame | None = Non
     colourbar = 1.0
     figure = new_figure(max(4.5, matrix + margin + colourbar), max(4.0, matrix + margin + 0.5))
     ax = figure.subplots()
-    confusion_heatmap(normalised, counts, ax=ax)
-    ax.set_title(title or "confusion matrix (colour: share of the true class; cells: images)", fontsize=10)
+    confusion_heatmap(normalised, counts, ax=ax, lang=lang)
+    ax.set_title(title or word("title.confusion", lang), fontsize=10)
     return fit_cjk_text(figure)
 
 
@@ -121,10 +127,13 @@ def setting_accuracy_figure(comparison: pd.DataFrame, metric: str = "acc@1") -> 
     return figure
 
 
-def mistakes_figure(mistakes: pd.DataFrame, columns: int = 6) -> Figure:
-    """The most confident mistakes (from Evaluation.mistakes): each image with what it was taken for."""
-    captions = [f"{row.prediction} ({row.confidence:.0%}), truly {row.label}" for row in mistakes.itertuples()]
-    return thumbnails_figure(mistakes["path"], captions, columns=columns, title="most confident mistakes")
+def mistakes_figure(mistakes: pd.DataFrame, columns: int = 6, lang: str = "en") -> Figure:
+    """The most confident mistakes (from Evaluation.mistakes): each image with what it was taken for;
+    `lang`: the words of the captions and title ("en", "zh")."""
+    captions = [word("caption.mistake", lang, prediction=row.prediction, confidence=row.confidence, label=row.label)
+                for row in mistakes.itertuples()]
+    return thumbnails_figure(mistakes["path"], captions, columns=columns, title=word("title.mistakes", lang),
+                             lang=lang)
 
 
 

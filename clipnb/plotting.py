@@ -506,8 +506,10 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def thumbnails_figure(images: Sequence, captions: Sequence[str] | None = None, columns: int = 6,
-                      title: str = "") -> Figure:
-    """A grid of images (paths or PIL images) with a caption over each: mistakes, search hits, frames."""
+                      title: str = "", lang: str = "en") -> Figure:
+    """A grid of images (paths or PIL images) with a caption over each: mistakes, search hits, frames;
+    `lang`: the language of what an unreadable image says."""
+    check_lang(lang)
     images = list(images)
     captions = list(captions) if captions is not None else [""] * len(images)
     columns = max(1, min(columns, len(images) or 1))
@@ -517,7 +519,7 @@ def thumbnails_figure(images: Sequence, captions: Sequence[str] | None = None, c
     for ax in axes:
         ax.set_axis_off()
     for ax, image, caption in zip(axes, images, captions):
-        image_axes(image, ax, title=caption)
+        image_axes(image, ax, title=caption, lang=lang)
     if title:
         figure.suptitle(title)
     return fit_cjk_text(figure)

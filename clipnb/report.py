@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .export import save_figure, write_csv, write_json
+from .words import check_lang, column_name, localised
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -25,29 +26,39 @@ if TYPE_CHECKING:
 
 
 def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, comparison: pd.DataFrame | None = None,
-                     *, figures: bool = True, mistakes: int = 12, bom: bool = False) -> list[Path]:
+                     *, figures: bool = True, mistakes: int = 12, bom: bool = False, lang: str = "en") -> list[Path]:
     """Write metrics.json and the CSV tables (per image, per class, confusion counts and row-normalised,
-    mistakes, comparison) and, with `figures`, confusion.png and mistakes.png. Returns the paths written."""
+    mistakes, comparison) and, with `figures`, confusion.png and mistakes.png. Returns the paths written.
+
+    `lang`: the language of the report tables' headers (and ratio types) and of the figures' words ("en", or
+    "zh": the article's 图像名称, 比例类型, `<class>_得分`, ...); metrics.json and comparison.csv, read by
+    programs, keep their English keys."""
+    check_lang(lang)
     out = Path(out_dir)
+
+    def confusion_table(matrix: pd.DataFrame) -> pd.DataFrame:  # the first column names the true class
+        table = matrix.reset_index()
+        return table.rename(columns={table.columns[0]: column_name(str(table.columns[0]), lang)})
+
     written = [write_json({**evaluation.metrics, **evaluation.settings, "class_names": evaluation.classes,
                            "comparison": None if comparison is None else comparison.to_dict("records")},
                           out / "metrics.json")]
-    written.append(write_csv(evaluation.table, out / "per_image.csv", bom=bom))
-    written.append(write_csv(evaluation.per_class, out / "per_class.csv", bom=bom))
-    written.append(write_csv(evaluation.confusion.reset_index(), out / "confusion.csv", bom=bom))
-    written.append(write_csv(evaluation.confusion_normalised.reset_index(), out / "confusion_normalised.csv",
+    written.append(write_csv(localised(evaluation.table, lang), out / "per_image.csv", bom=bom))
+    written.append(write_csv(localised(evaluation.per_class, lang), out / "per_class.csv", bom=bom))
+    written.append(write_csv(confusion_table(evaluation.confusion), out / "confusion.csv", bom=bom))
+    written.append(write_csv(confusion_table(evaluation.confusion_normalised), out / "confusion_normalised.csv",
                              bom=bom))
-    written.append(write_csv(evaluation.mistakes(None), out / "mistakes.csv", bom=bom))
+    written.append(write_csv(localised(evaluation.mistakes(None), lang), out / "mistakes.csv", bom=bom))
     if comparison is not None:
         written.append(write_csv(comparison, out / "comparison.csv", bom=bom))
     if figures:
         from .evaluation_plots import confusion_figure, mistakes_figure, setting_accuracy_figure
 
-        written.append(save_figure(confusion_figure(evaluation.confusion_normalised, evaluation.confusion),
+        written.append(save_figure(confusion_figure(evaluation.confusion_normalised, evaluation.confusion, lang=lang),
                                    out / "confusion.png"))
         wrong = evaluation.mistakes(mistakes)
         if len(wrong):
-            written.append(save_figure(mistakes_figure(wrong), out / "mistakes.png"))
+            written.append(save_figure(mistakes_figure(wrong, lang=lang), out / "mistakes.png"))
         if comparison is not None:
             written.append(save_figure(setting_accuracy_figure(comparison), out / "comparison.png"))
     return written

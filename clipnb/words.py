@@ -94,6 +94,23 @@ WORDS: dict[str, dict[str, str]] = {
     "column.mean_confidence_when_predicted": {"en": "mean_confidence_when_predicted", "zh": "预测时平均置信度"},
     "column.count": {"en": "count", "zh": "数量"},
     "column.percent": {"en": "percent", "zh": "占比(%)"},
+    # an evaluation against labels (clipnb.evaluate, clipnb.evaluation_plots, clipnb.report.write_evaluation)
+    "axis.predicted": {"en": "predicted", "zh": "预测类别"},
+    "axis.true": {"en": "true", "zh": "真实类别"},
+    "title.confusion": {"en": "confusion matrix (colour: share of the true class; cells: images)",
+                        "zh": "混淆矩阵 (颜色: 占真实类别的比例; 单元格: 图像数量)"},
+    "title.mistakes": {"en": "most confident mistakes", "zh": "置信度最高的错误"},
+    "caption.mistake": {"en": "{prediction} ({confidence:.0%}), truly {label}",
+                        "zh": "{prediction} ({confidence:.0%}), 实为 {label}"},
+    "column.label": {"en": "label", "zh": "真实类别"},
+    "column.true": {"en": "true", "zh": "真实类别"},
+    "column.true_probability": {"en": "true_probability", "zh": "真实类别概率"},
+    "column.rank": {"en": "rank", "zh": "真实类别排名"},
+    "column.evaluated": {"en": "evaluated", "zh": "参与评估"},
+    "column.support": {"en": "support", "zh": "样本数"},
+    "column.precision": {"en": "precision", "zh": "精确率"},
+    "column.recall": {"en": "recall", "zh": "召回率"},
+    "column.f1": {"en": "f1", "zh": "F1"},
     # the control panel (clipnb.widgets.ClassifierPanel): its language choice, status and export lines, charts
     "panel.language": {"en": "Language", "zh": "语言"},
     "panel.settings": {"en": "{classes} × {templates}, {ensemble} ensembling",
@@ -121,7 +138,7 @@ WORDS: dict[str, dict[str, str]] = {
     "column.runner-up": {"en": "runner-up", "zh": "第二类别"},
     "column.runner-up probability": {"en": "runner-up probability", "zh": "第二类别概率"},
     "column.true class": {"en": "true class", "zh": "真实类别"},
-    "column.correct": {"en": "correct", "zh": "是否正确"},
+    "column.correct": {"en": "correct", "zh": "正确"},
 }
 
 

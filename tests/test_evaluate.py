@@ -124,6 +124,17 @@ def test_evaluate_command_writes_metrics_tables_and_figures(demo, tmp_path, caps
     assert metrics["acc@1"] == pytest.approx(np.trace(confusion.loc[CLASSES[:6], CLASSES[:6]].to_numpy()) / 12)
 
 
+def test_evaluate_command_in_chinese_writes_the_articles_headers(demo, tmp_path):
+    folder = write_shapes(tmp_path / "set", per_class=1, classes=CLASSES[:3])
+    out = tmp_path / "report"
+    assert main(["evaluate", str(folder), "--model", "demo", "--templates", "basic", "--out", str(out), "--lang", "zh",
+                 "--no-cache", "--quiet", "--no-figures"]) == 0
+    per_image = pd.read_csv(out / "per_image.csv")
+    assert list(per_image.columns[:4]) == ["图像名称", "真实类别", "宽度", "高度"]
+    assert {"比例类型", "预测类别", "最高置信度", f"{CLASSES[0]}_得分"} <= set(per_image.columns)
+    assert "acc@1" in json.loads((out / "metrics.json").read_text())  # read by programs: English keys
+
+
 @pytest.mark.parametrize("args, message", [
     (["--classes", "red circle"], "is not one of the classes"),
     (["--templates", "no braces"], "template 'no braces' has no"),

@@ -26,6 +26,37 @@ def test_an_evaluation_is_written_with_nan_as_null(tmp_path):
     assert metrics["evaluated"] == 6 and metrics["comparison"][0]["acc@5"] is None
 
 
+def test_an_evaluation_in_chinese_has_the_articles_headers_and_chinese_figures(tmp_path):
+    import matplotlib.text
+
+    from clipnb.evaluation_plots import confusion_figure, mistakes_figure
+
+    results, labels = hand_made_results()
+    found = evaluate(results, labels)
+    english = report.write_evaluation(found, tmp_path / "en", figures=False)
+    chinese = report.write_evaluation(found, tmp_path / "zh", figures=True, lang="zh", bom=True)
+    assert [p.name for p in chinese] == [p.name for p in english] + ["confusion.png", "mistakes.png"]
+    per_image = pd.read_csv(tmp_path / "zh" / "per_image.csv", encoding="utf-8-sig")
+    assert list(per_image.columns[:4]) == ["图像名称", "真实类别", "宽度", "高度"]
+    assert {"宽高比", "比例类型", "预测类别", "最高置信度", "A_得分", "A_概率", "正确"} <= set(per_image.columns)
+    assert set(per_image["比例类型"].dropna()) == {"正方形 (1:1)"}
+    plain = pd.read_csv(tmp_path / "en" / "per_image.csv")
+    assert per_image["A_得分"].equals(plain["score_A"].rename("A_得分"))
+    assert list(pd.read_csv(tmp_path / "zh" / "per_class.csv", encoding="utf-8-sig").columns[:2]) == ["类别", "样本数"]
+    assert pd.read_csv(tmp_path / "zh" / "confusion.csv", encoding="utf-8-sig").columns[0] == "真实类别"
+    assert pd.read_csv(tmp_path / "en" / "confusion.csv").columns[0] == "true"
+    assert list(pd.read_csv(tmp_path / "zh" / "mistakes.csv", encoding="utf-8-sig").columns[:3]) == [
+        "图像名称", "真实类别", "预测类别"]
+    # metrics.json is read by programs: the same keys in both languages
+    assert (tmp_path / "zh" / "metrics.json").read_text() == (tmp_path / "en" / "metrics.json").read_text()
+    figure = confusion_figure(found.confusion_normalised, found.confusion, lang="zh")
+    ax = figure.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("预测类别", "真实类别") and ax.get_title().startswith("混淆矩阵")
+    texts = {t.get_text() for t in mistakes_figure(found.mistakes(3), lang="zh").findobj(matplotlib.text.Text)}
+    assert "置信度最高的错误" in texts and any(", 实为 " in t for t in texts)
+    assert any(t.startswith("无法读取: ") for t in texts) and not any("unreadable" in t for t in texts)
+
+
 def test_a_video_and_a_probe_report(tmp_path):
     timeline = pd.DataFrame({"frame": [0, 1], "time": [0.0, 1.0], "prediction": ["a", "b"],
                              "confidence": [0.9, 0.8], "prob_a": [0.9, 0.2], "prob_b": [0.1, 0.8]})
