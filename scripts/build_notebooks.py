@@ -276,6 +276,7 @@ ensemble = "embedding"  # "embedding" (average the templates' embeddings) or "sc
 per_class = 4  # images per class when the shapes are generated
 mistakes = 12  # how many confident mistakes to show
 compare_with = []  # other models to compare on the same images, e.g. ["open_clip:ViT-B-32,laion2b_s34b_b79k"]
+LANG = "en"  # the language of the confusion matrix, the mistakes and the CSV headers: "en" or "zh" (the article's Chinese)
 output_dir = "../reports/evaluation"  # where metrics.json, the CSV tables and the figures are written"""),
     ("markdown", "## The model and the labelled images"),
     ("code", ANALYSIS_SETUP + """
@@ -295,15 +296,15 @@ print(evaluation.headline())"""),
     ("markdown", "Precision (of the images predicted as a class, how many are it) and recall (of a class's images, "
                  "how many were found), weakest recall first."),
     ("code", """\
-evaluation.per_class.sort_values("recall").style.format(precision=3).hide(axis="index")"""),
+clipnb.localised(evaluation.per_class.sort_values("recall"), LANG).style.format(precision=3).hide(axis="index")"""),
     ("code", """\
-confusion = evaluation_plots.confusion_figure(evaluation.confusion_normalised, evaluation.confusion)
+confusion = evaluation_plots.confusion_figure(evaluation.confusion_normalised, evaluation.confusion, lang=LANG)
 confusion"""),
     ("markdown", "## The most confident mistakes\n\nWrong predictions the model was surest of: often a label "
                  "error, an ambiguous picture, or a class name the model reads differently."),
     ("code", """\
 wrong = evaluation.mistakes(mistakes)
-mistakes_chart = evaluation_plots.mistakes_figure(wrong) if len(wrong) else None
+mistakes_chart = evaluation_plots.mistakes_figure(wrong, lang=LANG) if len(wrong) else None
 mistakes_chart if mistakes_chart is not None else print("no mistakes")"""),
     ("markdown", """\
 ## Template sets x ensembling methods
@@ -331,7 +332,7 @@ def redraw(_=None):
     with shown:
         shown.clear_output(wait=True)
         print(found.headline())
-        display(evaluation_plots.confusion_figure(found.confusion_normalised, found.confusion))
+        display(evaluation_plots.confusion_figure(found.confusion_normalised, found.confusion, lang=LANG))
 
 
 set_choice.observe(redraw, "value")
@@ -359,7 +360,7 @@ else:
     print('to compare models, set compare_with = ["open_clip:ViT-B-32,laion2b_s34b_b79k", ...] in the parameters')"""),
     ("markdown", "## Export"),
     ("code", """\
-written = clipnb.write_evaluation(evaluation, output_dir, comparison, mistakes=mistakes)
+written = clipnb.write_evaluation(evaluation, output_dir, comparison, mistakes=mistakes, lang=LANG)
 if models_compared is not None:
     written += clipnb.write_model_comparison(models_compared, output_dir)
 for path in written:

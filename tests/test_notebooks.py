@@ -282,6 +282,19 @@ def test_evaluation_notebook(tmp_path):
         assert (out / name).is_file(), name
 
 
+def test_evaluation_notebook_in_chinese(tmp_path):
+    out, text = run_notebook("04_evaluation.ipynb", {"per_class": 1, "templates": ["basic"], "LANG": "zh"}, tmp_path)
+    for sign in ("Glyph", "missing from font", "CJKFontWarning"):
+        assert sign not in text, text
+    import pandas as pd
+
+    per_image = pd.read_csv(out / "per_image.csv")
+    assert list(per_image.columns[:4]) == ["图像名称", "真实类别", "宽度", "高度"]
+    assert {"比例类型", "预测类别", "最高置信度", "red circle_得分"} <= set(per_image.columns)
+    assert list(pd.read_csv(out / "per_class.csv").columns[:2]) == ["类别", "样本数"]
+    assert (out / "confusion.png").is_file()
+
+
 def test_search_notebook(tmp_path):
     folder = write_shapes(tmp_path / "shapes", per_class=3, classes=SIX)
     out, text = run_notebook("05_search.ipynb", {"image_folder": str(folder), "recursive": True,
