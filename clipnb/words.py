@@ -94,6 +94,8 @@ WORDS: dict[str, dict[str, str]] = {
     "column.mean_confidence_when_predicted": {"en": "mean_confidence_when_predicted", "zh": "预测时平均置信度"},
     "column.count": {"en": "count", "zh": "数量"},
     "column.percent": {"en": "percent", "zh": "占比(%)"},
+    "column.text": {"en": "text", "zh": "文本"},
+    "column.probability": {"en": "probability", "zh": "概率"},
     # an evaluation against labels (clipnb.evaluate, clipnb.evaluation_plots, clipnb.report.write_evaluation)
     "axis.predicted": {"en": "predicted", "zh": "预测类别"},
     "axis.true": {"en": "true", "zh": "真实类别"},

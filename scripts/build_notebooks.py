@@ -65,6 +65,7 @@ Set the parameters below (or pass them with papermill), then run all cells."""),
 {MODEL_LINE}
 image = None  # one image file; None: a picture the model knows (test_images/cat.jpg, or a red circle for the demo model)
 texts = None  # the texts to compare with the image; None: four texts about a cat, a dog and a bird (shape texts for the demo model)
+LANG = "en"  # the language of the chart and the CSV headers: "en" or "zh"
 output_dir = "../reports/similarity"  # where the table and the figure are written"""),
     ("markdown", "## The model and its inputs"),
     ("code", setup() + """
@@ -83,12 +84,12 @@ probabilities = clipnb.similarity(image, texts, model=model)
 probabilities.to_frame().style.format("{:.4f}").bar(color="#9ecae1", vmin=0, vmax=1)"""),
     ("markdown", "The image beside the same probabilities; the best-matching text is highlighted."),
     ("code", """\
-figure = plotting.similarity_figure(image, probabilities, title=Path(image).name)
+figure = plotting.similarity_figure(image, probabilities, title=Path(image).name, lang=LANG)
 figure"""),
     ("markdown", "## Export"),
     ("code", """\
 table = probabilities.rename_axis("text").reset_index()
-written = [clipnb.write_csv(table, output_dir / "similarity.csv")]
+written = [clipnb.write_csv(clipnb.localised(table, LANG), output_dir / "similarity.csv")]
 written += plotting.export_figure(figure, output_dir, "similarity")
 for path in written:
     print(f"wrote {path}")"""),

@@ -130,6 +130,16 @@ def test_01_similarity_picks_the_text_that_describes_the_image(kernel_env, tmp_p
     assert_pictures([out / f"similarity.{fmt}" for fmt in ("png", "svg", "pdf")])
 
 
+def test_01_in_chinese(kernel_env, tmp_path):
+    require_demo(images=True)
+    out = tmp_path / "out"
+    notebook = execute(NAMES[0], tmp_path, output_dir=str(out), LANG="zh")
+    no_font_warnings(notebook)
+    figures_in(notebook, 1)
+    assert list(pd.read_csv(out / "similarity.csv").columns) == ["文本", "概率"]
+    assert "各文本的概率" in (out / "similarity.svg").read_text(encoding="utf-8")
+
+
 def test_01_without_a_model_says_it_falls_back_to_the_demo(monkeypatch, kernel_env, tmp_path):
     require_demo(images=True)
     if official_checkpoint_path("ViT-B/32").is_file():
