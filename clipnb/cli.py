@@ -369,7 +369,7 @@ def run_search(args: argparse.Namespace) -> int:
     for score, path in zip(hits["score"], hits["path"]):
         print(f"{score:.4f}  {path}")
     if args.csv:
-        print(f"wrote {export.write_csv(hits, args.csv)}", file=sys.stderr)
+        print(f"wrote {export.write_csv(localised(hits, args.lang), args.csv)}", file=sys.stderr)
     return 0
 
 
@@ -408,7 +408,7 @@ def run_video(args: argparse.Namespace) -> int:
               f"mean confidence {seg.mean_confidence:.2f})")
     if args.out:
         out = Path(args.out)
-        write_video_report(result, out, title=Path(args.file).name, segments=False)
+        write_video_report(result, out, title=Path(args.file).name, segments=False, lang=args.lang)
         print(f"wrote summary.csv, timeline.csv and timeline.png to {out}")
     return 0
 
@@ -435,7 +435,7 @@ def run_probe(args: argparse.Namespace) -> int:
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
         out = Path(args.out)
-        write_probe_report(curve, out, summary=summary)
+        write_probe_report(curve, out, summary=summary, lang=args.lang)
         print(f"wrote curve.csv, summary.csv and shots.png to {out}")
     return 0
 
@@ -502,17 +502,20 @@ COMMANDS = {command.name: command for command in (
                           "or zh (the article's: 图像名称, 比例类型, <class>_得分, ...); metrics.json stays English"),
              partial(model_options, many=True), embedding_options)),
     Command("search", "rank a folder's images by a text (or by a similar image)", run_search, search_arguments,
-            (partial(output_options, csv=(None, "also write the hits (rank, path, score) to this CSV")),
+            (partial(output_options, csv=(None, "also write the hits (rank, path, score) to this CSV"),
+                     lang="language of the CSV's headers: en (default) or zh (排名, 图像名称, 得分)"),
              model_options, embedding_options)),
     Command("video", "classify a video zero-shot from its sampled frames", run_video, video_arguments,
             (prompt_options,
-             partial(output_options, out=(None, "folder for summary.csv, timeline.csv and timeline.png")),
+             partial(output_options, out=(None, "folder for summary.csv, timeline.csv and timeline.png"),
+                     lang="language of the CSV headers and the figure: en (default) or zh"),
              batch_options, model_options)),
     Command("probe", "few-shot linear probe vs zero-shot on a labelled folder", run_probe, probe_arguments,
             (labelled_folder_options,
              partial(prompt_options, classes_from_labels=True, ensemble=False, truncate=False,
                      templates_help=f"templates of the zero-shot comparison: {TEMPLATES_HELP}"),
-             partial(output_options, out=(None, "folder for curve.csv, summary.csv and shots.png")),
+             partial(output_options, out=(None, "folder for curve.csv, summary.csv and shots.png"),
+                     lang="language of the CSV headers and the figure: en (default) or zh"),
              model_options, embedding_options)),
 )}
 

@@ -202,35 +202,36 @@ def model_comparison_figure(comparison, metric: str = "acc@1") -> Figure:
 
 # ---- few-shot probe -----------------------------------------------------------------------------
 
-def shots_curve(curve: pd.DataFrame, ax: Axes | None = None, chance: float | None = None) -> Axes:
+def shots_curve(curve: pd.DataFrame, ax: Axes | None = None, chance: float | None = None, lang: str = "en") -> Axes:
     """Linear-probe accuracy against labelled examples per class (mean, and the range over trials), with
-    the zero-shot accuracy on the same test images as a dashed line."""
+    the zero-shot accuracy on the same test images as a dashed line; `lang`: its words ("en", "zh")."""
+    check_lang(lang)
     ax = new_axes(ax, (6, 4))
     grouped = curve.groupby("shots")["probe_accuracy"]
     mean, low, high = grouped.mean(), grouped.min(), grouped.max()
-    ax.plot(mean.index, mean.values, marker="o", label="linear probe (mean of trials)")
-    ax.fill_between(mean.index, low.values, high.values, alpha=0.2, label="range over trials")
+    ax.plot(mean.index, mean.values, marker="o", label=word("legend.probe", lang))
+    ax.fill_between(mean.index, low.values, high.values, alpha=0.2, label=word("legend.trials", lang))
     if "zero_shot_accuracy" in curve:
         zero = float(curve["zero_shot_accuracy"].mean())
-        ax.axhline(zero, color="tab:red", linestyle="--", label=f"zero-shot ({zero:.2f})")
+        ax.axhline(zero, color="tab:red", linestyle="--", label=word("legend.zero_shot", lang, value=zero))
     if chance is not None:
-        ax.axhline(chance, color="grey", linestyle=":", label=f"chance ({chance:.2f})")
+        ax.axhline(chance, color="grey", linestyle=":", label=word("legend.chance", lang, value=chance))
     ax.set_xscale("log", base=2)
     ax.set_xticks(list(mean.index), [str(s) for s in mean.index])
     ax.minorticks_off()
-    ax.set_xlabel("labelled examples per class")
-    ax.set_ylabel("test accuracy")
+    ax.set_xlabel(word("axis.shots", lang))
+    ax.set_ylabel(word("axis.test_accuracy", lang))
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=SMALL_TEXT)
-    return ax
+    return fit_cjk_text(ax)
 
 
-def shots_figure(curve: pd.DataFrame, title: str = "") -> Figure:
-    """The few-shot curve with zero-shot and chance lines, as a figure of its own."""
+def shots_figure(curve: pd.DataFrame, title: str = "", lang: str = "en") -> Figure:
+    """The few-shot curve with zero-shot and chance lines, as a figure of its own; `lang`: its words."""
     figure = new_figure(6.5, 4.2)
     ax = figure.subplots()
-    shots_curve(curve, ax=ax, chance=schema.setting(curve, "chance"))
+    shots_curve(curve, ax=ax, chance=schema.setting(curve, "chance"), lang=lang)
     classes = schema.setting(curve, "class_count")
-    ax.set_title(title or f"linear probe vs zero-shot ({plural(classes, 'class') if classes else '? classes'})",
-                 fontsize=10)
-    return figure
+    ax.set_title(title or word("title.shots", lang, classes=plural(classes, "class") if classes else "? classes",
+                               class_count=classes or "?"), fontsize=10)
+    return fit_cjk_text(figure)

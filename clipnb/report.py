@@ -79,27 +79,31 @@ def write_model_comparison(comparison: ModelComparison, out_dir: str | os.PathLi
     return written
 
 def write_video_report(result: VideoResult, out_dir: str | os.PathLike, *, title: str = "", segments: bool = True,
-                       figure: Figure | None = None) -> list[Path]:
+                       figure: Figure | None = None, lang: str = "en") -> list[Path]:
     """Write summary.csv (the video's classes, best first), timeline.csv (per sampled frame), with `segments`
     segments.csv (runs of one prediction), and timeline.png (frames above the probability timeline; `figure`
-    when already drawn, else drawn here from `result.frames`). Returns the paths written."""
+    when already drawn, else drawn here from `result.frames`). `lang`: the language of the CSV headers and of
+    the figure drawn here ("en", "zh"). Returns the paths written."""
+    check_lang(lang)
     out = Path(out_dir)
-    written = [write_csv(result.summary, out / "summary.csv"), write_csv(result.timeline, out / "timeline.csv")]
+    written = [write_csv(localised(result.summary, lang), out / "summary.csv"),
+               write_csv(localised(result.timeline, lang), out / "timeline.csv")]
     if segments:
-        written.append(write_csv(result.segments(), out / "segments.csv"))
+        written.append(write_csv(localised(result.segments(), lang), out / "segments.csv"))
     if figure is None:
         from .video_plots import video_figure
 
-        figure = video_figure(result.frames, result.timeline, title=title)
+        figure = video_figure(result.frames, result.timeline, title=title, lang=lang)
     written.append(save_figure(figure, out / "timeline.png"))
     return written
 
 
 def write_probe_report(curve: pd.DataFrame, out_dir: str | os.PathLike, *, summary: pd.DataFrame | None = None,
-                       figure: Figure | None = None) -> list[Path]:
+                       figure: Figure | None = None, lang: str = "en") -> list[Path]:
     """Write curve.csv (every trial of every shot count), summary.csv (per shot count: `summary`, else
     `probe.curve_summary(curve)`) and shots.png (`figure` when already drawn, else the few-shot curve).
-    Returns the paths written."""
+    `lang`: the language of the CSV headers and of the figure drawn here. Returns the paths written."""
+    check_lang(lang)
     out = Path(out_dir)
     if summary is None:
         from .probe import curve_summary
@@ -108,6 +112,7 @@ def write_probe_report(curve: pd.DataFrame, out_dir: str | os.PathLike, *, summa
     if figure is None:
         from .evaluation_plots import shots_figure
 
-        figure = shots_figure(curve)
-    return [write_csv(curve, out / "curve.csv"), write_csv(summary, out / "summary.csv"),
+        figure = shots_figure(curve, lang=lang)
+    return [write_csv(localised(curve, lang), out / "curve.csv"),
+            write_csv(localised(summary, lang), out / "summary.csv"),
             save_figure(figure, out / "shots.png")]

@@ -10,12 +10,15 @@ from matplotlib.figure import Figure
 from . import schema
 from .images import display_names
 from .plotting import thumbnails_figure
+from .words import check_lang, word
 
 
-def search_figure(hits: pd.DataFrame, columns: int = 6, title: str | None = None) -> Figure:
-    """Search hits (rank, path, score) as thumbnails captioned with rank and score."""
+def search_figure(hits: pd.DataFrame, columns: int = 6, title: str | None = None, lang: str = "en") -> Figure:
+    """Search hits (rank, path, score) as thumbnails captioned with rank and score; `lang`: the title's words."""
+    check_lang(lang)
     names = display_names(hits["path"])
     captions = [f"{r}. {s:.3f} {n}" for r, s, n in zip(hits["rank"], hits["score"], names)]
     query = schema.setting(hits, "query")
-    return thumbnails_figure(hits["path"], captions, columns=columns,
-                             title=title if title is not None else (f"search: {query}" if query else ""))
+    return thumbnails_figure(hits["path"], captions, columns=columns, lang=lang,
+                             title=title if title is not None else (word("title.search", lang, query=query)
+                                                                    if query else ""))

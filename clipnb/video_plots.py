@@ -14,18 +14,21 @@ from matplotlib.figure import Figure
 
 from . import schema
 from .plotting import SMALL_TEXT, class_palette, fit_cjk_text, image_axes, new_axes, new_figure
+from .words import check_lang, word
 
 if TYPE_CHECKING:
     from .video import VideoFrames
 
 
 def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None = None, top: int = 5,
-                         ax: Axes | None = None, palette: Mapping[str, tuple] | None = None) -> Axes:
+                         ax: Axes | None = None, palette: Mapping[str, tuple] | None = None,
+                         lang: str = "en") -> Axes:
     """Per-frame class probabilities over time; by default the `top` classes by their highest probability.
 
     Without a `palette`, the lines take tab10's colours in the order they are drawn, so lines side by side
-    differ clearly (a palette of all the classes gives close hues to a few of many).
+    differ clearly (a palette of all the classes gives close hues to a few of many). `lang`: the axes' words.
     """
+    check_lang(lang)
     ax = new_axes(ax, (8, 3.5))
     probabilities = schema.probabilities(timeline)
     if classes is None:
@@ -35,15 +38,18 @@ def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None =
     palette = palette or class_palette(chosen)
     for name in chosen:
         ax.plot(timeline["time"], probabilities[name], marker=".", label=name, color=palette.get(name))
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("probability")
+    ax.set_xlabel(word("axis.time", lang))
+    ax.set_ylabel(word("axis.probability", lang))
     ax.set_ylim(0, 1.02)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=SMALL_TEXT, frameon=False)
     return fit_cjk_text(ax)
 
 
-def video_figure(frames: VideoFrames, timeline: pd.DataFrame, thumbnails: int = 8, top: int = 5, title: str = "") -> Figure:
-    """A strip of sampled frames (with their time and prediction) above the probability timeline."""
+def video_figure(frames: VideoFrames, timeline: pd.DataFrame, thumbnails: int = 8, top: int = 5, title: str = "",
+                 lang: str = "en") -> Figure:
+    """A strip of sampled frames (with their time and prediction) above the probability timeline; `lang`: its
+    words ("en", "zh")."""
+    check_lang(lang)
     count = min(thumbnails, len(timeline))
     shown = np.unique(np.linspace(0, len(timeline) - 1, count).round().astype(int)) if count else []
     columns = max(1, len(shown))
@@ -54,9 +60,10 @@ def video_figure(frames: VideoFrames, timeline: pd.DataFrame, thumbnails: int = 
         ax = figure.add_subplot(grid[0, slot])
         ax.set_axis_off()
         if index < len(pictures):
-            image_axes(pictures[index], ax,
-                       title=f"{timeline['time'].iloc[index]:.1f}s {timeline['prediction'].iloc[index]}")
-    probability_timeline(timeline, top=top, ax=figure.add_subplot(grid[1, :]))
+            image_axes(pictures[index], ax, lang=lang,
+                       title=word("caption.frame", lang, time=timeline["time"].iloc[index],
+                                  prediction=timeline["prediction"].iloc[index]))
+    probability_timeline(timeline, top=top, ax=figure.add_subplot(grid[1, :]), lang=lang)
     if title:
         figure.suptitle(title)
     return fit_cjk_text(figure)

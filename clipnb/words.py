@@ -83,8 +83,8 @@ WORDS: dict[str, dict[str, str]] = {
     "column.confidence": {"en": "confidence", "zh": "最高置信度"},
     "column.error": {"en": "error", "zh": "错误"},
     "column.note": {"en": "note", "zh": "备注"},
-    "column.score": {"en": "score_{name}", "zh": "{name}_得分"},
-    "column.prob": {"en": "prob_{name}", "zh": "{name}_概率"},
+    "class_column.score": {"en": "score_{name}", "zh": "{name}_得分"},
+    "class_column.prob": {"en": "prob_{name}", "zh": "{name}_概率"},
     # columns of the summary tables (clipnb.summary)
     "column.class": {"en": "class", "zh": "类别"},
     "column.mean_score": {"en": "mean_score", "zh": "平均得分"},
@@ -107,12 +107,44 @@ WORDS: dict[str, dict[str, str]] = {
     "column.label": {"en": "label", "zh": "真实类别"},
     "column.true": {"en": "true", "zh": "真实类别"},
     "column.true_probability": {"en": "true_probability", "zh": "真实类别概率"},
-    "column.rank": {"en": "rank", "zh": "真实类别排名"},
+    "column.rank": {"en": "rank", "zh": "排名"},
     "column.evaluated": {"en": "evaluated", "zh": "参与评估"},
     "column.support": {"en": "support", "zh": "样本数"},
     "column.precision": {"en": "precision", "zh": "精确率"},
     "column.recall": {"en": "recall", "zh": "召回率"},
     "column.f1": {"en": "f1", "zh": "F1"},
+    # search, video and few-shot probes (clipnb.search_plots, clipnb.video_plots, evaluation_plots.shots_figure)
+    "title.search": {"en": "search: {query}", "zh": "搜索: {query}"},
+    "axis.time": {"en": "time (s)", "zh": "时间 (秒)"},
+    "caption.query": {"en": "query", "zh": "查询图像"},
+    "title.similar_images": {"en": "similar images", "zh": "相似图像"},
+    "caption.frame": {"en": "{time:.1f}s {prediction}", "zh": "{time:.1f}秒 {prediction}"},
+    "legend.probe": {"en": "linear probe (mean of trials)", "zh": "线性探针 (各次试验的均值)"},
+    "legend.trials": {"en": "range over trials", "zh": "各次试验的范围"},
+    "legend.zero_shot": {"en": "zero-shot ({value:.2f})", "zh": "零样本 ({value:.2f})"},
+    "legend.chance": {"en": "chance ({value:.2f})", "zh": "随机水平 ({value:.2f})"},
+    "axis.shots": {"en": "labelled examples per class", "zh": "每个类别的标注样本数"},
+    "axis.test_accuracy": {"en": "test accuracy", "zh": "测试准确率"},
+    "title.shots": {"en": "linear probe vs zero-shot ({classes})", "zh": "线性探针与零样本对比 ({class_count}个类别)"},
+    "column.score": {"en": "score", "zh": "得分"},
+    "column.caption": {"en": "caption", "zh": "描述"},
+    "column.frame": {"en": "frame", "zh": "帧"},
+    "column.time": {"en": "time", "zh": "时间 (秒)"},
+    "column.mean_frame_probability": {"en": "mean_frame_probability", "zh": "各帧平均概率"},
+    "column.frames_won": {"en": "frames_won", "zh": "预测帧数"},
+    "column.start": {"en": "start", "zh": "开始 (秒)"},
+    "column.end": {"en": "end", "zh": "结束 (秒)"},
+    "column.frames": {"en": "frames", "zh": "帧数"},
+    "column.mean_confidence": {"en": "mean_confidence", "zh": "平均置信度"},
+    "column.shots": {"en": "shots", "zh": "每类样本数"},
+    "column.trial": {"en": "trial", "zh": "试验"},
+    "column.probe_accuracy": {"en": "probe_accuracy", "zh": "线性探针准确率"},
+    "column.zero_shot_accuracy": {"en": "zero_shot_accuracy", "zh": "零样本准确率"},
+    "column.test_images": {"en": "test_images", "zh": "测试图像数"},
+    "column.train_images": {"en": "train_images", "zh": "训练图像数"},
+    "column.probe_mean": {"en": "probe_mean", "zh": "线性探针准确率均值"},
+    "column.probe_min": {"en": "probe_min", "zh": "线性探针准确率最小值"},
+    "column.probe_max": {"en": "probe_max", "zh": "线性探针准确率最大值"},
     # the control panel (clipnb.widgets.ClassifierPanel): its language choice, status and export lines, charts
     "panel.language": {"en": "Language", "zh": "语言"},
     "panel.settings": {"en": "{classes} × {templates}, {ensemble} ensembling",
@@ -188,7 +220,7 @@ def column_name(column: str, lang: str = "en", classes: Sequence[str] | None = N
     check_lang(lang)
     from .schema import PROB_PREFIX, SCORE_PREFIX
 
-    for prefix, key in ((SCORE_PREFIX, "column.score"), (PROB_PREFIX, "column.prob")):
+    for prefix, key in ((SCORE_PREFIX, "class_column.score"), (PROB_PREFIX, "class_column.prob")):
         if isinstance(column, str) and column.startswith(prefix):
             name = column[len(prefix):]
             if classes is None or name in classes:

@@ -383,6 +383,7 @@ query = None  # what to look for; None: "a red circle" for the demo model, "a ph
 top = 8  # hits to show
 query_image = None  # find images like this one; None: the best hit of the text query
 captions = None  # captions to rank for query_image; None: one per class of the default images
+LANG = "en"  # the language of the charts and the CSV headers: "en" or "zh"
 output_dir = "../reports/search"  # where the hit tables and figures are written"""),
     ("markdown", "## The model and the folder"),
     ("code", ANALYSIS_SETUP + """
@@ -399,7 +400,7 @@ print(f"{len(index)} images indexed from {image_folder}; {len(index.skipped)} un
 hits = clipnb.search_text(index, model, query, top=top, cache=cache)
 hits.style.format({"score": "{:.4f}"}).hide(axis="index")"""),
     ("code", """\
-hits_chart = search_plots.search_figure(hits)
+hits_chart = search_plots.search_figure(hits, lang=LANG)
 hits_chart"""),
     ("markdown", "Type another query; the hits redraw from the same embeddings."),
     ("code", """\
@@ -416,7 +417,8 @@ def redraw(_=None):
         return
     with found:
         found.clear_output(wait=True)
-        display(search_plots.search_figure(clipnb.search_text(index, model, query_box.value, top=top_slider.value)))
+        display(search_plots.search_figure(clipnb.search_text(index, model, query_box.value, top=top_slider.value),
+                                           lang=LANG))
 
 
 query_box.observe(redraw, "value")
@@ -429,7 +431,8 @@ query_image = query_image or hits["path"][0]
 similar = clipnb.search_image(index, model, query_image, top=top, cache=cache)
 similar_chart = plotting.thumbnails_figure(
     [query_image] + list(similar["path"]),
-    ["query"] + [f"{r}. {s:.3f}" for r, s in zip(similar["rank"], similar["score"])], title="similar images")
+    [clipnb.words.word("caption.query", LANG)] + [f"{r}. {s:.3f}" for r, s in zip(similar["rank"], similar["score"])],
+    title=clipnb.words.word("title.similar_images", LANG), lang=LANG)
 similar_chart"""),
     ("markdown", "## Image to text\n\nCaptions ranked for the query image: cosine score and the softmax over "
                  "the captions."),
@@ -439,13 +442,13 @@ ranked = clipnb.rank_captions(model, query_image, captions, cache=cache)
 ranked.style.format({"score": "{:.4f}", "probability": "{:.4f}"}).hide(axis="index")"""),
     ("code", """\
 captions_chart = plotting.similarity_figure(query_image, ranked.head(10).set_index("caption")["probability"],
-                                            title=Path(query_image).name)
+                                            title=Path(query_image).name, lang=LANG)
 captions_chart"""),
     ("markdown", "## Export"),
     ("code", """\
-written = [clipnb.write_csv(hits, output_dir / "text_hits.csv"),
-           clipnb.write_csv(similar, output_dir / "similar_images.csv"),
-           clipnb.write_csv(ranked, output_dir / "captions.csv")]
+written = [clipnb.write_csv(clipnb.localised(hits, LANG), output_dir / "text_hits.csv"),
+           clipnb.write_csv(clipnb.localised(similar, LANG), output_dir / "similar_images.csv"),
+           clipnb.write_csv(clipnb.localised(ranked, LANG), output_dir / "captions.csv")]
 for figure, name in [(hits_chart, "text_hits"), (similar_chart, "similar_images"), (captions_chart, "captions")]:
     written.append(clipnb.save_figure(figure, output_dir / f"{name}.png"))
 for path in written:
@@ -467,6 +470,7 @@ templates = "basic"  # a template set (basic, imagenet80, imagenet7), a file wit
 ensemble = "embedding"  # "embedding" (average the templates' embeddings) or "score" (average the templates' scores)
 every_seconds = 0.5  # sample one frame every this many seconds ...
 every_frames = None  # ... or every n-th frame instead (when set)
+LANG = "en"  # the language of the timeline figure and the CSV headers: "en" or "zh"
 output_dir = "../reports/video"  # where the tables and the timeline figure are written"""),
     ("markdown", "## The model and the video"),
     ("code", ANALYSIS_SETUP + """
@@ -489,7 +493,7 @@ result.summary.head(5).style.format(precision=4).hide(axis="index")"""),
     ("code", """\
 result.segments().style.format(precision=2).hide(axis="index")"""),
     ("code", """\
-timeline_chart = video_plots.video_figure(frames, result.timeline, title=Path(video).name)
+timeline_chart = video_plots.video_figure(frames, result.timeline, title=Path(video).name, lang=LANG)
 timeline_chart"""),
     ("markdown", "## Frame by frame\n\nMove the slider to see a sampled frame and its best classes."),
     ("code", """\
@@ -505,7 +509,7 @@ def redraw(_=None):
     row = result.timeline.iloc[frame_slider.value]
     probabilities = timeline_probabilities.iloc[frame_slider.value].astype(float)
     figure = plotting.similarity_figure(frames.thumbnails[frame_slider.value], probabilities.nlargest(5),
-                                        title=f"{row['time']:.2f} s")
+                                        title=f"{row['time']:.2f} s", lang=LANG)
     with frame_view:
         frame_view.clear_output(wait=True)
         display(figure)
@@ -516,7 +520,7 @@ redraw()
 widgets.VBox([frame_slider, frame_view])"""),
     ("markdown", "## Export"),
     ("code", """\
-written = clipnb.write_video_report(result, output_dir, figure=timeline_chart)
+written = clipnb.write_video_report(result, output_dir, figure=timeline_chart, lang=LANG)
 for path in written:
     print(f"wrote {path}")"""),
 ]
@@ -544,6 +548,7 @@ per_class = 24  # images per class when the shapes are generated (6 shapes, any 
 shots = [1, 2, 4, 8, 16]  # labelled images per class for the probes (each class needs more images than this)
 trials = 3  # random training sets per number of shots
 test_fraction = 0.3  # share of each class kept for testing
+LANG = "en"  # the language of the figure and the CSV headers: "en" or "zh"
 output_dir = "../reports/few_shot"  # where the curve and the figure are written"""),
     ("markdown", "## The model and the labelled images"),
     ("code", ANALYSIS_SETUP + """
@@ -562,14 +567,14 @@ if clipnb.setting(curve, "skipped_shots"):
 summary = clipnb.curve_summary(curve)
 summary.style.format(precision=3).hide(axis="index")"""),
     ("code", """\
-shots_chart = evaluation_plots.shots_figure(curve)
+shots_chart = evaluation_plots.shots_figure(curve, lang=LANG)
 shots_chart"""),
     ("markdown", """\
 Where the probe's line crosses the dashed zero-shot line is how many labelled images per class the text
 prompts are worth. Chance (dotted) is one over the number of classes."""),
     ("markdown", "## Export"),
     ("code", """\
-written = clipnb.write_probe_report(curve, output_dir, summary=summary, figure=shots_chart)
+written = clipnb.write_probe_report(curve, output_dir, summary=summary, figure=shots_chart, lang=LANG)
 for path in written:
     print(f"wrote {path}")"""),
 ]

@@ -341,6 +341,45 @@ def test_few_shot_notebook(tmp_path):
     assert (out / "shots.png").is_file()
 
 
+def no_font_words(text):
+    for sign in ("Glyph", "missing from font", "CJKFontWarning"):
+        assert sign not in text, text
+
+
+def test_search_notebook_in_chinese(tmp_path):
+    import pandas as pd
+
+    folder = write_shapes(tmp_path / "shapes", per_class=1, classes=SIX)
+    out, text = run_notebook("05_search.ipynb", {"image_folder": str(folder), "recursive": True, "top": 2,
+                                                 "query": "a blue star", "LANG": "zh"}, tmp_path)
+    no_font_words(text)
+    assert list(pd.read_csv(out / "text_hits.csv").columns) == ["排名", "图像名称", "得分"]
+    assert list(pd.read_csv(out / "captions.csv").columns) == ["排名", "描述", "得分", "概率"]
+    assert (out / "similar_images.png").is_file()
+
+
+def test_video_notebook_in_chinese(tmp_path):
+    import pandas as pd
+
+    out, text = run_notebook("06_video.ipynb", {"every_seconds": 2.0, "classes": SIX, "LANG": "zh"}, tmp_path)
+    no_font_words(text)
+    timeline = pd.read_csv(out / "timeline.csv")
+    assert list(timeline.columns[:4]) == ["帧", "时间 (秒)", "预测类别", "最高置信度"] and "red circle_概率" in timeline
+    assert list(pd.read_csv(out / "summary.csv").columns[:3]) == ["类别", "得分", "概率"]
+    assert (out / "timeline.png").is_file()
+
+
+def test_few_shot_notebook_in_chinese(tmp_path):
+    import pandas as pd
+
+    out, text = run_notebook("07_few_shot.ipynb", {"per_class": 4, "shots": [1], "trials": 1, "LANG": "zh"},
+                             tmp_path)
+    no_font_words(text)
+    assert list(pd.read_csv(out / "summary.csv").columns[:2]) == ["每类样本数", "线性探针准确率均值"]
+    assert "线性探针准确率" in pd.read_csv(out / "curve.csv").columns
+    assert (out / "shots.png").is_file()
+
+
 def test_notebooks_match_their_generator_and_carry_no_outputs():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_notebooks.py"), "--check"],
                             capture_output=True, text=True)
