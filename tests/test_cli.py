@@ -358,3 +358,13 @@ def test_pretrained_for_a_model_that_takes_none_is_one_line(tiny_checkpoint, tmp
                      "--pretrained", "laion2b_s34b_b79k", "--no-cache", "--csv", str(tmp_path / "r.csv")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "takes no separate weights" in err and "open_clip:" in err and "\n" not in err
+
+
+def test_every_command_that_writes_a_report_takes_lang():
+    from clipnb.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["classify", "f", "--classes", "a"], ["evaluate", "f"], ["search", "f", "--text", "a"],
+                 ["video", "v.mp4", "--classes", "a"], ["probe", "f"]):
+        assert parser.parse_args(argv).lang == "en", argv
+        assert parser.parse_args([*argv, "--lang", "zh"]).lang == "zh", argv
