@@ -433,15 +433,16 @@ def _matrix_rows(comparison: pd.DataFrame, only_changed: bool, max_rows: int) ->
 
 
 def prediction_matrix(comparison: pd.DataFrame, ax: Axes | None = None, *, palette: Mapping | None = None,
-                      max_rows: int = 40, only_changed: bool = False) -> Axes:
+                      max_rows: int = 40, only_changed: bool = False, lang: str = "en") -> Axes:
     """A table of predictions, one row per image and one column per setting (`SettingsComparison.predictions`).
 
     Each cell is coloured by its class; rows whose prediction changes between settings have a bold red
     label, and each prediction that differs from the first setting's is outlined in red and bold, so the
     changes stand out. At most `max_rows` rows, changed first; `only_changed` draws only the rows whose
     prediction changes. The title says how many of how many images change, and how many rows are shown
-    when not all are.
+    when not all are. `lang`: its words ("en", "zh").
     """
+    check_lang(lang)
     settings = list(schema.setting(comparison, "settings", [c for c in comparison.columns if c != "changed"]))
     classes = list(schema.setting(comparison, "classes", sorted(set(comparison[settings].stack().dropna()))))
     table = _matrix_rows(comparison, only_changed, max_rows)
@@ -457,7 +458,8 @@ def prediction_matrix(comparison: pd.DataFrame, ax: Axes | None = None, *, palet
             if differs:
                 ax.add_patch(matplotlib.patches.Rectangle((column + 0.04, row + 0.08), 0.92, 0.84, fill=False,
                                                           edgecolor=MEAN_COLOUR, linewidth=2))
-            ax.text(column + 0.5, row + 0.5, wrap_label(label if isinstance(label, str) else "unreadable", 16, 2),
+            ax.text(column + 0.5, row + 0.5,
+                    wrap_label(label if isinstance(label, str) else word("note.unreadable_cell", lang), 16, 2),
                     ha="center", va="center", fontsize=SMALL_TEXT, fontweight="bold" if differs else "normal")
     ax.set_xlim(0, len(settings))
     ax.set_ylim(max(len(table), 1), 0)
@@ -472,16 +474,17 @@ def prediction_matrix(comparison: pd.DataFrame, ax: Axes | None = None, *, palet
     for spine in ax.spines.values():
         spine.set_visible(False)
     changed = int(comparison["changed"].sum())
-    title = f"Predictions per setting: {changed} of {plural(len(comparison), 'image')} " + (
-        "changes" if changed == 1 else "change")
+    title = word("title.matrix", lang, changed=changed, images=plural(len(comparison), "image"),
+                 image_count=len(comparison),
+                 verb=word("title.matrix_changes" if changed == 1 else "title.matrix_change", lang))
     candidates = changed if only_changed else len(comparison)
     if len(table) < candidates:
-        title += f" ({len(table)} shown)"
+        title += word("title.matrix_shown", lang, shown=len(table))
     elif only_changed and changed < len(comparison):
-        title += " (only those shown)"
+        title += word("title.matrix_only", lang)
     if table.empty:
-        ax.text(len(settings) / 2, 0.5, "no image changes prediction between settings" if only_changed
-                else "no images", ha="center", va="center", fontsize=SMALL_TEXT)
+        ax.text(len(settings) / 2, 0.5, word("note.no_changes" if only_changed else "note.no_images", lang),
+                ha="center", va="center", fontsize=SMALL_TEXT)
     ax.set_title(title, fontsize=10)
     return fit_cjk_text(ax)
 
@@ -650,13 +653,15 @@ def report_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None, t
 
 
 def comparison_figure(comparison: pd.DataFrame, *, palette: Mapping | None = None, max_rows: int = 40,
-                      only_changed: bool = False) -> Figure:
+                      only_changed: bool = False, lang: str = "en") -> Figure:
     """The predictions of every setting side by side, changed rows highlighted (notebook 02);
-    `only_changed` draws only the images whose prediction changes."""
+    `only_changed` draws only the images whose prediction changes; `lang`: its words ("en", "zh")."""
+    check_lang(lang)
     settings = list(schema.setting(comparison, "settings", []))
     rows = len(_matrix_rows(comparison, only_changed, max_rows))
     figure = new_figure(MATRIX_COLUMN * len(settings) + 3, MATRIX_ROW * max(rows, 1) + 1.6)
-    prediction_matrix(comparison, figure.subplots(), palette=palette, max_rows=max_rows, only_changed=only_changed)
+    prediction_matrix(comparison, figure.subplots(), palette=palette, max_rows=max_rows, only_changed=only_changed,
+                      lang=lang)
     return fit_cjk_text(figure)
 
 

@@ -96,6 +96,16 @@ WORDS: dict[str, dict[str, str]] = {
     "column.percent": {"en": "percent", "zh": "占比(%)"},
     "column.text": {"en": "text", "zh": "文本"},
     "column.probability": {"en": "probability", "zh": "概率"},
+    # the settings comparison (plotting.prediction_matrix, comparison_figure)
+    "title.matrix": {"en": "Predictions per setting: {changed} of {images} {verb}",
+                     "zh": "各设置的预测: {image_count}张图像中有{changed}张的预测改变"},
+    "title.matrix_changes": {"en": "changes", "zh": ""},
+    "title.matrix_change": {"en": "change", "zh": ""},
+    "title.matrix_shown": {"en": " ({shown} shown)", "zh": " (显示{shown}张)"},
+    "title.matrix_only": {"en": " (only those shown)", "zh": " (只显示这些)"},
+    "note.unreadable_cell": {"en": "unreadable", "zh": "无法读取"},
+    "note.no_changes": {"en": "no image changes prediction between settings", "zh": "没有图像的预测随设置改变"},
+    "note.no_images": {"en": "no images", "zh": "没有图像"},
     # an evaluation against labels (clipnb.evaluate, clipnb.evaluation_plots, clipnb.report.write_evaluation)
     "axis.predicted": {"en": "predicted", "zh": "预测类别"},
     "axis.true": {"en": "true", "zh": "真实类别"},

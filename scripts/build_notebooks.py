@@ -165,7 +165,7 @@ print(f"{len(changed)} of {len(comparison)} predictions change between the setti
       + ("" if len(changed) <= rows_shown else f"; the first {rows_shown} shown (all in settings_comparison.csv)"))
 clipnb.highlight_changes(changed.head(rows_shown)) if len(changed) else None"""),
     ("code", """\
-comparison_chart = plotting.comparison_figure(comparison, only_changed=True)
+comparison_chart = plotting.comparison_figure(comparison, only_changed=True, lang=LANG)
 comparison_chart"""),
     ("markdown", "## Export"),
     ("code", """\

@@ -160,3 +160,14 @@ def test_chinese_report_png_has_glyphs_and_no_font_warning(tmp_path):
     assert "Glyph" not in done.stderr and "missing from font" not in done.stderr and "CJK" not in done.stderr, \
         done.stderr
     assert png.stat().st_size > 0
+
+
+def test_settings_comparison_in_chinese():
+    from test_plotting import settings_comparison
+
+    table = settings_comparison()
+    figure = plotting.comparison_figure(table, only_changed=True, lang="zh")
+    title = figure.axes[0].get_title()
+    assert title.startswith(f"各设置的预测: {len(table)}张图像中有{int(table['changed'].sum())}张的预测改变"), title
+    empty = plotting.comparison_figure(settings_comparison(changed_rows=(), count=2), only_changed=True, lang="zh")
+    assert "没有图像的预测随设置改变" in _texts(empty)
