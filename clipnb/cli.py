@@ -37,11 +37,11 @@ from .probe import ProbeError, curve_summary, probe_labelled
 from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, PromptSpec, prompt_spec,
                       resolve_templates, template_sets)
 from .report import write_evaluation, write_model_comparison, write_probe_report, write_video_report
-from .schema import SIGMOID_NOTE, setting
+from .schema import setting
 from .scoring import ClassWarning, build_head
 from .search import index_images, search_image, search_text
 from .summary import plural, summary_text
-from .words import LANGUAGES, localised
+from .words import LANGUAGES, localised, word
 from .video import VideoError, classify_video, embed_video, video_info
 
 # The problems that end a run with one "clipnb: error: ..." line and exit code 2 (see main).
@@ -245,11 +245,14 @@ def run_classify(args: argparse.Namespace) -> int:
     results = classify(items, spec, model=model, batch_size=args.batch_size, exact=args.exact, cache=cache_from(args),
                        truncate=args.truncate, background=args.background, num_workers=args.workers,
                        progress=not args.quiet)
-    print(f"model {model.name}, {plural(len(spec.classes), 'class')} x {plural(len(spec.templates), 'template')}, "
-          f"ensemble {args.ensemble}" + (f"; probabilities: {SIGMOID_NOTE}" if model.sigmoid else ""))
-    print(summary_text(results, args.lang))
-    path = export.write_csv(localised(results, args.lang), args.csv, bom=args.bom)
-    print(f"wrote {path}")
+    lang = args.lang
+    print(word("cli.run", lang, model=model.name, classes=plural(len(spec.classes), "class"),
+               class_count=len(spec.classes), templates=plural(len(spec.templates), "template"),
+               template_count=len(spec.templates), ensemble=args.ensemble)
+          + (word("cli.sigmoid", lang, note=word("note.sigmoid", lang)) if model.sigmoid else ""))
+    print(summary_text(results, lang))
+    path = export.write_csv(localised(results, lang), args.csv, bom=args.bom)
+    print(word("cli.wrote", lang, path=path))
     return 0
 
 

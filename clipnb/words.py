@@ -155,6 +155,11 @@ WORDS: dict[str, dict[str, str]] = {
     "column.probe_mean": {"en": "probe_mean", "zh": "线性探针准确率均值"},
     "column.probe_min": {"en": "probe_min", "zh": "线性探针准确率最小值"},
     "column.probe_max": {"en": "probe_max", "zh": "线性探针准确率最大值"},
+    # the command line (clipnb.cli classify)
+    "cli.run": {"en": "model {model}, {classes} x {templates}, ensemble {ensemble}",
+                "zh": "模型 {model}, {class_count}个类别 x {template_count}个模板, 集成方式 {ensemble}"},
+    "cli.sigmoid": {"en": "; probabilities: {note}", "zh": "; 概率: {note}"},
+    "cli.wrote": {"en": "wrote {path}", "zh": "结果已导出到:{path}"},
     # the control panel (clipnb.widgets.ClassifierPanel): its language choice, status and export lines, charts
     "panel.language": {"en": "Language", "zh": "语言"},
     "panel.settings": {"en": "{classes} × {templates}, {ensemble} ensembling",
