@@ -244,18 +244,29 @@ def column_name(column: str, lang: str = "en", classes: Sequence[str] | None = N
     return WORDS[key][lang] if key in WORDS else column
 
 
+# The article's CSV columns, in its order (clipnb's names): a localised results table starts with them, then
+# the class scores (`<class>_得分`), then clipnb's other columns in their own order.
+ARTICLE_COLUMNS = ["path", "width", "height", "aspect_ratio", "ratio_type", "prediction", "confidence"]
+
+
 def localised(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
     """A copy of a results table (or a summary table) for a report in `lang`: columns named as the report
-    names them and ratio types (and orientations) in its words. "en" returns the table unchanged (the
-    same object), so English output is exactly what it was. Write the copy with `export.write_csv`."""
+    names them and ratio types (and orientations) in its words; a results table's columns in the article's
+    order (ARTICLE_COLUMNS, then the class scores, then the rest). "en" returns the table unchanged (the same
+    object), so English output is exactly what it was. Write the copy with `export.write_csv`."""
     check_lang(lang)
     if lang == "en":
         return table
+    from .schema import SCORE_PREFIX
     from .schema import classes as table_classes
 
     names = table_classes(table) if any(isinstance(c, str) and c.startswith(("score_", "prob_"))
                                         for c in table.columns) else None
     copy = table.copy()
+    if all(column in copy for column in ARTICLE_COLUMNS):
+        scores = [f"{SCORE_PREFIX}{name}" for name in names or [] if f"{SCORE_PREFIX}{name}" in copy]
+        first = ARTICLE_COLUMNS + scores
+        copy = copy[first + [c for c in copy.columns if c not in first]]
     if "ratio_type" in copy:
         copy["ratio_type"] = copy["ratio_type"].map(lambda v: ratio_type_name(v, lang))
     if "orientation" in copy:

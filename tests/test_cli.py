@@ -44,7 +44,7 @@ def test_classify_in_chinese_writes_the_articles_csv_and_summary(tiny_checkpoint
     assert "分类结果统计:" in printed and "  - 其他: 4张 (50.0%)" in printed
     assert "个类别 x 3个模板, 集成方式 embedding" in printed and f"结果已导出到:{chinese}" in printed
     table = pd.read_csv(chinese, encoding="utf-8-sig")
-    assert list(table.columns[:3]) == ["图像名称", "宽度", "高度"]
+    assert list(table.columns[:7]) == ["图像名称", "宽度", "高度", "宽高比", "比例类型", "预测类别", "最高置信度"]
     assert {"宽高比", "比例类型", "预测类别", "最高置信度", *(f"{c}_得分" for c in CLASSES)} <= set(table.columns)
     assert set(table["比例类型"]) == {"正方形 (1:1)", "标准屏 (4:3)", "宽屏 (16:9)", "照片 (3:2)", "其他"}
     # the same numbers as the English CSV, under the article's names

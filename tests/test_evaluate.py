@@ -130,7 +130,7 @@ def test_evaluate_command_in_chinese_writes_the_articles_headers(demo, tmp_path)
     assert main(["evaluate", str(folder), "--model", "demo", "--templates", "basic", "--out", str(out), "--lang", "zh",
                  "--no-cache", "--quiet", "--no-figures"]) == 0
     per_image = pd.read_csv(out / "per_image.csv")
-    assert list(per_image.columns[:4]) == ["图像名称", "真实类别", "宽度", "高度"]
+    assert list(per_image.columns[:4]) == ["图像名称", "宽度", "高度", "宽高比"] and "真实类别" in per_image
     assert {"比例类型", "预测类别", "最高置信度", f"{CLASSES[0]}_得分"} <= set(per_image.columns)
     assert "acc@1" in json.loads((out / "metrics.json").read_text())  # read by programs: English keys
 

@@ -206,8 +206,8 @@ def test_03_report_in_chinese_has_the_articles_csv_headers_and_summary(kernel_en
     no_font_warnings(notebook)
     figures_in(notebook, 1)
     results = pd.read_csv(out / "classification.csv", encoding="utf-8-sig")
-    assert list(results.columns[:3]) == ["图像名称", "宽度", "高度"]
-    assert {"宽高比", "比例类型", "预测类别", "最高置信度", *(f"{c}_得分" for c in CLASSES)} <= set(results.columns)
+    assert list(results.columns[:7 + len(CLASSES)]) == ["图像名称", "宽度", "高度", "宽高比", "比例类型", "预测类别",
+                                                        "最高置信度", *(f"{c}_得分" for c in CLASSES)]
     assert set(results["比例类型"]) <= {"正方形 (1:1)", "标准屏 (4:3)", "宽屏 (16:9)", "照片 (3:2)", "其他"}
     summary = pd.read_csv(out / "class_summary.csv")
     assert list(summary["类别"]) == CLASSES and summary["预测数量"].sum() == 12
@@ -222,7 +222,8 @@ def test_02_in_chinese_writes_the_articles_csv_headers(kernel_env, tmp_path, sha
     no_font_warnings(notebook)
     figures_in(notebook, 2)
     results = pd.read_csv(out / "classification.csv", encoding="utf-8-sig")
-    assert list(results.columns[:7]) == ["图像名称", "宽度", "高度", "宽高比", "宽高比值", "比例类型", "最接近的标准比例"]
+    assert list(results.columns[:8]) == ["图像名称", "宽度", "高度", "宽高比", "比例类型", "预测类别", "最高置信度",
+                                         "red circle_得分"]
     assert {"预测类别", "最高置信度", "red circle_得分", "red circle_概率"} <= set(results.columns)
 
 
@@ -299,7 +300,7 @@ def test_evaluation_notebook_in_chinese(tmp_path):
     import pandas as pd
 
     per_image = pd.read_csv(out / "per_image.csv")
-    assert list(per_image.columns[:4]) == ["图像名称", "真实类别", "宽度", "高度"]
+    assert list(per_image.columns[:4]) == ["图像名称", "宽度", "高度", "宽高比"] and "真实类别" in per_image
     assert {"比例类型", "预测类别", "最高置信度", "red circle_得分"} <= set(per_image.columns)
     assert list(pd.read_csv(out / "per_class.csv").columns[:2]) == ["类别", "样本数"]
     assert (out / "confusion.png").is_file()

@@ -37,7 +37,8 @@ def test_an_evaluation_in_chinese_has_the_articles_headers_and_chinese_figures(t
     chinese = report.write_evaluation(found, tmp_path / "zh", figures=True, lang="zh", bom=True)
     assert [p.name for p in chinese] == [p.name for p in english] + ["confusion.png", "mistakes.png"]
     per_image = pd.read_csv(tmp_path / "zh" / "per_image.csv", encoding="utf-8-sig")
-    assert list(per_image.columns[:4]) == ["图像名称", "真实类别", "宽度", "高度"]
+    assert list(per_image.columns[:8]) == ["图像名称", "宽度", "高度", "宽高比", "比例类型", "预测类别", "最高置信度",
+                                          "A_得分"]
     assert {"宽高比", "比例类型", "预测类别", "最高置信度", "A_得分", "A_概率", "正确"} <= set(per_image.columns)
     assert set(per_image["比例类型"].dropna()) == {"正方形 (1:1)"}
     plain = pd.read_csv(tmp_path / "en" / "per_image.csv")

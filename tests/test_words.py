@@ -46,7 +46,8 @@ def test_ratio_types_of_the_catalogue_are_those_of_the_table_and_the_article():
 def test_localised_table_has_the_article_headers_and_ratio_types(results, tmp_path):
     table = words.localised(results, "zh")
     columns = list(table.columns)
-    assert [c for c in columns if c in ARTICLE_COLUMNS] == ARTICLE_COLUMNS
+    # the article's columns first, in its order, then its <class>_得分, then clipnb's other columns
+    assert columns[:11] == ARTICLE_COLUMNS + ["cat_得分", "dog_得分", "car_得分", "tree_得分"]
     # <class>_得分 holds the article's value: the class's cosine similarity (clipnb's score_<class>)
     for name in ["cat", "dog", "car", "tree"]:
         assert list(table[f"{name}_得分"]) == list(results[f"score_{name}"])
