@@ -159,3 +159,80 @@ def test_a_label_score_misalignment_fails_the_accuracy_check(demo, images):
     # and so do labels that are shuffled, as a mis-sorted file list would be
     shuffled = [labels[i] for i in np.random.default_rng(1).permutation(len(labels))]
     assert not meets_targets(scores, shapes.CLASSES, shuffled)
+
+
+# ---------------------------------------------------------------------------------------------- Chinese
+
+
+def zh_templates() -> list[str]:
+    """clipnb's `zh` template set: the seed's three templates in Chinese."""
+    from clipnb.prompts import TEMPLATE_SETS
+
+    return list(TEMPLATE_SETS["zh"])
+
+
+TARGET_ZH = 0.90
+
+
+def zh_labels(labels):
+    return [shapes.CLASSES_ZH[shapes.CLASSES.index(y)] for y in labels]
+
+
+def chinese_accuracy(scores, classes, labels) -> tuple[float, float, float]:
+    """(all, seen, held-out) top-1 accuracy of scores read against Chinese class names."""
+    pred = [classes[i] for i in scores.argmax(1).tolist()]
+    right = np.array([p == y for p, y in zip(pred, labels)])
+    held = np.array([y in shapes.HELD_OUT_ZH for y in labels])
+    return float(right.mean()), float(right[~held].mean()), float(right[held].mean())
+
+
+def test_the_demo_reads_the_longest_chinese_prompt_whole():
+    from clipnb import load_model
+
+    model = load_model("demo", device="cpu")
+    longest = max((t.format(c) for t in zh_templates() for c in shapes.CLASSES_ZH), key=model.tokenizer.count)
+    assert model.tokenizer.count(longest) <= model.context_length, longest
+    assert model.vocabulary.knows("红色圆形") and model.vocabulary.knows("蓝色三角形")
+    assert not model.vocabulary.knows("红色猫") and not model.vocabulary.knows("猫")
+    if hasattr(model, "languages"):
+        assert "zh" in model.languages and "en" in model.languages
+
+
+@pytest.mark.parametrize("ensemble", ["embedding", "score"])
+def test_the_demo_classifies_fresh_shapes_by_their_chinese_names(demo, images, ensemble):
+    model, _ = demo
+    img, labels = images
+    scores = zero_shot(img, text_features(model, shapes.CLASSES_ZH, zh_templates()), ensemble)
+    overall, seen, held_out = chinese_accuracy(scores, shapes.CLASSES_ZH, zh_labels(labels))
+    assert overall >= TARGET_ZH, (overall, seen, held_out)
+    assert held_out >= 0.75, (overall, seen, held_out)  # the held-out pairs compose in Chinese too
+
+
+def test_a_mis_aligned_chinese_label_fails_the_accuracy_check(demo, images):
+    """Two Chinese class names swapped (as a mis-aligned label table would do) lose those two classes'
+    images, and names shifted by one position lose nearly all: the Chinese check can fail."""
+    model, _ = demo
+    img, labels = images
+    labels = zh_labels(labels)
+    scores = zero_shot(img, text_features(model, shapes.CLASSES_ZH, zh_templates()), "embedding")
+    right = chinese_accuracy(scores, shapes.CLASSES_ZH, labels)[0]
+    assert right >= TARGET_ZH
+    for a, b in (("红色圆形", "蓝色三角形"), ("绿色正方形", "黄色星形")):
+        swapped = list(shapes.CLASSES_ZH)
+        i, j = swapped.index(a), swapped.index(b)
+        swapped[i], swapped[j] = swapped[j], swapped[i]
+        wrong = chinese_accuracy(scores, swapped, labels)[0]
+        assert right - wrong >= 0.8 * 2 / len(shapes.CLASSES_ZH), (a, b, right, wrong)  # two classes of 48
+        per_class = [y for y, p in zip(labels, scores.argmax(1).tolist()) if y in (a, b) and swapped[p] == y]
+        assert len(per_class) <= 2, (a, b, per_class)  # the two swapped classes' images are now (nearly) all wrong
+    rolled = list(shapes.CLASSES_ZH[1:]) + [shapes.CLASSES_ZH[0]]
+    assert chinese_accuracy(scores, rolled, labels)[0] < 0.1
+
+
+def test_english_and_chinese_names_of_a_class_agree(demo, images):
+    """The same image gets the same class whether it is read in English or in Chinese (nearly always)."""
+    model, _ = demo
+    img, _ = images
+    en = zero_shot(img, text_features(model, shapes.CLASSES), "embedding").argmax(1)
+    zh = zero_shot(img, text_features(model, shapes.CLASSES_ZH, zh_templates()), "embedding").argmax(1)
+    assert (en == zh).float().mean().item() >= 0.88

@@ -1,6 +1,7 @@
 """clipnb.demo.shapes: the world the demo model trains on (classes, held-out combinations, drawing, captions,
 labelled folders)."""
 import numpy as np
+import pytest
 
 from clipnb.demo import shapes
 from clipnb.demo.train import ShapesBatches
@@ -84,3 +85,72 @@ def test_write_folder_writes_a_labelled_folder(tmp_path):
     assert Image.open(written[0][0]).mode == "RGB"
     again = shapes.write_folder(tmp_path / "again", per_class=1, seed=1, classes=["red circle"])
     assert again[0][0].read_bytes() == written[0][0].read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------- Chinese
+
+
+def test_the_chinese_table_names_every_class_colour_and_shape_once():
+    assert set(shapes.CHINESE) == set(shapes.COLOURS) | set(shapes.SHAPES)
+    words = list(shapes.CHINESE.values())
+    assert len(set(words)) == len(words)
+    # no word holds another, so a Chinese class splits one way only and a word is found by searching the text
+    assert not any(a != b and a in b for a in words for b in words)
+    assert shapes.to_chinese("red circle") == "红色圆形" and shapes.to_chinese("blue triangle") == "蓝色三角形"
+    # the Chinese tuples follow the English ones position by position: a mis-aligned label would show here
+    for en, zh in zip(shapes.CLASSES, shapes.CLASSES_ZH):
+        colour, shape = en.split()
+        assert zh == shapes.CHINESE[colour] + shapes.CHINESE[shape]
+        assert shapes.split_chinese(zh) == (shapes.CHINESE[colour], shapes.CHINESE[shape])
+        assert shapes.to_english(zh) == en
+    assert shapes.HELD_OUT_ZH == tuple(shapes.CLASSES_ZH[shapes.CLASSES.index(c)] for c in shapes.HELD_OUT)
+    assert set(shapes.SEEN_ZH) == set(shapes.CLASSES_ZH) - set(shapes.HELD_OUT_ZH)
+
+
+def test_the_extra_colours_and_shapes_have_no_chinese_name():
+    for name in ("cyan star", "red heart"):
+        with pytest.raises(ValueError):
+            shapes.to_chinese(name)
+    for bad in ("红色", "红色猫", "圆形红色", "red circle", ""):
+        with pytest.raises(ValueError):
+            shapes.split_chinese(bad)
+
+
+def test_chinese_captions_name_the_colour_and_shape_in_chinese():
+    rng = np.random.default_rng(1)
+    texts = []
+    for label in shapes.SEEN:
+        img, info = shapes.draw(*label.split(), rng, size=(64, 64))
+        for _ in range(10):
+            text = shapes.caption(info, rng, lang="zh")
+            colour, shape = (shapes.CHINESE[w] for w in label.split())
+            assert text.isascii() is False and (colour in text or shape in text), text
+            assert not any(w in text for w in shapes.CHINESE.values() if w not in (colour, shape)), text
+            texts.append(text)
+    assert any(t.startswith("一张") and t.endswith("的照片") and shapes.CLASSES_ZH[0][:2] in t for t in texts)
+    assert any(t in shapes.SEEN_ZH for t in texts)  # the bare class name, as a Chinese class is written
+    assert any(t in shapes.CHINESE.values() for t in texts)  # a shape (or colour) alone
+    assert any("的形状" in t for t in texts)  # a colour alone
+    assert len(set(texts)) > 150
+    with pytest.raises(ValueError):
+        shapes.caption(info, rng, lang="fr")
+
+
+def test_chinese_captions_of_extra_colours_and_shapes_name_only_their_class_word():
+    rng = np.random.default_rng(2)
+    for colour, shape, allowed in (("cyan", "star", "星形"), ("red", "heart", "红色")):
+        _, info = shapes.draw(colour, shape, rng, size=(64, 64))
+        for _ in range(20):
+            text = shapes.caption(info, rng, lang="zh")
+            assert allowed in text and not any(w in text for w in shapes.CHINESE.values() if w != allowed), text
+    _, info = shapes.draw("cyan", "heart", rng, size=(64, 64))
+    assert shapes.caption(info, rng, lang="zh").isascii()  # no Chinese word for either: English
+
+
+def test_positives_read_chinese_captions_too():
+    infos = [{"colour": "red", "shape": "circle"}, {"colour": "red", "shape": "square"},
+             {"colour": "blue", "shape": "circle"}, {"colour": "cyan", "shape": "circle"}]
+    texts = ["一张红色圆形的照片", "红色的形状", "圆形", "a red circle", "一个蓝色圆形，浅色背景"]
+    assert ShapesBatches.matches(infos, texts).tolist() == [
+        [True, True, True, True, False], [False, True, False, False, False],
+        [False, False, True, False, True], [False, False, True, False, False]]

@@ -21,6 +21,7 @@ from clipnb.demo.train import (
     pair_batches,
     save_checkpoint,
     train,
+    widen_context,
 )
 
 TINY_VIT = ModelConfig(embed_dim=32, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=8,
@@ -265,3 +266,59 @@ def test_training_leaves_the_process_settings_as_it_found_them(pairs):
     cfg = TrainConfig(steps=1, batch_size=16, warmup_steps=1, progress=False, num_threads=1, deterministic=True)
     train(TINY_VIT.build(), pair_batches(pairs, 16, 32, 24), cfg)
     assert torch.get_num_threads() == threads and torch.are_deterministic_algorithms_enabled() == deterministic
+
+
+def test_bilingual_shapes_batches_caption_in_both_languages_and_never_show_held_out_combinations():
+    import clip
+
+    english = ShapesBatches(48, 32, 48, seed=3, reuse=2, chunk=2, extra=0.25)
+    bilingual = ShapesBatches(48, 32, 48, seed=3, reuse=2, chunk=2, extra=0.25, chinese=0.5)
+    assert torch.equal(english.chunk_batches(0)[0][1], ShapesBatches(48, 32, 48, seed=3, reuse=2, chunk=2,
+                                                                     extra=0.25, chinese=0.0).chunk_batches(0)[0][1])
+    tok = clip.simple_tokenizer.SimpleTokenizer()
+    texts = []
+    for _, tokens, positives in bilingual.chunk_batches(0):
+        assert tokens.shape == (48, 48) and positives.diagonal().all()
+        texts += [tok.decode([int(t) for t in row if 0 < t < 49406]).strip() for row in tokens]
+    chinese = [t for t in texts if not t.isascii()]
+    assert 0.3 < len(chinese) / len(texts) < 0.65
+    for text in chinese:
+        for held in shapes.HELD_OUT:
+            c, s = (shapes.CHINESE[w] for w in held.split())
+            assert not (c in text and s in text), text
+    assert all(any(shapes.CHINESE[w] in " ".join(chinese) for w in pair.split()) for pair in shapes.SEEN)
+
+
+
+def test_widen_context_reads_longer_prompts_and_keeps_what_the_model_knew():
+    import clip
+
+    torch.manual_seed(0)
+    model = TINY_RESNET.build().eval()
+    wider = widen_context(model, 48).eval()
+    assert wider.context_length == 48 and ModelConfig.of(wider) == ModelConfig(**{**TINY_RESNET.__dict__,
+                                                                                  "context_length": 48})
+    pe = wider.positional_embedding
+    assert torch.equal(pe[:24], model.positional_embedding) and torch.equal(pe[30], model.positional_embedding[-1])
+    images, tokens = _inputs(TINY_RESNET)
+    long = clip.tokenize([f"a photo of a {c}" for c in shapes.CLASSES[:4]], context_length=48)
+    with torch.no_grad():  # a short prompt means what it meant (the text transformer is causal)
+        assert torch.allclose(wider.encode_text(long), model.encode_text(tokens), atol=1e-5)
+        assert torch.equal(wider.encode_image(images), model.encode_image(images))
+    with pytest.raises(ValueError):
+        widen_context(model, 16)
+
+
+def test_a_frozen_tower_is_left_exactly_as_it_was(pairs):
+    torch.manual_seed(0)
+    model = TINY_RESNET.build()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = TrainConfig(steps=3, batch_size=16, lr=2e-3, warmup_steps=1, log_every=1, progress=False,
+                      frozen=("visual",))
+    train(model, pair_batches(pairs, 16, TINY_RESNET.image_resolution, TINY_RESNET.context_length), cfg)
+    after = model.state_dict()
+    visual = [k for k in before if k.startswith("visual.")]
+    assert any("running_mean" in k for k in visual)  # BatchNorm statistics, which train mode would update
+    assert all(torch.equal(before[k], after[k]) for k in visual)
+    assert not torch.equal(before["token_embedding.weight"], after["token_embedding.weight"])
+    assert all(p.requires_grad for p in model.parameters())  # given back trainable

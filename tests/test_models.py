@@ -171,14 +171,20 @@ def test_auto_device_is_cpu_without_cuda(tiny_checkpoint):
 
 
 def test_the_demo_model_knows_its_colours_and_shapes(tiny_model):
-    from clipnb.shapes import ALL_COLOURS, ALL_SHAPES, CLASSES, HELD_OUT
+    from clipnb.shapes import ALL_COLOURS, ALL_SHAPES, CHINESE, CLASSES, CLASSES_ZH, HELD_OUT, HELD_OUT_ZH
 
     vocabulary = load_model(DEMO_NAME, device="cpu").vocabulary
     assert vocabulary.subject == "coloured shapes"
-    assert vocabulary.words == set(ALL_COLOURS) | set(ALL_SHAPES)
+    assert vocabulary.words == set(ALL_COLOURS) | set(ALL_SHAPES) | set(CHINESE.values())
     assert all(vocabulary.knows(name) for name in CLASSES + HELD_OUT + vocabulary.examples)
     assert vocabulary.knows("Purple  CIRCLE") and vocabulary.knows("red") and vocabulary.knows("a red circle")
     for name in ["cat", "red car", "a cat", "circle of friends", "the", "", "123"]:
+        assert not vocabulary.knows(name), name
+    # Chinese classes are a colour and a shape written together: known when both words are
+    assert all(vocabulary.knows(name) for name in CLASSES_ZH + HELD_OUT_ZH)
+    assert vocabulary.knows("红色") and vocabulary.knows("圆形") and vocabulary.knows("红色 圆形")
+    assert vocabulary.knows("红色的圆形") and not vocabulary.knows("的")
+    for name in ["猫", "红色猫", "一只猫", "青色星形", "红色圆形的猫", "猫的"]:
         assert not vocabulary.knows(name), name
     assert tiny_model.vocabulary is None  # a general CLIP model
 

@@ -14,7 +14,8 @@ Pure generator: numpy and Pillow only, no torch. Every function that draws takes
   different renderer (numpy signed-distance masks with soft edges, other proportions, gradient
   backgrounds) that training never uses, to check that the model did not learn one renderer.
 - ``caption(info, rng)``: a caption that describes the image (shape and colour always, sometimes size,
-  position, background, blur...), in many phrasings.
+  position, background, blur...), in many phrasings; ``lang="zh"``: the same kinds of caption in Chinese
+  ("一张红色圆形的照片", "红色圆形", "圆形", "红色的形状", ...), with the words of ``clipnb.shapes.CHINESE``.
 - ``sample(rng, classes)``: a random class, its image and a caption.
 - ``write_folder(root, ...)``: a labelled folder ``root/<class name>/<i>.png`` of generated images.
 """
@@ -31,8 +32,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from ..shapes import (  # noqa: F401 (the words of the world, re-exported: demo.shapes.CLASSES is shapes.CLASSES)
-    ALL_COLOURS, ALL_SHAPES, CLASSES, COLOURS, EXTRA, EXTRA_COLOURS, EXTRA_SHAPES, HELD_OUT, SEEN, SHAPES, STYLES,
-    split,
+    ALL_COLOURS, ALL_SHAPES, CHINESE, CLASSES, CLASSES_ZH, COLOURS, EXTRA, EXTRA_COLOURS, EXTRA_SHAPES, HELD_OUT,
+    HELD_OUT_ZH, SEEN, SEEN_ZH, SHAPES, STYLES, split, split_chinese, to_chinese, to_english,
 )
 
 # Shades of each colour as (hue range in degrees, saturation range, value range) in HSV.
@@ -410,10 +411,15 @@ def _choice(rng: np.random.Generator, options: Sequence[str]) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def caption(info: dict, rng: np.random.Generator, partial: float = 0.3) -> str:
+def caption(info: dict, rng: np.random.Generator, partial: float = 0.3, lang: str = "en") -> str:
     """A caption for an image drawn by :func:`draw`, in one of many phrasings: it names the colour and
     the shape, and sometimes size, position, background and blur; or, with probability ``partial``,
-    only the shape (three times in four) or only the colour."""
+    only the shape (three times in four) or only the colour. ``lang``: "en" or "zh" (see
+    :func:`caption_zh`)."""
+    if lang == "zh":
+        return caption_zh(info, rng, partial)
+    if lang != "en":
+        raise ValueError(f"lang must be 'en' or 'zh', not {lang!r}")
     colour, shape = info["colour"], info["shape"]
     r = rng.random()
     # Captions naming only the shape or only the colour teach the two separately: shape whatever the
@@ -497,6 +503,82 @@ def caption(info: dict, rng: np.random.Generator, partial: float = 0.3) -> str:
         text = " ".join([text] + extras)
     if rng.random() < 0.15:
         text += "."
+    return text
+
+
+_ZH_COLOUR_ONLY = ("{}的形状", "一个{}的形状", "一张{}形状的照片", "{}的东西", "一个{}的物体", "颜色是{}", "{}")
+_ZH_SHAPE_ONLY = ("{}", "一个{}", "一张{}的照片", "一幅{}的图片", "一个{}的图像", "{}的图案", "一个{}图案")
+# The phrasings of the zero-shot templates (the `zh` set: "一张{}的照片", ...) and a few others.
+_ZH_EXACT = ("一张{}的照片", "一张{}的图片", "一幅{}的图像", "一幅{}的图片", "一个{}的图像", "{}", "一个{}")
+_ZH_PREFIXES = (
+    ("一张{}的照片", 8), ("一张{}的图片", 3), ("一幅{}的图像", 3), ("一幅{}的图片", 2), ("一个{}的图像", 2),
+    ("{}", 4), ("一个{}", 3), ("一幅{}的画", 2),
+    ("{}的插图", 1), ("这是一个{}", 2), ("有一个{}", 1), ("一张{}的特写照片", 1), ("{}的简笔画", 1), ("一张{}的图", 1),
+)
+_ZH_PREFIX_TEXT = [p for p, _ in _ZH_PREFIXES]
+_ZH_PREFIX_P = np.array([w for _, w in _ZH_PREFIXES], dtype=np.float64) / sum(w for _, w in _ZH_PREFIXES)
+_ZH_POSITIONS = {
+    "top left": "在左上角", "top": "在上方", "top right": "在右上角", "left": "在左边", "centre": "在中间",
+    "right": "在右边", "bottom left": "在左下角", "bottom": "在下方", "bottom right": "在右下角",
+}
+
+
+def caption_zh(info: dict, rng: np.random.Generator, partial: float = 0.3) -> str:
+    """A Chinese caption for an image drawn by :func:`draw`: the kinds of :func:`caption` (colour and shape
+    in several phrasings, sometimes size, position, background; or, with probability ``partial``, only the
+    shape or only the colour), with the Chinese words of ``clipnb.shapes.CHINESE``. A class is written
+    colour + shape with no space ("红色圆形"). The extra colours and shapes have no Chinese word: an image
+    with one is captioned by its class word alone ("星形" for a cyan star, "红色的形状" for a red heart), or
+    in English when it has neither (a cyan heart)."""
+    colour, shape = CHINESE.get(info["colour"]), CHINESE.get(info["shape"])
+    if colour is None and shape is None:
+        return caption(info, rng, partial)
+    if colour is None:
+        return _choice(rng, _ZH_SHAPE_ONLY).format(shape)
+    if shape is None:
+        return _choice(rng, _ZH_COLOUR_ONLY).format(colour)
+    r = rng.random()
+    if r < partial / 4:
+        return _choice(rng, _ZH_COLOUR_ONLY).format(colour)
+    if r < partial:
+        return _choice(rng, _ZH_SHAPE_ONLY).format(shape)
+    if r < partial + 0.25:
+        return _choice(rng, _ZH_EXACT).format(colour + shape)
+
+    r = rng.random()
+    if r < 0.75:
+        noun = colour + shape
+    elif r < 0.9:
+        noun = f"{colour}的{shape}"
+    else:
+        noun = f"颜色是{colour}的{shape}"
+    size_word = ""
+    if info["radius"] < 0.22 and rng.random() < 0.5:
+        size_word = _choice(rng, ("小", "小的", "很小的"))
+    elif info["radius"] > 0.36 and rng.random() < 0.5:
+        size_word = _choice(rng, ("大", "大的", "很大的"))
+    if info["blur"] > 1.0 and rng.random() < 0.3:
+        size_word = "模糊的" + size_word
+    text = _ZH_PREFIX_TEXT[int(rng.choice(len(_ZH_PREFIX_TEXT), p=_ZH_PREFIX_P))].format(size_word + noun)
+
+    # at most one extra, so that captions stay within the demo's context (about 3 tokens a character)
+    r = rng.random()
+    if r < 0.2:
+        pos = _POSITIONS[(min(int(info["x"] * 3), 2), min(int(info["y"] * 3), 2))]
+        text += "，" + _ZH_POSITIONS[pos]
+    elif r < 0.4:
+        kind, luma = info["background"], info["background_luma"]
+        if kind in ("stripes", "noise", "gradient") and rng.random() < 0.6:
+            word = {"stripes": "条纹", "noise": "有噪点的", "gradient": "渐变"}[kind]
+        elif luma > 0.6:  # lightness in words that are not class colours (浅色, 深色: light, dark)
+            word = "浅色"
+        elif luma < 0.35:
+            word = "深色"
+        else:
+            word = "有纹理的" if kind != "plain" else "中等亮度的"
+        text += f"，{word}背景"
+    if rng.random() < 0.15:
+        text += "。"
     return text
 
 

@@ -7,6 +7,7 @@ Imported only when training: nothing in clipnb's inference path imports this mod
 - ``TrainConfig``: optimisation settings (AdamW, linear warm-up then cosine decay, seed, checkpoints).
 - ``contrastive_loss``: CLIP's symmetric cross-entropy over ``logit_scale * cosine similarity``.
 - ``train(model, batches, config)``: the loop; ``batches`` yields ``(images, tokens)`` tensors.
+- ``widen_context(model, n)``: the same model reading longer prompts (new positions copy the last one).
 - ``save_checkpoint`` / ``load_checkpoint``: a plain state dict written atomically, read with ``build_model``.
 - ``shapes_batches``: a deterministic, endless stream of batches from the shapes world (``clipnb.demo.shapes``).
 - ``pair_batches``: batches from a user's own list of (image path, caption) pairs, to fine-tune a CLIP.
@@ -20,7 +21,7 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -125,6 +126,7 @@ class TrainConfig:
     deterministic: bool = True  # torch.use_deterministic_algorithms
     bf16: bool = False  # autocast to bfloat16 (CPU or CUDA) for speed
     use_positives: bool = False  # batches of (images, tokens, positives): see contrastive_loss
+    frozen: tuple[str, ...] = ()  # submodules (say "visual") kept as they are: no gradient, eval mode throughout
     checkpoint_path: str | None = None
     checkpoint_every: int | None = None  # steps; the final checkpoint is always written if a path is given
     checkpoint_dtype: str = "float16"
@@ -244,6 +246,22 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     return model.to(device).eval()
 
 
+def widen_context(model: CLIP, context_length: int) -> CLIP:
+    """A copy of ``model`` whose text transformer reads ``context_length`` tokens (at least its own): the
+    positional embeddings of the new positions start as copies of the last trained one, everything else is
+    the model's own. For teaching a trained model longer prompts (Chinese costs about 3 tokens a
+    character)."""
+    old = model.positional_embedding.shape[0]
+    if context_length < old:
+        raise ValueError(f"context_length {context_length} is shorter than the model's {old}")
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    pe = state["positional_embedding"]
+    state["positional_embedding"] = torch.cat([pe, pe[-1:].expand(context_length - old, -1)])
+    wider = replace(ModelConfig.of(model), context_length=context_length).build()
+    wider.load_state_dict(state)
+    return wider.to(pe.device)
+
+
 # ----------------------------------------------------------------------------------------------
 # the loop
 
@@ -278,6 +296,8 @@ def _train(model, batches, cfg: TrainConfig, device: torch.device, on_step) -> l
     from tqdm.auto import tqdm
 
     model = model.float().to(device).train()
+    for name in cfg.frozen:  # eval mode too: a ResNet's BatchNorm statistics stay as they are
+        model.get_submodule(name).requires_grad_(False).eval()
     opt = make_optimizer(model, cfg)
     history: list[dict] = []
     it = iter(batches)
@@ -321,6 +341,8 @@ def _train(model, batches, cfg: TrainConfig, device: torch.device, on_step) -> l
         if cfg.checkpoint_path and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
             save_checkpoint(model, cfg.checkpoint_path, cfg.checkpoint_dtype)
     bar.close()
+    for name in cfg.frozen:
+        model.get_submodule(name).requires_grad_(True)
     model.eval()
     if cfg.checkpoint_path:
         save_checkpoint(model, cfg.checkpoint_path, cfg.checkpoint_dtype)
@@ -343,6 +365,8 @@ class ShapesBatches(torch.utils.data.IterableDataset):
     Images are drawn at varied sizes and passed through openai-clip's preprocessing. They are made in
     chunks of ``chunk`` batches; each image of a chunk is used ``reuse`` times, in fresh shuffles and with a
     fresh caption each time (drawing costs about a third of a small model's training step on a CPU).
+    A share ``chinese`` of the captions is written in Chinese (``shapes.caption(..., lang="zh")``), each
+    caption's language drawn independently (with ``chinese=0`` the stream is the English-only one).
     Chunk ``k`` depends only on ``(seed, k)``; the stream is the same whether it is made in this process or
     in one DataLoader worker (use at most one, as ``shapes_batches`` does).
     """
@@ -357,6 +381,7 @@ class ShapesBatches(torch.utils.data.IterableDataset):
         reuse: int = 1,
         chunk: int = 8,
         extra: float = 0.0,
+        chinese: float = 0.0,
     ) -> None:
         from clipnb.demo import shapes
 
@@ -368,6 +393,7 @@ class ShapesBatches(torch.utils.data.IterableDataset):
         self.reuse = reuse
         self.chunk = chunk
         self.extra = extra  # the share of images with a colour or shape outside the classes
+        self.chinese = chinese  # the share of captions written in Chinese (shapes.caption_zh)
 
     def chunk_batches(self, k: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """The ``chunk * reuse`` batches of chunk ``k``."""
@@ -393,15 +419,23 @@ class ShapesBatches(torch.utils.data.IterableDataset):
             order = rng.permutation(n)
             for b in range(self.chunk):
                 idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-                texts = [shapes.caption(infos[i], rng) for i in idx]
+                texts = [self.caption(infos[i], rng) for i in idx]
                 tokens = clip.tokenize(texts, context_length=self.context_length, truncate=True)
                 out.append((images[torch.from_numpy(idx)], tokens, self.matches([infos[i] for i in idx], texts)))
         return out
 
+    def caption(self, info: dict, rng: np.random.Generator) -> str:
+        """One caption of an image, in Chinese with probability ``chinese``."""
+        from clipnb.demo import shapes
+
+        if self.chinese and rng.random() < self.chinese:
+            return shapes.caption(info, rng, lang="zh")
+        return shapes.caption(info, rng)
+
     @staticmethod
     def matches(infos: Sequence[dict], texts: Sequence[str]) -> torch.Tensor:
         """``m[i, j]``: whether caption j is true of image i, as far as colour and shape go (a caption
-        that names only a colour is true of every image of that colour)."""
+        that names only a colour is true of every image of that colour), in English or Chinese."""
         from clipnb.demo import shapes
 
         colours = np.array([i["colour"] for i in infos])
@@ -409,8 +443,9 @@ class ShapesBatches(torch.utils.data.IterableDataset):
         ok = np.ones((len(infos), len(texts)), dtype=bool)
         for j, text in enumerate(texts):
             words = set(text.replace("-", " ").replace(".", " ").replace(",", " ").split())
-            c = [w for w in shapes.ALL_COLOURS if w in words]
-            s = [w for w in shapes.ALL_SHAPES if w in words]
+            # English words are words; Chinese ones are found inside the text (it has no spaces)
+            c = [w for w in shapes.ALL_COLOURS if w in words or w in shapes.CHINESE and shapes.CHINESE[w] in text]
+            s = [w for w in shapes.ALL_SHAPES if w in words or w in shapes.CHINESE and shapes.CHINESE[w] in text]
             if c:
                 ok[:, j] &= np.isin(colours, c)
             if s:

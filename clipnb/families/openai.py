@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import urllib.error
 import warnings
 import zipfile
@@ -19,9 +20,10 @@ EXAMPLE = "ViT-B/32"
 SUMMARY = "openai-clip's official models (2021), checkpoint files of clip.model.CLIP, and the offline demo"
 DEMO_PATH = Path(__file__).resolve().parents[1] / "assets" / "demo.pt"
 # The languages each model's text side was trained on (ClipModel.languages): OpenAI trained its models on
-# English captions; the demo on clipnb's English captions. A bare checkpoint file may be anything: None.
+# English captions; the demo on clipnb's English and Chinese captions ("红色圆形"). A bare checkpoint file may
+# be anything: None.
 OFFICIAL_LANGUAGES = ("en",)
-DEMO_LANGUAGES = ("en",)
+DEMO_LANGUAGES = ("en", "zh")
 
 
 def import_clip():
@@ -51,13 +53,29 @@ class OpenAITokenizer:
         return len(self._counter.encode(text)) + 2  # start and end tokens
 
 
+class _ShapesVocabulary(Vocabulary):
+    """The demo's vocabulary: as `Vocabulary`, with Chinese class names ("红色圆形", written without a space)
+    read as the known Chinese words they are made of."""
+
+    def knows(self, name: str) -> bool:
+        chinese = [w for w in self.words if not w.isascii()]
+        pattern = "|".join(sorted(map(re.escape, chinese), key=len, reverse=True))
+        return super().knows(re.sub(f"({pattern})", r" \1 ", name) if pattern else name)
+
+
 def demo_vocabulary() -> Vocabulary:
     """The demo model's world: every colour and shape its training images and captions show (the 48
-    classes, the held-out pairs among them, and the extra colours and shapes it saw besides)."""
-    from ..shapes import ALL_COLOURS, ALL_SHAPES  # the generator's word lists only: numpy and Pillow, no torch
+    classes, the held-out pairs among them, and the extra colours and shapes it saw besides), and the
+    Chinese words of the class colours and shapes (a Chinese class is known when it is a known colour
+    followed by a known shape, "红色圆形"; the extra colours and shapes are English-only)."""
+    # the generator's word lists only: numpy and Pillow, no torch
+    from ..shapes import ALL_COLOURS, ALL_SHAPES, COLOURS_ZH, SHAPES_ZH
 
-    return Vocabulary(subject="coloured shapes", groups={"colours": ALL_COLOURS, "shapes": ALL_SHAPES},
-                      examples=("red circle", "blue star"))
+    return _ShapesVocabulary(subject="coloured shapes",
+                             groups={"colours": ALL_COLOURS, "shapes": ALL_SHAPES,
+                                     "colours in Chinese": COLOURS_ZH, "shapes in Chinese": SHAPES_ZH},
+                             examples=("red circle", "blue star", "红色圆形"),
+                             fillers=Vocabulary.fillers + ("的",))  # 红色的圆形: a red circle too
 
 
 def load(name: str, pretrained: str | None, device: torch.device, download_root: Path | None) -> ClipModel:
