@@ -61,7 +61,8 @@ def test_accuracy_is_each_models_own_evaluation(compared):
             assert row[column] == pytest.approx(own[metric], abs=1e-12), (model.name, column)
     assert table.loc["demo", "acc@1"] > 0.9  # knows the shapes
     assert table.loc["tiny-vit.pt", "acc@1"] < 0.15 and table.loc["other-tiny.pt", "acc@1"] < 0.15  # chance 1/48
-    assert found.headline() == "3 models on 96 labelled images; best acc@1: demo (97.9%)"
+    best = table.loc["demo", "acc@1"]  # the demo model's own figure: it moves when the demo is retrained
+    assert found.headline() == f"3 models on 96 labelled images; best acc@1: demo ({best:.1%})"
     assert found.evaluations["demo"].metrics == evaluate_labelled(labelled[0], loaded[0], "basic").metrics
 
 
