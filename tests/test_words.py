@@ -1,6 +1,5 @@
 """clipnb.words and reports in Chinese: the catalogue, the article's CSV headers and ratio types, the 统计总结,
 Chinese chart titles and labels drawn with glyphs and without font warnings, and English unchanged."""
-import io
 
 import pandas as pd
 import pytest
