@@ -31,21 +31,10 @@ CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 SIGLIP_MEAN = [0.5, 0.5, 0.5]
 SIGLIP_STD = [0.5, 0.5, 0.5]
 
-# Sentences the tiny SentencePiece models are trained on.
-_SP_SENTENCES = [
-    "a photo of a cat",
-    "a photo of a dog",
-    "a picture of a red car",
-    "a blurry photo of a bird",
-    "a drawing of a small house",
-    "an image of the sea at night",
-    "two dogs playing in the snow",
-    "a cat sleeping on a green sofa",
-    "this is a photo of a tree",
-    "a close up photo of a flower",
-]
-# Below ~60 pieces these few sentences can fill; hard_vocab_limit=False lets it shrink.
-_SP_VOCAB_SIZE = 48
+def _tower(**extra) -> dict:
+    """A tiny transformer tower's config (text or vision) for transformers: width, depth and heads shared
+    by every HF model here, plus what differs (vocabulary, positions, image size, special tokens)."""
+    return dict(hidden_size=WIDTH, intermediate_size=2 * WIDTH, num_hidden_layers=2, num_attention_heads=2, **extra)
 
 
 def _mkdir(folder) -> Path:
@@ -54,38 +43,13 @@ def _mkdir(folder) -> Path:
     return folder
 
 
-def _train_sentencepiece(path: Path) -> Path:
-    """Train a tiny unigram SentencePiece model laid out like T5/SigLIP's (pad 0, eos 1, unk 2)."""
-    import sentencepiece as spm
-
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(_SP_SENTENCES),
-        model_writer=buf,
-        vocab_size=_SP_VOCAB_SIZE,
-        hard_vocab_limit=False,
-        model_type="unigram",
-        character_coverage=1.0,
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        pad_piece="<pad>",
-        eos_piece="</s>",
-        unk_piece="<unk>",
-        num_threads=1,
-        minloglevel=2,
-    )
-    path = Path(path)
-    path.write_bytes(buf.getvalue())
-    return path
-
-
 def _siglip_tokenizer(folder: Path, model_max_length: int = 64):
     """A transformers SiglipTokenizer over a freshly trained tiny SentencePiece model."""
     from transformers import SiglipTokenizer
 
-    spm_file = _train_sentencepiece(folder / "_tmp_spiece.model")
+    from clipnb.bench.photos import train_sentencepiece
+
+    spm_file = train_sentencepiece(folder / "_tmp_spiece.model")
     tok = SiglipTokenizer(vocab_file=str(spm_file), model_max_length=model_max_length)
     return tok, spm_file
 
@@ -263,25 +227,9 @@ def save_hf_clip_model(folder, seed: int = 0) -> Path:
         image_std=CLIP_STD,
     )
     config = CLIPConfig(
-        text_config=dict(
-            vocab_size=49408,
-            hidden_size=WIDTH,
-            intermediate_size=2 * WIDTH,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=77,
-            pad_token_id=1,
-            bos_token_id=49406,
-            eos_token_id=49407,
-        ),
-        vision_config=dict(
-            hidden_size=WIDTH,
-            intermediate_size=2 * WIDTH,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=IMAGE_SIZE,
-            patch_size=PATCH_SIZE,
-        ),
+        text_config=_tower(vocab_size=49408, max_position_embeddings=77, pad_token_id=1, bos_token_id=49406,
+                           eos_token_id=49407),
+        vision_config=_tower(image_size=IMAGE_SIZE, patch_size=PATCH_SIZE),
         projection_dim=EMBED_DIM,
     )
     torch.manual_seed(seed)
@@ -303,25 +251,9 @@ def save_hf_siglip_model(folder, seed: int = 0) -> Path:
         image_std=SIGLIP_STD,
     )
     config = SiglipConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer),
-            hidden_size=WIDTH,
-            intermediate_size=2 * WIDTH,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=64,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            bos_token_id=None,
-        ),
-        vision_config=dict(
-            hidden_size=WIDTH,
-            intermediate_size=2 * WIDTH,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=IMAGE_SIZE,
-            patch_size=PATCH_SIZE,
-        ),
+        text_config=_tower(vocab_size=len(tokenizer), max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id,
+                           eos_token_id=tokenizer.eos_token_id, bos_token_id=None),
+        vision_config=_tower(image_size=IMAGE_SIZE, patch_size=PATCH_SIZE),
     )
     torch.manual_seed(seed)
     model = SiglipModel(config).eval()
@@ -363,22 +295,8 @@ def save_hf_chinese_clip_model(folder, seed: int = 0) -> Path:
         image_std=CLIP_STD,
     )
     config = ChineseCLIPConfig(
-        text_config=dict(
-            vocab_size=n_vocab,
-            hidden_size=WIDTH,
-            intermediate_size=2 * WIDTH,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=64,
-        ),
-        vision_config=dict(
-            hidden_size=WIDTH,
-            intermediate_size=2 * WIDTH,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=IMAGE_SIZE,
-            patch_size=PATCH_SIZE,
-        ),
+        text_config=_tower(vocab_size=n_vocab, max_position_embeddings=64),
+        vision_config=_tower(image_size=IMAGE_SIZE, patch_size=PATCH_SIZE),
         projection_dim=EMBED_DIM,
     )
     torch.manual_seed(seed)

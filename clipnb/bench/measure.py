@@ -18,7 +18,8 @@ from PIL import Image
 
 from .. import embedding
 from ..images import find_images
-from .photos import RANDOM, make_photos, photo_plan, random_open_clip_folder, vit_b32_checkpoint
+from ..families.openclip import RANDOM  # the --pretrained value that asks for random weights
+from .photos import make_photos, photo_plan, random_open_clip_folder, vit_b32_checkpoint
 
 COLD_CLASSES = ["cat", "dog", "car", "tree", "book"]
 WARM_CLASSES = ["person", "bicycle", "bird", "boat", "bottle", "chair", "cup", "horse", "sheep", "train"]

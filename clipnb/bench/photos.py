@@ -21,7 +21,6 @@ SOURCES = Path(__file__).resolve().parents[2] / "test_images"
 VIT_B32 = dict(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768, vision_patch_size=32,
                context_length=77, vocab_size=49408, transformer_width=512, transformer_heads=8,
                transformer_layers=12)
-RANDOM = "random"  # the --pretrained value that asks for random weights
 NOISE_LEVEL = 6  # +-6 grey levels of noise: files of 3-4 MB at 12 MP, as from a phone
 
 
