@@ -15,7 +15,6 @@ parameter cell and $CLIPNB_MODEL: "open_clip:ViT-B-32,laion2b_s34b_b79k".
 """
 from __future__ import annotations
 
-import ctypes
 import difflib
 import hashlib
 import importlib
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
 import torch
+
+from .memory import release_freed_memory, reuse_freed_memory
 
 DEMO_NAME = "demo"
 DEFAULT_MODEL = "ViT-B/32"
@@ -227,7 +228,8 @@ def load_model(spec: str | os.PathLike = DEFAULT_MODEL, pretrained: str | os.Pat
     device = resolve_device(device)
     root = Path(os.path.expanduser(download_root)) if download_root else None
     model = family_module(family).load(name, pretrained, device, root)
-    release_freed_memory()
+    release_freed_memory()  # what loading freed (the checkpoint as read)
+    reuse_freed_memory()  # from now on, each batch's activations reuse the last one's memory
     return model
 
 
@@ -290,17 +292,3 @@ def files_fingerprint(*parts: str | os.PathLike) -> str:
         path = Path(part) if not isinstance(part, str) else None
         digest.update((file_sha256(path) if path is not None else part).encode())
     return digest.hexdigest()
-
-
-def release_freed_memory() -> None:
-    """Hand memory that Python and torch have freed back to the operating system.
-
-    glibc keeps freed blocks mapped for reuse: after loading a model (checkpoint read in fp16, then
-    converted) that is memory no later step reuses (docs/performance.md says how much), and threads each
-    keep their own pool.
-    Elsewhere (macOS, Windows, musl) there is no malloc_trim and nothing to do.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
