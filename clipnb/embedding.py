@@ -25,7 +25,8 @@ import torch
 from PIL import Image
 
 from .images import Colour, ImageInput, ImageReadError, OpenedImage, fit_for_model, open_image, to_rgb
-from .models import ClipModel, release_freed_memory
+from .memory import release_freed_memory, reuse_freed_memory
+from .models import ClipModel
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
@@ -73,9 +74,63 @@ class EmbeddedImages:
                 f"{s['failed']} unreadable, in {s['seconds']:.1f} s")
 
 
+try:  # page faults per thread: Linux only
+    from resource import RUSAGE_THREAD, getrusage
+except ImportError:
+    RUSAGE_THREAD = None
+
+# The pipeline's stages, in the order a photo goes through them (`StageTimes`, the benchmark's table)
+STAGES = ("hash", "cache lookup", "decode", "preprocess", "batch", "encode", "cache write")
+
+
+def _faults() -> int:
+    return getrusage(RUSAGE_THREAD).ru_minflt if RUSAGE_THREAD is not None else 0
+
+
+class StageTimes:
+    """CPU seconds and page faults spent in each stage of an embedding run, summed over the threads that
+    did the work, so that a run can say where its time went (`EmbeddedImages.stats["stages"]`).
+
+    A stage timed in one thread counts that thread's own CPU time (`time.thread_time`): a thread waiting
+    for the GIL, a lock or a core counts nothing. A stage that the whole process works on (hashing in a
+    pool) is timed with `process=True`, the CPU time of every thread of the process.
+    """
+
+    def __init__(self):
+        self.cpu = dict.fromkeys(STAGES, 0.0)
+        self.faults = dict.fromkeys(STAGES, 0)
+
+    @contextmanager
+    def timing(self, stage: str, process: bool = False):
+        clock = time.process_time if process else time.thread_time
+        cpu, faults = clock(), _faults()
+        try:
+            yield
+        finally:
+            self.cpu[stage] += clock() - cpu
+            if not process:  # the pool's threads are not this thread; their faults are not counted here
+                self.faults[stage] += _faults() - faults
+
+    def add(self, other: "StageTimes") -> None:
+        for stage in STAGES:
+            self.cpu[stage] += other.cpu[stage]
+            self.faults[stage] += other.faults[stage]
+
+    def as_dict(self) -> dict:
+        return {stage: {"cpu_seconds": self.cpu[stage], "page_faults": self.faults[stage]} for stage in STAGES}
+
+
 def _variant(exact: bool, background) -> str:
     mode = "exact" if exact else f"draft{DRAFT_FACTOR}"
     return mode if background is None else f"{mode}-bg{tuple(background)}"
+
+
+def open_item(item: ImageInput, draft_size: int | None = None, background: Colour | None = None) -> OpenedImage:
+    """An image file or a PIL image, opened as `preprocess` expects it (see `load_pixels`)."""
+    if isinstance(item, Image.Image):
+        image = item if background is None else to_rgb(item, background)
+        return OpenedImage(image=image, width=item.width, height=item.height)
+    return open_image(item, background=background, draft_size=draft_size, keep_mode=True)
 
 
 def load_pixels(item: ImageInput, preprocess: Callable[[Image.Image], torch.Tensor], draft_size: int | None = None,
@@ -86,17 +141,13 @@ def load_pixels(item: ImageInput, preprocess: Callable[[Image.Image], torch.Tens
     `preprocess(Image.open(path))` for any image without an EXIF rotation (which is applied here).
     Raises ImageReadError for files that are not usable images.
     """
-    if isinstance(item, Image.Image):
-        image = item if background is None else to_rgb(item, background)
-        opened = OpenedImage(image=image, width=item.width, height=item.height)
-    else:
-        opened = open_image(item, background=background, draft_size=draft_size, keep_mode=True)
+    opened = open_item(item, draft_size, background)
     # fit_for_model: a 60000x2 strip is cut to 16:1 around the centre first, or resizing it takes gigabytes
     return preprocess(fit_for_model(opened.image)), opened
 
 
 class _ImageDataset(torch.utils.data.Dataset):
-    """Item i -> (i, pixels or None, width, height, error, note). Never raises for a bad file."""
+    """Item i -> (i, pixels or None, width, height, error, note, StageTimes). Never raises for a bad file."""
 
     def __init__(self, items: Sequence, preprocess, resolution: int, exact: bool, background):
         self.items, self.preprocess = list(items), preprocess
@@ -107,20 +158,29 @@ class _ImageDataset(torch.utils.data.Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int):
+        times = StageTimes()
         try:
-            pixels, opened = load_pixels(self.items[index], self.preprocess, self.draft_size, self.background)
+            with times.timing("decode"):
+                opened = open_item(self.items[index], self.draft_size, self.background)
+            with times.timing("preprocess"):
+                pixels = self.preprocess(fit_for_model(opened.image))
         except ImageReadError as exc:
-            return index, None, 0, 0, exc.reason, ""
+            return index, None, 0, 0, exc.reason, "", times
         except Exception as exc:  # a decoder bug on one file must not end the run
-            return index, None, 0, 0, f"could not be prepared ({type(exc).__name__}: {exc})", ""
-        return index, pixels, opened.width, opened.height, "", opened.note
+            return index, None, 0, 0, f"could not be prepared ({type(exc).__name__}: {exc})", "", times
+        return index, pixels, opened.width, opened.height, "", opened.note, times
 
 
 def _collate(samples):
-    """A batch: the stacked pixels of the good samples, and every sample's facts without its pixels."""
-    good = [s[1] for s in samples if s[1] is not None]
-    pixels = torch.stack(good) if good else None
-    return pixels, [(s[0], s[1] is not None, *s[2:]) for s in samples]
+    """A batch: the stacked pixels of the good samples, every sample's facts without its pixels, and the
+    stage times of the samples and of stacking them."""
+    times = StageTimes()
+    for sample in samples:
+        times.add(sample[-1])
+    with times.timing("batch"):
+        good = [s[1] for s in samples if s[1] is not None]
+        pixels = torch.stack(good) if good else None
+    return pixels, [(s[0], s[1] is not None, *s[2:-1]) for s in samples], times
 
 
 def _worker_init(_worker_id: int) -> None:
@@ -211,8 +271,8 @@ def _encode(model: ClipModel, pixels: torch.Tensor | None) -> torch.Tensor | Non
 
 
 def _encoded_batches(model: ClipModel, dataset: "_ImageDataset", batch_size: int,
-                     workers: int) -> Iterator[tuple[list, torch.Tensor | None]]:
-    """(facts of every sample, embeddings of the good ones) per batch, in order.
+                     workers: int) -> Iterator[tuple[list, torch.Tensor | None, StageTimes]]:
+    """(facts of every sample, embeddings of the good ones, stage times) per batch, in order.
 
     With `workers`, DataLoader processes decode ahead while this thread encodes (the CUDA case).
     Otherwise each stream of `stream_plan` decodes a batch and encodes it (Pillow and torch work outside
@@ -222,13 +282,17 @@ def _encoded_batches(model: ClipModel, dataset: "_ImageDataset", batch_size: int
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
             pin_memory=model.device.type == "cuda", worker_init_fn=_worker_init, prefetch_factor=2)
-        for pixels, facts in loader:
-            yield facts, _encode(model, pixels)
+        for pixels, facts, times in loader:
+            with times.timing("encode"):
+                vectors = _encode(model, pixels)
+            yield facts, vectors, times
         return
 
     def work(indices: range):
-        pixels, facts = _collate([dataset[i] for i in indices])
-        return facts, _encode(model, pixels)
+        pixels, facts, times = _collate([dataset[i] for i in indices])
+        with times.timing("encode"):
+            vectors = _encode(model, pixels)
+        return facts, vectors, times
 
     batches = _split_batches(len(dataset), batch_size, stream_plan()[0])
     streams, threads = stream_plan(batches=len(batches))  # one image alone gets every core
@@ -286,17 +350,21 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
     features = torch.full((count, dim), float("nan"))
     done = np.zeros(count, dtype=bool)
     variant = _variant(exact, background)
-    started = time.perf_counter()
+    times = StageTimes()
+    started, cpu_started = time.perf_counter(), time.process_time()
 
     contents: list[str | None] = [None] * count
     hits = 0
     if cache is not None:
         files = [i for i in range(count) if is_file[i]]
-        for i, (content, error) in zip(files, cache.content_keys([items[i] for i in files], progress=progress)):
+        with times.timing("hash", process=True):  # hashed in a pool of threads
+            keys = cache.content_keys([items[i] for i in files], progress=progress)
+        for i, (content, error) in zip(files, keys):
             contents[i], errors[i] = content, error
             done[i] = bool(error)
         keyed = [i for i in files if contents[i] is not None]
-        found = cache.get_images(model.fingerprint, variant, [contents[i] for i in keyed])
+        with times.timing("cache lookup"):
+            found = cache.get_images(model.fingerprint, variant, [contents[i] for i in keyed])
         rows = [(i, entry) for i, entry in zip(keyed, found) if entry is not None and entry["vector"].numel() == dim]
         if rows:
             index = [i for i, _ in rows]
@@ -311,10 +379,12 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
     todo = np.flatnonzero(~done).tolist()
     workers = default_workers(len(todo), batch_size, model) if num_workers is None else num_workers
     if todo:
+        reuse_freed_memory()  # each batch's activations reuse the last one's memory (see clipnb.memory)
         dataset = _ImageDataset([items[i] for i in todo], model.preprocess, model.input_resolution, exact,
                                 background)
         with progress_bar(len(todo), progress, "encoding images") as bar:
-            for samples, vectors in _encoded_batches(model, dataset, batch_size, workers):
+            for samples, vectors, batch_times in _encoded_batches(model, dataset, batch_size, workers):
+                times.add(batch_times)
                 good = []
                 for local, ok, width, height, error, note in samples:
                     i = todo[local]
@@ -326,11 +396,15 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
                     new = [(contents[i], int(widths[i]), int(heights[i]), notes[i], features[i])
                            for i in good if contents[i] is not None]
                     if cache is not None and new:
-                        cache.put_images(model.fingerprint, variant, new)
+                        with times.timing("cache write"):
+                            cache.put_images(model.fingerprint, variant, new)
                 bar.update(len(samples))
     records = pd.DataFrame({"path": names, "width": widths, "height": heights, "error": errors, "note": notes})
     elapsed = time.perf_counter() - started
-    stats = {"images": count, "encoded": len(todo), "cache_hits": hits, "seconds": elapsed,
+    # `stages` and `cpu_seconds` (every thread of this process) say where the time went: see StageTimes
+    stats = {"stages": times.as_dict(), "cpu_seconds": time.process_time() - cpu_started,
+             "cores": torch.get_num_threads() if workers == 0 else cpu_count(),
+             "images": count, "encoded": len(todo), "cache_hits": hits, "seconds": elapsed,
              "failed": int(sum(1 for e in errors if e)), "batch_size": batch_size, "workers": workers if todo else 0,
              "images_per_s": count / elapsed if elapsed > 0 else float("nan")}
     return EmbeddedImages(records=records, features=features, model_fingerprint=model.fingerprint, stats=stats)

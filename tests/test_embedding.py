@@ -224,3 +224,24 @@ def test_the_model_sees_the_rotated_pixels(tiny_model, tmp_path):
     assert (from_file.features - upright.features).abs().max() < 1e-5
     assert (from_file.features - as_stored.features).abs().max() > 1e-3
     assert (from_file.records.at[0, "width"], from_file.records.at[0, "height"]) == (32, 48)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_run_says_where_its_time_went(tiny_model, tmp_path, workers):
+    """stats["stages"]: each stage's CPU time, from the streams or from the decoding worker processes alike."""
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    cache = clipnb.EmbeddingCache(tmp_path / "cache")
+    embedded = embed_images(tiny_model, PHOTOS[:4] + [broken], cache=cache, batch_size=2, num_workers=workers,
+                            progress=False)
+    stages, stats = embedded.stats["stages"], embedded.stats
+    assert list(stages) == list(embedding.STAGES)
+    for stage in ("hash", "decode", "preprocess", "encode", "cache write"):
+        assert stages[stage]["cpu_seconds"] > 0, stage
+    assert stats["cores"] == (torch.get_num_threads() if workers == 0 else embedding.cpu_count())
+    if workers == 0:  # every stage ran in this process: together they are part of its CPU time
+        assert sum(s["cpu_seconds"] for s in stages.values()) <= stats["cpu_seconds"] * 1.05 + 0.01
+    # a warm run reads and encodes nothing
+    warm = embed_images(tiny_model, PHOTOS[:4], cache=cache, num_workers=workers, progress=False).stats["stages"]
+    assert warm["decode"]["cpu_seconds"] == warm["encode"]["cpu_seconds"] == 0
+    assert warm["hash"]["cpu_seconds"] < stages["hash"]["cpu_seconds"] or warm["hash"]["cpu_seconds"] < 0.01
