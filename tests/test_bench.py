@@ -16,6 +16,16 @@ def test_benchmark_checks_agree_on_a_small_folder(photo_folder):
         assert label in report
     if embedding.stream_plan()[0] > 1:  # the stricter limit, measured the way clipnb runs the model
         assert "(d') model only in streams" in report and result["ratios"]["cold_over_streams"] > 0
+    # where the cold run's time went, beside each stage timed alone: the budget the cold run is held to
+    where = result["where"]
+    assert where["photos"] == 4 and where["alone_photos"] == 4
+    for stage in ("hash", "decode", "preprocess", "encode"):
+        assert where["alone_ms"][stage] > 0 and where["cold_ms"][stage] > 0, stage
+    assert where["other_ms"] > -1.0  # the stages' CPU time is part of the process's, not counted twice
+    assert where["budget_images_per_s"] == pytest.approx(1000 * where["cores"] / sum(where["alone_ms"].values()))
+    assert result["ratios"]["cold_over_budget"] > 0
+    for label in ("cold / budget", "where the time went in (b)", "cores idle or waiting"):
+        assert label in report
 
 
 def test_benchmark_refuses_a_bad_count(capsys):

@@ -13,6 +13,9 @@ with random weights, SigLIP included), then measures in one run, side by side:
   (b) cold        clipnb.classify's steps with an empty embedding cache (fast JPEG decoding)
   (c) warm        the same again on the same folder with a new list of classes (cache filled)
   (d) model only  encode_image on tensors already decoded, at the best batch size
+  (e) alone       each stage of (b) timed alone on one thread: hashing, decoding, preprocessing, batching,
+                  encoding, cache writes; their sum per photo is the budget (b) is held to, and beside it
+                  the table of where (b)'s time went, stage by stage, in core-ms per photo
 
 and checks that the results agree: (b) with exact decoding equals (a) within 1e-4, (c) equals (b), and
 fast decoding stays within the tolerance measured for DRAFT_FACTOR. Computing and reporting are separate:

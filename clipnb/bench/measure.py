@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from .. import embedding
-from ..images import find_images
+from ..images import find_images, fit_for_model
 from ..families.openclip import RANDOM  # the --pretrained value that asks for random weights
 from .photos import make_photos, photo_plan, random_open_clip_folder, vit_b32_checkpoint
 
@@ -80,6 +80,34 @@ def model_only(model, pixels: torch.Tensor, batch_size: int, seconds: float = 4.
     return done[0], elapsed
 
 
+def parts_alone(model, paths, cache) -> embedding.StageTimes:
+    """Each stage of the cold pipeline timed alone, on one thread with one torch thread: the CPU seconds of
+    hashing, decoding and preprocessing each photo, stacking them into one batch of len(paths), encoding
+    that batch and writing it to `cache`. Their sum per photo is what a photo costs a core when nothing else
+    runs, so cores / that sum is the budget the cold run is measured against."""
+    from ..models import file_sha256
+
+    times = embedding.StageTimes()
+    draft_size = embedding.DRAFT_FACTOR * model.input_resolution
+    pixels, entries = [], []
+    with embedding.torch_threads(1):
+        for path in paths:
+            with times.timing("hash"):
+                content = file_sha256(path)
+            with times.timing("decode"):
+                opened = embedding.open_item(path, draft_size)
+            with times.timing("preprocess"):
+                pixels.append(model.preprocess(fit_for_model(opened.image)))
+            entries.append((f"alone-{content}", opened.width, opened.height, opened.note))
+        with times.timing("batch"):
+            batch = torch.stack(pixels)
+        with times.timing("encode"):
+            vectors = model.encode_image_tensors(batch)
+        with times.timing("cache write"):
+            cache.put_images("parts-alone", "alone", [(*entry, v) for entry, v in zip(entries, vectors)])
+    return times
+
+
 def decoded_pixels(model, paths) -> torch.Tensor:
     return torch.stack([model.preprocess(Image.open(p)) for p in paths])
 
@@ -119,14 +147,18 @@ def draft_differences(model, paths, factors=(1, 2, 4), progress: bool = True) ->
 class PeakMemory:
     """Peak memory of this process plus its children (the decoding workers), sampled every 50 ms.
 
-    With psutil on Linux it sums PSS (proportional set size): pages that forked workers share with the
-    main process (torch's libraries, the model) are counted once, split between them, so the sum is the
-    physical memory the run holds. Elsewhere it sums RSS (shared pages counted in each process: an upper
-    bound). `getrusage` peaks of this process and of its largest child are kept as a cross-check.
+    With psutil on Linux, while there are workers it sums PSS (proportional set size): pages that forked
+    workers share with the main process (torch's libraries, the model) are counted once, split between
+    them, so the sum is the physical memory the run holds. A process alone is sampled by its RSS, which
+    then equals its PSS within a fraction of a percent: reading PSS walks every page of the process
+    (about 10 ms of CPU for a torch process, a tenth of a core at this rate, which would slow what is being
+    measured), reading RSS costs microseconds. Without psutil it takes the RSS peak from `getrusage`.
+    `getrusage` peaks of this process and of its largest child are kept as a cross-check.
     """
 
     def __init__(self, interval: float = 0.05):
         self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self.kind = "RSS"
         try:
             import psutil
 
@@ -134,15 +166,24 @@ class PeakMemory:
             self._pss = hasattr(self._process.memory_full_info(), "pss")
         except (ImportError, OSError, AttributeError):
             self._process, self._pss = None, False
-        self.kind = "PSS" if self._pss else "RSS"
 
     def _sample(self) -> int:
         if self._process is None:
             return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        children = self._process.children(recursive=True)
+        if not children or not self._pss:
+            total = self._process.memory_info().rss
+            for child in children:
+                try:
+                    total += child.memory_info().rss
+                except Exception:  # a worker that just exited
+                    pass
+            return total
+        self.kind = "PSS"
         total = 0
-        for proc in [self._process, *self._process.children(recursive=True)]:
+        for proc in [self._process, *children]:
             try:
-                total += proc.memory_full_info().pss if self._pss else proc.memory_info().rss
+                total += proc.memory_full_info().pss
             except Exception:  # a worker that just exited
                 pass
         return total
@@ -152,8 +193,8 @@ class PeakMemory:
         while not self._stop.wait(interval):
             started = time.perf_counter()
             self.peak = max(self.peak, self._sample())
-            # reading many workers' memory maps costs time: never spend more than a tenth of it sampling
-            interval = max(self.interval, 10 * (time.perf_counter() - started))
+            # sampling takes a core from what is measured: never spend more than 1% of one on it
+            interval = max(self.interval, 100 * (time.perf_counter() - started))
 
     def __enter__(self):
         self.peak = self._sample()
@@ -202,6 +243,18 @@ def _concat(parts: list) -> embedding.EmbeddedImages:
                                     model_fingerprint=parts[0].model_fingerprint)
 
 
+def cpu_name() -> str:
+    """The processor's name as the system gives it (Linux: /proc/cpuinfo), else the machine type."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _load_average() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -221,6 +274,33 @@ def classify_steps(model, folder, classes, cache, batch_size, workers, progress,
     embedded = embedding.embed_images(model, items, batch_size=batch_size, exact=exact, cache=cache,
                                       num_workers=workers, progress=progress)
     return results_table(embedded, head), embedded
+
+
+def where_the_time_went(cold_parts, alone: embedding.StageTimes, alone_photos: int, cold_seconds: float) -> dict:
+    """The cold run's cores x seconds split by stage, in core-ms per photo, beside each stage timed alone.
+
+    In the run: each stage's CPU time summed over threads (embed_images' `stats["stages"]`); "other" is the
+    rest of the process's CPU time during embed_images (bookkeeping, progress bars, the benchmark's memory
+    sampler); "idle" is what the cores did not spend on this process (waiting at the start and end of a
+    run, for the GIL or a lock, or for other processes); "outside" is the part of (b) outside embed_images
+    (the text head, the results table), all of its cores counted. They add up to cores x (b)'s seconds."""
+    photos = sum(part.stats["images"] for part in cold_parts)
+    cores = cold_parts[0].stats["cores"]
+    in_run = {stage: sum(part.stats["stages"][stage]["cpu_seconds"] for part in cold_parts) for stage in embedding.STAGES}
+    faults = {stage: sum(part.stats["stages"][stage]["page_faults"] for part in cold_parts) for stage in embedding.STAGES}
+    cpu = sum(part.stats["cpu_seconds"] for part in cold_parts)
+    embed_seconds = sum(part.stats["seconds"] for part in cold_parts)
+    per_photo = 1000 / photos
+    alone_ms = {stage: 1000 * seconds / alone_photos for stage, seconds in alone.cpu.items()}
+    budget_ms = sum(alone_ms.values())
+    return {"photos": photos, "cores": cores, "alone_photos": alone_photos,
+            "alone_ms": alone_ms, "cold_ms": {stage: seconds * per_photo for stage, seconds in in_run.items()},
+            "page_faults": {stage: count / photos for stage, count in faults.items()},
+            "other_ms": (cpu - sum(in_run.values())) * per_photo,
+            "idle_ms": (cores * embed_seconds - cpu) * per_photo,
+            "outside_ms": cores * (cold_seconds - embed_seconds) * per_photo,
+            "total_ms": cores * cold_seconds * per_photo,
+            "budget_ms": budget_ms, "budget_images_per_s": 1000 * cores / budget_ms}
 
 
 def benchmark_model(spec: str | None, pretrained: str | None, folder: Path, device: str):
@@ -275,11 +355,11 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
                   "torch_threads": torch.get_num_threads(), "cpus": embedding.cpu_count(),
                   "streams": list(embedding.stream_plan()),
                   "draft_factor": embedding.DRAFT_FACTOR, "load_before": _load_average(),
-                  "machine": platform.processor() or platform.machine(),
+                  "machine": cpu_name(),
                   "gpu": torch.cuda.get_device_name(model.device) if model.device.type == "cuda" else None,
                   "sizes": {f"{w}x{h}": plan.count((w, h)) for w, h in sorted(set(plan))},
                   "a_seed": {"images": len(seed_paths)}, "b_cold": {"images": n}, "c_warm": {"images": n},
-                  "d_model": {}, "rescore": {}, "checks": {}}
+                  "d_model": {}, "e_alone": {}, "rescore": {}, "checks": {}}
         steps = dict(cache=cache, batch_size=batch_size, workers=workers, progress=progress)
         pixels = decoded_pixels(model, seed_paths[:max(model_batches)])
         # the model alone, both ways clipnb could run it: one pass on every core, and (on the CPU, where
@@ -294,6 +374,7 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
         rounds = max(1, min(rounds, n // batch_size, len(seed_paths)))
         result["rounds"] = rounds
         cold_parts, seed_parts = [], []
+        alone, alone_photos = embedding.StageTimes(), 0  # (e) the stages timed alone, on the CPU only
         for cold_slice, seed_slice in zip(_split(paths, rounds), _split(seed_paths, rounds)):
             with timed(result, "b_cold"):  # empty cache for these files, fast decoding
                 if not cold_parts:
@@ -311,6 +392,10 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
                                                  progress=progress)
                     modelled[way][0] += images
                     modelled[way][1] += seconds
+            if model.device.type == "cpu":
+                with timed(result, "e_alone"):
+                    alone.add(parts_alone(model, cold_slice[:batch_size], cache))
+                alone_photos += len(cold_slice[:batch_size])
         seed_features = torch.cat(seed_parts)
         rates = {way: images / seconds for way, (images, seconds) in modelled.items()}
         measured = dict(result["d_model"])  # one timed block held (d) and (d'): its seconds and peak memory
@@ -355,10 +440,17 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
     for key in ("a_seed", "b_cold", "c_warm"):
         result[key]["images_per_s"] = result[key]["images"] / result[key]["seconds"]
     cold = result["b_cold"]["images_per_s"]
+    if alone_photos:
+        result["where"] = where_the_time_went(cold_parts, alone, alone_photos, result["b_cold"]["seconds"])
     result["ratios"] = {"cold_over_seed": cold / result["a_seed"]["images_per_s"],
                         "cold_over_model": cold / result["d_model"]["images_per_s"]}
     if "d_streams" in result:
         result["ratios"]["cold_over_streams"] = cold / result["d_streams"]["images_per_s"]
+    if "where" in result:
+        result["ratios"]["cold_over_budget"] = cold / result["where"]["budget_images_per_s"]
+        if "d_streams" in result:
+            result["ratios"]["budget_over_streams"] = (result["where"]["budget_images_per_s"]
+                                                       / result["d_streams"]["images_per_s"])
     result["load_after"] = _load_average()
     return result
 

@@ -19,7 +19,7 @@ def format_report(result: dict) -> str:
         f"{result['a_seed']['images']} photos",
         "",
         f"{'':<34}{'images':>7}{'seconds':>9}{'images/s':>10}{'peak MB':>9}  (peak: {result['b_cold']['memory_kind']} of "
-        "the process and its workers)",
+        "the process and its workers, sampled)",
     ]
     names = {"a_seed": "(a) seed loop, one at a time", "b_cold": "(b) clipnb cold (empty cache)",
              "c_warm": "(c) clipnb warm (new classes)", "d_model": "(d) model only, batch %d",
@@ -45,10 +45,19 @@ def format_report(result: dict) -> str:
     if "cold_over_streams" in ratios:
         lines.append(f"cold / (d')        {100 * ratios['cold_over_streams']:.0f}%    ((d') single-threaded passes side "
                      f"by side, as clipnb runs them, by batch: {by_batch('d_streams')}; a stricter limit)")
+    if "cold_over_budget" in ratios:
+        where = result["where"]
+        lines.append(f"cold / budget      {100 * ratios['cold_over_budget']:.0f}%    (goal >= 90%; budget "
+                     f"{where['budget_images_per_s']:.1f} images/s: {where['cores']} cores / "
+                     f"{where['budget_ms']:.1f} core-ms per photo, the stages timed alone below)")
+    if "budget_over_streams" in ratios:
+        lines.append(f"budget / (d')      {100 * ratios['budget_over_streams']:.0f}%    (the most cold / (d') can be "
+                     "with every core busy: decoding costs cores that (d') spends on the model)")
     lines += [
         f"warm re-scoring of {result['n']} images, {len(WARM_CLASSES)} classes x 3 templates, text encoding "
         f"included: {result['rescore']['seconds']:.3f} s in memory, {result['c_warm']['seconds']:.3f} s "
         f"from the cache (goal < 1 s)",
+        *where_table(result.get("where")),
         "",
         "checks:",
         f"  exact pipeline vs seed loop: max |diff| {checks['exact_vs_seed_max_abs']:.2e} "
@@ -67,6 +76,26 @@ def format_report(result: dict) -> str:
               f" {r['pixel_rms']:>10.4f}" for r in result["draft"]]
     lines.append("  (max rel.: distance to the exact embedding / median distance between two photos' embeddings)")
     return "\n".join(lines)
+
+
+def where_table(where: dict | None) -> list[str]:
+    """Where the cold run's time went, stage by stage, in core-ms per photo, beside each stage alone."""
+    if not where:
+        return []
+    lines = ["", f"where the time went in (b), core-ms per photo (CPU time; {where['cores']} cores x seconds in "
+                 f"all), beside each stage timed alone on one thread ({where['alone_photos']} photos):",
+             f"  {'stage':<30}{'alone':>8}{'in (b)':>9}{'(b) - alone':>13}{'page faults':>13}"]
+    for stage, alone in where["alone_ms"].items():
+        cold = where["cold_ms"][stage]
+        lines.append(f"  {stage:<30}{alone:>8.1f}{cold:>9.1f}{cold - alone:>+13.1f}"
+                     f"{where['page_faults'][stage]:>13.0f}")
+    rows = [("other work of the process", where["other_ms"], "bookkeeping, progress bar, memory sampler"),
+            ("cores idle or waiting", where["idle_ms"], "start and end of each call, GIL, other processes"),
+            ("outside embed_images", where["outside_ms"], "text head and results table")]
+    lines += [f"  {label:<30}{'':>8}{value:>9.1f}{'':>13}  ({why})" for label, value, why in rows]
+    lines.append(f"  {'total':<30}{where['budget_ms']:>8.1f}{where['total_ms']:>9.1f}"
+                 f"{where['total_ms'] - where['budget_ms']:>+13.1f}")
+    return lines
 
 
 def _ok(flag: bool) -> str:
