@@ -28,6 +28,11 @@ from .images import Colour, ImageInput, ImageReadError, OpenedImage, fit_for_mod
 from .memory import release_freed_memory, reuse_freed_memory
 from .models import ClipModel
 
+try:  # page faults per thread (StageTimes): Linux only
+    from resource import RUSAGE_THREAD, getrusage
+except ImportError:
+    RUSAGE_THREAD = None
+
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
 
@@ -73,11 +78,6 @@ class EmbeddedImages:
         return (f"{s['images']} images: {s['cache_hits']} from the cache, {s['encoded']} encoded, "
                 f"{s['failed']} unreadable, in {s['seconds']:.1f} s")
 
-
-try:  # page faults per thread: Linux only
-    from resource import RUSAGE_THREAD, getrusage
-except ImportError:
-    RUSAGE_THREAD = None
 
 # The pipeline's stages, in the order a photo goes through them (`StageTimes`, the benchmark's table)
 STAGES = ("hash", "cache lookup", "decode", "preprocess", "batch", "encode", "cache write")
