@@ -68,7 +68,8 @@ def results_table(embedded: EmbeddedImages, head: ZeroShotHead) -> pd.DataFrame:
 def classify(images_or_folder: ImageSource, classes: Sequence[str] | PromptSpec, templates: Templates = DEFAULT_TEMPLATES,
              model: ClipModel | str | None = None, ensemble: str = "embedding", *, recursive: bool = False,
              batch_size: int | None = None, exact: bool = False, cache: EmbeddingCache | None = None, truncate: bool = False,
-             background: Colour | None = None, num_workers: int | None = None, progress: bool = True) -> pd.DataFrame:
+             background: Colour | None = None, num_workers: int | None = None, progress: bool = True,
+             scheduler=None, store: str | os.PathLike | None = None) -> pd.DataFrame:
     """Classify a folder (or a list of images) zero-shot with prompt-template ensembling.
 
     Bad classes and templates fail before any model is loaded or image is read; unreadable files become rows
@@ -85,6 +86,9 @@ def classify(images_or_folder: ImageSource, classes: Sequence[str] | PromptSpec,
         truncate: cut prompts longer than the model's context instead of refusing them.
         background: composite transparent images onto this colour (default: drop alpha, as openai-clip).
         batch_size, exact, num_workers, progress: how images are embedded (see `embed_images`).
+        scheduler: a Dask scheduler's address or a `distributed.Client`: embed on its workers, shard by shard,
+            each shard scored as it comes back, so this process never holds every embedding (`clipnb.cluster`).
+        store: with a scheduler, where finished shards are kept for a rerun (see `embed_images`).
 
     Returns:
         The results table, one row per input in input order (columns: see `clipnb.schema`); its settings hold
@@ -94,10 +98,20 @@ def classify(images_or_folder: ImageSource, classes: Sequence[str] | PromptSpec,
     items = gather_images(images_or_folder, recursive=recursive)
     model = model if isinstance(model, ClipModel) else load_model(model or DEFAULT_MODEL)
     head = build_head(model, spec, truncate=truncate, cache=cache)
-    embedded = embed_images(model, items, batch_size=batch_size, exact=exact, cache=cache,
-                            num_workers=num_workers, background=background, progress=progress)
-    table = results_table(embedded, head)
-    set_settings(table, model=model.name, stats=embedded.stats)
+    if scheduler is None:
+        embedded = embed_images(model, items, batch_size=batch_size, exact=exact, cache=cache,
+                                num_workers=num_workers, background=background, progress=progress)
+        table, stats = results_table(embedded, head), embedded.stats
+    else:
+        from .cluster import map_shards
+
+        parts, stats = map_shards(model, items, scheduler, lambda embedded: results_table(embedded, head),
+                                  batch_size=batch_size, exact=exact, background=background, cache=cache,
+                                  store=store, progress=progress)
+        table = pd.concat(parts, ignore_index=True) if parts else results_table(
+            embed_images(model, [], progress=False), head)
+        table.attrs = dict(parts[0].attrs) if parts else table.attrs
+    set_settings(table, model=model.name, stats=stats)
     if isinstance(images_or_folder, (str, os.PathLike)) and Path(images_or_folder).is_dir():
         set_settings(table, folder_note=folder_note(images_or_folder, recursive))
     return table

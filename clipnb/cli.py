@@ -46,7 +46,7 @@ from .video import VideoError, classify_video, embed_video, video_info
 
 # The problems that end a run with one "clipnb: error: ..." line and exit code 2 (see main).
 FATAL = (ModelError, PromptError, FolderError, ImageReadError, ExportError, FileNotFoundError, LabelError,
-         ProbeError, VideoError)
+         ProbeError, VideoError, ConnectionError)
 
 
 # ---- argument types ------------------------------------------------------------------------------------
@@ -128,6 +128,16 @@ def embedding_options(parser: argparse.ArgumentParser) -> None:
                         help="composite transparent images onto this colour (default: drop alpha, as openai-clip)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     parser.add_argument("--cache-dir", default=None, help="embedding cache folder (default ~/.cache/clipnb)")
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                         help="embed on a running Dask cluster, given its scheduler's address (tcp://host:8786); "
+                              "the results are the same as on this machine")
+    cluster.add_argument("--dask-workers", type=_positive, default=None, metavar="N",
+                         help="start a Dask cluster of N worker processes on this machine for this run")
+    parser.add_argument("--store", default=None,
+                        help="with --scheduler or --dask-workers: a folder or URL every worker reaches, where "
+                             "finished shards are kept as Parquet so that a rerun skips them (default: store/ "
+                             "in the cache folder)")
 
 
 def prompt_options(parser: argparse.ArgumentParser, *, classes_from_labels: bool = False,
@@ -191,6 +201,35 @@ def cache_from(args: argparse.Namespace) -> EmbeddingCache | None:
     return None if args.no_cache else EmbeddingCache(args.cache_dir)
 
 
+def cluster_options(args: argparse.Namespace) -> dict:
+    """scheduler= and store= for the embedding functions: the cluster of --scheduler or --dask-workers (joined
+    or started on first use, after every input is checked and the model is loaded), or none."""
+    address, workers = getattr(args, "scheduler", None), getattr(args, "dask_workers", None)
+    if address is None and workers is None:
+        return {}
+    if getattr(args, "cluster_client", None) is None:
+        from . import cluster
+
+        client = cluster.connect(address) if address is not None else cluster.local_cluster(workers)
+        count = len(client.scheduler_info().get("workers", {}))
+        print(f"Dask cluster: {count} workers; dashboard {client.dashboard_link}", file=sys.stderr)
+        args.cluster_client = client
+    return {"scheduler": args.cluster_client, "store": args.store}
+
+
+@contextmanager
+def dask_cluster(args: argparse.Namespace):
+    """Leave the cluster that cluster_options joined at the end of the run, stopping it if it was started here."""
+    try:
+        yield
+    finally:
+        client = getattr(args, "cluster_client", None)
+        if client is not None:
+            from . import cluster
+
+            cluster.close(client)
+
+
 def spec_from(args: argparse.Namespace) -> PromptSpec:
     """--classes, --templates and --ensemble, checked once (before any model is loaded)."""
     return prompt_spec(args.classes, args.templates, args.ensemble)
@@ -213,7 +252,8 @@ def check_labelled_folder(args: argparse.Namespace) -> None:
 def embed_labelled_with(args: argparse.Namespace, model: ClipModel, cache: EmbeddingCache | None):
     """The labelled folder embedded by one model, with the embedding options of the command line."""
     return embed_labelled(model, args.folder, args.labels, args.classes, cache=cache, batch_size=args.batch_size,
-                          exact=args.exact, num_workers=args.workers, progress=not args.quiet)
+                          exact=args.exact, num_workers=args.workers, progress=not args.quiet,
+                          **cluster_options(args))
 
 
 def embed_labelled_folder(args: argparse.Namespace):
@@ -244,7 +284,7 @@ def run_classify(args: argparse.Namespace) -> int:
     model = load_model_from(args)
     results = classify(items, spec, model=model, batch_size=args.batch_size, exact=args.exact, cache=cache_from(args),
                        truncate=args.truncate, background=args.background, num_workers=args.workers,
-                       progress=not args.quiet)
+                       progress=not args.quiet, **cluster_options(args))
     lang = args.lang
     print(word("cli.run", lang, model=model.name, classes=plural(len(spec.classes), "class"),
                class_count=len(spec.classes), templates=plural(len(spec.templates), "template"),
@@ -361,7 +401,7 @@ def run_search(args: argparse.Namespace) -> int:
     model = load_model_from(args)
     cache = cache_from(args)
     index = index_images(model, items, cache=cache, batch_size=args.batch_size, exact=args.exact,
-                         num_workers=args.workers, progress=not args.quiet)
+                         num_workers=args.workers, progress=not args.quiet, **cluster_options(args))
     if len(index.skipped):
         print(f"clipnb: skipped {len(index.skipped)} unreadable files (first: {index.skipped['path'][0]}: "
               f"{index.skipped['error'][0]})", file=sys.stderr)
@@ -542,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
-        with _class_warnings_as_lines():
+        with _class_warnings_as_lines(), dask_cluster(args):
             return COMMANDS[args.command].run(args)
     except FATAL as exc:
         print(f"clipnb: error: {exc}", file=sys.stderr)

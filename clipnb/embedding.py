@@ -318,7 +318,7 @@ def _encoded_batches(model: ClipModel, dataset: "_ImageDataset", batch_size: int
 
 def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = None, exact: bool = False,
                  cache: EmbeddingCache | None = None, num_workers: int | None = None, background: Colour | None = None,
-                 progress: bool = True) -> EmbeddedImages:
+                 progress: bool = True, scheduler=None, store: str | os.PathLike | None = None) -> EmbeddedImages:
     """Embed image files (or PIL images) in batches; every item gets one row, failures with an error.
 
     Args:
@@ -332,14 +332,23 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
             streams of this process, one per core (see `stream_plan`).
         background: composite transparent images onto this colour (default: drop alpha, as openai-clip).
         progress: show a progress bar.
+        scheduler: a Dask scheduler's address or a `distributed.Client`: embed on its workers instead, shard
+            by shard, with the same results (see `clipnb.cluster`); the cache is not used there.
+        store: with a scheduler, a folder or URL every worker reaches where each shard is kept as Parquet, so a
+            rerun reads finished shards instead of embedding them (default: `store` beside the cache, if any).
 
     Returns:
         EmbeddedImages: `records` (path, width, height, error, note; one row per item, in order), `features`
         [items, D] (L2-normalised; NaN rows where `error` is set), and `stats` (counts and timings of the run).
     """
-    batch_size = default_batch_size(model) if batch_size is None else batch_size
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch size must be at least 1, not {batch_size}")
+    if scheduler is not None:
+        from .cluster import embed_on_cluster
+
+        return embed_on_cluster(model, items, scheduler, batch_size=batch_size, exact=exact, background=background,
+                                cache=cache, store=store, progress=progress)
+    batch_size = default_batch_size(model) if batch_size is None else batch_size
     items = list(items)
     count = len(items)
     is_file = [not isinstance(item, Image.Image) for item in items]

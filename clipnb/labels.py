@@ -217,7 +217,8 @@ class LabelledImages:
 
 def embed_labelled(model: ClipModel, folder: str | os.PathLike, labels_csv: str | os.PathLike | None = None,
                    classes: Sequence[str] | None = None, *, cache: EmbeddingCache | None = None, batch_size: int | None = None, exact: bool = False,
-                   num_workers: int | None = None, progress: bool = True) -> LabelledImages:
+                   num_workers: int | None = None, progress: bool = True, scheduler=None,
+                   store: str | os.PathLike | None = None) -> LabelledImages:
     """Read the labels of a folder (subfolders or CSV), check them against the classes, embed the images once.
 
     Everything about the labels is checked before any image is decoded.
@@ -228,7 +229,8 @@ def embed_labelled(model: ClipModel, folder: str | os.PathLike, labels_csv: str 
         labels_csv: a CSV of path,label (paths relative to `folder`; header names as in PATH_HEADERS and
             LABEL_HEADERS).
         classes: the classes the prompts name (default: the distinct labels); each label must be one of them.
-        cache, batch_size, exact, num_workers, progress: how images are embedded (see `embed_images`).
+        cache, batch_size, exact, num_workers, progress, scheduler, store: how images are embedded (see
+            `embed_images`; with a scheduler, on a Dask cluster).
 
     Returns:
         LabelledImages: the embedded images, one label per row and the classes. Raises LabelError saying
@@ -238,5 +240,6 @@ def embed_labelled(model: ClipModel, folder: str | os.PathLike, labels_csv: str 
     table = read_labels(folder, labels_csv)
     classes, mapped = match_classes(table["label"], classes)
     embedded = embed_images(model, [Path(p) for p in table["path"]], exact=exact, cache=cache,
-                            num_workers=num_workers, progress=progress, batch_size=batch_size)
+                            num_workers=num_workers, progress=progress, batch_size=batch_size,
+                            scheduler=scheduler, store=store)
     return LabelledImages(embedded=embedded, labels=mapped, classes=classes)

@@ -118,6 +118,9 @@ class ClipModel:
     source: str = ""
     vocabulary: Vocabulary | None = None
     languages: tuple[str, ...] | None = None
+    # what load_model was given (spec, pretrained, download_root), so that a Dask worker can load the same
+    # model itself (clipnb.cluster); None for a ClipModel made some other way
+    load_args: dict | None = None
     _text_memo: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -228,9 +231,19 @@ def load_model(spec: str | os.PathLike = DEFAULT_MODEL, pretrained: str | os.Pat
     device = resolve_device(device)
     root = Path(os.path.expanduser(download_root)) if download_root else None
     model = family_module(family).load(name, pretrained, device, root)
+    model.load_args = {"spec": f"{family}:{_absolute_if_file(name)}", "pretrained": _absolute_if_file(pretrained),
+                       "download_root": str(root) if root else None}
     release_freed_memory()  # what loading freed (the checkpoint as read)
     reuse_freed_memory()  # from now on, each batch's activations reuse the last one's memory
     return model
+
+
+def _absolute_if_file(value):
+    """A path that exists here as an absolute path (a worker started elsewhere has another working folder)."""
+    if value is None:
+        return None
+    value = os.fspath(value)
+    return os.path.abspath(value) if os.path.exists(value) else value
 
 
 def list_models(family: str | None = None, download_root: str | os.PathLike | None = None) -> list[ModelListing]:

@@ -40,14 +40,16 @@ class ImageIndex:
 
 
 def index_images(model: ClipModel, images_or_folder: ImageSource, *, recursive: bool = False, cache: EmbeddingCache | None = None, batch_size: int | None = None,
-                 exact: bool = False, num_workers: int | None = None, progress: bool = True) -> ImageIndex:
+                 exact: bool = False, num_workers: int | None = None, progress: bool = True, scheduler=None,
+                 store: str | os.PathLike | None = None) -> ImageIndex:
     """Embed a folder (or a list of image paths) for searching.
 
     Args:
         model: the model whose image encoder is used.
         images_or_folder: a folder, one image file, or a list of paths and PIL images.
         recursive: also take the images in a folder's subfolders.
-        cache, batch_size, exact, num_workers, progress: how images are embedded (see `embed_images`).
+        cache, batch_size, exact, num_workers, progress, scheduler, store: how images are embedded (see
+            `embed_images`; with a scheduler, on a Dask cluster).
 
     Returns:
         An ImageIndex of the readable images (paths, features); unreadable files are listed in `skipped`
@@ -55,7 +57,7 @@ def index_images(model: ClipModel, images_or_folder: ImageSource, *, recursive: 
     """
     items = gather_images(images_or_folder, recursive=recursive)
     embedded = embed_images(model, items, exact=exact, cache=cache, num_workers=num_workers,
-                            progress=progress, batch_size=batch_size)
+                            progress=progress, batch_size=batch_size, scheduler=scheduler, store=store)
     ok = embedded.ok
     records = embedded.records
     return ImageIndex(paths=list(records.loc[ok, "path"]), features=embedded.features[torch.from_numpy(ok.copy())],

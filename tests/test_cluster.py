@@ -1,0 +1,110 @@
+"""clipnb.cluster: on a LocalCluster of two worker processes, the table is the single-machine table (rows, order,
+errors, notes; scores within 1e-6), on photos and on a folder of hostile files; a worker killed in the middle
+of a shard loses and doubles nothing; a rerun reads finished shards from the Parquet store."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import WorkerPlugin
+
+import clipnb
+from clipnb import cluster
+
+from conftest import TEST_IMAGES
+
+CLASSES = ["red circle", "blue square", "green triangle"]
+
+
+@pytest.fixture(scope="module")
+def client():
+    client = cluster.local_cluster(2)
+    yield client
+    cluster.close(client)
+
+
+def same_table(single: pd.DataFrame, multi: pd.DataFrame) -> None:
+    numeric = [c for c in single.columns if c.startswith(("score_", "prob_")) or c == "confidence"]
+    other = [c for c in single.columns if c not in numeric]
+    pd.testing.assert_frame_equal(single[other], multi[other])
+    np.testing.assert_allclose(multi[numeric].to_numpy(float), single[numeric].to_numpy(float), atol=1e-6)
+
+
+def test_photos_give_the_single_machine_table(client, demo, tmp_path):
+    single = clipnb.classify(TEST_IMAGES, CLASSES, model=demo, recursive=True, progress=False)
+    multi = clipnb.classify(TEST_IMAGES, CLASSES, model=demo, recursive=True, scheduler=client,
+                            store=tmp_path / "store", progress=False)
+    same_table(single, multi)
+    stats = multi.attrs["stats"]
+    assert stats["images"] == len(single) and stats["shards"] > 2 and stats["workers"] == 2
+
+
+def test_hostile_files_are_the_same_error_rows(client, demo, hostile):
+    root, expect = hostile
+    single = clipnb.classify(root, CLASSES, model=demo, recursive=True, progress=False)
+    multi = clipnb.classify(root, CLASSES, model=demo, recursive=True, scheduler=client.scheduler.address,
+                            progress=False)
+    same_table(single, multi)
+    assert multi["error"].ne("").sum() == sum(1 for error in expect.values() if error)
+
+
+def test_a_rerun_reads_finished_shards_from_the_store(client, demo, tmp_path):
+    store = tmp_path / "store"
+    first = clipnb.embed_images(demo, clipnb.gather_images(TEST_IMAGES, recursive=True), scheduler=client,
+                                store=store, progress=False)
+    files = sorted(store.rglob("*.parquet"))
+    assert len(files) == first.stats["shards"] and first.stats["from_store"] == 0
+    stored = cluster.read_store(store)
+    assert list(stored["path"]) == list(first.records["path"])  # pandas reads the store as it is
+    np.testing.assert_array_equal(np.stack(stored["embedding"]), first.features.numpy())
+    files[1].unlink()  # as if the client had been killed before that shard was done
+    again = clipnb.embed_images(demo, clipnb.gather_images(TEST_IMAGES, recursive=True), scheduler=client,
+                                store=store, progress=False)
+    # only the missing shard is embedded again
+    assert again.stats["encoded"] == cluster.shard_size(len(first))
+    assert again.stats["from_store"] == len(first) - again.stats["encoded"]
+    assert again.records.equals(first.records) and np.array_equal(again.features.numpy(), first.features.numpy())
+
+
+class DieOnceWhileEmbedding(WorkerPlugin):
+    """Kills its worker process the first time a clipnb shard starts executing there (once per cluster)."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and "clipnb-shard" in str(key) and not os.path.exists(self.marker):
+            Path(self.marker).touch()
+            os._exit(1)
+
+
+def test_a_worker_killed_mid_run_loses_and_doubles_nothing(client, demo, tmp_path):
+    single = clipnb.classify(TEST_IMAGES, CLASSES, model=demo, recursive=True, progress=False)
+    marker = tmp_path / "died"
+    client.register_plugin(DieOnceWhileEmbedding(str(marker)), name="die-once")
+    try:
+        multi = clipnb.classify(TEST_IMAGES, CLASSES, model=demo, recursive=True, scheduler=client, progress=False)
+    finally:
+        client.unregister_worker_plugin("die-once")
+    assert marker.exists()  # a worker did die in the middle of a shard
+    same_table(single, multi)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted it, with the model loaded again
+
+
+def test_a_model_the_workers_cannot_load_is_refused(client, demo):
+    import dataclasses
+
+    handmade = dataclasses.replace(demo, load_args=None)
+    with pytest.raises(clipnb.ModelError, match="was not made by clipnb.load_model"):
+        clipnb.embed_images(handmade, [TEST_IMAGES / "car.jpg"], scheduler=client, progress=False)
+
+
+def test_shards_are_cut_from_the_count_alone(tmp_path):
+    paths = [str(tmp_path / f"{i}.jpg") for i in range(100)]
+    shards = cluster.cut_shards(paths)
+    assert [p for s in shards for p in s.paths] == paths and len({s.key for s in shards}) == len(shards)
+    assert {len(s.paths) for s in shards[:-1]} == {cluster.shard_size(100)}
+    (tmp_path / "3.jpg").write_bytes(b"new")  # a file that appears changes its own shard's key only
+    again = cluster.cut_shards(paths)
+    assert [a.key == b.key for a, b in zip(shards, again)] == [i != 0 for i in range(len(shards))]
