@@ -56,3 +56,12 @@ def test_benchmark_times_open_clip_architectures_with_random_weights(photo_folde
 def test_benchmark_makes_random_weights_for_open_clip_only(capsys, photo_folder):
     assert bench.main(["--n", "4", "--photos", str(photo_folder), "--model", "RN50", "--pretrained", "random"]) == 2
     assert "random weights are made for open_clip architectures only" in capsys.readouterr().err
+
+
+def test_benchmark_times_a_local_dask_cluster_beside_the_cold_run(photo_folder):
+    result = bench.run_benchmark(4, photos=str(photo_folder), model_batches=(2,), model_seconds=0.1, draft_n=4,
+                                 draft_factors=(embedding.DRAFT_FACTOR,), progress=False, dask_workers=2)
+    checks = result["checks"]
+    assert checks["cluster_ok"] and checks["cluster_rows_equal"], checks  # the same rows, embeddings within 1e-6
+    assert result["f_cluster"]["images"] == 4 and result["ratios"]["cluster_over_cold"] > 0
+    assert "(f) cold on a local Dask cluster" in bench.format_report(result)

@@ -303,6 +303,15 @@ def where_the_time_went(cold_parts, alone: embedding.StageTimes, alone_photos: i
             "budget_ms": budget_ms, "budget_images_per_s": 1000 * cores / budget_ms}
 
 
+def _started_cluster(model, workers: int, photo):
+    """A LocalCluster of `workers` processes whose workers have loaded the model and embedded one photo."""
+    from ..cluster import local_cluster
+
+    client = local_cluster(workers)
+    embedding.embed_images(model, [photo], scheduler=client, progress=False)
+    return client
+
+
 def benchmark_model(spec: str | None, pretrained: str | None, folder: Path, device: str):
     """The model to time: openai-clip's ViT-B/32 with random weights when no spec is given; an open_clip
     architecture with random weights for pretrained="random" (written as an open_clip folder first, as a
@@ -325,9 +334,11 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
                   seed_n: int | None = None, batch_size: int | None = None, workers: int | None = None,
                   model_batches=(8, 16, 32), model_seconds: float = 4.0, draft_n: int = 16,
                   draft_factors=(1, 2, 4), rounds: int = 4, progress: bool = True, model: str | None = None,
-                  pretrained: str | None = None) -> dict:
+                  pretrained: str | None = None, dask_workers: int | None = None) -> dict:
     """Run the four measurements and the agreement checks; returns a plain dict (see format_report).
-    `model` and `pretrained`: which model to time (see `benchmark_model`; default a random ViT-B/32)."""
+    `model` and `pretrained`: which model to time (see `benchmark_model`; default a random ViT-B/32).
+    `dask_workers`: also run (f), the cold run on a LocalCluster of that many worker processes, in the same
+    rounds (the cluster's start and the workers' model loading are not timed, as (b)'s loading is not)."""
     from ..cache import EmbeddingCache
     from ..classify import results_table
     from ..models import resolve_device
@@ -373,8 +384,11 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
         # in the machine's load (other people's work) weighs on all three alike and their ratios hold
         rounds = max(1, min(rounds, n // batch_size, len(seed_paths)))
         result["rounds"] = rounds
-        cold_parts, seed_parts = [], []
+        cold_parts, seed_parts, cluster_parts = [], [], []
         alone, alone_photos = embedding.StageTimes(), 0  # (e) the stages timed alone, on the CPU only
+        client = _started_cluster(model, dask_workers, paths[0]) if dask_workers else None
+        if client is not None:
+            result["f_cluster"] = {"images": n, "workers": dask_workers}
         for cold_slice, seed_slice in zip(_split(paths, rounds), _split(seed_paths, rounds)):
             with timed(result, "b_cold"):  # empty cache for these files, fast decoding
                 if not cold_parts:
@@ -386,6 +400,10 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
                     results_table(cold, cold_head)  # what classify returns; timed as part of (b)
             with timed(result, "a_seed"):
                 seed_parts.append(seed_loop(model, seed_slice, progress=progress))
+            if client is not None:  # (f) the same photos cold on the cluster (no cache, no store)
+                with timed(result, "f_cluster"):
+                    cluster_parts.append(embedding.embed_images(model, cold_slice, batch_size=batch_size,
+                                                                scheduler=client, progress=progress))
             with timed(result, "d_model"):
                 for way in ways:
                     images, seconds = model_only(model, pixels, way[0], model_seconds / rounds, streams=way[1],
@@ -420,6 +438,10 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
                                        num_workers=workers, progress=progress)
         result["draft"] = draft_differences(model, paths[:draft_n], draft_factors, progress=progress)
         cache.close()
+        if client is not None:
+            from ..cluster import close
+
+            close(client)
 
     chosen = [r["max_1_minus_cos"] for r in result["draft"] if r["factor"] == embedding.DRAFT_FACTOR]
     seeded = len(seed_paths)
@@ -437,8 +459,14 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
     checks["warm_ok"] = checks["warm_vs_cold_max_abs"] == 0.0 and checks["warm_table_equals_rescored_cold"]
     checks["draft_ok"] = checks["cold_vs_seed_max_1_minus_cos"] <= embedding.DRAFT_TOLERANCE
     result["checks"] = checks
-    for key in ("a_seed", "b_cold", "c_warm"):
-        result[key]["images_per_s"] = result[key]["images"] / result[key]["seconds"]
+    if cluster_parts:
+        clustered = _concat(cluster_parts)
+        checks["cluster_vs_cold_max_abs"] = float((clustered.features - cold.features).abs().nan_to_num().max())
+        checks["cluster_rows_equal"] = bool(clustered.records.equals(cold.records))
+        checks["cluster_ok"] = checks["cluster_rows_equal"] and checks["cluster_vs_cold_max_abs"] <= 1e-6
+    for key in ("a_seed", "b_cold", "c_warm", "f_cluster"):
+        if key in result:
+            result[key]["images_per_s"] = result[key]["images"] / result[key]["seconds"]
     cold = result["b_cold"]["images_per_s"]
     if alone_photos:
         result["where"] = where_the_time_went(cold_parts, alone, alone_photos, result["b_cold"]["seconds"])
@@ -446,6 +474,8 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
                         "cold_over_model": cold / result["d_model"]["images_per_s"]}
     if "d_streams" in result:
         result["ratios"]["cold_over_streams"] = cold / result["d_streams"]["images_per_s"]
+    if "f_cluster" in result:
+        result["ratios"]["cluster_over_cold"] = result["f_cluster"]["images_per_s"] / cold
     if "where" in result:
         result["ratios"]["cold_over_budget"] = cold / result["where"]["budget_images_per_s"]
         if "d_streams" in result:

@@ -22,7 +22,8 @@ def format_report(result: dict) -> str:
         "the process and its workers, sampled)",
     ]
     names = {"a_seed": "(a) seed loop, one at a time", "b_cold": "(b) clipnb cold (empty cache)",
-             "c_warm": "(c) clipnb warm (new classes)", "d_model": "(d) model only, batch %d",
+             "c_warm": "(c) clipnb warm (new classes)", "f_cluster": "(f) cold on a local Dask cluster",
+             "d_model": "(d) model only, batch %d",
              "d_streams": "(d') model only in streams, batch %d"}
     for key, label in names.items():
         row = result.get(key)
@@ -45,6 +46,9 @@ def format_report(result: dict) -> str:
     if "cold_over_streams" in ratios:
         lines.append(f"cold / (d')        {100 * ratios['cold_over_streams']:.0f}%    ((d') single-threaded passes side "
                      f"by side, as clipnb runs them, by batch: {by_batch('d_streams')}; a stricter limit)")
+    if "cluster_over_cold" in ratios:
+        lines.append(f"cluster / cold     {100 * ratios['cluster_over_cold']:.0f}%    (goal >= 85%; (f) the same photos on "
+                     f"a LocalCluster of {result['f_cluster']['workers']} worker processes, one stream each)")
     if "cold_over_budget" in ratios:
         where = result["where"]
         lines.append(f"cold / budget      {100 * ratios['cold_over_budget']:.0f}%    (goal >= 90%; budget "
@@ -66,6 +70,9 @@ def format_report(result: dict) -> str:
         f"{checks['warm_table_equals_rescored_cold']}: {_ok(checks['warm_ok'])}",
         f"  fast decoding vs seed loop: max 1-cos {checks['cold_vs_seed_max_1_minus_cos']:.2e} "
         f"(tolerance {checks['draft_tolerance']:g}): {_ok(checks['draft_ok'])}",
+        *([f"  cluster vs cold: rows equal {checks['cluster_rows_equal']}, max |diff| "
+           f"{checks['cluster_vs_cold_max_abs']:.2e} (<= 1e-06): {_ok(checks['cluster_ok'])}"]
+          if "cluster_ok" in checks else []),
         "",
         "draft decoding vs exact decoding (1 - cosine of embeddings):",
         f"  {'factor':>6} {'size':>10} {'images':>6} {'max 1-cos':>10} {'mean':>10} {'max rel.':>9}"
