@@ -36,7 +36,7 @@ from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, Prompt
 from .report import write_evaluation, write_model_comparison, write_probe_report, write_video_report
 from .schema import probabilities, scores, setting
 from .scoring import ClassWarning, ZeroShotHead, build_head, class_warnings, encode_texts
-from .search import ImageIndex, index_images, rank_captions, search_image, search_text
+from .search import ImageIndex, index_from_store, index_images, rank_captions, search_image, search_text
 from .summary import class_summary, prediction_counts, ratio_counts, run_summary, summary_text
 from .video import VideoError, VideoFrames, VideoResult, classify_video, embed_video, video_info
 from .words import LANGUAGES, localised
@@ -52,7 +52,7 @@ __all__ = [
     "VideoFrames", "VideoResult", "ZeroShotHead", "aspect_info", "available_models", "build_head",
     "class_summary", "class_warnings", "classify", "classify_video", "compare_models", "curve_summary", "embed_images",
     "embed_labelled", "embed_video", "encode_texts", "evaluate_labelled", "find_images", "folder_labels",
-    "folder_note", "gather_images", "highlight_changes", "index_images", "list_models", "load_model", "localised",
+    "folder_note", "gather_images", "highlight_changes", "index_from_store", "index_images", "list_models", "load_model", "localised",
     "match_classes",
     "open_image", "prediction_counts", "probabilities", "probe_labelled", "prompt_spec", "rank_captions",
     "ratio_counts", "read_labels", "resolve_templates", "results_table", "run_summary", "save_figure",

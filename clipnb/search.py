@@ -1,7 +1,10 @@
 """Search a folder by meaning: text -> images (以文搜图), image -> similar images, and image -> captions.
 
 A folder is embedded once (`index_images`, through the embedding cache, so a second search of the same
-folder decodes nothing); every query is then one matrix product. `top_k` is the pure core.
+folder decodes nothing; on a Dask cluster with scheduler=, or read back from the cluster's Parquet store
+with `index_from_store`). Below `EXACT_BELOW` images a query is one matrix product (`top_k`, the pure
+core); above it a faiss index (`clipnb.vector_index`, built on the first query) finds the candidates and
+their cosines are then computed exactly, so scores are those of exact search.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from .models import ClipModel
 from .prompts import PromptError
 from .schema import set_settings
 from .scoring import encode_texts, probabilities_from_scores, warn_languages
+from .vector_index import EXACT_BELOW, VectorIndex
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
@@ -34,9 +38,22 @@ class ImageIndex:
     model_fingerprint: str
     skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["path", "error"]))
     stats: dict = field(default_factory=dict)
+    _vectors: VectorIndex | None = field(default=None, repr=False)  # the approximate index, once built
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def nearest(self, query: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, rows) of the `k` images closest to `query`, best first: exact below EXACT_BELOW images,
+        else candidates from an approximate index (built once, on first use) ranked by their exact cosine."""
+        if len(self) < EXACT_BELOW:
+            return top_k(query, self.features, k)
+        if self._vectors is None:
+            self._vectors = VectorIndex.build(self.features.float().numpy())
+        # twice the candidates asked for, so that exact re-ranking can reorder the approximate top k
+        _, rows = self._vectors.search(query.float().reshape(1, -1).numpy(), min(len(self), 2 * k))
+        scores, order = top_k(query, self.features[torch.from_numpy(rows[0])], k)
+        return scores, rows[0][order]
 
 
 def index_images(model: ClipModel, images_or_folder: ImageSource, *, recursive: bool = False, cache: EmbeddingCache | None = None, batch_size: int | None = None,
@@ -65,6 +82,26 @@ def index_images(model: ClipModel, images_or_folder: ImageSource, *, recursive: 
                       skipped=records.loc[~ok, ["path", "error"]].reset_index(drop=True), stats=embedded.stats)
 
 
+def index_from_store(model: ClipModel, store: str | os.PathLike, *, exact: bool = False,
+                     background=None) -> ImageIndex:
+    """The images a cluster run stored (`classify(..., scheduler=..., store=...)`) as an ImageIndex, without
+    reading or embedding any image: this model's embeddings, for the decoding mode asked for. A path
+    stored by several runs counts once (its last shard); rows with an error are listed in `skipped`."""
+    from .cluster import read_store
+    from .embedding import _variant
+
+    variant = _variant(exact, background)
+    stored = read_store(store, model.fingerprint)
+    stored = stored[stored["variant"] == variant].drop_duplicates("path", keep="last").reset_index(drop=True)
+    if stored.empty:
+        raise FileNotFoundError(f"the store {store} holds no embeddings of {model.name} ({variant}); embed a "
+                                "folder into it first: classify(folder, classes, scheduler=..., store=...)")
+    ok = stored["error"].eq("").to_numpy()
+    features = torch.from_numpy(np.stack(stored.loc[ok, "embedding"].to_numpy()).astype(np.float32))
+    return ImageIndex(paths=list(stored.loc[ok, "path"]), features=features, model_fingerprint=model.fingerprint,
+                      skipped=stored.loc[~ok, ["path", "error"]].reset_index(drop=True))
+
+
 def top_k(query: torch.Tensor, features: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(scores, indices) of the `k` rows of `features` with the highest cosine to `query`, best first.
 
@@ -81,7 +118,7 @@ def _hits(index: ImageIndex, query: torch.Tensor, top: int, exclude: set[int] = 
     if top < 1:
         raise ValueError(f"top must be at least 1, not {top}")
     k = min(len(index), top + len(exclude))
-    scores, order = top_k(query, index.features, k) if k else (np.zeros(0), np.zeros(0, dtype=int))
+    scores, order = index.nearest(query, k) if k else (np.zeros(0), np.zeros(0, dtype=int))
     kept = [(s, i) for s, i in zip(scores, order) if i not in exclude][:top]
     return pd.DataFrame({"rank": np.arange(1, len(kept) + 1), "path": [index.paths[i] for _, i in kept],
                          "score": [float(s) for s, _ in kept]})

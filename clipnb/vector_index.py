@@ -32,7 +32,7 @@ import numpy as np
 
 try:
     import faiss
-except ImportError as error:  # an optional dependency: say how to get it
+except ImportError as error:  # a partial install: say how to get it
     raise ImportError("clipnb.vector_index needs faiss: pip install faiss-cpu (or conda install -c pytorch "
                       "faiss-cpu)") from error
 

@@ -108,3 +108,16 @@ def test_shards_are_cut_from_the_count_alone(tmp_path):
     (tmp_path / "3.jpg").write_bytes(b"new")  # a file that appears changes its own shard's key only
     again = cluster.cut_shards(paths)
     assert [a.key == b.key for a, b in zip(shards, again)] == [i != 0 for i in range(len(shards))]
+
+
+def test_search_over_the_store_finds_what_search_over_the_folder_finds(client, demo, tmp_path):
+    store = tmp_path / "store"
+    clipnb.classify(TEST_IMAGES, CLASSES, model=demo, recursive=True, scheduler=client, store=store, progress=False)
+    stored = clipnb.index_from_store(demo, store)  # no image is read again
+    folder = clipnb.index_images(demo, TEST_IMAGES, recursive=True, progress=False)
+    assert stored.paths == folder.paths and list(stored.skipped["path"]) == list(folder.skipped["path"])
+    for query in ("red circle", "a blue square"):
+        pd.testing.assert_frame_equal(clipnb.search_text(stored, demo, query), clipnb.search_text(folder, demo, query),
+                                      atol=1e-6)
+    with pytest.raises(FileNotFoundError, match="holds no embeddings"):
+        clipnb.index_from_store(demo, store, exact=True)  # embedded with fast decoding only

@@ -88,3 +88,26 @@ def test_search_command_fails_in_one_line(folder, capsys, query, message):
     assert main(["search", str(folder), "--recursive", *query, "--model", "demo"]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+def test_a_large_index_answers_through_faiss_with_exact_scores():
+    """Above EXACT_BELOW images the candidates come from the approximate index; their scores are the exact
+    cosines, and nearly every query finds the same top 10 as exact search."""
+    from clipnb.search import ImageIndex, top_k
+    from clipnb.vector_index import EXACT_BELOW
+
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.randn(200, 32, generator=generator)
+    rows = centres[torch.randint(0, 200, (EXACT_BELOW + 5000,), generator=generator)]
+    features = torch.nn.functional.normalize(rows + 0.3 * torch.randn(rows.shape, generator=generator), dim=1)
+    index = ImageIndex(paths=[f"{i}.jpg" for i in range(len(features))], features=features, model_fingerprint="x")
+    queries = torch.nn.functional.normalize(centres[:50] + 0.3 * torch.randn(50, 32, generator=generator), dim=1)
+    found = 0
+    for query in queries:
+        scores, order = index.nearest(query, 10)
+        exact_scores, exact_order = top_k(query, features, 10)
+        np.testing.assert_allclose(scores, (features[torch.from_numpy(order)] @ query).numpy(), atol=1e-6)
+        assert list(scores) == sorted(scores, reverse=True)
+        found += len(set(order) & set(exact_order))
+    assert index._vectors is not None and index._vectors.kind != "exact"
+    assert found / (10 * len(queries)) >= 0.95
