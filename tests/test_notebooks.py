@@ -391,3 +391,15 @@ def test_notebooks_match_their_generator_and_carry_no_outputs():
         assert first_code.metadata.get("tags") == ["parameters"]
         assert all(not cell.get("outputs") and cell.get("execution_count") is None
                    for cell in notebook.cells if cell.cell_type == "code")
+
+
+def test_scale_out_notebook(tmp_path):
+    require_demo(images=True)
+    out, text = run_notebook("08_scale_out.ipynb", {"workers": 2, "top": 3}, tmp_path)
+    count = len(find_images(SHAPES_IMAGES, recursive=True))
+    assert f"{count} images in " in text and f"on 2 workers: {count} embedded, 0 read from the store" in text
+    assert "same rows, order, predictions, errors and notes: True" in text
+    assert float(text.split("largest score difference: ")[1].split()[0]) <= 1e-6
+    assert f"{count} of {count} images read from the store, 0 embedded" in text
+    assert f"{count} images in the index; 0 unreadable" in text
+    assert list((out / "store").rglob("*.parquet"))
