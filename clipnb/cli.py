@@ -219,7 +219,11 @@ def cluster_options(args: argparse.Namespace) -> dict:
 
 @contextmanager
 def dask_cluster(args: argparse.Namespace):
-    """Leave the cluster that cluster_options joined at the end of the run, stopping it if it was started here."""
+    """Leave the cluster that cluster_options joined at the end of the run, stopping it if it was started here.
+    --store without a cluster is refused first, before any model is loaded."""
+    if getattr(args, "store", None) is not None and args.scheduler is None and args.dask_workers is None:
+        raise FolderError("--store keeps a cluster run's shards: give --scheduler ADDRESS or --dask-workers N "
+                          "with it (on one machine the embedding cache, --cache-dir, does that job)")
     try:
         yield
     finally:

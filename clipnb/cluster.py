@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import math
 import os
 import stat
@@ -105,7 +106,9 @@ def local_cluster(workers: int) -> "Client":
 
     if workers < 1:
         raise ValueError(f"a local cluster needs at least 1 worker, not {workers}")
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+    # a failed shard's traceback, logged by its worker, would only repeat the error the client raises
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=logging.CRITICAL)
     client = Client(cluster)
     client._clipnb_owns_cluster = True  # closing this client stops the cluster too (see close)
     return client
@@ -153,7 +156,10 @@ def embedded_shards(model: ClipModel, items: Sequence, scheduler: "str | Client"
                         "without scheduler=")
     paths = [os.fspath(item) for item in items]
     client = connect(scheduler)
-    client.register_plugin(_plugin(model))
+    try:
+        client.register_plugin(_plugin(model))
+    except ModelError as exc:
+        raise ModelError(f"a Dask worker could not load the model: {exc}") from None
     options = {"load_args": model.load_args, "fingerprint": model.fingerprint, "batch_size": batch_size,
                "exact": exact, "background": background, "variant": _variant(exact, background),
                "store": os.fspath(store) if store is not None else None}
@@ -253,7 +259,14 @@ def embed_shard(piece: Shard, options: dict) -> "EmbeddedImages":
                               model_fingerprint=model.fingerprint,
                               stats={**embedded.stats, "from_store": 0})
     if target is not None:
-        write_shard(target, embedded, [_content(path) for path in piece.paths])
+        try:
+            write_shard(target, embedded, [_content(path) for path in piece.paths])
+        except OSError as exc:
+            from .export import ExportError
+
+            raise ExportError(f"cannot write a shard to the store {options['store']}: "
+                              f"{exc.strerror or exc}; give a store folder (or URL) every worker can "
+                              "write to, or run without a store") from None
     return embedded
 
 
@@ -268,6 +281,12 @@ def _content(path: str) -> str:
         return ""
 
 
+def stored_name(path: str) -> str:
+    """A path as the store keeps it: Parquet holds UTF-8, so a name that is not valid UTF-8 (another system's
+    encoding, which Python escapes) is kept with backslash escapes, as the cache keeps it."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def write_shard(target: str, embedded: "EmbeddedImages", contents: Sequence[str]) -> None:
     """A shard's rows as one Parquet file, written whole or not at all."""
     import fsspec
@@ -278,7 +297,7 @@ def write_shard(target: str, embedded: "EmbeddedImages", contents: Sequence[str]
     records = embedded.records
     dim = embedded.features.shape[1]
     vectors = pa.FixedSizeListArray.from_arrays(pa.array(embedded.features.numpy().reshape(-1), pa.float32()), dim)
-    table = pa.table({"path": records["path"].astype(str), "content": list(contents),
+    table = pa.table({"path": [stored_name(path) for path in records["path"]], "content": list(contents),
                       "width": records["width"].astype("int64"), "height": records["height"].astype("int64"),
                       "error": records["error"].astype(str), "note": records["note"].astype(str),
                       "embedding": vectors})
@@ -311,9 +330,10 @@ def read_shard(target: str, piece: Shard) -> "EmbeddedImages | None":
             table = pq.read_table(handle)
     except Exception:  # a damaged file is embedded again, never trusted
         return None
-    if table.column_names != STORE_COLUMNS or table.column("path").to_pylist() != list(piece.paths):
+    if table.column_names != STORE_COLUMNS or table.column("path").to_pylist() != [stored_name(p) for p in piece.paths]:
         return None
     frame = table.drop_columns(["embedding"]).to_pandas()
+    frame["path"] = pd.Series(piece.paths, dtype=object)  # the names as given, escaped ones included
     vectors = table.column("embedding").combine_chunks()
     features = torch.from_numpy(vectors.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
                                 .reshape(len(frame), -1).copy())

@@ -408,7 +408,9 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
                         with times.timing("cache write"):
                             cache.put_images(model.fingerprint, variant, new)
                 bar.update(len(samples))
-    records = pd.DataFrame({"path": names, "width": widths, "height": heights, "error": errors, "note": notes})
+    # object, not pandas' Arrow-backed str: a file name that is not valid UTF-8 (escaped by Python) must survive
+    records = pd.DataFrame({"path": pd.Series(names, dtype=object), "width": widths, "height": heights,
+                            "error": errors, "note": notes})
     elapsed = time.perf_counter() - started
     # `stages` and `cpu_seconds` (every thread of this process) say where the time went: see StageTimes
     stats = {"stages": times.as_dict(), "cpu_seconds": time.process_time() - cpu_started,

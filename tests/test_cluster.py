@@ -25,10 +25,15 @@ def client():
 
 
 def same_table(single: pd.DataFrame, multi: pd.DataFrame) -> None:
-    numeric = [c for c in single.columns if c.startswith(("score_", "prob_")) or c == "confidence"]
-    other = [c for c in single.columns if c not in numeric]
+    """Equal rows, order, errors and notes; cosine scores within 1e-6 (a worker's one thread sums in another
+    order than two); probabilities within 1e-4, since the logit scale (100) multiplies score differences."""
+    scores = [c for c in single.columns if c.startswith("score_")]
+    probabilities = [c for c in single.columns if c.startswith("prob_") or c == "confidence"]
+    other = [c for c in single.columns if c not in scores + probabilities]
     pd.testing.assert_frame_equal(single[other], multi[other])
-    np.testing.assert_allclose(multi[numeric].to_numpy(float), single[numeric].to_numpy(float), atol=1e-6)
+    np.testing.assert_allclose(multi[scores].to_numpy(float), single[scores].to_numpy(float), atol=1e-6)
+    np.testing.assert_allclose(multi[probabilities].to_numpy(float), single[probabilities].to_numpy(float),
+                               atol=1e-4)
 
 
 def test_photos_give_the_single_machine_table(client, demo, tmp_path):
@@ -121,3 +126,36 @@ def test_search_over_the_store_finds_what_search_over_the_folder_finds(client, d
                                       atol=1e-6)
     with pytest.raises(FileNotFoundError, match="holds no embeddings"):
         clipnb.index_from_store(demo, store, exact=True)  # embedded with fast decoding only
+
+
+def test_cli_refuses_a_store_without_a_cluster_before_loading_a_model(capsys, no_model_loading):
+    from clipnb.cli import main
+
+    assert main(["classify", str(TEST_IMAGES), "--classes", "red circle", "--store", "somewhere"]) == 2
+    assert "--store keeps a cluster run's shards" in capsys.readouterr().err
+
+
+def test_cli_says_when_the_store_cannot_be_written(client, capsys, tmp_path):
+    from clipnb.cli import main
+
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("")
+    code = main(["classify", str(TEST_IMAGES), "--model", "demo", "--classes", "red circle", "--quiet",
+                 "--scheduler", client.scheduler.address, "--store", str(blocked / "store")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write a shard to the store" in err and "Dask cluster: 2 workers" in err
+
+
+def test_names_that_are_not_utf8_go_through_the_store(client, demo, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (40, 30), "red").save(os.fsdecode(os.fsencode(folder) + b"/caf\xe9.jpg"), format="JPEG")
+    Image.new("RGB", (40, 30), "blue").save(folder / "plain.png")
+    single = clipnb.classify(folder, CLASSES, model=demo, progress=False)
+    for _ in range(2):  # the second run reads the shard back from the store
+        multi = clipnb.classify(folder, CLASSES, model=demo, scheduler=client, store=tmp_path / "store", progress=False)
+        same_table(single, multi)
+    assert multi.attrs["stats"]["from_store"] == 2
+    assert any("\\xe9" in path for path in cluster.read_store(tmp_path / "store")["path"])
