@@ -1,4 +1,4 @@
-"""Write the seven notebooks of notebooks/ from the cells below, so that they stay consistent.
+"""Write the eight notebooks of notebooks/ from the cells below, so that they stay consistent.
 
     python scripts/build_notebooks.py           # (re)write notebooks/*.ipynb, without outputs
     python scripts/build_notebooks.py --check   # exit 1 when a committed notebook differs from this script
@@ -579,6 +579,138 @@ for path in written:
     print(f"wrote {path}")"""),
 ]
 
+SCALE_OUT = [
+    ("markdown", """\
+# 8. Scale out: embedding on a Dask cluster
+
+Embedding is the slow part of every notebook here. With a `scheduler`, `classify` (and `embed_images`,
+`index_images`, `embed_labelled`) cuts the images into shards and embeds them on the workers of a Dask
+cluster; each worker loads the model once, and the shards come back in order, so the table is the one this
+machine makes alone. With a `store`, every finished shard is also kept as one Parquet file: a rerun (or a
+run whose client was stopped half-way) reads the finished shards instead of embedding them again, and a
+search index can be built from the store without reading an image.
+
+This notebook starts a small cluster on this machine (a `LocalCluster`); the last section says what changes
+on a real one."""),
+    ("parameters", f"""\
+{MODEL_LINE}
+image_folder = None  # the images; None: the images the model knows (test_images/shapes for the demo model, else test_images)
+recursive = None  # look in subfolders too; None: only for the default folder (the shapes sit in one folder per class)
+classes = None  # class names; None: the classes of the default images
+workers = 2  # worker processes of the cluster started here, one stream of embedding each
+scheduler = None  # None: start a LocalCluster of `workers` here; or a running scheduler's address, "tcp://host:8786"
+store = None  # where finished shards are kept: a folder or a URL every worker reaches (s3://...); None: output_dir/store
+query = None  # what to search for; None: "a red circle" for the demo model, "a photo of a cat" otherwise
+top = 5  # hits to show
+LANG = "en"  # the language of the search figures: "en" or "zh"
+output_dir = "../reports/scale_out"  # holds the store (reports/ is ignored by git)"""),
+    ("markdown", "## The model and the images"),
+    ("code", """\
+%matplotlib inline
+from pathlib import Path
+
+import clipnb
+from clipnb import cluster, plotting, search_plots
+from clipnb.defaults import choose_folder, choose_model, default_inputs
+
+model = choose_model(model_name)
+default_folder, default_classes, default_recursive = default_inputs(model)
+output_dir = Path(output_dir)
+image_folder, recursive = choose_folder(image_folder, recursive, model)
+classes = classes or default_classes
+store = store or output_dir.resolve() / "store"  # an absolute path: the workers may not share this kernel's folder
+print(f"model: {model.name}; the store is {store}")
+print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)") + f"; {len(classes)} classes")"""),
+    ("markdown", """\
+## A cluster
+
+`cluster.local_cluster(n)` starts a Dask `LocalCluster` of n worker processes on this machine and returns its
+`Client`. The dashboard (the link printed below) shows the workers, the shards as they run and the memory
+each worker holds; in JupyterLab the dask-labextension, when installed, docks the same panels beside the
+notebook."""),
+    ("code", """\
+client = cluster.local_cluster(workers) if scheduler is None else cluster.connect(scheduler)
+print(f"{len(client.scheduler_info()['workers'])} workers; dashboard: {client.dashboard_link}")"""),
+    ("markdown", """\
+## This machine, then the cluster
+
+The same call twice: first in this process, then with `scheduler=client` and a `store`. The images are cut
+into shards by their number alone (not by the number of workers), so another cluster finds the same shards
+in the store."""),
+    ("code", """\
+local = clipnb.classify(image_folder, classes, model=model, recursive=recursive)
+on_cluster = clipnb.classify(image_folder, classes, model=model, recursive=recursive, scheduler=client, store=store)
+stats = clipnb.setting(on_cluster, "stats")
+print(f"{stats['images']} images in {stats['shards']} shards on {stats['workers']} workers: {stats['encoded']} "
+      f"embedded, {stats['from_store']} read from the store, in {stats['seconds']:.1f} s")"""),
+    ("markdown", """\
+Everything but the scores must be equal: rows, their order, predictions, errors and notes. The scores may
+differ in the last bits of a float (the batches are not the same). When this notebook runs a second time,
+the cluster run above already finds every shard in the store."""),
+    ("code", """\
+numbers = [c for c in local.columns if c.startswith(("score_", "prob_")) or c == "confidence"]
+same = local.drop(columns=numbers).equals(on_cluster.drop(columns=numbers))
+largest = (local[numbers] - on_cluster[numbers]).abs().to_numpy().max()
+print(f"same rows, order, predictions, errors and notes: {same}; largest score difference: {largest:.1e}")
+on_cluster[["path", "prediction", "confidence", "error"]].head(top).style.format(precision=4).hide(axis="index")"""),
+    ("markdown", "## Run again: the store\n\nThe same call once more: every shard is read from the store, "
+                 "none is embedded."),
+    ("code", """\
+again = clipnb.classify(image_folder, classes, model=model, recursive=recursive, scheduler=client, store=store)
+stats = clipnb.setting(again, "stats")
+print(f"{stats['from_store']} of {stats['images']} images read from the store, {stats['encoded']} embedded, "
+      f"in {stats['seconds']:.1f} s")"""),
+    ("markdown", """\
+## What the store holds
+
+One Parquet file per shard, under the model's fingerprint and the decoding mode:
+`store/<model>/<variant>/<shard>.parquet`, with the columns path, content (the SHA-256 of the file), width,
+height, error, note and embedding. `cluster.read_store` reads them all with pandas, adding `model` and
+`variant` columns; pyarrow, Dask or DuckDB read them as they are (in DuckDB:
+`SELECT path, error FROM 'store/**/*.parquet'`)."""),
+    ("code", """\
+stored = cluster.read_store(store)
+print(f"{len(stored)} rows; columns: {', '.join(stored.columns)}; embeddings of {len(stored['embedding'][0])} numbers")"""),
+    ("markdown", """\
+## Search the store
+
+`index_from_store` builds a search index from the stored embeddings of this model, without opening an image.
+Searching is exact below 10,000 images; above, faiss picks candidates and their exact scores rank them."""),
+    ("code", """\
+index = clipnb.index_from_store(model, store)
+query = query or ("a red circle" if model.name == "demo" else "a photo of a cat")
+hits = clipnb.search_text(index, model, query, top=top)
+print(f"{len(index)} images in the index; {len(index.skipped)} unreadable")
+search_plots.search_figure(hits, lang=LANG)"""),
+    ("markdown", "The images closest to the best hit (the image itself is left out)."),
+    ("code", """\
+query_image = hits["path"][0]
+similar = clipnb.search_image(index, model, query_image, top=top)
+plotting.thumbnails_figure(
+    [query_image] + list(similar["path"]),
+    [clipnb.words.word("caption.query", LANG)] + [f"{r}. {s:.3f}" for r, s in zip(similar["rank"], similar["score"])],
+    title=clipnb.words.word("title.similar_images", LANG), lang=LANG)"""),
+    ("markdown", """\
+## On a real cluster
+
+The cells above run unchanged on many machines; only `scheduler` and `store` in the parameters change.
+
+- **Machines you can log in to**: start a scheduler on one of them (`dask scheduler`: port 8786, and its
+  dashboard on 8787) and a worker on each of the others (`dask worker tcp://HOST:8786 --nthreads 1`), in an
+  environment where clipnb is installed; then set `scheduler = "tcp://HOST:8786"`.
+- **A batch system, Kubernetes or the cloud**: dask-jobqueue (`SLURMCluster`, `PBSCluster`, ...),
+  dask-kubernetes (`KubeCluster`) or Coiled start the workers for you; pass their `Client` as
+  `scheduler=` (or its `client.scheduler.address`).
+- **The store** must be a place every worker reaches under the same name: a shared folder, or an object
+  store URL such as `s3://bucket/clipnb` (with s3fs installed on the workers and here). The images too: each
+  worker opens the paths this notebook lists.
+- **The model**: each worker loads it itself from the same spec, so give every worker the same weights file;
+  a worker that loads other weights is refused."""),
+    ("markdown", "## Close the cluster\n\nThis stops the LocalCluster started above (a cluster given by its "
+                 "address is only left)."),
+    ("code", "cluster.close(client)"),
+]
+
 NOTEBOOKS = {
     "01_image_text_similarity.ipynb": SIMILARITY,
     "02_zero_shot_classification.ipynb": ZERO_SHOT,
@@ -587,6 +719,7 @@ NOTEBOOKS = {
     "05_search.ipynb": SEARCH,
     "06_video.ipynb": VIDEO,
     "07_few_shot.ipynb": FEW_SHOT,
+    "08_scale_out.ipynb": SCALE_OUT,
 }
 
 

@@ -11,6 +11,7 @@ to every notebook. Writes:
   reports/search/...        text-to-image and image-to-image search hits (05)
   reports/video/...         a video's frames classified along a timeline (06)
   reports/few_shot/...      linear probes against zero-shot by labelled images per class (07)
+  reports/scale_out/store   the Parquet store of a run on a local Dask cluster (08)
   reports/notebooks/*.ipynb the executed notebooks, with their outputs
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ RUNS = [  # notebook, its output folder
     ("05_search", REPORTS / "search"),
     ("06_video", REPORTS / "video"),
     ("07_few_shot", REPORTS / "few_shot"),
+    ("08_scale_out", REPORTS / "scale_out"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The seven notebooks: committed without outputs, in step with scripts/build_notebooks.py, and each executed
+"""The eight notebooks: committed without outputs, in step with scripts/build_notebooks.py, and each executed
 top to bottom with papermill on the demo model (CLIPNB_MODEL=demo): 01-03 on a few of test_images/shapes, 04-07
 on small generated inputs, writing their exports."""
 import base64
