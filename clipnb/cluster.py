@@ -92,6 +92,10 @@ def connect(scheduler: "str | Client") -> "Client":
     if isinstance(scheduler, str):
         try:
             return Client(scheduler, timeout="10s")
+        except ValueError as exc:  # an address Dask cannot read, often the dashboard's http:// link
+            raise ConnectionError(f"{scheduler} is not a Dask scheduler's address ({exc}); give the address "
+                                  "`dask scheduler` prints, tcp://HOST:8786 (the dashboard's http:// link is "
+                                  "another port)") from None
         except (OSError, TimeoutError) as exc:
             raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler}: {exc}. Start one with "
                                   "`dask scheduler` (and workers with `dask worker ADDRESS`), or use "

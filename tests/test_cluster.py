@@ -159,3 +159,11 @@ def test_names_that_are_not_utf8_go_through_the_store(client, demo, tmp_path):
         same_table(single, multi)
     assert multi.attrs["stats"]["from_store"] == 2
     assert any("\\xe9" in path for path in cluster.read_store(tmp_path / "store")["path"])
+
+
+def test_a_dashboard_link_given_as_the_scheduler_is_explained(capsys, demo):
+    from clipnb.cli import main
+
+    assert main(["classify", str(TEST_IMAGES), "--model", "demo", "--classes", "red circle", "--quiet",
+                 "--no-cache", "--scheduler", "http://127.0.0.1:8787/status"]) == 2
+    assert "is not a Dask scheduler's address" in capsys.readouterr().err
