@@ -158,7 +158,9 @@ def embedded_shards(model: ClipModel, items: Sequence, scheduler: "str | Client"
     if any(isinstance(item, Image.Image) for item in items):
         raise TypeError("a Dask cluster embeds image files: save PIL images to files first, or embed them "
                         "without scheduler=")
-    paths = [os.fspath(item) for item in items]
+    given = [os.fspath(item) for item in items]
+    # workers may run in another folder than this process: they get absolute paths, the table the paths given
+    paths = [os.path.abspath(path) for path in given]
     client = connect(scheduler)
     try:
         client.register_plugin(_plugin(model))
@@ -177,6 +179,7 @@ def embedded_shards(model: ClipModel, items: Sequence, scheduler: "str | Client"
             piece, result = by_key[future.key], future.result()
             future.release()
             bar.update(len(piece.paths))
+            result.records["path"] = pd.Series(given[piece.start:piece.start + len(piece.paths)], dtype=object)
             yield piece, result
 
 

@@ -45,6 +45,15 @@ def test_photos_give_the_single_machine_table(client, demo, tmp_path):
     assert stats["images"] == len(single) and stats["shards"] > 2 and stats["workers"] == 2
 
 
+def test_relative_paths_reach_workers_that_run_in_another_folder(client, demo, monkeypatch):
+    monkeypatch.chdir(TEST_IMAGES)  # this process here; the workers stay where the cluster started them
+    relative = sorted(p.name for p in TEST_IMAGES.glob("*.jpg"))
+    single = clipnb.classify(relative, CLASSES, model=demo, progress=False)
+    multi = clipnb.classify(relative, CLASSES, model=demo, scheduler=client, progress=False)
+    assert not multi["error"].ne("").any() and list(multi["path"]) == relative
+    same_table(single, multi)
+
+
 def test_hostile_files_are_the_same_error_rows(client, demo, hostile):
     root, expect = hostile
     single = clipnb.classify(root, CLASSES, model=demo, recursive=True, progress=False)
