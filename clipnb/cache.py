@@ -38,6 +38,12 @@ def default_cache_dir() -> Path:
     return Path(base)
 
 
+def utf8_name(path: str | os.PathLike) -> str:
+    """A path as text that SQLite and Parquet can hold: a name that is not valid UTF-8 (another system's
+    encoding, which Python escapes) is kept with backslash escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def _pack(vector: torch.Tensor) -> tuple[bytes, int]:
     data = np.ascontiguousarray(vector.detach().cpu().numpy(), dtype=np.float32).tobytes()
     return data, zlib.crc32(data)
@@ -124,8 +130,7 @@ class EmbeddingCache:
                 continue  # left to open_image, which says why (broken link, moved, ...)
             if not stat.S_ISREG(st.st_mode):
                 continue  # a named pipe or a device is never read here: that could block for ever
-            # names that are not valid UTF-8 (another system's encoding) are escaped for SQLite's text
-            real = os.fsencode(os.path.realpath(path)).decode("utf-8", "backslashreplace")
+            real = utf8_name(os.path.realpath(path))
             identities[i] = (real, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         known = self._known_contents([identity[0] for identity in identities.values()])
         unknown = []

@@ -108,9 +108,9 @@ def classify(images_or_folder: ImageSource, classes: Sequence[str] | PromptSpec,
         parts, stats = map_shards(model, items, scheduler, lambda embedded: results_table(embedded, head),
                                   batch_size=batch_size, exact=exact, background=background, cache=cache,
                                   store=store, progress=progress)
-        table = pd.concat(parts, ignore_index=True) if parts else results_table(
-            embed_images(model, [], progress=False), head)
-        table.attrs = dict(parts[0].attrs) if parts else table.attrs
+        parts = parts or [results_table(embed_images(model, [], progress=False), head)]
+        table = pd.concat(parts, ignore_index=True)
+        table.attrs = dict(parts[0].attrs)  # each part's settings (the head's), which concat may not keep
     set_settings(table, model=model.name, stats=stats)
     if isinstance(images_or_folder, (str, os.PathLike)) and Path(images_or_folder).is_dir():
         set_settings(table, folder_note=folder_note(images_or_folder, recursive))

@@ -34,6 +34,7 @@ import torch
 from distributed import WorkerPlugin
 from PIL import Image
 
+from .cache import utf8_name
 from .models import ClipModel, ModelError
 
 if TYPE_CHECKING:
@@ -218,9 +219,7 @@ def embed_on_cluster(model: ClipModel, items: Sequence, scheduler: "str | Client
         return EmbeddedImages(records=pd.DataFrame(columns=["path", "width", "height", "error", "note"]),
                               features=torch.empty(0, model.embed_dim), model_fingerprint=model.fingerprint,
                               stats=stats)
-    return EmbeddedImages(records=pd.concat([p.records for p in parts], ignore_index=True),
-                          features=torch.cat([p.features for p in parts]), model_fingerprint=model.fingerprint,
-                          stats=stats)
+    return EmbeddedImages.concat(parts, stats)
 
 
 # ---- the workers --------------------------------------------------------------------------------
@@ -251,20 +250,18 @@ def store_path(store: str, fingerprint: str, variant: str, key: str) -> str:
 
 def embed_shard(piece: Shard, options: dict) -> "EmbeddedImages":
     """One shard on a worker: read from the store when it is there, else embed it (and store it)."""
-    from .embedding import EmbeddedImages, embed_images
+    from .embedding import embed_images
 
     target = (store_path(options["store"], options["fingerprint"], options["variant"], piece.key)
               if options["store"] else None)
     if target is not None:
-        stored = read_shard(target, piece)
+        stored = read_shard(target, piece, options["fingerprint"])
         if stored is not None:
             return stored
     model = worker_model(options["load_args"], options["fingerprint"])
     embedded = embed_images(model, list(piece.paths), batch_size=options["batch_size"], exact=options["exact"],
                             background=options["background"], num_workers=0, progress=False)
-    embedded = EmbeddedImages(records=embedded.records, features=embedded.features,
-                              model_fingerprint=model.fingerprint,
-                              stats={**embedded.stats, "from_store": 0})
+    embedded.stats["from_store"] = 0
     if target is not None:
         try:
             write_shard(target, embedded, [_content(path) for path in piece.paths])
@@ -288,12 +285,6 @@ def _content(path: str) -> str:
         return ""
 
 
-def stored_name(path: str) -> str:
-    """A path as the store keeps it: Parquet holds UTF-8, so a name that is not valid UTF-8 (another system's
-    encoding, which Python escapes) is kept with backslash escapes, as the cache keeps it."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
 def write_shard(target: str, embedded: "EmbeddedImages", contents: Sequence[str]) -> None:
     """A shard's rows as one Parquet file, written whole or not at all."""
     import fsspec
@@ -301,28 +292,27 @@ def write_shard(target: str, embedded: "EmbeddedImages", contents: Sequence[str]
     import pyarrow.parquet as pq
     from fsspec.implementations.local import LocalFileSystem
 
+    from .export import atomic_path
+
     records = embedded.records
     dim = embedded.features.shape[1]
     vectors = pa.FixedSizeListArray.from_arrays(pa.array(embedded.features.numpy().reshape(-1), pa.float32()), dim)
-    table = pa.table({"path": [stored_name(path) for path in records["path"]], "content": list(contents),
+    table = pa.table({"path": [utf8_name(path) for path in records["path"]], "content": list(contents),
                       "width": records["width"].astype("int64"), "height": records["height"].astype("int64"),
                       "error": records["error"].astype(str), "note": records["note"].astype(str),
                       "embedding": vectors})
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     fs, path = fsspec.core.url_to_fs(target)
-    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    if isinstance(fs, LocalFileSystem):
-        # a local or mounted folder: write beside it, then rename, so a reader never sees half a file
-        temporary = f"{path}.{uuid.uuid4().hex}.tmp"
-        with open(temporary, "wb") as handle:
-            handle.write(buffer.getvalue())
-        os.replace(temporary, path)
+    if isinstance(fs, LocalFileSystem):  # a local or mounted folder: written and renamed as every export is
+        with atomic_path(path) as temporary:
+            temporary.write_bytes(buffer.getvalue())
     else:
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         fs.pipe_file(path, buffer.getvalue())  # an object store's PUT is whole or nothing
 
 
-def read_shard(target: str, piece: Shard) -> "EmbeddedImages | None":
+def read_shard(target: str, piece: Shard, fingerprint: str) -> "EmbeddedImages | None":
     """A stored shard as EmbeddedImages, or None when it is missing, damaged or not this shard's."""
     import fsspec
     import pyarrow.parquet as pq
@@ -337,7 +327,7 @@ def read_shard(target: str, piece: Shard) -> "EmbeddedImages | None":
             table = pq.read_table(handle)
     except Exception:  # a damaged file is embedded again, never trusted
         return None
-    if table.column_names != STORE_COLUMNS or table.column("path").to_pylist() != [stored_name(p) for p in piece.paths]:
+    if table.column_names != STORE_COLUMNS or table.column("path").to_pylist() != [utf8_name(p) for p in piece.paths]:
         return None
     frame = table.drop_columns(["embedding"]).to_pandas()
     frame["path"] = pd.Series(piece.paths, dtype=object)  # the names as given, escaped ones included
@@ -345,7 +335,7 @@ def read_shard(target: str, piece: Shard) -> "EmbeddedImages | None":
     features = torch.from_numpy(vectors.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
                                 .reshape(len(frame), -1).copy())
     records = frame[["path", "width", "height", "error", "note"]].reset_index(drop=True)
-    return EmbeddedImages(records=records, features=features, model_fingerprint="",
+    return EmbeddedImages(records=records, features=features, model_fingerprint=fingerprint,
                           stats={"images": len(frame), "encoded": 0, "failed": int(records["error"].ne("").sum()),
                                  "from_store": len(frame)})
 

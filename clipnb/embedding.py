@@ -69,6 +69,13 @@ class EmbeddedImages:
     def __len__(self) -> int:
         return len(self.records)
 
+    @classmethod
+    def concat(cls, parts: Sequence["EmbeddedImages"], stats: dict | None = None) -> "EmbeddedImages":
+        """Parts embedded by the same model (shards, rounds) as one, rows in the order given."""
+        return cls(records=pd.concat([p.records for p in parts], ignore_index=True),
+                   features=torch.cat([p.features for p in parts]), model_fingerprint=parts[0].model_fingerprint,
+                   stats=stats or {})
+
     def describe(self) -> str:
         """One line about the embedding run: how many images came from the cache, were encoded or could
         not be read, and how long it took."""

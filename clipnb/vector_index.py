@@ -24,8 +24,6 @@ Nothing here changes that (no measurement gave a reason to).
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -178,17 +176,13 @@ class VectorIndex:
     def save(self, path) -> None:
         """Write the index to `path` (faiss's format, readable by faiss.read_index and clip-retrieval).
 
-        Written to a temporary file beside it first and then renamed, so a crash never leaves half a file.
+        Written as every clipnb export is (`export.atomic_path`): to a temporary file beside it, then renamed,
+        so a crash never leaves half a file; a failure is an ExportError saying why.
         """
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            faiss.write_index(self.index, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from .export import atomic_path
+
+        with atomic_path(path) as temporary:
+            faiss.write_index(self.index, str(temporary))
 
     @classmethod
     def load(cls, path) -> "VectorIndex":

@@ -235,14 +235,6 @@ def _split(items: list, parts: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _concat(parts: list) -> embedding.EmbeddedImages:
-    import pandas as pd
-
-    return embedding.EmbeddedImages(records=pd.concat([p.records for p in parts], ignore_index=True),
-                                    features=torch.cat([p.features for p in parts]),
-                                    model_fingerprint=parts[0].model_fingerprint)
-
-
 def cpu_name() -> str:
     """The processor's name as the system gives it (Linux: /proc/cpuinfo), else the machine type."""
     try:
@@ -396,7 +388,7 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
                 cold_parts.append(embedding.embed_images(model, cold_slice, cache=cache, batch_size=batch_size,
                                                          num_workers=workers, progress=progress))
                 if len(cold_parts) == rounds:
-                    cold = _concat(cold_parts)
+                    cold = embedding.EmbeddedImages.concat(cold_parts)
                     results_table(cold, cold_head)  # what classify returns; timed as part of (b)
             with timed(result, "a_seed"):
                 seed_parts.append(seed_loop(model, seed_slice, progress=progress))
@@ -460,7 +452,7 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
     checks["draft_ok"] = checks["cold_vs_seed_max_1_minus_cos"] <= embedding.DRAFT_TOLERANCE
     result["checks"] = checks
     if cluster_parts:
-        clustered = _concat(cluster_parts)
+        clustered = embedding.EmbeddedImages.concat(cluster_parts)
         checks["cluster_vs_cold_max_abs"] = float((clustered.features - cold.features).abs().nan_to_num().max())
         checks["cluster_rows_equal"] = bool(clustered.records.equals(cold.records))
         checks["cluster_ok"] = checks["cluster_rows_equal"] and checks["cluster_vs_cold_max_abs"] <= 1e-6
