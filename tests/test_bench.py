@@ -31,6 +31,8 @@ def test_benchmark_checks_agree_on_a_small_folder(photo_folder):
 def test_benchmark_refuses_a_bad_count(capsys):
     assert bench.main(["--n", "0"]) == 2
     assert "--n must be at least 1" in capsys.readouterr().err
+    assert bench.main(["--dask-workers", "0"]) == 2
+    assert "--dask-workers must be at least 1" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

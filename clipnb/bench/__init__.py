@@ -69,6 +69,9 @@ def main(argv=None) -> int:
     if args.n < 1:
         print(f"clipnb.bench: error: --n must be at least 1, not {args.n}", file=sys.stderr)
         return 2
+    if args.dask_workers is not None and args.dask_workers < 1:  # 0 would silently time no cluster
+        print(f"clipnb.bench: error: --dask-workers must be at least 1, not {args.dask_workers}", file=sys.stderr)
+        return 2
     from ..images import FolderError
     from ..models import ModelError
 
