@@ -34,7 +34,7 @@ except ImportError as error:  # a partial install: say how to get it
     raise ImportError("clipnb.vector_index needs faiss: pip install faiss-cpu (or conda install -c pytorch "
                       "faiss-cpu)") from error
 
-__all__ = ["EXACT_BELOW", "TARGET_RECALL", "VectorIndex"]
+__all__ = ["EXACT_BELOW", "TARGET_RECALL", "VectorIndex", "neighbour_graph"]
 
 # Below this many rows exact search answers one query about as fast as IVF (median within 1.5x, ~1 ms, on
 # the benchmark's 2-core machine: "exact search is as fast below" in its output), and it needs no training
@@ -45,6 +45,7 @@ NORM_TOLERANCE = 1e-2  # how far from 1 a row's norm may be (float16 embeddings 
 KMEANS_ITERATIONS = 10  # enough to place the cells; faiss's default 25 costs 2.5x the training time
 TRAIN_PER_CELL = 40  # training rows per k-means cell (faiss warns below 39)
 CALIBRATION_QUERIES = 256  # rows used as queries when nprobe is tuned
+NEIGHBOUR_BATCH = 4096  # queries per faiss call in `neighbour_graph`: bounds the answers held at once
 CALIBRATION_MARGIN = 0.02  # tune for TARGET_RECALL + this, since real queries are not rows of the data
 
 
@@ -195,6 +196,38 @@ class VectorIndex:
     def __repr__(self) -> str:
         probe = f", nprobe={self.nprobe}" if self.kind != "exact" else ""
         return f"VectorIndex(kind={self.kind!r}, n={len(self)}, dim={self.dim}{probe})"
+
+
+def neighbour_graph(vectors: np.ndarray, k: int, *, index: VectorIndex | None = None,
+                    batch: int = NEIGHBOUR_BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's `k` nearest other rows: the k-nearest-neighbour graph of a collection, which the embedding
+    map (UMAP) and the near-duplicate finder both read.
+
+    Searched through `index` (default: `VectorIndex.build(vectors)`, exact below EXACT_BELOW rows) in
+    batches of `batch` queries, so memory holds the index and [n, k] answers, never an n x n matrix.
+
+    Returns (scores float32 [n, k'], ids int64 [n, k']) with k' = min(k, n - 1), best first, a row's own
+    number left out (an identical copy of a row still counts as a neighbour).
+    """
+    vectors = _rows(vectors, "vectors")
+    n = len(vectors)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive whole number of neighbours, got {k!r}")
+    k = min(int(k), n - 1)
+    if k < 1:
+        return np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
+    index = VectorIndex.build(vectors) if index is None else index
+    scores = np.empty((n, k), dtype=np.float32)
+    ids = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, batch):
+        rows = np.arange(start, min(n, start + batch))
+        found_scores, found = index.search(vectors[rows], k + 1)
+        for j, own in enumerate(rows):
+            keep = found[j] != own
+            if keep.all():  # an exact tie put the row's own number past the k + 1 asked for
+                keep[-1] = False
+            scores[own], ids[own] = found_scores[j][keep], found[j][keep]
+    return scores, ids
 
 
 # ---- helpers --------------------------------------------------------------------------------------------

@@ -140,3 +140,19 @@ def test_tune_nprobe_on_given_queries(data, queries):
     _, truth = numpy_top_k(data, queries[:100], 10)
     _, ids = index.search(queries[:100], 10)
     assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth)]) >= 0.97
+
+
+def test_neighbour_graph_is_every_rows_nearest_others_with_copies_kept():
+    from clipnb.vector_index import neighbour_graph
+
+    x = np.random.default_rng(3).normal(size=(300, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x[7] = x[2]  # an identical copy is a neighbour, its own row is not
+    scores, ids = neighbour_graph(x, 4, batch=64)
+    full = x @ x.T
+    np.fill_diagonal(full, -np.inf)
+    expected = np.sort(full, axis=1)[:, ::-1][:, :4]
+    assert np.allclose(scores, expected, atol=1e-5)
+    assert (ids != np.arange(300)[:, None]).all()
+    assert ids[2][0] == 7 and ids[7][0] == 2 and scores[2][0] > 0.9999
+    assert neighbour_graph(x[:1], 4)[1].shape == (1, 0)  # one row has no other row
