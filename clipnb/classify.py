@@ -61,7 +61,8 @@ def results_table(embedded: EmbeddedImages, head: ZeroShotHead) -> pd.DataFrame:
     prob_frame = pd.DataFrame(probs.numpy(), columns=prob_columns(head.classes), index=table.index)
     table = pd.concat([table, score_frame, prob_frame], axis=1)
     set_settings(table, classes=list(head.classes), templates=list(head.templates), ensemble=head.ensemble,
-                 probability="sigmoid" if head.sigmoid else "softmax")
+                 probability="sigmoid" if head.sigmoid else "softmax", logit_scale=head.logit_scale,
+                 logit_bias=head.logit_bias)
     return table
 
 

@@ -27,9 +27,12 @@ small dict), never a DataFrame: pandas drops or mixes attrs in some operations (
 with different attrs, a CSV round trip), so readers go through the helpers here, which fall back to the
 columns. The keys each kind of table carries (TABLE_SETTINGS):
 
-- results table: `classes`, `templates`, `ensemble`, `probability` ("softmax" or "sigmoid", see `prob_`);
-  from `classify` also `model`, `stats` (the embedding
-  run's counts) and, for a folder, `folder_note` (which images were taken).
+- results table: `classes`, `templates`, `ensemble`, `probability` ("softmax" or "sigmoid", see `prob_`),
+  `logit_scale` and `logit_bias` (the numbers the `prob_` columns were computed with from the scores: the
+  model's, None for the bias of a softmax model; `calibration` needs them); from `classify` also `model`,
+  `stats` (the embedding run's counts) and, for a folder, `folder_note` (which images were taken). A table
+  calibrated by `calibration.apply_temperature` also has `temperature` (its logits were divided by it, and
+  `logit_scale` and `logit_bias` are already divided).
 - settings comparison (`compare.SettingsComparison.predictions`): `settings` (the column names, "set / ensemble") and
   `classes`.
 - search hits: `query`, `model`.
@@ -52,7 +55,8 @@ ASPECT_COLUMNS = ["aspect_ratio", "ratio_value", "ratio_type", "nearest_ratio", 
 BASE_COLUMNS = ["path", "width", "height", *ASPECT_COLUMNS, "prediction", "confidence", "error", "note"]
 
 TABLE_SETTINGS = {
-    "results": ("classes", "templates", "ensemble", "probability", "model", "stats", "folder_note"),
+    "results": ("classes", "templates", "ensemble", "probability", "logit_scale", "logit_bias", "temperature",
+                "model", "stats", "folder_note"),
     "comparison": ("settings", "classes"),
     "hits": ("query", "model"),
     "curve": ("chance", "skipped_shots", "class_count", "class_names"),

@@ -106,6 +106,18 @@ WORDS: dict[str, dict[str, str]] = {
     "note.unreadable_cell": {"en": "unreadable", "zh": "无法读取"},
     "note.no_changes": {"en": "no image changes prediction between settings", "zh": "没有图像的预测随设置改变"},
     "note.no_images": {"en": "no images", "zh": "没有图像"},
+    # calibration against labels (clipnb.calibration, clipnb.calibration_plots)
+    "title.calibration": {"en": "calibration on {held_out} held-out images (temperature {temperature:.2f} fitted on "
+                                "{fitted} others)",
+                          "zh": "在{held_out}张留出图像上的校准 (温度 {temperature:.2f}, 在另外{fitted}张图像上拟合)"},
+    "title.reliability_before": {"en": "before: ECE {ece:.1%}", "zh": "校准前: ECE {ece:.1%}"},
+    "title.reliability_after": {"en": "after temperature scaling: ECE {ece:.1%}", "zh": "温度缩放后: ECE {ece:.1%}"},
+    "legend.bin_accuracy": {"en": "accuracy in the bin", "zh": "该区间的准确率"},
+    "legend.gap": {"en": "gap to its mean confidence", "zh": "与平均置信度的差距"},
+    "legend.perfect": {"en": "perfect calibration", "zh": "完美校准"},
+    "axis.confidence": {"en": "confidence", "zh": "置信度"},
+    "axis.accuracy": {"en": "accuracy", "zh": "准确率"},
+    "axis.share_images": {"en": "share of images", "zh": "图像占比"},
     # an evaluation against labels (clipnb.evaluate, clipnb.evaluation_plots, clipnb.report.write_evaluation)
     "axis.predicted": {"en": "predicted", "zh": "预测类别"},
     "axis.true": {"en": "true", "zh": "真实类别"},
