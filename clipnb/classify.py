@@ -14,6 +14,7 @@ from .embedding import EmbeddedImages, embed_images, embed_one
 from .images import (Colour, FolderError, ImageInput, ImageSource, aspect_info, find_images, folder_note,
                      gather_images)
 from .models import DEFAULT_MODEL, ClipModel, load_model
+from .outliers import UNKNOWN, check_unknown, is_outlier, mark_outliers, robust_z
 from .prompts import DEFAULT_TEMPLATES, PromptSpec, Templates, prompt_spec
 from .schema import ASPECT_COLUMNS, prob_columns, score_columns, set_settings
 from .scoring import ZeroShotHead, build_head, text_probabilities
@@ -26,13 +27,15 @@ if TYPE_CHECKING:
 _aspect_info = functools.lru_cache(maxsize=4096)(aspect_info)
 
 
-def results_table(embedded: EmbeddedImages, head: ZeroShotHead) -> pd.DataFrame:
+def results_table(embedded: EmbeddedImages, head: ZeroShotHead, *, unknown: bool = False) -> pd.DataFrame:
     """The results table of embedded images under a zero-shot head; pure, so re-scoring with other classes,
     templates or ensembling calls this again on the same embeddings.
 
     Args:
         embedded: images embedded once (`embed_images`).
         head: the classes' text embeddings (`build_head`).
+        unknown: predict "unknown" for images whose best score is unusually low for the table (`outlier`;
+            the rule: `clipnb.outliers`) instead of forcing a class.
 
     Returns:
         One row per image: path, size, aspect-ratio columns, prediction, confidence, error, note, then
@@ -57,6 +60,11 @@ def results_table(embedded: EmbeddedImages, head: ZeroShotHead) -> pd.DataFrame:
     table["confidence"] = np.where(ok, probs.numpy()[np.arange(len(records)), best], np.nan) if len(records) else []
     table["error"] = records["error"].to_numpy()
     table["note"] = records["note"].to_numpy()
+    table["outlier_z"] = robust_z(scores.max(dim=1).values.numpy())
+    table.insert(len(table.columns) - 1, "outlier", is_outlier(table["outlier_z"].to_numpy()))
+    if unknown:
+        check_unknown(head.classes, unknown)
+        table["prediction"] = table["prediction"].astype(object).where(~table["outlier"], UNKNOWN)
     score_frame = pd.DataFrame(scores.numpy(), columns=score_columns(head.classes), index=table.index)
     prob_frame = pd.DataFrame(probs.numpy(), columns=prob_columns(head.classes), index=table.index)
     table = pd.concat([table, score_frame, prob_frame], axis=1)
@@ -70,7 +78,7 @@ def classify(images_or_folder: ImageSource, classes: Sequence[str] | PromptSpec,
              model: ClipModel | str | None = None, ensemble: str = "embedding", *, recursive: bool = False,
              batch_size: int | None = None, exact: bool = False, cache: EmbeddingCache | None = None, truncate: bool = False,
              background: Colour | None = None, num_workers: int | None = None, progress: bool = True,
-             scheduler=None, store: str | os.PathLike | None = None) -> pd.DataFrame:
+             scheduler=None, store: str | os.PathLike | None = None, unknown: bool = False) -> pd.DataFrame:
     """Classify a folder (or a list of images) zero-shot with prompt-template ensembling.
 
     Bad classes and templates fail before any model is loaded or image is read; unreadable files become rows
@@ -90,19 +98,22 @@ def classify(images_or_folder: ImageSource, classes: Sequence[str] | PromptSpec,
         scheduler: a Dask scheduler's address or a `distributed.Client`: embed on its workers, shard by shard,
             each shard scored as it comes back, so this process never holds every embedding (`clipnb.cluster`).
         store: with a scheduler, where finished shards are kept for a rerun (see `embed_images`).
+        unknown: predict "unknown" for images that fit none of the classes (`outlier`, see `clipnb.outliers`)
+            instead of forcing a class.
 
     Returns:
         The results table, one row per input in input order (columns: see `clipnb.schema`); its settings hold
         the classes, templates, ensembling, model, run statistics and, for a folder, `folder_note`.
     """
     spec = prompt_spec(classes, templates, ensemble)
+    check_unknown(spec.classes, unknown)
     items = gather_images(images_or_folder, recursive=recursive)
     model = model if isinstance(model, ClipModel) else load_model(model or DEFAULT_MODEL)
     head = build_head(model, spec, truncate=truncate, cache=cache)
     if scheduler is None:
         embedded = embed_images(model, items, batch_size=batch_size, exact=exact, cache=cache,
                                 num_workers=num_workers, background=background, progress=progress)
-        table, stats = results_table(embedded, head), embedded.stats
+        table, stats = results_table(embedded, head, unknown=unknown), embedded.stats
     else:
         from .cluster import map_shards
 
@@ -112,6 +123,7 @@ def classify(images_or_folder: ImageSource, classes: Sequence[str] | PromptSpec,
         parts = parts or [results_table(embed_images(model, [], progress=False), head)]
         table = pd.concat(parts, ignore_index=True)
         table.attrs = dict(parts[0].attrs)  # each part's settings (the head's), which concat may not keep
+        table = mark_outliers(table, unknown=unknown)  # each shard's were relative to that shard alone
     set_settings(table, model=model.name, stats=stats)
     if isinstance(images_or_folder, (str, os.PathLike)) and Path(images_or_folder).is_dir():
         set_settings(table, folder_note=folder_note(images_or_folder, recursive))

@@ -1,4 +1,4 @@
-"""Command line: `python -m clipnb classify|similarity|cache|evaluate|search|video|probe ...`.
+"""Command line: `python -m clipnb classify|similarity|cache|evaluate|search|duplicates|video|probe ...`.
 
 Exit code 0 when a run completed (unreadable files are rows in the CSV, not failures); 2 with one line
 saying why for fatal problems (no model, no images, bad classes or templates: the errors in `FATAL`); 130
@@ -11,6 +11,7 @@ command that declares its own arguments and one that runs it, and `COMMANDS`, th
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import warnings
 from contextlib import contextmanager
@@ -26,12 +27,15 @@ from . import export, models
 from .cache import EmbeddingCache
 from .classify import check_image_file, classify, similarity
 from .compare import score_settings
+from .duplicates import DEFAULT_THRESHOLD as DUPLICATE_THRESHOLD
+from .duplicates import duplicate_summary, find_duplicates, write_duplicates
 from .embedding import CPU_BATCH, CUDA_BATCH, DRAFT_FACTOR
 from .evaluate import evaluate_labelled
 from .export import ExportError, check_output_file
 from .images import FolderError, ImageReadError, folder_note, gather_images
 from .labels import LabelError, check_folder, embed_labelled, match_classes, read_labels
 from .model_comparison import compare_models
+from .outliers import check_unknown
 from .models import DEFAULT_MODEL, ClipModel, ModelError
 from .probe import ProbeError, curve_summary, probe_labelled
 from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, PromptSpec, prompt_spec,
@@ -62,6 +66,17 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _cosine(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r} (a cosine such as 0.96)") from None
+    if not -1 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a cosine between -1 and 1, not {text} (for example 0.96; "
+                                         "higher finds only closer copies)")
     return value
 
 
@@ -278,17 +293,21 @@ def classify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", help="a folder of images (or one image file)")
     parser.add_argument("--recursive", action="store_true",
                         help="also take the images in subfolders (default: only those in the folder itself)")
+    parser.add_argument("--unknown", action="store_true",
+                        help="predict 'unknown' for images that fit none of the classes (best score far below the "
+                             "folder's typical best score; the column outlier marks them either way)")
 
 
 def run_classify(args: argparse.Namespace) -> int:
     # everything that can be checked without the model is checked first
     check_output_file(args.csv)
     spec = spec_from(args)
+    check_unknown(spec.classes, args.unknown)
     items = images_from(args)
     model = load_model_from(args)
     results = classify(items, spec, model=model, batch_size=args.batch_size, exact=args.exact, cache=cache_from(args),
                        truncate=args.truncate, background=args.background, num_workers=args.workers,
-                       progress=not args.quiet, **cluster_options(args))
+                       progress=not args.quiet, unknown=args.unknown, **cluster_options(args))
     lang = args.lang
     print(word("cli.run", lang, model=model.name, classes=plural(len(spec.classes), "class"),
                class_count=len(spec.classes), templates=plural(len(spec.templates), "template"),
@@ -417,6 +436,44 @@ def run_search(args: argparse.Namespace) -> int:
         print(f"{score:.4f}  {path}")
     if args.csv:
         print(f"wrote {export.write_csv(localised(hits, args.lang), args.csv)}", file=sys.stderr)
+    return 0
+
+
+def duplicates_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", help="a folder of images (embeddings and file hashes are cached)")
+    parser.add_argument("--threshold", type=_cosine, default=DUPLICATE_THRESHOLD,
+                        help="the cosine at or above which two images are near copies (default "
+                             f"{DUPLICATE_THRESHOLD}, measured on resized, recompressed and cropped copies: "
+                             "docs/collection.md); files with the same bytes are always grouped")
+    parser.add_argument("--recursive", action="store_true",
+                        help="also take the images in subfolders (default: only those in the folder itself)")
+    parser.add_argument("--show", type=_positive, default=20, help="how many groups to print (default 20)")
+
+
+def run_duplicates(args: argparse.Namespace) -> int:
+    if args.csv:
+        check_output_file(args.csv)
+    items = images_from(args, to_stderr=True)
+    model = load_model_from(args)
+    table = find_duplicates(items, model, threshold=args.threshold, cache=cache_from(args), exact=args.exact,
+                            batch_size=args.batch_size, num_workers=args.workers, progress=not args.quiet,
+                            **cluster_options(args))
+    print(duplicate_summary(table))
+    grouped = table[table["group"].notna()]
+    for number, members in itertools.islice(grouped.groupby("group", sort=True), args.show):
+        print(f"group {number}:")
+        for path, cosine, exact in zip(members["path"], members["similarity"], members["exact"]):
+            print(f"  {'same bytes' if exact else f'{cosine:.4f}':>10}  {path}")
+    if grouped["group"].nunique() > args.show:
+        print(f"... {grouped['group'].nunique() - args.show} more groups" + (" in the CSV" if args.csv else
+                                                                              " (--csv writes them all)"))
+    unreadable = table[table["error"] != ""]
+    if len(unreadable):
+        print(f"clipnb: {plural(len(unreadable), 'file')} could not be read, so only a byte-for-byte copy can "
+              f"join it in a group (first: {unreadable['path'].iloc[0]}: {unreadable['error'].iloc[0]})",
+              file=sys.stderr)
+    if args.csv:
+        print(f"wrote {write_duplicates(table, args.csv, bom=args.bom)}")
     return 0
 
 
@@ -551,6 +608,12 @@ COMMANDS = {command.name: command for command in (
     Command("search", "rank a folder's images by a text (or by a similar image)", run_search, search_arguments,
             (partial(output_options, csv=(None, "also write the hits (rank, path, score) to this CSV"),
                      lang="language of the CSV's headers: en (default) or zh (排名, 图像名称, 得分)"),
+             model_options, embedding_options)),
+    Command("duplicates", "find exact and near-duplicate images in a folder", run_duplicates,
+            duplicates_arguments,
+            (partial(output_options, csv=(None, "write every file as path, group, similarity to this CSV (a file in "
+                                                "no group has an empty group)"),
+                     bom="write the CSV with a UTF-8 byte-order mark (for Excel)"),
              model_options, embedding_options)),
     Command("video", "classify a video zero-shot from its sampled frames", run_video, video_arguments,
             (prompt_options,

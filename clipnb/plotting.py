@@ -648,6 +648,8 @@ def report_dashboard(results: pd.DataFrame, *, palette: Mapping | None = None, t
     counts = word("title.report_counts", lang, images=plural(len(good), "image"), image_count=len(good),
                   classes=plural(len(classes), "class"), class_count=len(classes),
                   confidence=good["confidence"].mean())
+    if "outlier" in good and good["outlier"].any():
+        counts += word("title.report_outliers", lang, outliers=int(good["outlier"].sum()))
     figure.suptitle(f"{title}\n{counts}", fontsize=13, fontweight="bold")
     return fit_cjk_text(figure)
 

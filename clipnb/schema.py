@@ -10,6 +10,9 @@
 - `prediction`: the class with the highest probability; `confidence`: that probability.
 - `error`: why the file could not be read ("" when it was); `note`: anything worth knowing about a
   readable file (for example the frame used from an animated GIF).
+- `outlier`: True for an image whose best class score is unusually low for the table, an image that fits
+  none of the classes well; `outlier_z`: the robust z-score of its best score that the rule reads (see
+  `clipnb.outliers`). With `unknown=True` (`--unknown`) such an image's prediction is "unknown".
 - `score_<class>` (one per class, in class order): the cosine similarity, in [-1, 1], between the
   L2-normalised image embedding and the class's text embedding. With "embedding" ensembling the class's
   text embedding is the renormalised mean of its templates' embeddings; with "score" ensembling the score
@@ -36,8 +39,11 @@ columns. The keys each kind of table carries (TABLE_SETTINGS):
 - settings comparison (`compare.SettingsComparison.predictions`): `settings` (the column names, "set / ensemble") and
   `classes`.
 - search hits: `query`, `model`.
+- duplicates (`duplicates.find_duplicates`): `threshold`, `groups`, `grouped` (files in a group), `model`.
 - few-shot curve (`probe.few_shot_curve`, `probe.probe_labelled`): `chance`, `skipped_shots`,
   `class_count`, and from `probe_labelled` also `class_names`.
+- embedding map (`embedding_map.embedding_map`): `neighbours`, `seed`, `min_dist`, `min_cluster_size`,
+  `left_out` (unreadable images not on the map), `map_note`, and with a results table `classes`, `model`.
 
 Video timelines (`video.VideoResult.timeline`) carry the same `prob_<class>` columns with no attrs.
 """
@@ -52,7 +58,8 @@ from .words import WORDS
 SCORE_PREFIX = "score_"
 PROB_PREFIX = "prob_"
 ASPECT_COLUMNS = ["aspect_ratio", "ratio_value", "ratio_type", "nearest_ratio", "orientation"]
-BASE_COLUMNS = ["path", "width", "height", *ASPECT_COLUMNS, "prediction", "confidence", "error", "note"]
+BASE_COLUMNS = ["path", "width", "height", *ASPECT_COLUMNS, "prediction", "confidence", "error", "note", "outlier",
+                "outlier_z"]
 
 TABLE_SETTINGS = {
     "results": ("classes", "templates", "ensemble", "probability", "logit_scale", "logit_bias", "temperature",
@@ -60,6 +67,8 @@ TABLE_SETTINGS = {
     "comparison": ("settings", "classes"),
     "hits": ("query", "model"),
     "curve": ("chance", "skipped_shots", "class_count", "class_names"),
+    "duplicates": ("threshold", "groups", "grouped", "model"),
+    "map": ("neighbours", "seed", "min_dist", "min_cluster_size", "left_out", "map_note"),
 }
 _KNOWN_SETTINGS = frozenset(key for keys in TABLE_SETTINGS.values() for key in keys)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .images import OTHER_RATIO, RATIO_TYPES
+from .outliers import UNKNOWN
 from .schema import classes, probabilities, readable, scores
 from .words import ratio_type_name, word
 
@@ -50,9 +51,12 @@ def class_summary(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def prediction_counts(results: pd.DataFrame) -> pd.DataFrame:
-    """How many images each class won, with percentages (to 1 decimal); classes that won nothing show 0."""
+    """How many images each class won, with percentages (to 1 decimal); classes that won nothing show 0, and
+    images reported as "unknown" (`classify(..., unknown=True)`) have a row of their own."""
     good = readable(results)
-    counts = good["prediction"].value_counts().reindex(classes(results), fill_value=0)
+    names = classes(results)
+    names = names + [UNKNOWN] if UNKNOWN not in names and (good["prediction"] == UNKNOWN).any() else names
+    counts = good["prediction"].value_counts().reindex(names, fill_value=0)
     frame = counts.rename_axis("class").reset_index(name="count")
     frame["percent"] = (100 * frame["count"] / max(len(good), 1)).round(PERCENT_DECIMALS)
     return frame.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
@@ -93,6 +97,10 @@ def summary_text(results: pd.DataFrame, lang: str = "en") -> str:
             if count:
                 lines.append(word("summary.count_line", lang, name=ratio_type_name(name, lang) if ratios else name,
                                   count=count, percent=percent))
+    if "outlier" in results and results["outlier"].any():
+        flagged = results[results["outlier"].astype(bool)]
+        lines.append(word("summary.outliers", lang, images=plural(len(flagged), "image"), count=len(flagged)))
+        lines.extend(f"  - {path}" for path in flagged["path"])
     bad = results[results["error"].fillna("") != ""]
     if len(bad):
         lines.append(word("summary.unreadable_files", lang))

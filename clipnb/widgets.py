@@ -52,6 +52,7 @@ from .export import RETRY_HINT, ExportError, write_csv, write_json
 from .images import THUMBNAIL_SIDE, ImageReadError, display_names, gather_images, open_image
 from .labels import folder_labels
 from .models import ClipModel
+from .outliers import check_unknown
 from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, Templates, check_classes,
                       prompt_spec, split_class_names)
 from .scoring import build_head, class_warnings
@@ -87,13 +88,13 @@ def image_table(results: pd.DataFrame, rows: Sequence[int] | None = None,
         record = {"image": names[row], "prediction": entry["prediction"], "confidence": entry["confidence"],
                   "runner-up": classes[second] if second is not None else None,
                   "runner-up probability": probs[row, second] if second is not None else np.nan,
-                  "error": entry["error"] or ""}
+                  "fits no class": bool(entry.get("outlier", False)), "error": entry["error"] or ""}
         if truth is not None:
             true = truth[row]
             record["true class"] = true
             record["correct"] = None if true is None or entry["error"] else entry["prediction"] == true
         records.append(record)
-    columns = ["image", "prediction", "confidence", "runner-up", "runner-up probability", "error"]
+    columns = ["image", "prediction", "confidence", "runner-up", "runner-up probability", "fits no class", "error"]
     if truth is not None:
         columns[2:2] = ["true class", "correct"]
     return pd.DataFrame(records, columns=columns)
@@ -234,6 +235,8 @@ def image_cards_html(results: pd.DataFrame, rows: Sequence[int], palette: Mappin
                 lines.append(f'<span class="label" style="{weight}" title="{html.escape(name)}">'
                              f'{html.escape(name)}</span>{_bar(value, colour, f"{value:.3f}")}')
             body = f'<div class="prob">{"".join(lines)}</div>'
+            if entry.get("outlier", False):
+                body += f'<div class="wrong">{html.escape(word("panel.outlier", lang))}</div>'
         cards.append(f'<div class="clipnb-card">{picture}<div class="name">{title}</div>{body}</div>')
     if not cards:
         cards.append(f'<div class="clipnb-note">{html.escape(word("panel.no_images", lang), quote=False)}</div>')
@@ -333,6 +336,8 @@ class ClassifierPanel:
                                         tooltips=["average the templates' text embeddings, then compare "
                                                   "(the CLIP paper's way)",
                                                   "compare with each template, then average the scores"])
+        self.unknown = w.Checkbox(value=False, description="report images that fit no class as unknown",
+                                  indent=False, layout=w.Layout(width="auto"))
         self.shown = w.SelectMultiple(options=[(name, i) for i, name in enumerate(names)], value=shown,
                                       rows=min(8, max(3, len(names))), description="Images shown",
                                       layout=w.Layout(width="auto"), style=wide)
@@ -360,6 +365,7 @@ class ClassifierPanel:
         self.template_set.observe(self._guarded("switching the template set", self._on_template_set), names="value")
         self.templates.observe(self._guarded("editing the templates", self._on_templates), names="value")
         self.ensemble.observe(self._guarded("switching the ensembling", lambda _: self.refresh()), names="value")
+        self.unknown.observe(self._guarded("switching unknown", lambda _: self.refresh()), names="value")
         self.shown.observe(self._guarded("choosing the images shown", lambda _: self.redraw()), names="value")
         self.language.observe(self._guarded("switching the language", self._on_language), names="value")
 
@@ -367,7 +373,7 @@ class ClassifierPanel:
         self.widget = w.VBox([
             w.HBox([w.VBox([self.class_list, self.remove_class_button, self.new_class, self.add_class_button],
                            layout=column),
-                    w.VBox([self.template_set, self.templates, self.ensemble], layout=column),
+                    w.VBox([self.template_set, self.templates, self.ensemble, self.unknown], layout=column),
                     w.VBox([self.shown, self.language, self.output_dir, self.export_button, self.export_status],
                            layout=column)]),
             self.status, self.charts, self.table_view])
@@ -449,10 +455,11 @@ class ClassifierPanel:
             started = time.perf_counter()
             try:
                 head = build_head(self.model, classes, templates, ensemble, cache=self.cache, warn=False)
+                check_unknown(head.classes, self.unknown.value)
             except PromptError as exc:
                 kept = f"; still showing {self._shown_settings}" if self._shown_settings else ""
                 return self._fail(f"{exc}{kept} (the last good settings)")
-            self.results = results_table(self.embedded, head)
+            self.results = results_table(self.embedded, head, unknown=self.unknown.value)
             schema.set_settings(self.results, model=self.model.name)
             self.scorings += 1
             self.redraw()

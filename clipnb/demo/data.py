@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 from ..export import atomic_path
@@ -91,3 +92,43 @@ def shapes_video(path: str | os.PathLike, parts: Sequence[tuple[str, float]] = (
             rng = np.random.default_rng([seed, number, i])
             images.append(shapes.draw(colour, shape, rng, size=size)[0])
     return write_video(path, images, fps=fps)
+
+
+# The copies people make of a photo without meaning to keep two: sent at half size, saved again at a low
+# JPEG quality, trimmed at the edges. They are what the near-duplicate threshold must catch.
+COPY_EDITS = ("resized", "recompressed", "cropped")
+
+
+def edited_copy(image: Image.Image, edit: str) -> Image.Image:
+    """One planted copy of `image` (see COPY_EDITS): "resized" to half its sides, "recompressed" (returned as
+    is: `plant_copies` saves it as a JPEG of quality 40), "cropped" by 5% on every side."""
+    image = image.convert("RGB")
+    if edit == "resized":
+        return image.resize((max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.LANCZOS)
+    if edit == "recompressed":
+        return image
+    if edit == "cropped":
+        dx, dy = round(image.width * 0.05), round(image.height * 0.05)
+        return image.crop((dx, dy, image.width - dx, image.height - dy))
+    raise ValueError(f"unknown edit {edit!r}: use one of {', '.join(COPY_EDITS)}")
+
+
+def plant_copies(files: Sequence[str | os.PathLike], folder: str | os.PathLike,
+                 edits: Sequence[str] = COPY_EDITS) -> list[tuple[Path, Path, str]]:
+    """Write an edited copy of each file into `folder` for each of `edits` (as `<stem>-<edit>.jpg`, or
+    `<folder>-<stem>-<edit>.jpg` when two files share a stem; JPEG quality 40 for "recompressed", 90
+    otherwise). Returns (copy, original, edit) for each copy written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    planted = []
+    stems = pd.Series([Path(f).stem for f in files])
+    shared = set(stems[stems.duplicated()])
+    for file in map(Path, files):
+        name = f"{file.parent.name}-{file.stem}" if file.stem in shared else file.stem
+        with Image.open(file) as image:
+            image.load()
+            for edit in edits:
+                target = folder / f"{name}-{edit}.jpg"
+                edited_copy(image, edit).save(target, quality=40 if edit == "recompressed" else 90)
+                planted.append((target, file, edit))
+    return planted

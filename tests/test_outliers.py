@@ -1,0 +1,85 @@
+"""Images that fit none of the classes: flagged by their best score against the folder's, optionally unknown."""
+import shutil
+
+import numpy as np
+import pytest
+
+from clipnb import classify, plotting, summary
+from clipnb.cli import main
+from clipnb.demo.data import shapes_folder
+from clipnb.outliers import UNKNOWN, mark_outliers, robust_z
+from clipnb.prompts import PromptError
+
+from conftest import TEST_IMAGES
+
+CLASSES = ["red circle", "blue square", "green star"]
+OFF_TOPIC = ["car.jpg", "cat.jpg"]
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """Shapes of the three classes, five each, and two photos that are none of them."""
+    root = tmp_path_factory.mktemp("mixed")
+    shapes_folder(root / "shapes", per_class=5, classes=CLASSES)
+    folder = root / "folder"
+    folder.mkdir()
+    for path in sorted((root / "shapes").rglob("*.png")):
+        shutil.copy(path, folder / f"{path.parent.name}-{path.name}")
+    for name in OFF_TOPIC:
+        shutil.copy(TEST_IMAGES / name, folder)
+    return folder
+
+
+def names(table):
+    return sorted(p.rsplit("/", 1)[-1] for p in table["path"])
+
+
+def test_off_topic_photos_are_flagged_although_softmax_is_confident(mixed, demo):
+    results = classify(mixed, CLASSES, model=demo, progress=False)
+    assert names(results[results["outlier"]]) == OFF_TOPIC
+    assert (results.loc[results["outlier"], "outlier_z"] < -3.5).all()
+    assert results.loc[results["outlier"], "prediction"].isin(CLASSES).all()  # forced into a class by default
+    assert results.loc[results["outlier"], "confidence"].max() > 0.8  # which is why the flag matters
+
+
+def test_unknown_reports_them_as_unknown_in_the_table_summary_and_dashboard(mixed, demo):
+    results = classify(mixed, CLASSES, model=demo, progress=False, unknown=True)
+    assert names(results[results["prediction"] == UNKNOWN]) == OFF_TOPIC
+    counts = summary.prediction_counts(results).set_index("class")["count"]
+    assert counts[UNKNOWN] == 2 and counts.sum() == len(results)
+    text = summary.summary_text(results)
+    assert "unknown: 2" in text and "2 images fit none of the classes" in text
+    figure = plotting.report_dashboard(results)
+    assert "2 fitting no class well" in figure._suptitle.get_text()
+    labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert UNKNOWN in labels
+
+
+def test_a_class_named_unknown_is_refused_before_any_image_is_read(mixed, demo):
+    with pytest.raises(PromptError, match="named 'unknown'"):
+        classify(mixed, ["unknown", "red circle"], model=demo, progress=False, unknown=True)
+
+
+def test_the_rule_is_relative_to_the_folder_and_needs_enough_images():
+    typical = np.r_[np.linspace(0.60, 0.62, 20), 0.3]
+    z = robust_z(typical)
+    assert z[-1] < -3.5 and (np.abs(z[:-1]) < 3.5).all()
+    assert np.isnan(robust_z(typical[:5])).all()  # too few images to say what is typical
+    assert np.isnan(robust_z(np.full(10, 0.5))).all()  # no spread: nothing stands out
+    assert np.isnan(robust_z(np.r_[typical, np.nan]))[-1]
+
+
+def test_mark_outliers_on_a_whole_table_and_bad_cuts(mixed, demo):
+    results = classify(mixed, CLASSES, model=demo, progress=False)
+    marked = mark_outliers(results, unknown=True, cut=100.0)
+    assert not marked["outlier"].any() and list(marked.columns) == list(results.columns)
+    with pytest.raises(ValueError, match="positive number"):
+        mark_outliers(results, cut=0)
+
+
+def test_the_command_line_reports_unknown(mixed, tmp_path, capsys):
+    out = tmp_path / "results.csv"
+    assert main(["classify", str(mixed), "--classes", *CLASSES, "--model", "demo", "--unknown", "--quiet",
+                 "--csv", str(out), "--cache-dir", str(tmp_path / "cache")]) == 0
+    printed = capsys.readouterr().out
+    assert "unknown: 2" in printed and "cat.jpg" in printed
