@@ -301,6 +301,14 @@ def calibrate(results: pd.DataFrame, labels: Sequence[str] | None = None, *, fra
                        probability="sigmoid" if bias is not None else "softmax")
 
 
+def check_temperature(temperature) -> float:
+    """The temperature as a float, or a ValueError saying what one is."""
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
+        raise ValueError(f"temperature must be a number above 0 (1 leaves the confidences as they are; "
+                         f"calibration.calibrate fits one on labelled images), not {temperature!r}")
+    return float(temperature)
+
+
 def apply_temperature(head_or_results: ZeroShotHead | pd.DataFrame, temperature: float) -> ZeroShotHead | pd.DataFrame:
     """The one place a temperature is applied: logits divided by `temperature` (bias included for sigmoid
     models), so the probabilities are the calibrated ones and the winning class never changes.
@@ -310,9 +318,7 @@ def apply_temperature(head_or_results: ZeroShotHead | pd.DataFrame, temperature:
     recomputed from its scores (predictions unchanged), its settings `logit_scale` (and `logit_bias`) divided
     by T and `temperature` multiplied by it (a table calibrated twice says the temperature of both).
     """
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
-        raise ValueError(f"temperature must be a number above 0, not {temperature!r}")
-    temperature = float(temperature)
+    temperature = check_temperature(temperature)
     if isinstance(head_or_results, ZeroShotHead):
         head = head_or_results
         return replace(head, logit_scale=head.logit_scale / temperature,
@@ -329,10 +335,10 @@ def apply_temperature(head_or_results: ZeroShotHead | pd.DataFrame, temperature:
     scale, bias = scale / temperature, None if bias is None else bias / temperature
     probs = probabilities_from_scores(scores, scale, bias).double().numpy()
     table[schema.prob_columns(classes)] = probs
-    position = {c: i for i, c in enumerate(classes)}
-    winner = np.array([position.get(p, -1) if isinstance(p, str) else -1 for p in table["prediction"]])
-    picked = probs[np.arange(len(table)), np.maximum(winner, 0)] if len(table) else np.zeros(0)
-    table["confidence"] = np.where(winner >= 0, picked, np.nan)
+    # the top class's probability, as results_table has it: the same class before and after, whatever the
+    # prediction column says (a class name, or a word such as "unknown" put in its place)
+    readable = ~np.isnan(probs).any(axis=1)
+    table["confidence"] = np.where(readable, np.nan_to_num(probs, nan=-1.0).max(axis=1, initial=-1.0), np.nan)
     schema.set_settings(table, logit_scale=scale, logit_bias=bias,
                         temperature=float(schema.setting(results, "temperature", 1.0)) * temperature)
     return table

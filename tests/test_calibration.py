@@ -190,6 +190,10 @@ def test_a_temperature_applied_to_a_table_is_the_one_of_the_head():
     np.testing.assert_allclose(twice[probs], apply_temperature(table, 3.0)[probs], atol=1e-9)
     assert schema.setting(table, "temperature") is None and table is not cooler  # the given table is unchanged
     np.testing.assert_allclose(apply_temperature(table, np.float32(2.0))[probs], cooler[probs])
+    marked = table.copy()
+    marked.attrs = dict(table.attrs)
+    marked.loc[0, "prediction"] = "unknown"  # a word in place of a class (results_table's unknown=True)
+    assert apply_temperature(marked, 2.0).loc[0, "confidence"] == pytest.approx(cooler.loc[0, "confidence"])
     for bad in (0, -1.0, float("nan"), float("inf"), "2", True):
         with pytest.raises(ValueError, match="temperature must be a number above 0"):
             apply_temperature(table, bad)
