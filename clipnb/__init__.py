@@ -7,22 +7,27 @@ Data flows one way: files -> images -> embeddings -> scores -> tables -> figures
 (`prompt_spec`, `PromptSpec`, `template_sets`), zero-shot heads and tables (`build_head`, `results_table`,
 `classify`, `similarity`), the table's columns (`probabilities`, `scores`, `setting`;
 defined in `clipnb.schema`), summaries, comparisons of prompt settings (`score_settings`) and of models
-(`compare_models`), evaluation against labels, search, video and few-shot probes, and the writers of their
-files (`write_csv`, `write_evaluation`, `write_model_comparison`, `write_video_report`, `write_probe_report`).
+(`compare_models`), evaluation against labels and calibration (`calibrate`, `apply_temperature`), search,
+collection analysis (`find_duplicates`, `mark_outliers`, `embedding_map`), video and few-shot probes, and the
+writers of their files (`write_csv`, `write_evaluation`, `write_model_comparison`, `write_video_report`, `write_probe_report`).
 Importing it loads no plotting, widget or demo code.
 
 Public submodules, imported by name when needed:
-- `clipnb.plotting`, `clipnb.evaluation_plots`, `clipnb.search_plots`, `clipnb.video_plots`: charts
-  (matplotlib; each function draws on an optional `ax` or returns a figure).
-- `clipnb.widgets`: the interactive classifier panel (ipywidgets).
+- `clipnb.plotting`, `clipnb.evaluation_plots`, `clipnb.calibration_plots`, `clipnb.search_plots`,
+  `clipnb.duplicate_plots`, `clipnb.map_plots`, `clipnb.video_plots`: charts (matplotlib; each function
+  draws on an optional `ax` or returns a figure).
+- `clipnb.widgets`: the interactive classifier panel; `clipnb.map_widget`: the interactive embedding map
+  (ipywidgets, plotly).
 - `clipnb.demo`: the demo world (generated shapes, `shapes_folder`, `shapes_video`).
 - `clipnb.defaults`: what notebooks use when a parameter is None (model, images, classes).
 - `clipnb.schema`: the definition of the results table's columns and settings.
 Other modules are the package's inside and may change.
 """
 from .cache import EmbeddingCache
+from .calibration import Calibration, apply_temperature, calibrate, expected_calibration_error, reliability_table
 from .classify import classify, results_table, similarity
 from .compare import SettingsComparison, highlight_changes, score_settings, setting_summary
+from .duplicates import duplicate_summary, find_duplicates, write_duplicates
 from .embedding import EmbeddedImages, embed_images
 from .evaluate import Evaluation, evaluate_labelled
 from .export import ExportError, save_figure, write_csv, write_json
@@ -30,6 +35,7 @@ from .images import FolderError, ImageReadError, aspect_info, find_images, folde
 from .labels import LabelError, LabelledImages, embed_labelled, folder_labels, match_classes, read_labels
 from .model_comparison import ModelComparison, compare_models
 from .models import ClipModel, ModelError, available_models, list_models, load_model
+from .outliers import mark_outliers
 from .probe import ProbeError, curve_summary, probe_labelled
 from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, PromptSpec, prompt_spec,
                       resolve_templates, template_sets)
@@ -44,6 +50,8 @@ from .words import LANGUAGES, localised
 __version__ = "0.1.0"
 
 __all__ = [
+    "Calibration", "apply_temperature", "calibrate", "duplicate_summary", "expected_calibration_error",
+    "find_duplicates", "mark_outliers", "reliability_table", "write_duplicates",
     "ClassWarning", "ClipModel", "DEFAULT_TEMPLATES", "ENSEMBLE_METHODS", "EmbeddedImages", "EmbeddingCache",
     "Evaluation", "ExportError", "FolderError", "ImageIndex", "ImageReadError", "LANGUAGES", "LabelError",
     "LabelledImages",

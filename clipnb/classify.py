@@ -14,6 +14,7 @@ from .embedding import EmbeddedImages, embed_images, embed_one
 from .images import (Colour, FolderError, ImageInput, ImageSource, aspect_info, find_images, folder_note,
                      gather_images)
 from .models import DEFAULT_MODEL, ClipModel, load_model
+from .calibration import apply_temperature, check_temperature
 from .outliers import UNKNOWN, check_unknown, is_outlier, mark_outliers, robust_z
 from .prompts import DEFAULT_TEMPLATES, PromptSpec, Templates, prompt_spec
 from .schema import ASPECT_COLUMNS, prob_columns, score_columns, set_settings
@@ -78,7 +79,8 @@ def classify(images_or_folder: ImageSource, classes: Sequence[str] | PromptSpec,
              model: ClipModel | str | None = None, ensemble: str = "embedding", *, recursive: bool = False,
              batch_size: int | None = None, exact: bool = False, cache: EmbeddingCache | None = None, truncate: bool = False,
              background: Colour | None = None, num_workers: int | None = None, progress: bool = True,
-             scheduler=None, store: str | os.PathLike | None = None, unknown: bool = False) -> pd.DataFrame:
+             scheduler=None, store: str | os.PathLike | None = None, unknown: bool = False,
+             temperature: float | None = None) -> pd.DataFrame:
     """Classify a folder (or a list of images) zero-shot with prompt-template ensembling.
 
     Bad classes and templates fail before any model is loaded or image is read; unreadable files become rows
@@ -100,6 +102,8 @@ def classify(images_or_folder: ImageSource, classes: Sequence[str] | PromptSpec,
         store: with a scheduler, where finished shards are kept for a rerun (see `embed_images`).
         unknown: predict "unknown" for images that fit none of the classes (`outlier`, see `clipnb.outliers`)
             instead of forcing a class.
+        temperature: divide every logit by this calibrated temperature (`calibration.calibrate` fits it on
+            labelled images), so that confidences are honest; the predictions do not change.
 
     Returns:
         The results table, one row per input in input order (columns: see `clipnb.schema`); its settings hold
@@ -107,9 +111,13 @@ def classify(images_or_folder: ImageSource, classes: Sequence[str] | PromptSpec,
     """
     spec = prompt_spec(classes, templates, ensemble)
     check_unknown(spec.classes, unknown)
+    if temperature is not None:
+        check_temperature(temperature)  # before the model is loaded
     items = gather_images(images_or_folder, recursive=recursive)
     model = model if isinstance(model, ClipModel) else load_model(model or DEFAULT_MODEL)
     head = build_head(model, spec, truncate=truncate, cache=cache)
+    if temperature is not None:
+        head = apply_temperature(head, temperature)
     if scheduler is None:
         embedded = embed_images(model, items, batch_size=batch_size, exact=exact, cache=cache,
                                 num_workers=num_workers, background=background, progress=progress)
@@ -125,6 +133,8 @@ def classify(images_or_folder: ImageSource, classes: Sequence[str] | PromptSpec,
         table.attrs = dict(parts[0].attrs)  # each part's settings (the head's), which concat may not keep
         table = mark_outliers(table, unknown=unknown)  # each shard's were relative to that shard alone
     set_settings(table, model=model.name, stats=stats)
+    if temperature is not None:
+        set_settings(table, temperature=float(temperature))
     if isinstance(images_or_folder, (str, os.PathLike)) and Path(images_or_folder).is_dir():
         set_settings(table, folder_note=folder_note(images_or_folder, recursive))
     return table

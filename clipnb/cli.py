@@ -25,6 +25,7 @@ from PIL import ImageColor
 # load_model and write_csv are called through their modules, so that a test replacing them reaches the CLI
 from . import export, models
 from .cache import EmbeddingCache
+from .calibration import calibrate
 from .classify import check_image_file, classify, similarity
 from .compare import score_settings
 from .duplicates import DEFAULT_THRESHOLD as DUPLICATE_THRESHOLD
@@ -296,6 +297,9 @@ def classify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unknown", action="store_true",
                         help="predict 'unknown' for images that fit none of the classes (best score far below the "
                              "folder's typical best score; the column outlier marks them either way)")
+    parser.add_argument("--temperature", type=_positive_float, default=None,
+                        help="divide every logit by this calibrated temperature, so confidences are honest "
+                             "(the evaluate command fits one on a labelled folder; predictions do not change)")
 
 
 def run_classify(args: argparse.Namespace) -> int:
@@ -307,7 +311,8 @@ def run_classify(args: argparse.Namespace) -> int:
     model = load_model_from(args)
     results = classify(items, spec, model=model, batch_size=args.batch_size, exact=args.exact, cache=cache_from(args),
                        truncate=args.truncate, background=args.background, num_workers=args.workers,
-                       progress=not args.quiet, unknown=args.unknown, **cluster_options(args))
+                       progress=not args.quiet, unknown=args.unknown, temperature=args.temperature,
+                       **cluster_options(args))
     lang = args.lang
     print(word("cli.run", lang, model=model.name, classes=plural(len(spec.classes), "class"),
                class_count=len(spec.classes), templates=plural(len(spec.templates), "template"),
@@ -387,8 +392,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(f"model {model.name}, templates {first} ({len(sets[first])}), ensemble {args.ensemble}")
     print(evaluation.headline())
     print(comparison.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    try:
+        calibration = calibrate(evaluation.table[evaluation.table["evaluated"]])
+    except ValueError as exc:  # too few labelled images per class to fit on some and measure on others
+        calibration = None
+        print(f"calibration not measured: {exc}")
+    else:
+        print(f"calibration: {calibration.headline()}; `classify --temperature {calibration.temperature:.2f}` "
+              "reports calibrated confidences")
     written = write_evaluation(evaluation, args.out, comparison, figures=not args.no_figures,
-                               mistakes=args.mistakes, bom=args.bom, lang=args.lang)
+                               mistakes=args.mistakes, bom=args.bom, lang=args.lang, calibration=calibration)
     if len(loaded) > 1:
         models_compared = compare_models(loaded, labelled, templates=sets[first], ensemble=args.ensemble,
                                          truncate=args.truncate, cache=cache)

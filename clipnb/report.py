@@ -20,15 +20,19 @@ from .words import check_lang, column_name, localised
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from .calibration import Calibration
     from .evaluate import Evaluation
     from .model_comparison import ModelComparison
     from .video import VideoResult
 
 
 def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, comparison: pd.DataFrame | None = None,
-                     *, figures: bool = True, mistakes: int = 12, bom: bool = False, lang: str = "en") -> list[Path]:
+                     *, figures: bool = True, mistakes: int = 12, bom: bool = False, lang: str = "en",
+                     calibration: Calibration | None = None) -> list[Path]:
     """Write metrics.json and the CSV tables (per image, per class, confusion counts and row-normalised,
     mistakes, comparison) and, with `figures`, confusion.png and mistakes.png. Returns the paths written.
+    With a `calibration` (`calibration.calibrate`), also its numbers in metrics.json, calibration.csv (the
+    reliability table before and after the temperature) and reliability.png.
 
     `lang`: the language of the report tables' headers (and ratio types) and of the figures' words ("en", or
     "zh": the article's 图像名称, 比例类型, `<class>_得分`, ...); metrics.json and comparison.csv, read by
@@ -40,8 +44,12 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, compari
         table = matrix.reset_index()
         return table.rename(columns={table.columns[0]: column_name(str(table.columns[0]), lang)})
 
+    calibrated = None if calibration is None else {
+        "temperature": calibration.temperature, "ece_before": calibration.ece_before,
+        "ece_after": calibration.ece_after, "fitted_on": calibration.fitted, "measured_on": calibration.held_out}
     written = [write_json({**evaluation.metrics, **evaluation.settings, "class_names": evaluation.classes,
-                           "comparison": None if comparison is None else comparison.to_dict("records")},
+                           "comparison": None if comparison is None else comparison.to_dict("records"),
+                           "calibration": calibrated},
                           out / "metrics.json")]
     written.append(write_csv(localised(evaluation.table, lang), out / "per_image.csv", bom=bom))
     written.append(write_csv(localised(evaluation.per_class, lang), out / "per_class.csv", bom=bom))
@@ -51,6 +59,14 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, compari
     written.append(write_csv(localised(evaluation.mistakes(None), lang), out / "mistakes.csv", bom=bom))
     if comparison is not None:
         written.append(write_csv(comparison, out / "comparison.csv", bom=bom))
+    if calibration is not None:
+        bins = pd.concat([calibration.before.assign(temperature=1.0),
+                          calibration.after.assign(temperature=calibration.temperature)], ignore_index=True)
+        written.append(write_csv(bins, out / "calibration.csv", bom=bom))
+    if figures and calibration is not None:
+        from .calibration_plots import reliability_figure
+
+        written.append(save_figure(reliability_figure(calibration, lang=lang), out / "reliability.png"))
     if figures:
         from .evaluation_plots import confusion_figure, mistakes_figure, setting_accuracy_figure
 

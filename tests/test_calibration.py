@@ -301,3 +301,45 @@ def test_the_reliability_figure_says_the_errors_in_english_and_chinese(blurred, 
             figure.savefig(io.BytesIO(), format="png")
     paths = export_figure(reliability_figure(found), tmp_path, "reliability", formats=("png",))
     assert paths[0].stat().st_size > 10_000
+
+
+def test_classify_with_a_temperature_reports_the_calibrated_confidences(demo, shapes_folder):
+    from clipnb import classify
+
+    classes = ["red circle", "blue square", "green star"]
+    plain = classify(shapes_folder / "red circle", classes, model=demo, progress=False)
+    warm = classify(shapes_folder / "red circle", classes, model=demo, progress=False, temperature=2.5)
+    expected = apply_temperature(plain, 2.5)
+    assert (warm["prediction"] == plain["prediction"]).all()
+    assert np.allclose(warm["confidence"], expected["confidence"], atol=1e-6)
+    assert warm.attrs["temperature"] == 2.5 and (warm["confidence"] < plain["confidence"]).all()
+    with pytest.raises(ValueError, match="above 0"):
+        classify(shapes_folder / "red circle", classes, model=demo, temperature=-1)
+
+
+def test_evaluate_fits_a_temperature_and_classify_takes_it(demo, shapes_folder, tmp_path, capsys):
+    import json
+
+    from clipnb.cli import main
+
+    out = tmp_path / "report"
+    assert main(["evaluate", str(shapes_folder), "--model", "demo", "--out", str(out), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    printed = capsys.readouterr().out
+    assert "calibration: temperature" in printed and "--temperature" in printed
+    metrics = json.loads((out / "metrics.json").read_text())["calibration"]
+    assert metrics["temperature"] > 0 and metrics["fitted_on"] + metrics["measured_on"] == 96
+    assert (out / "reliability.png").stat().st_size > 0 and (out / "calibration.csv").exists()
+    with pytest.raises(SystemExit):
+        main(["classify", str(shapes_folder), "--classes", "a", "b", "--temperature", "0"])
+    assert "must be more than 0" in capsys.readouterr().err
+
+
+def test_evaluate_says_why_it_cannot_calibrate_one_image_per_class(demo, tmp_path, capsys):
+    from clipnb.cli import main
+    from clipnb.demo.data import shapes_folder as make_shapes
+
+    folder = make_shapes(tmp_path / "one each", per_class=1, classes=["red circle", "blue square"])
+    assert main(["evaluate", str(folder), "--model", "demo", "--out", str(tmp_path / "out"), "--quiet",
+                 "--no-cache"]) == 0
+    assert "calibration not measured: class" in capsys.readouterr().out

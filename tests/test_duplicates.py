@@ -122,3 +122,15 @@ def test_the_command_refuses_a_bad_threshold(planted, threshold, said, capsys):
 def test_the_command_names_a_missing_folder(tmp_path, capsys):
     assert main(["duplicates", str(tmp_path / "nowhere"), "--model", "demo"]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_the_figure_shows_a_row_per_group_and_says_when_there_is_none(found):
+    from clipnb.duplicate_plots import duplicates_figure
+
+    figure = duplicates_figure(found, groups=2, per_group=2)
+    titles = [sub._suptitle.get_text() for sub in figure.subfigs]
+    assert titles == ["group 1: 3 files (1 more not shown)", "group 2: 3 files (1 more not shown)"]
+    captions = [ax.get_title() for sub in figure.subfigs for ax in sub.axes if ax.get_title()]
+    assert len(captions) == 4 and all(c.split()[-1].startswith("0.9") for c in captions)
+    none = duplicates_figure(found[found["group"].isna()])
+    assert "no duplicates among" in none.texts[0].get_text()
