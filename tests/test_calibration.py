@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import ImageFilter
 
 from clipnb import schema
 from clipnb.calibration import (CalibrationWarning, apply_temperature, calibrate, expected_calibration_error,
@@ -244,21 +243,14 @@ def test_a_sigmoid_table_is_calibrated_with_its_bias():
 
 # ---- the demo model -------------------------------------------------------------------------------
 
-BLUR = 12  # the Gaussian blur's radius is the image's shorter side over this: shapes barely recognisable
-
-
 @pytest.fixture(scope="module")
-def blurred(demo):
+def blurred(demo, tmp_path_factory):
     """The demo model's results on 4 heavily blurred shapes of each of its 48 classes, with their labels."""
-    from clipnb.demo import shapes
+    from clipnb.demo.data import blurred_shapes_folder
+    from clipnb.labels import labels_from_folders
 
-    images, labels = [], []
-    for number, label in enumerate(CLASSES):
-        colour, shape = shapes.split(label)
-        for i in range(4):
-            image, _ = shapes.draw(colour, shape, np.random.default_rng([11, number, i]))
-            images.append(image.filter(ImageFilter.GaussianBlur(min(image.size) / BLUR)))
-            labels.append(label)
+    labelled = labels_from_folders(blurred_shapes_folder(tmp_path_factory.mktemp("blurred"), per_class=4))
+    images, labels = list(labelled["path"]), list(labelled["label"])
     embedded = embed_images(demo, images, progress=False, num_workers=0)
     head = build_head(demo, CLASSES)
     return head, embedded, results_table(embedded, head), labels

@@ -47,6 +47,28 @@ def shapes_folder(root: str | os.PathLike, per_class: int = 4, classes: Sequence
     return root
 
 
+def blurred_shapes_folder(root: str | os.PathLike, per_class: int = 4, classes: Sequence[str] | None = None,
+                          seed: int = 11, blur: float = 1 / 12) -> Path:
+    """A labelled folder, root/<colour shape>/<i>.png, of shapes blurred until barely recognisable (a Gaussian
+    blur of radius `blur` x the shorter side): hard images on which the demo model is right less often than it
+    is sure, the example of calibration (`clipnb.calibration`). Written once; files already there are kept."""
+    from PIL import ImageFilter
+
+    root = Path(root)
+    classes = list(classes or shapes.CLASSES)
+    for label in classes:
+        colour, shape = shapes.split(label)
+        folder = root / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            target = folder / f"{i:03d}.png"
+            if target.exists():
+                continue
+            image, _ = shapes.draw(colour, shape, np.random.default_rng([seed, shapes.CLASSES.index(label), i]))
+            image.filter(ImageFilter.GaussianBlur(min(image.size) * blur)).save(target)
+    return root
+
+
 def write_video(path: str | os.PathLike, images: Sequence[Image.Image], fps: float = 4.0,
                 codec: str | None = None) -> Path:
     """Write RGB pictures as a video (H.264 when this FFmpeg has it, else MPEG-4 Part 2), atomically."""
