@@ -1,0 +1,264 @@
+"""The embedding map in JupyterLab: a plotly map to hover and select on, beside ipywidgets controls.
+
+Hovering a dot shows its image (a thumbnail made when first hovered, never all of them up front), its path,
+prediction, true class and cluster beside the map. A box or lasso selection lists the selected images in a
+table under the map (`MapPanel.selected` holds it as a DataFrame). "Colour by" recolours the dots; Export
+writes the static map (`map_plots.map_figure`) as PNG, SVG and PDF, the map as CSV and the selection as CSV.
+
+As in the ClassifierPanel, callbacks may run on another thread than the cell and an exception in one would
+only reach JupyterLab's Log Console: every callback is guarded, its failure shown as a ⚠ in the status
+line with the traceback folded under it, and the panel's state is changed under one lock.
+
+    panel = MapPanel.from_embedded(embedded, results, truth=folder_labels(embedded.records["path"], classes))
+    panel            # the last line of a cell shows it
+    panel.selected   # the images selected on the map
+"""
+from __future__ import annotations
+
+import functools
+import html
+import logging
+import os
+import threading
+import traceback
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable, Sequence
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from matplotlib.colors import to_hex
+
+from .embedding import EmbeddedImages
+from .embedding_map import check_colouring, colourings, embedding_map
+from .export import RETRY_HINT, ExportError, write_csv
+from .images import display_names
+from .map_plots import map_colours, map_figure, map_word
+from .plotting import export_figure
+from .widgets import STYLE, export_folder, table_html, thumbnail_uri
+
+log = logging.getLogger(__name__)
+
+GL_FROM = 2000  # dots from which the map is drawn with WebGL (Scattergl): SVG slows down beyond
+SHOWN_ROWS = 200  # selected images listed on the page (all of them are in `selected` and the export)
+THUMBNAILS_KEPT = 256  # thumbnails kept for hovering again
+SELECTION_COLUMNS = ("path", "prediction", "confidence", "truth", "cluster")
+
+
+def selection_table(table: pd.DataFrame, positions: Sequence[int]) -> pd.DataFrame:
+    """The rows at `positions` of a map table, with the columns a reader of a selection wants."""
+    columns = [c for c in SELECTION_COLUMNS if c in table.columns]
+    return table.iloc[list(positions)][columns].reset_index(drop=True)
+
+
+class MapPanel:
+    """An embedding map (`embedding_map`) to explore: hover, select, recolour, export.
+
+    Controls: `colour` ("Colour by": the colourings the table offers), `output_dir` + `export_button`.
+    Views: `figure` (the plotly FigureWidget), `hover_view` (the hovered image), `legend_view`,
+    `selection_view` (the selected images), `status` (the status line).
+    State: `hovered` (position in the table of the image shown), `selected` (a DataFrame of the selected
+    images), `message` and `error` (the status line), `exported` (paths of the last export).
+    """
+
+    def __init__(self, table: pd.DataFrame, *, colour: str | None = None, output_dir: str | os.PathLike = "reports",
+                 dpi: int = 150, lang: str = "en"):
+        if len(table) == 0:
+            raise ValueError("the map table is empty: make it with embedding_map(embedded, ...) of readable images")
+        self.table, self.dpi, self.lang = table, dpi, lang
+        choices = colourings(table)
+        colour = check_colouring(table, colour or choices[0])
+        self.names = display_names(table["path"])
+        self.hovered: int | None = None
+        self.selected = selection_table(table, [])
+        self.message, self.error = "", ""
+        self.exported: list[Path] = []
+        self._lock = threading.RLock()
+        self._thumbnails: OrderedDict[int, str | None] = OrderedDict()
+
+        wide = {"description_width": "initial"}
+        self.colour = w.Dropdown(options=[(map_word(c, lang), c) for c in choices], value=colour,
+                                 description="Colour by", style=wide)
+        self.output_dir = w.Text(value=str(output_dir), description="Output folder", style=wide)
+        self.export_button = w.Button(description="Export", icon="download", button_style="success",
+                                      tooltip="write the map (PNG, SVG, PDF), the map and the selection (CSV)")
+        self.status = w.HTML()
+        self.status.add_class("clipnb-map-status")
+        self.hover_view = w.HTML(layout=w.Layout(width="280px"))
+        self.hover_view.add_class("clipnb-map-hover")
+        self.legend_view = w.HTML(layout=w.Layout(width="280px", max_height="320px", overflow="auto"))
+        self.selection_view = w.HTML()
+        self.selection_view.add_class("clipnb-map-selection")
+
+        trace = (go.Scattergl if len(table) >= GL_FROM else go.Scatter)(
+            x=table["x"], y=table["y"], mode="markers", hovertemplate="%{text}<extra></extra>",
+            marker={"size": max(3, min(10, round(120 / np.sqrt(len(table))))), "opacity": 0.9 if len(table) <= 1000 else 0.6})
+        self.figure = go.FigureWidget(data=[trace], layout=go.Layout(
+            width=640, height=560, margin={"l": 10, "r": 10, "t": 10, "b": 10}, hovermode="closest",
+            dragmode="select", plot_bgcolor="white", showlegend=False,
+            xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"}))
+        self.figure.add_class("clipnb-map-plot")
+        points = self.figure.data[0]
+        points.on_hover(self._guarded("showing the hovered image", self._on_hover))
+        points.on_selection(self._guarded("listing the selection", self._on_selection))
+        points.on_deselect(self._guarded("clearing the selection", self._on_deselect))
+        self.colour.observe(self._guarded("recolouring the map", lambda _: self.recolour()), names="value")
+        self.export_button.on_click(self._guarded("exporting", lambda _: self.export(wait=False)))
+
+        self.widget = w.VBox([
+            w.HBox([self.colour, self.output_dir, self.export_button]),
+            self.status,
+            w.HBox([self.figure, w.VBox([self.hover_view, self.legend_view])]),
+            self.selection_view])
+        self.widget.add_class("clipnb-map-panel")
+        self.recolour()
+        self.select([])
+        self.hover_view.value = '<i style="color:#555">hover over a dot to see its image</i>'
+        note = table.attrs.get("map_note", "")
+        self._say(f"{len(table)} images on the map" + (f"; {note}" if note else ""))
+
+    @classmethod
+    def from_embedded(cls, embedded: EmbeddedImages, results: pd.DataFrame | None = None,
+                      truth: Sequence[str | None] | None = None, *, neighbours: int = 15, seed: int = 0,
+                      min_dist: float = 0.1, **options) -> "MapPanel":
+        """Make the map of `embedded` (see `embedding_map`) and open a panel on it."""
+        table = embedding_map(embedded, results, truth, neighbours=neighbours, seed=seed, min_dist=min_dist)
+        return cls(table, **options)
+
+    # -- what the panel shows ---------------------------------------------------------------------
+    def recolour(self) -> None:
+        """Colour the dots, their hover text and the legend by the `colour` control's choice."""
+        with self._lock:
+            colour = self.colour.value
+            labels, colours = map_colours(self.table, colour, lang=self.lang)
+            hexes = {name: to_hex(c) for name, c in colours.items()}
+            with self.figure.batch_update():
+                self.figure.data[0].marker.color = [hexes[label] for label in labels]
+                self.figure.data[0].text = [f"{html.escape(n)}<br>{html.escape(label)}"
+                                            for n, label in zip(self.names, labels)]
+            counts = pd.Series(labels).value_counts()
+            rows = "".join(f'<div><span style="display:inline-block;width:10px;height:10px;border-radius:5px;'
+                           f'background:{hexes[name]};margin-right:6px"></span>{html.escape(name)} '
+                           f'<span style="color:#666">({counts[name]})</span></div>'
+                           for name in colours if name in counts.index)
+            self.legend_view.value = (f'<div style="font-size:12px"><b>{html.escape(map_word(colour, self.lang))}'
+                                      f'</b>{rows}</div>')
+
+    def hover(self, position: int) -> None:
+        """Show the image at `position` (a row of the map table) beside the map."""
+        with self._lock:
+            row = self.table.iloc[position]
+            if position not in self._thumbnails:
+                self._thumbnails[position] = thumbnail_uri(row["path"])
+                while len(self._thumbnails) > THUMBNAILS_KEPT:
+                    self._thumbnails.popitem(last=False)
+            self._thumbnails.move_to_end(position)
+            thumbnail = self._thumbnails[position]
+            picture = (f'<img src="{thumbnail}" style="max-width:256px;max-height:256px" alt="">' if thumbnail
+                       else '<div style="color:#cf222e">the image cannot be read now</div>')
+            facts = [f'<div style="font-weight:600;overflow-wrap:anywhere">{html.escape(self.names[position])}</div>',
+                     f'<div style="color:#555;font-size:11px;overflow-wrap:anywhere">{html.escape(str(row["path"]))}</div>']
+            if "prediction" in row:
+                facts.append(f"<div>prediction: <b>{html.escape(str(row['prediction']))}</b> "
+                             f"({row['confidence']:.3f})</div>")
+            if "truth" in row and row["truth"] is not None:
+                facts.append(f"<div>true class: {html.escape(str(row['truth']))}</div>")
+            facts.append(f"<div>cluster: {row['cluster'] if row['cluster'] >= 0 else 'none'}</div>")
+            self.hover_view.value = f'<div style="font-size:13px">{picture}{"".join(facts)}</div>'
+            self.hovered = position
+
+    def select(self, positions: Sequence[int]) -> pd.DataFrame:
+        """List the images at `positions` (rows of the map table) under the map, as a selection does."""
+        with self._lock:
+            self.selected = selection_table(self.table, positions)
+            count = len(self.selected)
+            if not count:
+                self.selection_view.value = ('<i style="color:#555">no images selected: drag a box or a lasso on '
+                                             'the map</i>')
+                return self.selected
+            shown = self.selected.head(SHOWN_ROWS).assign(path=[self.names[p] for p in list(positions)[:SHOWN_ROWS]])
+            more = f" (the first {SHOWN_ROWS} listed; Export writes them all)" if count > SHOWN_ROWS else ""
+            self.selection_view.value = (f'{STYLE}<div class="clipnb-table"><b>{count} image{"s" if count != 1 else ""} '
+                                         f'selected</b>{more}{table_html(shown)}</div>')
+            return self.selected
+
+    # -- callbacks (plotly calls them with the trace, the points and the selector or input state) ---------
+    def _on_hover(self, _trace, points, _state) -> None:
+        if points.point_inds:
+            self.hover(points.point_inds[0])
+
+    def _on_selection(self, _trace, points, _selector) -> None:
+        self.select(points.point_inds)
+
+    def _on_deselect(self, _trace, _points) -> None:
+        self.select([])
+
+    # -- export -----------------------------------------------------------------------------------
+    def export(self, wait: bool = True) -> list[Path]:
+        """Write embedding_map.png/.svg/.pdf (coloured as shown), map.csv and, when images are selected,
+        selection.csv to a new timestamped subfolder of the output folder. `wait=False` (the Export button)
+        writes on a thread, so the panel stays usable; the status line says where the files went."""
+        with self._lock:
+            base = self.output_dir.value.strip()
+            if not base:
+                self._fail("no output folder: type the folder to export to in 'Output folder'")
+                return []
+            folder = export_folder(base)
+            job = functools.partial(self._write_export, folder, self.colour.value, self.selected.copy())
+            self._say(f"exporting the map to {folder}…")
+            if not wait:
+                self.export_button.disabled = True
+        if wait:
+            return job()
+        threading.Thread(target=self._guarded("exporting", job), daemon=True).start()
+        return []
+
+    def _write_export(self, folder: Path, colour: str, selected: pd.DataFrame) -> list[Path]:
+        try:
+            figure = map_figure(self.table, colour, lang=self.lang)
+            written = export_figure(figure, folder, "embedding_map", dpi=self.dpi)
+            written.append(write_csv(self.table, folder / "map.csv"))
+            if len(selected):
+                written.append(write_csv(selected, folder / "selection.csv"))
+        except (ExportError, OSError) as exc:
+            reason = str(exc).replace(f" ({RETRY_HINT})", "")
+            self._fail(f"export to {folder} failed: {reason}. Change 'Output folder' and press Export again")
+            return []
+        finally:
+            self.export_button.disabled = False
+        with self._lock:
+            self.exported = written
+            self._say(f"exported {len(written)} files to {folder}: {', '.join(p.name for p in written)}")
+        return written
+
+    # -- status line ------------------------------------------------------------------------------
+    def _say(self, text: str) -> None:
+        with self._lock:
+            self.message, self.error = text, ""
+            self.status.value = f'<span style="color:#1a7f37">✔ {html.escape(text)}</span>'
+
+    def _fail(self, text: str, details: str = "") -> bool:
+        with self._lock:
+            self.message = self.error = text
+            folded = (f"<details><summary>details</summary><pre style='font-size:12px'>{html.escape(details)}"
+                      f"</pre></details>") if details else ""
+            self.status.value = f'<span style="color:#cf222e;font-weight:bold">⚠ {html.escape(text)}</span>{folded}'
+        return False
+
+    def _guarded(self, doing: str, callback: Callable) -> Callable:
+        """`callback` for a control or the map: an exception becomes a message in the status line (with the
+        traceback folded under it, and in the log) instead of vanishing into JupyterLab's Log Console."""
+        @functools.wraps(callback)
+        def run(*args):
+            try:
+                return callback(*args)
+            except Exception as exc:  # noqa: BLE001 - every failure must reach the user
+                log.exception("clipnb map panel: %s failed", doing)
+                self._fail(f"{doing} failed: {type(exc).__name__}: {exc}", traceback.format_exc())
+        return run
+
+    # -- display in a notebook --------------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
