@@ -32,7 +32,7 @@ import plotly.graph_objects as go
 from matplotlib.colors import to_hex
 
 from .embedding import EmbeddedImages
-from .embedding_map import check_colouring, colourings, embedding_map
+from .embedding_map import MIN_DIST, NEIGHBOURS, check_colouring, colourings, embedding_map
 from .export import RETRY_HINT, ExportError, write_csv
 from .images import display_names
 from .map_plots import map_colours, map_figure, map_word
@@ -121,8 +121,8 @@ class MapPanel:
 
     @classmethod
     def from_embedded(cls, embedded: EmbeddedImages, results: pd.DataFrame | None = None,
-                      truth: Sequence[str | None] | None = None, *, neighbours: int = 15, seed: int = 0,
-                      min_dist: float = 0.1, **options) -> "MapPanel":
+                      truth: Sequence[str | None] | None = None, *, neighbours: int = NEIGHBOURS, seed: int = 0,
+                      min_dist: float = MIN_DIST, **options) -> "MapPanel":
         """Make the map of `embedded` (see `embedding_map`) and open a panel on it."""
         table = embedding_map(embedded, results, truth, neighbours=neighbours, seed=seed, min_dist=min_dist)
         return cls(table, **options)
