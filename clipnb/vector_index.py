@@ -45,6 +45,10 @@ NORM_TOLERANCE = 1e-2  # how far from 1 a row's norm may be (float16 embeddings 
 KMEANS_ITERATIONS = 10  # enough to place the cells; faiss's default 25 costs 2.5x the training time
 TRAIN_PER_CELL = 40  # training rows per k-means cell (faiss warns below 39)
 CALIBRATION_QUERIES = 256  # rows used as queries when nprobe is tuned
+# Every row's neighbours at once: faiss's exact search answers a whole batch with one matrix product, which
+# beats the IVF index (whose nprobe is tuned for recall) up to far more rows than single queries do
+# (docs/collection.md, "Speed").
+GRAPH_EXACT_BELOW = 100_000
 NEIGHBOUR_BATCH = 4096  # queries per faiss call in `neighbour_graph`: bounds the answers held at once
 CALIBRATION_MARGIN = 0.02  # tune for TARGET_RECALL + this, since real queries are not rows of the data
 
@@ -203,8 +207,8 @@ def neighbour_graph(vectors: np.ndarray, k: int, *, index: VectorIndex | None = 
     """Every row's `k` nearest other rows: the k-nearest-neighbour graph of a collection, which the embedding
     map (UMAP) and the near-duplicate finder both read.
 
-    Searched through `index` (default: `VectorIndex.build(vectors)`, exact below EXACT_BELOW rows) in
-    batches of `batch` queries, so memory holds the index and [n, k] answers, never an n x n matrix.
+    Searched through `index` (default: exact below GRAPH_EXACT_BELOW rows, else `VectorIndex.build`'s IVF
+    index) in batches of `batch` queries, so memory holds the index and [n, k] answers, never an n x n matrix.
 
     Returns (scores float32 [n, k'], ids int64 [n, k']) with k' = min(k, n - 1), best first, a row's own
     number left out (an identical copy of a row still counts as a neighbour).
@@ -216,7 +220,7 @@ def neighbour_graph(vectors: np.ndarray, k: int, *, index: VectorIndex | None = 
     k = min(int(k), n - 1)
     if k < 1:
         return np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
-    index = VectorIndex.build(vectors) if index is None else index
+    index = VectorIndex.build(vectors, exact_below=GRAPH_EXACT_BELOW) if index is None else index
     scores = np.empty((n, k), dtype=np.float32)
     ids = np.empty((n, k), dtype=np.int64)
     for start in range(0, n, batch):

@@ -67,3 +67,15 @@ def test_benchmark_times_a_local_dask_cluster_beside_the_cold_run(photo_folder):
     assert checks["cluster_ok"] and checks["cluster_rows_equal"], checks  # the same rows, embeddings within 1e-6
     assert result["f_cluster"]["images"] == 4 and result["ratios"]["cluster_over_cold"] > 0
     assert "(f) cold on a local Dask cluster" in bench.format_report(result)
+
+
+def test_the_collection_benchmark_measures_the_threshold_and_times_map_and_duplicates(demo, capsys):
+    from clipnb.bench import collection
+
+    assert collection.main(["--model", "demo", "--n", "300"]) == 0
+    printed = capsys.readouterr().out
+    assert "copy: resized" in printed and "same subject, other photo" in printed
+    assert "real photos: lowest copy" in printed and "at the default threshold" in printed
+    # 300 vectors with 6 planted copies: the groups are found, and each step is timed in a fresh process
+    assert "duplicate groups found: 6" in printed and "map (kNN graph, UMAP)" in printed
+    assert "map and near-duplicates of 300 cached embeddings:" in printed
