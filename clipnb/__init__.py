@@ -29,6 +29,7 @@ from .classify import classify, results_table, similarity
 from .compare import SettingsComparison, highlight_changes, score_settings, setting_summary
 from .duplicates import duplicate_summary, find_duplicates, write_duplicates
 from .embedding import EmbeddedImages, embed_images
+from .embedding_map import MapError, embedding_map
 from .evaluate import Evaluation, evaluate_labelled
 from .export import ExportError, save_figure, write_csv, write_json
 from .images import FolderError, ImageReadError, aspect_info, find_images, folder_note, gather_images, open_image
@@ -51,7 +52,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Calibration", "apply_temperature", "calibrate", "duplicate_summary", "expected_calibration_error",
-    "find_duplicates", "mark_outliers", "reliability_table", "write_duplicates",
+    "find_duplicates", "MapError", "embedding_map", "mark_outliers", "reliability_table", "write_duplicates",
     "ClassWarning", "ClipModel", "DEFAULT_TEMPLATES", "ENSEMBLE_METHODS", "EmbeddedImages", "EmbeddingCache",
     "Evaluation", "ExportError", "FolderError", "ImageIndex", "ImageReadError", "LANGUAGES", "LabelError",
     "LabelledImages",

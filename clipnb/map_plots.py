@@ -13,12 +13,14 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patheffects import withStroke
 
 from . import schema
 from .embedding_map import NO_CLUSTER, check_colouring
+from .outliers import UNKNOWN
 from .plotting import LOSER_COLOUR, SMALL_TEXT, class_palette, fit_cjk_text, new_figure, use_cjk_font
 from .words import check_lang
 
@@ -65,6 +67,8 @@ def map_colours(table: pd.DataFrame, colour: str, palette: Mapping | None = None
         names = [c for c in everything if c in present or str(c) in extra]
         labels = [str(v) if v in present else missing for v in values]
         colours = dict(class_palette(everything)) if palette is None else dict(palette)
+        if UNKNOWN in extra:  # images that fit no class are grey, as in the dashboards
+            colours[UNKNOWN] = to_rgb(LOSER_COLOUR)
     order = {name: tuple(colours.get(name, LOSER_COLOUR)) for name in names}
     if missing in labels:
         order[missing] = LOSER_COLOUR

@@ -1,4 +1,4 @@
-"""Write the eight notebooks of notebooks/ from the cells below, so that they stay consistent.
+"""Write the nine notebooks of notebooks/ from the cells below, so that they stay consistent.
 
     python scripts/build_notebooks.py           # (re)write notebooks/*.ipynb, without outputs
     python scripts/build_notebooks.py --check   # exit 1 when a committed notebook differs from this script
@@ -711,6 +711,160 @@ The cells above run unchanged on many machines; only `scheduler` and `store` in 
     ("code", "cluster.close(client)"),
 ]
 
+COLLECTION = [
+    ("markdown", """\
+# 9. A whole collection: map, duplicates, images that fit no class, trustworthy confidence
+
+Once a folder is embedded (the cache keeps it), four questions about the folder as a whole are answered from
+the embeddings alone, without encoding any image again:
+
+1. **What is in it?** A map of the images (UMAP): alike images lie together; hover, colour, select.
+2. **Which files are copies?** Exact copies (same bytes) and near copies (resized, recompressed, cropped).
+3. **Which images fit none of the classes?** Softmax always picks a class; these are flagged, or `unknown`.
+4. **Can the confidences be trusted?** Measured against labels, and fixed with one temperature.
+
+How each works and what was measured: `docs/collection.md`."""),
+    ("parameters", f"""\
+{MODEL_LINE}
+image_folder = None  # the collection; None: an example folder (one drawing of each shape class, the repository's photos, planted copies)
+classes = None  # class names; None: the classes of the default images
+threshold = None  # the near-duplicate cosine; None: clipnb.duplicates.DEFAULT_THRESHOLD (measured: docs/collection.md)
+unknown = True  # report images that fit no class as "unknown" instead of forcing a class
+labelled_folder = None  # labelled images for calibration (one subfolder per class); None: hard (blurred) shapes
+seed = 0  # the map's seed: the same seed gives the same map
+LANG = "en"  # the language of the figures and the CSV headers: "en" or "zh"
+output_dir = "../reports/collection"  # where the figures and CSV files are written"""),
+    ("markdown", "## The model and the collection"),
+    ("code", ANALYSIS_SETUP + """
+from clipnb import calibration_plots, duplicate_plots, map_plots
+from clipnb.demo import blurred_shapes_folder, example_collection
+from clipnb.duplicates import DEFAULT_THRESHOLD
+from clipnb.map_widget import MapPanel
+
+image_folder = Path(image_folder) if image_folder else example_collection(output_dir / "collection")
+classes = classes or default_classes
+threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+embedded = clipnb.embed_images(model, clipnb.gather_images(image_folder, recursive=True), cache=cache)
+results = clipnb.results_table(embedded, clipnb.build_head(model, classes, cache=cache), unknown=unknown)
+truth = clipnb.folder_labels(embedded.records["path"], classes)  # a subfolder named for a class is its truth
+print(f"{embedded.describe()}; {len(classes)} classes")"""),
+    ("markdown", """\
+## 1. The map
+
+Each dot is an image; images the model sees as alike lie close together. Hover over a dot to see the image,
+its path and prediction; choose what the colours show; drag a box (or lasso, in the toolbar) to list the
+images inside in the table below the map. **Export** writes the map (PNG, SVG, PDF), its table and the
+selection to a new subfolder of the output folder."""),
+    ("code", """\
+table = clipnb.embedding_map(embedded, results, truth, seed=seed)
+print(clipnb.setting(table, "map_note") or f"{len(table)} images on the map")
+panel = MapPanel(table, output_dir=output_dir, lang=LANG)
+panel"""),
+    ("markdown", "The images selected on the map, as a table (run this cell after selecting):"),
+    ("code", "panel.selected"),
+    ("markdown", "The same map for a report, coloured by prediction and by cluster:"),
+    ("code", """\
+by_prediction = map_plots.map_figure(table, "prediction", lang=LANG)
+by_cluster = map_plots.map_figure(table, "cluster", lang=LANG)
+written = plotting.export_figure(by_prediction, output_dir, "map_by_prediction")
+written += plotting.export_figure(by_cluster, output_dir, "map_by_cluster")
+by_prediction"""),
+    ("code", "by_cluster"),
+    ("markdown", """\
+## 2. Duplicates
+
+Files with the same bytes are exact copies; images whose embeddings have a cosine of at least `threshold`
+are near copies. Each image's nearest neighbours are the candidates, so a large folder never needs an
+n x n matrix. `similarity` is an image's highest cosine to another member of its group (for a file in no
+group, to its nearest image: how far it was from being grouped)."""),
+    ("code", """\
+duplicates = clipnb.find_duplicates(embedded.records["path"].tolist(), model, embedded=embedded, cache=cache,
+                                    threshold=threshold)
+print(clipnb.duplicate_summary(duplicates))
+written += [clipnb.write_duplicates(duplicates, output_dir / "duplicates.csv")]
+duplicates[duplicates["group"].notna()][["path", "group", "similarity", "exact"]].style.format(
+    {"similarity": "{:.4f}"}).hide(axis="index")"""),
+    ("code", """\
+groups = duplicate_plots.duplicates_figure(duplicates, lang=LANG)
+written += plotting.export_figure(groups, output_dir, "duplicates")
+groups"""),
+    ("markdown", """\
+The closest images that were *not* grouped: a copy the threshold missed shows here with a similarity just
+under it (with the demo model, a cropped copy can fall below: crops move its embeddings most)."""),
+    ("code", """\
+alone = duplicates[duplicates["group"].isna() & (duplicates["error"] == "")]
+alone.nlargest(5, "similarity")[["path", "similarity", "nearest"]].style.format(
+    {"similarity": "{:.4f}"}).hide(axis="index")"""),
+    ("markdown", """\
+## 3. Images that fit none of the classes
+
+Softmax spreads each image's probability over the classes given, so an image of none of them still gets
+one, often with a high confidence. Its best cosine score does not compete: an image whose best score is far
+below the folder's typical best score (a robust z-score under -3.5) is flagged in the `outlier` column, and
+with `unknown = True` reported as "unknown". "Typical" is the folder's own: when photos of other things make up
+a large share of it, the least unusual of them (here, for the demo model, the car) stay within its spread."""),
+    ("code", """\
+flagged = results[results["outlier"]]
+print(clipnb.outliers.outlier_note(results) or "no image stands out")
+forced = clipnb.results_table(embedded, clipnb.build_head(model, classes, cache=cache))  # what softmax alone says
+flagged.assign(forced=forced.loc[flagged.index, "prediction"])[
+    ["path", "prediction", "forced", "confidence", "outlier_z"]].style.format(precision=3).hide(axis="index")"""),
+    ("code", """\
+dashboard = plotting.report_dashboard(results, lang=LANG)
+written += plotting.export_figure(dashboard, output_dir, "dashboard")
+written += [clipnb.write_csv(clipnb.localised(results, LANG), output_dir / "classification.csv", bom=True)]
+dashboard"""),
+    ("markdown", """\
+## 4. Can the confidences be trusted?
+
+With labelled images, calibration compares each confidence with how often it is right: the temperature is
+fitted on half of each class and measured on the other half (the expected calibration error, ECE: the gap
+between confidence and accuracy, averaged over bins of confidence). The demo model is a little
+*under*-confident on its clean shapes, so without a labelled folder of yours this uses shapes blurred until
+barely recognisable, on which it is over-confident, as real models are on hard photos."""),
+    ("code", """\
+labelled_folder = Path(labelled_folder) if labelled_folder else blurred_shapes_folder(output_dir / "blurred")
+labelled = clipnb.embed_labelled(model, labelled_folder, cache=cache)
+evaluation = clipnb.evaluate_labelled(labelled, model)
+calibration = clipnb.calibrate(evaluation.table, seed=seed)
+print(calibration.headline())
+reliability = calibration_plots.reliability_figure(calibration, lang=LANG)
+written += plotting.export_figure(reliability, output_dir, "reliability")
+reliability"""),
+    ("markdown", """\
+The fitted temperature divides every logit: the predictions stay, the confidences change. Apply it to a
+report's table with `apply_temperature`, or classify with it (`classify(..., temperature=T)`,
+`--temperature T`)."""),
+    ("code", """\
+calibrated = clipnb.apply_temperature(evaluation.table, calibration.temperature)
+right = evaluation.table["correct"].mean()
+print(f"accuracy {right:.1%}; mean confidence {evaluation.table['confidence'].mean():.1%} before, "
+      f"{calibrated['confidence'].mean():.1%} with temperature {calibration.temperature:.2f}")"""),
+    ("markdown", """\
+## The same from the command line
+
+`duplicates` prints the groups and writes the CSV; `classify --unknown` reports images that fit no class
+as unknown; `evaluate` measures the calibration on a labelled folder and prints the temperature that
+`classify --temperature` applies:
+
+```bash
+python -m clipnb duplicates FOLDER --recursive --model demo --csv duplicates.csv
+python -m clipnb classify FOLDER --recursive --model demo --classes "red circle" "blue square" --unknown
+python -m clipnb evaluate LABELLED_FOLDER --model demo --out evaluation
+python -m clipnb classify FOLDER --recursive --model demo --classes "red circle" "blue square" --temperature 2.6
+```"""),
+    ("code", """\
+import subprocess
+import sys
+
+loaded = model.load_args or {"spec": model.name}
+spec = loaded["spec"] + (f",{loaded['pretrained']}" if loaded.get("pretrained") else "")
+command = [sys.executable, "-m", "clipnb", "duplicates", str(image_folder), "--recursive", "--model", spec,
+           "--threshold", str(threshold), "--quiet"]
+print(subprocess.run(command, capture_output=True, text=True).stdout)
+print("written:", *sorted({str(path.relative_to(output_dir)) for path in written}), sep="\\n  ")"""),
+]
+
 NOTEBOOKS = {
     "01_image_text_similarity.ipynb": SIMILARITY,
     "02_zero_shot_classification.ipynb": ZERO_SHOT,
@@ -720,6 +874,7 @@ NOTEBOOKS = {
     "06_video.ipynb": VIDEO,
     "07_few_shot.ipynb": FEW_SHOT,
     "08_scale_out.ipynb": SCALE_OUT,
+    "09_collection.ipynb": COLLECTION,
 }
 
 

@@ -12,6 +12,7 @@ to every notebook. Writes:
   reports/video/...         a video's frames classified along a timeline (06)
   reports/few_shot/...      linear probes against zero-shot by labelled images per class (07)
   reports/scale_out/store   the Parquet store of a run on a local Dask cluster (08)
+  reports/collection/...    the embedding map, duplicates, images that fit no class, calibration (09)
   reports/notebooks/*.ipynb the executed notebooks, with their outputs
 """
 from __future__ import annotations
@@ -36,6 +37,7 @@ RUNS = [  # notebook, its output folder
     ("06_video", REPORTS / "video"),
     ("07_few_shot", REPORTS / "few_shot"),
     ("08_scale_out", REPORTS / "scale_out"),
+    ("09_collection", REPORTS / "collection"),
 ]
 
 

@@ -154,3 +154,34 @@ def plant_copies(files: Sequence[str | os.PathLike], folder: str | os.PathLike,
                 edited_copy(image, edit).save(target, quality=40 if edit == "recompressed" else 90)
                 planted.append((target, file, edit))
     return planted
+
+
+def example_collection(root: str | os.PathLike, images: str | os.PathLike | None = None) -> Path:
+    """The example folder of the collection notebook (09), written once: what a real folder of photos
+    holds, small enough to read every row of.
+
+    - root/shapes/<class>/<class>.png: one drawing of each of the 48 shape classes (the repository's own);
+    - root/photos/: the repository's real photos, which the demo model's classes do not describe;
+    - root/copies/: planted copies (`plant_copies`) of the car and the dog photos and of the red circle, and
+      a byte-for-byte copy of the cat photo.
+    `images` is the repository's test_images folder (default: found beside the package).
+    """
+    import shutil
+
+    root = Path(root)
+    if (root / "copies").is_dir():
+        return root
+    images = Path(images) if images else Path(__file__).resolve().parents[2] / "test_images"
+    (root / "photos").mkdir(parents=True, exist_ok=True)
+    for photo in sorted(images.glob("*.*")):
+        if photo.suffix.lower() in (".jpg", ".jpeg", ".png"):
+            shutil.copy(photo, root / "photos" / photo.name)
+    for folder in sorted((images / "shapes").iterdir()):
+        (root / "shapes" / folder.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(folder / "pil.png", root / "shapes" / folder.name / f"{folder.name}.png")
+    copies = root / "copies.part"
+    plant_copies([root / "photos" / "car.jpg", root / "photos" / "dog.png",
+                  root / "shapes" / "red circle" / "red circle.png"], copies)
+    shutil.copy(root / "photos" / "cat.jpg", copies / "cat (copy).jpg")
+    copies.rename(root / "copies")  # last: a folder cut short by an interruption is made again
+    return root
