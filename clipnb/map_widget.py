@@ -20,7 +20,6 @@ import html
 import logging
 import os
 import threading
-import traceback
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -37,7 +36,7 @@ from .export import RETRY_HINT, ExportError, write_csv
 from .images import display_names
 from .map_plots import map_colours, map_figure, map_word
 from .plotting import export_figure
-from .widgets import STYLE, export_folder, table_html, thumbnail_uri
+from .widgets import STYLE, export_folder, failure_html, guarded, ok_html, table_html, thumbnail_uri
 
 log = logging.getLogger(__name__)
 
@@ -237,27 +236,17 @@ class MapPanel:
     def _say(self, text: str) -> None:
         with self._lock:
             self.message, self.error = text, ""
-            self.status.value = f'<span style="color:#1a7f37">✔ {html.escape(text)}</span>'
+            self.status.value = ok_html(text)
 
     def _fail(self, text: str, details: str = "") -> bool:
         with self._lock:
             self.message = self.error = text
-            folded = (f"<details><summary>details</summary><pre style='font-size:12px'>{html.escape(details)}"
-                      f"</pre></details>") if details else ""
-            self.status.value = f'<span style="color:#cf222e;font-weight:bold">⚠ {html.escape(text)}</span>{folded}'
+            self.status.value = failure_html(text, details)
         return False
 
     def _guarded(self, doing: str, callback: Callable) -> Callable:
-        """`callback` for a control or the map: an exception becomes a message in the status line (with the
-        traceback folded under it, and in the log) instead of vanishing into JupyterLab's Log Console."""
-        @functools.wraps(callback)
-        def run(*args):
-            try:
-                return callback(*args)
-            except Exception as exc:  # noqa: BLE001 - every failure must reach the user
-                log.exception("clipnb map panel: %s failed", doing)
-                self._fail(f"{doing} failed: {type(exc).__name__}: {exc}", traceback.format_exc())
-        return run
+        """`callback` for a control or the map, its failures said in the status line (see `widgets.guarded`)."""
+        return guarded(callback, doing, self._fail, "map panel")
 
     # -- display in a notebook --------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):

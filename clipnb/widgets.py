@@ -270,6 +270,32 @@ def table_html(table: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------------------------
 # the panel
 
+def ok_html(text: str) -> str:
+    """A panel's status line when all is well: ✔ and the text, in green."""
+    return f'<span style="color:#1a7f37">✔ {html.escape(text)}</span>'
+
+
+def failure_html(text: str, details: str = "") -> str:
+    """A panel's status line when something went wrong: ⚠ and the text in red, with `details` (a traceback)
+    folded under it."""
+    folded = (f"<details><summary>details</summary><pre style='font-size:12px'>{html.escape(details)}</pre>"
+              f"</details>") if details else ""
+    return f'<span style="color:#cf222e;font-weight:bold">⚠ {html.escape(text)}</span>{folded}'
+
+
+def guarded(callback: Callable, doing: str, fail: Callable[[str, str], object], panel: str) -> Callable:
+    """`callback` for a widget: an exception is logged and handed to `fail(message, traceback)` (a panel's
+    status line) instead of vanishing into JupyterLab's Log Console, where a callback's errors otherwise go."""
+    @functools.wraps(callback)
+    def run(*args):
+        try:
+            return callback(*args)
+        except Exception as exc:  # noqa: BLE001 - every failure must reach the user
+            log.exception("clipnb %s: %s failed", panel, doing)
+            fail(f"{doing} failed: {type(exc).__name__}: {exc}", traceback.format_exc())
+    return run
+
+
 class ClassifierPanel:
     """Controls, a status line, the charts and the table for one set of embedded images.
 
@@ -560,16 +586,16 @@ class ClassifierPanel:
 
     def _export_say(self, text: str) -> None:
         self.export_message, self.export_error = text, ""
-        self.export_status.value = f'<span style="color:#1a7f37">✔ {html.escape(text)}</span>'
+        self.export_status.value = ok_html(text)
 
     def _export_fail(self, text: str) -> None:
         self.export_message = self.export_error = text
-        self.export_status.value = f'<span style="color:#cf222e;font-weight:bold">⚠ {html.escape(text)}</span>'
+        self.export_status.value = failure_html(text)
 
     # -- status line ------------------------------------------------------------------------------
     def _say(self, text: str) -> None:
         self.message, self.error = text, ""
-        self.status.value = f'<span style="color:#1a7f37">✔ {html.escape(text)}</span>'
+        self.status.value = ok_html(text)
 
     def _warn(self, text: str, caution: str) -> bool:
         """Applied, but the answer may mean little (one class, classes the model does not know)."""
@@ -586,25 +612,16 @@ class ClassifierPanel:
             self._repeats = 0
             text_shown = text
         self.message = self.error = text
-        folded = (f"<details><summary>details</summary><pre style='font-size:12px'>{html.escape(details)}</pre>"
-                  f"</details>") if details else ""
-        self.status.value = f'<span style="color:#cf222e;font-weight:bold">⚠ {html.escape(text_shown)}</span>{folded}'
+        self.status.value = failure_html(text_shown, details)
         return False
 
     def _guarded(self, doing: str, callback: Callable) -> Callable:
-        """`callback` for a control: an exception becomes a message in the status line (with the
-        traceback folded under it, and in the log) instead of vanishing into JupyterLab's Log Console."""
-        @functools.wraps(callback)
-        def run(*args):
-            try:
-                return callback(*args)
-            except Exception as exc:  # noqa: BLE001 - every failure must reach the user
-                log.exception("clipnb panel: %s failed", doing)
-                with self._lock:
-                    kept = f"; still showing {self._shown_settings}" if self._shown_settings else ""
-                    self._fail(f"{doing} failed: {type(exc).__name__}: {exc}{kept} (the last good settings)",
-                               traceback.format_exc())
-        return run
+        """`callback` for a control, its failures said in the status line (see `guarded`)."""
+        def fail(message: str, details: str) -> None:
+            with self._lock:
+                kept = f"; still showing {self._shown_settings}" if self._shown_settings else ""
+                self._fail(f"{message}{kept} (the last good settings)", details)
+        return guarded(callback, doing, fail, "panel")
 
     # -- typing, template set and list in step ------------------------------------------------------
     @contextlib.contextmanager
