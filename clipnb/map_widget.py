@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import html
-import logging
 import os
 import threading
 from collections import OrderedDict
@@ -38,7 +37,6 @@ from .map_plots import map_colours, map_figure, map_word
 from .plotting import export_figure
 from .widgets import STYLE, export_folder, failure_html, guarded, ok_html, table_html, thumbnail_uri
 
-log = logging.getLogger(__name__)
 
 GL_FROM = 2000  # dots from which the map is drawn with WebGL (Scattergl): SVG slows down beyond
 SHOWN_ROWS = 200  # selected images listed on the page (all of them are in `selected` and the export)
