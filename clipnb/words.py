@@ -91,6 +91,7 @@ WORDS: dict[str, dict[str, str]] = {
     "column.error": {"en": "error", "zh": "错误"},
     "column.note": {"en": "note", "zh": "备注"},
     "column.outlier": {"en": "outlier", "zh": "离群"},
+    "prediction.unknown": {"en": "unknown", "zh": "未知"},
     "column.outlier_z": {"en": "outlier_z", "zh": "离群分数"},
     "class_column.score": {"en": "score_{name}", "zh": "{name}_得分"},
     "class_column.prob": {"en": "prob_{name}", "zh": "{name}_概率"},
@@ -280,6 +281,7 @@ def localised(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
     check_lang(lang)
     if lang == "en":
         return table
+    from .outliers import UNKNOWN
     from .schema import SCORE_PREFIX
     from .schema import classes as table_classes
 
@@ -294,4 +296,6 @@ def localised(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
         copy["ratio_type"] = copy["ratio_type"].map(lambda v: ratio_type_name(v, lang))
     if "orientation" in copy:
         copy["orientation"] = copy["orientation"].map(lambda v: orientation_name(v, lang))
+    if "prediction" in copy and UNKNOWN not in (names or []):  # our word for "no class", not a class name
+        copy["prediction"] = copy["prediction"].replace(UNKNOWN, word("prediction.unknown", lang))
     return copy.rename(columns=lambda c: column_name(c, lang, names))

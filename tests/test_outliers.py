@@ -83,3 +83,12 @@ def test_the_command_line_reports_unknown(mixed, tmp_path, capsys):
                  "--csv", str(out), "--cache-dir", str(tmp_path / "cache")]) == 0
     printed = capsys.readouterr().out
     assert "unknown: 2" in printed and "cat.jpg" in printed
+
+
+def test_a_chinese_report_says_unknown_in_chinese(mixed, demo):
+    from clipnb import localised
+
+    results = classify(mixed, CLASSES, model=demo, progress=False, unknown=True)
+    chinese = localised(results, "zh")
+    assert (chinese["预测类别"] == "未知").sum() == 2 and "离群" in chinese.columns
+    assert "unknown" not in set(chinese["预测类别"])
