@@ -71,7 +71,7 @@ def results_table(embedded: EmbeddedImages, head: ZeroShotHead, *, unknown: bool
     table = pd.concat([table, score_frame, prob_frame], axis=1)
     set_settings(table, classes=list(head.classes), templates=list(head.templates), ensemble=head.ensemble,
                  probability="sigmoid" if head.sigmoid else "softmax", logit_scale=head.logit_scale,
-                 logit_bias=head.logit_bias)
+                 logit_bias=head.logit_bias, **({"unknown": True} if unknown else {}))
     return table
 
 

@@ -34,6 +34,7 @@ from .embedding_map import MIN_DIST, NEIGHBOURS, check_colouring, colourings, em
 from .export import RETRY_HINT, ExportError, write_csv
 from .images import display_names
 from .map_plots import map_colours, map_figure, map_word
+from .outliers import UNKNOWN
 from .plotting import export_figure
 from .widgets import STYLE, export_folder, failure_html, guarded, ok_html, table_html, thumbnail_uri
 
@@ -157,7 +158,10 @@ class MapPanel:
                        else '<div style="color:#cf222e">the image cannot be read now</div>')
             facts = [f'<div style="font-weight:600;overflow-wrap:anywhere">{html.escape(self.names[position])}</div>',
                      f'<div style="color:#555;font-size:11px;overflow-wrap:anywhere">{html.escape(str(row["path"]))}</div>']
-            if "prediction" in row:
+            if "prediction" in row and row["prediction"] == UNKNOWN:
+                facts.append(f"<div>prediction: <b>{UNKNOWN}</b> (fits no class well; the closest had "
+                             f"probability {row['confidence']:.3f})</div>")
+            elif "prediction" in row:
                 facts.append(f"<div>prediction: <b>{html.escape(str(row['prediction']))}</b> "
                              f"({row['confidence']:.3f})</div>")
             if "truth" in row and row["truth"] is not None:

@@ -69,16 +69,19 @@ def mark_outliers(results: pd.DataFrame, *, unknown: bool = False, cut: float = 
     if unknown:
         table["prediction"] = table["prediction"].astype(object)
         table.loc[table["outlier"], "prediction"] = UNKNOWN
+        table.attrs["unknown"] = True
     return table
 
 
 def check_unknown(classes, unknown: bool) -> None:
-    """Refuse `unknown` beside a class of that name (the two could not be told apart)."""
-    if unknown and UNKNOWN in classes:
+    """Refuse `unknown` beside a class of that name, in any letter case (class names are compared so
+    everywhere: "Unknown" and "unknown" could not be told apart in a report)."""
+    clash = [c for c in classes if " ".join(str(c).split()).lower() == UNKNOWN] if unknown else []
+    if clash:
         from .prompts import PromptError
 
-        raise PromptError(f"a class is named {UNKNOWN!r}, so outliers cannot be reported as {UNKNOWN!r} beside "
-                         "it; rename that class, or leave unknown off")
+        raise PromptError(f"a class is named {clash[0]!r}, so outliers cannot be reported as {UNKNOWN!r} beside "
+                          "it; rename that class, or leave unknown off")
 
 
 def outlier_note(results: pd.DataFrame) -> str:

@@ -34,6 +34,7 @@ columns. The keys each kind of table carries (TABLE_SETTINGS):
   `logit_scale` and `logit_bias` (the numbers the `prob_` columns were computed with from the scores: the
   model's, None for the bias of a softmax model; `calibration` needs them); from `classify` also `model`,
   `stats` (the embedding run's counts) and, for a folder, `folder_note` (which images were taken). A table
+  made with `unknown=True` has `unknown` (True: images that fit no class are predicted "unknown"); one
   calibrated by `calibration.apply_temperature` also has `temperature` (its logits were divided by it, and
   `logit_scale` and `logit_bias` are already divided).
 - settings comparison (`compare.SettingsComparison.predictions`): `settings` (the column names, "set / ensemble") and
@@ -63,7 +64,7 @@ BASE_COLUMNS = ["path", "width", "height", *ASPECT_COLUMNS, "prediction", "confi
 
 TABLE_SETTINGS = {
     "results": ("classes", "templates", "ensemble", "probability", "logit_scale", "logit_bias", "temperature",
-                "model", "stats", "folder_note"),
+                "unknown", "model", "stats", "folder_note"),
     "comparison": ("settings", "classes"),
     "hits": ("query", "model"),
     "curve": ("chance", "skipped_shots", "class_count", "class_names"),

@@ -27,7 +27,8 @@ def plural(count: int, word: str, plural_form: str | None = None) -> str:
 
 def class_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Per class: mean score and mean probability over all images, and the predictions it won
-    (count, percentage, mean confidence of those predictions). Means are rounded to 4 decimals and
+    (count, percentage, mean confidence of those predictions); images reported as "unknown" have a row of
+    their own (with no mean score or probability). Means are rounded to 4 decimals and
     percentages to 1, so that the table and its CSV read easily."""
     good = readable(results)
     names = classes(results)
@@ -41,6 +42,11 @@ def class_summary(results: pd.DataFrame) -> pd.DataFrame:
                      "predicted": len(won),
                      "predicted_pct": 100 * len(won) / len(good) if len(good) else 0.0,
                      "mean_confidence_when_predicted": won["confidence"].mean()})
+    unknown = good[good["prediction"] == UNKNOWN] if UNKNOWN not in names else good.iloc[:0]
+    if len(unknown):  # images reported as fitting no class: a row of their own, with no class scores
+        rows.append({"class": UNKNOWN, "mean_score": float("nan"), "mean_probability": float("nan"),
+                     "predicted": len(unknown), "predicted_pct": 100 * len(unknown) / len(good),
+                     "mean_confidence_when_predicted": unknown["confidence"].mean()})
     decimals = {"mean_score": MEAN_DECIMALS, "mean_probability": MEAN_DECIMALS, "predicted_pct": PERCENT_DECIMALS,
                 "mean_confidence_when_predicted": MEAN_DECIMALS}
     frame = pd.DataFrame(rows, columns=["class", "mean_score", "mean_probability", "predicted", "predicted_pct",

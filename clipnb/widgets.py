@@ -164,7 +164,7 @@ STYLE = """<style>
 .clipnb-card .prob{display:grid;grid-template-columns:118px 1fr;gap:2px 6px;align-items:center;font-size:12px}
 .clipnb-card .prob .label{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .clipnb-note{color:#555}
-.clipnb-table table td,.clipnb-table table th{padding:2px 8px;text-align:left}
+.clipnb-table table td,.clipnb-table table th,.clipnb-table table.dataframe thead th{padding:2px 8px;text-align:left}
 </style>"""
 
 
@@ -501,6 +501,10 @@ class ClassifierPanel:
         images = int(self.embedded.ok.sum())
         text = word("panel.rescored", lang, settings=self._shown_settings, images=plural(images, "image"),
                     image_count=images, seconds=seconds)
+        flagged = int(self.results["outlier"].sum())
+        if flagged:
+            how = "panel.outliers_unknown" if schema.setting(self.results, "unknown", False) else "panel.outliers"
+            text += word(how, lang, images=plural(flagged, "image"), count=flagged)
         if cautions:
             return self._warn(text, cautions)
         self._say(text)
@@ -549,6 +553,7 @@ class ClassifierPanel:
             settings = {"model": self.model.name, "classes": schema.classes(results),
                         "templates": list(schema.setting(results, "templates", [])),
                         "ensemble": schema.setting(results, "ensemble"), "images": len(results),
+                        "unknown": bool(schema.setting(results, "unknown", False)),
                         "exported": datetime.datetime.now().isoformat(timespec="seconds")}
             job = functools.partial(self._write_export, folder, results, settings, list(self.shown.value),
                                     self.palette, self.truth, label, lang)

@@ -731,7 +731,7 @@ classes = None  # class names; None: the classes of the default images
 threshold = None  # the near-duplicate cosine; None: clipnb.duplicates.DEFAULT_THRESHOLD (measured: docs/collection.md)
 unknown = True  # report images that fit no class as "unknown" instead of forcing a class
 labelled_folder = None  # labelled images for calibration (one subfolder per class); None: hard (blurred) shapes
-seed = 0  # the map's seed: the same seed gives the same map
+seed = 0  # the map's seed: the same embeddings and seed give the same map (embeddings from another machine may differ slightly, and so the map)
 LANG = "en"  # the language of the figures and the CSV headers: "en" or "zh"
 output_dir = "../reports/collection"  # where the figures and CSV files are written"""),
     ("markdown", "## The model and the collection"),
@@ -761,7 +761,7 @@ print(clipnb.setting(table, "map_note") or f"{len(table)} images on the map")
 panel = MapPanel(table, output_dir=output_dir, lang=LANG)
 panel"""),
     ("markdown", "The images selected on the map, as a table (run this cell after selecting):"),
-    ("code", "panel.selected"),
+    ("code", 'panel.selected.style.format({"confidence": "{:.3f}"}).hide(axis="index")'),
     ("markdown", "The same map for a report, coloured by prediction and by cluster:"),
     ("code", """\
 by_prediction = map_plots.map_figure(table, "prediction", lang=LANG)
@@ -802,7 +802,8 @@ Softmax spreads each image's probability over the classes given, so an image of 
 one, often with a high confidence. Its best cosine score does not compete: an image whose best score is far
 below the folder's typical best score (a robust z-score under -3.5) is flagged in the `outlier` column, and
 with `unknown = True` reported as "unknown". "Typical" is the folder's own: when photos of other things make up
-a large share of it, the least unusual of them (here, for the demo model, the car) stay within its spread."""),
+a large share of it, the least unusual of them (here, for the demo model, the car and the portrait) stay within
+its spread. The confidence of an "unknown" image is still that of the class softmax would have forced."""),
     ("code", """\
 flagged = results[results["outlier"]]
 print(clipnb.outliers.outlier_note(results) or "no image stands out")

@@ -55,9 +55,35 @@ def test_unknown_reports_them_as_unknown_in_the_table_summary_and_dashboard(mixe
     assert UNKNOWN in labels
 
 
-def test_a_class_named_unknown_is_refused_before_any_image_is_read(mixed, demo):
-    with pytest.raises(PromptError, match="named 'unknown'"):
-        classify(mixed, ["unknown", "red circle"], model=demo, progress=False, unknown=True)
+@pytest.mark.parametrize("name", ["unknown", "Unknown", " UNKNOWN "])
+def test_a_class_named_unknown_is_refused_before_any_image_is_read(mixed, demo, name):
+    with pytest.raises(PromptError, match="is named"):
+        classify(mixed, [name, "red circle"], model=demo, progress=False, unknown=True)
+
+
+def test_the_class_summary_and_the_settings_say_unknown(mixed, demo):
+    results = classify(mixed, CLASSES, model=demo, progress=False, unknown=True)
+    rows = summary.class_summary(results).set_index("class")
+    assert rows.at[UNKNOWN, "predicted"] == 2 and rows["predicted"].sum() == len(results)
+    assert np.isnan(rows.at[UNKNOWN, "mean_score"])
+    assert results.attrs["unknown"] is True
+    assert "unknown" not in classify(mixed, CLASSES, model=demo, progress=False).attrs
+
+
+def test_the_panel_says_how_many_fit_no_class_and_exports_the_setting(mixed, demo, tmp_path):
+    import json
+
+    from clipnb.widgets import ClassifierPanel
+
+    panel = ClassifierPanel.from_folder(demo, mixed, CLASSES, output_dir=tmp_path)
+    assert "2 images fit no class well (marked ⚠)" in panel.message
+    assert panel.html.count("⚠ fits none of the classes") == 2  # both photos are among the cards shown
+    panel.unknown.value = True
+    assert "2 images fit no class well, shown as unknown" in panel.message
+    assert (panel.results["prediction"] == UNKNOWN).sum() == 2
+    written = panel.export()
+    settings = json.loads(next(p for p in written if p.name == "settings.json").read_text())
+    assert settings["unknown"] is True
 
 
 def test_the_rule_is_relative_to_the_folder_and_needs_enough_images():
