@@ -20,7 +20,8 @@ from conftest import save_state_dict, tiny_clip
 
 # what `evaluate` wrote with one model before models could be compared (measured on the demo model and shapes)
 ONE_MODEL_FILES = {"metrics.json", "per_image.csv", "per_class.csv", "confusion.csv", "confusion_normalised.csv",
-                   "mistakes.csv", "comparison.csv", "confusion.png", "mistakes.png", "comparison.png"}
+                   "mistakes.csv", "comparison.csv", "confusion.png", "mistakes.png", "comparison.png",
+                   "calibration.csv", "reliability.png"}  # the first model's calibration
 COMPARISON_FILES = {"models.csv", "agreement.csv", "models.png"}
 
 
