@@ -649,7 +649,8 @@ differ in the last bits of a float (the batches are not the same). When this not
 the cluster run above already finds every shard in the store."""),
     ("code", """\
 numbers = [c for c in local.columns if c.startswith(("score_", "prob_")) or c == "confidence"]
-same = local.drop(columns=numbers).equals(on_cluster.drop(columns=numbers))
+# outlier_z divides score differences by the folder's small spread of best scores: a number, not a fact
+same = local.drop(columns=numbers + ["outlier_z"]).equals(on_cluster.drop(columns=numbers + ["outlier_z"]))
 largest = (local[numbers] - on_cluster[numbers]).abs().to_numpy().max()
 print(f"same rows, order, predictions, errors and notes: {same}; largest score difference: {largest:.1e}")
 on_cluster[["path", "prediction", "confidence", "error"]].head(top).style.format(precision=4).hide(axis="index")"""),
