@@ -25,7 +25,7 @@ from PIL import ImageColor
 # load_model and write_csv are called through their modules, so that a test replacing them reaches the CLI
 from . import export, models
 from .cache import EmbeddingCache
-from .calibration import calibrate
+from .calibration import CalibrationWarning, calibrate
 from .classify import check_image_file, classify, similarity
 from .compare import score_settings
 from .duplicates import DEFAULT_THRESHOLD as DUPLICATE_THRESHOLD
@@ -674,15 +674,16 @@ def main(argv: list[str] | None = None) -> int:
 
 @contextmanager
 def _class_warnings_as_lines():
-    """Print each ClassWarning once, as one "clipnb: warning: ..." line on stderr (evaluate builds a head per
-    template set and ensembling method: the same warning would come many times); other warnings as usual."""
+    """Print each ClassWarning or CalibrationWarning once, as one "clipnb: warning: ..." line on stderr (evaluate
+    builds a head per template set and ensembling method: the same warning would come many times); other
+    warnings as usual."""
     shown = set()
     with warnings.catch_warnings():  # restores the filters and showwarning afterwards
         warnings.simplefilter("always", ClassWarning)
         original = warnings.showwarning
 
         def show(message, category, filename, lineno, file=None, line=None):
-            if not issubclass(category, ClassWarning):
+            if not issubclass(category, (ClassWarning, CalibrationWarning)):
                 return original(message, category, filename, lineno, file, line)
             if str(message) not in shown:
                 shown.add(str(message))

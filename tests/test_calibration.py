@@ -335,3 +335,14 @@ def test_evaluate_says_why_it_cannot_calibrate_one_image_per_class(demo, tmp_pat
     assert main(["evaluate", str(folder), "--model", "demo", "--out", str(tmp_path / "out"), "--quiet",
                  "--no-cache"]) == 0
     assert "calibration not measured: class" in capsys.readouterr().out
+
+
+def test_evaluate_says_a_temperature_at_the_edge_of_its_range_in_one_line(demo, tmp_path, capsys):
+    from clipnb.cli import main
+    from clipnb.demo.data import shapes_folder as make_shapes
+
+    folder = make_shapes(tmp_path / "easy", per_class=2, classes=["red circle", "blue square", "green star"])
+    assert main(["evaluate", str(folder), "--model", "demo", "--out", str(tmp_path / "out"), "--quiet",
+                 "--no-cache"]) == 0
+    err = capsys.readouterr().err
+    assert "clipnb: warning: the fitted temperature" in err and "CalibrationWarning" not in err
