@@ -15,7 +15,7 @@ from .images import (Colour, FolderError, ImageInput, ImageSource, aspect_info, 
                      gather_images)
 from .models import DEFAULT_MODEL, ClipModel, load_model
 from .calibration import apply_temperature, check_temperature
-from .outliers import UNKNOWN, check_unknown, is_outlier, mark_outliers, robust_z
+from .outliers import check_unknown, mark_outliers
 from .prompts import DEFAULT_TEMPLATES, PromptSpec, Templates, prompt_spec
 from .schema import ASPECT_COLUMNS, prob_columns, score_columns, set_settings
 from .scoring import ZeroShotHead, build_head, text_probabilities
@@ -61,18 +61,13 @@ def results_table(embedded: EmbeddedImages, head: ZeroShotHead, *, unknown: bool
     table["confidence"] = np.where(ok, probs.numpy()[np.arange(len(records)), best], np.nan) if len(records) else []
     table["error"] = records["error"].to_numpy()
     table["note"] = records["note"].to_numpy()
-    table["outlier_z"] = robust_z(scores.max(dim=1).values.numpy())
-    table.insert(len(table.columns) - 1, "outlier", is_outlier(table["outlier_z"].to_numpy()))
-    if unknown:
-        check_unknown(head.classes, unknown)
-        table["prediction"] = table["prediction"].astype(object).where(~table["outlier"], UNKNOWN)
     score_frame = pd.DataFrame(scores.numpy(), columns=score_columns(head.classes), index=table.index)
     prob_frame = pd.DataFrame(probs.numpy(), columns=prob_columns(head.classes), index=table.index)
     table = pd.concat([table, score_frame, prob_frame], axis=1)
     set_settings(table, classes=list(head.classes), templates=list(head.templates), ensemble=head.ensemble,
                  probability="sigmoid" if head.sigmoid else "softmax", logit_scale=head.logit_scale,
-                 logit_bias=head.logit_bias, **({"unknown": True} if unknown else {}))
-    return table
+                 logit_bias=head.logit_bias)
+    return mark_outliers(table, unknown=unknown)
 
 
 def classify(images_or_folder: ImageSource, classes: Sequence[str] | PromptSpec, templates: Templates = DEFAULT_TEMPLATES,

@@ -56,30 +56,35 @@ def mark_outliers(results: pd.DataFrame, *, unknown: bool = False, cut: float = 
     """The results table with `outlier` (True for an image whose best score is unusually low for the folder)
     and `outlier_z` (the z-score the rule reads) set; with `unknown`, outliers are predicted as "unknown".
 
-    Pure: returns a copy, settings kept. Call it on the whole folder's table (the rule is relative to it).
+    Pure: returns a copy, settings kept. Call it on the whole folder's table (the rule is relative to it):
+    `results_table` does, and `classify` again on a cluster's table, whose shards were each marked alone.
+    The two columns go after `note` (see `clipnb.schema`), or stay where they are.
     """
-    from .schema import classes
+    from .schema import classes, set_settings
 
     check_unknown(classes(results), unknown)
     table = results.copy()
     table.attrs = dict(results.attrs)
     z = robust_z(score_table(table).max(axis=1, skipna=True).to_numpy(dtype=float))
+    if "outlier" not in table:
+        at = table.columns.get_loc("note") + 1 if "note" in table else len(table.columns)
+        table.insert(at, "outlier", False)
+        table.insert(at + 1, "outlier_z", np.nan)
     table["outlier"] = is_outlier(z, cut)
     table["outlier_z"] = z
     if unknown:
-        table["prediction"] = table["prediction"].astype(object)
-        table.loc[table["outlier"], "prediction"] = UNKNOWN
-        table.attrs["unknown"] = True
+        table["prediction"] = table["prediction"].astype(object).where(~table["outlier"], UNKNOWN)
+        set_settings(table, unknown=True)
     return table
 
 
 def check_unknown(classes, unknown: bool) -> None:
     """Refuse `unknown` beside a class of that name, in any letter case (class names are compared so
     everywhere: "Unknown" and "unknown" could not be told apart in a report)."""
-    clash = [c for c in classes if " ".join(str(c).split()).lower() == UNKNOWN] if unknown else []
-    if clash:
-        from .prompts import PromptError
+    from .prompts import PromptError, class_key
 
+    clash = [c for c in classes if class_key(str(c)) == UNKNOWN] if unknown else []
+    if clash:
         raise PromptError(f"a class is named {clash[0]!r}, so outliers cannot be reported as {UNKNOWN!r} beside "
                           "it; rename that class, or leave unknown off")
 

@@ -173,6 +173,11 @@ def check_templates(templates: Iterable[str]) -> list[str]:
     return templates
 
 
+def class_key(name: str) -> str:
+    """What tells two class names apart: their words, in lower case (CLIP's tokenizer ignores case)."""
+    return " ".join(name.split()).lower()
+
+
 def check_classes(classes: Iterable[str]) -> list[str]:
     """Strip names and refuse empty lists, blank names, duplicates (the tokenizer ignores case) and names
     that join several classes with commas ("cat,dog,car", "猫，狗")."""
@@ -193,7 +198,7 @@ def check_classes(classes: Iterable[str]) -> list[str]:
             raise PromptError(comma_message(name))
     seen: dict[str, str] = {}
     for name in cleaned:
-        key = name.lower()
+        key = class_key(name)
         if key in seen:
             same = "" if seen[key] == name else f" (as {seen[key]!r}; CLIP ignores letter case)"
             raise PromptError(f"class {name!r} is given twice{same}; each class may appear once")
