@@ -29,7 +29,7 @@ from .calibration import CalibrationWarning, calibrate
 from .classify import check_image_file, classify, similarity
 from .compare import score_settings
 from .duplicates import DEFAULT_THRESHOLD as DUPLICATE_THRESHOLD
-from .duplicates import duplicate_summary, find_duplicates, write_duplicates
+from .duplicates import check_threshold, duplicate_summary, find_duplicates, write_duplicates
 from .embedding import CPU_BATCH, CUDA_BATCH, DRAFT_FACTOR
 from .evaluate import evaluate_labelled
 from .export import ExportError, check_output_file
@@ -75,10 +75,10 @@ def _cosine(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r} (a cosine such as 0.96)") from None
-    if not -1 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a cosine between -1 and 1, not {text} (for example 0.96; "
-                                         "higher finds only closer copies)")
-    return value
+    try:
+        return check_threshold(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_float(text: str) -> float:

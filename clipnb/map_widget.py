@@ -36,7 +36,8 @@ from .images import display_names
 from .map_plots import map_colours, map_figure, map_word
 from .outliers import UNKNOWN
 from .plotting import export_figure
-from .widgets import STYLE, export_folder, failure_html, guarded, ok_html, table_html, thumbnail_uri
+from .widgets import (STYLE, export_folder, failure_html, guarded, ok_html, run_export, table_html,
+                      thumbnail_uri)
 
 
 GL_FROM = 2000  # dots from which the map is drawn with WebGL (Scattergl): SVG slows down beyond
@@ -211,10 +212,7 @@ class MapPanel:
             self._say(f"exporting the map to {folder}…")
             if not wait:
                 self.export_button.disabled = True
-        if wait:
-            return job()
-        threading.Thread(target=self._guarded("exporting", job), daemon=True).start()
-        return []
+        return run_export(job, wait, self._guarded)
 
     def _write_export(self, folder: Path, colour: str, selected: pd.DataFrame) -> list[Path]:
         try:

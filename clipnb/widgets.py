@@ -296,6 +296,15 @@ def guarded(callback: Callable, doing: str, fail: Callable[[str, str], object], 
     return run
 
 
+def run_export(job: Callable[[], list], wait: bool, guard: Callable) -> list:
+    """Run a panel's export `job` now (`wait`, its files returned), or on a thread so that the panel stays
+    usable while it writes (the Export button), its failures said through `guard`."""
+    if wait:
+        return job()
+    threading.Thread(target=guard("exporting", job), daemon=True).start()
+    return []
+
+
 class ClassifierPanel:
     """Controls, a status line, the charts and the table for one set of embedded images.
 
@@ -560,10 +569,7 @@ class ClassifierPanel:
             self._export_say(word("panel.exporting", lang, label=label, folder=folder))
             if not wait:
                 self.export_button.disabled = True
-        if wait:
-            return job()
-        threading.Thread(target=self._guarded("exporting", job), daemon=True).start()
-        return []
+        return run_export(job, wait, self._guarded)
 
     def _write_export(self, folder: Path, results, settings, rows, palette, truth, label,
                       lang: str = "en") -> list[Path]:
