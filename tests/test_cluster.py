@@ -25,15 +25,20 @@ def client():
 
 
 def same_table(single: pd.DataFrame, multi: pd.DataFrame) -> None:
-    """Equal rows, order, errors and notes; cosine scores within 1e-6 (a worker's one thread sums in another
-    order than two); probabilities within 1e-4, since the logit scale (100) multiplies score differences."""
+    """Equal rows, order, errors and notes; every float that comes from the model within a tolerance, never
+    exactly: a worker's one thread sums in another order than two, and CPUs (AVX-512 or not) differ in the
+    last bits. Cosine scores within 1e-6; probabilities within 1e-4, since the logit scale (100) multiplies
+    score differences; outlier_z within 1e-4, since it divides them by the folder's MAD (about 0.1 on these
+    folders) and moves with the median and the MAD themselves (2.4e-7 apart measured on a Xeon)."""
     scores = [c for c in single.columns if c.startswith("score_")]
     probabilities = [c for c in single.columns if c.startswith("prob_") or c == "confidence"]
-    other = [c for c in single.columns if c not in scores + probabilities]
+    z = [c for c in single.columns if c == "outlier_z"]
+    other = [c for c in single.columns if c not in scores + probabilities + z]
     pd.testing.assert_frame_equal(single[other], multi[other])
     np.testing.assert_allclose(multi[scores].to_numpy(float), single[scores].to_numpy(float), atol=1e-6)
     np.testing.assert_allclose(multi[probabilities].to_numpy(float), single[probabilities].to_numpy(float),
                                atol=1e-4)
+    np.testing.assert_allclose(multi[z].to_numpy(float), single[z].to_numpy(float), atol=1e-4)
 
 
 def test_photos_give_the_single_machine_table(client, demo, tmp_path):
@@ -78,7 +83,10 @@ def test_a_rerun_reads_finished_shards_from_the_store(client, demo, tmp_path):
     # only the missing shard is embedded again
     assert again.stats["encoded"] == cluster.shard_size(len(first))
     assert again.stats["from_store"] == len(first) - again.stats["encoded"]
-    assert again.records.equals(first.records) and np.array_equal(again.features.numpy(), first.features.numpy())
+    assert again.records.equals(first.records)
+    # the stored shards come back bit for bit (checked above); the one embedded again may run on the other
+    # worker, whose CPU may differ in the last bits: within 1e-6, as same_table's scores
+    np.testing.assert_allclose(again.features.numpy(), first.features.numpy(), atol=1e-6)
 
 
 class DieOnceWhileEmbedding(WorkerPlugin):
