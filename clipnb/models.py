@@ -39,6 +39,8 @@ FAMILIES = {
     "cn_clip": "clipnb.families.chinese_clip",
 }
 DEFAULT_FAMILY = "openai"  # a spec without a prefix: openai-clip's names, checkpoint files and "demo"
+# the torch device types clipnb runs models on (model_dtype gives each its precision)
+DEVICE_TYPES = ("cpu", "cuda")
 # ClipModel.languages of a model whose text side was trained on many languages: no prompt language is refused
 MULTILINGUAL = "multilingual"
 
@@ -271,10 +273,18 @@ def unknown_name_message(what: str, name: str, known: Iterable[str], how: str = 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """A torch device; a GPU always with its index, because the current GPU is per thread and clipnb's
-    threads must all use the one the model is on."""
+    threads must all use the one the model is on. A ModelError for anything else: an empty or unknown name,
+    and devices torch knows but no model of clipnb runs on ("meta" holds no data, "xla" needs torch_xla)."""
     if str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):  # "", "gpu", "cuda:x": torch's own message is a traceback
+        parsed = None
+    if parsed is None or parsed.type not in DEVICE_TYPES:
+        raise ModelError(f"device {str(device)!r} is not one clipnb runs models on: use 'auto' (CUDA when "
+                         "present), 'cpu', 'cuda' or 'cuda:N'")
+    device = parsed
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ModelError(f"device {str(device)!r} was asked for, but CUDA is not available here; "
                          "use device='cpu' or 'auto'")

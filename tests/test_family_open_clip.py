@@ -196,15 +196,21 @@ def test_weights_file_fingerprint_follows_the_weights(vit_s_32_file, tmp_path):
     assert fingerprints[0] == fingerprints[1] != fingerprints[2]
 
 
-def test_torchscript_archive_is_refused_with_the_way_to_load_it(tmp_path):
+def test_torchscript_archive_is_refused_with_the_way_to_load_it(tmp_path, monkeypatch):
     """OpenAI's released .pt files are TorchScript archives: open_clip reads them only with code allowed, so
-    the message points at the openai family and at open_clip's own "openai" tag."""
+    for an official one (known by SHA-256) the message points at the openai family and at open_clip's own
+    "openai" tag; any other TorchScript file is refused, and never pointed at clipnb.load_model."""
+    from clipnb import model_files
+
     path = tmp_path / "ViT-B-32.pt"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit is deprecated, but it is how OpenAI's files were made
         torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path)
     message = error("open_clip:ViT-B-32", pretrained=str(path))
-    assert f"weights file {path} is one of OpenAI's TorchScript archives" in message
+    assert f"checkpoint {path} is a TorchScript archive" in message and "clipnb.load_model" not in message
+    monkeypatch.setattr(model_files, "official_torchscript_sha256", lambda: frozenset({model_files.file_sha256(path)}))
+    message = error("open_clip:ViT-B-32", pretrained=str(path))
+    assert f"weights file {path} is one of OpenAI's official TorchScript archives" in message
     assert f"clipnb.load_model({str(path)!r})" in message and "open_clip:ViT-B-32-quickgelu with pretrained='openai'" in message
 
 

@@ -17,7 +17,8 @@ from PIL import Image
 import clipnb
 from clipnb import ModelError, load_model
 from clipnb.cli import main as cli_main
-from clipnb.families.openai import encode_text_trimmed, is_torchscript_archive, read_checkpoint
+from clipnb.families.openai import encode_text_trimmed, read_checkpoint
+from clipnb.model_files import is_torchscript_archive
 from clipnb.models import DEMO_NAME, available_models
 
 from conftest import ROOT, _max_diff, run_python, save_state_dict, tiny_clip
@@ -62,8 +63,12 @@ def test_nested_state_dict_and_full_precision(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
-def test_torchscript_archive_loads(tmp_path):
-    """OpenAI's releases are traced TorchScript archives; build one the same way and read it."""
+def test_torchscript_archive_loads(tmp_path, monkeypatch):
+    """OpenAI's releases are traced TorchScript archives; build one the same way and read it, as one of the
+    official files (known by SHA-256: here the test's own file is made one)."""
+    from clipnb import model_files
+    from clipnb.models import file_sha256
+
     model = tiny_clip(seed=3)
     image, text = torch.randn(1, 3, 32, 32), torch.zeros(1, 77, dtype=torch.long)
     text[0, 0], text[0, 1] = 49406, 49407
@@ -71,6 +76,7 @@ def test_torchscript_archive_loads(tmp_path):
     path = tmp_path / "traced.pt"
     traced.save(str(path))
     assert is_torchscript_archive(path)
+    monkeypatch.setattr(model_files, "official_torchscript_sha256", lambda: frozenset({file_sha256(path)}))
     loaded = load_model(path, device="cpu")
     with torch.no_grad():
         expected = torch.nn.functional.normalize(model.encode_image(image), dim=-1)
@@ -249,7 +255,7 @@ def hostile_checkpoints(folder: Path, tiny_checkpoint: Path, marker: Path) -> di
         archive.writestr("model/code/__torch__.py", "def forward(self):\n    return 1\n")
         archive.writestr("model/data.pkl", pickle.dumps(RunsCode(marker)))
         archive.writestr("model/version", "3\n")
-    put("malicious-torchscript.pt", scripted.getvalue(), "could not be read")
+    put("malicious-torchscript.pt", scripted.getvalue(), "is a TorchScript archive")
     return made
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from . import hub
+from ..model_files import check_checkpoint, reason
 from ..models import ClipModel, ModelError, ModelListing, files_fingerprint, model_dtype, unknown_name_message
-from .openai import _torch_reason
 
 FAMILY = "cn_clip"
 EXAMPLE = "ViT-B-16"
@@ -110,30 +110,26 @@ def _fetch_official(name: str, download_root: Path | None) -> Path:
     try:
         return Path(hub.cache_first(lambda: utils._download(name, str(path.parent))))
     except Exception as exc:
-        reason = "the hub cannot be reached from here" if not hub.reachable() else _reason(exc)
+        why = "the hub cannot be reached from here" if not hub.reachable() else reason(exc)
         raise ModelError(
             f"Chinese-CLIP model {name!r} could not be had: its weights are not at {path} and downloading them "
-            f"from {repo} failed ({reason}). On a machine with internet, run `python -c \"import "
+            f"from {repo} failed ({why}). On a machine with internet, run `python -c \"import "
             f"cn_clip.clip as c; c.load_from_name('{name}', download_root='{path.parent}')\"` and copy the file "
             f"here, or download {path.name} from {repo} and place it at {path}") from None
-
-
-def _reason(exc: Exception) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
 
 
 def read_checkpoint(path: Path, name: str) -> dict:
     """The model's tensors from a Chinese-CLIP checkpoint ({"state_dict": ..., "epoch": ..., ...}), keys
     without the "module." of distributed training and without BERT's unused pooler (as cn_clip drops it).
 
-    weights_only=True: a checkpoint cannot run code (Chinese-CLIP's hold tensors, numbers and strings only)."""
+    Checked first (model_files.check_checkpoint: zip CRC, no TorchScript), then read with weights_only=True:
+    a checkpoint cannot run code (Chinese-CLIP's hold tensors, numbers and strings only)."""
+    check_checkpoint(path)
     try:
         loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged files
-        raise ModelError(f"Chinese-CLIP checkpoint {path} could not be read ({type(exc).__name__}: "
-                         f"{_torch_reason(exc)}); it may be truncated or not a checkpoint: download or save it "
-                         "again") from None
+        raise ModelError(f"Chinese-CLIP checkpoint {path} could not be read ({reason(exc)}); it may be truncated "
+                         "or not a checkpoint: download or save it again") from None
     state = loaded.get("state_dict") if isinstance(loaded, dict) else None
     if not isinstance(state, dict) or not state:
         raise ModelError(f"{path} is not a Chinese-CLIP checkpoint: it has no \"state_dict\" (Chinese-CLIP's "

@@ -4,7 +4,10 @@
 AutoModel loads with get_image_features, get_text_features and a logit_scale works (CLIP, SigLIP and
 fixed-resolution SigLIP 2, Chinese-CLIP, AltCLIP, ...). `pretrained`, when given, is the hub revision (a
 branch, tag or commit). Pixels, tokens and probabilities are those of transformers' own
-zero-shot-image-classification pipeline: clipnb only wraps the model and its processor."""
+zero-shot-image-classification pipeline: clipnb only wraps the model and its processor.
+
+No code comes from a model (clipnb.model_files): every from_pretrained gets trust_remote_code=False, and a
+model whose config asks for custom code (auto_map) is refused before transformers reads it."""
 from __future__ import annotations
 
 import contextlib
@@ -17,6 +20,7 @@ from pathlib import Path
 import torch
 
 from . import hub
+from ..model_files import check_folder, no_remote_code, reason, refuse_remote_code
 from ..models import MULTILINGUAL, ClipModel, ModelError, ModelListing, files_fingerprint, model_dtype
 
 FAMILY = "hf"
@@ -100,11 +104,21 @@ def load(name: str, pretrained: str | None, device: torch.device, download_root:
         raise ModelError(f"hf model folder {folder} does not exist; give a folder written by save_pretrained, or a "
                          f"hub id such as hf:{EXAMPLE}")
     source = str(folder) if local else name
-    where = {"cache_dir": None if download_root is None else str(download_root), "revision": pretrained}
+    # trust_remote_code=False: transformers never runs (or asks to run) Python shipped with a model
+    where = {"cache_dir": None if download_root is None else str(download_root), "revision": pretrained,
+             "trust_remote_code": False}
     label = f"hf model {'folder ' + str(folder) if local else repr(name)}"
 
     from transformers import AutoConfig, AutoModel, AutoProcessor
 
+    if local:
+        check_folder(folder)  # configs asking for custom code, damaged or TorchScript archives
+    else:
+        from huggingface_hub import hf_hub_download
+
+        refuse_remote_code(_fetch(lambda: hf_hub_download(name, "config.json", revision=pretrained,
+                                                          cache_dir=where["cache_dir"]),
+                                  name, pretrained, local, download_root))
     config = _fetch(lambda: AutoConfig.from_pretrained(source, **where), name, pretrained, local, download_root)
     model_class = _model_class(config)
     if model_class is None or not all(hasattr(model_class, m) for m in ("get_image_features", "get_text_features")):
@@ -146,6 +160,8 @@ def load(name: str, pretrained: str | None, device: torch.device, download_root:
         return _features(model.get_text_features(**tokens))
 
     snapshot = folder if local else _snapshot(name, pretrained, download_root)
+    if not local:
+        check_folder(snapshot)  # the hub's files, now all fetched: before any of the model is used
     return ClipModel(model=model, preprocess=preprocess,
                      tokenizer=HFTokenizer(tokenizer, context, keys, full_padding=bias is not None),
                      encode_image=encode_image, encode_text=encode_text,
@@ -207,22 +223,17 @@ def _fetch(load, name: str, pretrained: str | None, local: bool, download_root: 
 def _failure(name: str, pretrained: str | None, local: bool, download_root: Path | None, exc: Exception) -> str:
     """One line: which model, where it was looked for, and how to get it."""
     if local:
-        return (f"hf model folder {os.path.expanduser(name)} could not be read by transformers ({_reason(exc)}): give "
+        return (f"hf model folder {os.path.expanduser(name)} could not be read by transformers ({reason(exc)}): give "
                 "a folder written by save_pretrained (model and processor) of a CLIP-like model")
     from huggingface_hub import constants
 
     where = str(download_root or constants.HF_HUB_CACHE)
     revision = f" --revision {pretrained}" if pretrained else ""
     return (f"hf model {name!r}{f' at revision {pretrained!r}' if pretrained else ''} could not be had: it is not in "
-            f"the Hugging Face hub cache {where}, and the hub could not give it ({_reason(exc)}). On a machine with "
+            f"the Hugging Face hub cache {where}, and the hub could not give it ({reason(exc)}). On a machine with "
             f"internet, run `hf download {name}{revision}` (or python -c \"from transformers import AutoModel, "
             f"AutoProcessor; AutoModel.from_pretrained('{name}'); AutoProcessor.from_pretrained('{name}')\") and copy "
             "~/.cache/huggingface here, or give a folder written by save_pretrained")
-
-
-def _reason(exc: Exception) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
 
 
 @contextlib.contextmanager
@@ -233,7 +244,7 @@ def _quiet():
     bars = transformers_logging.is_progress_bar_enabled()
     transformers_logging.disable_progress_bar()
     try:
-        with hub.quiet_logging(), warnings.catch_warnings():
+        with hub.quiet_logging(), warnings.catch_warnings(), no_remote_code():
             warnings.simplefilter("ignore")
             yield
     finally:

@@ -1,5 +1,6 @@
-"""openai-clip's models: its nine official names, checkpoint files (OpenAI's TorchScript archives or plain
-state dicts of clip.model.CLIP), and "demo", clipnb's own small model trained on coloured shapes."""
+"""openai-clip's models: its nine official names, checkpoint files (plain state dicts of clip.model.CLIP, or
+OpenAI's official TorchScript archives, known by their SHA-256), and "demo", clipnb's own small model trained on
+coloured shapes."""
 from __future__ import annotations
 
 import os
@@ -7,11 +8,11 @@ import pickle
 import re
 import urllib.error
 import warnings
-import zipfile
 from pathlib import Path
 
 import torch
 
+from ..model_files import OFFICIAL_TORCHSCRIPT, check_checkpoint, reason
 from ..models import (DEMO_NAME, ClipModel, ModelError, ModelListing, Vocabulary, file_sha256, model_dtype,
                       unknown_name_message)
 
@@ -97,10 +98,11 @@ def load(name: str, pretrained: str | None, device: torch.device, download_root:
         path = _fetch_official(name, download_root)
         # the official file names carry their own SHA-256 (checked by openai-clip's download)
         fingerprint = clip.clip._MODELS[name].split("/")[-2]
-        return _build(read_checkpoint(path)[0], name, device, fingerprint, str(path), OFFICIAL_LANGUAGES)
+        return _build(read_checkpoint(path, fingerprint)[0], name, device, fingerprint, str(path), OFFICIAL_LANGUAGES)
     path = Path(os.path.expanduser(name))
     if path.is_file():
-        return _build(read_checkpoint(path)[0], path.name, device, file_sha256(path), str(path))
+        fingerprint = file_sha256(path)
+        return _build(read_checkpoint(path, fingerprint)[0], path.name, device, fingerprint, str(path))
     if path.is_dir():
         raise ModelError(f"model {name!r} is a folder; give a checkpoint file (.pt) or a model name "
                          "(a Hugging Face save_pretrained folder is hf:FOLDER)")
@@ -205,47 +207,29 @@ def _fetch_official(name: str, download_root) -> Path:
         raise ModelError(f"CLIP model {name!r}: {exc}. Delete {path} and download it again.") from None
 
 
-def is_torchscript_archive(path: str | os.PathLike) -> bool:
-    """OpenAI's released checkpoints are TorchScript archives: zip files holding compiled code."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
+def read_checkpoint(path: str | os.PathLike, sha256: str | None = None) -> tuple[dict, str]:
+    """Read a checkpoint into a CLIP state dict, after model_files.check_checkpoint (zip CRC; TorchScript
+    only for OpenAI's official archives, known by their SHA-256: `sha256` when the caller has it).
 
-
-def _torch_reason(exc: Exception) -> str:
-    """The informative line of torch's many-line loading errors (not its advice to turn safety off)."""
-    if isinstance(exc, EOFError) and not str(exc):
-        return "the file ends early"
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    boilerplate = ("Weights only load failed", "Please file an issue", "Check the documentation")
-    useful = [line for line in lines if not line.startswith(boilerplate)] or [type(exc).__name__]
-    return useful[0].split(" This is an internal miniz error")[0]
-
-
-def read_checkpoint(path: str | os.PathLike) -> tuple[dict, str]:
-    """Read a checkpoint into a CLIP state dict.
-
-    Plain state dicts load with weights_only=True, so a checkpoint cannot run code. OpenAI's TorchScript
-    archives are the documented exception: they are code by design, and the official ones are
-    SHA-256-checked on download.
+    Plain state dicts load with weights_only=True, so a checkpoint cannot run code. OpenAI's official
+    TorchScript archives are the documented exception: they are code by design, and known by their SHA-256.
     """
     path = Path(path)
+    kind = check_checkpoint(path, sha256)
     try:
-        if is_torchscript_archive(path):
+        if kind == OFFICIAL_TORCHSCRIPT:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.load is deprecated"
                 archive = torch.jit.load(str(path), map_location="cpu")
             return {k: v for k, v in archive.state_dict().items()}, "torchscript"
         loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged files
-        reason = _torch_reason(exc)
-        if isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in reason:  # weights_only=True refused code
+        why = reason(exc)
+        if isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in why:  # weights_only=True refused code
             raise ModelError(f"checkpoint {path} was not loaded: it holds Python objects besides tensors, and "
-                             f"unpickling them could run code ({reason}). clipnb loads plain state dicts only: "
+                             f"unpickling them could run code ({why}). clipnb loads plain state dicts only: "
                              "save one with torch.save(model.state_dict(), path).") from None
-        raise ModelError(f"checkpoint {path} could not be read ({type(exc).__name__}: {reason}). It may be "
+        raise ModelError(f"checkpoint {path} could not be read ({why}). It may be "
                          "truncated or not a CLIP checkpoint: download or save it again.") from None
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
         loaded = loaded["state_dict"]

@@ -5,7 +5,10 @@ tokenizer; clipnb only wraps them.
 
 OpenAI's weights use QuickGELU: as a state dict they belong to open_clip's ARCH-quickgelu architectures
 (loaded as plain ARCH they load without error but their scores move by ~1e-3). OpenAI's own .pt files are
-TorchScript archives, which the openai family reads (clipnb.load_model(path))."""
+TorchScript archives, which only the openai family reads, and only the official ones (clipnb.model_files).
+
+Every file open_clip will read is checked first (clipnb.model_files): a folder's or hub repository's config
+must not ask for remote code, and each checkpoint archive must pass its CRC check."""
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +22,8 @@ from pathlib import Path
 import torch
 
 from . import hub
-from .openai import is_torchscript_archive
+from ..model_files import (OFFICIAL_TORCHSCRIPT, check_checkpoint, check_folder, no_remote_code, reason,
+                           refuse_remote_code)
 from ..models import (MULTILINGUAL, ClipModel, ModelError, ModelListing, files_fingerprint, model_dtype,
                       unknown_name_message)
 
@@ -59,7 +63,7 @@ class OpenClipTokenizer:
                     self._tokenizer = hub.cache_first(
                         lambda: open_clip.get_tokenizer(self.name, cache_dir=_dir(self.cache_dir)))
             except Exception as exc:
-                raise ModelError(f"the tokenizer of open_clip model {self.name!r} could not be had ({_reason(exc)}): "
+                raise ModelError(f"the tokenizer of open_clip model {self.name!r} could not be had ({reason(exc)}): "
                                  "it comes from the Hugging Face hub; load the model once on a machine with "
                                  "internet and copy its hub cache (~/.cache/huggingface) here") from None
         return self._tokenizer
@@ -103,9 +107,13 @@ def load(name: str, pretrained: str | None, device: torch.device, download_root:
         pretrained, kwargs, label, fingerprint = _weights(open_clip, arch, pretrained)
     try:
         with _quiet():
+            _check_files(open_clip, arch, pretrained, download_root)
+            # require_pretrained: weights that cannot be had are an error, never a model with random weights
             model, _, preprocess = hub.cache_first(lambda: open_clip.create_model_and_transforms(
                 arch, pretrained=pretrained, device=device, precision="fp16" if device.type == "cuda" else "fp32",
-                cache_dir=_dir(download_root), **kwargs))
+                cache_dir=_dir(download_root), require_pretrained=label != RANDOM, **kwargs))
+    except ModelError:
+        raise
     except Exception as exc:
         raise ModelError(_failure(arch, pretrained, download_root, exc)) from None
     model.eval()
@@ -157,14 +165,33 @@ def _weights(open_clip, arch: str, pretrained: str | None) -> tuple[str | None, 
         return pretrained, kwargs, pretrained, files_fingerprint(FAMILY, arch, pretrained)
     path = Path(os.path.expanduser(pretrained))
     if path.is_file():
-        if is_torchscript_archive(path):  # open_clip would read it only by unpickling with code allowed
-            raise ModelError(f"weights file {path} is one of OpenAI's TorchScript archives, which the open_clip "
-                             f"family does not read: load it as clipnb.load_model({str(path)!r}) (openai-clip's "
-                             f"loader, same numbers), or use open_clip:{arch.removesuffix('-quickgelu')}-quickgelu "
-                             "with pretrained='openai'")
+        # any other TorchScript archive, and a damaged archive, is refused here; open_clip would read even an
+        # official one only by unpickling with code allowed
+        if check_checkpoint(path) == OFFICIAL_TORCHSCRIPT:
+            raise ModelError(f"weights file {path} is one of OpenAI's official TorchScript archives, which the "
+                             f"open_clip family does not read: load it as clipnb.load_model({str(path)!r}) "
+                             f"(openai-clip's loader, same numbers), or use "
+                             f"open_clip:{arch.removesuffix('-quickgelu')}-quickgelu with pretrained='openai'")
         return str(path), {}, path.name, files_fingerprint(FAMILY, arch, path)
     raise ModelError(unknown_name_message(f"pretrained tag for open_clip {arch}", pretrained, tags,
                                           f"(not a file either; its tags: {', '.join(tags) or 'none'})"))
+
+
+def _check_files(open_clip, arch: str, pretrained: str | None, download_root: Path | None) -> None:
+    """Check what create_model will read before it reads it (clipnb.model_files): a local folder's files; a
+    hub repository's config and weights, or a released tag's weights, fetched first as open_clip fetches them
+    (a weights file given as pretrained was checked by _weights)."""
+    from open_clip.pretrained import download_pretrained_from_hf
+
+    kind, _, where = arch.partition(":")
+    if kind == "local-dir":
+        check_folder(where)
+    elif kind == "hf-hub":
+        refuse_remote_code(hub.cache_first(lambda: download_pretrained_from_hf(
+            where, filename="open_clip_config.json", cache_dir=_dir(download_root))))
+        check_checkpoint(hub.cache_first(lambda: download_pretrained_from_hf(where, cache_dir=_dir(download_root))))
+    elif pretrained and (released := open_clip.get_pretrained_cfg(arch, pretrained)):
+        check_checkpoint(hub.cache_first(lambda: open_clip.download_pretrained(released, cache_dir=_dir(download_root))))
 
 
 def _folder_config(name: str, download_root: Path | None) -> tuple[dict, str]:
@@ -215,23 +242,18 @@ def _failure(arch: str, pretrained: str | None, download_root: Path | None, exc:
     """One line: which model and weights, where they were looked for, and how to get them."""
     where = str(download_root) if download_root else "the Hugging Face hub cache (~/.cache/huggingface)"
     if pretrained and Path(pretrained).is_file():
-        return (f"open_clip model {arch!r} could not load weights file {pretrained} ({_reason(exc)}): it must be a "
+        return (f"open_clip model {arch!r} could not load weights file {pretrained} ({reason(exc)}): it must be a "
                 "state dict of that architecture (`python -m clipnb models --family open_clip` lists them)")
+    if arch.startswith("local-dir:"):  # nothing is downloaded for a folder
+        return (f"open_clip folder {arch.partition(':')[2]} could not be loaded ({reason(exc)}): it must hold "
+                "open_clip_config.json and the weights file open_clip writes beside it "
+                "(open_clip_model.safetensors or open_clip_pytorch_model.bin)")
     command = (f"python -c \"import open_clip; open_clip.create_model('{arch}', pretrained='{pretrained}')\""
                if pretrained else "")
     return (f"open_clip model {arch!r}{f' with weights {pretrained!r}' if pretrained else ''} could not be had: its "
-            f"weights are not in {where} and downloading them failed ({_reason(exc)}). On a machine with internet, "
+            f"weights are not in {where} and downloading them failed ({reason(exc)}). On a machine with internet, "
             f"run `{command or 'the same command'}` and copy its cache here, or pass a weights file as pretrained. "
             "The model named \"demo\" works offline.")
-
-
-def _reason(exc: Exception) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    # "Error(s) in loading state_dict for CLIP:" says what is wrong on its next line
-    text = " ".join(lines[:2]) if lines[0].endswith(":") else lines[0]
-    return f"{type(exc).__name__}: {text[:300]}"
 
 
 def _dir(path: Path | None) -> str | None:
@@ -240,8 +262,9 @@ def _dir(path: Path | None) -> str | None:
 
 @contextlib.contextmanager
 def _quiet():
-    """open_clip and timm log, print and warn while building; clipnb's own messages say what matters."""
-    with hub.quiet_logging(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    """open_clip and timm log, print and warn while building; clipnb's own messages say what matters. And
+    transformers never asks to run a model's custom code (open_clip's Hugging Face parts leave it unset)."""
+    with hub.quiet_logging(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), no_remote_code():
         warnings.simplefilter("ignore")
         yield
 
