@@ -24,7 +24,7 @@ from PIL import ImageColor
 
 # load_model and write_csv are called through their modules, so that a test replacing them reaches the CLI
 from . import export, models
-from .cache import EmbeddingCache
+from .cache import CacheError, CacheWarning, EmbeddingCache
 from .calibration import CalibrationWarning, calibrate
 from .classify import check_image_file, classify, similarity
 from .compare import score_settings
@@ -51,7 +51,7 @@ from .video import VideoError, classify_video, embed_video, video_info
 
 # The problems that end a run with one "clipnb: error: ..." line and exit code 2 (see main).
 FATAL = (ModelError, PromptError, FolderError, ImageReadError, ExportError, FileNotFoundError, LabelError,
-         ProbeError, VideoError, ConnectionError)
+         ProbeError, VideoError, ConnectionError, CacheError)
 
 
 # ---- argument types ------------------------------------------------------------------------------------
@@ -674,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
 
 @contextmanager
 def _class_warnings_as_lines():
-    """Print each ClassWarning or CalibrationWarning once, as one "clipnb: warning: ..." line on stderr (evaluate
+    """Print each ClassWarning, CalibrationWarning or CacheWarning once, as one "clipnb: warning: ..." line on stderr (evaluate
     builds a head per template set and ensembling method: the same warning would come many times); other
     warnings as usual."""
     shown = set()
@@ -683,7 +683,7 @@ def _class_warnings_as_lines():
         original = warnings.showwarning
 
         def show(message, category, filename, lineno, file=None, line=None):
-            if not issubclass(category, (ClassWarning, CalibrationWarning)):
+            if not issubclass(category, (ClassWarning, CalibrationWarning, CacheWarning)):
                 return original(message, category, filename, lineno, file, line)
             if str(message) not in shown:
                 shown.add(str(message))

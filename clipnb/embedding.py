@@ -154,7 +154,8 @@ def load_pixels(item: ImageInput, preprocess: Callable[[Image.Image], torch.Tens
 
 
 class _ImageDataset(torch.utils.data.Dataset):
-    """Item i -> (i, pixels or None, width, height, error, note, StageTimes). Never raises for a bad file."""
+    """Item i -> (i, pixels or None, width, height, error, note, content, StageTimes). Never raises for a bad
+    file. `content` is the SHA-256 of the bytes that were decoded ("" for an image given in memory)."""
 
     def __init__(self, items: Sequence, preprocess, resolution: int, exact: bool, background):
         self.items, self.preprocess = list(items), preprocess
@@ -172,10 +173,10 @@ class _ImageDataset(torch.utils.data.Dataset):
             with times.timing("preprocess"):
                 pixels = self.preprocess(fit_for_model(opened.image))
         except ImageReadError as exc:
-            return index, None, 0, 0, exc.reason, "", times
+            return index, None, 0, 0, exc.reason, "", "", times
         except Exception as exc:  # a decoder bug on one file must not end the run
-            return index, None, 0, 0, f"could not be prepared ({type(exc).__name__}: {exc})", "", times
-        return index, pixels, opened.width, opened.height, "", opened.note, times
+            return index, None, 0, 0, f"could not be prepared ({type(exc).__name__}: {exc})", "", "", times
+        return index, pixels, opened.width, opened.height, "", opened.note, opened.content, times
 
 
 def _collate(samples):
@@ -402,11 +403,14 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
             for samples, vectors, batch_times in _encoded_batches(model, dataset, batch_size, workers):
                 times.add(batch_times)
                 good = []
-                for local, ok, width, height, error, note in samples:
+                for local, ok, width, height, error, note, content in samples:
                     i = todo[local]
                     widths[i], heights[i], errors[i], notes[i] = width, height, error, note
                     if ok:
                         good.append(i)
+                        # stored under the hash of the bytes decoded, never the one looked up before: a
+                        # file replaced in between must not leave its pixels under the other file's hash
+                        contents[i] = content or None
                 if good:
                     features[good] = vectors
                     new = [(contents[i], int(widths[i]), int(heights[i]), notes[i], features[i])

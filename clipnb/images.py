@@ -8,6 +8,8 @@ Every reason starts with what went wrong, in words a user can sort by: "empty fi
 from __future__ import annotations
 
 import errno
+import hashlib
+import io
 import math
 import os
 import re
@@ -18,18 +20,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
 ImageInput = str | os.PathLike | Image.Image  # one image: a file's path or a PIL image
 ImageSource = ImageInput | Sequence[ImageInput]  # a folder, one image, or a list of images
 Colour = tuple[int, int, int]  # RGB, 0-255
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+# The one list of image file names: a folder's images, labels files' cells (clipnb.labels), every listing.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".avif", ".heic", ".heif")
 # The formats a file may turn out to hold, whatever its name says (a PNG named .jpg is read as a PNG).
 # Pillow knows more, but some are not for untrusted files: EPS is rendered by running Ghostscript, and
 # formats without a real signature (TGA) would claim random junk as a picture. (JPEG includes MPO.)
-READABLE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF", "AVIF", "ICO", "PPM", "PSD",
+READABLE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF", "AVIF", "HEIF", "ICO", "PPM", "PSD",
                     "JPEG2000", "QOI")
+# HEIC/HEIF (what phones write) through pillow-heif, registered once here, where images are read
+pillow_heif.register_heif_opener()
+# Formats whose Pillow loader applies the EXIF orientation itself: a TIFF's size is already the displayed
+# one and its pixels are turned on load (applying it again turned orientations 2-8 wrong)
+SELF_ORIENTING_FORMATS = ("TIFF",)
+# A file is read into memory once, so that its content hash (the cache's key) comes from the very bytes
+# that are decoded. Larger files are refused: 1 GiB is above any single image under Pillow's pixel limit
+# (89 million pixels, 16-bit RGBA: 716 MB) and keeps a padded or hostile file from filling the memory.
+MAX_FILE_BYTES = 1 << 30
 DRAFT_FORMATS = ("JPEG", "MPO")  # MPO: the multi-picture JPEGs of many cameras and phones
 
 # Four named ratio types, keyed by the exact reduced ratio; every other ratio is OTHER_RATIO.
@@ -56,10 +69,10 @@ KNOWN_IMAGE_SIGNATURES = [
     (0, b"II*\x00", "TIFF"), (0, b"MM\x00*", "TIFF"), (8, b"WEBP", "WEBP"), (0, b"BM", "BMP"),
 ]
 OTHER_SIGNATURES = [
-    (4, b"ftypheic", "unsupported format: HEIC (an iPhone photo); convert it to JPEG or PNG"),
-    (4, b"ftypheix", "unsupported format: HEIC; convert it to JPEG or PNG"),
-    (4, b"ftypmif1", "unsupported format: HEIF; convert it to JPEG or PNG"),
-    (4, b"ftypmsf1", "unsupported format: HEIF; convert it to JPEG or PNG"),
+    (4, b"ftypheic", "unsupported or damaged HEIC file (pillow-heif could not read it); convert it to JPEG or PNG"),
+    (4, b"ftypheix", "unsupported or damaged HEIC file (pillow-heif could not read it); convert it to JPEG or PNG"),
+    (4, b"ftypmif1", "unsupported or damaged HEIF file (pillow-heif could not read it); convert it to JPEG or PNG"),
+    (4, b"ftypmsf1", "unsupported or damaged HEIF file (pillow-heif could not read it); convert it to JPEG or PNG"),
     (0, b"\xff\x0a", "unsupported format: JPEG XL; convert it to JPEG or PNG"),
     (0, b"\x00\x00\x00\x0cJXL ", "unsupported format: JPEG XL; convert it to JPEG or PNG"),
     (0, b"%PDF", "not an image: a PDF document"),
@@ -151,7 +164,11 @@ def find_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path
     opened: reading a pipe would wait for ever). A recursive walk follows symlinked folders but never
     enters the same folder twice, so a symlink loop cannot make it loop.
     """
-    folder = check_folder(folder)
+    return _walk(check_folder(folder), recursive)[0]
+
+
+def _walk(folder: Path, recursive: bool) -> tuple[list[Path], list[OSError]]:
+    """find_images' walk: the images found, and the subfolders that could not be listed (their errors)."""
     problems: list[OSError] = []
     found = []
     visited = {os.path.realpath(folder)}
@@ -168,7 +185,17 @@ def find_images(folder: str | os.PathLike, recursive: bool = False) -> list[Path
         dirs[:] = kept
     if problems and not found and problems[0].filename and os.path.samefile(problems[0].filename, folder):
         raise FolderError(f"image folder {folder} cannot be listed: {problems[0].strerror or problems[0]}")
-    return sorted(found, key=lambda p: str(p))
+    return sorted(found, key=lambda p: str(p)), problems
+
+
+def _unread_note(folder: Path, problems: Sequence[OSError]) -> str:
+    """"; 1 subfolder could not be read (a: Permission denied)": what a listing skipped, so it is not silent."""
+    if not problems:
+        return ""
+    names = [f"{os.path.relpath(p.filename, folder) if p.filename else '?'}: {p.strerror or p}" for p in problems]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (f"; {len(names)} {'subfolder' if len(names) == 1 else 'subfolders'} could not be read ({shown}): "
+            "their images are not included; check their permissions")
 
 
 def _images(count: int, more: str = "") -> str:
@@ -185,15 +212,17 @@ def folder_note(folder: str | os.PathLike, recursive: bool = False, option: str 
     command line), or None for a sentence that names none. Counts are what `find_images` finds.
     """
     folder = Path(folder)
-    every = find_images(folder, recursive=True)  # one walk counts both: those here and those below
+    every, problems = _walk(check_folder(folder), recursive=True)  # one walk counts both: here and below
     here = sum(path.parent == folder for path in every)
     below = len(every) - here
+    unread = _unread_note(folder, problems)
     if recursive:
-        return f"{_images(here + below)} in {folder}, subfolders included ({below} of them in subfolders)"
+        return f"{_images(here + below)} in {folder}, subfolders included ({below} of them in subfolders){unread}"
     if not below:
-        return f"{_images(here)} in {folder}"
+        return f"{_images(here)} in {folder}{unread}"
     how = f"; add {option} to include them" if option else ""
-    return f"{_images(here)} in {folder} (subfolders not included: {_images(below, 'more ')} in subfolders{how})"
+    return (f"{_images(here)} in {folder} (subfolders not included: {_images(below, 'more ')} in subfolders{how})"
+            f"{unread}")
 
 
 def file_problem(path: str | os.PathLike) -> str:
@@ -228,6 +257,7 @@ class OpenedImage:
     width: int
     height: int
     note: str = ""  # for example "animated: first of 12 frames"
+    content: str = ""  # SHA-256 of the very bytes decoded (the cache's key); "" for an image given in memory
 
 
 def open_image(path: str | os.PathLike, background: tuple[int, int, int] | None = None,
@@ -243,18 +273,25 @@ def open_image(path: str | os.PathLike, background: tuple[int, int, int] | None 
     Raises ImageReadError with a short reason for anything that is not a readable image: truncated files
     are reported, never padded with grey, and images over Pillow's decompression-bomb limit are refused
     from their header, before any pixel is decoded.
+
+    The file is read once: `content`, its SHA-256, is taken from the same bytes that are decoded, so a file
+    replaced while a run reads it can never pair one file's pixels with another's hash.
     """
     path = Path(path)
     problem = file_problem(path)
     if problem:
         raise ImageReadError(problem)
     try:
+        data = _read_bytes(path)
+        content = hashlib.sha256(data).hexdigest()
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=READABLE_FORMATS) as img:
+            with Image.open(io.BytesIO(data), formats=READABLE_FORMATS) as img:
                 # refuse before decoding: a bomb must never be expanded into memory
                 check_pixel_count(img.size)
                 orientation, note = exif_orientation(img)
+                if img.format in SELF_ORIENTING_FORMATS:
+                    orientation = 1  # Pillow turns it itself on load, and its size is the displayed one
                 width, height = displayed_size(img, orientation)
                 note = _join(note, _frames_note(img))
                 if draft_size and img.format in DRAFT_FORMATS:
@@ -272,7 +309,7 @@ def open_image(path: str | os.PathLike, background: tuple[int, int, int] | None 
     except Image.DecompressionBombWarning as exc:
         raise ImageReadError(_bomb_reason(exc)) from None
     except UnidentifiedImageError:
-        raise ImageReadError(describe_unidentified(path)) from None
+        raise ImageReadError(describe_unidentified(path, data[:512])) from None
     except MemoryError:
         raise ImageReadError("too large: not enough memory to decode it") from None
     except (PermissionError, FileNotFoundError, IsADirectoryError) as exc:
@@ -283,7 +320,19 @@ def open_image(path: str | os.PathLike, background: tuple[int, int, int] | None 
             struct.error) as exc:
         # Pillow's plugins raise these for damaged or unsupported content
         raise ImageReadError(_decode_reason(exc)) from None
-    return OpenedImage(image=image, width=width, height=height, note=note)
+    return OpenedImage(image=image, width=width, height=height, note=note, content=content)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The whole file (a regular file, checked by file_problem), refused over MAX_FILE_BYTES."""
+    with open(path, "rb") as handle:
+        # read(n) sets aside n bytes first: ask for the size the file has (and one byte to see it grow)
+        size = os.fstat(handle.fileno()).st_size
+        data = handle.read(size + 1) if size <= MAX_FILE_BYTES else b""
+    if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
+        raise ImageReadError(f"too large: the file is over {MAX_FILE_BYTES >> 20:,} MiB, more than any single "
+                             "image clipnb reads; not decoded. Shrink or split it")
+    return data
 
 
 def _join(*notes: str) -> str:
@@ -292,14 +341,16 @@ def _join(*notes: str) -> str:
 
 def _frames_note(img: Image.Image) -> str:
     """A note for animations and multi-page files: only the first frame is used."""
+    if img.format == "TIFF":
+        # pages are never counted: Pillow walks every page's directory again for each one it counts, and a
+        # 100,000-page file took 76 s. Whether a second page exists is known from the first one's header.
+        return "multi-page: first page used" if getattr(img, "is_animated", False) else ""
     try:
         frames = getattr(img, "n_frames", 1)
     except Exception:  # counting frames reads the whole file; a damaged tail must not lose the first frame
         return "first frame used; later frames are damaged"
     if frames <= 1:
         return ""
-    if img.format == "TIFF":
-        return f"multi-page: first of {frames} pages used"
     if img.format == "MPO":
         return f"multi-picture JPEG (MPO): first of {frames} pictures used"
     if img.format in ("GIF", "PNG", "WEBP", "AVIF"):
@@ -330,14 +381,16 @@ def _decode_reason(exc: Exception) -> str:
     return f"damaged image ({type(exc).__name__}: {text})"
 
 
-def describe_unidentified(path: str | os.PathLike) -> str:
-    """Why Pillow did not recognise a file, from its first bytes: a truncated image, a known format
-    Pillow cannot read (HEIC), or something that is not an image at all (an HTML error page, a PDF)."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(512)
-    except OSError as exc:
-        return f"cannot read file: {exc.strerror or exc}"
+def describe_unidentified(path: str | os.PathLike, head: bytes | None = None) -> str:
+    """Why Pillow did not recognise a file, from its first bytes (`head`, else read from `path`): a
+    truncated image, a known format Pillow cannot read (JPEG XL), or something that is not an image at all
+    (an HTML error page, a PDF)."""
+    if head is None:
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(512)
+        except OSError as exc:
+            return f"cannot read file: {exc.strerror or exc}"
     for offset, signature, name in KNOWN_IMAGE_SIGNATURES:
         if head[offset:offset + len(signature)] == signature:
             if name == "BMP" and len(head) >= 54:
@@ -391,7 +444,7 @@ def displayed_size(img: Image.Image, orientation: int | None = None) -> tuple[in
     """Width and height as displayed (after EXIF rotation), from the header, before any decoding."""
     width, height = img.size
     if orientation is None:
-        orientation = exif_orientation(img)[0]
+        orientation = 1 if img.format in SELF_ORIENTING_FORMATS else exif_orientation(img)[0]
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
