@@ -56,7 +56,7 @@ def test_find_images_extensions_case_sorting_and_recursion(tmp_path):
     (tmp_path / "sub" / "z.jpg").write_bytes(b"x")
     (tmp_path / "folder.jpg").mkdir()
     names = [p.name for p in clipnb.find_images(tmp_path)]
-    assert names == ["a.png", "b.JPG", "c.Jpeg", "d.webp", "e.TIFF", "f.tif", "g.bmp", "h.gif"]
+    assert names == ["a.png", "b.JPG", "c.Jpeg", "d.webp", "e.TIFF", "f.tif", "g.bmp", "h.gif", "i.heic"]
     assert [p.name for p in clipnb.find_images(tmp_path, recursive=True)][-1] == "z.jpg"
     with pytest.raises(clipnb.FolderError, match="does not exist"):
         clipnb.find_images(tmp_path / "missing")
