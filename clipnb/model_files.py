@@ -98,8 +98,8 @@ def check_folder(folder: str | os.PathLike) -> None:
     for path in sorted(Path(folder).iterdir()):
         if path.name.startswith(".") or not path.is_file():
             continue
-        if path.suffix == ".json":
-            refuse_remote_code(path)
+        if path.name.endswith("config.json"):  # config.json, tokenizer_config.json, open_clip_config.json, ...
+            refuse_remote_code(path)  # (not vocab.json or tokenizer.json, whose keys are tokens)
         elif path.suffix in ARCHIVE_SUFFIXES:
             check_checkpoint(path)
 
