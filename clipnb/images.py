@@ -15,11 +15,14 @@ import os
 import re
 import stat
 import struct
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import PIL
 import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
@@ -284,24 +287,26 @@ def open_image(path: str | os.PathLike, background: tuple[int, int, int] | None 
     try:
         data = _read_bytes(path)
         content = hashlib.sha256(data).hexdigest()
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=READABLE_FORMATS) as img:
-                # refuse before decoding: a bomb must never be expanded into memory
-                check_pixel_count(img.size)
-                orientation, note = exif_orientation(img)
-                if img.format in SELF_ORIENTING_FORMATS:
-                    orientation = 1  # Pillow turns it itself on load, and its size is the displayed one
-                width, height = displayed_size(img, orientation)
-                note = _join(note, _frames_note(img))
-                if draft_size and img.format in DRAFT_FORMATS:
-                    img.draft("RGB", _draft_request(img.size, draft_size))
-                img.load()
-                image = upright(img, orientation)
-                if not keep_mode or background is not None:
-                    image = to_rgb(image, background)
-                elif image.mode in SIXTEEN_BIT_MODES or image.mode == "F":
-                    image = to_8bit(image)
+        heard: list[str] = []
+        with _pillow_warnings(heard):  # the header and the EXIF data, where Pillow warns about damage
+            img = Image.open(io.BytesIO(data), formats=READABLE_FORMATS)
+            # refuse before decoding: a bomb must never be expanded into memory
+            check_pixel_count(img.size)
+            orientation, note = exif_orientation(img)
+        note = _join(note, *dict.fromkeys(heard))
+        with img:
+            if img.format in SELF_ORIENTING_FORMATS:
+                orientation = 1  # Pillow turns it itself on load, and its size is the displayed one
+            width, height = displayed_size(img, orientation)
+            note = _join(note, _frames_note(img))
+            if draft_size and img.format in DRAFT_FORMATS:
+                img.draft("RGB", _draft_request(img.size, draft_size))
+            img.load()
+            image = upright(img, orientation)
+            if not keep_mode or background is not None:
+                image = to_rgb(image, background)
+            elif image.mode in SIXTEEN_BIT_MODES or image.mode == "F":
+                image = to_8bit(image)
     except ImageReadError:
         raise
     except Image.DecompressionBombError as exc:
@@ -323,6 +328,29 @@ def open_image(path: str | os.PathLike, background: tuple[int, int, int] | None 
     return OpenedImage(image=image, width=width, height=height, note=note, content=content)
 
 
+# Python's warning filters belong to the whole process, so readers take turns to hear Pillow's warnings;
+# only the header and EXIF data are read meanwhile (microseconds), never the pixels
+_warnings_lock = threading.Lock()
+_PILLOW_FOLDERS = tuple(os.path.dirname(module.__file__) + os.sep for module in (PIL, pillow_heif))
+
+
+@contextmanager
+def _pillow_warnings(heard: list[str]):
+    """Pillow's warnings about a file (damaged EXIF data, a malformed MPO) go into `heard`, for the row's
+    note, instead of onto stderr in the middle of a progress bar; a decompression-bomb warning is an error.
+    Other warnings raised meanwhile are passed on as they came."""
+    with _warnings_lock:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+        for warning in caught:
+            if warning.filename.startswith(_PILLOW_FOLDERS):
+                heard.append(f"Pillow: {warning.message}")
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
 def _read_bytes(path: Path) -> bytes:
     """The whole file (a regular file, checked by file_problem), refused over MAX_FILE_BYTES."""
     with open(path, "rb") as handle:
@@ -330,8 +358,8 @@ def _read_bytes(path: Path) -> bytes:
         size = os.fstat(handle.fileno()).st_size
         data = handle.read(size + 1) if size <= MAX_FILE_BYTES else b""
     if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
-        raise ImageReadError(f"too large: the file is over {MAX_FILE_BYTES >> 20:,} MiB, more than any single "
-                             "image clipnb reads; not decoded. Shrink or split it")
+        raise ImageReadError(f"too large: the file is over the {MAX_FILE_BYTES:,}-byte limit of one image file "
+                             "(clipnb.images.MAX_FILE_BYTES); not decoded. Shrink or split it")
     return data
 
 

@@ -4,12 +4,15 @@ are never counted, and a subfolder that cannot be listed is said, not skipped in
 written here into tmp_path."""
 import os
 import struct
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from PIL import Image, TiffImagePlugin
 
 import clipnb
+from clipnb import images
 from clipnb.images import IMAGE_EXTENSIONS, folder_note, gather_images, is_image_name, open_image
 
 from hostile_images import displayed, encoded, stored_marker_image, with_orientation
@@ -116,3 +119,37 @@ def test_a_subfolder_that_cannot_be_listed_is_noted(tmp_path, monkeypatch):
     assert expected in folder_note(top, recursive=True)
     assert expected in folder_note(top, recursive=False)
     assert "could not be read" not in folder_note(top / "open")
+
+
+def _damaged_exif_jpeg() -> bytes:
+    """A JPEG whose EXIF block is cut short: Pillow warns "Tag data larger than file" when reading it."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010E] = "a description longer than the block that holds it" * 2
+    return encoded(Image.new("RGB", (32, 16), "red"), "JPEG", exif=exif.tobytes()[:-60])
+
+
+def test_pillow_warnings_become_the_rows_note_not_lines_on_stderr(tmp_path):
+    (tmp_path / "exif.jpg").write_bytes(_damaged_exif_jpeg())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opened = open_image(tmp_path / "exif.jpg")
+    assert not caught  # nothing reached the warnings machinery (stderr, outside a test)
+    assert "Pillow: Tag data larger than file" in opened.note
+    assert (opened.width, opened.height) == (16, 32)  # the orientation was still read
+
+
+def test_pillow_warnings_are_heard_in_threads_and_leave_the_filters_as_they_were(tmp_path):
+    (tmp_path / "exif.jpg").write_bytes(_damaged_exif_jpeg())
+    filters = list(warnings.filters)
+    with ThreadPoolExecutor(4) as pool:
+        notes = list(pool.map(lambda _: open_image(tmp_path / "exif.jpg").note, range(64)))
+    assert all("Pillow: Tag data larger than file" in note for note in notes)  # every row, not only the first
+    assert warnings.filters == filters
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "MAX_FILE_BYTES", 100)
+    (tmp_path / "big.png").write_bytes(encoded(Image.new("RGB", (64, 64)), "PNG") + bytes(200))
+    with pytest.raises(clipnb.ImageReadError, match="too large: the file is over the 100-byte limit"):
+        open_image(tmp_path / "big.png")
