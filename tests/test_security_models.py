@@ -234,6 +234,23 @@ def test_an_hf_folder_with_custom_code_is_refused_without_a_question(config_file
     assert f"model config {folder / config_file} asks for Python code" in message and "(auto_map)" in message
 
 
+def test_an_hf_hub_model_with_custom_code_is_refused_before_transformers_reads_it(tmp_path, monkeypatch):
+    import transformers
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    config = {"model_type": "evil", "auto_map": {"AutoConfig": "configuration_evil.EvilConfig"}}
+    hub_cache(tmp_path, "evil/model", {"config.json": json.dumps(config),
+                                       "configuration_evil.py": "open('pwned', 'w')\n"})
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("transformers read the model, or asked a question")
+    monkeypatch.setattr("builtins.input", refuse)
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", refuse)
+    message = model_error("hf:evil/model", download_root=tmp_path)
+    assert "config.json asks for Python code" in message and "(auto_map)" in message
+
+
 def test_transformers_never_asks_to_run_custom_code_within_the_model_stage(monkeypatch):
     """open_clip's Hugging Face parts call transformers without trust_remote_code: inside no_remote_code,
     transformers' own unattended setting refuses instead of asking "[y/N]"."""
