@@ -1,8 +1,9 @@
 """The embedding map as a report figure: one dot per image, coloured by prediction, true class or cluster.
 
 Like clipnb.plotting's figures, drawn outside pyplot and returned; `plotting.export_figure` writes it as PNG,
-SVG and PDF. A class has the colour `plotting.class_palette` gives it in every other chart; images with no
-value (no true class, no cluster) are grey and drawn underneath. Dots shrink and fade as images grow many,
+SVG and PDF. A class has the colour `colours.class_palette` gives it in every other chart; images with no
+value (no true class, no cluster) are grey and drawn underneath. With more than MAP_COLOURED classes, only the
+most frequent ones keep their colours and the rest are one grey "other" (the legend says how many classes). Dots shrink and fade as images grow many,
 and are rasterised inside SVG and PDF beyond a few thousand, so a map of 10,000 images stays readable and small.
 """
 from __future__ import annotations
@@ -21,10 +22,12 @@ from matplotlib.patheffects import withStroke
 from . import schema
 from .embedding_map import NO_CLUSTER, check_colouring
 from .outliers import UNKNOWN
-from .plotting import LOSER_COLOUR, SMALL_TEXT, class_palette, fit_cjk_text, new_figure, use_cjk_font
+from .colours import NO_CLASS_COLOUR, class_palette, edge_colour
+from .plotting import SMALL_TEXT, fit_cjk_text, new_figure, use_cjk_font
 from .words import check_lang
 
 MAX_LEGEND = 60  # legend entries at most (the most frequent); the rest are counted under it
+MAP_COLOURED = 20  # classes a map tells apart by colour (the most frequent): beyond that colours would repeat
 LEGEND_ROWS = 24  # entries per legend column
 RASTER_FROM = 3000  # dots from which they are drawn as an image inside SVG and PDF
 
@@ -39,6 +42,7 @@ MAP_WORDS = {
     "none.truth": {"en": "no true class", "zh": "无真实类别"},
     "none.cluster": {"en": "no cluster", "zh": "无聚类"},
     "more": {"en": "+{count} more", "zh": "另有{count}项"},
+    "other": {"en": "other {count} classes (grey)", "zh": "其余{count}个类别 (灰色)"},
 }
 
 
@@ -49,7 +53,9 @@ def map_word(key: str, lang: str = "en", **fields) -> str:
 def map_colours(table: pd.DataFrame, colour: str, palette: Mapping | None = None, lang: str = "en"
                 ) -> tuple[list[str], dict[str, tuple]]:
     """Each image's label for `colour` ("prediction", "truth", "cluster") and the colour of each label, in
-    legend order (the table's class order, or cluster numbers), the grey label of no value last."""
+    legend order (the table's class order, or cluster numbers), the grey label of no value last. Coloured by class, with
+    more than MAP_COLOURED classes on the map, the most frequent MAP_COLOURED keep their colours and the other
+    classes' images are labelled "other N classes" in grey; "unknown" stays grey."""
     check_colouring(table, colour)
     missing = map_word(f"none.{colour}", lang)
     if colour == "cluster":
@@ -68,10 +74,18 @@ def map_colours(table: pd.DataFrame, colour: str, palette: Mapping | None = None
         labels = [str(v) if v in present else missing for v in values]
         colours = dict(class_palette(everything)) if palette is None else dict(palette)
         if UNKNOWN in extra:  # images that fit no class are grey, as in the dashboards
-            colours[UNKNOWN] = to_rgb(LOSER_COLOUR)
-    order = {name: tuple(colours.get(name, LOSER_COLOUR)) for name in names}
+            colours[UNKNOWN] = to_rgb(NO_CLASS_COLOUR)
+        shown = [n for n in names if n != UNKNOWN]
+        if len(shown) > MAP_COLOURED:
+            counts = pd.Series(labels).value_counts()
+            top = set(sorted(shown, key=lambda n: -counts[str(n)])[:MAP_COLOURED])  # stable: ties in class order
+            other = map_word("other", lang, count=len(shown) - MAP_COLOURED)
+            labels = [label if label in top or label in (UNKNOWN, missing) else other for label in labels]
+            names = [n for n in names if n in top or n == UNKNOWN] + [other]
+            colours[other] = to_rgb(NO_CLASS_COLOUR)
+    order = {name: tuple(to_rgb(colours.get(name, NO_CLASS_COLOUR))) for name in names}
     if missing in labels:
-        order[missing] = LOSER_COLOUR
+        order[missing] = to_rgb(NO_CLASS_COLOUR)
     return labels, order
 
 
@@ -93,13 +107,16 @@ def map_axes(table: pd.DataFrame, colour: str = "prediction", ax: Axes | None = 
     labels = np.asarray(labels, dtype=object)
     x, y = table["x"].to_numpy(float), table["y"].to_numpy(float)
     style = dot_style(len(table)) | {"linewidths": 0, "rasterized": len(table) >= RASTER_FROM}
-    missing = map_word(f"none.{colour}", lang)
-    drawn = sorted(colours, key=lambda name: name != missing)  # grey first, underneath the others
+    grey = to_rgb(NO_CLASS_COLOUR)
+    drawn = sorted(colours, key=lambda name: colours[name] != grey)  # grey first, underneath the others
     for name in drawn:
         chosen = labels == name
         if chosen.any():
-            ax.scatter(x[chosen], y[chosen], color=colours[name], **style)
+            edge = edge_colour(colours[name])  # a white dot needs a rim on the white page
+            ax.scatter(x[chosen], y[chosen], color=colours[name],
+                       **style | ({"edgecolors": edge, "linewidths": 0.5} if edge else {}))
     if colour == "cluster":
+        missing = map_word(f"none.{colour}", lang)
         for name in colours:
             chosen = labels == name
             if name != missing and chosen.any():
@@ -112,7 +129,8 @@ def map_axes(table: pd.DataFrame, colour: str = "prediction", ax: Axes | None = 
     if len(shown) > MAX_LEGEND:
         kept = set(counts.index[:MAX_LEGEND])
         shown = [n for n in shown if n in kept]
-    handles = [Line2D([], [], marker="o", linestyle="", markersize=6, markeredgewidth=0, color=colours[n],
+    handles = [Line2D([], [], marker="o", linestyle="", markersize=6, color=colours[n],
+                      markeredgecolor=edge_colour(colours[n], colours[n]), markeredgewidth=0.5,
                       label=f"{n} ({counts[n]})") for n in shown]
     if len(counts) > len(shown):
         handles.append(Line2D([], [], linestyle="", label=map_word("more", lang, count=len(counts) - len(shown))))

@@ -2,7 +2,8 @@
 
 Axes-level functions take data and an optional `ax`, draw on it and return the `ax`; figure-level
 functions (`similarity_figure`, `image_grid`, `class_dashboard`, `report_dashboard`,
-`comparison_figure`) compose them. `class_palette` gives every class one colour in every chart.
+`comparison_figure`) compose them. `class_palette` (clipnb.colours) gives every class one colour in every chart:
+the colour its name says ("red circle" red), else a distinct categorical one; very light ones are outlined.
 Class names wrap, many classes make taller charts rather than smaller text, and labels in Chinese,
 Japanese or Korean use an installed CJK font (or warn once, saying how to install one).
 No text is smaller than 9 pt (`SMALL_TEXT`) at the size a figure is drawn, and count axes have whole-number
@@ -29,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from . import schema
+from .colours import NO_CLASS_COLOUR, class_palette, edge_colour
 from .export import save_figure
 from .images import ImageReadError, display_names, open_image
 from .schema import readable
@@ -36,7 +38,7 @@ from .summary import plural, prediction_counts, ratio_counts
 from .words import check_lang, ratio_type_name, word
 
 FORMATS = ("png", "svg", "pdf")
-LOSER_COLOUR = "#c8ccd2"  # bars of the classes that did not win
+LOSER_COLOUR = NO_CLASS_COLOUR  # bars of the classes that did not win: grey, as every "no class"
 MEAN_COLOUR = "#d62728"
 BAR_HEIGHT = 0.3  # inches per bar: many classes make a taller chart, never smaller text
 LABEL_WIDTH = 22  # characters per line of a wrapped class name
@@ -191,28 +193,6 @@ def wrap_label(text, width: int = LABEL_WIDTH, max_lines: int = 3) -> str:
     return "\n".join(lines)
 
 
-def class_palette(classes: Sequence[str]) -> dict[str, tuple]:
-    """One colour per class, by position in the class list: the same class list gives every chart the
-    same colours, and adding a class at the end keeps the colours of the others.
-
-    Up to 10 classes: seaborn's "tab10"; up to 20: "tab20" ordered so that its first 10 are tab10's;
-    more: evenly spaced hues (husl), handed out in strides so that classes next to each other in the list
-    (often related: "red circle", "red square") get hues far apart.
-    """
-    classes = list(classes)
-    count = len(classes)
-    if count <= 10:
-        colours = sns.color_palette("tab10", 10)
-    elif count <= 20:
-        tab20 = sns.color_palette("tab20", 20)
-        colours = tab20[0::2] + tab20[1::2]
-    else:
-        hues = sns.color_palette("husl", count)
-        step = next(k for k in range(max(2, round(count * 0.38)), count) if math.gcd(k, count) == 1)
-        colours = [hues[i * step % count] for i in range(count)]  # neighbours in the list far apart in hue
-    return {name: tuple(colours[i]) for i, name in enumerate(classes)}
-
-
 def bars_height(count: int, minimum: float = 2.2) -> float:
     """Inches for a horizontal bar chart of `count` bars (labels of up to 3 lines stay apart)."""
     return max(minimum, BAR_HEIGHT * count + 1.0)
@@ -274,7 +254,7 @@ def _hbar(ax: Axes, labels: Sequence[str], values: Sequence[float], colours: Seq
           bold: Sequence[bool] | None = None) -> Axes:
     """Horizontal bars, first on top, each with its text (`texts`) after its end."""
     positions = np.arange(len(labels))
-    ax.barh(positions, values, color=colours, edgecolor="white", height=0.75)
+    ax.barh(positions, values, color=colours, edgecolor=[edge_colour(c, "white") for c in colours], height=0.75)
     ax.set_yticks(positions, [wrap_label(label) for label in labels], fontsize=SMALL_TEXT)
     if bold is not None:
         for tick, strong in zip(ax.get_yticklabels(), bold):
@@ -454,7 +434,7 @@ def prediction_matrix(comparison: pd.DataFrame, ax: Axes | None = None, *, palet
             colour = colours_of.get(label, "white") if isinstance(label, str) else "white"
             differs = label != entry[settings[0]]  # a prediction that changed from the first setting's
             ax.add_patch(matplotlib.patches.Rectangle((column, row), 1, 1, facecolor=colour, alpha=0.55,
-                                                      edgecolor="white", linewidth=0.5))
+                                                      edgecolor=edge_colour(colour, "white"), linewidth=0.5))
             if differs:
                 ax.add_patch(matplotlib.patches.Rectangle((column + 0.04, row + 0.08), 0.92, 0.84, fill=False,
                                                           edgecolor=MEAN_COLOUR, linewidth=2))

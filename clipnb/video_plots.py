@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patheffects import Normal, Stroke
 
 from . import schema
-from .plotting import SMALL_TEXT, class_palette, fit_cjk_text, image_axes, new_axes, new_figure
+from .colours import class_palette, edge_colour
+from .plotting import SMALL_TEXT, fit_cjk_text, image_axes, new_axes, new_figure
 from .words import check_lang, word
 
 if TYPE_CHECKING:
@@ -25,8 +27,8 @@ def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None =
                          lang: str = "en") -> Axes:
     """Per-frame class probabilities over time; by default the `top` classes by their highest probability.
 
-    Without a `palette`, the lines take tab10's colours in the order they are drawn, so lines side by side
-    differ clearly (a palette of all the classes gives close hues to a few of many). `lang`: the axes' words.
+    Each class's line has its colour in every other chart (`colours.class_palette` of all the timeline's
+    classes, unless a `palette` is given); a white line is outlined. `lang`: the axes' words.
     """
     check_lang(lang)
     ax = new_axes(ax, (8, 3.5))
@@ -35,9 +37,13 @@ def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None =
         chosen = list(probabilities.max().sort_values(ascending=False, kind="stable").index[:top])
     else:
         chosen = list(classes)
-    palette = palette or class_palette(chosen)
+    palette = palette or class_palette(list(probabilities.columns))
     for name in chosen:
-        ax.plot(timeline["time"], probabilities[name], marker=".", label=name, color=palette.get(name))
+        colour = palette.get(name)
+        edge = edge_colour(colour) if colour is not None else None
+        ax.plot(timeline["time"], probabilities[name], marker=".", label=name, color=colour,
+                markeredgecolor=edge or colour,
+                path_effects=[Stroke(linewidth=2.6, foreground=edge), Normal()] if edge else None)
     ax.set_xlabel(word("axis.time", lang))
     ax.set_ylabel(word("axis.probability", lang))
     ax.set_ylim(0, 1.02)

@@ -26,7 +26,6 @@ Everything is driven by the controls' values, so the panel works the same from P
 from __future__ import annotations
 
 import base64
-import colorsys
 import contextlib
 import datetime
 import functools
@@ -47,6 +46,7 @@ from matplotlib.colors import to_hex
 
 from . import plotting, schema
 from .classify import results_table
+from .colours import NO_CLASS_COLOUR, class_palette, edge_colour
 from .embedding import EmbeddedImages, embed_images
 from .export import RETRY_HINT, ExportError, write_csv, write_json
 from .images import THUMBNAIL_SIDE, ImageReadError, display_names, gather_images, open_image
@@ -127,23 +127,6 @@ def export_folder(base: str | os.PathLike, now: datetime.datetime | None = None)
 
 
 # ---------------------------------------------------------------------------------------------
-# colours that stay put
-
-def _distance(a, b) -> float:
-    return sum((x - y) ** 2 for x, y in zip(a, b)) ** 0.5
-
-
-def next_colour(used: Sequence[tuple]) -> tuple:
-    """A colour for a class added later: of a fixed list of candidates (tab20, then 36 hues), the one
-    farthest from the colours in use, so a new class stands apart and no other class changes colour."""
-    candidates = list(plotting.class_palette([str(i) for i in range(20)]).values())
-    candidates += [colorsys.hls_to_rgb(i / 36, 0.5, 0.65) for i in range(36)]
-    if not used:
-        return tuple(candidates[0])
-    return tuple(max(candidates, key=lambda c: min(_distance(c, u) for u in used)))
-
-
-# ---------------------------------------------------------------------------------------------
 # HTML charts (pure: results in, HTML out)
 
 STYLE = """<style>
@@ -168,9 +151,15 @@ STYLE = """<style>
 </style>"""
 
 
-def _bar(fraction: float, colour: str, text: str) -> str:
+def _fill(colour) -> str:
+    """The CSS of a bar or swatch in `colour`: a very light one is outlined, as in the charts."""
+    edge = edge_colour(colour)
+    return f"background:{to_hex(colour)}" + (f";box-shadow:inset 0 0 0 1px {edge}" if edge else "")
+
+
+def _bar(fraction: float, colour, text: str) -> str:
     width = 0.0 if not np.isfinite(fraction) else max(0.0, min(1.0, fraction)) * 100
-    return (f'<span class="clipnb-bar"><span class="fill" style="width:{width:.1f}%;background:{colour}"></span>'
+    return (f'<span class="clipnb-bar"><span class="fill" style="width:{width:.1f}%;{_fill(colour)}"></span>'
             f'<span class="value">{html.escape(text)}</span></span>')
 
 
@@ -188,9 +177,9 @@ def class_chart_html(results: pd.DataFrame, palette: Mapping[str, tuple], lang: 
              f'<span class="head">{html.escape(word("panel.head_confidence", lang))}</span>']
     for name in order:
         count = int(counts.at[name, "count"])
-        colour = to_hex(palette.get(name, (0.6, 0.6, 0.6)))
+        colour = palette.get(name, NO_CLASS_COLOUR)
         mean = float(means.get(name, np.nan))
-        cells.append(f'<span class="class-name"><span class="clipnb-swatch" style="background:{colour}"></span>'
+        cells.append(f'<span class="class-name"><span class="clipnb-swatch" style="{_fill(colour)}"></span>'
                      f'{html.escape(name)}</span>')
         cells.append(_bar(count / top, colour, f"{count} ({100 * count / max(len(good), 1):.0f}%)"))
         cells.append(_bar(mean, colour, "–" if not np.isfinite(mean) else f"{mean:.3f}"))
@@ -230,7 +219,7 @@ def image_cards_html(results: pd.DataFrame, rows: Sequence[int], palette: Mappin
             probs = probs.sort_values(ascending=False, kind="stable").head(top)
             lines = []
             for k, (name, value) in enumerate(probs.items()):
-                colour = to_hex(palette.get(name, (0.6, 0.6, 0.6))) if k == 0 else plotting.LOSER_COLOUR
+                colour = palette.get(name, NO_CLASS_COLOUR) if k == 0 else NO_CLASS_COLOUR
                 weight = "font-weight:600;" if k == 0 else ""
                 lines.append(f'<span class="label" style="{weight}" title="{html.escape(name)}">'
                              f'{html.escape(name)}</span>{_bar(value, colour, f"{value:.3f}")}')
@@ -349,7 +338,7 @@ class ClassifierPanel:
         self._shown_settings = ""
         self._scored: tuple | None = None  # what the last good scoring was, to word its status line again
         self._thumbnails: dict[int, str | None] = {}
-        self._colours = dict(plotting.class_palette(classes))  # a class keeps its colour for good
+        self._colours = class_palette(classes)  # a class keeps its colour for good
 
         names = display_names(embedded.records["path"])
         shown = list(range(min(max_shown, len(names)))) if shown is None else list(shown)
@@ -456,9 +445,7 @@ class ClassifierPanel:
                 classes = check_classes(self.classes + names)
             except PromptError as exc:
                 return self._fail(f"class not added: {exc}")
-            for added in classes[len(self.classes):]:
-                if added not in self._colours:
-                    self._colours[added] = next_colour(list(self._colours.values()))
+            self._colours.update(class_palette(list(self._colours) + classes, keep=self._colours))
             with self._quietly():
                 self.class_list.options = classes
                 self.class_list.rows = min(8, max(3, len(classes)))

@@ -1,5 +1,6 @@
 """clipnb.plotting and the evaluation, search and video charts: charts drawn from known results, colours, long and CJK
 labels, readable sizes, exports; and the summary tables the charts draw from."""
+import itertools
 import warnings
 import xml.etree.ElementTree as ET
 
@@ -12,6 +13,7 @@ from PIL import Image
 from matplotlib.figure import Figure
 
 from clipnb import plotting
+from clipnb.colours import colour_distance
 from clipnb.classify import results_table
 from clipnb.embedding import EmbeddedImages
 from clipnb.scoring import ZeroShotHead
@@ -61,9 +63,8 @@ def test_palette_is_one_colour_per_class_and_stable_when_a_class_is_added():
     assert plotting.class_palette(ten + ["eleventh"])["class 3"] == palette["class 3"]
     many = plotting.class_palette([f"c{i}" for i in range(48)])
     assert len(set(many.values())) == 48
-    hue = {name: matplotlib.colors.rgb_to_hsv(colour)[0] for name, colour in many.items()}
-    gaps = [abs(hue[f"c{i}"] - hue[f"c{i + 1}"]) for i in range(47)]
-    assert min(min(g, 1 - g) for g in gaps) > 0.1  # neighbours in the list are far apart in hue
+    # 48 colours cannot all be far apart, but no two are alike (ΔE in CAM02-UCS: about 1 is just noticeable)
+    assert min(colour_distance(a, b) for a, b in itertools.combinations(many.values(), 2)) > 10
 
 
 def test_axes_level_charts_draw_on_the_given_axes_and_return_it(results):
@@ -402,7 +403,8 @@ def test_timeline_lines_side_by_side_take_clearly_different_colours():
     names = [line.get_label() for line in ax.get_lines()]
     assert names[:2] == ["red circle", "blue star"]
     colours = [matplotlib.colors.to_rgb(line.get_color()) for line in ax.get_lines()]
-    assert colours == [pytest.approx(c) for c in __import__("seaborn").color_palette("tab10", 5)]
+    palette = plotting.class_palette(list(plotting.schema.probabilities(timeline).columns))
+    assert colours == [pytest.approx(palette[name]) for name in names]  # each class's colour in every chart
     distance = min(np.abs(np.subtract(a, b)).sum() for i, a in enumerate(colours) for b in colours[i + 1:])
     assert distance > 0.3  # the husl palette of 48 classes gave red circle and blue star near-identical pinks
 
