@@ -96,7 +96,12 @@ def _problem(exc: Exception) -> str:
 
 
 class EmbeddingCache:
-    """Image and text embeddings on disk; see the module docstring for the keys."""
+    """Image and text embeddings on disk; see the module docstring for the keys.
+
+    `busy_timeout`: seconds to wait for another process's lock. Once a cache object has stopped using the
+    database (locked, read-only, full disk, see the module docstring), it stays so: make a new
+    EmbeddingCache, or call `clear`, to try again (a notebook keeps one object across many runs).
+    """
 
     def __init__(self, directory: str | os.PathLike | None = None, busy_timeout: float = BUSY_TIMEOUT):
         self.directory = Path(directory) if directory else default_cache_dir()
