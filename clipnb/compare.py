@@ -114,7 +114,7 @@ def score_settings(model: ClipModel, images: EmbeddedImages | LabelledImages, cl
                 row.update({"labelled": m["evaluated"], "acc@1": m["acc@1"], f"acc@{m['top_k']}": m["acc@5"],
                             "mean_per_class_recall": m["mean_per_class_recall"]})
             rows.append(row)
-    index = pd.Index(display_names(embedded.records["path"]), name="image")
+    index = pd.Index(display_names(embedded.records["path"]), name="image", dtype=object)  # names as given
     comparison = pd.DataFrame(predictions, index=index)
     settings = list(predictions)
     comparison["changed"] = comparison[settings].nunique(axis=1, dropna=False) > 1

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import pandas as pd
 
+from .cache import utf8_name
 from .embedding import EmbeddedImages, embed_images
 from .images import IMAGE_EXTENSIONS, find_images
 from .images import check_folder as check_image_folder
@@ -53,7 +54,7 @@ def labels_from_folders(folder: str | os.PathLike) -> pd.DataFrame:
         if len(parts) < 2:
             loose.append(path)
         else:
-            rows.append((str(path), parts[0]))
+            rows.append((str(path), utf8_name(parts[0])))  # a label becomes prompt text: valid UTF-8
     if not rows:
         where = f" ({len(loose)} images lie directly in it)" if loose else ""
         raise LabelError(f"no labelled images in {folder}{where}: put each class's images in a subfolder named for "
@@ -61,7 +62,7 @@ def labels_from_folders(folder: str | os.PathLike) -> pd.DataFrame:
     if loose:
         raise LabelError(f"{len(loose)} images in {folder} are not in a class subfolder (first: {loose[0].name}); "
                          "move them into <class>/ subfolders or give a CSV of path,label (--labels)")
-    return pd.DataFrame(rows, columns=["path", "label"])
+    return _label_table(rows)
 
 
 def labels_from_csv(labels_csv: str | os.PathLike, folder: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -106,7 +107,7 @@ def labels_from_csv(labels_csv: str | os.PathLike, folder: str | os.PathLike | N
         records.append((str(_resolve(name, bases)), label))
     if not records:
         raise LabelError(f"labels file {labels_csv} holds a header but no rows")
-    table = pd.DataFrame(records, columns=["path", "label"])
+    table = _label_table(records)
     twice = table[table["path"].duplicated(keep=False)]
     clash = twice.groupby("path")["label"].nunique()
     if (clash > 1).any():
@@ -118,6 +119,13 @@ def labels_from_csv(labels_csv: str | os.PathLike, folder: str | os.PathLike | N
         raise LabelError(f"none of the {len(table)} files in {labels_csv} exist (first: {table['path'][0]}); "
                          f"relative paths are read against {looked}")
     return table
+
+
+def _label_table(rows: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """(path, label) rows as a table whose paths are kept as given (object dtype, as `embed_images` keeps
+    them): a name that is not valid UTF-8 would not fit pandas' Arrow-backed strings."""
+    paths, labels = zip(*rows)
+    return pd.DataFrame({"path": pd.Series(paths, dtype=object), "label": pd.Series(labels, dtype=object)})
 
 
 def _looks_like_image(cell: str) -> bool:

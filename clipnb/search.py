@@ -120,8 +120,10 @@ def _hits(index: ImageIndex, query: torch.Tensor, top: int, exclude: set[int] = 
     k = min(len(index), top + len(exclude))
     scores, order = index.nearest(query, k) if k else (np.zeros(0), np.zeros(0, dtype=int))
     kept = [(s, i) for s, i in zip(scores, order) if i not in exclude][:top]
-    return pd.DataFrame({"rank": np.arange(1, len(kept) + 1), "path": [index.paths[i] for _, i in kept],
-                         "score": [float(s) for s, _ in kept]})
+    # paths kept as given (object dtype, as `embed_images` keeps them): a name that is not valid UTF-8 does not
+    # fit pandas' Arrow-backed strings, and the CSV writer escapes it
+    paths = pd.Series([index.paths[i] for _, i in kept], dtype=object)
+    return pd.DataFrame({"rank": np.arange(1, len(kept) + 1), "path": paths, "score": [float(s) for s, _ in kept]})
 
 
 def _check_index(index: ImageIndex, model: ClipModel) -> None:
