@@ -161,7 +161,7 @@ def fit_temperature(scores, labels, logit_scale: float, logit_bias: float | None
     # (scipy) finds it to tolerance without a learning rate or a step count to tune, as a gradient loop needs.
     low, high = (math.log(t) for t in TEMPERATURE_RANGE)
     found = minimize_scalar(loss, bounds=(low, high), method="bounded", options={"xatol": 1e-6})
-    temperature = math.exp(found.x)
+    temperature = min(max(math.exp(found.x), TEMPERATURE_RANGE[0]), TEMPERATURE_RANGE[1])  # exp may round out
     if min(loss(low), loss(high)) <= found.fun:
         warnings.warn(f"the fitted temperature {temperature:.3g} is at the edge of the search range "
                       f"{TEMPERATURE_RANGE}: the {len(labels)} rows fitted on push it further (for example all "
@@ -302,10 +302,18 @@ def calibrate(results: pd.DataFrame, labels: Sequence[str] | None = None, *, fra
 
 
 def check_temperature(temperature) -> float:
-    """The temperature as a float, or a ValueError saying what one is."""
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
-        raise ValueError(f"temperature must be a number above 0 (1 leaves the confidences as they are; "
-                         f"calibration.calibrate fits one on labelled images), not {temperature!r}")
+    """The temperature as a float, or a ValueError saying what one is.
+
+    Only TEMPERATURE_RANGE is taken, the range calibrate fits in: far outside it the probabilities stop
+    meaning anything in floating point (at 1e-40 the logits overflow and every probability is NaN; at 1e30
+    every class gets the same probability, 1/classes), and no calibration ever needs it. Predictions never
+    depend on it: `classify.results_table` picks the best score."""
+    low, high = TEMPERATURE_RANGE
+    if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real)
+            or not low <= temperature <= high):
+        raise ValueError(f"temperature must be a number above 0, from {low:g} to {high:g} (the range calibrate "
+                         "fits in; 1 leaves the confidences as they are, calibration.calibrate fits one on "
+                         f"labelled images), not {temperature!r}")
     return float(temperature)
 
 

@@ -51,7 +51,9 @@ def results_table(embedded: EmbeddedImages, head: ZeroShotHead, *, unknown: bool
         index = torch.from_numpy(np.flatnonzero(ok))
         scores[index] = head.scores(embedded.features[index])
         probs[index] = head.probabilities(scores[index])
-    best = probs.nan_to_num(-1.0).argmax(dim=1).numpy()
+    # the best score wins: the class the probabilities rank first, without their ties where they round to 0
+    # or 1 (a low temperature, a sigmoid head), so a temperature never changes a prediction
+    best = scores.nan_to_num(-2.0).argmax(dim=1).numpy()
     table = records[["path", "width", "height"]].copy()
     aspects = [_aspect_info(int(w), int(h)) if good else dict.fromkeys(ASPECT_COLUMNS)
                for w, h, good in zip(records["width"], records["height"], ok)]
