@@ -7,6 +7,7 @@ and, per trial, nested training sets (the 2-shot set contains the 1-shot set, an
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
@@ -39,6 +40,14 @@ class FewShotSplit:
     skipped_shots: list[int]  # asked for, but some class has too few images
 
 
+def check_seed(seed) -> int:
+    """The seed as an int, or a ProbeError: NumPy's generators take whole numbers of 0 or more."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ProbeError(f"seed must be a whole number of 0 or more (NumPy's random generators take no negative "
+                         f"seed), not {seed!r}")
+    return int(seed)
+
+
 def few_shot_split(labels: Sequence[int], shots: Sequence[int] = DEFAULT_SHOTS, *, test_fraction: float = 0.5,
                    trials: int = 5, seed: int = 0, class_names: Sequence[str] | None = None) -> FewShotSplit:
     """Split labelled images into one fixed test set (`test_fraction` of each class, at least one image) and,
@@ -51,6 +60,7 @@ def few_shot_split(labels: Sequence[int], shots: Sequence[int] = DEFAULT_SHOTS, 
         raise ProbeError(f"test_fraction must be between 0 and 1, not {test_fraction}")
     if trials < 1:
         raise ProbeError(f"trials must be at least 1, not {trials}")
+    seed = check_seed(seed)
     rng = np.random.default_rng(seed)
     test, pools = [], {}
     for label in np.unique(labels):

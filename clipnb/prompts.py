@@ -85,6 +85,7 @@ CHINESE_SETS = ("zh", "zh_photo")
 CLASS_SEPARATORS = ",，、"
 # A name ending like a file name (".txt", ".tmpl"): taken for a template file, not a template set.
 _FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
+MAX_TEMPLATE_FILE_BYTES = 1024 ** 2  # imagenet80 as a file is 3 KB: a larger file is not a templates file
 
 
 class PromptError(ValueError):
@@ -103,6 +104,9 @@ def resolve_templates(templates: str | os.PathLike | Sequence[str] = DEFAULT_TEM
     """
     if isinstance(templates, (str, os.PathLike)):
         spec = str(templates)
+        if not spec.strip():  # not the current folder, which Path("") would name
+            raise PromptError(f"the templates are blank; give a template set ({', '.join(TEMPLATE_SETS)}), a file "
+                              "with one template per line, or one template with '{}' such as 'a photo of a {}'")
         if isinstance(templates, str) and (spec in TEMPLATE_SETS or spec in TEMPLATE_ALIASES):
             templates = TEMPLATE_SETS[spec]
         elif Path(spec).is_file():
@@ -112,6 +116,10 @@ def resolve_templates(templates: str | os.PathLike | Sequence[str] = DEFAULT_TEM
         elif Path(spec).is_dir():
             raise PromptError(f"template file {spec} is a folder; give a text file with one template per line "
                               f"(each with '{{}}'), or one of the template sets {', '.join(TEMPLATE_SETS)}")
+        elif Path(spec).exists():  # a FIFO would block the read, a device (/dev/zero) never end
+            raise PromptError(f"template file {spec} is not a regular file (a named pipe, device or socket); give "
+                              f"a text file with one template per line, or one of the template sets "
+                              f"{', '.join(TEMPLATE_SETS)}")
         elif looks_like_path(templates):
             where = "" if Path(spec).is_absolute() else f" (looked in {Path(spec).absolute()})"
             raise PromptError(f"template file {spec} not found{where}: check its name and folder, or use one of "
@@ -135,9 +143,16 @@ def looks_like_path(spec: str | os.PathLike) -> bool:
 
 
 def read_template_file(path: str | os.PathLike) -> list[str]:
-    """The templates of a UTF-8 file, one a line (blank lines and # comments skipped), checked."""
+    """The templates of a UTF-8 file, one a line (blank lines and # comments skipped), checked; a file larger
+    than MAX_TEMPLATE_FILE_BYTES is refused without being read whole."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_TEMPLATE_FILE_BYTES + 1)
+        if len(data) > MAX_TEMPLATE_FILE_BYTES:
+            raise PromptError(f"template file {path} is larger than {MAX_TEMPLATE_FILE_BYTES // 1024 ** 2} MB, far "
+                              "more than templates need: check the file name, and give a text file with one "
+                              "template per line")
+        text = data.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise PromptError(f"template file {path} could not be read: {exc}") from None
     numbered = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)]

@@ -69,6 +69,9 @@ def _open(path):
         raise VideoError(f"video {path} does not exist")
     if path.is_dir():
         raise VideoError(f"{path} is a folder; give a video file")
+    if not path.is_file():  # FFmpeg would wait forever on a FIFO, or read a device without end
+        raise VideoError(f"{path} is not a regular file (a named pipe, device or socket); give a video file, or "
+                         "save the stream to a file first")
     try:
         return av.open(str(path), "r")
     except av.error.FFmpegError as exc:
@@ -121,8 +124,8 @@ def sample_frames(path: str | os.PathLike, every_seconds: float | None = 1.0, ev
     """
     if (every_seconds is None) == (every_frames is None):
         raise ValueError("give exactly one of every_seconds and every_frames")
-    if every_seconds is not None and not every_seconds > 0:
-        raise ValueError(f"every_seconds must be more than 0, not {every_seconds}")
+    if every_seconds is not None and not 0 < every_seconds < math.inf:
+        raise ValueError(f"every_seconds must be a finite number above 0, not {every_seconds}")
     if every_frames is not None and every_frames < 1:
         raise ValueError(f"every_frames must be at least 1, not {every_frames}")
     report = {} if report is None else report
