@@ -198,12 +198,13 @@ def find_duplicates(images_or_folder: ImageSource, model: ClipModel | str | None
     return table
 
 
-def write_duplicates(table: pd.DataFrame, path: str | os.PathLike, bom: bool = False):
+def write_duplicates(table: pd.DataFrame, path: str | os.PathLike, bom: bool = False, raw: bool = False):
     """Write the duplicates table as CSV with the columns path, group, similarity (a file in no group has an
-    empty group), atomically; returns the path written."""
+    empty group), atomically, through `export.write_csv` (formula-like names neutralised unless `raw`);
+    returns the path written."""
     from .export import write_csv
 
-    return write_csv(table[COLUMNS].round({"similarity": SIMILARITY_DECIMALS}), path, bom=bom)
+    return write_csv(table[COLUMNS].round({"similarity": SIMILARITY_DECIMALS}), path, bom=bom, raw=raw)
 
 
 def duplicate_summary(table: pd.DataFrame) -> str:

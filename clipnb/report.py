@@ -3,7 +3,8 @@ same images, a video's classification, a few-shot probe. Computing happens elsew
 model_comparison, video, probe return numbers and tables); the command line and the notebooks hand those
 results to the functions here.
 
-Every file is written atomically (see clipnb.export). The charts are drawn here, and matplotlib is
+Every file is written atomically (see clipnb.export), and every CSV's text cells that a spreadsheet would run
+as a formula are neutralised unless `raw=True` (see `export.neutralise_formulas`). The charts are drawn here, and matplotlib is
 imported only when one is drawn, so importing this module (and the command line) stays light.
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, comparison: pd.DataFrame | None = None,
                      *, figures: bool = True, mistakes: int = 12, bom: bool = False, lang: str = "en",
-                     calibration: Calibration | None = None) -> list[Path]:
+                     calibration: Calibration | None = None, raw: bool = False) -> list[Path]:
     """Write metrics.json and the CSV tables (per image, per class, confusion counts and row-normalised,
     mistakes, comparison) and, with `figures`, confusion.png and mistakes.png. Returns the paths written.
     With a `calibration` (`calibration.calibrate`), also its numbers in metrics.json, calibration.csv (the
@@ -51,18 +52,18 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, compari
                            "comparison": None if comparison is None else comparison.to_dict("records"),
                            "calibration": calibrated},
                           out / "metrics.json")]
-    written.append(write_csv(localised(evaluation.table, lang), out / "per_image.csv", bom=bom))
-    written.append(write_csv(localised(evaluation.per_class, lang), out / "per_class.csv", bom=bom))
-    written.append(write_csv(confusion_table(evaluation.confusion), out / "confusion.csv", bom=bom))
+    written.append(write_csv(localised(evaluation.table, lang), out / "per_image.csv", bom=bom, raw=raw))
+    written.append(write_csv(localised(evaluation.per_class, lang), out / "per_class.csv", bom=bom, raw=raw))
+    written.append(write_csv(confusion_table(evaluation.confusion), out / "confusion.csv", bom=bom, raw=raw))
     written.append(write_csv(confusion_table(evaluation.confusion_normalised), out / "confusion_normalised.csv",
-                             bom=bom))
-    written.append(write_csv(localised(evaluation.mistakes(None), lang), out / "mistakes.csv", bom=bom))
+                             bom=bom, raw=raw))
+    written.append(write_csv(localised(evaluation.mistakes(None), lang), out / "mistakes.csv", bom=bom, raw=raw))
     if comparison is not None:
-        written.append(write_csv(comparison, out / "comparison.csv", bom=bom))
+        written.append(write_csv(comparison, out / "comparison.csv", bom=bom, raw=raw))
     if calibration is not None:
         bins = pd.concat([calibration.before.assign(temperature=1.0),
                           calibration.after.assign(temperature=calibration.temperature)], ignore_index=True)
-        written.append(write_csv(bins, out / "calibration.csv", bom=bom))
+        written.append(write_csv(bins, out / "calibration.csv", bom=bom, raw=raw))
     if figures and calibration is not None:
         from .calibration_plots import reliability_figure
 
@@ -82,12 +83,12 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, compari
 
 
 def write_model_comparison(comparison: ModelComparison, out_dir: str | os.PathLike, *, figures: bool = True,
-                           bom: bool = False) -> list[Path]:
+                           bom: bool = False, raw: bool = False) -> list[Path]:
     """Write models.csv (one row per model), agreement.csv (models x models) and, with `figures`, models.png
     (accuracy per model beside the agreement matrix). Returns the paths written."""
     out = Path(out_dir)
-    written = [write_csv(comparison.models, out / "models.csv", bom=bom),
-               write_csv(comparison.agreement.reset_index(), out / "agreement.csv", bom=bom)]
+    written = [write_csv(comparison.models, out / "models.csv", bom=bom, raw=raw),
+               write_csv(comparison.agreement.reset_index(), out / "agreement.csv", bom=bom, raw=raw)]
     if figures:
         from .evaluation_plots import model_comparison_figure
 
@@ -95,17 +96,17 @@ def write_model_comparison(comparison: ModelComparison, out_dir: str | os.PathLi
     return written
 
 def write_video_report(result: VideoResult, out_dir: str | os.PathLike, *, title: str = "", segments: bool = True,
-                       figure: Figure | None = None, lang: str = "en") -> list[Path]:
+                       figure: Figure | None = None, lang: str = "en", raw: bool = False) -> list[Path]:
     """Write summary.csv (the video's classes, best first), timeline.csv (per sampled frame), with `segments`
     segments.csv (runs of one prediction), and timeline.png (frames above the probability timeline; `figure`
     when already drawn, else drawn here from `result.frames`). `lang`: the language of the CSV headers and of
     the figure drawn here ("en", "zh"). Returns the paths written."""
     check_lang(lang)
     out = Path(out_dir)
-    written = [write_csv(localised(result.summary, lang), out / "summary.csv"),
-               write_csv(localised(result.timeline, lang), out / "timeline.csv")]
+    written = [write_csv(localised(result.summary, lang), out / "summary.csv", raw=raw),
+               write_csv(localised(result.timeline, lang), out / "timeline.csv", raw=raw)]
     if segments:
-        written.append(write_csv(localised(result.segments(), lang), out / "segments.csv"))
+        written.append(write_csv(localised(result.segments(), lang), out / "segments.csv", raw=raw))
     if figure is None:
         from .video_plots import video_figure
 
@@ -115,7 +116,7 @@ def write_video_report(result: VideoResult, out_dir: str | os.PathLike, *, title
 
 
 def write_probe_report(curve: pd.DataFrame, out_dir: str | os.PathLike, *, summary: pd.DataFrame | None = None,
-                       figure: Figure | None = None, lang: str = "en") -> list[Path]:
+                       figure: Figure | None = None, lang: str = "en", raw: bool = False) -> list[Path]:
     """Write curve.csv (every trial of every shot count), summary.csv (per shot count: `summary`, else
     `probe.curve_summary(curve)`) and shots.png (`figure` when already drawn, else the few-shot curve).
     `lang`: the language of the CSV headers and of the figure drawn here. Returns the paths written."""
@@ -129,6 +130,6 @@ def write_probe_report(curve: pd.DataFrame, out_dir: str | os.PathLike, *, summa
         from .evaluation_plots import shots_figure
 
         figure = shots_figure(curve, lang=lang)
-    return [write_csv(localised(curve, lang), out / "curve.csv"),
-            write_csv(localised(summary, lang), out / "summary.csv"),
+    return [write_csv(localised(curve, lang), out / "curve.csv", raw=raw),
+            write_csv(localised(summary, lang), out / "summary.csv", raw=raw),
             save_figure(figure, out / "shots.png")]
