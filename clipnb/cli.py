@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import sys
 import warnings
 from contextlib import contextmanager
@@ -25,20 +26,20 @@ from PIL import ImageColor
 # load_model and write_csv are called through their modules, so that a test replacing them reaches the CLI
 from . import export, models
 from .cache import CacheError, CacheWarning, EmbeddingCache
-from .calibration import CalibrationWarning, calibrate
+from .calibration import CalibrationWarning, calibrate, check_temperature
 from .classify import check_image_file, classify, similarity
 from .compare import score_settings
 from .duplicates import DEFAULT_THRESHOLD as DUPLICATE_THRESHOLD
 from .duplicates import check_threshold, duplicate_summary, find_duplicates, write_duplicates
 from .embedding import CPU_BATCH, CUDA_BATCH, DRAFT_FACTOR
 from .evaluate import evaluate_labelled
-from .export import ExportError, check_output_file
+from .export import ExportError, check_output_file, check_output_folder
 from .images import FolderError, ImageReadError, folder_note, gather_images
 from .labels import LabelError, check_folder, embed_labelled, match_classes, read_labels
 from .model_comparison import compare_models
 from .outliers import check_unknown
 from .models import DEFAULT_MODEL, ClipModel, ModelError
-from .probe import ProbeError, curve_summary, probe_labelled
+from .probe import ProbeError, check_seed, curve_summary, probe_labelled
 from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, PromptSpec, prompt_spec,
                       resolve_templates, template_sets)
 from .report import write_evaluation, write_model_comparison, write_probe_report, write_video_report
@@ -83,9 +84,24 @@ def _cosine(text: str) -> float:
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text}")
     return value
+
+
+def _temperature(text: str) -> float:
+    try:
+        return check_temperature(float(text))
+    except ValueError as exc:
+        message = str(exc) if "temperature" in str(exc) else f"not a number: {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def _seed(text: str) -> int:
+    try:
+        return check_seed(int(text))
+    except ValueError:  # ProbeError too
+        raise argparse.ArgumentTypeError(f"must be a whole number of 0 or more, not {text!r}") from None
 
 
 # ---- option groups shared by several commands ----------------------------------------------------------
@@ -192,11 +208,16 @@ def output_options(parser: argparse.ArgumentParser, *, csv: tuple[str | None, st
                    out: tuple[str | None, str] | None = None, bom: str | None = None,
                    lang: str | None = None) -> None:
     """--csv, --out, --bom and --lang, each given as (default, help) or, for --bom and --lang, its help; None
-    leaves it out."""
+    leaves it out. With --csv or --out, also --raw-csv. Both are checked before any work (`check_outputs`)."""
     if csv:
         parser.add_argument("--csv", default=csv[0], help=csv[1])
     if out:
         parser.add_argument("--out", default=out[0], help=out[1])
+    if csv or out:
+        parser.add_argument("--raw-csv", action="store_true",
+                            help="write text cells exactly as they are: by default a cell starting with =, +, -, "
+                                 "@, tab or carriage return (a file name such as =cmd|' -C calc'!A0.png) gets a "
+                                 "leading ' so that a spreadsheet shows it as text instead of running it")
     if bom:
         parser.add_argument("--bom", action="store_true", help=bom)
     if lang:
@@ -204,6 +225,24 @@ def output_options(parser: argparse.ArgumentParser, *, csv: tuple[str | None, st
 
 
 # ---- steps shared by several commands ------------------------------------------------------------------
+
+INPUT_OPTIONS = ("folder", "file", "image", "labels", "templates")  # what a command reads, by option name
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every output of a command (--csv, a file; --out, a folder), checked before any work, so that no result
+    is lost to an output that cannot be written: a CSV must not be a device, FIFO or folder, be named like an
+    image or be one of the command's inputs, and its folder must be writable; --out must be a folder that
+    exists or can be made there."""
+    if getattr(args, "csv", None):
+        inputs = []
+        for name in INPUT_OPTIONS:
+            value = getattr(args, name, None)
+            inputs.extend(value if isinstance(value, list) else [value])
+        check_output_file(args.csv, inputs=[path for path in inputs if path])
+    if getattr(args, "out", None):
+        check_output_folder(args.out)
+
 
 def load_model_from(args: argparse.Namespace, spec: str | None = None) -> ClipModel:
     """The model of --model (or `spec`), --pretrained, --device and --download-root (the one place the
@@ -265,8 +304,14 @@ def images_from(args: argparse.Namespace, to_stderr: bool = False) -> list:
 
 
 def check_labelled_folder(args: argparse.Namespace) -> None:
-    """FOLDER (or --labels) against --classes, checked before any model is loaded."""
-    match_classes(read_labels(check_folder(args.folder), args.labels)["label"], args.classes)
+    """FOLDER (or --labels) against --classes, checked before any model is loaded; one class is refused, since
+    every image is then right whatever the model does."""
+    classes, _ = match_classes(read_labels(check_folder(args.folder), args.labels)["label"], args.classes)
+    if len(classes) < 2:
+        source = f"the labels of {args.labels}" if args.labels else f"the subfolders of {args.folder}"
+        raise LabelError(f"{source} name one class only ({classes[0]!r}): with one class every image is "
+                         "predicted right whatever the model does; add images of another class, or name more "
+                         "classes with --classes")
 
 
 def embed_labelled_with(args: argparse.Namespace, model: ClipModel, cache: EmbeddingCache | None):
@@ -297,14 +342,13 @@ def classify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unknown", action="store_true",
                         help="predict 'unknown' for images that fit none of the classes (best score far below the "
                              "folder's typical best score; the column outlier marks them either way)")
-    parser.add_argument("--temperature", type=_positive_float, default=None,
+    parser.add_argument("--temperature", type=_temperature, default=None,
                         help="divide every logit by this calibrated temperature, so confidences are honest "
                              "(the evaluate command fits one on a labelled folder; predictions do not change)")
 
 
 def run_classify(args: argparse.Namespace) -> int:
-    # everything that can be checked without the model is checked first
-    check_output_file(args.csv)
+    # everything that can be checked without the model is checked first (the outputs: check_outputs)
     spec = spec_from(args)
     check_unknown(spec.classes, args.unknown)
     items = images_from(args)
@@ -319,7 +363,7 @@ def run_classify(args: argparse.Namespace) -> int:
                template_count=len(spec.templates), ensemble=args.ensemble)
           + (word("cli.sigmoid", lang, note=word("note.sigmoid", lang)) if model.sigmoid else ""))
     print(summary_text(results, lang))
-    path = export.write_csv(localised(results, lang), args.csv, bom=args.bom)
+    path = export.write_csv(localised(results, lang), args.csv, bom=args.bom, raw=args.raw_csv)
     print(word("cli.wrote", lang, path=path))
     return 0
 
@@ -401,7 +445,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"calibration: {calibration.headline()}; `classify --temperature {calibration.temperature:.2f}` "
               "reports calibrated confidences")
     written = write_evaluation(evaluation, args.out, comparison, figures=not args.no_figures,
-                               mistakes=args.mistakes, bom=args.bom, lang=args.lang, calibration=calibration)
+                               mistakes=args.mistakes, bom=args.bom, lang=args.lang, calibration=calibration,
+                               raw=args.raw_csv)
     if len(loaded) > 1:
         models_compared = compare_models(loaded, labelled, templates=sets[first], ensemble=args.ensemble,
                                          truncate=args.truncate, cache=cache)
@@ -409,7 +454,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(models_compared.models.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print("agreement (share of images on which two models predict the same class):")
         print(models_compared.agreement.rename_axis(None).to_string(float_format=lambda v: f"{v:.3f}"))
-        written += write_model_comparison(models_compared, args.out, figures=not args.no_figures, bom=args.bom)
+        written += write_model_comparison(models_compared, args.out, figures=not args.no_figures, bom=args.bom,
+                                          raw=args.raw_csv)
     print(f"wrote {len(written)} files to {args.out}")
     return 0
 
@@ -426,8 +472,6 @@ def search_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    if args.csv:
-        check_output_file(args.csv)
     if args.image and not Path(args.image).is_file():
         kind = "is a folder; give one image file" if Path(args.image).is_dir() else "does not exist"
         raise FileNotFoundError(f"query image {args.image} {kind}")
@@ -448,7 +492,7 @@ def run_search(args: argparse.Namespace) -> int:
     for score, path in zip(hits["score"], hits["path"]):
         print(f"{score:.4f}  {path}")
     if args.csv:
-        print(f"wrote {export.write_csv(localised(hits, args.lang), args.csv)}", file=sys.stderr)
+        print(f"wrote {export.write_csv(localised(hits, args.lang), args.csv, raw=args.raw_csv)}", file=sys.stderr)
     return 0
 
 
@@ -464,8 +508,6 @@ def duplicates_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_duplicates(args: argparse.Namespace) -> int:
-    if args.csv:
-        check_output_file(args.csv)
     items = images_from(args, to_stderr=True)
     model = load_model_from(args)
     table = find_duplicates(items, model, threshold=args.threshold, cache=cache_from(args), exact=args.exact,
@@ -486,7 +528,7 @@ def run_duplicates(args: argparse.Namespace) -> int:
               f"join it in a group (first: {unreadable['path'].iloc[0]}: {unreadable['error'].iloc[0]})",
               file=sys.stderr)
     if args.csv:
-        print(f"wrote {write_duplicates(table, args.csv, bom=args.bom)}")
+        print(f"wrote {write_duplicates(table, args.csv, bom=args.bom, raw=args.raw_csv)}")
     return 0
 
 
@@ -525,7 +567,8 @@ def run_video(args: argparse.Namespace) -> int:
               f"mean confidence {seg.mean_confidence:.2f})")
     if args.out:
         out = Path(args.out)
-        write_video_report(result, out, title=Path(args.file).name, segments=False, lang=args.lang)
+        write_video_report(result, out, title=Path(args.file).name, segments=False, lang=args.lang,
+                           raw=args.raw_csv)
         print(f"wrote summary.csv, timeline.csv and timeline.png to {out}")
     return 0
 
@@ -535,7 +578,8 @@ def probe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=_positive, default=5, help="random training sets per shot count (default 5)")
     parser.add_argument("--test-fraction", type=_positive_float, default=0.5,
                         help="share of each class kept for testing (default 0.5)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_seed, default=0,
+                        help="picks the random split: a whole number of 0 or more (default 0)")
 
 
 def run_probe(args: argparse.Namespace) -> int:
@@ -552,7 +596,7 @@ def run_probe(args: argparse.Namespace) -> int:
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
         out = Path(args.out)
-        write_probe_report(curve, out, summary=summary, lang=args.lang)
+        write_probe_report(curve, out, summary=summary, lang=args.lang, raw=args.raw_csv)
         print(f"wrote curve.csv, summary.csv and shots.png to {out}")
     return 0
 
@@ -662,6 +706,7 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
+        check_outputs(args)
         with _class_warnings_as_lines(), dask_cluster(args):
             return COMMANDS[args.command].run(args)
     except FATAL as exc:

@@ -324,7 +324,7 @@ def test_evaluate_fits_a_temperature_and_classify_takes_it(demo, shapes_folder, 
     assert (out / "reliability.png").stat().st_size > 0 and (out / "calibration.csv").exists()
     with pytest.raises(SystemExit):
         main(["classify", str(shapes_folder), "--classes", "a", "b", "--temperature", "0"])
-    assert "must be more than 0" in capsys.readouterr().err
+    assert "temperature must be a number above 0" in capsys.readouterr().err
 
 
 def test_evaluate_says_why_it_cannot_calibrate_one_image_per_class(demo, tmp_path, capsys):
