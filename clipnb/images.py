@@ -48,7 +48,9 @@ SELF_ORIENTING_FORMATS = ("TIFF",)
 MAX_FILE_BYTES = 1 << 30
 DRAFT_FORMATS = ("JPEG", "MPO")  # MPO: the multi-picture JPEGs of many cameras and phones
 
-# Four named ratio types, keyed by the exact reduced ratio; every other ratio is OTHER_RATIO.
+# Four named ratio types (the article's), keyed by the exact reduced ratio in landscape form (long:short); every
+# other ratio is OTHER_RATIO. A portrait image has the type of its landscape form: 3024x4032 (3:4) is
+# "standard (4:3)", and its `orientation` column says "portrait".
 RATIO_TYPES = {(1, 1): "square (1:1)", (4, 3): "standard (4:3)", (16, 9): "widescreen (16:9)",
                (3, 2): "photo (3:2)"}
 OTHER_RATIO = "other"
@@ -538,8 +540,10 @@ def reduced_ratio(width: int, height: int) -> tuple[int, int]:
 
 
 def ratio_type(width: int, height: int) -> str:
-    """The ratio type: one of the four named exact ratios (RATIO_TYPES), else "other"."""
-    return RATIO_TYPES.get(reduced_ratio(width, height), OTHER_RATIO)
+    """The ratio type: one of the four named exact ratios (RATIO_TYPES), else "other", for either orientation:
+    a portrait image has its landscape form's type (1080x1920 is "widescreen (16:9)"; `orientation` says
+    "portrait"), so that a phone's upright photos are not all "other"."""
+    return RATIO_TYPES.get(reduced_ratio(max(width, height), min(width, height)), OTHER_RATIO)
 
 
 def orientation(width: int, height: int) -> str:

@@ -364,16 +364,26 @@ def confidence_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
 
 def ratio_type_bars(results: pd.DataFrame, ax: Axes | None = None, *, lang: str = "en") -> Axes:
     """The aspect-ratio types (square, 4:3, 16:9, 3:2, other) and how many images have each: each bar
-    ends with its count and share of the readable images, "12 (25%)". `lang`: the words of the chart
-    ("zh": 图像比例分布, with the article's ratio types 正方形 (1:1), ...)."""
+    ends with its count and share of the readable images, "12 (25%)". A type holds for both orientations
+    (a 3:4 photo is "standard (4:3)"): the part of a bar that is portrait images is hatched and counted,
+    "12 (25%), 8 portrait". `lang`: the words of the chart ("zh": 图像比例分布, with the article's ratio types
+    正方形 (1:1), ..., and 纵向 for portrait)."""
     check_lang(lang)
     counts = ratio_counts(results)
     ax = new_axes(ax, (6, bars_height(len(counts))))
     colours = sns.color_palette("crest", len(counts))
     total = max(int(counts["count"].sum()), 1)
-    texts = [f"{count} ({100 * count / total:.0f}%)" if count else "0" for count in counts["count"]]
+    texts = [(f"{count} ({100 * count / total:.0f}%)" if count else "0")
+             + (", " + word("note.portrait_part", lang, count=portrait) if portrait else "")
+             for count, portrait in zip(counts["count"], counts["portrait"])]
     _hbar(ax, [ratio_type_name(name, lang) for name in counts["ratio_type"]], list(counts["count"].astype(float)),
           colours, texts)
+    portrait = counts["portrait"].to_numpy(dtype=float)
+    if portrait.any():  # the portrait part: the end of each bar, hatched over its own colour
+        ax.barh(np.arange(len(counts)), portrait, left=counts["count"].to_numpy(dtype=float) - portrait,
+                color=colours, hatch="///", edgecolor="white", linewidth=0, height=0.75,
+                label=word("orientation.portrait", lang))
+        ax.legend(loc="lower right", bbox_to_anchor=(1, 1), borderaxespad=0, fontsize=SMALL_TEXT, frameon=False)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(word("axis.images", lang))
     ax.set_title(word("title.ratio_types", lang), fontsize=11)

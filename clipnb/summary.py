@@ -69,12 +69,15 @@ def prediction_counts(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def ratio_counts(results: pd.DataFrame) -> pd.DataFrame:
-    """Ratio-type statistics: count and percentage (to 1 decimal) of each ratio type (all types listed)."""
+    """Ratio-type statistics: count and percentage (to 1 decimal) of each ratio type (all types listed), and
+    how many of them are portrait (a ratio type holds for both orientations: see `images.ratio_type`)."""
     good = readable(results)
     order = list(RATIO_TYPES.values()) + [OTHER_RATIO]
     counts = good["ratio_type"].value_counts().reindex(order, fill_value=0)
     frame = counts.rename_axis("ratio_type").reset_index(name="count")
     frame["percent"] = (100 * frame["count"] / max(len(good), 1)).round(PERCENT_DECIMALS)
+    upright = good[good["orientation"] == "portrait"] if "orientation" in good else good.iloc[:0]
+    frame["portrait"] = upright["ratio_type"].value_counts().reindex(order, fill_value=0).to_numpy()
     return frame
 
 
@@ -96,13 +99,15 @@ def summary_text(results: pd.DataFrame, lang: str = "en") -> str:
     lines = [header] if header else []
     lines.append(word("summary.images", lang, files=plural(run['files'], 'file'), file_count=run['files'],
                       classified=run['classified'], unreadable=run['unreadable']))
-    for table in (ratio_counts(results), prediction_counts(results)):
-        ratios = "ratio_type" in table
-        lines.append(word("summary.ratio_types" if ratios else "summary.predictions", lang))
-        for name, count, percent in table.itertuples(index=False, name=None):
-            if count:
-                lines.append(word("summary.count_line", lang, name=ratio_type_name(name, lang) if ratios else name,
-                                  count=count, percent=percent))
+    lines.append(word("summary.ratio_types", lang))
+    for name, count, percent, portrait in ratio_counts(results).itertuples(index=False, name=None):
+        if count:
+            lines.append(word("summary.count_line", lang, name=ratio_type_name(name, lang), count=count, percent=percent)
+                         + (word("summary.portrait", lang, count=portrait) if portrait else ""))
+    lines.append(word("summary.predictions", lang))
+    for name, count, percent in prediction_counts(results).itertuples(index=False, name=None):
+        if count:
+            lines.append(word("summary.count_line", lang, name=name, count=count, percent=percent))
     if "outlier" in results and results["outlier"].any():
         flagged = results[results["outlier"].astype(bool)]
         lines.append(word("summary.outliers", lang, images=plural(len(flagged), "image"), count=len(flagged)))

@@ -64,6 +64,7 @@ WORDS: dict[str, dict[str, str]] = {
     "summary.ratio_types": {"en": "ratio types:", "zh": "图像比例统计:"},
     "summary.predictions": {"en": "predictions:", "zh": "分类结果统计:"},
     "summary.count_line": {"en": "  - {name}: {count} ({percent:.1f}%)", "zh": "  - {name}: {count}张 ({percent:.1f}%)"},
+    "summary.portrait": {"en": ", {count} of them portrait", "zh": ", 其中纵向{count}张"},
     "summary.unreadable_files": {"en": "unreadable files:", "zh": "无法读取的文件:"},
     "summary.outliers": {"en": "{images} fit none of the classes well (best score far below the folder's):",
                          "zh": "{count}张图像与所有类别都不太相符 (最高得分远低于该文件夹的典型值):"},
@@ -73,6 +74,8 @@ WORDS: dict[str, dict[str, str]] = {
     "ratio.widescreen (16:9)": {"en": "widescreen (16:9)", "zh": "宽屏 (16:9)"},
     "ratio.photo (3:2)": {"en": "photo (3:2)", "zh": "照片 (3:2)"},
     "ratio.other": {"en": "other", "zh": "其他"},
+    # a ratio type holds for both orientations: how many of its images are portrait (upright)
+    "note.portrait_part": {"en": "{count} portrait", "zh": "纵向{count}张"},
     # orientations (clipnb.images.orientation)
     "orientation.square": {"en": "square", "zh": "方形"},
     "orientation.landscape": {"en": "landscape", "zh": "横向"},
@@ -104,6 +107,7 @@ WORDS: dict[str, dict[str, str]] = {
     "column.mean_confidence_when_predicted": {"en": "mean_confidence_when_predicted", "zh": "预测时平均置信度"},
     "column.count": {"en": "count", "zh": "数量"},
     "column.percent": {"en": "percent", "zh": "占比(%)"},
+    "column.portrait": {"en": "portrait", "zh": "其中纵向"},
     "column.text": {"en": "text", "zh": "文本"},
     "column.probability": {"en": "probability", "zh": "概率"},
     # the settings comparison (plotting.prediction_matrix, comparison_figure)

@@ -200,7 +200,12 @@ confidence per predicted class, the aspect-ratio types and the width/height hist
 per-image table; a statistics summary; and the CSV files and figures written for a report. With
 `LANG = "zh"` the report is in Chinese as the article writes it: chart titles (分类结果分布, 图像比例分布, ...),
 the 统计总结 and the CSV headers (图像名称, 宽度, ..., `<class>_得分`). Titles and class names may be Chinese:
-an installed CJK font is used, and when there is none the notebook says how to install one."""),
+an installed CJK font is used, and when there is none the notebook says how to install one.
+
+The ratio types are the article's five (square 1:1, standard 4:3, widescreen 16:9, photo 3:2, other), and each
+holds for both orientations: an upright 3024x4032 phone photo (3:4) is "standard (4:3)" with orientation
+"portrait" (纵向). The chart hatches and counts the portrait part of each bar, and the summary says how many
+of each type are portrait."""),
     ("parameters", f"""\
 {MODEL_LINE}
 {FOLDER_PARAMETERS}
@@ -223,7 +228,8 @@ dashboard = plotting.report_dashboard(results, title=title, lang=LANG)
 dashboard"""),
     ("markdown", "## Per-image table"),
     ("code", """\
-columns = ["path", "width", "height", "aspect_ratio", "ratio_type", "prediction", "confidence", "error"]
+# a ratio type holds for both orientations (a 3:4 photo is "standard (4:3)"): the orientation beside it
+columns = ["path", "width", "height", "aspect_ratio", "ratio_type", "orientation", "prediction", "confidence", "error"]
 print(f"the first {min(rows_shown, len(results))} of {len(results)} images (all of them go to classification.csv):")
 shown = clipnb.localised(results[columns].head(rows_shown), LANG)
 shown.style.format({clipnb.words.column_name("confidence", LANG): "{:.4f}"}).hide(axis="index")"""),

@@ -30,7 +30,7 @@ SUBPROCESS_TIMEOUT = 120
     ((1920, 1080), "16:9", "widescreen (16:9)", "16:9", "landscape"),
     ((1600, 1200), "4:3", "standard (4:3)", "4:3", "landscape"),
     ((512, 512), "1:1", "square (1:1)", "1:1", "square"),
-    ((3000, 4000), "3:4", "other", "3:4", "portrait"),
+    ((3000, 4000), "3:4", "standard (4:3)", "3:4", "portrait"),  # a type holds for both orientations
     ((902, 770), "41:35", "other", "", "landscape"),
 ])
 def test_seed_aspect_ratio_cases(size, ratio, kind, nearest, orientation):

@@ -73,7 +73,7 @@ def test_summary_tables_get_chinese_headers(results):
     assert list(words.localised(summary.class_summary(results), "zh").columns) == [
         "类别", "平均得分", "平均概率", "预测数量", "预测占比(%)", "预测时平均置信度"]
     ratios = words.localised(summary.ratio_counts(results), "zh")
-    assert list(ratios.columns) == ["比例类型", "数量", "占比(%)"]
+    assert list(ratios.columns) == ["比例类型", "数量", "占比(%)", "其中纵向"]
     assert list(ratios["比例类型"]) == ARTICLE_RATIO_TYPES
 
 
@@ -93,7 +93,7 @@ def test_summary_text_in_english_is_unchanged(results):
     assert summary.summary_text(results) == summary.summary_text(results, "en") == "\n".join([
         "images: 6 files, 6 classified, 0 unreadable", "ratio types:", "  - square (1:1): 1 (16.7%)",
         "  - standard (4:3): 2 (33.3%)", "  - widescreen (16:9): 1 (16.7%)", "  - photo (3:2): 1 (16.7%)",
-        "  - other: 1 (16.7%)", "predictions:", "  - cat: 3 (50.0%)", "  - dog: 2 (33.3%)", "  - car: 1 (16.7%)"])
+        "  - other: 1 (16.7%), 1 of them portrait", "predictions:", "  - cat: 3 (50.0%)", "  - dog: 2 (33.3%)", "  - car: 1 (16.7%)"])
 
 
 def test_unreadable_files_in_the_chinese_summary():
