@@ -557,10 +557,10 @@ def run_video(args: argparse.Namespace) -> int:
     damaged = frames.info.get("damaged_packets", 0)
     print(f"video {args.file}: {length}, {rate}, {info['width']}x{info['height']}; {len(frames)} frames sampled "
           f"{step}" + (f"; {damaged} damaged packets skipped" if damaged else ""))
-    print(f"prediction (mean of frame embeddings): {result.prediction} ({result.confidence:.1%})")
+    print(f"the video as a whole: {result.basis()}")
     top = result.summary.head(args.top)
-    for name, probability, won in zip(top["class"], top["probability"], top["frames_won"]):
-        print(f"  {name:<24} {probability:.4f}  (won {won} of {len(frames)} frames)")
+    for name, won, probability in zip(top["class"], top["frames_won"], top["mean_frame_probability"]):
+        print(f"  {name:<24} won {won} of {len(frames)} frames, mean frame probability {probability:.4f}")
     print("timeline:")
     for seg in result.segments().itertuples():
         print(f"  {seg.start:7.1f}s - {seg.end:7.1f}s  {seg.prediction} ({seg.frames} frames, "

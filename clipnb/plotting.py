@@ -518,15 +518,18 @@ def thumbnails_figure(images: Sequence, captions: Sequence[str] | None = None, c
     return fit_cjk_text(figure)
 
 
-def similarity_figure(image, probabilities: pd.Series, *, title: str | None = None, lang: str = "en") -> Figure:
-    """The image beside a bar chart of its probabilities over free texts (notebook 01)."""
+def similarity_figure(image, probabilities: pd.Series, *, title: str | None = None, bars_title: str | None = None,
+                      palette: Mapping | None = None, lang: str = "en") -> Figure:
+    """The image beside a bar chart of its probabilities over free texts (notebook 01); `bars_title`: the
+    chart's title (default "probability of each text"; a video frame's classes in notebook 06 are
+    word("title.class_probabilities")); `palette`: the colours of all the classes when only some are shown."""
     check_lang(lang)
     height = max(3.5, bars_height(len(probabilities)))
     figure = new_figure(11, height)
     left, right = figure.subplots(1, 2, width_ratios=[1, 1.4])
     image_axes(image, left, title=title, lang=lang)
-    probability_bars(probabilities, right, palette=class_palette(list(probabilities.index)),
-                     title=word("title.probabilities", lang), lang=lang)
+    probability_bars(probabilities, right, palette=_palette(palette, list(probabilities.index)),
+                     title=bars_title if bars_title is not None else word("title.probabilities", lang), lang=lang)
     return fit_cjk_text(figure)
 
 

@@ -1,5 +1,6 @@
-"""Zero-shot classification of a video: sample frames with PyAV, embed them, average the frame embeddings
-(视频分类: the frames' features averaged), and keep a per-frame timeline of class probabilities.
+"""Zero-shot classification of a video: sample frames with PyAV, embed them, classify every frame, and call
+the video the class that won the most sampled frames (a per-frame timeline of class probabilities shows
+where each class is seen; the mean frame embedding's class, 视频分类 as the features averaged, is kept beside).
 
 Decoding is the edge: `sample_frames` yields (frame number, time, picture) for every n seconds or every
 n frames, skipping damaged packets instead of stopping, and seeking instead of decoding everything when the
@@ -24,6 +25,7 @@ from .images import THUMBNAIL_SIDE
 from .models import ClipModel
 from .schema import prob_columns
 from .scoring import ZeroShotHead
+from .words import word
 
 SEEK_AFTER_SECONDS = 5.0  # samples further apart than this are reached by seeking, not by decoding every frame
 THUMBNAIL_SIZE = THUMBNAIL_SIDE
@@ -332,9 +334,15 @@ def embed_video(model: ClipModel, path: str | os.PathLike, every_seconds: float 
 
 @dataclass
 class VideoResult:
-    """The video's classification (from the mean frame embedding) and its per-frame timeline."""
+    """The video's classification and its per-frame timeline.
 
-    summary: pd.DataFrame  # class, score, probability, mean_frame_probability, frames_won; best first
+    The video's class (`prediction`) is the class that won the most sampled frames, ties broken by the higher
+    mean probability over all frames: what the frames say, printed with its basis by `basis()`. The summary
+    also keeps the class of the mean frame embedding (视频分类 as the frames' features averaged, the
+    `mean_embedding_*` columns) for reference: it can name a class that wins no frame at all.
+    """
+
+    summary: pd.DataFrame  # class, frames_won, mean_frame_probability, mean_embedding_score/_probability; best first
     timeline: pd.DataFrame  # frame, time, prediction, confidence, prob_<class> ... (see clipnb.schema)
     frames: VideoFrames | None = None
     templates: list[str] = field(default_factory=list)  # the prompts and ensembling the classes were scored with
@@ -342,17 +350,51 @@ class VideoResult:
 
     @property
     def prediction(self) -> str:
-        """The video's class: the best class of the mean frame embedding."""
+        """The video's class: the one that won the most sampled frames (ties: the higher mean frame probability)."""
         return str(self.summary["class"].iloc[0])
 
     @property
     def confidence(self) -> float:
-        """The probability of `prediction`."""
-        return float(self.summary["probability"].iloc[0])
+        """The mean probability of `prediction` over the sampled frames."""
+        return float(self.summary["mean_frame_probability"].iloc[0])
+
+    @property
+    def frames_won(self) -> int:
+        """How many sampled frames `prediction` won."""
+        return int(self.summary["frames_won"].iloc[0])
+
+    def basis(self, lang: str = "en") -> str:
+        """The video's class with what it rests on, in `lang`: "red circle: won 12 of 30 sampled frames (40%)",
+        and, when another class won as many frames, which and by how much the mean frame probability decided."""
+        sampled = len(self.timeline)
+        text = word("video.overall", lang, name=self.prediction, won=self.frames_won, frames=sampled,
+                    share=self.frames_won / max(sampled, 1))
+        tied = self.summary.iloc[1:][self.summary["frames_won"].iloc[1:] == self.frames_won]
+        if len(tied):
+            text += word("video.tie", lang, others=", ".join(tied["class"]), mine=self.confidence,
+                         theirs=float(tied["mean_frame_probability"].iloc[0]))
+        return text
 
     def segments(self) -> pd.DataFrame:
-        """Runs of frames with the same prediction (see `segments`)."""
-        return segments(self.timeline)
+        """Runs of frames with the same prediction, each until the next run starts and the last until the end
+        of what was sampled (see `segments` and `sampled_until`)."""
+        return segments(self.timeline, end=sampled_until(self.frames) if self.frames is not None else None)
+
+
+def sampled_until(frames: VideoFrames) -> float | None:
+    """Where the last sample's stretch of the video ends, in seconds: one sampling step (every_seconds, or
+    every_frames at the frame rate) after the last sample, but not past the video's end (its duration);
+    None when neither is known."""
+    if len(frames) == 0:
+        return None
+    info, last = frames.info, float(frames.times[-1])
+    step = info.get("every_seconds")
+    if step is None and info.get("every_frames") and info.get("fps"):
+        step = info["every_frames"] / info["fps"]
+    duration = info.get("duration")
+    ends = [last + step] if step else []
+    ends += [duration] if duration and duration > last else []
+    return min(ends) if ends else None
 
 
 def classify_video(frames: VideoFrames, head: ZeroShotHead) -> VideoResult:
@@ -363,8 +405,9 @@ def classify_video(frames: VideoFrames, head: ZeroShotHead) -> VideoResult:
         head: the classes' text embeddings (`build_head`).
 
     Returns:
-        A VideoResult: `summary` (the video's classes from the renormalised mean frame embedding, best first,
-        with how many frames each won) and `timeline` (each frame's prediction and probabilities).
+        A VideoResult: `summary` (per class: the frames it won, its mean probability over the frames, and the
+        score and probability of the renormalised mean frame embedding; the class that won the most frames
+        first, ties by mean frame probability) and `timeline` (each frame's prediction and probabilities).
     """
     if len(frames) == 0:
         raise VideoError(f"no frames were sampled from {frames.path}")
@@ -380,22 +423,31 @@ def classify_video(frames: VideoFrames, head: ZeroShotHead) -> VideoResult:
                              "confidence": frame_probs[np.arange(len(best)), best]})
     timeline = pd.concat([timeline, pd.DataFrame(frame_probs, columns=prob_columns(classes))], axis=1)
     won = pd.Series([classes[b] for b in best]).value_counts()
-    summary = pd.DataFrame({"class": classes, "score": video_scores.numpy(), "probability": video_probs.numpy(),
+    summary = pd.DataFrame({"class": classes, "frames_won": [int(won.get(c, 0)) for c in classes],
                             "mean_frame_probability": frame_probs.mean(axis=0),
-                            "frames_won": [int(won.get(c, 0)) for c in classes]})
-    summary = summary.sort_values("probability", ascending=False, kind="stable").reset_index(drop=True)
+                            "mean_embedding_score": video_scores.numpy(),
+                            "mean_embedding_probability": video_probs.numpy()})
+    summary = summary.sort_values(["frames_won", "mean_frame_probability"], ascending=False,
+                                  kind="stable").reset_index(drop=True)
     return VideoResult(summary=summary, timeline=timeline, frames=frames, templates=list(head.templates),
                        ensemble=head.ensemble)
 
 
-def segments(timeline: pd.DataFrame) -> pd.DataFrame:
-    """Runs of consecutive frames with the same prediction: start, end (time of the run's last frame), class,
-    frames and mean confidence."""
+def segments(timeline: pd.DataFrame, end: float | None = None) -> pd.DataFrame:
+    """Runs of consecutive frames with the same prediction: start, end, class, frames and mean confidence.
+
+    A run lasts until the next one starts (a sample stands for the stretch up to the next sample), so the runs
+    leave no gaps; the last one ends at `end` (the end of what was sampled, `sampled_until`), or, not given, one
+    typical step (the median gap between samples) after the last sample."""
     if timeline.empty:
         return pd.DataFrame(columns=["start", "end", "prediction", "frames", "mean_confidence"])
+    times = timeline["time"].to_numpy(dtype=float)
+    if end is None:
+        end = times[-1] + (float(np.median(np.diff(times))) if len(times) > 1 else 0.0)
     run = (timeline["prediction"] != timeline["prediction"].shift()).cumsum()
     grouped = timeline.groupby(run, sort=False)
-    return pd.DataFrame({"start": grouped["time"].first().to_numpy(), "end": grouped["time"].last().to_numpy(),
+    starts = grouped["time"].first().to_numpy(dtype=float)
+    return pd.DataFrame({"start": starts, "end": np.append(starts[1:], max(end, times[-1])),
                          "prediction": grouped["prediction"].first().to_numpy(),
                          "frames": grouped.size().to_numpy(),
                          "mean_confidence": grouped["confidence"].mean().to_numpy()})

@@ -42,6 +42,7 @@ WORDS: dict[str, dict[str, str]] = {
     "title.ratio_types": {"en": "Aspect-ratio types", "zh": "图像比例分布"},
     "title.ratio_histogram": {"en": "Width/height ratio", "zh": "图像宽高比值分布"},
     "title.probabilities": {"en": "probability of each text", "zh": "各文本的概率"},
+    "title.class_probabilities": {"en": "probability of each class", "zh": "各类别的概率"},
     # axis labels, legends, captions
     "axis.images_predicted": {"en": "images predicted", "zh": "数量"},
     "axis.hidden_classes": {"en": "  ({hidden} that won no image not shown)",
@@ -168,6 +169,13 @@ WORDS: dict[str, dict[str, str]] = {
     "column.time": {"en": "time", "zh": "时间 (秒)"},
     "column.mean_frame_probability": {"en": "mean_frame_probability", "zh": "各帧平均概率"},
     "column.frames_won": {"en": "frames_won", "zh": "预测帧数"},
+    "column.mean_embedding_score": {"en": "mean_embedding_score", "zh": "平均帧嵌入得分"},
+    "column.mean_embedding_probability": {"en": "mean_embedding_probability", "zh": "平均帧嵌入概率"},
+    # the video's class and what it rests on (clipnb.video.VideoResult.basis)
+    "video.overall": {"en": "{name}: won {won} of {frames} sampled frames ({share:.0%})",
+                      "zh": "{name}: 在{frames}个采样帧中赢得{won}帧 ({share:.0%})"},
+    "video.tie": {"en": "; as many as {others}, ahead by mean frame probability ({mine:.3f} against {theirs:.3f})",
+                  "zh": "; 与{others}赢得的帧数相同, 以各帧平均概率胜出 ({mine:.3f} 对 {theirs:.3f})"},
     "column.start": {"en": "start", "zh": "开始 (秒)"},
     "column.end": {"en": "end", "zh": "结束 (秒)"},
     "column.frames": {"en": "frames", "zh": "帧数"},

@@ -465,9 +465,12 @@ VIDEO = [
     ("markdown", """\
 # 6. Zero-shot video classification
 
-视频分类: frames are sampled (every n seconds or every n frames) and decoded with PyAV, each frame is embedded,
-and the frame embeddings are averaged for the video's class. Scoring every frame as well gives a timeline of
-class probabilities: where in the video each class is seen."""),
+视频分类: frames are sampled (every n seconds or every n frames) and decoded with PyAV, and each frame is embedded
+and classified: a timeline of class probabilities shows where in the video each class is seen. The video as a
+whole is the class that won the most sampled frames (ties: the higher mean probability over the frames), printed
+with that count, so that it agrees with what the frames say. The summary keeps, beside it, the class of the
+averaged frame embeddings (`mean_embedding_*`): an average of a red circle, a blue star and a green square can
+lie closest to a class that no frame shows."""),
     ("parameters", f"""\
 {MODEL_LINE}
 video = None  # a video file (mp4, mov, mkv, webm, ...); None: a generated video of shapes that change every 2 s
@@ -493,15 +496,17 @@ info"""),
 frames = clipnb.embed_video(model, video, None if every_frames else every_seconds, every_frames)
 head = clipnb.build_head(model, classes, templates, ensemble, cache=cache)
 result = clipnb.classify_video(frames, head)
-print(f"{len(frames)} frames sampled; the video as a whole: {result.prediction} ({result.confidence:.1%})")
+print(f"{len(frames)} frames sampled; the video as a whole: {result.basis(LANG)}")
 result.summary.head(5).style.format(precision=4).hide(axis="index")"""),
-    ("markdown", "Runs of frames with the same prediction:"),
+    ("markdown", "Runs of frames with the same prediction: each lasts until the next one starts (a sampled frame stands "
+                 "for the video up to the next sample), the last one until the end of what was sampled."),
     ("code", """\
 result.segments().style.format(precision=2).hide(axis="index")"""),
     ("code", """\
 timeline_chart = video_plots.video_figure(frames, result.timeline, title=Path(video).name, lang=LANG)
 timeline_chart"""),
-    ("markdown", "## Frame by frame\n\nMove the slider to see a sampled frame and its best classes."),
+    ("markdown", "## Frame by frame\n\nMove the slider to see a sampled frame and the probability of its five best "
+                 "classes, in the colours of the timeline."),
     ("code", """\
 import ipywidgets as widgets
 from IPython.display import display
@@ -509,13 +514,15 @@ from IPython.display import display
 frame_slider = widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description="frame")
 frame_view = widgets.Output()
 timeline_probabilities = clipnb.probabilities(result.timeline)
+palette = plotting.class_palette(classes)  # each class in its colour of the timeline
 
 
 def redraw(_=None):
     row = result.timeline.iloc[frame_slider.value]
     probabilities = timeline_probabilities.iloc[frame_slider.value].astype(float)
     figure = plotting.similarity_figure(frames.thumbnails[frame_slider.value], probabilities.nlargest(5),
-                                        title=f"{row['time']:.2f} s", lang=LANG)
+                                        title=f"{row['time']:.2f} s", palette=palette, lang=LANG,
+                                        bars_title=clipnb.words.word("title.class_probabilities", LANG))
     with frame_view:
         frame_view.clear_output(wait=True)
         display(figure)

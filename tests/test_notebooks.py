@@ -366,7 +366,7 @@ def test_video_notebook_in_chinese(tmp_path):
     no_font_words(text)
     timeline = pd.read_csv(out / "timeline.csv")
     assert list(timeline.columns[:4]) == ["帧", "时间 (秒)", "预测类别", "最高置信度"] and "red circle_概率" in timeline
-    assert list(pd.read_csv(out / "summary.csv").columns[:3]) == ["类别", "得分", "概率"]
+    assert list(pd.read_csv(out / "summary.csv").columns[:3]) == ["类别", "预测帧数", "各帧平均概率"]
     assert (out / "timeline.png").is_file()
 
 

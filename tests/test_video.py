@@ -107,15 +107,16 @@ def test_the_timeline_follows_the_shape_that_changes_halfway(demo, changing):
     # the video as a whole: frames won are counted, and the mean embedding gives one distribution
     won = result.summary.set_index("class")["frames_won"]
     assert won.sum() == 8 and won["red circle"] >= 3 and won["blue star"] >= 3
-    assert result.summary["probability"].sum() == pytest.approx(1, abs=1e-4)
+    assert result.summary["mean_embedding_probability"].sum() == pytest.approx(1, abs=1e-4)
 
 
 def test_segments_of_a_timeline():
     timeline = pd.DataFrame({"time": [0, 1, 2, 3, 4], "prediction": list("aabba"),
                              "confidence": [0.9, 0.7, 0.6, 0.8, 0.5]})
     found = segments(timeline)
-    assert found[["start", "end", "prediction", "frames"]].values.tolist() == [[0, 1, "a", 2], [2, 3, "b", 2],
-                                                                                [4, 4, "a", 1]]
+    # a run lasts until the next starts; the last one a typical step (1 s) after its sample
+    assert found[["start", "end", "prediction", "frames"]].values.tolist() == [[0, 2, "a", 2], [2, 4, "b", 2],
+                                                                                [4, 5, "a", 1]]
     assert found["mean_confidence"].tolist() == pytest.approx([0.8, 0.7, 0.5])
 
 
@@ -125,7 +126,7 @@ def test_video_command_prints_the_prediction_and_writes_the_timeline(demo, chang
     printed = capsys.readouterr().out
     assert code == 0
     assert "4.0 s, 4 fps, 112x96; 4 frames sampled every 1 s" in printed
-    assert "prediction (mean of frame embeddings): " in printed and "timeline:" in printed
+    assert "the video as a whole: " in printed and "timeline:" in printed
     timeline = pd.read_csv(tmp_path / "out" / "timeline.csv")
     assert timeline["time"].tolist() == [0, 1, 2, 3]
     assert (timeline["prob_red circle"] > timeline["prob_blue star"]).tolist() == [True, True, False, False]
