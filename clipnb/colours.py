@@ -92,9 +92,10 @@ def edge_colour(face, default=None):
 
 # Shades of a colour as steps of lightness J and hue h in CIECAM02 (perceptual: a step looks the same size in
 # every colour), nearest first: darker and lighter, then the hue turned a little either way (a red turned
-# further reads as pink or orange), then both.
+# further reads as pink or orange), then both, then further.
 SHADE_STEPS = ((-14, 0), (14, 0), (-26, 0), (24, 0), (0, -12), (0, 12), (-14, -12), (-14, 12), (14, -12),
-               (14, 12), (-26, -12), (-26, 12), (24, -12), (24, 12))  # no darker: a red so dark reads black
+               (14, 12), (-26, -12), (-26, 12), (24, -12), (24, 12), (-20, -24), (-20, 24), (20, -24), (20, 24),
+               (-32, 0), (32, 0))  # the last ones only for many classes of one colour among many colours
 TINT_HUES = (250, 60, 150, 10, 300, 200)  # a white, grey or black has no hue to turn: faint tints of these
 TINT_CHROMA = 12  # CIECAM02 chroma of those tints, and below which a colour counts as having no hue
 
