@@ -90,12 +90,13 @@ def edge_colour(face, default=None):
     return OUTLINE if _ucs([to_rgb(face)])[0, 0] > LIGHT else default
 
 
-# Shades of a colour as steps of lightness J and hue h in CIECAM02 (perceptual: a step looks the same size in
-# every colour), nearest first: darker and lighter, then the hue turned a little either way (a red turned
-# further reads as pink or orange), then both, then further.
-SHADE_STEPS = ((-14, 0), (14, 0), (-26, 0), (24, 0), (0, -12), (0, 12), (-14, -12), (-14, 12), (14, -12),
-               (14, 12), (-26, -12), (-26, 12), (24, -12), (24, 12), (-20, -24), (-20, 24), (20, -24), (20, 24),
-               (-32, 0), (32, 0))  # the last ones only for many classes of one colour among many colours
+# Shades of a colour as steps of lightness J, hue h and a share of its chroma C in CIECAM02 (perceptual: a step
+# looks the same size in every colour), nearest first: darker and lighter, then muted (a dusty red is still
+# red), then the hue turned a little either way (a red turned further reads as pink or orange), then further.
+SHADE_STEPS = ((-14, 0, 1), (14, 0, 1), (-26, 0, 1), (24, 0, 1), (0, 0, 0.5), (-14, 0, 0.5), (14, 0, 0.5),
+               (0, -12, 1), (0, 12, 1), (-14, -12, 1), (-14, 12, 1), (14, -12, 1), (14, 12, 1), (-26, -12, 1),
+               (-26, 12, 1), (24, -12, 1), (24, 12, 1), (-20, -24, 1), (-20, 24, 1), (20, -24, 1), (20, 24, 1),
+               (-32, 0, 1), (32, 0, 1))  # the last ones only for many classes of one colour among many colours
 TINT_HUES = (250, 60, 150, 10, 300, 200)  # a white, grey or black has no hue to turn: faint tints of these
 TINT_CHROMA = 12  # CIECAM02 chroma of those tints, and below which a colour counts as having no hue
 
@@ -113,7 +114,7 @@ def _shades(word: str) -> tuple[tuple, ...]:
         steps = [(lightness + nudge, TINT_CHROMA, h) for h in TINT_HUES]
         steps += [(lightness + d, chroma, hue) for d in ((-8, -14) if lightness > LIGHT else (12, -12, 22, -22))]
     else:
-        steps = [(lightness + dj, chroma, (hue + dh) % 360) for dj, dh in SHADE_STEPS]
+        steps = [(lightness + dj, chroma * share, (hue + dh) % 360) for dj, dh, share in SHADE_STEPS]
     steps = np.array(steps, dtype=float)
     steps[:, 0] = np.clip(steps[:, 0], 1, 99)  # CIECAM02 has no lightness beyond black and white
     with np.errstate(invalid="ignore"):
