@@ -188,3 +188,20 @@ def test_the_panel_and_its_chart_use_the_same_colours(tiny_model, tmp_path):
     assert to_hex(panel.palette["green square"]) in panel.html
     white = class_chart_html(known_results(["white cross", "cat"], [0, 1]), class_palette(["white cross", "cat"]))
     assert f"background:#ffffff;box-shadow:inset 0 0 0 1px {OUTLINE}" in white
+
+
+def test_the_map_panel_colours_as_the_figure_and_still_names_a_grey_class_on_hover():
+    from clipnb.map_widget import MapPanel
+
+    counts = {name: 48 - i for i, name in enumerate(CLASSES)}
+    predictions = [name for name, count in counts.items() for _ in range(count)]
+    panel = MapPanel(map_table(CLASSES, predictions))
+    palette = class_palette(CLASSES)
+    dots = panel.figure.data[0]
+    assert dots.marker.color[0] == to_hex(palette["red circle"])  # as in the report figure and the dashboards
+    last = len(predictions) - 1  # a black cross: not among the 20 most frequent, drawn grey
+    assert dots.marker.color[last] == NO_CLASS_COLOUR and dots.text[last].endswith("<br>black cross")
+    assert "other 28 classes (grey)" in panel.legend_view.value and "black cross" not in panel.legend_view.value
+    few = MapPanel(map_table(NAMES, NAMES)).figure.data[0]  # green square, red circle, white cross, cat
+    assert list(few.marker.line.color) == [to_hex(few.marker.color[0]), to_hex(few.marker.color[1]),
+                                           OUTLINE.lower(), to_hex(few.marker.color[3])]  # a rim on white only
