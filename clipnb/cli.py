@@ -275,10 +275,16 @@ def cluster_options(args: argparse.Namespace) -> dict:
 @contextmanager
 def dask_cluster(args: argparse.Namespace):
     """Leave the cluster that cluster_options joined at the end of the run, stopping it if it was started here.
-    --store without a cluster is refused first, before any model is loaded."""
-    if getattr(args, "store", None) is not None and args.scheduler is None and args.dask_workers is None:
+    --store without a cluster is refused first, before any model is loaded; the store is checked then too."""
+    on_cluster = getattr(args, "scheduler", None) is not None or getattr(args, "dask_workers", None) is not None
+    if getattr(args, "store", None) is not None and not on_cluster:
         raise FolderError("--store keeps a cluster run's shards: give --scheduler ADDRESS or --dask-workers N "
                           "with it (on one machine the embedding cache, --cache-dir, does that job)")
+    if on_cluster:
+        from . import cluster
+
+        # made absolute here (workers run in other folders), and reachable before any model or cluster work
+        args.store = cluster.check_store(cluster.default_store(args.store, cache_from(args)))
     try:
         yield
     finally:
@@ -713,8 +719,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"clipnb: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("clipnb: interrupted; embeddings computed so far are cached", file=sys.stderr)
+        print(f"clipnb: interrupted; {_kept_when_interrupted(args)}", file=sys.stderr)
         return 130
+
+
+def _kept_when_interrupted(args: argparse.Namespace) -> str:
+    """What an interrupted run kept: the cache's embeddings, or a cluster run's finished shards in its store."""
+    if getattr(args, "scheduler", None) is None and getattr(args, "dask_workers", None) is None:
+        return "embeddings computed so far are cached"
+    from . import cluster
+
+    return cluster.kept_note(args.store)
 
 
 @contextmanager

@@ -60,6 +60,9 @@ class EmbeddedImages:
     features: torch.Tensor  # [images, D] float32, L2-normalised; NaN rows where `error` is set
     model_fingerprint: str = ""
     stats: dict = field(default_factory=dict)
+    # per row, the SHA-256 of the file's bytes that were decoded (or looked up in the cache); None where none
+    # was read: the Parquet store of clipnb.cluster keeps it, to know a file changed since
+    contents: list | None = None
 
     @property
     def ok(self) -> np.ndarray:
@@ -429,7 +432,8 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
              "images": count, "encoded": len(todo), "cache_hits": hits, "seconds": elapsed,
              "failed": int(sum(1 for e in errors if e)), "batch_size": batch_size, "workers": workers if todo else 0,
              "images_per_s": count / elapsed if elapsed > 0 else float("nan")}
-    return EmbeddedImages(records=records, features=features, model_fingerprint=model.fingerprint, stats=stats)
+    return EmbeddedImages(records=records, features=features, model_fingerprint=model.fingerprint, stats=stats,
+                          contents=contents)
 
 
 def progress_bar(total: int | None, enabled: bool, description: str, unit: str = "img"):
