@@ -10,7 +10,8 @@ defined in `clipnb.schema`), summaries, comparisons of prompt settings (`score_s
 (`compare_models`), evaluation against labels and calibration (`calibrate`, `apply_temperature`), search,
 collection analysis (`find_duplicates`, `mark_outliers`, `embedding_map`), video and few-shot probes, and the
 writers of their files (`write_csv`, `write_evaluation`, `write_model_comparison`, `write_video_report`, `write_probe_report`).
-Importing it loads no plotting, widget or demo code.
+Importing it is quick: each name's module is imported when the name is first used, and none
+loads plotting, widget or demo code.
 
 Public submodules, imported by name when needed:
 - `clipnb.plotting`, `clipnb.evaluation_plots`, `clipnb.calibration_plots`, `clipnb.search_plots`,
@@ -23,30 +24,39 @@ Public submodules, imported by name when needed:
 - `clipnb.schema`: the definition of the results table's columns and settings.
 Other modules are the package's inside and may change.
 """
-from .cache import EmbeddingCache
-from .calibration import Calibration, apply_temperature, calibrate, expected_calibration_error, reliability_table
-from .classify import classify, results_table, similarity
-from .compare import SettingsComparison, highlight_changes, score_settings, setting_summary
-from .duplicates import duplicate_summary, find_duplicates, write_duplicates
-from .embedding import EmbeddedImages, embed_images
-from .embedding_map import MapError, embedding_map
-from .evaluate import Evaluation, evaluate_labelled
-from .export import ExportError, save_figure, write_csv, write_json
-from .images import FolderError, ImageReadError, aspect_info, find_images, folder_note, gather_images, open_image
-from .labels import LabelError, LabelledImages, embed_labelled, folder_labels, match_classes, read_labels
-from .model_comparison import ModelComparison, compare_models
-from .models import ClipModel, ModelError, available_models, list_models, load_model
-from .outliers import mark_outliers
-from .probe import ProbeError, curve_summary, probe_labelled
-from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, PromptSpec, prompt_spec,
-                      resolve_templates, template_sets)
-from .report import write_evaluation, write_model_comparison, write_probe_report, write_video_report
-from .schema import probabilities, scores, setting
-from .scoring import ClassWarning, ZeroShotHead, build_head, class_warnings, encode_texts
-from .search import ImageIndex, index_from_store, index_images, rank_captions, search_image, search_text
-from .summary import class_summary, prediction_counts, ratio_counts, run_summary, summary_text
-from .video import VideoError, VideoFrames, VideoResult, classify_video, embed_video, video_info
-from .words import LANGUAGES, localised
+import importlib
+import sys
+import types
+
+# each module and the public names it defines: a name's module is imported when the name is first used
+# (PEP 562), so `import clipnb` and the command line's `--help` import no torch, pandas or transformers
+_EXPORTS = {
+    "cache": "EmbeddingCache",
+    "calibration": "Calibration apply_temperature calibrate expected_calibration_error reliability_table",
+    "classify": "classify results_table similarity",
+    "compare": "SettingsComparison highlight_changes score_settings setting_summary",
+    "duplicates": "duplicate_summary find_duplicates write_duplicates",
+    "embedding": "EmbeddedImages embed_images",
+    "embedding_map": "MapError embedding_map",
+    "evaluate": "Evaluation evaluate_labelled",
+    "export": "ExportError save_figure write_csv write_json",
+    "images": "FolderError ImageReadError aspect_info find_images folder_note gather_images open_image",
+    "labels": "LabelError LabelledImages embed_labelled folder_labels match_classes read_labels",
+    "model_comparison": "ModelComparison compare_models",
+    "models": "ClipModel ModelError available_models list_models load_model",
+    "outliers": "mark_outliers",
+    "probe": "ProbeError curve_summary probe_labelled",
+    "prompts": ("DEFAULT_TEMPLATES ENSEMBLE_METHODS TEMPLATE_SETS PromptError PromptSpec prompt_spec resolve_templates "
+                "template_sets"),
+    "report": "write_evaluation write_model_comparison write_probe_report write_video_report",
+    "schema": "probabilities scores setting",
+    "scoring": "ClassWarning ZeroShotHead build_head class_warnings encode_texts",
+    "search": "ImageIndex index_from_store index_images rank_captions search_image search_text",
+    "summary": "class_summary prediction_counts ratio_counts run_summary summary_text",
+    "video": "VideoError VideoFrames VideoResult classify_video embed_video video_info",
+    "words": "LANGUAGES localised",
+}
+_HOMES = {name: module for module, names in _EXPORTS.items() for name in names.split()}
 
 __version__ = "0.1.0"
 
@@ -69,3 +79,31 @@ __all__ = [
     "summary_text", "template_sets", "video_info", "write_csv", "write_evaluation", "write_json",
     "write_model_comparison", "write_probe_report", "write_video_report",
 ]
+
+
+def __getattr__(name: str):
+    """A public name, imported from its module on first use (then kept in the package, so once only)."""
+    module = _HOMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'clipnb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The package's module object: `clipnb.classify` and `clipnb.embedding_map` are functions named like the
+    modules that define them, and importing such a module makes Python bind the module to that name of
+    the package. The function keeps the name (as it did when this package imported everything at once)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if isinstance(value, types.ModuleType) and _HOMES.get(name) == name and value.__name__ == f"{__name__}.{name}":
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

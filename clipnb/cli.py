@@ -7,6 +7,10 @@ print one "clipnb: warning:" line each.
 
 Layout: the option groups several commands share (model, embedding, prompts, outputs), then one function per
 command that declares its own arguments and one that runs it, and `COMMANDS`, the table that joins them.
+
+Imports: each function imports the modules it needs when it runs (torch, pandas and transformers take
+seconds to import), and the parser gets only the options of the command being run, so `--help` imports
+none of them and each command only what it uses.
 """
 from __future__ import annotations
 
@@ -19,45 +23,33 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
-from PIL import ImageColor
-
-# load_model and write_csv are called through their modules, so that a test replacing them reaches the CLI
-from . import export, models
-from .cache import CacheError, CacheWarning, EmbeddingCache
-from .calibration import CalibrationWarning, calibrate, check_temperature
-from .classify import check_image_file, classify, similarity
-from .compare import score_settings
-from .duplicates import DEFAULT_THRESHOLD as DUPLICATE_THRESHOLD
-from .duplicates import check_threshold, duplicate_summary, find_duplicates, write_duplicates
-from .embedding import CPU_BATCH, CUDA_BATCH, DRAFT_FACTOR
-from .evaluate import evaluate_labelled
-from .export import ExportError, check_output_file, check_output_folder
-from .images import FolderError, ImageReadError, folder_note, gather_images
-from .labels import LabelError, check_folder, embed_labelled, match_classes, read_labels
-from .model_comparison import compare_models
-from .outliers import check_unknown
-from .models import DEFAULT_MODEL, ClipModel, ModelError
-from .probe import ProbeError, check_seed, curve_summary, probe_labelled
 from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, PromptSpec, prompt_spec,
                       resolve_templates, template_sets)
-from .report import write_evaluation, write_model_comparison, write_probe_report, write_video_report
-from .schema import setting
-from .scoring import ClassWarning, build_head
-from .search import index_images, search_image, search_text
-from .summary import plural, summary_text
-from .words import LANGUAGES, localised, word
-from .video import VideoError, classify_video, embed_video, video_info
 
-# The problems that end a run with one "clipnb: error: ..." line and exit code 2 (see main).
-FATAL = (ModelError, PromptError, FolderError, ImageReadError, ExportError, FileNotFoundError, LabelError,
-         ProbeError, VideoError, ConnectionError, CacheError)
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache
+    from .models import ClipModel
+
+# The problems that end a run with one "clipnb: error: ..." line and exit code 2 (see main), named by module,
+# since a module that was not imported raised none of them.
+FATAL = ("clipnb.models.ModelError", "clipnb.prompts.PromptError", "clipnb.images.FolderError",
+         "clipnb.images.ImageReadError", "clipnb.export.ExportError", "builtins.FileNotFoundError",
+         "clipnb.labels.LabelError", "clipnb.probe.ProbeError", "clipnb.video.VideoError", "builtins.ConnectionError",
+         "clipnb.cache.CacheError")
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Whether an exception is one of FATAL (or a subclass of one)."""
+    return any(f"{kind.__module__}.{kind.__qualname__}" in FATAL for kind in type(exc).__mro__)
 
 
 # ---- argument types ------------------------------------------------------------------------------------
 
 def _colour(text: str) -> tuple[int, int, int]:
+    from PIL import ImageColor
+
     try:
         return ImageColor.getrgb(text)[:3]
     except ValueError:
@@ -72,6 +64,8 @@ def _positive(text: str) -> int:
 
 
 def _cosine(text: str) -> float:
+    from .duplicates import check_threshold
+
     try:
         value = float(text)
     except ValueError:
@@ -90,6 +84,8 @@ def _positive_float(text: str) -> float:
 
 
 def _temperature(text: str) -> float:
+    from .calibration import check_temperature
+
     try:
         return check_temperature(float(text))
     except ValueError as exc:
@@ -98,6 +94,8 @@ def _temperature(text: str) -> float:
 
 
 def _seed(text: str) -> int:
+    from .probe import check_seed
+
     try:
         return check_seed(int(text))
     except ValueError:  # ProbeError too
@@ -117,14 +115,14 @@ MANY_TEMPLATES_HELP = (f"template sets ({', '.join(TEMPLATE_SETS)}), template fi
 TRUNCATE_HELP = "cut prompts longer than the model's context"
 
 
-MODEL_HELP = (f"the model: an openai-clip name (ViT-B/32, RN50, ...), a checkpoint file, demo, open_clip:ARCH, "
-              f"hf:ID_OR_FOLDER or cn_clip:NAME; SPEC,PRETRAINED gives the weights in the same word "
-              f"(`python -m clipnb models` lists them; default {DEFAULT_MODEL})")
-
-
 def model_options(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
     """--model, --pretrained, --device, --download-root: which model to load, and where (see load_model_from).
     With `many`, --model may be given several times (to compare models)."""
+    from .models import DEFAULT_MODEL
+
+    MODEL_HELP = (f"the model: an openai-clip name (ViT-B/32, RN50, ...), a checkpoint file, demo, open_clip:ARCH, "
+                  f"hf:ID_OR_FOLDER or cn_clip:NAME; SPEC,PRETRAINED gives the weights in the same word "
+                  f"(`python -m clipnb models` lists them; default {DEFAULT_MODEL})")
     if many:
         parser.add_argument("--model", action="append", default=None,
                             help=MODEL_HELP + "; give --model several times to compare models")
@@ -141,6 +139,8 @@ def model_options(parser: argparse.ArgumentParser, *, many: bool = False) -> Non
 
 def batch_options(parser: argparse.ArgumentParser) -> None:
     """--batch-size and --quiet: how images go through the model (all that the video command takes)."""
+    from .embedding import CPU_BATCH, CUDA_BATCH
+
     parser.add_argument("--batch-size", type=_positive, default=None,
                         help=f"images per forward pass (default: {CPU_BATCH} per stream on the CPU, {CUDA_BATCH} on CUDA)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -148,6 +148,8 @@ def batch_options(parser: argparse.ArgumentParser) -> None:
 
 def embedding_options(parser: argparse.ArgumentParser) -> None:
     """The batch options, decoding (--workers, --exact, --background) and the embedding cache (see cache_from)."""
+    from .embedding import DRAFT_FACTOR
+
     batch_options(parser)
     parser.add_argument("--workers", type=int, default=None,
                         help="decoding worker processes beside the model (default: none on the CPU, where one stream "
@@ -209,6 +211,8 @@ def output_options(parser: argparse.ArgumentParser, *, csv: tuple[str | None, st
                    lang: str | None = None) -> None:
     """--csv, --out, --bom and --lang, each given as (default, help) or, for --bom and --lang, its help; None
     leaves it out. With --csv or --out, also --raw-csv. Both are checked before any work (`check_outputs`)."""
+    from .words import LANGUAGES
+
     if csv:
         parser.add_argument("--csv", default=csv[0], help=csv[1])
     if out:
@@ -234,6 +238,8 @@ def check_outputs(args: argparse.Namespace) -> None:
     is lost to an output that cannot be written: a CSV must not be a device, FIFO or folder, be named like an
     image or be one of the command's inputs, and its folder must be writable; --out must be a folder that
     exists or can be made there."""
+    from .export import check_output_file, check_output_folder
+
     if getattr(args, "csv", None):
         inputs = []
         for name in INPUT_OPTIONS:
@@ -246,13 +252,19 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 def load_model_from(args: argparse.Namespace, spec: str | None = None) -> ClipModel:
     """The model of --model (or `spec`), --pretrained, --device and --download-root (the one place the
-    command line loads one)."""
+    command line loads one). The weights file's SHA-256 is remembered in the cache folder (--cache-dir;
+    not with --no-cache), so an unchanged file is hashed once, not at every run."""
+    from . import models  # load_model through its module, so that a test replacing it reaches the CLI
+
     return models.load_model(spec or args.model, pretrained=args.pretrained, device=args.device,
-                             download_root=args.download_root)
+                             download_root=args.download_root, cache=cache_from(args) if hasattr(args, "no_cache")
+                             else True)
 
 
 def cache_from(args: argparse.Namespace) -> EmbeddingCache | None:
     """The embedding cache of --cache-dir, or None with --no-cache."""
+    from .cache import EmbeddingCache
+
     return None if args.no_cache else EmbeddingCache(args.cache_dir)
 
 
@@ -278,6 +290,8 @@ def dask_cluster(args: argparse.Namespace):
     --store without a cluster is refused first, before any model is loaded; the store is checked then too."""
     on_cluster = getattr(args, "scheduler", None) is not None or getattr(args, "dask_workers", None) is not None
     if getattr(args, "store", None) is not None and not on_cluster:
+        from .images import FolderError
+
         raise FolderError("--store keeps a cluster run's shards: give --scheduler ADDRESS or --dask-workers N "
                           "with it (on one machine the embedding cache, --cache-dir, does that job)")
     if on_cluster:
@@ -302,6 +316,8 @@ def spec_from(args: argparse.Namespace) -> PromptSpec:
 
 def images_from(args: argparse.Namespace, to_stderr: bool = False) -> list:
     """The images of FOLDER (and its subfolders with --recursive); says which ones a folder gives."""
+    from .images import folder_note, gather_images
+
     items = gather_images(args.folder, recursive=args.recursive)
     if Path(args.folder).is_dir():
         print(folder_note(args.folder, args.recursive, option="--recursive"),
@@ -312,6 +328,8 @@ def images_from(args: argparse.Namespace, to_stderr: bool = False) -> list:
 def check_labelled_folder(args: argparse.Namespace) -> None:
     """FOLDER (or --labels) against --classes, checked before any model is loaded; one class is refused, since
     every image is then right whatever the model does."""
+    from .labels import LabelError, check_folder, match_classes, read_labels
+
     classes, _ = match_classes(read_labels(check_folder(args.folder), args.labels)["label"], args.classes)
     if len(classes) < 2:
         source = f"the labels of {args.labels}" if args.labels else f"the subfolders of {args.folder}"
@@ -322,7 +340,9 @@ def check_labelled_folder(args: argparse.Namespace) -> None:
 
 def embed_labelled_with(args: argparse.Namespace, model: ClipModel, cache: EmbeddingCache | None):
     """The labelled folder embedded by one model, with the embedding options of the command line."""
-    return embed_labelled(model, args.folder, args.labels, args.classes, cache=cache, batch_size=args.batch_size,
+    from . import labels  # embed_labelled through its module, so that a test replacing it reaches the CLI
+
+    return labels.embed_labelled(model, args.folder, args.labels, args.classes, cache=cache, batch_size=args.batch_size,
                           exact=args.exact, num_workers=args.workers, progress=not args.quiet,
                           **cluster_options(args))
 
@@ -354,6 +374,12 @@ def classify_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_classify(args: argparse.Namespace) -> int:
+    from . import export
+    from .classify import classify
+    from .outliers import check_unknown
+    from .summary import plural, summary_text
+    from .words import localised, word
+
     # everything that can be checked without the model is checked first (the outputs: check_outputs)
     spec = spec_from(args)
     check_unknown(spec.classes, args.unknown)
@@ -381,6 +407,8 @@ def similarity_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_similarity(args: argparse.Namespace) -> int:
+    from .classify import check_image_file, similarity
+
     check_image_file(args.image, classify_hint=f"`python -m clipnb classify {args.image} --classes ...`")
     model = load_model_from(args)
     probs = similarity(args.image, args.texts, model=model, truncate=args.truncate)
@@ -396,6 +424,8 @@ def cache_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cache(args: argparse.Namespace) -> int:
+    from .cache import EmbeddingCache
+
     cache = EmbeddingCache(args.cache_dir)
     if args.action == "clear":
         before = cache.info()
@@ -417,6 +447,8 @@ def evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 def model_specs(args: argparse.Namespace) -> list[str]:
     """The specs of --model given several times (default: the default model). --pretrained names the
     weights of one model, so with several it is refused: each --model then says its own as SPEC,PRETRAINED."""
+    from .models import DEFAULT_MODEL, ModelError
+
     specs = args.model or [DEFAULT_MODEL]
     if len(specs) > 1 and args.pretrained is not None:
         raise ModelError(f"--pretrained {args.pretrained} is ambiguous with {len(specs)} models; give each its "
@@ -425,6 +457,12 @@ def model_specs(args: argparse.Namespace) -> list[str]:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from .calibration import calibrate
+    from .compare import score_settings
+    from .evaluate import evaluate_labelled
+    from .model_comparison import compare_models
+    from .report import write_evaluation, write_model_comparison
+
     # templates, folder, labels and classes are checked before any model is loaded, and every model is
     # loaded before any image is embedded, so a bad spec fails at once
     sets = template_sets(args.templates)
@@ -478,6 +516,10 @@ def search_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_search(args: argparse.Namespace) -> int:
+    from . import export
+    from .search import index_images, search_image, search_text
+    from .words import localised
+
     if args.image and not Path(args.image).is_file():
         kind = "is a folder; give one image file" if Path(args.image).is_dir() else "does not exist"
         raise FileNotFoundError(f"query image {args.image} {kind}")
@@ -503,6 +545,8 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def duplicates_arguments(parser: argparse.ArgumentParser) -> None:
+    from .duplicates import DEFAULT_THRESHOLD as DUPLICATE_THRESHOLD
+
     parser.add_argument("folder", help="a folder of images (embeddings and file hashes are cached)")
     parser.add_argument("--threshold", type=_cosine, default=DUPLICATE_THRESHOLD,
                         help="the cosine at or above which two images are near copies (default "
@@ -514,6 +558,9 @@ def duplicates_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_duplicates(args: argparse.Namespace) -> int:
+    from .duplicates import duplicate_summary, find_duplicates, write_duplicates
+    from .summary import plural
+
     items = images_from(args, to_stderr=True)
     model = load_model_from(args)
     table = find_duplicates(items, model, threshold=args.threshold, cache=cache_from(args), exact=args.exact,
@@ -549,6 +596,10 @@ def video_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_video(args: argparse.Namespace) -> int:
+    from .report import write_video_report
+    from .scoring import build_head
+    from .video import classify_video, embed_video, video_info
+
     spec = spec_from(args)
     info = video_info(args.file)  # a bad file fails before the model loads
     every_seconds = None if args.every_frames else (args.every_seconds or 1.0)
@@ -589,6 +640,10 @@ def probe_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_probe(args: argparse.Namespace) -> int:
+    from .probe import curve_summary, probe_labelled
+    from .report import write_probe_report
+    from .schema import setting
+
     templates = resolve_templates(args.templates)
     model, cache, labelled = embed_labelled_folder(args)
     curve = probe_labelled(labelled, model, templates=templates, shots=args.shots, trials=args.trials,
@@ -608,6 +663,8 @@ def run_probe(args: argparse.Namespace) -> int:
 
 
 def models_arguments(parser: argparse.ArgumentParser) -> None:
+    from . import models
+
     parser.add_argument("--family", choices=list(models.FAMILIES), default=None,
                         help="list one family only (default: all)")
     parser.add_argument("--on-disk", action="store_true", help="list only models whose weights are here already")
@@ -615,6 +672,8 @@ def models_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
+    from . import models
+
     rows = models.list_models(args.family, download_root=args.download_root)
     for family in dict.fromkeys(row.family for row in rows):
         module = models.family_module(family)
@@ -693,16 +752,24 @@ COMMANDS = {command.name: command for command in (
 )}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser: one sub-parser per entry of COMMANDS, with its shared groups, then its own options."""
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser: one sub-parser per entry of COMMANDS; those named in `commands` (default: all) get
+    their shared groups, then their own options (whose help texts import the modules they name)."""
     parser = argparse.ArgumentParser(prog="python -m clipnb", description="Zero-shot image analysis with CLIP.")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS.values():
         sub = subparsers.add_parser(command.name, help=command.help)
-        for group in command.groups:
-            group(sub)
-        command.arguments(sub)
+        if commands is None or command.name in commands:
+            for group in command.groups:
+                group(sub)
+            command.arguments(sub)
     return parser
+
+
+def command_named(argv: list[str] | None) -> list[str]:
+    """The command of a command line as a list ([] when there is none, as with --help alone): the first word
+    that is not an option, since the parser itself takes no option but --help."""
+    return [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")][:1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -710,12 +777,14 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a file name the console cannot encode must not end a run
         if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    args = build_parser().parse_args(argv)
+    args = build_parser(command_named(argv)).parse_args(argv)
     try:
         check_outputs(args)
         with _class_warnings_as_lines(), dask_cluster(args):
             return COMMANDS[args.command].run(args)
-    except FATAL as exc:
+    except Exception as exc:
+        if not is_fatal(exc):
+            raise
         print(f"clipnb: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -737,6 +806,10 @@ def _class_warnings_as_lines():
     """Print each ClassWarning, CalibrationWarning or CacheWarning once, as one "clipnb: warning: ..." line on stderr (evaluate
     builds a head per template set and ensembling method: the same warning would come many times); other
     warnings as usual."""
+    from .cache import CacheWarning
+    from .calibration import CalibrationWarning
+    from .scoring import ClassWarning
+
     shown = set()
     with warnings.catch_warnings():  # restores the filters and showwarning afterwards
         warnings.simplefilter("always", ClassWarning)

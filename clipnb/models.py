@@ -15,6 +15,8 @@ parameter cell and $CLIPNB_MODEL: "open_clip:ViT-B-32,laion2b_s34b_b79k".
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import hashlib
 import importlib
@@ -22,11 +24,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 import torch
 
 from .memory import release_freed_memory, reuse_freed_memory
+
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache
 
 DEMO_NAME = "demo"
 DEFAULT_MODEL = "ViT-B/32"
@@ -207,7 +212,8 @@ def family_module(family: str):
 
 
 def load_model(spec: str | os.PathLike = DEFAULT_MODEL, pretrained: str | os.PathLike | None = None,
-               device: str | torch.device = "auto", download_root: str | os.PathLike | None = None) -> ClipModel:
+               device: str | torch.device = "auto", download_root: str | os.PathLike | None = None,
+               cache: EmbeddingCache | bool | None = True) -> ClipModel:
     """Load a CLIP model of any family (see the module's docstring for the specs).
 
     float32 on the CPU (half-precision LayerNorm is not implemented there), float16 on CUDA.
@@ -219,6 +225,8 @@ def load_model(spec: str | os.PathLike = DEFAULT_MODEL, pretrained: str | os.Pat
             weights file, a Chinese-CLIP checkpoint.
         device: "auto" (CUDA when present), "cpu", "cuda", or a torch.device.
         download_root: where downloaded weights are kept (each family's usual place when None).
+        cache: where the SHA-256 of weights files is remembered (`weights_sha256`): an EmbeddingCache,
+            True for the default cache folder, None or False to hash the weights at every load.
 
     Returns:
         A ClipModel. Raises ModelError with a message a user can act on when the weights cannot be had.
@@ -232,7 +240,8 @@ def load_model(spec: str | os.PathLike = DEFAULT_MODEL, pretrained: str | os.Pat
                          f"{family_module(family).EXAMPLE}")
     device = resolve_device(device)
     root = Path(os.path.expanduser(download_root)) if download_root else None
-    model = family_module(family).load(name, pretrained, device, root)
+    with sha256_store(cache):
+        model = family_module(family).load(name, pretrained, device, root)
     model.load_args = {"spec": f"{family}:{_absolute_if_file(name)}", "pretrained": _absolute_if_file(pretrained),
                        "download_root": str(root) if root else None}
     release_freed_memory()  # what loading freed (the checkpoint as read)
@@ -307,11 +316,52 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+# the cache whose file table remembers weights files' SHA-256 while load_model runs (see weights_sha256)
+_SHA256_STORE: contextvars.ContextVar = contextvars.ContextVar("clipnb_sha256_store", default=None)
+
+
+@contextlib.contextmanager
+def sha256_store(cache: EmbeddingCache | bool | None = True):
+    """Within this block (in this thread or task), `weights_sha256` remembers each file's SHA-256 in the
+    cache's file table: `cache` an EmbeddingCache, True for the default cache folder (opened and closed
+    here), None or False for none."""
+    own = cache is True
+    if own:
+        from .cache import EmbeddingCache
+
+        cache = EmbeddingCache()
+    token = _SHA256_STORE.set(cache or None)
+    try:
+        yield
+    finally:
+        _SHA256_STORE.reset(token)
+        if own:
+            cache.close()
+
+
+def weights_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a weights file, read from the store of `sha256_store` when the file has not changed.
+
+    The store is the embedding cache's file table, which images use too: a file's SHA-256 is kept with its
+    identity (real path, size, modification and change times in ns, inode) and trusted only while all of
+    them are the same. An edit that restores the modification time (`exiftool -P`, `touch -r`) still changes
+    the change time, and a file replaced by another one has another inode: it is hashed again. So a 600 MB
+    checkpoint is hashed once, not at every load. Without a store, or when the store cannot be used (it
+    says why once, as a CacheWarning, and keeps what it holds), the file is hashed."""
+    store = _SHA256_STORE.get()
+    if store is not None:
+        sha256, _ = store.content_keys([path])[0]
+        if sha256 is not None:
+            return sha256
+    return file_sha256(path)  # no store, or a file the store could not stat or read: the plain error
+
+
 def files_fingerprint(*parts: str | os.PathLike) -> str:
     """One SHA-256 over several files' contents and plain strings (a config name, a tag), in order, for
-    models whose weights, configuration and tokenizer live in several files."""
+    models whose weights, configuration and tokenizer live in several files (each file's SHA-256 through
+    `weights_sha256`)."""
     digest = hashlib.sha256()
     for part in parts:
         path = Path(part) if not isinstance(part, str) else None
-        digest.update((file_sha256(path) if path is not None else part).encode())
+        digest.update((weights_sha256(path) if path is not None else part).encode())
     return digest.hexdigest()

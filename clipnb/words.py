@@ -19,9 +19,10 @@ winner's probability) 最高置信度.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import pandas as pd
+if TYPE_CHECKING:  # tables only pass through: importing words (every warning's wording) costs no pandas
+    import pandas as pd
 
 LANGUAGES = ("en", "zh")
 LANGUAGE_NAMES = {"en": "English", "zh": "中文"}
@@ -194,6 +195,31 @@ WORDS: dict[str, dict[str, str]] = {
                 "zh": "模型 {model}, {class_count}个类别 x {template_count}个模板, 集成方式 {ensemble}"},
     "cli.sigmoid": {"en": "; probabilities: {note}", "zh": "; 概率: {note}"},
     "cli.wrote": {"en": "wrote {path}", "zh": "结果已导出到:{path}"},
+    # warnings about classes and models (clipnb.scoring.class_warnings, template_note; the panel's status line)
+    "warning.one_class": {"en": "only one class ({name!r}): every image gets it with probability 1, so the answer "
+                                "says nothing; add at least one more class (for example 'something else')",
+                          "zh": "只有一个类别 ({name}): 每张图像都以概率 1 得到它, 结果没有意义; 请至少再添加一个类别 (例如 '其他')"},
+    "warning.small_world": {"en": "the {model} model knows only {subject}, so {consequence}: it knows {kinds} "
+                                  "(classes such as {examples}); for real photos use a real CLIP model (for example "
+                                  "--model {real}, or load_model({real!r}))",
+                            "zh": "{model} 模型只认识它训练时的简单图形 (类别如 {examples_zh}), 所以{consequence}; "
+                                  "真实照片请使用真正的 CLIP 模型 (例如 {real})"},
+    "warning.unknown_classes": {"en": "its answers for {shown} mean nothing", "zh": "它对 {shown} 的回答没有意义"},
+    "warning.drawings_alike": {"en": "two different drawings of one class embed as near copies (two drawings of a red "
+                                     "circle reach 0.994): its near-duplicate groups are images of one class, not "
+                                     "copies of one image (docs/collection.md); exact copies are still exact",
+                               "zh": "同一类别的两张不同图形的嵌入几乎相同 (两张红色圆形达到 0.994): 它找到的近似重复组是同一类别的图像, "
+                                     "而不是同一张图像的副本; 字节完全相同的副本仍然可靠"},
+    "note.same_templates_small": {"en": "the {model} model reads only colour and shape words, so these templates give "
+                                        "the same embeddings: use a real CLIP model to see templates matter",
+                                  "zh": "{model} 模型只读颜色和形状的词, 所以这些模板给出相同的嵌入: "
+                                        "换用真正的 CLIP 模型才能看出模板的作用"},
+    "note.same_templates": {"en": "these templates give the {model} model the same text embedding for every class, "
+                                  "so the template set and the ensembling change nothing here",
+                            "zh": "这些模板为 {model} 模型的每个类别给出相同的文本嵌入, 所以模板和集成方式在这里不起作用"},
+    "note.no_comparison_chart": {"en": "no chart of the changed predictions: no prediction changes between the "
+                                       "settings",
+                                 "zh": "没有预测改变的图表: 各设置之间没有预测改变"},
     # the control panel (clipnb.widgets.ClassifierPanel): its language choice, status and export lines, charts
     "panel.language": {"en": "Language", "zh": "语言"},
     "panel.settings": {"en": "{classes} × {templates}, {ensemble} ensembling",

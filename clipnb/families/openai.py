@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from ..model_files import OFFICIAL_TORCHSCRIPT, check_checkpoint, reason
-from ..models import (DEMO_NAME, ClipModel, ModelError, ModelListing, Vocabulary, file_sha256, model_dtype,
-                      unknown_name_message)
+from ..models import (DEMO_NAME, ClipModel, ModelError, ModelListing, Vocabulary, model_dtype,
+                      unknown_name_message, weights_sha256)
 
 FAMILY = "openai"
 EXAMPLE = "ViT-B/32"
@@ -90,7 +90,7 @@ def load(name: str, pretrained: str | None, device: torch.device, download_root:
         if not DEMO_PATH.is_file():
             raise ModelError(f"the demo model's checkpoint is missing: expected {DEMO_PATH}; "
                              "train it with `python scripts/train_demo.py` or reinstall clipnb")
-        model = _build(read_checkpoint(DEMO_PATH)[0], DEMO_NAME, device, file_sha256(DEMO_PATH), str(DEMO_PATH),
+        model = _build(read_checkpoint(DEMO_PATH)[0], DEMO_NAME, device, weights_sha256(DEMO_PATH), str(DEMO_PATH),
                        DEMO_LANGUAGES)
         model.vocabulary = demo_vocabulary()
         return model
@@ -101,7 +101,7 @@ def load(name: str, pretrained: str | None, device: torch.device, download_root:
         return _build(read_checkpoint(path, fingerprint)[0], name, device, fingerprint, str(path), OFFICIAL_LANGUAGES)
     path = Path(os.path.expanduser(name))
     if path.is_file():
-        fingerprint = file_sha256(path)
+        fingerprint = weights_sha256(path)
         return _build(read_checkpoint(path, fingerprint)[0], path.name, device, fingerprint, str(path))
     if path.is_dir():
         raise ModelError(f"model {name!r} is a folder; give a checkpoint file (.pt) or a model name "

@@ -1,0 +1,126 @@
+"""A command line that starts fast (issue 24): a command imports only what it needs, and a weights file is
+hashed once per identity, not at every load."""
+import os
+import shutil
+import warnings
+
+import pytest
+
+from conftest import run_python
+
+import clipnb.models
+from clipnb.cache import CacheWarning, EmbeddingCache
+from clipnb.models import file_sha256, sha256_store, weights_sha256
+
+HEAVY = ("torch", "transformers", "dask", "open_clip", "pandas", "numpy", "scipy", "torchvision", "clip")
+
+
+def _heavy_imported(code: str) -> list[str]:
+    """The heavy libraries a fresh process has imported after running `code`."""
+    out = run_python(code + "; import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+                            f"{HEAVY!r}))")
+    assert out.returncode == 0, out.stderr
+    return eval(out.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_package_and_its_command_line_imports_no_heavy_library():
+    assert _heavy_imported("import clipnb, clipnb.cli") == []
+
+
+def test_help_imports_no_heavy_library():
+    code = ("import contextlib, io, clipnb.cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    try:\n        clipnb.cli.main(['--help'])\n    except SystemExit as exc:\n        assert exc.code == 0\n"
+            "assert 'classify' in out.getvalue() and 'duplicates' in out.getvalue()")
+    assert _heavy_imported(code) == []
+
+
+def test_a_name_of_the_package_imports_its_module_on_first_use():
+    import clipnb
+
+    assert clipnb.load_model is clipnb.models.load_model
+    from clipnb import classify, embedding_map
+
+    import clipnb.classify as _  # noqa: F401 (a submodule named like a function keeps the function's name)
+    assert callable(classify) and clipnb.classify is classify and clipnb.embedding_map is embedding_map
+    assert set(clipnb.__all__) <= set(dir(clipnb))
+    with pytest.raises(AttributeError, match="no_such_name"):
+        clipnb.no_such_name
+
+
+@pytest.fixture()
+def counted_hashing(monkeypatch):
+    """The files actually read to hash them (the store's own hashing goes through models.file_sha256 too)."""
+    read = []
+
+    def counting(path, *args, **kwargs):
+        read.append(os.path.basename(path))
+        return file_sha256(path, *args, **kwargs)
+    monkeypatch.setattr(clipnb.models, "file_sha256", counting)
+    return read
+
+
+def test_an_unchanged_weights_file_is_hashed_once(tiny_checkpoint, tmp_path, counted_hashing):
+    weights = shutil.copy(tiny_checkpoint, tmp_path / "weights.pt")
+    cache = EmbeddingCache(tmp_path / "cache")
+    first = clipnb.models.load_model(weights, device="cpu", cache=cache)
+    assert counted_hashing == ["weights.pt"] and first.fingerprint == file_sha256(weights)
+    again = clipnb.models.load_model(weights, device="cpu", cache=cache)
+    assert counted_hashing == ["weights.pt"] and again.fingerprint == first.fingerprint
+    # the store lives in the cache folder: a new process (a new cache object) finds it too
+    assert clipnb.models.load_model(weights, device="cpu", cache=EmbeddingCache(tmp_path / "cache")).fingerprint \
+        == first.fingerprint and counted_hashing == ["weights.pt"]
+    # without a store, every load hashes
+    clipnb.models.load_model(weights, device="cpu", cache=None)
+    assert counted_hashing == ["weights.pt"] * 2
+
+
+def test_a_weights_file_edited_with_its_times_kept_is_hashed_again(tmp_path, counted_hashing):
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"A" * 4096)
+    before = os.stat(weights)
+    with sha256_store(EmbeddingCache(tmp_path / "cache")):
+        old = weights_sha256(weights)
+        assert weights_sha256(weights) == old and len(counted_hashing) == 1
+        # edited in place, size and modification time restored (as `exiftool -P` does): the change time moves
+        with open(weights, "r+b") as handle:
+            handle.write(b"B")
+        os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert os.stat(weights).st_size == before.st_size and os.stat(weights).st_mtime_ns == before.st_mtime_ns
+        edited = weights_sha256(weights)
+        assert edited == file_sha256(weights) != old and len(counted_hashing) == 2
+        # replaced by another file (a new inode) of the same size and modification time
+        other = tmp_path / "other.bin"
+        other.write_bytes(b"C" * 4096)
+        os.utime(other, ns=(before.st_atime_ns, before.st_mtime_ns))
+        os.replace(other, weights)
+        replaced = weights_sha256(weights)
+        assert replaced == file_sha256(weights) not in (old, edited) and len(counted_hashing) == 3
+        assert weights_sha256(weights) == replaced and len(counted_hashing) == 3
+
+
+def test_a_store_that_cannot_be_used_still_gives_the_right_sha256(tmp_path):
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"weights")
+    (tmp_path / "not a folder").write_text("a file where the cache folder should be")
+    with warnings.catch_warnings(record=True) as caught, sha256_store(EmbeddingCache(tmp_path / "not a folder")):
+        warnings.simplefilter("always")
+        assert weights_sha256(weights) == file_sha256(weights)
+    assert [w.category for w in caught] == [CacheWarning]
+    assert (tmp_path / "not a folder").read_text() == "a file where the cache folder should be"
+
+
+def test_the_command_line_keeps_the_weights_sha256_in_its_cache_folder(tiny_checkpoint, tmp_path, counted_hashing):
+    from PIL import Image
+
+    from clipnb.cli import main
+
+    weights = shutil.copy(tiny_checkpoint, tmp_path / "weights.pt")
+    Image.new("RGB", (32, 24), "red").save(tmp_path / "a.png")
+    run = ["classify", str(tmp_path / "a.png"), "--classes", "cat", "dog", "--model", str(weights), "--quiet",
+           "--csv", str(tmp_path / "out.csv")]
+    for _ in range(2):
+        assert main(run + ["--cache-dir", str(tmp_path / "cache")]) == 0
+    assert counted_hashing.count("weights.pt") == 1
+    assert main(run + ["--no-cache"]) == 0  # neither read nor written: hashed again
+    assert counted_hashing.count("weights.pt") == 2
