@@ -15,6 +15,7 @@ two ends are less alike than the threshold, which is what a photo edited in smal
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Sequence
 
@@ -27,6 +28,8 @@ from .embedding import EmbeddedImages, embed_images
 from .images import ImageSource, gather_images
 from .models import DEFAULT_MODEL, ClipModel, file_sha256, load_model
 from .schema import set_settings
+from .scoring import ClassWarning, small_world
+from .words import word
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
@@ -195,6 +198,10 @@ def find_duplicates(images_or_folder: ImageSource, model: ClipModel | str | None
     table = duplicates_table(paths, embedded.features.numpy(), content_hashes(paths, cache), threshold,
                              errors=embedded.records["error"].tolist())
     set_settings(table, model=model.name)
+    near = table["group"].notna() & ~table["exact"]
+    caution = small_world(model, word("warning.drawings_alike"))
+    if near.any() and caution:
+        warnings.warn(caution, ClassWarning, stacklevel=2)
     return table
 
 

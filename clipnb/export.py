@@ -247,7 +247,10 @@ def write_csv(results: pd.DataFrame, path: str | os.PathLike, bom: bool = False,
     Args:
         results: the table (its index is not written).
         path: where to write; missing folders are made. A name ending like an image's is refused.
-        bom: add the byte-order mark Excel needs to read UTF-8.
+        bom: always add the byte-order mark (--bom). Without it the one rule of every CSV clipnb writes
+            holds: a BOM exactly when the CSV has a character outside ASCII (Chinese headers, class names,
+            file names), which Excel otherwise reads as another encoding and garbles; an ASCII CSV is the
+            same in every encoding and gets none.
         raw: write text cells exactly as they are, formulas included (--raw-csv).
 
     Returns:
@@ -255,10 +258,21 @@ def write_csv(results: pd.DataFrame, path: str | os.PathLike, bom: bool = False,
     """
     check_csv_name(path)
     table = results if raw else neutralise_formulas(results)
+    bom = bom or not _ascii(table)
     with atomic_path(path) as temporary:
         table.to_csv(temporary, index=False, encoding="utf-8-sig" if bom else "utf-8", errors="backslashreplace",
                      quoting=_quoting(table))
     return Path(path)
+
+
+def _ascii(table: pd.DataFrame) -> bool:
+    """Whether every header and text cell of a table is ASCII (numbers always are)."""
+    def text(values) -> bool:
+        return all(not isinstance(value, str) or value.isascii() for value in values)
+
+    return text(map(str, table.columns)) and all(
+        text(table.iloc[:, column]) for column in range(table.shape[1])
+        if not pd.api.types.is_numeric_dtype(table.iloc[:, column]))
 
 
 def _quoting(table: pd.DataFrame) -> int:

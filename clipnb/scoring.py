@@ -20,6 +20,7 @@ import torch
 from .languages import language_warnings
 from .models import ClipModel
 from .prompts import DEFAULT_TEMPLATES, PromptError, PromptSpec, Templates, build_prompts, prompt_spec
+from .words import word
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
@@ -33,32 +34,80 @@ class ClassWarning(UserWarning):
     goes on."""
 
 
-def class_warnings(model: ClipModel, classes: Sequence[str], templates: Sequence[str] | None = None) -> list[str]:
+def class_warnings(model: ClipModel, classes: Sequence[str], templates: Sequence[str] | None = None,
+                   lang: str = "en") -> list[str]:
     """Full sentences about checked class names that make the model's answer meaningless, [] when none.
 
     - one class: softmax over a single class gives it probability 1 for every image;
     - a model that knows only a small world (the demo model: coloured shapes) given classes outside it;
     - prompts (classes put into `templates`; the class names alone when None) in a language the model's text
       side was not trained on (`languages.language_warnings`: Chinese prompts to an English-only model).
-    Pure: the panel shows these in its status line, `build_head` emits them as ClassWarning.
+    Pure: the panel shows these in its status line (in its language, `lang`), `build_head` emits them as
+    ClassWarning.
     """
     found = []
     classes = list(classes)
     if len(classes) == 1:
-        found.append(f"only one class ({classes[0]!r}): every image gets it with probability 1, so the answer "
-                     "says nothing; add at least one more class (for example 'something else')")
-    vocabulary = getattr(model, "vocabulary", None)
-    unknown = [c for c in classes if vocabulary is not None and not vocabulary.knows(c)]
-    if unknown:
-        named = [repr(c) for c in unknown[:8]] + ([f"{len(unknown) - 8} more"] if len(unknown) > 8 else [])
-        shown = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
-        kinds = " and ".join(f"the {kind} {', '.join(words)}" for kind, words in vocabulary.groups.items())
-        examples = " or ".join(repr(e) for e in vocabulary.examples)
-        found.append(f"the {model.name} model knows only {vocabulary.subject}, so its answers for {shown} mean "
-                     f"nothing: it knows {kinds} (classes such as {examples}); for real photos use a real CLIP "
-                     f"model (for example --model {REAL_MODEL_EXAMPLE}, or load_model({REAL_MODEL_EXAMPLE!r}))")
+        found.append(word("warning.one_class", lang, name=classes[0]))
+    found += vocabulary_warnings(model, classes, lang=lang)
     prompts = classes if templates is None else [p for row in build_prompts(classes, list(templates)) for p in row]
     return found + language_warnings(model, prompts)
+
+
+def small_world(model: ClipModel, consequence: str, lang: str = "en") -> str | None:
+    """A sentence about a model trained on a small world (the demo model: coloured shapes): that it knows only
+    that world, so `consequence` (words of `lang`), what it knows and what to use instead; None for a model
+    without a vocabulary. The one wording of every warning about such a model (classes, queries, duplicates)."""
+    vocabulary = getattr(model, "vocabulary", None)
+    if vocabulary is None:
+        return None
+    kinds = " and ".join(f"the {kind} {', '.join(words)}" for kind, words in vocabulary.groups.items())
+    examples = " or ".join(repr(e) for e in vocabulary.examples)
+    examples_zh = " ".join(e for e in vocabulary.examples if not e.isascii()) or examples
+    return word("warning.small_world", lang, model=model.name, subject=vocabulary.subject, consequence=consequence,
+                kinds=kinds, examples=examples, examples_zh=examples_zh, real=REAL_MODEL_EXAMPLE)
+
+
+def vocabulary_warnings(model: ClipModel, names: Sequence[str], *, free: bool = False, lang: str = "en") -> list[str]:
+    """The sentence about `names` a model trained on a small world does not know, [] when none (or for a
+    model without a vocabulary): class names with a word outside its vocabulary, or, with `free`, free texts
+    (search queries) that name none of its words; the demo model reads its colours and shapes and passes over
+    the rest ("a photo of"), so "a cat" finds whatever is nearest to nothing."""
+    vocabulary = getattr(model, "vocabulary", None)
+    if vocabulary is None:
+        return []
+    if free:  # a text names a word when one of its words is known, or a known Chinese word is in it (no spaces)
+        unknown = [t for t in names if not any(vocabulary.knows(w) for w in t.split())
+                   and not any(w in t for w in vocabulary.words if not w.isascii())]
+    else:
+        unknown = [c for c in names if not vocabulary.knows(c)]
+    if not unknown:
+        return []
+    named = [repr(c) for c in unknown[:8]] + ([f"{len(unknown) - 8} more"] if len(unknown) > 8 else [])
+    if lang != "en":
+        named = [str(c) for c in unknown[:8]] + ([f"+{len(unknown) - 8}"] if len(unknown) > 8 else [])
+    shown = named[0] if len(named) == 1 else ", ".join(named[:-1]) + (" and " if lang == "en" else ", ") + named[-1]
+    return [small_world(model, word("warning.unknown_classes", lang, shown=shown), lang)]
+
+
+# A template's embedding within this cosine of its class's counts as the same: float32 noise of one text tower
+# (the demo model's "a photo of a {}" and "a picture of a {}" differ by 4e-6), while wording that a model reads
+# moves it by 0.03 or more (the demo's imagenet7 templates: 0.966 at the least).
+SAME_EMBEDDING = 1e-4
+
+
+def template_note(model: ClipModel, head: ZeroShotHead, lang: str = "en") -> str:
+    """The sentence saying that the head's templates give every class the same text embedding, measured (each
+    template within SAME_EMBEDDING of cosine 1 to its class's ensembled embedding), so neither the template set
+    nor the ensembling method can change a prediction; "" when they differ or there is one template. For a
+    small-world model (the demo) it says why: it reads only the words of its world."""
+    if len(head.templates) < 2:
+        return ""
+    closeness = torch.einsum("ctd,cd->ct", head.text_features.float(), head.class_embeddings.float())
+    if float(closeness.min()) < 1 - SAME_EMBEDDING:
+        return ""
+    small = getattr(model, "vocabulary", None) is not None
+    return word("note.same_templates_small" if small else "note.same_templates", lang, model=model.name)
 
 
 def check_prompt_lengths(model: ClipModel, prompts: Sequence[str], truncate: bool = False) -> None:
@@ -203,10 +252,12 @@ def text_probabilities(model: ClipModel, image_features: torch.Tensor, texts: Se
     return probabilities_from_scores(image_features.float() @ text_features.T, model.logit_scale, model.logit_bias)
 
 
-def warn_languages(model: ClipModel, texts: Sequence[str]) -> None:
+def warn_languages(model: ClipModel, texts: Sequence[str], *, vocabulary: bool = False) -> None:
     """Emit `languages.language_warnings` for free texts (similarity, search queries, captions) as
-    ClassWarning, from the caller's caller."""
-    for message in language_warnings(model, texts):
+    ClassWarning, from the caller's caller; with `vocabulary`, also `vocabulary_warnings` for texts that
+    name nothing a small-world model knows (a search query)."""
+    found = language_warnings(model, texts) + (vocabulary_warnings(model, texts, free=True) if vocabulary else [])
+    for message in found:
         warnings.warn(message, ClassWarning, stacklevel=3)
 
 

@@ -150,7 +150,8 @@ def search_text(index: ImageIndex, model: ClipModel, text: str, top: int = 10, *
     if not isinstance(text, str) or not text.strip():
         raise PromptError("the search text is blank; give words to search for, such as 'a red circle'")
     _check_index(index, model)
-    warn_languages(model, [text])  # a Chinese query to an English-only model finds nothing it means
+    # a Chinese query to an English-only model, or "a cat" to the demo model, finds nothing it means
+    warn_languages(model, [text], vocabulary=True)
     query = encode_texts(model, [text.strip()], truncate=truncate, cache=cache)[0]
     hits = _hits(index, query, top)
     set_settings(hits, query=text.strip(), model=model.name)

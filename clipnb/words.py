@@ -205,11 +205,12 @@ WORDS: dict[str, dict[str, str]] = {
                             "zh": "{model} 模型只认识它训练时的简单图形 (类别如 {examples_zh}), 所以{consequence}; "
                                   "真实照片请使用真正的 CLIP 模型 (例如 {real})"},
     "warning.unknown_classes": {"en": "its answers for {shown} mean nothing", "zh": "它对 {shown} 的回答没有意义"},
-    "warning.drawings_alike": {"en": "two different drawings of one class embed as near copies (two drawings of a red "
-                                     "circle reach 0.994): its near-duplicate groups are images of one class, not "
-                                     "copies of one image (docs/collection.md); exact copies are still exact",
-                               "zh": "同一类别的两张不同图形的嵌入几乎相同 (两张红色圆形达到 0.994): 它找到的近似重复组是同一类别的图像, "
-                                     "而不是同一张图像的副本; 字节完全相同的副本仍然可靠"},
+    "warning.drawings_alike": {"en": "it cannot tell two drawings of one class apart (two drawings of a red circle "
+                                     "reach a cosine of 0.994), and its near-duplicate groups may be images of one "
+                                     "class, not copies of one image (docs/collection.md; copies with the same bytes "
+                                     "are found by their bytes)",
+                               "zh": "它分不清同一类别的两张不同图形 (两张红色圆形的余弦达到 0.994), 它找到的近似重复组可能是同一类别的"
+                                     "图像, 而不是同一张图像的副本 (字节完全相同的副本按字节找到)"},
     "note.same_templates_small": {"en": "the {model} model reads only colour and shape words, so these templates give "
                                         "the same embeddings: use a real CLIP model to see templates matter",
                                   "zh": "{model} 模型只读颜色和形状的词, 所以这些模板给出相同的嵌入: "

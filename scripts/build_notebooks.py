@@ -116,7 +116,8 @@ rows_shown = 10  # rows of the long tables shown here (the CSV files hold every 
 LANG = "en"  # the language of the charts, the summary and the CSV headers: "en" or "zh" (the article's Chinese)
 output_dir = "../reports/zero_shot"  # where the CSV files and the figures are written"""),
     ("markdown", "## The model and the images"),
-    ("code", setup("from clipnb.defaults import choose_folder", "from clipnb.widgets import ClassifierPanel, image_table") + """
+    ("code", setup("from clipnb.defaults import choose_folder", "from clipnb.scoring import template_note",
+                   "from clipnb.widgets import ClassifierPanel, image_table", "from clipnb.words import word") + """
 
 image_folder, recursive = choose_folder(image_folder, recursive, model)
 classes = classes or default_classes
@@ -163,16 +164,19 @@ scored.summary[shown].style.format(precision=3).hide(axis="index")"""),
 changed = comparison[comparison["changed"]]
 print(f"{len(changed)} of {len(comparison)} predictions change between the settings"
       + ("" if len(changed) <= rows_shown else f"; the first {rows_shown} shown (all in settings_comparison.csv)"))
+print(template_note(model, head, LANG) or "the templates chosen above give each class different embeddings")
 clipnb.highlight_changes(changed.head(rows_shown)) if len(changed) else None"""),
     ("code", """\
-comparison_chart = plotting.comparison_figure(comparison, only_changed=True, lang=LANG)
-comparison_chart"""),
+# a chart of the changed predictions only when there are some; otherwise say why there is none
+comparison_chart = plotting.comparison_figure(comparison, only_changed=True, lang=LANG) if len(changed) else None
+comparison_chart if comparison_chart is not None else print(word("note.no_comparison_chart", LANG))"""),
     ("markdown", "## Export"),
     ("code", """\
-written = [clipnb.write_csv(clipnb.localised(results, LANG), output_dir / "classification.csv", bom=True),
+written = [clipnb.write_csv(clipnb.localised(results, LANG), output_dir / "classification.csv"),
            clipnb.write_csv(comparison.reset_index(), output_dir / "settings_comparison.csv")]
 written += plotting.export_figure(grid, output_dir, "image_grid")
-written += plotting.export_figure(comparison_chart, output_dir, "settings_comparison")
+if comparison_chart is not None:  # no empty chart: settings_comparison.csv holds every setting's predictions
+    written += plotting.export_figure(comparison_chart, output_dir, "settings_comparison")
 for path in written:
     print(f"wrote {path}")"""),
     ("markdown", """\
@@ -238,7 +242,7 @@ shown.style.format({clipnb.words.column_name("confidence", LANG): "{:.4f}"}).hid
     ("code", "clipnb.localised(clipnb.class_summary(results), LANG).style.format(precision=3).hide(axis=\"index\")"),
     ("markdown", "## Export for the report"),
     ("code", """\
-written = [clipnb.write_csv(clipnb.localised(results, LANG), output_dir / "classification.csv", bom=True),
+written = [clipnb.write_csv(clipnb.localised(results, LANG), output_dir / "classification.csv"),
            clipnb.write_csv(clipnb.localised(clipnb.class_summary(results), LANG), output_dir / "class_summary.csv")]
 written += plotting.export_figure(dashboard, output_dir, "dashboard", dpi=dpi)
 for path in written:
@@ -401,7 +405,12 @@ if image_folder is None:
 index = clipnb.index_images(model, image_folder, recursive=bool(recursive), cache=cache)
 query = query or ("a red circle" if model.name == "demo" else "a photo of a cat")
 print(f"{len(index)} images indexed from {image_folder}; {len(index.skipped)} unreadable")"""),
-    ("markdown", "## Text to image"),
+    ("markdown", """\
+## Text to image
+
+A search always returns the closest images, even for a query the model cannot read: the demo model knows
+only coloured shapes, so "a cat" finds the shapes nearest to nothing it knows (blue crosses, at a score that
+looks like a match). A query that names none of its colours and shapes gets a warning saying so."""),
     ("code", """\
 hits = clipnb.search_text(index, model, query, top=top, cache=cache)
 hits.style.format({"score": "{:.4f}"}).hide(axis="index")"""),
@@ -410,6 +419,8 @@ hits_chart = search_plots.search_figure(hits, lang=LANG)
 hits_chart"""),
     ("markdown", "Type another query; the hits redraw from the same embeddings."),
     ("code", """\
+import warnings
+
 import ipywidgets as widgets
 from IPython.display import display
 
@@ -423,8 +434,12 @@ def redraw(_=None):
         return
     with found:
         found.clear_output(wait=True)
-        display(search_plots.search_figure(clipnb.search_text(index, model, query_box.value, top=top_slider.value),
-                                           lang=LANG))
+        with warnings.catch_warnings(record=True) as caught:  # every query's warning, shown above its hits
+            warnings.simplefilter("always", clipnb.ClassWarning)
+            hits_now = clipnb.search_text(index, model, query_box.value, top=top_slider.value)
+        for caught_warning in caught:
+            print(f"⚠ {caught_warning.message}")
+        display(search_plots.search_figure(hits_now, lang=LANG))
 
 
 query_box.observe(redraw, "value")
@@ -443,7 +458,7 @@ similar_chart"""),
     ("markdown", "## Image to text\n\nCaptions ranked for the query image: cosine score and the softmax over "
                  "the captions."),
     ("code", """\
-captions = captions or [f"a photo of a {name}" for name in default_classes]
+captions = captions or [f"a photo of {'an' if name[0] in 'aeiou' else 'a'} {name}" for name in default_classes]
 ranked = clipnb.rank_captions(model, query_image, captions, cache=cache)
 ranked.style.format({"score": "{:.4f}", "probability": "{:.4f}"}).hide(axis="index")"""),
     ("code", """\
@@ -827,18 +842,20 @@ flagged.assign(forced=forced.loc[flagged.index, "prediction"])[
     ("code", """\
 dashboard = plotting.report_dashboard(results, lang=LANG)
 written += plotting.export_figure(dashboard, output_dir, "dashboard")
-written += [clipnb.write_csv(clipnb.localised(results, LANG), output_dir / "classification.csv", bom=True)]
+written += [clipnb.write_csv(clipnb.localised(results, LANG), output_dir / "classification.csv")]
 dashboard"""),
     ("markdown", """\
 ## 4. Can the confidences be trusted?
 
 With labelled images, calibration compares each confidence with how often it is right: the temperature is
 fitted on half of each class and measured on the other half (the expected calibration error, ECE: the gap
-between confidence and accuracy, averaged over bins of confidence). The demo model is a little
+between confidence and accuracy, averaged over bins of confidence). A temperature needs at least 5 images of each
+class to be fitted on, so 10 labelled images per class: fitted on fewer, it follows those few images rather than
+the model, and `calibrate` refuses, saying so. The demo model is a little
 *under*-confident on its clean shapes, so without a labelled folder of yours this uses shapes blurred until
 barely recognisable, on which it is over-confident, as real models are on hard photos."""),
     ("code", """\
-labelled_folder = Path(labelled_folder) if labelled_folder else blurred_shapes_folder(output_dir / "blurred")
+labelled_folder = Path(labelled_folder) if labelled_folder else blurred_shapes_folder(output_dir / "blurred", per_class=10)
 labelled = clipnb.embed_labelled(model, labelled_folder, cache=cache)
 evaluation = clipnb.evaluate_labelled(labelled, model)
 calibration = clipnb.calibrate(evaluation.table, seed=seed)

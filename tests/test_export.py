@@ -155,13 +155,16 @@ def test_written_files_get_normal_permissions(small_results, tmp_path):
         os.umask(mask)
 
 
-def test_csv_export_is_utf8_with_optional_bom(tiny_model, tmp_path):
+def test_csv_export_is_utf8_with_a_bom_when_it_is_not_ascii(tiny_model, tmp_path):
     results = clipnb.classify(TEST_IMAGES / "cat.jpg", ["猫", "狗"], ["一张{}的照片"], model=tiny_model, progress=False)
-    plain = clipnb.write_csv(results, tmp_path / "plain.csv")
-    excel = clipnb.write_csv(results, tmp_path / "excel.csv", bom=True)
-    assert not plain.read_bytes().startswith(b"\xef\xbb\xbf")
-    assert excel.read_bytes().startswith(b"\xef\xbb\xbf")
-    back = pd.read_csv(excel, encoding="utf-8-sig")
+    chinese = clipnb.write_csv(results, tmp_path / "chinese.csv")  # Excel garbles UTF-8 without a BOM
+    assert chinese.read_bytes().startswith(b"\xef\xbb\xbf")
+    back = pd.read_csv(chinese, encoding="utf-8-sig")
     assert {"score_猫", "prob_狗"} <= set(back.columns)
     assert back.loc[0, "prediction"] in {"猫", "狗"}
+    english = clipnb.classify(TEST_IMAGES / "cat.jpg", ["cat", "dog"], model=tiny_model, progress=False)
+    plain = clipnb.write_csv(english, tmp_path / "plain.csv")
+    excel = clipnb.write_csv(english, tmp_path / "excel.csv", bom=True)  # --bom: always
+    assert not plain.read_bytes().startswith(b"\xef\xbb\xbf") and plain.read_bytes().isascii()
+    assert excel.read_bytes() == b"\xef\xbb\xbf" + plain.read_bytes()
     assert not list(tmp_path.glob("*.part"))
