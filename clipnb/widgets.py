@@ -55,10 +55,10 @@ from .models import ClipModel
 from .outliers import check_unknown
 from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, Templates, check_classes,
                       prompt_spec, split_class_names)
-from .scoring import build_head, class_warnings
+from .scoring import build_head, class_warnings, template_note
 from .schema import readable
 from .summary import class_summary, plural, prediction_counts
-from .words import LANGUAGE_NAMES, check_lang, column_name, localised, word
+from .words import LANGUAGE_NAMES, check_lang, column_name, localised, prediction_name, word
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
@@ -180,7 +180,7 @@ def class_chart_html(results: pd.DataFrame, palette: Mapping[str, tuple], lang: 
         colour = palette.get(name, NO_CLASS_COLOUR)
         mean = float(means.get(name, np.nan))
         cells.append(f'<span class="class-name"><span class="clipnb-swatch" style="{_fill(colour)}"></span>'
-                     f'{html.escape(name)}</span>')
+                     f'{html.escape(prediction_name(name, lang, schema.classes(results)))}</span>')
         cells.append(_bar(count / top, colour, f"{count} ({100 * count / max(len(good), 1):.0f}%)"))
         cells.append(_bar(mean, colour, "–" if not np.isfinite(mean) else f"{mean:.3f}"))
     hidden = [c for c in schema.classes(results) if c not in order]
@@ -244,8 +244,10 @@ def thumbnail_uri(path: str | os.PathLike) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def table_html(table: pd.DataFrame) -> str:
-    """A table as HTML, with ✓/✗ for right and wrong and empty cells for None."""
+def table_html(table: pd.DataFrame, lang: str = "en", classes: Sequence[str] = ()) -> str:
+    """A table (`image_table`) as HTML in `lang`: its headers in the language's words, ✓/✗ for right and
+    wrong, ⚠ for an image that fits no class, "unknown" (unless one of the `classes`) in the language's word,
+    and empty cells for None."""
     marks = {True: "✓", False: "✗", None: ""}
     shown = table.copy()
     for column in shown.columns:  # None shows as an empty cell, as NaN does
@@ -253,6 +255,11 @@ def table_html(table: pd.DataFrame) -> str:
             shown[column] = shown[column].astype(object).where(shown[column].notna(), "")
     if "correct" in shown:
         shown["correct"] = [marks.get(v, "") for v in shown["correct"]]
+    if "fits no class" in shown:  # True/False are words: a mark says it in every language
+        shown["fits no class"] = ["⚠" if v else "" for v in shown["fits no class"]]
+    if "prediction" in shown:
+        shown["prediction"] = shown["prediction"].map(lambda v: prediction_name(v, lang, classes))
+    shown = shown.rename(columns=lambda c: column_name(c, lang))
     return shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}", border=0)
 
 
@@ -402,6 +409,7 @@ class ClassifierPanel:
                            layout=column)]),
             self.status, self.charts, self.table_view])
         self.widget.add_class("clipnb-panel")
+        self._label_controls()
         self.refresh()
 
     @classmethod
@@ -440,11 +448,11 @@ class ClassifierPanel:
             typed = self.new_class.value if name is None else name
             names = split_class_names(typed)
             if not names:
-                return self._fail("class not added: the name is empty; type a class name first")
+                return self._fail(word("panel.class_empty", self.lang))
             try:
                 classes = check_classes(self.classes + names)
             except PromptError as exc:
-                return self._fail(f"class not added: {exc}")
+                return self._fail(word("panel.class_refused", self.lang, reason=exc))
             self._colours.update(class_palette(list(self._colours) + classes, keep=self._colours))
             with self._quietly():
                 self.class_list.options = classes
@@ -459,10 +467,10 @@ class ClassifierPanel:
             names = list(self.class_list.value) if names is None else [names] if isinstance(names, str) else list(names)
             names = [n for n in names if n in self.classes]
             if not names:
-                return self._fail("no class removed: select one or more classes in the list first")
+                return self._fail(word("panel.none_selected", self.lang))
             left = [c for c in self.classes if c not in names]
             if not left:
-                return self._fail("classes not removed: that would leave none; keep at least one")
+                return self._fail(word("panel.none_left", self.lang))
             with self._quietly():
                 self.class_list.options = left
             return self.refresh()
@@ -479,8 +487,7 @@ class ClassifierPanel:
                 head = build_head(self.model, classes, templates, ensemble, cache=self.cache, warn=False)
                 check_unknown(head.classes, self.unknown.value)
             except PromptError as exc:
-                kept = f"; still showing {self._shown_settings}" if self._shown_settings else ""
-                return self._fail(f"{exc}{kept} (the last good settings)")
+                return self._fail(f"{exc}{self._last_good()}")
             self.results = results_table(self.embedded, head, unknown=self.unknown.value)
             schema.set_settings(self.results, model=self.model.name)
             self.scorings += 1
@@ -491,12 +498,15 @@ class ClassifierPanel:
 
     def _say_scored(self) -> bool:
         """The status line of the last good scoring, in the panel's language."""
-        head, seconds, cautions = self._scored
+        head, seconds, _ = self._scored
         lang = self.lang
+        cautions = " ".join(class_warnings(self.model, head.classes, head.templates, lang))
         self._shown_settings = settings_line(head.classes, head.templates, head.ensemble, head.sigmoid, lang)
         images = int(self.embedded.ok.sum())
         text = word("panel.rescored", lang, settings=self._shown_settings, images=plural(images, "image"),
                     image_count=images, seconds=seconds)
+        note = template_note(self.model, head, lang)  # the demo model: why templates and ensembling agree
+        text += f". {note}" if note else ""
         flagged = int(self.results["outlier"].sum())
         if flagged:
             how = "panel.outliers_unknown" if schema.setting(self.results, "unknown", False) else "panel.outliers"
@@ -522,7 +532,7 @@ class ClassifierPanel:
                          + "</div>")
             self.charts.value = self.html
             self.table = image_table(self.results, rows, self.truth)
-            self.table_view.value = table_html(self.table.rename(columns=lambda c: column_name(c, lang)))
+            self.table_view.value = table_html(self.table, lang, schema.classes(self.results))
 
     def export(self, wait: bool = True) -> list[Path]:
         """Write classification.csv, class_summary.csv, settings.json (model, classes, templates,
@@ -535,11 +545,11 @@ class ClassifierPanel:
         with self._lock:
             self.settle()
             if self.results is None:
-                self._export_fail("nothing to export yet: fix the entry shown in the status line first")
+                self._export_fail(word("panel.nothing_to_export", self.lang))
                 return []
             base = self.output_dir.value.strip()
             if not base:
-                self._export_fail("no output folder: type the folder to export to in 'Output folder'")
+                self._export_fail(word("panel.no_output_folder", self.lang))
                 return []
             folder = export_folder(base)
             label, lang = self._shown_settings, self.lang
@@ -561,7 +571,7 @@ class ClassifierPanel:
     def _write_export(self, folder: Path, results, settings, rows, palette, truth, label,
                       lang: str = "en") -> list[Path]:
         try:
-            written = [write_csv(localised(results, lang), folder / "classification.csv", bom=True),
+            written = [write_csv(localised(results, lang), folder / "classification.csv"),  # export's BOM rule
                        write_csv(localised(class_summary(results), lang), folder / "class_summary.csv"),
                        write_json(settings, folder / "settings.json")]
             figures = {"images": plotting.image_grid(results, rows=rows, palette=palette, truth=truth, lang=lang),
@@ -571,8 +581,7 @@ class ClassifierPanel:
         except (ExportError, OSError) as exc:
             reason = str(exc).replace(f" ({RETRY_HINT})", "")
             with self._lock:
-                self._export_fail(f"export to {folder} failed: {reason}. Change 'Output folder' and press "
-                                  "Export again; the results in the panel are kept")
+                self._export_fail(word("panel.export_failed", lang, folder=folder, reason=reason))
             return []
         finally:
             self.export_button.disabled = False
@@ -602,10 +611,15 @@ class ClassifierPanel:
                              f'<span style="color:#9a6700">{html.escape(caution)}</span>')
         return True
 
+    def _last_good(self) -> str:
+        """What a failure's message ends with: the settings still shown, in the panel's language."""
+        kept = word("panel.still_showing", self.lang, settings=self._shown_settings) if self._shown_settings else ""
+        return kept + word("panel.kept", self.lang)
+
     def _fail(self, text: str, details: str = "") -> bool:
         if text == self.error:  # the same mistake again: say so, or nothing on screen would react
             self._repeats += 1
-            text_shown = f"{text} (again, {self._repeats + 1} times)"
+            text_shown = text + word("panel.again", self.lang, times=self._repeats + 1)
         else:
             self._repeats = 0
             text_shown = text
@@ -617,8 +631,7 @@ class ClassifierPanel:
         """`callback` for a control, its failures said in the status line (see `guarded`)."""
         def fail(message: str, details: str) -> None:
             with self._lock:
-                kept = f"; still showing {self._shown_settings}" if self._shown_settings else ""
-                self._fail(f"{message}{kept} (the last good settings)", details)
+                self._fail(f"{message}{self._last_good()}", details)
         return guarded(callback, doing, fail, "panel")
 
     # -- typing, template set and list in step ------------------------------------------------------
@@ -685,6 +698,7 @@ class ClassifierPanel:
         and no edit is touched (templates still waiting for the typing pause keep waiting; a ⚠ about a bad
         entry stays, as the entry is still there)."""
         with self._lock:
+            self._label_controls()
             self.redraw()
             if self._scored is None:
                 return
@@ -694,6 +708,25 @@ class ClassifierPanel:
                                                      self.lang)
                 return
             self._say_scored()
+
+    def _label_controls(self) -> None:
+        """Label the controls in the panel's language (their values, such as the ensembling methods' names,
+        stay as they are)."""
+        lang = self.lang
+        for control, key in ((self.class_list, "classes"), (self.remove_class_button, "remove"),
+                             (self.new_class, "new_class"), (self.template_set, "template_set"),
+                             (self.templates, "templates"), (self.ensemble, "ensemble"), (self.unknown, "unknown"),
+                             (self.shown, "shown"), (self.output_dir, "output_dir"), (self.export_button, "export")):
+            control.description = word(f"control.{key}", lang)
+        self.language.description = word("panel.language", lang)
+        self.language.tooltips = [word(f"control.language_{code}_tip", lang) for _, code in self.language.options]
+        self.remove_class_button.tooltip = word("control.remove_tip", lang)
+        self.new_class.placeholder = word("control.new_class_hint", lang)
+        self.new_class.button = word("control.add_class", lang)
+        self.new_class.tooltip = word("control.add_class_tip", lang)
+        self.templates.placeholder = word("control.templates_hint", lang)
+        self.ensemble.tooltips = [word(f"control.ensemble_{method}_tip", lang) for method in self.ensemble.options]
+        self.export_button.tooltip = word("control.export_tip", lang)
 
     def _true_classes(self) -> list | None:
         rule = self._truth_rule

@@ -242,13 +242,64 @@ WORDS: dict[str, dict[str, str]] = {
                       "zh": "⚠ 与所有类别都不太相符 (最高得分远低于该文件夹的典型值)"},
     "panel.true_class": {"en": "(true: {name})", "zh": "(真实类别: {name})"},
     "panel.no_images": {"en": 'no images selected: pick some under "Images shown"',
-                        "zh": '未选择图像: 请在 "Images shown" 中选择'},
+                        "zh": '未选择图像: 请在 "显示的图像" 中选择'},
     "panel.exporting": {"en": "exporting… {label} to {folder}", "zh": "正在导出… {label} 到 {folder}"},
     "panel.exported": {"en": "exported {files} ({label}) to {folder}: {names}",
                        "zh": "已导出 {file_count}个文件 ({label}) 到 {folder}: {names}"},
     "panel.last_good": {"en": " (the last good settings: the entry in the status line is not applied)",
                         "zh": " (上次有效的设置: 状态栏中的输入未应用)"},
+    # the panel's refusals and failures (clipnb.widgets.ClassifierPanel)
+    "panel.class_empty": {"en": "class not added: the name is empty; type a class name first",
+                          "zh": "未添加类别: 名称为空; 请先输入类别名称"},
+    "panel.class_listed": {"en": "class not added: {name!r} is already in the list",
+                           "zh": "未添加类别: {name} 已在列表中"},
+    "panel.class_listed_case": {"en": "class not added: {name!r} is already in the list as {listed!r} (CLIP ignores "
+                                      "letter case)",
+                                "zh": "未添加类别: {name} 已作为 {listed} 在列表中 (CLIP 不区分大小写)"},
+    "panel.class_refused": {"en": "class not added: {reason}", "zh": "未添加类别: {reason}"},
+    "panel.none_selected": {"en": "no class removed: select one or more classes in the list first",
+                            "zh": "未删除类别: 请先在列表中选择一个或多个类别"},
+    "panel.none_left": {"en": "classes not removed: that would leave none; keep at least one",
+                        "zh": "未删除类别: 删除后将没有类别; 请至少保留一个"},
+    "panel.still_showing": {"en": "; still showing {settings}", "zh": "; 仍显示 {settings}"},
+    "panel.kept": {"en": " (the last good settings)", "zh": " (上次有效的设置)"},
+    "panel.again": {"en": " (again, {times} times)", "zh": " (第{times}次)"},
+    "panel.nothing_to_export": {"en": "nothing to export yet: fix the entry shown in the status line first",
+                                "zh": "尚无可导出的结果: 请先更正状态栏中指出的输入"},
+    "panel.no_output_folder": {"en": "no output folder: type the folder to export to in 'Output folder'",
+                               "zh": "没有输出文件夹: 请在 '输出文件夹' 中输入导出的文件夹"},
+    "panel.export_failed": {"en": "export to {folder} failed: {reason}. Change 'Output folder' and press Export "
+                                  "again; the results in the panel are kept",
+                            "zh": "导出到 {folder} 失败: {reason}。请修改 '输出文件夹' 后再次点击 导出; "
+                                  "面板中的结果保留不变"},
+    # the panel's controls: their labels, placeholders and tooltips (ClassifierPanel._label_controls)
+    "control.classes": {"en": "Classes", "zh": "类别"},
+    "control.remove": {"en": "Remove", "zh": "删除"},
+    "control.remove_tip": {"en": "remove the classes selected in the list", "zh": "删除列表中选中的类别"},
+    "control.new_class": {"en": "New class", "zh": "新类别"},
+    "control.new_class_hint": {"en": "e.g. red circle, blue star", "zh": "例如 红色圆形, 蓝色星形"},
+    "control.add_class": {"en": "Add class", "zh": "添加类别"},
+    "control.add_class_tip": {"en": "Enter or Add class adds it; commas separate several",
+                              "zh": "按回车或点击 添加类别 即可添加; 用逗号分隔多个类别"},
+    "control.template_set": {"en": "Template set", "zh": "模板集"},
+    "control.templates": {"en": "Templates", "zh": "模板"},
+    "control.templates_hint": {"en": "one template per line, with {}", "zh": "每行一个模板, 用 {} 代表类别"},
+    "control.ensemble": {"en": "Ensembling", "zh": "集成方式"},
+    "control.ensemble_embedding_tip": {"en": "average the templates' text embeddings, then compare (the CLIP paper's way)",
+                                       "zh": "先平均各模板的文本嵌入, 再比较 (CLIP 论文的做法)"},
+    "control.ensemble_score_tip": {"en": "compare with each template, then average the scores",
+                                   "zh": "先与每个模板比较, 再平均得分"},
+    "control.unknown": {"en": "report images that fit no class as unknown", "zh": "将与所有类别都不相符的图像报告为未知"},
+    "control.shown": {"en": "Images shown", "zh": "显示的图像"},
+    "control.output_dir": {"en": "Output folder", "zh": "输出文件夹"},
+    "control.language_en_tip": {"en": "English", "zh": "英文"},
+    "control.language_zh_tip": {"en": "Chinese: the article's chart titles, summary and CSV headers",
+                                "zh": "中文: 文章的图表标题、统计总结和 CSV 表头"},
+    "control.export": {"en": "Export", "zh": "导出"},
+    "control.export_tip": {"en": "write the CSV files and the charts to a new subfolder",
+                           "zh": "将 CSV 文件和图表写入一个新的子文件夹"},
     # the columns of the panel's table (clipnb.widgets.image_table)
+    "column.fits no class": {"en": "fits no class", "zh": "与所有类别都不相符"},
     "column.image": {"en": "image", "zh": "图像名称"},
     "column.runner-up": {"en": "runner-up", "zh": "第二类别"},
     "column.runner-up probability": {"en": "runner-up probability", "zh": "第二类别概率"},
@@ -291,6 +342,15 @@ def orientation_name(value, lang: str = "en"):
     return WORDS[key][lang] if isinstance(value, str) and key in WORDS else value
 
 
+def prediction_name(value, lang: str = "en", classes: Sequence[str] = ()):
+    """A prediction as shown in `lang`: clipnb's word for "no class" ("unknown", clipnb.outliers.UNKNOWN) in
+    the language's word, unless it is one of the `classes`; a class name as it is."""
+    check_lang(lang)
+    from .outliers import UNKNOWN
+
+    return word("prediction.unknown", lang) if value == UNKNOWN and UNKNOWN not in classes else value
+
+
 def column_name(column: str, lang: str = "en", classes: Sequence[str] | None = None) -> str:
     """A column of a results or summary table as a report in `lang` names it: "score_cat" -> "cat_得分".
 
@@ -323,7 +383,6 @@ def localised(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
     check_lang(lang)
     if lang == "en":
         return table
-    from .outliers import UNKNOWN
     from .schema import SCORE_PREFIX
     from .schema import classes as table_classes
 
@@ -338,6 +397,6 @@ def localised(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
         copy["ratio_type"] = copy["ratio_type"].map(lambda v: ratio_type_name(v, lang))
     if "orientation" in copy:
         copy["orientation"] = copy["orientation"].map(lambda v: orientation_name(v, lang))
-    if "prediction" in copy and UNKNOWN not in (names or []):  # our word for "no class", not a class name
-        copy["prediction"] = copy["prediction"].replace(UNKNOWN, word("prediction.unknown", lang))
+    if "prediction" in copy:  # our word for "no class", not a class name
+        copy["prediction"] = copy["prediction"].map(lambda v: prediction_name(v, lang, names or []))
     return copy.rename(columns=lambda c: column_name(c, lang, names))
