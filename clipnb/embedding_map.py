@@ -151,8 +151,9 @@ def embedding_map(embedded: EmbeddedImages, results: pd.DataFrame | None = None,
         table["truth"] = pd.Series([truth[r] for r in rows], dtype=object)
     smallest = min_cluster_size(len(rows))
     table["cluster"] = find_clusters(positions, smallest)
-    schema.set_settings(table, neighbours=used, seed=seed, min_dist=min_dist, min_cluster_size=smallest,
-                        left_out=left_out, map_note=_note(len(rows), used, neighbours, left_out))
+    schema.set_settings(table, neighbours=used, neighbours_asked=int(neighbours), seed=seed, min_dist=min_dist,
+                        min_cluster_size=smallest, left_out=left_out)
+    schema.set_settings(table, map_note=map_note(table))
     if results is not None:
         schema.set_settings(table, classes=schema.classes(results))
         if "model" in results.attrs:
@@ -172,14 +173,25 @@ def _check_aligned(records: pd.DataFrame, results, truth) -> None:
                        f"true class (or None) per image, as folder_labels(embedded.records['path'], classes) does")
 
 
-def _note(count: int, used: int, asked: int, left_out: int) -> str:
+def map_note(table: pd.DataFrame, lang: str = "en") -> str:
+    """What a reader of a small or partial map should know, in `lang` (from the map table's settings): the
+    unreadable images left out, and a map of too few images for UMAP or for the neighbours asked for; ""
+    when nothing."""
+    from .summary import plural
+    from .words import word
+
+    if "neighbours" not in table.attrs:  # not made by embedding_map (a table read back): nothing known
+        return ""
+    count, left_out = len(table), int(table.attrs.get("left_out", 0))
+    used = table.attrs.get("neighbours")
+    asked = table.attrs.get("neighbours_asked", used)
     parts = []
     if left_out:
-        parts.append(f"{left_out} unreadable image{'s' if left_out != 1 else ''} left out")
+        parts.append(word("map.left_out", lang, images=plural(left_out, "unreadable image"), count=left_out))
     if count < UMAP_FROM:
-        parts.append(f"only {count} image{'s' if count != 1 else ''}: placed by principal components, not UMAP")
-    elif used < asked:
-        parts.append(f"only {count} images: {used} neighbours used instead of {asked}")
+        parts.append(word("map.principal", lang, images=plural(count, "image"), count=count))
+    elif used is not None and asked is not None and used < asked:
+        parts.append(word("map.few_neighbours", lang, count=count, used=used, asked=asked))
     return "; ".join(parts)
 
 

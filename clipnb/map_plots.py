@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patheffects import withStroke
 
 from . import schema
-from .embedding_map import NO_CLUSTER, check_colouring
+from .embedding_map import NO_CLUSTER, check_colouring, map_note
 from .outliers import UNKNOWN
 from .colours import NO_CLASS_COLOUR, class_palette, edge_colour
 from .plotting import SMALL_TEXT, fit_cjk_text, new_figure, use_cjk_font
@@ -156,7 +156,7 @@ def map_figure(table: pd.DataFrame, colour: str = "prediction", ax: Axes | None 
     ax = map_axes(table, colour, ax, palette=palette, lang=lang)
     if title is None:
         title = map_word("title", lang, count=len(table), colour=map_word(colour, lang))
-        note = table.attrs.get("map_note", "")
+        note = map_note(table, lang)
         title += f"\n{note}" if note else ""
     if title:
         ax.set_title(title, fontsize=SMALL_TEXT + 2, loc="left")

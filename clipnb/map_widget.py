@@ -30,15 +30,17 @@ import plotly.graph_objects as go
 from matplotlib.colors import to_hex
 
 from .embedding import EmbeddedImages
-from .embedding_map import MIN_DIST, NEIGHBOURS, check_colouring, colourings, embedding_map
+from .embedding_map import MIN_DIST, NEIGHBOURS, check_colouring, colourings, embedding_map, map_note
 from .export import RETRY_HINT, ExportError, write_csv
 from .images import display_names
 from .colours import edge_colour
 from .map_plots import map_colours, map_figure, map_word
 from .outliers import UNKNOWN
 from .plotting import export_figure
+from .summary import plural
 from .widgets import (STYLE, export_folder, failure_html, guarded, ok_html, run_export, table_html,
                       thumbnail_uri)
+from .words import prediction_name, word
 
 
 GL_FROM = 2000  # dots from which the map is drawn with WebGL (Scattergl): SVG slows down beyond
@@ -80,10 +82,10 @@ class MapPanel:
 
         wide = {"description_width": "initial"}
         self.colour = w.Dropdown(options=[(map_word(c, lang), c) for c in choices], value=colour,
-                                 description="Colour by", style=wide)
-        self.output_dir = w.Text(value=str(output_dir), description="Output folder", style=wide)
-        self.export_button = w.Button(description="Export", icon="download", button_style="success",
-                                      tooltip="write the map (PNG, SVG, PDF), the map and the selection (CSV)")
+                                 description=word("map.colour_by", lang), style=wide)
+        self.output_dir = w.Text(value=str(output_dir), description=word("control.output_dir", lang), style=wide)
+        self.export_button = w.Button(description=word("control.export", lang), icon="download",
+                                      button_style="success", tooltip=word("map.export_tip", lang))
         self.status = w.HTML()
         self.status.add_class("clipnb-map-status")
         self.hover_view = w.HTML(layout=w.Layout(width="280px"))
@@ -115,9 +117,10 @@ class MapPanel:
         self.widget.add_class("clipnb-map-panel")
         self.recolour()
         self.select([])
-        self.hover_view.value = '<i style="color:#555">hover over a dot to see its image</i>'
-        note = table.attrs.get("map_note", "")
-        self._say(f"{len(table)} images on the map" + (f"; {note}" if note else ""))
+        self.hover_view.value = f'<i style="color:#555">{html.escape(word("map.hover_hint", lang))}</i>'
+        note = map_note(table, lang)
+        self._say(word("map.images", lang, images=plural(len(table), "image"), count=len(table))
+                  + (f"; {note}" if note else ""))
 
     @classmethod
     def from_embedded(cls, embedded: EmbeddedImages, results: pd.DataFrame | None = None,
@@ -162,18 +165,18 @@ class MapPanel:
             self._thumbnails.move_to_end(position)
             thumbnail = self._thumbnails[position]
             picture = (f'<img src="{thumbnail}" style="max-width:256px;max-height:256px" alt="">' if thumbnail
-                       else '<div style="color:#cf222e">the image cannot be read now</div>')
+                       else f'<div style="color:#cf222e">{html.escape(word("map.unreadable_now", self.lang))}</div>')
             facts = [f'<div style="font-weight:600;overflow-wrap:anywhere">{html.escape(self.names[position])}</div>',
                      f'<div style="color:#555;font-size:11px;overflow-wrap:anywhere">{html.escape(str(row["path"]))}</div>']
-            if "prediction" in row and row["prediction"] == UNKNOWN:
-                facts.append(f"<div>prediction: <b>{UNKNOWN}</b> (fits no class well; the closest had "
-                             f"probability {row['confidence']:.3f})</div>")
-            elif "prediction" in row:
-                facts.append(f"<div>prediction: <b>{html.escape(str(row['prediction']))}</b> "
-                             f"({row['confidence']:.3f})</div>")
+            if "prediction" in row:  # the words escaped, the name in bold
+                name = prediction_name(row["prediction"], self.lang, self.table.attrs.get("classes", ()))
+                key = "map.prediction_unknown" if row["prediction"] == UNKNOWN else "map.prediction"
+                text = html.escape(word(key, self.lang, name="\0", confidence=row["confidence"]))
+                facts.append("<div>" + text.replace("\0", f"<b>{html.escape(str(name))}</b>") + "</div>")
             if "truth" in row and row["truth"] is not None:
-                facts.append(f"<div>true class: {html.escape(str(row['truth']))}</div>")
-            facts.append(f"<div>cluster: {row['cluster'] if row['cluster'] >= 0 else 'none'}</div>")
+                facts.append(f"<div>{html.escape(word('map.truth', self.lang, name=row['truth']))}</div>")
+            cluster = row["cluster"] if row["cluster"] >= 0 else word("map.no_cluster", self.lang)
+            facts.append(f"<div>{html.escape(word('map.cluster', self.lang, cluster=cluster))}</div>")
             self.hover_view.value = f'<div style="font-size:13px">{picture}{"".join(facts)}</div>'
             self.hovered = position
 
@@ -183,13 +186,15 @@ class MapPanel:
             self.selected = selection_table(self.table, positions)
             count = len(self.selected)
             if not count:
-                self.selection_view.value = ('<i style="color:#555">no images selected: drag a box or a lasso on '
-                                             'the map</i>')
+                said = html.escape(word("map.none_selected", self.lang))
+                self.selection_view.value = f'<i style="color:#555">{said}</i>'
                 return self.selected
             shown = self.selected.head(SHOWN_ROWS).assign(path=[self.names[p] for p in list(positions)[:SHOWN_ROWS]])
-            more = f" (the first {SHOWN_ROWS} listed; Export writes them all)" if count > SHOWN_ROWS else ""
-            self.selection_view.value = (f'{STYLE}<div class="clipnb-table"><b>{count} image{"s" if count != 1 else ""} '
-                                         f'selected</b>{more}{table_html(shown)}</div>')
+            more = word("map.first_listed", self.lang, rows=SHOWN_ROWS) if count > SHOWN_ROWS else ""
+            said = word("map.selected", self.lang, images=plural(count, "image"), count=count)
+            shown_html = table_html(shown, self.lang, self.table.attrs.get("classes", ()))
+            self.selection_view.value = (f'{STYLE}<div class="clipnb-table"><b>{html.escape(said)}</b>'
+                                         f'{html.escape(more)}{shown_html}</div>')
             return self.selected
 
     # -- callbacks (plotly calls them with the trace, the points and the selector or input state) ---------
@@ -211,11 +216,11 @@ class MapPanel:
         with self._lock:
             base = self.output_dir.value.strip()
             if not base:
-                self._fail("no output folder: type the folder to export to in 'Output folder'")
+                self._fail(word("panel.no_output_folder", self.lang))
                 return []
             folder = export_folder(base)
             job = functools.partial(self._write_export, folder, self.colour.value, self.selected.copy())
-            self._say(f"exporting the map to {folder}…")
+            self._say(word("map.exporting", self.lang, folder=folder))
             if not wait:
                 self.export_button.disabled = True
         return run_export(job, wait, self._guarded)
@@ -229,13 +234,14 @@ class MapPanel:
                 written.append(write_csv(selected, folder / "selection.csv"))
         except (ExportError, OSError) as exc:
             reason = str(exc).replace(f" ({RETRY_HINT})", "")
-            self._fail(f"export to {folder} failed: {reason}. Change 'Output folder' and press Export again")
+            self._fail(word("map.export_failed", self.lang, folder=folder, reason=reason))
             return []
         finally:
             self.export_button.disabled = False
         with self._lock:
             self.exported = written
-            self._say(f"exported {len(written)} files to {folder}: {', '.join(p.name for p in written)}")
+            self._say(word("map.exported", self.lang, files=plural(len(written), "file"), file_count=len(written),
+                           folder=folder, names=", ".join(p.name for p in written)))
         return written
 
     # -- status line ------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ TABLE_SETTINGS = {
     "hits": ("query", "model"),
     "curve": ("chance", "skipped_shots", "class_count", "class_names"),
     "duplicates": ("threshold", "groups", "grouped", "model"),
-    "map": ("neighbours", "seed", "min_dist", "min_cluster_size", "left_out", "map_note"),
+    "map": ("neighbours", "neighbours_asked", "seed", "min_dist", "min_cluster_size", "left_out", "map_note"),
 }
 _KNOWN_SETTINGS = frozenset(key for keys in TABLE_SETTINGS.values() for key in keys)
 

@@ -222,3 +222,36 @@ def test_the_chinese_panel_shows_no_english_words(demo, shapes_folder, tmp_path)
     # the same panel in English says it in English (the check above can fail)
     panel.language.value = "en"
     assert "Classes" in english_words(panel_texts(panel), classes | paths | names)
+
+
+def test_the_chinese_map_panel_shows_no_english_words(demo, shapes_folder, tmp_path):
+    from clipnb import build_head, folder_labels, gather_images
+    from clipnb.embedding_map import embedding_map
+    from clipnb.map_widget import MapPanel
+
+    classes = ["red circle", "blue star", "green square", "yellow triangle", "purple hexagon", "black cross"]
+    embedded = embed_images(demo, [p for c in classes for p in gather_images(shapes_folder / c)], progress=False,
+                            num_workers=0)
+    results = results_table(embedded, build_head(demo, classes))
+    table = embedding_map(embedded, results, folder_labels(embedded.records["path"], classes))
+    out = tmp_path / "map exports"
+    panel = MapPanel(table, output_dir=out, lang="zh")
+
+    def texts():
+        views = [panel.status, panel.hover_view, panel.legend_view, panel.selection_view]
+        found = [re.sub(r"<[^>]*>", " ", re.sub(r"<style>.*?</style>", " ", v.value, flags=re.S)) for v in views]
+        return found + [c.description for c in (panel.colour, panel.output_dir, panel.export_button)] + [
+            panel.export_button.tooltip] + [label for label, _ in panel.colour.options]
+
+    seen = texts()
+    for action in (lambda: panel.hover(3), lambda: panel.select([0, 1, 2]), lambda: setattr(panel.colour, "value", "cluster"),
+                   lambda: setattr(panel.output_dir, "value", " "), lambda: panel.export(),
+                   lambda: setattr(panel.output_dir, "value", str(out)), lambda: panel.export(),
+                   lambda: panel.select([])):
+        action()
+        seen += texts()
+    assert panel.exported and "已导出" in panel.message and "已选择3张图像" in " ".join(seen)
+    allowed = ({w for c in classes for w in c.split()} | {"CSV", "PNG", "SVG", "PDF", "demo"}
+               | set(re.findall(r"[A-Za-z]{2,}", " ".join(map(str, [out] + list(table["path"]) + panel.exported)))))
+    found = english_words(seen, allowed)
+    assert found == {}, "\n".join(f"{w}: {t}" for w, t in found.items())
