@@ -710,7 +710,8 @@ COMMANDS = {command.name: command for command in (
     Command("classify", "classify a folder of images zero-shot and write a CSV", run_classify, classify_arguments,
             (prompt_options,
              partial(output_options, csv=("clipnb_results.csv", "where to write the per-image table"),
-                     bom="write a UTF-8 byte-order mark (for Excel)",
+                     bom="always write a UTF-8 byte-order mark (a CSV with any non-ASCII text, such as Chinese "
+                         "headers, gets one anyway, for Excel)",
                      lang="language of the summary and of the CSV's headers and ratio types: en (default) or zh "
                           "(the article's: 图像名称, 宽度, ..., <class>_得分)"),
              model_options, embedding_options)),
@@ -723,7 +724,8 @@ COMMANDS = {command.name: command for command in (
              partial(prompt_options, classes_from_labels=True, many_templates=True,
                      templates_help=MANY_TEMPLATES_HELP),
              partial(output_options, out=("clipnb_evaluation", "folder for metrics.json, CSVs and figures"),
-                     bom="write CSVs with a UTF-8 byte-order mark (for Excel)",
+                     bom="always write CSVs with a UTF-8 byte-order mark (one with any non-ASCII text gets one "
+                         "anyway, for Excel)",
                      lang="language of the report tables' headers and ratio types and of the figures: en (default) "
                           "or zh (the article's: 图像名称, 比例类型, <class>_得分, ...); metrics.json stays English"),
              partial(model_options, many=True), embedding_options)),
@@ -735,7 +737,8 @@ COMMANDS = {command.name: command for command in (
             duplicates_arguments,
             (partial(output_options, csv=(None, "write every file as path, group, similarity to this CSV (a file in "
                                                 "no group has an empty group)"),
-                     bom="write the CSV with a UTF-8 byte-order mark (for Excel)"),
+                     bom="always write the CSV with a UTF-8 byte-order mark (one with any non-ASCII text gets one "
+                         "anyway, for Excel)"),
              model_options, embedding_options)),
     Command("video", "classify a video zero-shot from its sampled frames", run_video, video_arguments,
             (prompt_options,
