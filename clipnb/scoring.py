@@ -146,6 +146,9 @@ def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False,
             if vector is not None:
                 memo[(text, truncate)] = vector
         missing = [t for t in missing if (t, truncate) not in memo]
+    # each batch is encoded up to its longest prompt (ClipModel.encode_token_tensors), so prompts of about the
+    # same length go together: the padding of a short prompt beside a long one would be work for nothing
+    missing.sort(key=model.tokenizer.count)
     for start in range(0, len(missing), TEXT_BATCH):
         chunk = missing[start:start + TEXT_BATCH]
         vectors = model.encode_token_tensors(model.tokenize(chunk, truncate=truncate))
