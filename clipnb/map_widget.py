@@ -258,7 +258,7 @@ class MapPanel:
 
     def _guarded(self, doing: str, callback: Callable) -> Callable:
         """`callback` for a control or the map, its failures said in the status line (see `widgets.guarded`)."""
-        return guarded(callback, doing, self._fail, "map panel")
+        return guarded(callback, doing, self._fail, "map panel", lambda: self.lang)
 
     # -- display in a notebook --------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):

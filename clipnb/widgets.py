@@ -58,7 +58,7 @@ from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, Prompt
 from .scoring import build_head, class_warnings, template_note
 from .schema import readable
 from .summary import class_summary, plural, prediction_counts
-from .words import LANGUAGE_NAMES, check_lang, column_name, localised, prediction_name, word
+from .words import LANGUAGE_NAMES, WORDS, check_lang, column_name, localised, prediction_name, word
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
@@ -279,16 +279,20 @@ def failure_html(text: str, details: str = "") -> str:
     return f'<span style="color:#cf222e;font-weight:bold">⚠ {html.escape(text)}</span>{folded}'
 
 
-def guarded(callback: Callable, doing: str, fail: Callable[[str, str], object], panel: str) -> Callable:
+def guarded(callback: Callable, doing: str, fail: Callable[[str, str], object], panel: str,
+            lang: Callable[[], str] = lambda: "en") -> Callable:
     """`callback` for a widget: an exception is logged and handed to `fail(message, traceback)` (a panel's
-    status line) instead of vanishing into JupyterLab's Log Console, where a callback's errors otherwise go."""
+    status line) instead of vanishing into JupyterLab's Log Console, where a callback's errors otherwise go.
+    The message says what was being done (`doing`, a "doing.<doing>" word) in the panel's language, `lang()`."""
     @functools.wraps(callback)
     def run(*args):
         try:
             return callback(*args)
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user
             log.exception("clipnb %s: %s failed", panel, doing)
-            fail(f"{doing} failed: {type(exc).__name__}: {exc}", traceback.format_exc())
+            said = word(f"doing.{doing}", lang()) if f"doing.{doing}" in WORDS else doing
+            fail(word("panel.failed", lang(), doing=said, error=f"{type(exc).__name__}: {exc}"),
+                 traceback.format_exc())
     return run
 
 
@@ -632,7 +636,7 @@ class ClassifierPanel:
         def fail(message: str, details: str) -> None:
             with self._lock:
                 self._fail(f"{message}{self._last_good()}", details)
-        return guarded(callback, doing, fail, "panel")
+        return guarded(callback, doing, fail, "panel", lambda: self.lang)
 
     # -- typing, template set and list in step ------------------------------------------------------
     @contextlib.contextmanager

@@ -255,3 +255,20 @@ def test_the_chinese_map_panel_shows_no_english_words(demo, shapes_folder, tmp_p
                | set(re.findall(r"[A-Za-z]{2,}", " ".join(map(str, [out] + list(table["path"]) + panel.exported)))))
     found = english_words(seen, allowed)
     assert found == {}, "\n".join(f"{w}: {t}" for w, t in found.items())
+
+
+def test_a_failed_callback_of_the_chinese_panel_says_what_failed_in_chinese(demo, shapes_folder, tmp_path,
+                                                                            monkeypatch):
+    from clipnb.widgets import ClassifierPanel
+
+    embedded = embed_images(demo, [shapes_folder / "red circle" / "000.png"], progress=False, num_workers=0)
+    panel = ClassifierPanel(demo, embedded, ["red circle", "blue star"], "basic", output_dir=tmp_path, lang="zh")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("clipnb.widgets.results_table", broken)
+    panel.ensemble.value = "score"  # a widget callback: the failure goes to the status line
+    # the exception's own type and words stay as Python gives them
+    assert panel.error.startswith("切换集成方式失败: RuntimeError: boom; 仍显示 2个类别 × 3个模板")
+    assert panel.error.endswith(" (上次有效的设置)")
