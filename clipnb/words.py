@@ -313,10 +313,6 @@ WORDS: dict[str, dict[str, str]] = {
     "control.export": {"en": "Export", "zh": "导出"},
     "control.export_tip": {"en": "write the CSV files and the charts to a new subfolder",
                            "zh": "将 CSV 文件和图表写入一个新的子文件夹"},
-    # the columns of the panel's table (clipnb.widgets.image_table)
-    "column.fits no class": {"en": "fits no class", "zh": "与所有类别都不相符"},
-    "column.image": {"en": "image", "zh": "图像名称"},
-    "column.runner-up": {"en": "runner-up", "zh": "第二类别"},
     # the map panel (clipnb.map_widget.MapPanel)
     "map.colour_by": {"en": "Colour by", "zh": "着色方式"},
     "map.left_out": {"en": "{images} left out", "zh": "{count}张无法读取的图像未放入"},
@@ -347,6 +343,10 @@ WORDS: dict[str, dict[str, str]] = {
                           "zh": "导出到 {folder} 失败: {reason}。请修改 '输出文件夹' 后再次点击 导出"},
     "column.truth": {"en": "truth", "zh": "真实类别"},
     "column.cluster": {"en": "cluster", "zh": "聚类"},
+    # the columns of the panel's table (clipnb.widgets.image_table)
+    "column.fits no class": {"en": "fits no class", "zh": "与所有类别都不相符"},
+    "column.image": {"en": "image", "zh": "图像名称"},
+    "column.runner-up": {"en": "runner-up", "zh": "第二类别"},
     "column.runner-up probability": {"en": "runner-up probability", "zh": "第二类别概率"},
     "column.true class": {"en": "true class", "zh": "真实类别"},
     "column.correct": {"en": "correct", "zh": "正确"},
