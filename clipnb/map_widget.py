@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import html
 import os
+import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.colors import to_hex
+from matplotlib.path import Path as MplPath
 
 from .embedding import EmbeddedImages
 from .embedding_map import MIN_DIST, NEIGHBOURS, check_colouring, colourings, embedding_map, map_note
@@ -47,6 +49,24 @@ GL_FROM = 2000  # dots from which the map is drawn with WebGL (Scattergl): SVG s
 SHOWN_ROWS = 200  # selected images listed on the page (all of them are in `selected` and the export)
 THUMBNAILS_KEPT = 256  # thumbnails kept for hovering again
 SELECTION_COLUMNS = ("path", "prediction", "confidence", "truth", "cluster")
+
+
+def selected_positions(table: pd.DataFrame, selections) -> list[int]:
+    """The rows of a map table inside the map's selections (plotly layout `selections`: boxes, type "rect",
+    and lassos, type "path"), in table order; a dot in several selections counts once."""
+    xy = table[["x", "y"]].to_numpy(dtype=float)
+    inside = np.zeros(len(table), dtype=bool)
+    for shape in selections or ():
+        if shape["type"] == "rect":
+            x0, x1 = sorted((float(shape["x0"]), float(shape["x1"])))
+            y0, y1 = sorted((float(shape["y0"]), float(shape["y1"])))
+            inside |= (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+        elif shape["type"] == "path" and shape["path"]:
+            corners = [[float(v) for v in point.split(",")]
+                       for point in re.split(r"[MLZ]", shape["path"]) if point.strip()]
+            if len(corners) >= 3:
+                inside |= MplPath(corners).contains_points(xy)
+    return np.flatnonzero(inside).tolist()
 
 
 def selection_table(table: pd.DataFrame, positions: Sequence[int]) -> pd.DataFrame:
@@ -90,7 +110,7 @@ class MapPanel:
         self.status.add_class("clipnb-map-status")
         self.hover_view = w.HTML(layout=w.Layout(width="280px"))
         self.hover_view.add_class("clipnb-map-hover")
-        self.legend_view = w.HTML(layout=w.Layout(width="280px", max_height="320px", overflow="auto"))
+        self.legend_view = w.HTML(layout=w.Layout(width="280px", max_height="200px", overflow="auto"))
         self.selection_view = w.HTML()
         self.selection_view.add_class("clipnb-map-selection")
 
@@ -104,15 +124,17 @@ class MapPanel:
         self.figure.add_class("clipnb-map-plot")
         points = self.figure.data[0]
         points.on_hover(self._guarded("showing the hovered image", self._on_hover))
-        points.on_selection(self._guarded("listing the selection", self._on_selection))
-        points.on_deselect(self._guarded("clearing the selection", self._on_deselect))
+        # the selection is read from the boxes and lassos themselves (layout.selections), not from plotly's
+        # selection event: the page sends hover, unhover and selection events through one synced value, and
+        # while the kernel has not answered the last update, a hover that follows replaces a selection unsent
+        self.figure.layout.on_change(self._guarded("listing the selection", self._on_selections), "selections")
         self.colour.observe(self._guarded("recolouring the map", lambda _: self.recolour()), names="value")
         self.export_button.on_click(self._guarded("exporting", lambda _: self.export(wait=False)))
 
         self.widget = w.VBox([
             w.HBox([self.colour, self.output_dir, self.export_button]),
             self.status,
-            w.HBox([self.figure, w.VBox([self.hover_view, self.legend_view])]),
+            w.HBox([self.figure, w.VBox([self.legend_view, self.hover_view])]),  # the legend above: a hover never moves it
             self.selection_view])
         self.widget.add_class("clipnb-map-panel")
         self.recolour()
@@ -202,11 +224,9 @@ class MapPanel:
         if points.point_inds:
             self.hover(points.point_inds[0])
 
-    def _on_selection(self, _trace, points, _selector) -> None:
-        self.select(points.point_inds)
-
-    def _on_deselect(self, _trace, _points) -> None:
-        self.select([])
+    def _on_selections(self, layout, _selections) -> None:
+        # the layout's own JSON: plotly rebuilds the `selections` objects it hands over only later
+        self.select(selected_positions(self.table, layout.to_plotly_json().get("selections", [])))
 
     # -- export -----------------------------------------------------------------------------------
     def export(self, wait: bool = True) -> list[Path]:

@@ -155,15 +155,19 @@ def test_the_panel_shows_the_hovered_image_and_lists_the_selection(shapes, tmp_p
     assert f"prediction: <b>{table.at[5, 'prediction']}</b> ({table.at[5, 'confidence']:.3f})" in shown
     assert f"true class: {table.at[5, 'truth']}" in shown
 
-    panel.figure._js2py_pointsCallback = points_message("plotly_selected", [2, 7, 50], selector=True)
-    assert panel.selected["path"].tolist() == table["path"].iloc[[2, 7, 50]].tolist()
+    # a box drawn on the page: plotly.js relayouts `selections`, and the panel lists the dots inside the box
+    corners = table.iloc[[2, 7, 50]]
+    box = {"type": "rect", "x0": corners.x.min(), "x1": corners.x.max(), "y0": corners.y.min(), "y1": corners.y.max()}
+    panel.figure._js2py_relayout = {"relayout_data": {"selections": [box]}, "source_view_id": "page"}
+    inside = table[table.x.between(box["x0"], box["x1"]) & table.y.between(box["y0"], box["y1"])]
+    assert len(inside) >= 3 and panel.selected["path"].tolist() == inside["path"].tolist()
     assert panel.selected.columns.tolist() == ["path", "prediction", "confidence", "truth", "cluster"]
-    assert "3 images selected" in panel.selection_view.value
+    assert f"{len(inside)} images selected" in panel.selection_view.value
     written = panel.export()
     assert sorted(p.name for p in written) == ["embedding_map.pdf", "embedding_map.png", "embedding_map.svg",
                                                "map.csv", "selection.csv"]
     assert pd.read_csv(written[-1])["path"].tolist() == panel.selected["path"].tolist()
-    panel.figure._js2py_pointsCallback = points_message("plotly_deselect", [])
+    panel.figure._js2py_relayout = {"relayout_data": {"selections": []}, "source_view_id": "page"}  # a double click
     assert panel.selected.empty and "no images selected" in panel.selection_view.value
 
     panel.colour.value = "cluster"
