@@ -39,8 +39,10 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
+import anywidget
 import ipywidgets as w
 import numpy as np
+import traitlets
 import pandas as pd
 from matplotlib.colors import to_hex
 
@@ -53,8 +55,8 @@ from .images import THUMBNAIL_SIDE, ImageReadError, display_names, gather_images
 from .labels import folder_labels
 from .models import ClipModel
 from .outliers import check_unknown
-from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, Templates, check_classes,
-                      prompt_spec, split_class_names)
+from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, Templates, build_prompts,
+                      check_classes, class_key, prompt_spec, split_class_names)
 from .scoring import build_head, class_warnings, template_note
 from .schema import readable
 from .summary import class_summary, plural, prediction_counts
@@ -148,6 +150,8 @@ STYLE = """<style>
 .clipnb-card .prob .label{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .clipnb-note{color:#555}
 .clipnb-table table td,.clipnb-table table th,.clipnb-table table.dataframe thead th{padding:2px 8px;text-align:left}
+.clipnb-stale{opacity:.45;filter:grayscale(1)}
+.clipnb-stale-label{display:inline-block;background:#eaeef2;color:#444;border-radius:3px;padding:1px 6px;font-size:12px}
 </style>"""
 
 
@@ -296,6 +300,112 @@ def guarded(callback: Callable, doing: str, fail: Callable[[str, str], object], 
     return run
 
 
+ENTRY_JS = """
+function render({ model, el }) {
+  el.classList.add("widget-inline-hbox", "clipnb-entry");
+  el.style.cssText = "display:flex;align-items:center;gap:4px;width:100%;box-sizing:border-box";
+  const label = document.createElement("label");
+  label.className = "widget-label";
+  label.style.cssText = "width:auto;flex:none;margin-right:4px";
+  const input = document.createElement("input");
+  input.type = "text";
+  input.className = "widget-input";
+  input.style.cssText = "flex:1 1 auto;min-width:0;height:var(--jp-widgets-inline-height,28px);box-sizing:border-box";
+  const button = document.createElement("button");
+  button.className = "jupyter-widgets jupyter-button widget-button mod-primary";
+  button.style.cssText = "flex:none;width:auto";
+  const show = () => {
+    label.textContent = model.get("description");
+    input.placeholder = model.get("placeholder");
+    input.title = model.get("tooltip");
+    button.textContent = model.get("button");
+  };
+  show();
+  input.value = model.get("value");
+  // Python's value follows the box; the submit message carries the text itself, since ipywidgets holds
+  // back a value update while the kernel has not answered the last one, and a custom message overtakes it
+  input.addEventListener("input", () => { model.set("value", input.value); model.save_changes(); });
+  const submit = () => {
+    const text = input.value;
+    model.send({ event: "submit", value: text });
+    input.value = "";
+    model.set("value", "");
+    model.save_changes();
+  };
+  input.addEventListener("keydown", (event) => {
+    event.stopPropagation();  // JupyterLab's shortcuts must not see the typing
+    if (event.key === "Enter" && !event.isComposing) { event.preventDefault(); submit(); }
+  });
+  button.addEventListener("click", submit);
+  model.on("change:value", () => { if (input.value !== model.get("value")) input.value = model.get("value"); });
+  model.on("change:placeholder", show);
+  model.on("change:description", show);
+  model.on("msg:custom", (message) => {  // a refused entry comes back to be corrected, unless typing went on
+    if (message.do === "restore" && input.value === "") {
+      input.value = message.value;
+      model.set("value", message.value);
+      model.save_changes();
+    }
+  });
+  el.append(label, input, button);
+}
+export default { render };
+"""
+
+
+class ClassEntry(anywidget.AnyWidget):
+    """A text box with its own button, for names to add: Enter or the button submits what the box shows.
+
+    ipywidgets' Text sends Enter as a message that can overtake the box's last value update (the front end
+    holds value updates back while the kernel has not answered the previous one, and custom messages are
+    not held), so a class typed quickly lost its last letters. Here the submit message carries the text,
+    the box empties at once, and a refused text comes back to it (`restore`).
+    `on_submit(callback)`: callback(text) per submission; `submit()` submits `value` from Python.
+    """
+
+    _esm = ENTRY_JS
+    value = traitlets.Unicode("").tag(sync=True)
+    placeholder = traitlets.Unicode("").tag(sync=True)
+    description = traitlets.Unicode("").tag(sync=True)
+    tooltip = traitlets.Unicode("").tag(sync=True)
+    button = traitlets.Unicode("Add").tag(sync=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._submit_callbacks: list[Callable[[str | None], object]] = []
+        self.on_msg(self._on_message)
+
+    def on_submit(self, callback: Callable[[str | None], object]) -> None:
+        self._submit_callbacks.append(callback)
+
+    def submit(self, text: str | None = None) -> None:
+        """Submit `text` (None: what `value` holds now), as Enter in the box does."""
+        for callback in self._submit_callbacks:
+            callback(text)
+
+    def restore(self, text: str) -> None:
+        """Put a refused `text` back in the box (the page keeps what was typed since)."""
+        self.send({"do": "restore", "value": text})
+
+    def _on_message(self, _widget, content, _buffers) -> None:
+        if content.get("event") == "submit":
+            self.submit(content.get("value"))
+
+
+class EntryButton:
+    """The "Add class" button of a ClassEntry, as Python code uses a Button: `description`, `click()`."""
+
+    def __init__(self, entry: ClassEntry):
+        self.entry = entry
+
+    @property
+    def description(self) -> str:
+        return self.entry.button
+
+    def click(self) -> None:
+        self.entry.submit()
+
+
 def run_export(job: Callable[[], list], wait: bool, guard: Callable) -> list:
     """Run a panel's export `job` now (`wait`, its files returned), or on a thread so that the panel stays
     usable while it writes (the Export button), its failures said through `guard`."""
@@ -348,6 +458,7 @@ class ClassifierPanel:
         self._repeats = 0  # how often the same error came again in a row
         self._shown_settings = ""
         self._scored: tuple | None = None  # what the last good scoring was, to word its status line again
+        self._shown_controls: tuple | None = None  # the controls' values the results shown were scored with
         self._thumbnails: dict[int, str | None] = {}
         self._colours = class_palette(classes)  # a class keeps its colour for good
 
@@ -358,9 +469,9 @@ class ClassifierPanel:
                                            layout=w.Layout(width="auto"), style=wide)
         self.remove_class_button = w.Button(description="Remove", icon="minus",
                                             tooltip="remove the classes selected in the list")
-        self.new_class = w.Text(placeholder="e.g. red circle (Enter adds; commas add several)",
-                                description="New class", layout=w.Layout(width="auto"), style=wide)
-        self.add_class_button = w.Button(description="Add class", icon="plus", button_style="primary")
+        self.new_class = ClassEntry(placeholder="e.g. red circle, blue star", description="New class",
+                                    button="Add class", tooltip="Enter or Add class adds it; commas separate several")
+        self.add_class_button = EntryButton(self.new_class)
         self.template_set = w.Dropdown(options=list(TEMPLATE_SETS) + [CUSTOM], value=self._set_name(templates),
                                        description="Template set", style=wide)
         self.templates = w.Textarea(value="\n".join(templates), rows=6, continuous_update=True,
@@ -388,13 +499,14 @@ class ClassifierPanel:
         self.export_message, self.export_error = "", ""
         self.status = w.HTML()
         self.status.add_class("clipnb-status")
+        self.stale_label = w.HTML()
+        self.stale_label.add_class("clipnb-stale-note")
         self.charts = w.HTML()
         self.charts.add_class("clipnb-charts")
         self.table_view = w.HTML()
         self.table_view.add_class("clipnb-table")
 
-        self.add_class_button.on_click(self._guarded("adding a class", lambda _: self.add_class()))
-        self.new_class.on_msg(self._guarded("adding a class", self._on_new_class_message))
+        self.new_class.on_submit(self._guarded("adding a class", self._on_submit))
         self.remove_class_button.on_click(self._guarded("removing classes", lambda _: self.remove_class()))
         self.export_button.on_click(self._guarded("exporting", lambda _: self.export(wait=False)))
         self.template_set.observe(self._guarded("switching the template set", self._on_template_set), names="value")
@@ -406,12 +518,11 @@ class ClassifierPanel:
 
         column = w.Layout(width="33%", padding="0 8px 0 0")
         self.widget = w.VBox([
-            w.HBox([w.VBox([self.class_list, self.remove_class_button, self.new_class, self.add_class_button],
-                           layout=column),
+            w.HBox([w.VBox([self.class_list, self.remove_class_button, self.new_class], layout=column),
                     w.VBox([self.template_set, self.templates, self.ensemble, self.unknown], layout=column),
                     w.VBox([self.shown, self.language, self.output_dir, self.export_button, self.export_status],
                            layout=column)]),
-            self.status, self.charts, self.table_view])
+            self.status, self.stale_label, self.charts, self.table_view])
         self.widget.add_class("clipnb-panel")
         self._label_controls()
         self.refresh()
@@ -453,6 +564,12 @@ class ClassifierPanel:
             names = split_class_names(typed)
             if not names:
                 return self._fail(word("panel.class_empty", self.lang))
+            listed = {class_key(c): c for c in self.classes}
+            known = [n for n in names if class_key(n) in listed]
+            if known:
+                same = listed[class_key(known[0])] == known[0]
+                return self._fail(word("panel.class_listed" if same else "panel.class_listed_case", self.lang,
+                                       name=known[0], listed=listed[class_key(known[0])]))
             try:
                 classes = check_classes(self.classes + names)
             except PromptError as exc:
@@ -482,23 +599,70 @@ class ClassifierPanel:
     def refresh(self) -> bool:
         """Re-score the embeddings with the controls' classes, templates and ensembling, then redraw.
 
-        On a bad entry the message goes to the status line and the last good results stay on screen.
+        On a bad entry the message goes to the status line and the last good results stay on screen, marked
+        stale. While new prompts are encoded (the slow part) the status line says "working: …" and the last
+        results are marked stale. Edits made meanwhile (callbacks of other threads wait for the lock) are
+        scored next, in order, the last one winning: ✔ is said only of results that match the controls.
         """
         with self._lock:
-            classes, templates, ensemble = self.classes, self.template_list, self.ensemble.value
-            started = time.perf_counter()
-            try:
-                head = build_head(self.model, classes, templates, ensemble, cache=self.cache, warn=False)
-                check_unknown(head.classes, self.unknown.value)
-            except PromptError as exc:
-                return self._fail(f"{exc}{self._last_good()}")
-            self.results = results_table(self.embedded, head, unknown=self.unknown.value)
-            schema.set_settings(self.results, model=self.model.name)
-            self.scorings += 1
-            self.redraw()
-            cautions = class_warnings(self.model, head.classes, head.templates)
-            self._scored = (head, time.perf_counter() - started, " ".join(cautions))
-            return self._say_scored()
+            while True:
+                done = self._score(*self._controls())
+                if done is not None:
+                    return done
+
+
+    def _controls(self) -> tuple:
+        """What the controls ask for now: (classes, templates, ensembling, unknown)."""
+        return tuple(self.classes), tuple(self.template_list), self.ensemble.value, bool(self.unknown.value)
+
+    def _score(self, classes, templates, ensemble: str, unknown: bool) -> bool | None:
+        """Score with these settings and show the results; None, showing nothing, when the controls changed
+        meanwhile (the caller scores again)."""
+        started = time.perf_counter()
+        try:
+            self._say_working(classes, templates, ensemble)
+            head = build_head(self.model, list(classes), list(templates), ensemble, cache=self.cache, warn=False)
+            check_unknown(head.classes, unknown)
+        except PromptError as exc:
+            return self._fail(f"{exc}{self._last_good()}")
+        results = results_table(self.embedded, head, unknown=unknown)
+        if self._controls() != (classes, templates, ensemble, unknown):
+            return None
+        self.results = results
+        schema.set_settings(self.results, model=self.model.name)
+        self.scorings += 1
+        if self._shown_controls is not None and self._shown_controls != (classes, templates, ensemble, unknown):
+            self._export_clear()  # an export message is about the settings it wrote, which are gone
+        self._shown_controls = (classes, templates, ensemble, unknown)
+        self.redraw()
+        cautions = class_warnings(self.model, head.classes, head.templates)
+        self._scored = (head, time.perf_counter() - started, " ".join(cautions))
+        return self._say_scored()
+
+    def _say_working(self, classes, templates, ensemble: str) -> None:
+        """Say "working: encoding N prompts for K classes…" and mark the results shown as stale when the
+        settings need prompts the model has not encoded yet (each takes a pass through its text tower)."""
+        spec = prompt_spec(list(classes), list(templates), ensemble)  # a bad entry raises PromptError here
+        memo = self.model._text_memo  # what encode_texts remembers per model: (prompt, truncate) -> vector
+        rows = [[p for p in row if (p, False) not in memo] for row in build_prompts(spec.classes, spec.templates)]
+        new = len({p for row in rows for p in row})
+        if not new:
+            return
+        count = sum(1 for row in rows if row)
+        self.message, self.error = word("panel.working", self.lang, prompts=plural(new, "prompt"), prompt_count=new,
+                                        classes=plural(count, "class"), class_count=count), ""
+        self.status.value = f'<span style="color:#0969da">⏳ {html.escape(self.message)}</span>'
+        self._mark_stale(True)
+
+    def _mark_stale(self, stale: bool | None = None) -> None:
+        """Grey the charts and the table, with a "stale" label, while they do not match the controls
+        (`stale`: None to compare the controls with what was scored last)."""
+        if stale is None:
+            stale = self._shown_controls is not None and self._controls() != self._shown_controls
+        for view in (self.charts, self.table_view):
+            (view.add_class if stale else view.remove_class)("clipnb-stale")
+        self.stale_label.value = (f'<span class="clipnb-stale-label">{html.escape(word("panel.stale", self.lang))}'
+                                  f'</span>' if stale else "")
 
     def _say_scored(self) -> bool:
         """The status line of the last good scoring, in the panel's language."""
@@ -560,7 +724,8 @@ class ClassifierPanel:
             if self.error:
                 label += word("panel.last_good", lang)
             results = self.results
-            settings = {"model": self.model.name, "classes": schema.classes(results),
+            settings = {"model": self.model.name, "model_path": self.model.source or None,
+                        "classes": schema.classes(results),
                         "templates": list(schema.setting(results, "templates", [])),
                         "ensemble": schema.setting(results, "ensemble"), "images": len(results),
                         "unknown": bool(schema.setting(results, "unknown", False)),
@@ -603,16 +768,22 @@ class ClassifierPanel:
         self.export_message = self.export_error = text
         self.export_status.value = failure_html(text)
 
+    def _export_clear(self) -> None:
+        self.export_message, self.export_error = "", ""
+        self.export_status.value = ""
+
     # -- status line ------------------------------------------------------------------------------
     def _say(self, text: str) -> None:
         self.message, self.error = text, ""
         self.status.value = ok_html(text)
+        self._mark_stale()
 
     def _warn(self, text: str, caution: str) -> bool:
         """Applied, but the answer may mean little (one class, classes the model does not know)."""
         self.message, self.error = f"{text}. {caution}", ""
         self.status.value = (f'<span style="color:#9a6700">⚠ {html.escape(text)}.</span> '
                              f'<span style="color:#9a6700">{html.escape(caution)}</span>')
+        self._mark_stale()
         return True
 
     def _last_good(self) -> str:
@@ -629,6 +800,7 @@ class ClassifierPanel:
             text_shown = text
         self.message = self.error = text
         self.status.value = failure_html(text_shown, details)
+        self._mark_stale()
         return False
 
     def _guarded(self, doing: str, callback: Callable) -> Callable:
@@ -651,23 +823,27 @@ class ClassifierPanel:
     def _set_name(templates: Sequence[str]) -> str:
         return next((name for name, known in TEMPLATE_SETS.items() if list(known) == list(templates)), CUSTOM)
 
-    def _on_new_class_message(self, _widget, content, _buffers) -> None:
-        if content.get("event") == "submit":  # Enter in the "New class" box
-            self.add_class()
+    def _on_submit(self, text: str | None) -> None:
+        """Enter or "Add class" in the "New class" box: the page sends the text it showed (None: from Python,
+        `new_class.value`); a text that was not added goes back into the box to be corrected."""
+        before = self.classes
+        self.add_class(text)
+        if text is not None and self.classes == before:
+            self.new_class.restore(text)
 
     def _on_template_set(self, change) -> None:
-        if self._quiet or change["new"] == CUSTOM:
-            return
-        with self._lock:
+        with self._lock:  # `_quiet` is read under the lock: another thread's edit waits, and is not ignored
+            if self._quiet or change["new"] == CUSTOM:
+                return
             self._cancel_typing()
             with self._quietly():
                 self.templates.value = "\n".join(TEMPLATE_SETS[change["new"]])
             self.refresh()
 
     def _on_templates(self, change) -> None:
-        if self._quiet:
-            return
         with self._lock:
+            if self._quiet:
+                return
             self._cancel_typing()
             new_line = change["new"].count("\n") > (change["old"] or "").count("\n")
             if self.typing_delay <= 0 or new_line:
@@ -704,6 +880,7 @@ class ClassifierPanel:
         with self._lock:
             self._label_controls()
             self.redraw()
+            self._mark_stale()
             if self._scored is None:
                 return
             if self.error:  # the bad entry is still in its control: its message stays; only the settings shown change

@@ -202,3 +202,111 @@ def test_every_control_of_the_panel_in_the_browser(lab, tmp_path):
     assert "Traceback" not in log and "ProgrammingError" not in log, log[-3000:]
     print("seconds from a change to its status on the page:",
           ", ".join(f"{name} {seconds:.2f}" for name, seconds in times.items()))
+
+
+# -- quick typing and the map's box selections (issue 24, items 3 and 4), in a notebook of their own --------
+
+QUICK_ENTRIES = ["purple star", "orange hexagon", "green circle", "blue cross", "red square", "white star",
+                 "绿色正方形", "红色圆形", "蓝色星形", "黄色三角形", "紫色六边形", "橙色十字"]
+
+
+def panels_notebook(images, output) -> nbformat.NotebookNode:
+    """A classifier panel on a few shapes (demo model) and a map panel of 1,000 dots (no model needed)."""
+    panel = f"""\
+import clipnb
+from clipnb.widgets import ClassifierPanel
+model = clipnb.load_model("demo")
+embedded = clipnb.embed_images(model, clipnb.find_images({str(images)!r}, recursive=True), progress=False)
+panel = ClassifierPanel(model, embedded, ["red circle", "blue square"], "basic", output_dir={str(output)!r})
+panel"""
+    dots = """\
+import numpy as np, pandas as pd
+from clipnb.map_widget import MapPanel
+rng = np.random.default_rng(0)
+table = pd.DataFrame({"row": range(1000), "path": [f"/nowhere/{i:04d}.png" for i in range(1000)],
+                      "x": rng.uniform(0, 10, 1000), "y": rng.uniform(0, 10, 1000), "cluster": rng.integers(0, 4, 1000)})
+dots = MapPanel(table)
+dots"""
+    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}}
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(panel), nbformat.v4.new_code_cell(dots)],
+                                    metadata=kernel)
+
+
+@pytest.fixture()
+def panels_page(tmp_path, shapes_subset):  # noqa: F811
+    require_browser()
+    root = tmp_path / "root"
+    root.mkdir()
+    nbformat.write(panels_notebook(shapes_subset, tmp_path / "reports"), root / "panels.ipynb")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with jupyterlab(root, tmp_path, env) as (url, token), chromium_page(tmp_path / "profile") as page:
+        try:
+            open_and_run_all(page, url, token, "panels.ipynb")
+            page.locator(".clipnb-charts .clipnb-class-chart").wait_for(timeout=RUN_TIMEOUT_MS)
+            yield page
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "failure_panels.png"), full_page=True)
+            raise
+    log = (tmp_path / "jupyterlab.log").read_text(errors="replace")
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_quick_entries_arrive_complete(panels_page):
+    """Each name typed at full speed and Enter pressed at once (a bad entry, then its correction, among them):
+    every one arrives whole, in English and Chinese."""
+    page = panels_page
+    panel = page.locator(".clipnb-panel")
+    panel.scroll_into_view_if_needed()
+    box = panel.locator("input[placeholder^='e.g. red circle']")
+    for count, name in enumerate(QUICK_ENTRIES, start=3):
+        box.click()
+        page.keyboard.type(name, delay=0)
+        page.keyboard.press("Enter")
+        status = wait_for_status(page, "", containing=f"{count} classes ×")
+        assert status.startswith(("✔", "⚠")) and box.input_value() == "", (name, status)
+        if count == 8:  # a repeat: refused, and the text comes back into the box to be corrected
+            box.click()
+            page.keyboard.type("Purple Star", delay=0)
+            page.keyboard.press("Enter")
+            status = wait_for_status(page, status, containing="already in the list")
+            page.wait_for_function("() => document.querySelector(\"input[placeholder^='e.g. red circle']\").value"
+                                   " === 'Purple Star'", timeout=30_000)
+            panel.screenshot(path=str(ARTIFACTS / "quick_entry_refused.png"))
+            box.fill("")
+    shown = page.locator(".clipnb-charts .clipnb-class-chart .class-name").all_inner_texts()
+    assert sorted(shown) == sorted(["red circle", "blue square"] + QUICK_ENTRIES)
+    panel.screenshot(path=str(ARTIFACTS / "quick_entries.png"))
+
+
+SELECTED_JS = """() => { const gd = document.querySelector('.clipnb-map-plot.js-plotly-plot');
+    return (gd.data[0].selectedpoints || []).map(Number).sort((a, b) => a - b); }"""
+LISTED_JS = """() => { const v = document.querySelector('.clipnb-map-selection'); return v ? v.innerText : ''; }"""
+
+
+def test_every_box_selection_on_the_map_is_listed(panels_page):
+    """7 boxes dragged on 1,000 dots, the mouse hovering dots at once after each: the list under the map is
+    always the box's selection, as the map highlights it."""
+    page = panels_page
+    page.locator(".jp-Cell").nth(1).scroll_into_view_if_needed()  # JupyterLab draws only the cells in view
+    plot = page.locator(".clipnb-map-plot.js-plotly-plot")
+    plot.wait_for(timeout=RUN_TIMEOUT_MS)
+    plot.scroll_into_view_if_needed()
+    area = page.locator(".clipnb-map-plot .nsewdrag").first.bounding_box()
+    listed = ""
+    for k in range(7):
+        x0, y0 = area["x"] + area["width"] * (0.1 + 0.1 * k), area["y"] + area["height"] * (0.1 + 0.08 * k)
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(x0 + area["width"] * 0.12, y0 + area["height"] * 0.15, steps=4)
+        page.mouse.up()
+        for step in range(6):  # hovering dots right after the box, as a hand does
+            page.mouse.move(x0 + 3 * step, y0 + 2 * step)
+        selected = page.evaluate(SELECTED_JS)
+        assert 5 <= len(selected) <= 200, len(selected)
+        page.wait_for_function(f"() => ({LISTED_JS})().startsWith('{len(selected)} image')", timeout=30_000)
+        listed = page.evaluate(LISTED_JS)
+        rows = page.locator(".clipnb-map-selection tbody tr td:first-child").all_inner_texts()
+        assert rows == [f"{i:04d}.png" for i in selected], (k, rows[:5], selected[:5])
+        assert listed != "" and f"{len(selected)} images selected" in listed
+    page.locator(".clipnb-map-panel").screenshot(path=str(ARTIFACTS / "map_selection.png"))

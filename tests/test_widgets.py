@@ -197,7 +197,8 @@ def test_a_bad_template_shows_a_message_and_keeps_the_last_good_results(panel, b
     assert panel.error == "" and panel.results is not results and "3 classes × 1 template," in panel.message
 
 
-@pytest.mark.parametrize("name, message", [("   ", "name is empty"), ("Red", "given twice"), ("blue", "given twice")])
+@pytest.mark.parametrize("name, message", [("   ", "name is empty"), ("Red", "already in the list as 'red'"),
+                                           ("blue", "already in the list"), ("cyan, cyan", "given twice")])
 def test_an_empty_or_repeated_class_is_refused_and_the_typed_text_kept(panel, name, message):
     results = panel.results
     panel.new_class.value = name
