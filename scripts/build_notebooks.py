@@ -239,7 +239,11 @@ shown = clipnb.localised(results[columns].head(rows_shown), LANG)
 shown.style.format({clipnb.words.column_name("confidence", LANG): "{:.4f}"}).hide(axis="index")"""),
     ("markdown", "## Statistics"),
     ("code", "print(clipnb.summary_text(results, LANG))"),
-    ("code", "clipnb.localised(clipnb.class_summary(results), LANG).style.format(precision=3).hide(axis=\"index\")"),
+    ("code", """\
+summary = clipnb.localised(clipnb.class_summary(results), LANG)
+# percentages as the CSV writes them (2.1, not 2.100); scores and probabilities to 3 decimals
+summary.style.format(precision=3).format(precision=1, subset=[clipnb.words.column_name("predicted_pct", LANG)]).hide(
+    axis="index")"""),
     ("markdown", "## Export for the report"),
     ("code", """\
 written = [clipnb.write_csv(clipnb.localised(results, LANG), output_dir / "classification.csv"),
@@ -260,9 +264,9 @@ from clipnb.defaults import choose_model, default_inputs
 
 model = choose_model(model_name)
 default_folder, default_classes, default_recursive = default_inputs(model)
-output_dir = Path(output_dir)
+output_dir = Path(output_dir).resolve()  # absolute, so every path printed below is too
 cache = clipnb.EmbeddingCache()  # embeddings are kept on disk: a second run encodes nothing
-print(f"model: {model.name}; outputs go to {output_dir.resolve()}")"""
+print(f"model: {model.name}; outputs go to {output_dir}")"""
 
 EVALUATION = [
     ("markdown", """\

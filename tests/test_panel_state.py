@@ -191,3 +191,16 @@ def test_the_legend_sits_above_the_hovered_image(tmp_path):
     panel = MapPanel(map_table(20), output_dir=tmp_path)
     side = panel.widget.children[2].children[1]
     assert side.children[0] is panel.legend_view and side.children[1] is panel.hover_view
+
+
+def test_the_analysis_notebooks_print_absolute_output_paths(tmp_path, monkeypatch, capsys):
+    """Notebooks 04 to 09 print where they write as 01 to 03 do: absolute paths, whatever the working folder."""
+    from conftest import load_script
+
+    build = load_script("build_notebooks")
+    monkeypatch.chdir(tmp_path)
+    namespace = {"model_name": "demo", "output_dir": "../reports/evaluation"}
+    exec(build.ANALYSIS_SETUP.replace("%matplotlib inline", ""), namespace)
+    expected = (tmp_path / "../reports/evaluation").resolve()
+    assert namespace["output_dir"] == expected and namespace["output_dir"].is_absolute()
+    assert f"outputs go to {expected}" in capsys.readouterr().out
