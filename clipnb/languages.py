@@ -56,22 +56,28 @@ def unknown_languages(model: ClipModel, texts: Iterable[str]) -> list[str]:
     return [language for language in text_languages(texts) if language not in known]
 
 
-def language_warnings(model: ClipModel, texts: Iterable[str]) -> list[str]:
+def language_warnings(model: ClipModel, texts: Iterable[str], lang: str = "en") -> list[str]:
     """One sentence for each language of `texts` (filled-in prompts, free texts or queries) that the model
-    does not know, naming the model and a model that knows it; [] when there is none.
+    does not know, naming the model and a model that knows it; [] when there is none. `lang`: the language
+    the sentence is written in ("en", "zh": the Chinese panel).
 
     The sentence names no prompt, so that runs with several template sets (evaluate) say it only once.
     """
+    from .words import WORDS, word
+
+    def named(code: str) -> str:
+        key = f"language.{code}"
+        return word(key, lang) if key in WORDS else language_name(code)
+
     found = []
-    known = " and ".join(language_name(code) for code in getattr(model, "languages", None) or ())
+    known = word("language.and", lang).join(named(code) for code in getattr(model, "languages", None) or ())
     for language in unknown_languages(model, texts):
-        name = language_name(language)
+        name = named(language)
         suggested = SUGGESTED_MODELS.get(language, ())
         if suggested:
-            advice = (f"use a model that knows {name}, such as {' or '.join(suggested)} (--model {suggested[0]}, "
-                      f"or load_model({suggested[0]!r})), or write them in {known}")
+            advice = word("warning.language_model", lang, name=name, models=" or ".join(suggested),
+                          first=suggested[0], known=known)
         else:
-            advice = f"use a model trained on {name} text, or write them in {known}"
-        found.append(f"the {model.name} model was trained on {known} text only, so its answers for the {name} "
-                     f"text given (classes, templates or texts in {name}) mean nothing: {advice}")
+            advice = word("warning.language_trained", lang, name=name, known=known)
+        found.append(word("warning.language", lang, model=model.name, known=known, name=name, advice=advice))
     return found

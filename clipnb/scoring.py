@@ -51,7 +51,7 @@ def class_warnings(model: ClipModel, classes: Sequence[str], templates: Sequence
         found.append(word("warning.one_class", lang, name=classes[0]))
     found += vocabulary_warnings(model, classes, lang=lang)
     prompts = classes if templates is None else [p for row in build_prompts(classes, list(templates)) for p in row]
-    return found + language_warnings(model, prompts)
+    return found + language_warnings(model, prompts, lang)
 
 
 def small_world(model: ClipModel, consequence: str, lang: str = "en") -> str | None:

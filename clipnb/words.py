@@ -204,6 +204,18 @@ WORDS: dict[str, dict[str, str]] = {
                                   "--model {real}, or load_model({real!r}))",
                             "zh": "{model} 模型只认识它训练时的简单图形 (类别如 {examples_zh}), 所以{consequence}; "
                                   "真实照片请使用真正的 CLIP 模型 (例如 {real})"},
+    "language.en": {"en": "English", "zh": "英文"},
+    "language.zh": {"en": "Chinese", "zh": "中文"},
+    "language.and": {"en": " and ", "zh": "和"},
+    "warning.language": {"en": "the {model} model was trained on {known} text only, so its answers for the {name} "
+                               "text given (classes, templates or texts in {name}) mean nothing: {advice}",
+                         "zh": "{model} 模型只用{known}文本训练过, 所以它对给出的{name}文本 (类别、模板或文本) 的回答没有意义: "
+                               "{advice}"},
+    "warning.language_model": {"en": "use a model that knows {name}, such as {models} (--model {first}, or "
+                                     "load_model({first!r})), or write them in {known}",
+                               "zh": "请使用懂{name}的模型, 例如 {first}, 或用{known}书写"},
+    "warning.language_trained": {"en": "use a model trained on {name} text, or write them in {known}",
+                                 "zh": "请使用用{name}文本训练的模型, 或用{known}书写"},
     "warning.unknown_classes": {"en": "its answers for {shown} mean nothing", "zh": "它对 {shown} 的回答没有意义"},
     "warning.drawings_alike": {"en": "it cannot tell two drawings of one class apart (two drawings of a red circle "
                                      "reach a cosine of 0.994), and its near-duplicate groups may be images of one "

@@ -272,3 +272,22 @@ def test_a_failed_callback_of_the_chinese_panel_says_what_failed_in_chinese(demo
     # the exception's own type and words stay as Python gives them
     assert panel.error.startswith("切换集成方式失败: RuntimeError: boom; 仍显示 2个类别 × 3个模板")
     assert panel.error.endswith(" (上次有效的设置)")
+
+
+def test_the_chinese_panel_says_in_chinese_that_an_english_model_cannot_read_chinese_classes(tiny_model, tmp_path):
+    import dataclasses
+
+    from clipnb.scoring import class_warnings
+    from clipnb.widgets import ClassifierPanel
+
+    tiny_model = dataclasses.replace(tiny_model, languages=("en",))  # as openai-clip's English-only models say
+
+    english = class_warnings(tiny_model, ["猫", "狗"], ["一张{}的照片"])
+    assert len(english) == 1 and "was trained on English text only" in english[0]  # the command line's words
+    chinese = class_warnings(tiny_model, ["猫", "狗"], ["一张{}的照片"], lang="zh")
+    assert chinese == [f"{tiny_model.name} 模型只用英文文本训练过, 所以它对给出的中文文本 (类别、模板或文本) 的回答没有意义: "
+                       "请使用懂中文的模型, 例如 cn_clip:ViT-B-16, 或用英文书写"]
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(tmp_path / "red.png")
+    panel = ClassifierPanel(tiny_model, embed_images(tiny_model, [tmp_path / "red.png"], progress=False, num_workers=0),
+                            ["猫", "狗"], ["一张{}的照片"], output_dir=tmp_path, lang="zh")
+    assert chinese[0] in panel.message
