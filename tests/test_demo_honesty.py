@@ -195,6 +195,8 @@ def test_the_chinese_panel_shows_no_english_words(demo, shapes_folder, tmp_path)
         lambda: panel.add_class("cat"),  # outside the demo's world: a warning, results still shown
         lambda: panel.add_class(""),
         lambda: panel.add_class(""),  # the same mistake again
+        lambda: panel.add_class("red circle"),  # already listed
+        lambda: panel.add_class("Red Circle"),  # listed in other letter case
         lambda: panel.remove_class([]),
         lambda: panel.remove_class(panel.classes),
         lambda: setattr(panel.unknown, "value", True),  # photos that fit no shape: "unknown"
@@ -212,7 +214,8 @@ def test_the_chinese_panel_shows_no_english_words(demo, shapes_folder, tmp_path)
         seen += panel_texts(panel)
     assert panel.results["prediction"].eq("unknown").any() and "未知" in " ".join(seen)
     assert panel.exported and "已导出" in panel.export_message
-    classes = {w for c in ("red circle", "blue star", "green square", "cat") for w in c.split()}
+    assert "未添加类别: Red Circle 已作为 red circle 在列表中 (CLIP 不区分大小写)" in " ".join(seen)
+    classes = {w for c in ("red circle", "blue star", "green square", "cat", "Red Circle") for w in c.split()}
     paths = set(re.findall(r"[A-Za-z]{2,}", " ".join(map(str, [out] + images + PHOTOS[:3] + panel.exported))))
     # model names (demo, ViT-B/32, CLIP), the ensembling methods' names as their toggle shows them, a
     # language's own name and a file format
