@@ -651,8 +651,8 @@ class ClassifierPanel:
         count = sum(1 for row in rows if row)
         self.message, self.error = word("panel.working", self.lang, prompts=plural(new, "prompt"), prompt_count=new,
                                         classes=plural(count, "class"), class_count=count), ""
+        self._mark_stale(True)  # before the status line, so that the page never shows it over unmarked results
         self.status.value = f'<span style="color:#0969da">⏳ {html.escape(self.message)}</span>'
-        self._mark_stale(True)
 
     def _mark_stale(self, stale: bool | None = None) -> None:
         """Grey the charts and the table, with a "stale" label, while they do not match the controls
@@ -775,15 +775,15 @@ class ClassifierPanel:
     # -- status line ------------------------------------------------------------------------------
     def _say(self, text: str) -> None:
         self.message, self.error = text, ""
+        self._mark_stale()  # the marks first: a ✔ must never appear over results still greyed
         self.status.value = ok_html(text)
-        self._mark_stale()
 
     def _warn(self, text: str, caution: str) -> bool:
         """Applied, but the answer may mean little (one class, classes the model does not know)."""
         self.message, self.error = f"{text}. {caution}", ""
+        self._mark_stale()
         self.status.value = (f'<span style="color:#9a6700">⚠ {html.escape(text)}.</span> '
                              f'<span style="color:#9a6700">{html.escape(caution)}</span>')
-        self._mark_stale()
         return True
 
     def _last_good(self) -> str:
@@ -799,8 +799,8 @@ class ClassifierPanel:
             self._repeats = 0
             text_shown = text
         self.message = self.error = text
-        self.status.value = failure_html(text_shown, details)
         self._mark_stale()
+        self.status.value = failure_html(text_shown, details)
         return False
 
     def _guarded(self, doing: str, callback: Callable) -> Callable:

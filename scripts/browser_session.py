@@ -123,18 +123,23 @@ def status_text(page) -> str:
     return page.evaluate(STATUS_JS)
 
 
+WORKING = "⏳"  # the status line's mark while the panel works (encoding new prompts): not yet an answer
+
+
 def wait_for_status(page, before: str, timeout_ms: int = 60_000, containing: str = "") -> str:
-    """Wait until the panel's status line differs from `before` (and holds `containing`); returns it."""
+    """Wait until the panel's status line differs from `before`, is no longer "⏳ working…" (and holds
+    `containing`); returns it."""
     page.wait_for_function(
         "([before, containing]) => { const s = document.querySelector('.clipnb-status');"
-        " return s && s.innerText !== before && s.innerText.includes(containing); }",
+        " return s && s.innerText !== before && !s.innerText.startsWith('⏳') && s.innerText.includes(containing); }",
         arg=[before, containing], timeout=timeout_ms)
     return status_text(page)
 
 
 def timed_change(page, action, timeout_ms: int = 60_000, containing: str = "") -> tuple[str, float]:
     """Do `action` (a function of no arguments that drives the page) and wait until the status line
-    changes; returns (the new status, seconds from the action's start to the change on the page).
+    changes to an answer (not "⏳ working…"); returns (the new status, seconds from the action's start to
+    that change on the page).
 
     The time is measured in the page itself (performance.now() when the status line's text changes, seen
     by a MutationObserver), so Playwright's own round trips are not counted as the panel's time."""
@@ -142,7 +147,8 @@ def timed_change(page, action, timeout_ms: int = 60_000, containing: str = "") -
         const s = document.querySelector('.clipnb-status');
         window.__clipnb = {before: s.innerText, changed: null, started: performance.now()};
         const observer = new MutationObserver(() => {
-            if (s.innerText !== window.__clipnb.before && window.__clipnb.changed === null) {
+            if (s.innerText !== window.__clipnb.before && !s.innerText.startsWith('⏳')
+                && window.__clipnb.changed === null) {
                 window.__clipnb.changed = performance.now(); observer.disconnect(); }
         });
         observer.observe(s, {subtree: true, childList: true, characterData: true});

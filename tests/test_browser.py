@@ -67,6 +67,14 @@ def lab(tmp_path, shapes_subset):  # noqa: F811
             shutil.copy(tmp_path / "jupyterlab.log", ARTIFACTS / "jupyterlab.log")
 
 
+WATCH_JS = """() => {
+    const status = document.querySelector('.clipnb-status'), charts = document.querySelector('.clipnb-charts');
+    window.__clipnbSeen = [];
+    new MutationObserver(() => window.__clipnbSeen.push([status.innerText, charts.classList.contains('clipnb-stale')]))
+        .observe(status, {subtree: true, childList: true, characterData: true});
+}"""
+
+
 def chart_classes(page) -> list[str]:
     """The class names of the panel's class chart, as the page shows them."""
     return page.locator(".clipnb-charts .clipnb-class-chart .class-name").all_inner_texts()
@@ -118,7 +126,9 @@ def test_every_control_of_the_panel_in_the_browser(lab, tmp_path):
             # a repeated class is refused, and what was typed stays to be corrected
             new_class.fill("Purple Star")
             status = change("a_repeated_class", lambda: new_class.press("Enter"))
-            assert status.startswith("⚠") and "given twice" in status and new_class.input_value() == "Purple Star"
+            assert status.startswith("⚠") and "already in the list" in status
+            page.wait_for_function("() => document.querySelector(\"input[placeholder^='e.g. red circle']\").value"
+                                   " === 'Purple Star'", timeout=30_000)  # back in the box, to be corrected
 
             # several classes selected at once, removed with one click
             class_list.select_option(["cat", "dog"])
@@ -152,8 +162,16 @@ def test_every_control_of_the_panel_in_the_browser(lab, tmp_path):
             new_class.fill("orange hexagon")
             change("add_before_a_template_set", lambda: new_class.press("Enter"))
             template_set = panel.locator(".widget-dropdown select")
-            status = change("template_set_imagenet80", lambda: template_set.select_option("imagenet80"))
+            page.evaluate(WATCH_JS)  # every status and stale mark the page shows from now on
+            status = change("template_set_imagenet80", lambda: template_set.select_option("imagenet80"),
+                            containing="80 templates")
             assert status.startswith("✔") and "8 classes × 80 templates, embedding ensembling" in status
+            seen = page.evaluate("() => window.__clipnbSeen")
+            working = [s for s, _ in seen if s.startswith("⏳")]
+            assert working and "working: encoding" in working[0] and "for 8 classes…" in working[0], seen
+            assert all(stale for s, stale in seen if s.startswith("⏳")), seen  # greyed while it works
+            assert not any(s.startswith("✔") and "× 3 templates" in s for s, _ in seen), seen  # no stale ✔
+            assert "clipnb-stale" not in page.locator(".clipnb-charts").get_attribute("class")
             assert "orange hexagon" in chart_classes(page)
 
             # ensembling
