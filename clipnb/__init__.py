@@ -25,6 +25,7 @@ Public submodules, imported by name when needed:
 Other modules are the package's inside and may change.
 """
 import importlib
+import importlib.util
 import sys
 import types
 
@@ -82,10 +83,13 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """A public name, imported from its module on first use (then kept in the package, so once only)."""
+    """A public name, imported from its module on first use (then kept in the package, so once only); or a
+    submodule, as `import clipnb.name` gives it (`clipnb.memory.release_freed_memory()` after `import clipnb`)."""
     module = _HOMES.get(name)
     if module is None:
-        raise AttributeError(f"module 'clipnb' has no attribute {name!r}")
+        if name.startswith("_") or importlib.util.find_spec(f"{__name__}.{name}") is None:
+            raise AttributeError(f"module 'clipnb' has no attribute {name!r}")
+        return importlib.import_module(f".{name}", __name__)
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value

@@ -46,6 +46,9 @@ def test_a_name_of_the_package_imports_its_module_on_first_use():
     assert set(clipnb.__all__) <= set(dir(clipnb))
     with pytest.raises(AttributeError, match="no_such_name"):
         clipnb.no_such_name
+    # a submodule is there after `import clipnb` alone, as when the package imported every module itself
+    out = run_python("import clipnb; print(clipnb.memory.release_freed_memory.__name__, clipnb.images.MAX_FILE_BYTES > 0)")
+    assert out.returncode == 0 and out.stdout.split() == ["release_freed_memory", "True"], out.stderr
 
 
 @pytest.fixture()
