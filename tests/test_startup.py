@@ -127,3 +127,19 @@ def test_the_command_line_keeps_the_weights_sha256_in_its_cache_folder(tiny_chec
     assert counted_hashing.count("weights.pt") == 1
     assert main(run + ["--no-cache"]) == 0  # neither read nor written: hashed again
     assert counted_hashing.count("weights.pt") == 2
+
+
+def test_counting_a_prompts_tokens_builds_no_second_tokenizer(tiny_model, monkeypatch):
+    """openai-clip's prompt-length check counts with the tokenizer clip.tokenize uses (building another BPE
+    tokenizer for each model cost 0.15 s of every run)."""
+    from clip import simple_tokenizer
+
+    from clipnb.families.openai import OpenAITokenizer
+
+    built = []
+    original = simple_tokenizer.SimpleTokenizer.__init__
+    monkeypatch.setattr(simple_tokenizer.SimpleTokenizer, "__init__",
+                        lambda self, *args, **kwargs: built.append(1) or original(self, *args, **kwargs))
+    text = "a blurry photo of a red circle"
+    end = int(tiny_model.tokenize([text]).argmax(dim=-1))  # the end-of-text token has the highest id
+    assert OpenAITokenizer(77).count(text) == end + 1 and built == []
