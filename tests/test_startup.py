@@ -1,5 +1,6 @@
 """A command line that starts fast (issue 24): a command imports only what it needs, and a weights file is
 hashed once per identity, not at every load."""
+import ast
 import os
 import shutil
 import warnings
@@ -20,7 +21,7 @@ def _heavy_imported(code: str) -> list[str]:
     out = run_python(code + "; import sys; print(sorted(m for m in sys.modules if m.split('.')[0] in "
                             f"{HEAVY!r}))")
     assert out.returncode == 0, out.stderr
-    return eval(out.stdout.strip().splitlines()[-1])
+    return ast.literal_eval(out.stdout.strip().splitlines()[-1])
 
 
 def test_importing_the_package_and_its_command_line_imports_no_heavy_library():
