@@ -21,7 +21,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from .models import ModelError, file_sha256
+from .models import ModelError, weights_sha256
 
 # check_checkpoint's answers: what the file is, once it passed
 OFFICIAL_TORCHSCRIPT = "official torchscript"  # one of OpenAI's released archives: torch.jit.load may read it
@@ -82,7 +82,8 @@ def check_checkpoint(path: str | os.PathLike, sha256: str | None = None) -> str:
                              "download). Download or save it again.")
         if not _holds_code(archive.namelist()):
             return ARCHIVE
-    if (sha256 or file_sha256(path)) in official_torchscript_sha256():
+    # an unchanged file's SHA-256 from load_model's store (open_clip's "openai" tag is such an archive)
+    if (sha256 or weights_sha256(path)) in official_torchscript_sha256():
         return OFFICIAL_TORCHSCRIPT
     raise ModelError(
         f"checkpoint {path} is a TorchScript archive, which holds code that runs when it is loaded; clipnb loads "

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 import clipnb
 from clipnb.embedding import DRAFT_TOLERANCE
 from clipnb.families.openclip import import_open_clip
-from clipnb.models import ModelError
+from clipnb.models import ModelError, file_sha256
 from clipnb.schema import prob_columns, score_columns
 from family_models import save_open_clip_model, save_open_clip_siglip_model, save_open_clip_state_dict
 
@@ -208,7 +208,7 @@ def test_torchscript_archive_is_refused_with_the_way_to_load_it(tmp_path, monkey
         torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path)
     message = error("open_clip:ViT-B-32", pretrained=str(path))
     assert f"checkpoint {path} is a TorchScript archive" in message and "clipnb.load_model" not in message
-    monkeypatch.setattr(model_files, "official_torchscript_sha256", lambda: frozenset({model_files.file_sha256(path)}))
+    monkeypatch.setattr(model_files, "official_torchscript_sha256", lambda: frozenset({file_sha256(path)}))
     message = error("open_clip:ViT-B-32", pretrained=str(path))
     assert f"weights file {path} is one of OpenAI's official TorchScript archives" in message
     assert f"clipnb.load_model({str(path)!r})" in message and "open_clip:ViT-B-32-quickgelu with pretrained='openai'" in message

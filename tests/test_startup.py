@@ -144,3 +144,22 @@ def test_counting_a_prompts_tokens_builds_no_second_tokenizer(tiny_model, monkey
     text = "a blurry photo of a red circle"
     end = int(tiny_model.tokenize([text]).argmax(dim=-1))  # the end-of-text token has the highest id
     assert OpenAITokenizer(77).count(text) == end + 1 and built == []
+
+
+def test_the_torchscript_check_reads_an_unchanged_archives_sha256_from_the_store(tmp_path, monkeypatch,
+                                                                                  counted_hashing):
+    """check_checkpoint hashes a TorchScript archive to know whether it is an official one (open_clip's "openai"
+    tag downloads such archives): during a load, an unchanged archive's SHA-256 comes from the store."""
+    import torch
+
+    from clipnb import model_files
+
+    path = tmp_path / "ViT-B-32.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated, but it is how OpenAI's files were made
+        torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path)
+    monkeypatch.setattr(model_files, "official_torchscript_sha256", lambda: frozenset({file_sha256(path)}))
+    with sha256_store(EmbeddingCache(tmp_path / "cache")):
+        for _ in range(2):
+            assert model_files.check_checkpoint(path) == model_files.OFFICIAL_TORCHSCRIPT
+    assert counted_hashing == ["ViT-B-32.pt"]
