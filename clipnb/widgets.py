@@ -826,10 +826,11 @@ class ClassifierPanel:
     def _on_submit(self, text: str | None) -> None:
         """Enter or "Add class" in the "New class" box: the page sends the text it showed (None: from Python,
         `new_class.value`); a text that was not added goes back into the box to be corrected."""
-        before = self.classes
-        self.add_class(text)
-        if text is not None and self.classes == before:
-            self.new_class.restore(text)
+        with self._lock:  # the list compared before and after this add only, not another thread's edit
+            before = self.classes
+            self.add_class(text)
+            if text is not None and self.classes == before:
+                self.new_class.restore(text)
 
     def _on_template_set(self, change) -> None:
         with self._lock:  # `_quiet` is read under the lock: another thread's edit waits, and is not ignored
