@@ -23,6 +23,7 @@ damaged is kept under another name (quarantined) and a new one started. Each say
 from __future__ import annotations
 
 import errno
+import json
 import os
 import sqlite3
 import stat
@@ -60,6 +61,19 @@ def utf8_name(path: str | os.PathLike) -> str:
     """A path as text that SQLite and Parquet can hold: a name that is not valid UTF-8 (another system's
     encoding, which Python escapes) is kept with backslash escapes."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def file_identity(path: str | os.PathLike) -> tuple | None:
+    """A regular file's identity as the cache trusts it: (real path, size, modification and change times in
+    ns, inode); None for a file that cannot be stat'ed or is not a regular file (a named pipe or a device
+    is never read here: that could block for ever)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return (utf8_name(os.path.realpath(path)), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def _pack(vector: torch.Tensor) -> tuple[bytes, int]:
@@ -130,6 +144,9 @@ class EmbeddingCache:
                        " crc INTEGER, PRIMARY KEY (model, prompt, truncate))")
             db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, mtime INTEGER,"
                        " ctime INTEGER, inode INTEGER, content TEXT, crc INTEGER)")
+            # what a loaded model is, without its weights (clipnb.models' manifest), per load arguments
+            db.execute("CREATE TABLE IF NOT EXISTS manifests (args TEXT PRIMARY KEY, files TEXT, manifest TEXT,"
+                       " crc INTEGER)")
             db.execute("SELECT count(*) FROM images").fetchone()  # fails here, not later, on a damaged file
         except BaseException:
             db.close()
@@ -217,16 +234,8 @@ class EmbeddingCache:
         others are hashed in threads (hashlib works outside the GIL) and remembered.
         """
         keys: list[tuple[str | None, str]] = [(None, "")] * len(paths)
-        identities = {}
-        for i, path in enumerate(paths):
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue  # left to open_image, which says why (broken link, moved, ...)
-            if not stat.S_ISREG(st.st_mode):
-                continue  # a named pipe or a device is never read here: that could block for ever
-            real = utf8_name(os.path.realpath(path))
-            identities[i] = (real, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        # a file that cannot be stat'ed is left to open_image, which says why (broken link, moved, ...)
+        identities = {i: identity for i, path in enumerate(paths) if (identity := file_identity(path)) is not None}
         known = self._known_contents([identity[0] for identity in identities.values()])
         unknown = []
         for i, identity in identities.items():
@@ -270,6 +279,31 @@ class EmbeddingCache:
                 found.update((row[0], row[1:]) for row in rows)
             return found
         return self._run(lookup, default={})
+
+    # -- model manifests -------------------------------------------------------------------------
+    def get_manifest(self, args: str) -> tuple[list, dict] | None:
+        """(files, manifest) stored for a model's load arguments (see put_manifest), or None when there is
+        none or the row is damaged (its checksum fails, or it is not the JSON it should be)."""
+        row = self._run(lambda db: db.execute("SELECT files, manifest, crc FROM manifests WHERE args=?",
+                                              (args,)).fetchone())
+        if row is None or zlib.crc32("|".join((args, *row[:2])).encode()) != row[2]:
+            return None
+        try:
+            files, manifest = json.loads(row[0]), json.loads(row[1])
+        except (TypeError, ValueError):
+            return None
+        return (files, manifest) if isinstance(files, list) and isinstance(manifest, dict) else None
+
+    def put_manifest(self, args: str, files: list, manifest: dict) -> None:
+        """Store what a model loaded with `args` is (`manifest`, JSON-able) and the identities of the weights
+        files it was read from (`files`, from file_identity), replacing an older row for the same args."""
+        texts = (json.dumps(files), json.dumps(manifest, ensure_ascii=False))
+        row = (args, *texts, zlib.crc32("|".join((args, *texts)).encode()))
+
+        def store(db):
+            with db:
+                db.execute("INSERT OR REPLACE INTO manifests VALUES (?,?,?,?)", row)
+        self._run(store, write=True)
 
     # -- images ----------------------------------------------------------------------------------
     def get_images(self, model: str, variant: str, contents: Sequence[str]) -> list[dict | None]:

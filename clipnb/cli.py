@@ -253,12 +253,13 @@ def check_outputs(args: argparse.Namespace) -> None:
 def load_model_from(args: argparse.Namespace, spec: str | None = None) -> ClipModel:
     """The model of --model (or `spec`), --pretrained, --device and --download-root (the one place the
     command line loads one). The weights file's SHA-256 is remembered in the cache folder (--cache-dir;
-    not with --no-cache), so an unchanged file is hashed once, not at every run."""
+    not with --no-cache), so an unchanged file is hashed once, not at every run. With the cache the model
+    is lazy: a run whose embeddings are all cached never reads its weights (load_model's manifest)."""
     from . import models  # load_model through its module, so that a test replacing it reaches the CLI
 
+    cache = cache_from(args) if hasattr(args, "no_cache") else True
     return models.load_model(spec or args.model, pretrained=args.pretrained, device=args.device,
-                             download_root=args.download_root, cache=cache_from(args) if hasattr(args, "no_cache")
-                             else True)
+                             download_root=args.download_root, cache=cache, lazy=bool(cache))
 
 
 def cache_from(args: argparse.Namespace) -> EmbeddingCache | None:

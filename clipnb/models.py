@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import difflib
 import hashlib
 import importlib
+import json
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
@@ -130,10 +133,33 @@ class ClipModel:
     load_args: dict | None = None
     _text_memo: dict = field(default_factory=dict, repr=False)
 
+    def __getattr__(self, name: str):
+        # only for attributes not set: those that need the weights, on a model made by load_model(lazy=True)
+        # from its manifest. The first of them touched loads the model (once, whichever thread asks).
+        pending = self.__dict__.get("_pending")
+        if pending is None or name not in WEIGHT_FIELDS:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        with pending.lock:
+            if "_pending" in self.__dict__:
+                loaded = pending.load()
+                if loaded.fingerprint != self.fingerprint:  # the file changed after the manifest was read
+                    raise ModelError(f"the weights of model {self.name!r} changed while this run used them "
+                                     f"({self.source}); run it again")
+                for item in dataclasses.fields(loaded):
+                    if item.name not in ("_text_memo", "load_args"):
+                        self.__dict__[item.name] = getattr(loaded, item.name)
+                del self.__dict__["_pending"]
+        return self.__dict__[name]
+
+    @property
+    def weights_loaded(self) -> bool:
+        """False while a model from load_model(lazy=True) has not needed its weights yet."""
+        return "_pending" not in self.__dict__
+
     @property
     def context_length(self) -> int:
         """The most tokens a prompt may have."""
-        return self.tokenizer.context_length
+        return self.__dict__.get("_context_length") or self.tokenizer.context_length
 
     @property
     def sigmoid(self) -> bool:
@@ -161,6 +187,13 @@ class ClipModel:
         return (f"ClipModel(name={self.name!r}, family={self.family!r}, device={self.device}, dtype={self.dtype}, "
                 f"input_resolution={self.input_resolution}, context_length={self.context_length}, "
                 f"fingerprint={self.fingerprint[:12]!r})")
+
+
+# the parts of a ClipModel that need its weights: a lazy one loads them when one is first touched
+WEIGHT_FIELDS = ("model", "preprocess", "tokenizer", "encode_image", "encode_text")
+# the facts of a model that a run needs without its weights (load_model's manifest), besides the vocabulary
+MANIFEST_FIELDS = ("family", "name", "fingerprint", "embed_dim", "input_resolution", "context_length",
+                   "logit_scale", "logit_bias", "languages", "source", "load_args")
 
 
 @dataclass(frozen=True)
@@ -213,7 +246,7 @@ def family_module(family: str):
 
 def load_model(spec: str | os.PathLike = DEFAULT_MODEL, pretrained: str | os.PathLike | None = None,
                device: str | torch.device = "auto", download_root: str | os.PathLike | None = None,
-               cache: EmbeddingCache | bool | None = True) -> ClipModel:
+               cache: EmbeddingCache | bool | None = True, lazy: bool = False) -> ClipModel:
     """Load a CLIP model of any family (see the module's docstring for the specs).
 
     float32 on the CPU (half-precision LayerNorm is not implemented there), float16 on CUDA.
@@ -225,8 +258,14 @@ def load_model(spec: str | os.PathLike = DEFAULT_MODEL, pretrained: str | os.Pat
             weights file, a Chinese-CLIP checkpoint.
         device: "auto" (CUDA when present), "cpu", "cuda", or a torch.device.
         download_root: where downloaded weights are kept (each family's usual place when None).
-        cache: where the SHA-256 of weights files is remembered (`weights_sha256`): an EmbeddingCache,
-            True for the default cache folder, None or False to hash the weights at every load.
+        cache: where the SHA-256 of weights files is remembered (`weights_sha256`), and each loaded model's
+            manifest: an EmbeddingCache, True for the default cache folder, None or False to hash the
+            weights at every load.
+        lazy: with a cache, return a model made from the manifest stored when the same arguments last
+            loaded the same weights files (same path, size, times and inode): its weights load the first
+            time something needs them (`model`, `preprocess`, `tokenizer`, the encoders), with every check
+            of a normal load. A run whose embeddings are all cached never reads the weights. Without a
+            matching manifest the model loads now (and its manifest is stored).
 
     Returns:
         A ClipModel. Raises ModelError with a message a user can act on when the weights cannot be had.
@@ -240,13 +279,115 @@ def load_model(spec: str | os.PathLike = DEFAULT_MODEL, pretrained: str | os.Pat
                          f"{family_module(family).EXAMPLE}")
     device = resolve_device(device)
     root = Path(os.path.expanduser(download_root)) if download_root else None
-    with sha256_store(cache):
-        model = family_module(family).load(name, pretrained, device, root)
-    model.load_args = {"spec": f"{family}:{_absolute_if_file(name)}", "pretrained": _absolute_if_file(pretrained),
-                       "download_root": str(root) if root else None}
+    load_args = {"spec": f"{family}:{_absolute_if_file(name)}", "pretrained": _absolute_if_file(pretrained),
+                 "download_root": str(root) if root else None}
+    with _cache_object(cache) as store:
+        key = json.dumps({**load_args, "device": str(device)}, sort_keys=True)
+        if lazy and store is not None:
+            model = _from_manifest(store.get_manifest(key), device, cache)
+            if model is not None:
+                return model
+        read = []
+        token = _WEIGHTS_READ.set(read)
+        try:
+            with sha256_store(store):
+                model = family_module(family).load(name, pretrained, device, root)
+        finally:
+            _WEIGHTS_READ.reset(token)
+        model.load_args = load_args
+        if store is not None:
+            _store_manifest(store, key, model, read)
     release_freed_memory()  # what loading freed (the checkpoint as read)
     reuse_freed_memory()  # from now on, each batch's activations reuse the last one's memory
     return model
+
+
+@contextlib.contextmanager
+def _cache_object(cache: EmbeddingCache | bool | None):
+    """The EmbeddingCache that `cache` names (True: the default folder's, closed at the end), or None."""
+    if cache is not True:
+        yield cache or None
+        return
+    from .cache import EmbeddingCache
+
+    own = EmbeddingCache()
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+def _store_manifest(store: EmbeddingCache, key: str, model: ClipModel, read: list) -> None:
+    """Remember what a freshly loaded model is, with the identity of the weights files it was read from.
+
+    Only a model whose weights were read from files known by their SHA-256 (`weights_sha256`) gets one:
+    without such a file nothing would tell a later run that the weights changed."""
+    from .cache import file_identity
+
+    files = [file_identity(path) for path in dict.fromkeys(read)]
+    if not files or None in files:
+        return
+    manifest = {name: getattr(model, name) for name in MANIFEST_FIELDS}
+    manifest["dtype"] = str(model.dtype).removeprefix("torch.")
+    vocabulary = model.vocabulary
+    if vocabulary is not None:
+        manifest["vocabulary"] = {"class": f"{type(vocabulary).__module__}:{type(vocabulary).__qualname__}",
+                                  **{item.name: getattr(vocabulary, item.name) for item in dataclasses.fields(vocabulary)}}
+    store.put_manifest(key, files, manifest)
+
+
+def _from_manifest(row: tuple[list, dict] | None, device: torch.device, cache) -> ClipModel | None:
+    """A ClipModel whose weights load on first need (see ClipModel.__getattr__), from a stored manifest whose
+    weights files are all unchanged; None when there is no such manifest, or it cannot be read as one."""
+    from .cache import file_identity
+
+    if row is None:
+        return None
+    files, manifest = row
+    if not files or any(file_identity(identity[0]) != tuple(identity) for identity in files):
+        return None  # a weights file edited, replaced or gone: load it again
+    try:
+        model = ClipModel(**{name: None for name in WEIGHT_FIELDS}, device=device,
+                          dtype=getattr(torch, manifest["dtype"]), vocabulary=_vocabulary(manifest.get("vocabulary")),
+                          **{name: manifest[name] for name in MANIFEST_FIELDS if name != "context_length"})
+        model.languages = tuple(model.languages) if model.languages is not None else None
+        context_length = int(manifest["context_length"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # a manifest of another shape (another clipnb version): load the model
+    for name in WEIGHT_FIELDS:
+        del model.__dict__[name]  # so that touching one reaches __getattr__, which loads the weights
+    model.__dict__["_context_length"] = context_length
+    model.__dict__["_pending"] = _PendingLoad(model.load_args, device, cache)
+    return model
+
+
+def _vocabulary(saved: dict | None) -> Vocabulary | None:
+    """A Vocabulary from its manifest form; only clipnb's own Vocabulary classes are made."""
+    if saved is None:
+        return None
+    module, _, qualname = saved["class"].partition(":")
+    if module != __name__ and not module.startswith("clipnb.families."):
+        raise ValueError(f"not a vocabulary class of clipnb: {saved['class']}")
+    kind = getattr(importlib.import_module(module), qualname)
+    if not (isinstance(kind, type) and issubclass(kind, Vocabulary)):
+        raise ValueError(f"not a vocabulary class: {saved['class']}")
+    groups = {group: tuple(words) for group, words in saved["groups"].items()}
+    return kind(subject=saved["subject"], groups=groups, examples=tuple(saved["examples"]),
+                fillers=tuple(saved["fillers"]))
+
+
+@dataclass
+class _PendingLoad:
+    """How a lazy ClipModel loads its weights when first needed: load_model again with its arguments."""
+
+    load_args: dict
+    device: torch.device
+    cache: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load(self) -> ClipModel:
+        return load_model(self.load_args["spec"], self.load_args["pretrained"], self.device,
+                          self.load_args["download_root"], cache=self.cache)
 
 
 def _absolute_if_file(value):
@@ -318,6 +459,8 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 # the cache whose file table remembers weights files' SHA-256 while load_model runs (see weights_sha256)
 _SHA256_STORE: contextvars.ContextVar = contextvars.ContextVar("clipnb_sha256_store", default=None)
+# the weights files a load_model in progress read (through weights_sha256), for its manifest
+_WEIGHTS_READ: contextvars.ContextVar = contextvars.ContextVar("clipnb_weights_read", default=None)
 
 
 @contextlib.contextmanager
@@ -348,6 +491,9 @@ def weights_sha256(path: str | os.PathLike) -> str:
     the change time, and a file replaced by another one has another inode: it is hashed again. So a 600 MB
     checkpoint is hashed once, not at every load. Without a store, or when the store cannot be used (it
     says why once, as a CacheWarning, and keeps what it holds), the file is hashed."""
+    read = _WEIGHTS_READ.get()
+    if read is not None:
+        read.append(os.fspath(path))
     store = _SHA256_STORE.get()
     if store is not None:
         sha256, _ = store.content_keys([path])[0]

@@ -138,7 +138,6 @@ def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False,
         A float tensor [len(texts), D].
     """
     texts = list(texts)
-    check_prompt_lengths(model, texts, truncate)
     memo = model._text_memo
     missing = [t for t in dict.fromkeys(texts) if (t, truncate) not in memo]
     if missing and cache is not None:
@@ -146,6 +145,9 @@ def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False,
             if vector is not None:
                 memo[(text, truncate)] = vector
         missing = [t for t in missing if (t, truncate) not in memo]
+    if not missing:  # every prompt passed the length check when it was encoded (for this model and truncate):
+        return _stacked(memo, texts, truncate, model.embed_dim)  # nothing needs the tokenizer, nor the weights
+    check_prompt_lengths(model, missing, truncate)
     # each batch is encoded up to its longest prompt (ClipModel.encode_token_tensors), so prompts of about the
     # same length go together: the padding of a short prompt beside a long one would be work for nothing
     missing.sort(key=model.tokenizer.count)
@@ -156,8 +158,13 @@ def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False,
             memo[(text, truncate)] = vector
         if cache is not None:
             cache.put_texts(model.fingerprint, chunk, truncate, vectors)
+    return _stacked(memo, texts, truncate, model.embed_dim)
+
+
+def _stacked(memo: dict, texts: list[str], truncate: bool, dim: int) -> torch.Tensor:
+    """The embeddings of `texts` from encode_texts' memo, as one tensor [len(texts), dim]."""
     if not texts:
-        return torch.zeros(0, model.embed_dim)
+        return torch.zeros(0, dim)
     return torch.stack([memo[(t, truncate)] for t in texts])
 
 
