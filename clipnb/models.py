@@ -347,12 +347,15 @@ def _from_manifest(row: tuple[list, dict] | None, device: torch.device, cache) -
     if not files or any(file_identity(identity[0]) != tuple(identity) for identity in files):
         return None  # a weights file edited, replaced or gone: load it again
     try:
+        dtype = getattr(torch, manifest["dtype"])
+        if not isinstance(dtype, torch.dtype):
+            raise ValueError(f"not a dtype: {manifest['dtype']}")
         model = ClipModel(**{name: None for name in WEIGHT_FIELDS}, device=device,
-                          dtype=getattr(torch, manifest["dtype"]), vocabulary=_vocabulary(manifest.get("vocabulary")),
+                          dtype=dtype, vocabulary=_vocabulary(manifest.get("vocabulary")),
                           **{name: manifest[name] for name in MANIFEST_FIELDS if name != "context_length"})
         model.languages = tuple(model.languages) if model.languages is not None else None
         context_length = int(manifest["context_length"])
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, ImportError):
         return None  # a manifest of another shape (another clipnb version): load the model
     for name in WEIGHT_FIELDS:
         del model.__dict__[name]  # so that touching one reaches __getattr__, which loads the weights
