@@ -9,15 +9,19 @@ Each rule lives here once, and every family calls it before its library reads a 
 - `no_remote_code`: transformers never asks "Do you wish to run the custom code? [y/N]";
 - `reason`: a library's error in one line, without torch's advice to turn `weights_only` off or
   transformers' advice to turn `trust_remote_code` on.
-Plain state dicts are read with `torch.load(..., weights_only=True)` by each family itself.
+Plain state dicts are read with `load_state_dict` (`torch.load(..., weights_only=True)`); an official
+TorchScript archive through `official_torchscript_bytes` (one read, hashed and checked).
 """
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import io
 import json
 import os
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -72,14 +76,7 @@ def check_checkpoint(path: str | os.PathLike, sha256: str | None = None) -> str:
         raise ModelError(f"checkpoint {path} could not be opened ({exc.strerror or exc}): check that the file is "
                          "there and readable") from None
     with archive:
-        try:
-            damaged = archive.testzip()
-        except Exception as exc:  # zipfile raises several types for a damaged member header or data
-            damaged = f"? ({reason(exc)})"
-        if damaged is not None:
-            raise ModelError(f"checkpoint {path} is damaged: its part {damaged!r} does not match the CRC-32 checksum "
-                             "saved with it, so the file changed after it was written (a bad copy, disk or "
-                             "download). Download or save it again.")
+        _check_crc(archive, path)
         if not _holds_code(archive.namelist()):
             return ARCHIVE
     # an unchanged file's SHA-256 from load_model's store (open_clip's "openai" tag is such an archive)
@@ -91,6 +88,47 @@ def check_checkpoint(path: str | os.PathLike, sha256: str | None = None) -> str:
         "If you trust the file, convert it once into a plain state dict in your own Python: "
         f"`import torch; torch.save(torch.jit.load({str(path)!r}).state_dict(), 'state_dict.pt')`, and give "
         "state_dict.pt instead.")
+
+
+def _check_crc(archive: zipfile.ZipFile, path: Path) -> None:
+    try:
+        damaged = archive.testzip()
+    except Exception as exc:  # zipfile raises several types for a damaged member header or data
+        damaged = f"? ({reason(exc)})"
+    if damaged is not None:
+        raise ModelError(f"checkpoint {path} is damaged: its part {damaged!r} does not match the CRC-32 checksum "
+                         "saved with it, so the file changed after it was written (a bad copy, disk or "
+                         "download). Download or save it again.")
+
+
+def official_torchscript_bytes(path: str | os.PathLike) -> bytes:
+    """An official TorchScript archive's bytes, read once, hashed and CRC-checked: torch.jit.load reads these
+    same bytes (io.BytesIO), so a file swapped in after check_checkpoint can never be loaded unchecked.
+    Official archives are ~350 MB, which memory holds easily (and torch.jit.load makes its tensors anyway)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"checkpoint {path} could not be read ({exc.strerror or exc}): check that the file is "
+                         "there and readable") from None
+    if hashlib.sha256(data).hexdigest() not in official_torchscript_sha256():
+        raise ModelError(f"checkpoint {path} changed while it was being loaded and is no longer one of OpenAI's "
+                         "official archives (its SHA-256); it was not loaded. Check what writes to it, and load "
+                         "it again.")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        _check_crc(archive, path)
+    return data
+
+
+def load_state_dict(path: str | os.PathLike):
+    """torch.load with weights_only=True (a checkpoint cannot run code), the families' one call of it. torch's
+    warning about an old-format pickle ("Detected pickle protocol 4 ... weights_only Unpickler") is kept from
+    the user, who gets clipnb's own line when the file cannot be read."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Detected pickle protocol", category=UserWarning)
+        return torch.load(str(path), map_location="cpu", weights_only=True)
 
 
 def check_folder(folder: str | os.PathLike) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from . import hub
-from ..model_files import check_checkpoint, reason
+from ..model_files import check_checkpoint, load_state_dict, reason
 from ..models import ClipModel, ModelError, ModelListing, files_fingerprint, model_dtype, unknown_name_message
 
 FAMILY = "cn_clip"
@@ -126,7 +126,7 @@ def read_checkpoint(path: Path, name: str) -> dict:
     a checkpoint cannot run code (Chinese-CLIP's hold tensors, numbers and strings only)."""
     check_checkpoint(path)
     try:
-        loaded = torch.load(str(path), map_location="cpu", weights_only=True)
+        loaded = load_state_dict(path)
     except Exception as exc:  # torch raises many types for damaged files
         raise ModelError(f"Chinese-CLIP checkpoint {path} could not be read ({reason(exc)}); it may be truncated "
                          "or not a checkpoint: download or save it again") from None

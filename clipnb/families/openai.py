@@ -3,6 +3,7 @@ OpenAI's official TorchScript archives, known by their SHA-256), and "demo", cli
 coloured shapes."""
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import re
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from ..model_files import OFFICIAL_TORCHSCRIPT, check_checkpoint, reason
+from ..model_files import (OFFICIAL_TORCHSCRIPT, check_checkpoint, load_state_dict, official_torchscript_bytes,
+                           reason)
 from ..models import (DEMO_NAME, ClipModel, ModelError, ModelListing, Vocabulary, model_dtype,
                       unknown_name_message, weights_sha256)
 
@@ -220,9 +222,12 @@ def read_checkpoint(path: str | os.PathLike, sha256: str | None = None) -> tuple
         if kind == OFFICIAL_TORCHSCRIPT:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.load is deprecated"
-                archive = torch.jit.load(str(path), map_location="cpu")
+                # the bytes that were hashed and CRC-checked are the ones loaded (one read)
+                archive = torch.jit.load(io.BytesIO(official_torchscript_bytes(path)), map_location="cpu")
             return {k: v for k, v in archive.state_dict().items()}, "torchscript"
-        loaded = torch.load(str(path), map_location="cpu", weights_only=True)
+        loaded = load_state_dict(path)
+    except ModelError:  # the archive changed after check_checkpoint: said already
+        raise
     except Exception as exc:  # torch raises many types for damaged files
         why = reason(exc)
         if isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in why:  # weights_only=True refused code
