@@ -237,17 +237,20 @@ def check_outputs(args: argparse.Namespace) -> None:
     """Every output of a command (--csv, a file; --out, a folder), checked before any work, so that no result
     is lost to an output that cannot be written: a CSV must not be a device, FIFO or folder, be named like an
     image or be one of the command's inputs, and its folder must be writable; --out must be a folder that
-    exists or can be made there."""
+    exists or can be made there, and no file the command writes in it (report.OUTPUT_FILES) a folder, FIFO,
+    device or input."""
     from .export import check_output_file, check_output_folder
+    from .report import OUTPUT_FILES
 
+    inputs = []
+    for name in INPUT_OPTIONS:
+        value = getattr(args, name, None)
+        inputs.extend(value if isinstance(value, list) else [value])
+    inputs = [path for path in inputs if path]
     if getattr(args, "csv", None):
-        inputs = []
-        for name in INPUT_OPTIONS:
-            value = getattr(args, name, None)
-            inputs.extend(value if isinstance(value, list) else [value])
-        check_output_file(args.csv, inputs=[path for path in inputs if path])
-    if getattr(args, "out", None):
-        check_output_folder(args.out)
+        check_output_file(args.csv, inputs=inputs)
+    if getattr(args, "out", None):  # the folder and each file the command writes in it
+        check_output_folder(args.out, OUTPUT_FILES.get(args.command, ()), inputs=inputs)
 
 
 def load_model_from(args: argparse.Namespace, spec: str | None = None) -> ClipModel:
@@ -789,11 +792,28 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if not is_fatal(exc):
             raise
-        print(f"clipnb: error: {exc}", file=sys.stderr)
+        print(f"clipnb: error: {_error_line(exc, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"clipnb: interrupted; {_kept_when_interrupted(args)}", file=sys.stderr)
         return 130
+
+
+def _error_line(exc: Exception, args: argparse.Namespace) -> str:
+    """A fatal error's line. An export's "the results are still in memory" (export.RETRY_HINT, true in Python)
+    is not once the process exits: the command line says instead what a rerun finds."""
+    from .export import RETRY_HINT, ExportError
+
+    if not isinstance(exc, ExportError):
+        return str(exc)
+    if getattr(args, "scheduler", None) is not None or getattr(args, "dask_workers", None) is not None:
+        kept = _kept_when_interrupted(args)  # the cluster's store
+    elif getattr(args, "no_cache", True):  # --no-cache, or a command without a cache (video)
+        kept = "nothing was kept" + (" (--no-cache)" if hasattr(args, "no_cache") else "")
+        kept += ": fix this and run the command again, which computes everything again"
+    else:
+        kept = "the embeddings are kept in the cache, so a rerun after fixing this takes seconds"
+    return str(exc).replace(RETRY_HINT, kept)
 
 
 def _kept_when_interrupted(args: argparse.Namespace) -> str:

@@ -127,17 +127,24 @@ def check_output_file(target: str | os.PathLike, inputs: Sequence[str | os.PathL
     target = Path(target)
     check_csv_name(target)
     real = real_target(target)
-    for source in inputs:
-        if source is not None and real.exists() and os.path.exists(source) and os.path.samefile(real, source):
-            raise ExportError(f"cannot write {target}: it is {source}, an input of this run, and writing would "
-                              "overwrite it; choose another output path")
+    _check_not_input(target, real, inputs)
     _check_parent(target, real.parent)
     return target
 
 
-def check_output_folder(folder: str | os.PathLike) -> Path:
+def _check_not_input(target: Path, real: Path, inputs: Sequence[str | os.PathLike]) -> None:
+    for source in inputs:
+        if source is not None and real.exists() and os.path.exists(source) and os.path.samefile(real, source):
+            raise ExportError(f"cannot write {target}: it is {source}, an input of this run, and writing would "
+                              "overwrite it; choose another output path")
+
+
+def check_output_folder(folder: str | os.PathLike, names: Sequence[str] = (),
+                        inputs: Sequence[str | os.PathLike] = ()) -> Path:
     """Refuse, before any work is done, an output folder that cannot be made or written: a file, a device or
-    FIFO (through symlinks too), a path under a file, or a read-only place. Returns the folder."""
+    FIFO (through symlinks too), a path under a file, or a read-only place; and each file `names` that the
+    command will write in it, as `real_target` and `check_output_file` would at the write (a folder, FIFO or
+    device there, or one of `inputs`). Returns the folder."""
     folder = Path(folder)
     real = Path(os.path.realpath(folder))
     if real.exists() and not real.is_dir():
@@ -145,6 +152,8 @@ def check_output_folder(folder: str | os.PathLike) -> Path:
         raise ExportError(f"cannot write to the folder {folder}: it is {kind}; give the name of a folder, new or "
                           "existing")
     _check_parent(folder, real)
+    for name in names:
+        _check_not_input(folder / name, real_target(folder / name), inputs)
     return folder
 
 

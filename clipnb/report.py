@@ -26,6 +26,16 @@ if TYPE_CHECKING:
     from .model_comparison import ModelComparison
     from .video import VideoResult
 
+# every file each command may write into its --out folder, so the command line checks them all before any work
+# (cli.check_outputs): the one list of them, kept beside the writers below
+EVALUATION_FILES = ("metrics.json", "per_image.csv", "per_class.csv", "confusion.csv", "confusion_normalised.csv",
+                    "mistakes.csv", "comparison.csv", "calibration.csv", "reliability.png", "confusion.png",
+                    "mistakes.png", "comparison.png")
+MODEL_COMPARISON_FILES = ("models.csv", "agreement.csv", "models.png")
+VIDEO_FILES = ("summary.csv", "timeline.csv", "segments.csv", "timeline.png")
+PROBE_FILES = ("curve.csv", "summary.csv", "shots.png")
+OUTPUT_FILES = {"evaluate": EVALUATION_FILES + MODEL_COMPARISON_FILES, "video": VIDEO_FILES, "probe": PROBE_FILES}
+
 
 def write_evaluation(evaluation: Evaluation, out_dir: str | os.PathLike, comparison: pd.DataFrame | None = None,
                      *, figures: bool = True, mistakes: int = 12, bom: bool = False, lang: str = "en",
