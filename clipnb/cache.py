@@ -358,10 +358,11 @@ class EmbeddingCache:
 
     # -- housekeeping ----------------------------------------------------------------------------
     def info(self) -> dict:
-        """Where the cache is, how big, and how many entries of each kind. CacheError when it cannot be read."""
+        """Where the cache is, whether it exists yet, how big, and how many entries of each kind. CacheError when
+        it cannot be read."""
         self._check_folder()
         if not self.path.exists():
-            return {"path": str(self.path), "bytes": 0, "images": 0, "texts": 0, "models": 0}
+            return {"path": str(self.path), "exists": False, "bytes": 0, "images": 0, "texts": 0, "models": 0}
         counts = self._run(lambda db: (
             db.execute("SELECT count(*) FROM images").fetchone()[0],
             db.execute("SELECT count(*) FROM texts").fetchone()[0],
@@ -370,7 +371,8 @@ class EmbeddingCache:
         if counts is None:
             raise CacheError(self._off)
         size = sum(file.stat().st_size for file in self._files() if file.exists())
-        return {"path": str(self.path), "bytes": size, "images": counts[0], "texts": counts[1], "models": counts[2]}
+        return {"path": str(self.path), "exists": True, "bytes": size, "images": counts[0], "texts": counts[1],
+                "models": counts[2]}
 
     def clear(self) -> None:
         """Delete every stored embedding (the cache file is removed and made again on use). CacheError when

@@ -431,13 +431,14 @@ def run_cache(args: argparse.Namespace) -> int:
     from .cache import EmbeddingCache
 
     cache = EmbeddingCache(args.cache_dir)
-    if args.action == "clear":
-        before = cache.info()
+    info = cache.info()
+    if not info["exists"]:  # nothing embedded there yet: no file to report or clear
+        print(f"no embedding cache in {cache.path.parent} yet: nothing has been embedded with this cache folder")
+    elif args.action == "clear":
         cache.clear()
-        print(f"cleared {before['path']} ({before['bytes'] / 1e6:.1f} MB, {before['images']} images, "
-              f"{before['texts']} texts)")
+        print(f"cleared {info['path']} ({info['bytes'] / 1e6:.1f} MB, {info['images']} images, "
+              f"{info['texts']} texts)")
     else:
-        info = cache.info()
         print(f"{info['path']}: {info['bytes'] / 1e6:.1f} MB, {info['images']} image and {info['texts']} text "
               f"embeddings, {info['models']} models")
     return 0

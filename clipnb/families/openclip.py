@@ -63,6 +63,12 @@ class OpenClipTokenizer:
                     self._tokenizer = hub.cache_first(
                         lambda: open_clip.get_tokenizer(self.name, cache_dir=_dir(self.cache_dir)))
             except Exception as exc:
+                if self.name.startswith("local-dir:"):  # nothing is downloaded for a folder: its config is wrong
+                    folder = self.name.removeprefix("local-dir:")
+                    raise ModelError(f"the tokenizer of open_clip model folder {folder} could not be made "
+                                     f"({reason(exc)}): check the tokenizer its open_clip_config.json names "
+                                     "(hf_tokenizer_name, tokenizer_kwargs): a Hugging Face hub name must be in "
+                                     "the hub cache, a local folder must hold the tokenizer's files") from None
                 raise ModelError(f"the tokenizer of open_clip model {self.name!r} could not be had ({reason(exc)}): "
                                  "it comes from the Hugging Face hub; load the model once on a machine with "
                                  "internet and copy its hub cache (~/.cache/huggingface) here") from None
