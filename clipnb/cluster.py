@@ -40,10 +40,12 @@ import time
 import uuid
 import warnings
 from concurrent.futures import CancelledError
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
+import dask
 import numpy as np
 import pandas as pd
 import torch
@@ -51,6 +53,7 @@ from distributed import WorkerPlugin
 from PIL import Image
 
 from .cache import CacheWarning, utf8_name
+from .model_files import reason as one_line  # a library error as one line
 from .models import ClipModel, ModelError
 
 if TYPE_CHECKING:
@@ -105,6 +108,11 @@ class ClusterError(ConnectionError):
     middle of a run, or workers that run other code (the message says which, and what to do)."""
 
 
+class ClusterWarning(CacheWarning):  # a CacheWarning so that the command line says it as one line
+    """Something the run waits for on the Dask cluster (a worker lost): it goes on, the message says how to stop
+    and what is kept."""
+
+
 class StoreWarning(CacheWarning):
     """Shards of the Parquet store that were not used as stored (damaged, stale, or written by other code or
     for another model): their images were embedded again (the message says which and why)."""
@@ -113,6 +121,11 @@ class StoreWarning(CacheWarning):
 # seconds for a scheduler to accept the connection (Dask's own retries within it) and to answer Dask's
 # handshake; a busy scheduler answers in milliseconds
 CONNECT_TIMEOUT = 10
+
+# seconds a run waits for a scheduler that has no workers before it starts (Dask's wait_for_workers), and, on
+# a cluster clipnb starts itself, for a worker to come back once all are lost (the scheduler's own
+# distributed.scheduler.no-workers-timeout); an external scheduler's setting is its owner's
+WORKERS_TIMEOUT = 60
 
 # the packages whose versions change what a worker computes: a worker that runs other versions than the
 # client is refused (clipnb's own code is compared file by file, see code_digest)
@@ -153,8 +166,10 @@ def _handshake(address: str) -> None:
     from distributed.security import Security
 
     scheme = address.split("://", 1)[0] if "://" in address else "tcp"
-    if scheme == "inproc":  # a scheduler inside this process: pass its Client instead
-        return
+    if scheme == "inproc":  # Dask's inproc comm reaches a scheduler of this process only: there is none here
+        raise ClusterError(f"{address} is an in-process address: it works only inside the Python process that "
+                           "started the scheduler (pass that process's Client as scheduler=); give the scheduler's "
+                           "tcp:// address") from None
 
     async def shake():
         comm = await asyncio.wait_for(open_comm(address, timeout=CONNECT_TIMEOUT,
@@ -179,15 +194,75 @@ def _handshake(address: str) -> None:
                       "distributed-ucxx package here and on the cluster")
         raise ClusterError(f"cannot connect to {address}: {reason}; or give the scheduler's tcp:// address") from None
     except TimeoutError:  # asyncio's: the connection was made, the handshake never came
-        raise ClusterError(f"{address} accepted the connection but gave no Dask handshake in "
-                           f"{2 * CONNECT_TIMEOUT} s: it is not a Dask scheduler (or one that cannot answer); give "
-                           "the address `dask scheduler` prints, tcp://HOST:8786") from None
+        raise ClusterError(_silent(address)) from None
     except OSError as exc:  # refused, unreachable, closed: Dask's own connection timeout has run out
+        # Dask's ws:// connect timeout also covers the websocket upgrade: a peer that accepted and stays silent
+        # ends there too, so one plain connection says which it was
+        if scheme in ("ws", "wss") and _accepts(address):
+            raise ClusterError(_silent(address)) from None
         raise ClusterError(_unreachable(address, exc)) from None
     except Exception as exc:  # a garbled frame (MemoryError for exabytes, msgpack errors): another protocol
         raise ClusterError(f"the service at {address} is not a Dask scheduler: it answered in another protocol "
                            f"({type(exc).__name__}); give the address `dask scheduler` prints, "
                            "tcp://HOST:8786") from None
+
+
+def _silent(address: str) -> str:
+    return (f"{address} accepted the connection but gave no Dask handshake in {2 * CONNECT_TIMEOUT} s: it is not "
+            "a Dask scheduler (or one that cannot answer); give the address `dask scheduler` prints, "
+            "tcp://HOST:8786")
+
+
+def _accepts(address: str) -> bool:
+    """Whether something accepts a TCP connection at a ws:// or wss:// address now."""
+    from urllib.parse import urlsplit
+
+    try:
+        url = urlsplit(address)
+        with socket.create_connection((url.hostname, url.port), timeout=CONNECT_TIMEOUT):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def wait_for_workers(client: "Client") -> None:
+    """Wait (Dask's wait_for_workers) up to WORKERS_TIMEOUT for the scheduler to have a worker, else one
+    ClusterError."""
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+    except TimeoutError:
+        address = client.scheduler.address
+        raise ClusterError(f"the Dask scheduler at {address} has no workers after {WORKERS_TIMEOUT} s: start "
+                           f"workers (`dask worker {address}`) or use --dask-workers N") from None
+
+
+@contextmanager
+def lost_workers_said(client: "Client", store: str | None):
+    """On a scheduler clipnb did not start, each worker lost without notice is said as one ClusterWarning
+    (Dask's "all" event topic): its tasks wait for new workers as long as that scheduler's owner set
+    (distributed.scheduler.no-workers-timeout, by default for ever). A handler the client had for that
+    topic is given back afterwards."""
+    if getattr(client, "_clipnb_owns_cluster", False):
+        yield
+        return
+    # Dask's unsubscribe_topic leaves the handler in the client: the previous one is put back by hand
+    previous = getattr(client, "_event_handlers", {}).get("all")
+
+    def lost(event):
+        message = event[1]
+        if message.get("action") == "remove-worker" and not message.get("expected"):
+            warnings.warn(ClusterWarning(
+                f"a Dask worker ({message.get('worker')}) of {client.scheduler.address} was lost; with no worker "
+                "left the run waits for new ones as long as that scheduler allows: start workers, or press "
+                f"Ctrl-C to stop ({kept_note(store)})"))
+    client.subscribe_topic("all", lost)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            client.subscribe_topic("all", previous)
+        else:
+            client.unsubscribe_topic("all")
 
 
 @functools.cache
@@ -237,8 +312,10 @@ def local_cluster(workers: int) -> "Client":
     if workers < 1:
         raise ValueError(f"a local cluster needs at least 1 worker, not {workers}")
     # a failed shard's traceback, logged by its worker, would only repeat the error the client raises
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.CRITICAL)
+    # the scheduler fails tasks that no worker could run for WORKERS_TIMEOUT (every worker lost and none back)
+    with dask.config.set({"distributed.scheduler.no-workers-timeout": f"{WORKERS_TIMEOUT}s"}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               silence_logs=logging.CRITICAL)
     client = Client(cluster)
     client._clipnb_owns_cluster = True  # closing this client stops the cluster too (see close)
     return client
@@ -311,7 +388,7 @@ def embedded_shards(model: ClipModel, items: Sequence, scheduler: "str | Client"
     beyond what the caller keeps. See the module docstring for the store."""
     from distributed import as_completed
     from distributed.comm import CommClosedError
-    from distributed.scheduler import KilledWorker
+    from distributed.scheduler import KilledWorker, NoWorkerError
 
     from .embedding import progress_bar
 
@@ -325,6 +402,7 @@ def embedded_shards(model: ClipModel, items: Sequence, scheduler: "str | Client"
                             background=background)  # the store is checked before any cluster work
     store = options["store"]
     client = connect(scheduler)
+    wait_for_workers(client)
     try:  # every worker there checks its runtime against this client's (a late one: embed_shard does)
         client.register_plugin(ModelPlugin(model.load_args, model.fingerprint, options["runtime"]))
     except ModelError as exc:
@@ -337,7 +415,7 @@ def embedded_shards(model: ClipModel, items: Sequence, scheduler: "str | Client"
                for piece in shards]
     by_key = {future.key: piece for future, piece in zip(futures, shards)}
     done = 0
-    with progress_bar(len(paths), progress, "embedding on the cluster") as bar:
+    with progress_bar(len(paths), progress, "embedding on the cluster") as bar, lost_workers_said(client, store):
         try:
             for future in as_completed(futures):
                 piece, result = by_key[future.key], future.result()
@@ -349,6 +427,10 @@ def embedded_shards(model: ClipModel, items: Sequence, scheduler: "str | Client"
         except CancelledError:  # Dask cancels every future when the client loses its scheduler
             raise ClusterError(f"lost the Dask scheduler {client.scheduler.address} in the middle of the run "
                                f"({done} of {len(shards)} shards done); {kept_note(store)}") from None
+        except NoWorkerError as exc:  # Dask's own limit: distributed.scheduler.no-workers-timeout
+            raise ClusterError(f"the Dask scheduler {client.scheduler.address} lost all its workers and none came "
+                               f"back in {exc.timeout} s ({done} of {len(shards)} shards done); {kept_note(store)}"
+                               ) from None
         except KilledWorker as exc:  # Dask's own limit: distributed.scheduler.allowed-failures
             raise ClusterError(f"{exc.allowed_failures + 1} Dask workers died running the shard {exc.task}, "
                                "so Dask gave it up (too little memory for the model and a batch? try a smaller "
@@ -513,6 +595,9 @@ def check_store(store: str | os.PathLike | None) -> str | None:
     except ValueError as exc:  # "Protocol not known: ..."
         raise ExportError(f"the store {text} cannot be used: {exc}; give a folder, or a URL such as "
                           "s3://bucket/prefix (any protocol fsspec knows)") from None
+    except Exception as exc:  # the library is there but cannot start (hdfs:// without a Java runtime: OSError)
+        raise ExportError(f"cannot open the store {text} ({one_line(exc)}): install what its protocol's library "
+                          "needs on this machine and every worker, or give a folder or another store") from None
     if isinstance(fs, LocalFileSystem):  # fsspec made it absolute, from this process's folder
         path = Path(root)
         blocked = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
@@ -592,7 +677,7 @@ def open_shard(fs, path: str, expect: dict):
             table = pq.read_table(handle, page_checksum_verification=True)
         meta = json.loads((table.schema.metadata or {}).get(META_KEY, b"null"))
     except Exception as exc:  # a damaged file (a bad page checksum, a torn footer) or a store that fails now
-        return None, f"could not be read ({type(exc).__name__}: {exc})"
+        return None, f"could not be read ({one_line(exc)})"
     if not isinstance(meta, dict) or meta.get("format") != STORE_FORMAT:
         return None, "was not written by this clipnb (no clipnb metadata of this format)"
     differ = [key for key, value in expect.items() if meta.get(key) != value]
@@ -616,7 +701,7 @@ def read_shard(target: str, piece: Shard, options: dict) -> tuple["EmbeddedImage
         if not fs.exists(path):
             return None, ""
     except Exception as exc:  # a store that does not answer: the shard is embedded, and writing it says why
-        return None, f"could not be read ({type(exc).__name__}: {exc})"
+        return None, f"could not be read ({one_line(exc)})"
     expect = {"model": options["fingerprint"], "variant": options["variant"], "dim": options["dim"],
               "code": options["runtime"]["code"]}
     table, reason = open_shard(fs, path, expect)

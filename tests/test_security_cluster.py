@@ -445,3 +445,105 @@ def test_ctrl_c_on_a_cluster_run_says_what_was_kept(client, capsys, tmp_path, mo
                  "--scheduler", client.scheduler.address, *options])
     err = capsys.readouterr().err
     assert code == 130 and kept.format(tmp_path=tmp_path) in err and "cached" not in err
+
+
+# ---- a scheduler without workers, hdfs:// and inproc:// addresses, ws:// peers, one-line reasons (review) ----
+
+def _classify_on(address: str, *options) -> list:
+    return ["classify", str(TEST_IMAGES / "car.jpg"), "--classes", "car", "dog", "--model", "demo", "--no-cache",
+            "--quiet", "--scheduler", address, *options]
+
+
+def test_a_scheduler_without_workers_is_one_line_not_a_hang(demo, capsys, monkeypatch):
+    from distributed import LocalCluster
+
+    monkeypatch.setattr(cluster, "WORKERS_TIMEOUT", 1)
+    with LocalCluster(n_workers=0, dashboard_address=":0") as empty:
+        started = time.monotonic()
+        code = main(_classify_on(empty.scheduler_address))
+        took = time.monotonic() - started
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and f"has no workers after 1 s: start workers (`dask worker {empty.scheduler_address}`)" in err[-1]
+    assert took < 60  # WORKERS_TIMEOUT and the model's loading, not the 626 s+ the reviewer waited
+
+
+def test_all_workers_lost_mid_run_on_a_cluster_clipnb_started_is_one_line(demo, tmp_path, monkeypatch):
+    monkeypatch.setattr(cluster, "WORKERS_TIMEOUT", 1)  # read by local_cluster into the scheduler's config
+    client = cluster.local_cluster(1)
+    waited = cluster.wait_for_workers
+
+    def then_lose_every_worker(client):  # the workers go after the run found one, before its shards ran
+        waited(client)
+        client.cluster.scale(0)
+        deadline = time.monotonic() + 30
+        while client.scheduler_info()["workers"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    monkeypatch.setattr(cluster, "wait_for_workers", then_lose_every_worker)
+    try:
+        with pytest.raises(ClusterError, match="lost all its workers and none came back in 1"):
+            embed(demo, colour_folder(tmp_path / "photos", 3), client, str(tmp_path / "store"))
+    finally:
+        cluster.close(client)
+
+
+def test_a_store_whose_library_cannot_start_is_one_line(capsys, no_model_loading):
+    # pyarrow's HDFS needs a Java runtime (libjvm.so), which this machine lacks
+    err = _store_refused(capsys, "hdfs://nn/p")
+    assert "cannot open the store hdfs://nn/p (OSError: Unable to load libjvm)" in err
+
+
+def test_an_inproc_address_is_one_line(demo, capsys):
+    code = main(_classify_on("inproc://x"))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "works only inside the Python process that started the scheduler" in err
+    assert err.count("\n") == 0
+
+
+def test_a_silent_websocket_peer_is_said_to_have_accepted(demo, capsys, monkeypatch):
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1)
+    peer = LoopbackPeer(None)
+    try:
+        code = main(_classify_on(peer.address.replace("tcp://", "ws://")))
+    finally:
+        peer.close()
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "accepted the connection but gave no Dask handshake" in err and err.count("\n") == 0
+
+
+def test_the_docs_give_the_timeout_the_code_takes():
+    text = " ".join((Path(__file__).parents[1] / "docs" / "security.md").read_text().split())
+    assert "within 2 x `clipnb.cluster.CONNECT_TIMEOUT`" in text
+
+
+class ThriftFailure:
+    """A store whose shard fails as pyarrow's damaged page headers do: a message of several lines."""
+
+    def open(self, path, mode):
+        raise OSError("Couldn't deserialize thrift: TProtocolException: Invalid data\n"
+                      "Deserializing page header failed.\n")
+
+
+def test_a_damaged_shards_reason_is_one_line():
+    table, why = cluster.open_shard(ThriftFailure(), "shard.parquet", {})
+    assert table is None and why == ("could not be read (OSError: Couldn't deserialize thrift: TProtocolException: "
+                                     "Invalid data)")
+
+
+def test_a_worker_lost_on_an_external_scheduler_is_said_with_how_to_stop(tmp_path):
+    from distributed import Client, LocalCluster
+
+    # a scheduler clipnb did not start: its no-workers-timeout is its owner's, so the run is told, not stopped
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as external, \
+            Client(external) as client, pytest.warns(cluster.ClusterWarning) as said:
+        client.subscribe_topic("all", print)  # the user's own handler, given back after the run
+        with cluster.lost_workers_said(client, str(tmp_path / "store")):
+            worker_pid = next(iter(client.run(os.getpid).values()))
+            os.kill(worker_pid, 9)  # the worker process dies without a word (its nanny starts another)
+            deadline = time.monotonic() + 30
+            while not said and time.monotonic() < deadline:
+                time.sleep(0.1)
+        assert client._event_handlers["all"] is print
+    message = str(said[0].message)
+    assert "was lost; with no worker left the run waits for new ones" in message and "Ctrl-C" in message
+    assert f"kept in the store {tmp_path / 'store'}" in message
