@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 
@@ -123,7 +123,8 @@ def check_prompt_lengths(model: ClipModel, prompts: Sequence[str], truncate: boo
                               "truncate=True (--truncate) to cut it")
 
 
-def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False, cache: EmbeddingCache | None = None) -> torch.Tensor:
+def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False, cache: EmbeddingCache | None = None,
+                 progress: Callable[[int, int], object] | None = None) -> torch.Tensor:
     """L2-normalised text embeddings, each prompt encoded once per model.
 
     Embeddings are remembered on the model object and, when `cache` is given, on disk.
@@ -133,6 +134,8 @@ def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False,
         texts: the prompts, already filled in.
         truncate: cut prompts longer than the model's context instead of raising PromptError.
         cache: an embedding cache to read and write.
+        progress: called after each batch through the text tower with (prompts encoded, prompts to encode);
+            not called when every prompt was remembered.
 
     Returns:
         A float tensor [len(texts), D].
@@ -158,6 +161,8 @@ def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False,
             memo[(text, truncate)] = vector
         if cache is not None:
             cache.put_texts(model.fingerprint, chunk, truncate, vectors)
+        if progress is not None:
+            progress(start + len(chunk), len(missing))
     return _stacked(memo, texts, truncate, model.embed_dim)
 
 
@@ -210,7 +215,8 @@ class ZeroShotHead:
 
 
 def build_head(model: ClipModel, classes: Sequence[str] | PromptSpec, templates: Templates = DEFAULT_TEMPLATES,
-               ensemble: str = "embedding", truncate: bool = False, cache: EmbeddingCache | None = None, *, warn: bool = True) -> ZeroShotHead:
+               ensemble: str = "embedding", truncate: bool = False, cache: EmbeddingCache | None = None, *, warn: bool = True,
+               progress: Callable[[int, int], object] | None = None) -> ZeroShotHead:
     """Check classes, templates and prompt lengths, then embed every prompt (once per model).
 
     Classes that make the answer meaningless (see `class_warnings`) are reported as ClassWarning, unless
@@ -225,6 +231,7 @@ def build_head(model: ClipModel, classes: Sequence[str] | PromptSpec, templates:
             per-template cosines).
         truncate: cut prompts longer than the model's context instead of raising PromptError.
         cache: keeps the text embeddings on disk as well as on the model object.
+        progress: told (prompts encoded, prompts to encode) after each batch (see `encode_texts`).
 
     Returns:
         A ZeroShotHead holding classes, templates, ensembling, the text embeddings [classes, templates, D]
@@ -236,7 +243,7 @@ def build_head(model: ClipModel, classes: Sequence[str] | PromptSpec, templates:
         warnings.warn(message, ClassWarning, stacklevel=2)
     prompts = build_prompts(classes, templates)
     flat = [p for row in prompts for p in row]
-    features = encode_texts(model, flat, truncate=truncate, cache=cache)
+    features = encode_texts(model, flat, truncate=truncate, cache=cache, progress=progress)
     features = features.reshape(len(classes), len(templates), -1)
     return ZeroShotHead(classes=classes, templates=templates, ensemble=ensemble, text_features=features,
                         logit_scale=model.logit_scale, logit_bias=model.logit_bias)

@@ -457,6 +457,7 @@ class ClassifierPanel:
         self._quiet = False
         self._repeats = 0  # how often the same error came again in a row
         self._shown_settings = ""
+        self._working = ""  # the working line while new prompts are encoded, to add progress to
         self._scored: tuple | None = None  # what the last good scoring was, to word its status line again
         self._shown_controls: tuple | None = None  # the controls' values the results shown were scored with
         self._thumbnails: dict[int, str | None] = {}
@@ -621,7 +622,8 @@ class ClassifierPanel:
         started = time.perf_counter()
         try:
             self._say_working(classes, templates, ensemble)
-            head = build_head(self.model, list(classes), list(templates), ensemble, cache=self.cache, warn=False)
+            head = build_head(self.model, list(classes), list(templates), ensemble, cache=self.cache, warn=False,
+                              progress=self._say_progress)
             check_unknown(head.classes, unknown)
         except PromptError as exc:
             return self._fail(f"{exc}{self._last_good()}")
@@ -642,6 +644,7 @@ class ClassifierPanel:
     def _say_working(self, classes, templates, ensemble: str) -> None:
         """Say "working: encoding N prompts for K classes…" and mark the results shown as stale when the
         settings need prompts the model has not encoded yet (each takes a pass through its text tower)."""
+        self._working = ""
         spec = prompt_spec(list(classes), list(templates), ensemble)  # a bad entry raises PromptError here
         memo = self.model._text_memo  # what encode_texts remembers per model: (prompt, truncate) -> vector
         rows = [[p for p in row if (p, False) not in memo] for row in build_prompts(spec.classes, spec.templates)]
@@ -651,7 +654,17 @@ class ClassifierPanel:
         count = sum(1 for row in rows if row)
         self.message, self.error = word("panel.working", self.lang, prompts=plural(new, "prompt"), prompt_count=new,
                                         classes=plural(count, "class"), class_count=count), ""
+        self._working = self.message
         self._mark_stale(True)  # before the status line, so that the page never shows it over unmarked results
+        self.status.value = f'<span style="color:#0969da">⏳ {html.escape(self.message)}</span>'
+
+    def _say_progress(self, done: int, total: int) -> None:
+        """The working line with how far the text tower has got ("… 256 of 640"): encode_texts calls it after
+        each batch, on the thread that encodes, which holds the panel's lock (ipywidgets sends from any
+        thread), so no other edit can put ✔ or another message in between."""
+        if not self._working:  # every prompt was remembered after all: no working line to add to
+            return
+        self.message = f"{self._working} {word('panel.progress', self.lang, done=done, total=total)}"
         self.status.value = f'<span style="color:#0969da">⏳ {html.escape(self.message)}</span>'
 
     def _mark_stale(self, stale: bool | None = None) -> None:

@@ -262,6 +262,7 @@ WORDS: dict[str, dict[str, str]] = {
                         "zh": " (上次有效的设置: 状态栏中的输入未应用)"},
     "panel.working": {"en": "working: encoding {prompts} for {classes}…",
                       "zh": "正在处理: 为{class_count}个类别编码{prompt_count}个提示词…"},
+    "panel.progress": {"en": "{done} of {total}", "zh": "已完成 {done}/{total}"},
     "panel.stale": {"en": "stale: the results below are from the last good settings, not the controls above",
                     "zh": "已过期: 下方结果来自上次有效的设置, 与上方控件不一致"},
     # a panel's failed callback (clipnb.widgets.guarded): "<doing> failed: <error>"
