@@ -283,7 +283,9 @@ def cluster_options(args: argparse.Namespace) -> dict:
 
         client = cluster.connect(address) if address is not None else cluster.local_cluster(workers)
         count = len(client.scheduler_info().get("workers", {}))
-        print(f"Dask cluster: {count} workers; dashboard {client.dashboard_link}", file=sys.stderr)
+        waiting = (f" (waiting up to {cluster.WORKERS_TIMEOUT} s for a worker to join; Ctrl-C stops)"
+                   if count == 0 else "")
+        print(f"Dask cluster: {count} workers{waiting}; dashboard {client.dashboard_link}", file=sys.stderr)
         args.cluster_client = client
     return {"scheduler": args.cluster_client, "store": args.store}
 

@@ -464,6 +464,7 @@ def test_a_scheduler_without_workers_is_one_line_not_a_hang(demo, capsys, monkey
         took = time.monotonic() - started
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and f"has no workers after 1 s: start workers (`dask worker {empty.scheduler_address}`)" in err[-1]
+    assert any("0 workers (waiting up to 1 s for a worker to join; Ctrl-C stops)" in line for line in err)
     assert took < 60  # WORKERS_TIMEOUT and the model's loading, not the 626 s+ the reviewer waited
 
 
