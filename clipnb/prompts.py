@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from .words import word
+
 ENSEMBLE_METHODS = ("embedding", "score")
 Templates = str | os.PathLike | Sequence[str]  # a template set's name, a file of templates, or the templates
 
@@ -89,7 +91,21 @@ MAX_TEMPLATE_FILE_BYTES = 1024 ** 2  # imagenet80 as a file is 1.7 KB: a larger 
 
 
 class PromptError(ValueError):
-    """Bad classes or templates; the message names the offending entry."""
+    """Bad classes or templates; the message names the offending entry. One made by `worded` also keeps its
+    words.py key, so that a panel can say it in its own language (`said`); its message is the English."""
+
+    key: str | None = None
+    fields: Mapping = {}
+
+    @classmethod
+    def worded(cls, key: str, **fields) -> PromptError:
+        error = cls(word(key, "en", **fields))
+        error.key, error.fields = key, fields
+        return error
+
+    def said(self, lang: str = "en") -> str:
+        """The message in `lang` (the English message where it has no words.py key)."""
+        return word(self.key, lang, **self.fields) if self.key else str(self)
 
 
 def resolve_templates(templates: str | os.PathLike | Sequence[str] = DEFAULT_TEMPLATES) -> list[str]:
@@ -172,19 +188,17 @@ def check_templates(templates: Iterable[str]) -> list[str]:
     the first bad one."""
     templates = [t.strip() if isinstance(t, str) else t for t in templates]
     if not templates:
-        raise PromptError("no templates given: give at least one, such as 'a photo of a {}'")
+        raise PromptError.worded("prompts.no_templates")
     for template in templates:
         if not isinstance(template, str):
-            raise PromptError(f"template {template!r} is not text")
+            raise PromptError.worded("prompts.template_not_text", template=template)
         if "{}" not in template:
-            raise PromptError(f"template {template!r} has no '{{}}' where the class name goes "
-                              f"(for example 'a photo of a {{}}')")
+            raise PromptError.worded("prompts.template_no_slot", template=template)
         if template.count("{}") > 1:
-            raise PromptError(f"template {template!r} has {template.count('{}')} '{{}}'; put exactly one where "
-                              f"the class name goes (for example 'a photo of a {{}}')")
+            raise PromptError.worded("prompts.template_slots", template=template, count=template.count("{}"))
     duplicates = sorted({t for t in templates if templates.count(t) > 1})
     if duplicates:
-        raise PromptError(f"template {duplicates[0]!r} is given twice; each template may appear once")
+        raise PromptError.worded("prompts.template_twice", template=duplicates[0])
     return templates
 
 
@@ -197,26 +211,27 @@ def check_classes(classes: Iterable[str]) -> list[str]:
     """Strip names and refuse empty lists, blank names, duplicates (the tokenizer ignores case) and names
     that join several classes with commas ("cat,dog,car", "猫，狗")."""
     if isinstance(classes, str):
-        raise PromptError(f"classes must be a list of names, not the single string {classes!r}")
+        raise PromptError.worded("prompts.classes_string", classes=classes)
     classes = list(classes)
     if not classes:
-        raise PromptError("no classes given: give at least one class name, such as cat dog car")
+        raise PromptError.worded("prompts.no_classes")
     cleaned = []
     for position, name in enumerate(classes, start=1):
         if not isinstance(name, str):
-            raise PromptError(f"class #{position} ({name!r}) is not text")
+            raise PromptError.worded("prompts.class_not_text", position=position, name=name)
         if not name.strip():
-            raise PromptError(f"class #{position} is blank; every class needs a name")
+            raise PromptError.worded("prompts.class_blank", position=position)
         cleaned.append(" ".join(name.split()))
     for name in cleaned:
         if any(comma in name for comma in CLASS_SEPARATORS):
-            raise PromptError(comma_message(name))
+            key, fields = _comma_words(name)
+            raise PromptError.worded(key, **fields)
     seen: dict[str, str] = {}
     for name in cleaned:
         key = class_key(name)
         if key in seen:
-            same = "" if seen[key] == name else f" (as {seen[key]!r}; CLIP ignores letter case)"
-            raise PromptError(f"class {name!r} is given twice{same}; each class may appear once")
+            twice = "prompts.class_twice" if seen[key] == name else "prompts.class_twice_case"
+            raise PromptError.worded(twice, name=name, listed=seen[key])
         seen[key] = name
     return cleaned
 
@@ -226,15 +241,19 @@ def split_class_names(text: str) -> list[str]:
     return [" ".join(part.split()) for part in re.split(f"[{CLASS_SEPARATORS}]", text) if part.strip()]
 
 
-def comma_message(name: str) -> str:
+def comma_message(name: str, lang: str = "en") -> str:
     """What to say about a class name that joins several names with commas ("cat,dog,car")."""
+    key, fields = _comma_words(name)
+    return word(key, lang, **fields)
+
+
+def _comma_words(name: str) -> tuple[str, dict]:
+    """comma_message's words.py key and fields."""
     parts = split_class_names(name)
     if len(parts) < 2:
-        return (f"class {name!r} holds a comma; a class name is words without commas: give {' '.join(parts)!r} "
-                "alone, or name the class in other words")
+        return "prompts.class_comma", {"name": name, "alone": " ".join(parts)}
     words = " ".join(_shell_word(p) for p in parts)
-    return (f"class {name!r} holds commas: give each class as its own name: {words} "
-            f"(command line: --classes {words}; Python: {json.dumps(parts, ensure_ascii=False)})")
+    return "prompts.class_commas", {"name": name, "words": words, "python": json.dumps(parts, ensure_ascii=False)}
 
 
 def _shell_word(text: str) -> str:
@@ -256,7 +275,7 @@ def build_prompts(classes: Sequence[str], templates: Sequence[str]) -> list[list
 def check_ensemble(ensemble: str) -> str:
     """The ensembling method if it is one of ENSEMBLE_METHODS; raises PromptError otherwise."""
     if ensemble not in ENSEMBLE_METHODS:
-        raise PromptError(f"unknown ensembling method {ensemble!r}: use one of {', '.join(ENSEMBLE_METHODS)}")
+        raise PromptError.worded("prompts.unknown_ensemble", ensemble=ensemble, methods=", ".join(ENSEMBLE_METHODS))
     return ensemble
 
 

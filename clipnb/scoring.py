@@ -118,9 +118,8 @@ def check_prompt_lengths(model: ClipModel, prompts: Sequence[str], truncate: boo
     for prompt in prompts:
         length = model.tokenizer.count(prompt)
         if length > model.context_length:
-            raise PromptError(f"prompt {prompt!r} is {length} tokens, longer than the model's context of "
-                              f"{model.context_length} ({model.name}); shorten the class name or template, or pass "
-                              "truncate=True (--truncate) to cut it")
+            raise PromptError.worded("prompts.too_long", prompt=prompt, length=length, context=model.context_length,
+                                     model=model.name)
 
 
 def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False, cache: EmbeddingCache | None = None,

@@ -574,7 +574,7 @@ class ClassifierPanel:
             try:
                 classes = check_classes(self.classes + names)
             except PromptError as exc:
-                return self._fail(word("panel.class_refused", self.lang, reason=exc))
+                return self._fail(word("panel.class_refused", self.lang, reason=exc.said(self.lang)))
             self._colours.update(class_palette(list(self._colours) + classes, keep=self._colours))
             with self._quietly():
                 self.class_list.options = classes
@@ -626,7 +626,7 @@ class ClassifierPanel:
                               progress=self._say_progress)
             check_unknown(head.classes, unknown)
         except PromptError as exc:
-            return self._fail(f"{exc}{self._last_good()}")
+            return self._fail(f"{exc.said(self.lang)}{self._last_good()}")
         results = results_table(self.embedded, head, unknown=unknown)
         if self._controls() != (classes, templates, ensemble, unknown):
             return None

@@ -288,6 +288,48 @@ WORDS: dict[str, dict[str, str]] = {
     "panel.class_listed_case": {"en": "class not added: {name!r} is already in the list as {listed!r} (CLIP ignores "
                                       "letter case)",
                                 "zh": "未添加类别: {name} 已作为 {listed} 在列表中 (CLIP 不区分大小写)"},
+    # bad classes and templates (clipnb.prompts.PromptError.worded): the command line's and Python's
+    # messages are the English; a Chinese panel says them in Chinese
+    "prompts.no_templates": {"en": "no templates given: give at least one, such as 'a photo of a {}'",
+                             "zh": "没有给出模板: 请至少给出一个, 例如 '一张{}的照片'"},
+    "prompts.template_not_text": {"en": "template {template!r} is not text", "zh": "模板 {template!r} 不是文本"},
+    "prompts.template_no_slot": {"en": "template {template!r} has no '{{}}' where the class name goes "
+                                       "(for example 'a photo of a {{}}')",
+                                 "zh": "模板 {template!r} 中没有放类别名称的 '{{}}' (例如 '一张{{}}的照片')"},
+    "prompts.template_slots": {"en": "template {template!r} has {count} '{{}}'; put exactly one where the class "
+                                     "name goes (for example 'a photo of a {{}}')",
+                               "zh": "模板 {template!r} 中有{count}个 '{{}}'; 请只在放类别名称的位置写一个 "
+                                     "(例如 '一张{{}}的照片')"},
+    "prompts.template_twice": {"en": "template {template!r} is given twice; each template may appear once",
+                               "zh": "模板 {template!r} 出现了两次; 每个模板只能出现一次"},
+    "prompts.classes_string": {"en": "classes must be a list of names, not the single string {classes!r}",
+                               "zh": "类别必须是名称的列表, 而不是单个字符串 {classes!r}"},
+    "prompts.no_classes": {"en": "no classes given: give at least one class name, such as cat dog car",
+                           "zh": "没有给出类别: 请至少给出一个类别名称, 例如 猫 狗 汽车"},
+    "prompts.class_not_text": {"en": "class #{position} ({name!r}) is not text",
+                               "zh": "第{position}个类别 ({name!r}) 不是文本"},
+    "prompts.class_blank": {"en": "class #{position} is blank; every class needs a name",
+                            "zh": "第{position}个类别是空的; 每个类别都需要一个名称"},
+    "prompts.class_comma": {"en": "class {name!r} holds a comma; a class name is words without commas: give "
+                                  "{alone!r} alone, or name the class in other words",
+                            "zh": "类别 {name!r} 中有逗号; 类别名称不能含逗号: 请只给出 {alone!r}, 或换一种说法命名该类别"},
+    "prompts.class_commas": {"en": "class {name!r} holds commas: give each class as its own name: {words} "
+                                   "(command line: --classes {words}; Python: {python})",
+                             "zh": "类别 {name!r} 中有逗号: 请把每个类别作为单独的名称给出: {words} "
+                                   "(命令行: --classes {words}; Python: {python})"},
+    "prompts.class_twice": {"en": "class {name!r} is given twice; each class may appear once",
+                            "zh": "类别 {name!r} 出现了两次; 每个类别只能出现一次"},
+    "prompts.class_twice_case": {"en": "class {name!r} is given twice (as {listed!r}; CLIP ignores letter case); "
+                                       "each class may appear once",
+                                 "zh": "类别 {name!r} 出现了两次 (已作为 {listed!r}; CLIP 不区分大小写); 每个类别只能出现一次"},
+    "prompts.unknown_ensemble": {"en": "unknown ensembling method {ensemble!r}: use one of {methods}",
+                                 "zh": "未知的集成方法 {ensemble!r}: 请使用 {methods} 之一"},
+    # the panel has no truncate control, so the Chinese (panel) wording leaves that way out
+    "prompts.too_long": {"en": "prompt {prompt!r} is {length} tokens, longer than the model's context of {context} "
+                               "({model}); shorten the class name or template, or pass truncate=True (--truncate) "
+                               "to cut it",
+                         "zh": "提示词 {prompt!r} 有{length}个词元, 超过了模型的上下文长度 {context} ({model}); "
+                               "请缩短类别名称或模板"},
     "panel.class_refused": {"en": "class not added: {reason}", "zh": "未添加类别: {reason}"},
     "panel.none_selected": {"en": "no class removed: select one or more classes in the list first",
                             "zh": "未删除类别: 请先在列表中选择一个或多个类别"},

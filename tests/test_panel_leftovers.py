@@ -1,11 +1,13 @@
 """The panel's leftovers of issue 24 (items 2 and 9): the working line counts the prompts encoded so far, and
 the Chinese panel words the reasons of a refused class or template in Chinese."""
+import html
 import re
 
 import pytest
 from PIL import Image
 
 from clipnb import scoring
+from clipnb.prompts import TEMPLATE_SETS
 from clipnb.scoring import encode_texts
 from clipnb.widgets import ClassifierPanel
 
@@ -61,3 +63,39 @@ def test_the_chinese_working_line_counts_in_chinese(tiny_model, image_folder, tm
     panel.add_class("green")
     assert [t for t in seen if "已完成" in t] == ["⏳ 正在处理: 为1个类别编码3个提示词… 已完成 3/3"]
     assert seen[-1].startswith("✔")
+
+
+# ---- item 9: the reasons of a refused class or template, in the panel's language ---------------------------
+
+def test_the_chinese_panel_gives_its_reasons_in_chinese(demo, shapes_folder, tmp_path):
+    from clipnb.embedding import embed_images
+
+    classes = ["red circle", "blue star", "green square"]
+    images = [shapes_folder / c / f"00{i}.png" for c in classes for i in (0, 1)]
+    embedded = embed_images(demo, images, progress=False, num_workers=0)
+    panel = ClassifierPanel(demo, embedded, classes, "basic", output_dir=tmp_path / "out", typing_delay=0, lang="zh")
+    long_class = " ".join(["red circle"] * demo.context_length)  # more tokens than the model's context
+    bad_templates = ["{}{}", "no slot here", "a {} again\na {} again"]
+    seen, failures = panel_texts(panel), []
+    actions = [lambda: panel.add_class(long_class), lambda: panel.remove_class(long_class),
+               lambda: panel.add_class(""), lambda: panel.add_class("purple star, Purple Star")]
+    actions += [lambda t=t: setattr(panel.templates, "value", t) for t in bad_templates]
+    actions += [lambda: setattr(panel.templates, "value", "")]
+    for action in actions:
+        action()
+        failures.append(panel.error)
+        seen += [html.unescape(t) for t in panel_texts(panel)]  # the status line escapes quotes
+    assert all(failures[i] for i in (0, 2, 3, 4, 5, 6, 7)), failures  # each refused, with a reason
+    text = " ".join(seen)
+    for said in ("有", "超过了模型的上下文长度", "出现了两次", "中有2个 '{}'", "中没有放类别名称的 '{}'", "没有给出模板"):
+        assert said in text, said
+    allowed = ({w for c in classes + [long_class, "purple star", "Purple Star"] for w in c.split()}
+               | set(re.findall(r"[A-Za-z]{2,}", " ".join(bad_templates + TEMPLATE_SETS["basic"])))
+               | set(re.findall(r"[A-Za-z]{2,}", " ".join(map(str, [tmp_path] + images))))
+               | {"demo", "CLIP", "embedding", "score", "English", "CSV"})  # as test_demo_honesty allows
+    found = english_words(seen, allowed)
+    assert found == {}, "\n".join(f"{w}: {t}" for w, t in found.items())
+    # the same mistakes in English keep the English wording the command line and Python use
+    panel.language.value = "en"
+    panel.templates.value = "{}{}"
+    assert "template '{}{}' has 2 '{}'; put exactly one where the class name goes" in panel.error
