@@ -99,3 +99,28 @@ def test_the_chinese_panel_gives_its_reasons_in_chinese(demo, shapes_folder, tmp
     panel.language.value = "en"
     panel.templates.value = "{}{}"
     assert "template '{}{}' has 2 '{}'; put exactly one where the class name goes" in panel.error
+
+
+def test_the_map_hover_names_an_image_that_fits_no_class_in_the_panel_language(demo, shapes_folder, tmp_path):
+    from clipnb import build_head, gather_images
+    from clipnb.classify import results_table
+    from clipnb.embedding import embed_images
+    from clipnb.embedding_map import embedding_map
+    from clipnb.map_widget import MapPanel
+    from clipnb.outliers import UNKNOWN
+
+    from conftest import PHOTOS
+
+    classes = ["red circle", "blue star", "green square"]
+    paths = [p for c in classes for p in gather_images(shapes_folder / c)][:12] + PHOTOS[:4]
+    embedded = embed_images(demo, paths, progress=False, num_workers=0)
+    results = results_table(embedded, build_head(demo, classes), unknown=True)
+    table = embedding_map(embedded, results)
+    unknown = [i for i, value in enumerate(table["prediction"]) if value == UNKNOWN]
+    assert unknown  # photos fit none of the demo's shapes
+    for lang, name in (("zh", "未知"), ("en", "unknown")):
+        panel = MapPanel(table, output_dir=tmp_path / lang, lang=lang)
+        panel.hover(unknown[0])
+        assert f"<b>{name}</b>" in panel.hover_view.value
+        shown = re.sub(r"<[^>]*>", " ", panel.hover_view.value).replace(str(table["path"].iloc[unknown[0]]), "")
+        assert ("unknown" in shown) == (lang == "en"), shown
