@@ -458,6 +458,7 @@ class ClassifierPanel:
         self._repeats = 0  # how often the same error came again in a row
         self._shown_settings = ""
         self._working = ""  # the working line while new prompts are encoded, to add progress to
+        self._working_count = 0  # the prompts it says are encoded
         self._scored: tuple | None = None  # what the last good scoring was, to word its status line again
         self._shown_controls: tuple | None = None  # the controls' values the results shown were scored with
         self._thumbnails: dict[int, str | None] = {}
@@ -654,7 +655,7 @@ class ClassifierPanel:
         count = sum(1 for row in rows if row)
         self.message, self.error = word("panel.working", self.lang, prompts=plural(new, "prompt"), prompt_count=new,
                                         classes=plural(count, "class"), class_count=count), ""
-        self._working = self.message
+        self._working, self._working_count = self.message, new
         self._mark_stale(True)  # before the status line, so that the page never shows it over unmarked results
         self.status.value = f'<span style="color:#0969da">⏳ {html.escape(self.message)}</span>'
 
@@ -664,7 +665,9 @@ class ClassifierPanel:
         thread), so no other edit can put ✔ or another message in between."""
         if not self._working:  # every prompt was remembered after all: no working line to add to
             return
-        self.message = f"{self._working} {word('panel.progress', self.lang, done=done, total=total)}"
+        read = max(self._working_count - total, 0)  # prompts the disk cache had: done without the text tower
+        self.message = (f"{self._working} "
+                        f"{word('panel.progress', self.lang, done=done + read, total=total + read)}")
         self.status.value = f'<span style="color:#0969da">⏳ {html.escape(self.message)}</span>'
 
     def _mark_stale(self, stale: bool | None = None) -> None:

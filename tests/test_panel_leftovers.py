@@ -65,6 +65,20 @@ def test_the_chinese_working_line_counts_in_chinese(tiny_model, image_folder, tm
     assert seen[-1].startswith("✔")
 
 
+def test_prompts_read_from_the_disk_cache_count_as_done(tiny_model, image_folder, cache, tmp_path, monkeypatch):
+    tiny_model._text_memo.clear()
+    encode_texts(tiny_model, ["a photo of a blue"], cache=cache)
+    tiny_model._text_memo.clear()  # a new session: the model remembers nothing, the disk cache has 1 prompt
+    monkeypatch.setattr(scoring, "TEXT_BATCH", 2)
+    panel = ClassifierPanel.from_folder(tiny_model, image_folder, ["red"], "basic", output_dir=tmp_path / "out",
+                                        typing_delay=0, cache=cache)
+    seen = []
+    panel.status.observe(lambda change: seen.append(re.sub(r"<[^>]*>", "", change["new"])), names="value")
+    panel.add_class("blue")  # 3 new prompts for the model, 1 of them on disk: 2 through the text tower
+    assert seen[0] == "⏳ working: encoding 3 prompts for 1 class…"
+    assert seen[1] == "⏳ working: encoding 3 prompts for 1 class… 3 of 3", seen  # not "2 of 2" under "3"
+
+
 # ---- item 9: the reasons of a refused class or template, in the panel's language ---------------------------
 
 def test_the_chinese_panel_gives_its_reasons_in_chinese(demo, shapes_folder, tmp_path):
