@@ -537,14 +537,22 @@ def test_a_worker_lost_on_an_external_scheduler_is_said_with_how_to_stop(tmp_pat
     # a scheduler clipnb did not start: its no-workers-timeout is its owner's, so the run is told, not stopped
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as external, \
             Client(external) as client, pytest.warns(cluster.ClusterWarning) as said:
-        client.subscribe_topic("all", print)  # the user's own handler, given back after the run
+        seen = []
+        handler = seen.append  # the user's own handler, given back after the run
+        client.subscribe_topic("all", handler)
+        # the subscription travels to the scheduler on its own (batched), and may arrive after a log_event call:
+        # an event of ours coming back proves it is there; a worker killed before would be lost unseen
+        deadline = time.monotonic() + 30
+        while not any(event[1].get("action") == "test-subscribed" for event in seen) and time.monotonic() < deadline:
+            client.log_event("all", {"action": "test-subscribed"})
+            time.sleep(0.2)
         with cluster.lost_workers_said(client, str(tmp_path / "store")):
             worker_pid = next(iter(client.run(os.getpid).values()))
             os.kill(worker_pid, 9)  # the worker process dies without a word (its nanny starts another)
             deadline = time.monotonic() + 30
             while not any(w.category is cluster.ClusterWarning for w in said) and time.monotonic() < deadline:
                 time.sleep(0.1)
-        assert client._event_handlers["all"] is print
+        assert client._event_handlers["all"] is handler
     message = next(str(w.message) for w in said if w.category is cluster.ClusterWarning)
     assert "was lost; with no worker left the run waits for new ones" in message and "Ctrl-C" in message
     assert f"kept in the store {tmp_path / 'store'}" in message
