@@ -41,7 +41,7 @@ from .outliers import UNKNOWN
 from .plotting import export_figure
 from .summary import plural
 from .widgets import (STYLE, export_folder, failure_html, guarded, ok_html, run_export, table_html,
-                      thumbnail_uri)
+                      thumbnail_uri, working_html)
 from .words import prediction_name, word
 
 
@@ -240,7 +240,7 @@ class MapPanel:
                 return []
             folder = export_folder(base)
             job = functools.partial(self._write_export, folder, self.colour.value, self.selected.copy())
-            self._say(word("map.exporting", self.lang, folder=folder))
+            self._say(word("map.exporting", self.lang, folder=folder), working=True)
             if not wait:
                 self.export_button.disabled = True
         return run_export(job, wait, self._guarded)
@@ -265,10 +265,10 @@ class MapPanel:
         return written
 
     # -- status line ------------------------------------------------------------------------------
-    def _say(self, text: str) -> None:
+    def _say(self, text: str, working: bool = False) -> None:
         with self._lock:
             self.message, self.error = text, ""
-            self.status.value = ok_html(text)
+            self.status.value = working_html(text) if working else ok_html(text)
 
     def _fail(self, text: str, details: str = "") -> bool:
         with self._lock:

@@ -275,6 +275,12 @@ def ok_html(text: str) -> str:
     return f'<span style="color:#1a7f37">✔ {html.escape(text)}</span>'
 
 
+def working_html(text: str) -> str:
+    """A panel's status line while work is going on (encoding prompts, exporting): ⏳ and the text, in blue;
+    never ✔, which says the work is done."""
+    return f'<span style="color:#0969da">⏳ {html.escape(text)}</span>'
+
+
 def failure_html(text: str, details: str = "") -> str:
     """A panel's status line when something went wrong: ⚠ and the text in red, with `details` (a traceback)
     folded under it."""
@@ -657,7 +663,7 @@ class ClassifierPanel:
                                         classes=plural(count, "class"), class_count=count), ""
         self._working, self._working_count = self.message, new
         self._mark_stale(True)  # before the status line, so that the page never shows it over unmarked results
-        self.status.value = f'<span style="color:#0969da">⏳ {html.escape(self.message)}</span>'
+        self.status.value = working_html(self.message)
 
     def _say_progress(self, done: int, total: int) -> None:
         """The working line with how far the text tower has got ("… 256 of 640"): encode_texts calls it after
@@ -668,7 +674,7 @@ class ClassifierPanel:
         read = max(self._working_count - total, 0)  # prompts the disk cache had: done without the text tower
         self.message = (f"{self._working} "
                         f"{word('panel.progress', self.lang, done=done + read, total=total + read)}")
-        self.status.value = f'<span style="color:#0969da">⏳ {html.escape(self.message)}</span>'
+        self.status.value = working_html(self.message)
 
     def _mark_stale(self, stale: bool | None = None) -> None:
         """Grey the charts and the table, with a "stale" label, while they do not match the controls
@@ -748,7 +754,7 @@ class ClassifierPanel:
                         "exported": datetime.datetime.now().isoformat(timespec="seconds")}
             job = functools.partial(self._write_export, folder, results, settings, list(self.shown.value),
                                     self.palette, self.truth, label, lang)
-            self._export_say(word("panel.exporting", lang, label=label, folder=folder))
+            self._export_say(word("panel.exporting", lang, label=label, folder=folder), working=True)
             if not wait:
                 self.export_button.disabled = True
         return run_export(job, wait, self._guarded)
@@ -776,9 +782,9 @@ class ClassifierPanel:
                                   label=label, folder=folder, names=", ".join(p.name for p in written)))
         return written
 
-    def _export_say(self, text: str) -> None:
+    def _export_say(self, text: str, working: bool = False) -> None:
         self.export_message, self.export_error = text, ""
-        self.export_status.value = ok_html(text)
+        self.export_status.value = working_html(text) if working else ok_html(text)
 
     def _export_fail(self, text: str) -> None:
         self.export_message = self.export_error = text

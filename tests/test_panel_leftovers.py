@@ -138,3 +138,22 @@ def test_the_map_hover_names_an_image_that_fits_no_class_in_the_panel_language(d
         assert f"<b>{name}</b>" in panel.hover_view.value
         shown = re.sub(r"<[^>]*>", " ", panel.hover_view.value).replace(str(table["path"].iloc[unknown[0]]), "")
         assert ("unknown" in shown) == (lang == "en"), shown
+
+
+# ---- item 2: an export under way is not said with ✔ ------------------------------------------------------------
+
+def test_an_export_under_way_is_said_working_not_done(tiny_model, image_folder, tmp_path, monkeypatch):
+    import clipnb.widgets as widgets
+
+    panel = ClassifierPanel.from_folder(tiny_model, image_folder, ["red", "blue"], "basic",
+                                        output_dir=tmp_path / "out", typing_delay=0)
+    while_writing = []
+
+    def run_export(job, wait, guard):  # the moment the files are being written
+        while_writing.append(panel.export_status.value)
+        return job()
+
+    monkeypatch.setattr(widgets, "run_export", run_export)
+    panel.export(wait=False)
+    assert while_writing[0].count("⏳") == 1 and "✔" not in while_writing[0]  # was "✔ exporting…"
+    assert panel.export_status.value.startswith('<span style="color:#1a7f37">✔') and panel.exported
