@@ -274,26 +274,25 @@ def write_csv(results: pd.DataFrame, path: str | os.PathLike, bom: bool = False,
     return Path(path)
 
 
+def _text_cells(table: pd.DataFrame):
+    """Every header (as text) and every cell of the columns that are not numbers: what a CSV writes as text."""
+    yield from map(str, table.columns)
+    for column in range(table.shape[1]):
+        if not pd.api.types.is_numeric_dtype(table.iloc[:, column]):
+            yield from table.iloc[:, column]
+
+
 def _ascii(table: pd.DataFrame) -> bool:
     """Whether every header and text cell of a table is ASCII (numbers always are)."""
-    def text(values) -> bool:
-        return all(not isinstance(value, str) or value.isascii() for value in values)
-
-    return text(map(str, table.columns)) and all(
-        text(table.iloc[:, column]) for column in range(table.shape[1])
-        if not pd.api.types.is_numeric_dtype(table.iloc[:, column]))
+    return all(not isinstance(value, str) or value.isascii() for value in _text_cells(table))
 
 
 def _quoting(table: pd.DataFrame) -> int:
     """csv.QUOTE_MINIMAL, or QUOTE_NONNUMERIC (every text cell quoted) for a table with a carriage return in a
     text cell (a file name may hold one): Python 3.11's csv module does not quote such a cell, and a reader
     then ends the row there."""
-    def has_return(values) -> bool:
-        return any(isinstance(value, str) and "\r" in value for value in values)
-
-    texts = [table.iloc[:, column] for column in range(table.shape[1])
-             if not pd.api.types.is_numeric_dtype(table.iloc[:, column])]
-    return csv.QUOTE_NONNUMERIC if has_return(table.columns) or any(map(has_return, texts)) else csv.QUOTE_MINIMAL
+    has_return = any(isinstance(value, str) and "\r" in value for value in _text_cells(table))
+    return csv.QUOTE_NONNUMERIC if has_return else csv.QUOTE_MINIMAL
 
 
 def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 150) -> Path:
