@@ -6,7 +6,7 @@ Data flows one way: files -> images -> embeddings -> scores -> tables -> figures
 (`find_images`, `gather_images`, `folder_note`), embedding them (`embed_images`, `EmbeddingCache`), prompts
 (`prompt_spec`, `PromptSpec`, `template_sets`), zero-shot heads and tables (`build_head`, `results_table`,
 `classify`, `similarity`), the table's columns (`probabilities`, `scores`, `setting`;
-defined in `clipnb.schema`), summaries, comparisons of prompt settings (`score_settings`) and of models
+defined in `clipnb.zeroshot.schema`), summaries, comparisons of prompt settings (`score_settings`) and of models
 (`compare_models`), evaluation against labels and calibration (`calibrate`, `apply_temperature`), search,
 collection analysis (`find_duplicates`, `mark_outliers`, `embedding_map`), video and few-shot probes, and the
 writers of their files (`write_csv`, `write_evaluation`, `write_model_comparison`, `write_video_report`, `write_probe_report`).
@@ -14,14 +14,14 @@ Importing it is quick: each name's module is imported when the name is first use
 loads plotting, widget or demo code.
 
 Public submodules, imported by name when needed:
-- `clipnb.plotting`, `clipnb.evaluation_plots`, `clipnb.calibration_plots`, `clipnb.search_plots`,
-  `clipnb.duplicate_plots`, `clipnb.map_plots`, `clipnb.video_plots`: charts (matplotlib; each function
+- `clipnb.report.plots.base`, `clipnb.report.plots.evaluation`, `clipnb.report.plots.calibration`, `clipnb.report.plots.search`,
+  `clipnb.report.plots.duplicates`, `clipnb.report.plots.map`, `clipnb.report.plots.video`: charts (matplotlib; each function
   draws on an optional `ax` or returns a figure).
-- `clipnb.widgets`: the interactive classifier panel; `clipnb.map_widget`: the interactive embedding map
+- `clipnb.ui.panel`: the interactive classifier panel; `clipnb.ui.map_panel`: the interactive embedding map
   (ipywidgets, plotly).
 - `clipnb.demo`: the demo world (generated shapes, `shapes_folder`, `shapes_video`).
-- `clipnb.defaults`: what notebooks use when a parameter is None (model, images, classes).
-- `clipnb.schema`: the definition of the results table's columns and settings.
+- `clipnb.notebook`: what notebooks use when a parameter is None (model, images, classes).
+- `clipnb.zeroshot.schema`: the definition of the results table's columns and settings.
 Other modules are the package's inside and may change.
 """
 import importlib
@@ -32,30 +32,30 @@ import types
 # each module and the public names it defines: a name's module is imported when the name is first used
 # (PEP 562), so `import clipnb` and the command line's `--help` import no torch, pandas or transformers
 _EXPORTS = {
-    "cache": "EmbeddingCache",
-    "calibration": "Calibration apply_temperature calibrate expected_calibration_error reliability_table",
-    "classify": "classify results_table similarity",
-    "compare": "SettingsComparison highlight_changes score_settings setting_summary",
-    "duplicates": "duplicate_summary find_duplicates write_duplicates",
-    "embedding": "EmbeddedImages embed_images",
-    "embedding_map": "MapError embedding_map",
-    "evaluate": "Evaluation evaluate_labelled",
-    "export": "ExportError save_figure write_csv write_json",
-    "images": "FolderError ImageReadError aspect_info find_images folder_note gather_images open_image",
-    "labels": "LabelError LabelledImages embed_labelled folder_labels match_classes read_labels",
-    "model_comparison": "ModelComparison compare_models",
-    "models": "ClipModel ModelError available_models list_models load_model",
-    "outliers": "mark_outliers",
-    "probe": "ProbeError curve_summary probe_labelled",
-    "prompts": ("DEFAULT_TEMPLATES ENSEMBLE_METHODS TEMPLATE_SETS PromptError PromptSpec prompt_spec resolve_templates "
-                "template_sets"),
-    "report": "write_evaluation write_model_comparison write_probe_report write_video_report",
-    "schema": "probabilities scores setting",
-    "scoring": "ClassWarning ZeroShotHead build_head class_warnings encode_texts",
-    "search": "ImageIndex index_from_store index_images rank_captions search_image search_text",
-    "summary": "class_summary prediction_counts ratio_counts run_summary summary_text",
-    "video": "VideoError VideoFrames VideoResult classify_video embed_video video_info",
+    "data.cache": "EmbeddingCache",
+    "data.images": "FolderError ImageReadError aspect_info find_images folder_note gather_images open_image",
+    "data.labels": "LabelError LabelledImages embed_labelled folder_labels match_classes read_labels",
+    "embed.pipeline": "EmbeddedImages embed_images",
+    "models.loading": "ClipModel ModelError available_models list_models load_model",
+    "report.export": "ExportError save_figure write_csv write_json",
+    "report.writers": "write_evaluation write_model_comparison write_probe_report write_video_report",
+    "tasks.collection_map": "MapError embedding_map",
+    "tasks.duplicates": "duplicate_summary find_duplicates write_duplicates",
+    "tasks.evaluation": "Evaluation evaluate_labelled",
+    "tasks.few_shot": "ProbeError curve_summary probe_labelled",
+    "tasks.model_comparison": "ModelComparison compare_models",
+    "tasks.prompt_settings": "SettingsComparison highlight_changes score_settings setting_summary",
+    "tasks.search": "ImageIndex index_from_store index_images rank_captions search_image search_text",
+    "tasks.summary": "class_summary prediction_counts ratio_counts run_summary summary_text",
+    "tasks.video": "VideoError VideoFrames VideoResult classify_video embed_video video_info",
     "words": "LANGUAGES localised",
+    "zeroshot.calibration": "Calibration apply_temperature calibrate expected_calibration_error reliability_table",
+    "zeroshot.outliers": "mark_outliers",
+    "zeroshot.prompts": ("DEFAULT_TEMPLATES ENSEMBLE_METHODS TEMPLATE_SETS PromptError PromptSpec prompt_spec resolve_templates "
+                         "template_sets"),
+    "zeroshot.results": "classify results_table similarity",
+    "zeroshot.schema": "probabilities scores setting",
+    "zeroshot.scoring": "ClassWarning ZeroShotHead build_head class_warnings encode_texts",
 }
 _HOMES = {name: module for module, names in _EXPORTS.items() for name in names.split()}
 
@@ -84,7 +84,7 @@ __all__ = [
 
 def __getattr__(name: str):
     """A public name, imported from its module on first use (then kept in the package, so once only); or a
-    submodule, as `import clipnb.name` gives it (`clipnb.memory.release_freed_memory()` after `import clipnb`)."""
+    submodule, as `import clipnb.name` gives it (`clipnb.models.memory.release_freed_memory()` after `import clipnb`)."""
     module = _HOMES.get(name)
     if module is None:
         if name.startswith("_") or importlib.util.find_spec(f"{__name__}.{name}") is None:
@@ -105,7 +105,7 @@ class _Package(types.ModuleType):
     the package. The function keeps the name (as it did when this package imported everything at once)."""
 
     def __setattr__(self, name: str, value) -> None:
-        if isinstance(value, types.ModuleType) and _HOMES.get(name) == name and value.__name__ == f"{__name__}.{name}":
+        if isinstance(value, types.ModuleType) and name in _HOMES and hasattr(value, name):
             value = getattr(value, name)
         super().__setattr__(name, value)
 

@@ -25,19 +25,19 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, PromptSpec, prompt_spec,
+from .zeroshot.prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, PromptSpec, prompt_spec,
                       resolve_templates, template_sets)
 
 if TYPE_CHECKING:
-    from .cache import EmbeddingCache
-    from .models import ClipModel
+    from .data.cache import EmbeddingCache
+    from .models.loading import ClipModel
 
 # The problems that end a run with one "clipnb: error: ..." line and exit code 2 (see main), named by module,
 # since a module that was not imported raised none of them.
-FATAL = ("clipnb.models.ModelError", "clipnb.prompts.PromptError", "clipnb.images.FolderError",
-         "clipnb.images.ImageReadError", "clipnb.export.ExportError", "builtins.FileNotFoundError",
-         "clipnb.labels.LabelError", "clipnb.probe.ProbeError", "clipnb.video.VideoError", "builtins.ConnectionError",
-         "clipnb.cache.CacheError")
+FATAL = ("clipnb.models.loading.ModelError", "clipnb.zeroshot.prompts.PromptError", "clipnb.data.images.FolderError",
+         "clipnb.data.images.ImageReadError", "clipnb.report.export.ExportError", "builtins.FileNotFoundError",
+         "clipnb.data.labels.LabelError", "clipnb.tasks.few_shot.ProbeError", "clipnb.tasks.video.VideoError", "builtins.ConnectionError",
+         "clipnb.data.cache.CacheError")
 
 
 def is_fatal(exc: BaseException) -> bool:
@@ -64,7 +64,7 @@ def _positive(text: str) -> int:
 
 
 def _cosine(text: str) -> float:
-    from .duplicates import check_threshold
+    from .tasks.duplicates import check_threshold
 
     try:
         value = float(text)
@@ -84,7 +84,7 @@ def _positive_float(text: str) -> float:
 
 
 def _temperature(text: str) -> float:
-    from .calibration import check_temperature
+    from .zeroshot.calibration import check_temperature
 
     try:
         return check_temperature(float(text))
@@ -94,7 +94,7 @@ def _temperature(text: str) -> float:
 
 
 def _seed(text: str) -> int:
-    from .probe import check_seed
+    from .tasks.few_shot import check_seed
 
     try:
         return check_seed(int(text))
@@ -118,7 +118,7 @@ TRUNCATE_HELP = "cut prompts longer than the model's context"
 def model_options(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
     """--model, --pretrained, --device, --download-root: which model to load, and where (see load_model_from).
     With `many`, --model may be given several times (to compare models)."""
-    from .models import DEFAULT_MODEL
+    from .models.loading import DEFAULT_MODEL
 
     MODEL_HELP = (f"the model: an openai-clip name (ViT-B/32, RN50, ...), a checkpoint file, demo, open_clip:ARCH, "
                   f"hf:ID_OR_FOLDER or cn_clip:NAME; SPEC,PRETRAINED gives the weights in the same word "
@@ -139,7 +139,7 @@ def model_options(parser: argparse.ArgumentParser, *, many: bool = False) -> Non
 
 def batch_options(parser: argparse.ArgumentParser) -> None:
     """--batch-size and --quiet: how images go through the model (all that the video command takes)."""
-    from .embedding import CPU_BATCH, CUDA_BATCH
+    from .embed.pipeline import CPU_BATCH, CUDA_BATCH
 
     parser.add_argument("--batch-size", type=_positive, default=None,
                         help=f"images per forward pass (default: {CPU_BATCH} per stream on the CPU, {CUDA_BATCH} on CUDA)")
@@ -148,7 +148,7 @@ def batch_options(parser: argparse.ArgumentParser) -> None:
 
 def embedding_options(parser: argparse.ArgumentParser) -> None:
     """The batch options, decoding (--workers, --exact, --background) and the embedding cache (see cache_from)."""
-    from .embedding import DRAFT_FACTOR
+    from .embed.pipeline import DRAFT_FACTOR
 
     batch_options(parser)
     parser.add_argument("--workers", type=int, default=None,
@@ -239,8 +239,8 @@ def check_outputs(args: argparse.Namespace) -> None:
     image or be one of the command's inputs, and its folder must be writable; --out must be a folder that
     exists or can be made there, and no file the command writes in it (report.OUTPUT_FILES) a folder, FIFO,
     device or input."""
-    from .export import check_output_file, check_output_folder
-    from .report import OUTPUT_FILES
+    from .report.export import check_output_file, check_output_folder
+    from .report.writers import OUTPUT_FILES
 
     inputs = []
     for name in INPUT_OPTIONS:
@@ -258,7 +258,7 @@ def load_model_from(args: argparse.Namespace, spec: str | None = None) -> ClipMo
     command line loads one). The weights file's SHA-256 is remembered in the cache folder (--cache-dir;
     not with --no-cache), so an unchanged file is hashed once, not at every run. With the cache the model
     is lazy: a run whose embeddings are all cached never reads its weights (load_model's manifest)."""
-    from . import models  # load_model through its module, so that a test replacing it reaches the CLI
+    from .models import loading as models  # load_model through its module, so that a test replacing it reaches the CLI
 
     cache = cache_from(args) if hasattr(args, "no_cache") else True
     return models.load_model(spec or args.model, pretrained=args.pretrained, device=args.device,
@@ -267,7 +267,7 @@ def load_model_from(args: argparse.Namespace, spec: str | None = None) -> ClipMo
 
 def cache_from(args: argparse.Namespace) -> EmbeddingCache | None:
     """The embedding cache of --cache-dir, or None with --no-cache."""
-    from .cache import EmbeddingCache
+    from .data.cache import EmbeddingCache
 
     return None if args.no_cache else EmbeddingCache(args.cache_dir)
 
@@ -279,7 +279,7 @@ def cluster_options(args: argparse.Namespace) -> dict:
     if address is None and workers is None:
         return {}
     if getattr(args, "cluster_client", None) is None:
-        from . import cluster
+        from .embed import dask as cluster
 
         client = cluster.connect(address) if address is not None else cluster.local_cluster(workers)
         count = len(client.scheduler_info().get("workers", {}))
@@ -296,12 +296,12 @@ def dask_cluster(args: argparse.Namespace):
     --store without a cluster is refused first, before any model is loaded; the store is checked then too."""
     on_cluster = getattr(args, "scheduler", None) is not None or getattr(args, "dask_workers", None) is not None
     if getattr(args, "store", None) is not None and not on_cluster:
-        from .images import FolderError
+        from .data.images import FolderError
 
         raise FolderError("--store keeps a cluster run's shards: give --scheduler ADDRESS or --dask-workers N "
                           "with it (on one machine the embedding cache, --cache-dir, does that job)")
     if on_cluster:
-        from . import cluster
+        from .embed import dask as cluster
 
         # made absolute here (workers run in other folders), and reachable before any model or cluster work
         args.store = cluster.check_store(cluster.default_store(args.store, cache_from(args)))
@@ -310,7 +310,7 @@ def dask_cluster(args: argparse.Namespace):
     finally:
         client = getattr(args, "cluster_client", None)
         if client is not None:
-            from . import cluster
+            from .embed import dask as cluster
 
             cluster.close(client)
 
@@ -322,7 +322,7 @@ def spec_from(args: argparse.Namespace) -> PromptSpec:
 
 def images_from(args: argparse.Namespace, to_stderr: bool = False) -> list:
     """The images of FOLDER (and its subfolders with --recursive); says which ones a folder gives."""
-    from .images import folder_note, gather_images
+    from .data.images import folder_note, gather_images
 
     items = gather_images(args.folder, recursive=args.recursive)
     if Path(args.folder).is_dir():
@@ -334,7 +334,7 @@ def images_from(args: argparse.Namespace, to_stderr: bool = False) -> list:
 def check_labelled_folder(args: argparse.Namespace) -> None:
     """FOLDER (or --labels) against --classes, checked before any model is loaded; one class is refused, since
     every image is then right whatever the model does."""
-    from .labels import LabelError, check_folder, match_classes, read_labels
+    from .data.labels import LabelError, check_folder, match_classes, read_labels
 
     classes, _ = match_classes(read_labels(check_folder(args.folder), args.labels)["label"], args.classes)
     if len(classes) < 2:
@@ -346,7 +346,7 @@ def check_labelled_folder(args: argparse.Namespace) -> None:
 
 def embed_labelled_with(args: argparse.Namespace, model: ClipModel, cache: EmbeddingCache | None):
     """The labelled folder embedded by one model, with the embedding options of the command line."""
-    from . import labels  # embed_labelled through its module, so that a test replacing it reaches the CLI
+    from .data import labels  # embed_labelled through its module, so that a test replacing it reaches the CLI
 
     return labels.embed_labelled(model, args.folder, args.labels, args.classes, cache=cache, batch_size=args.batch_size,
                           exact=args.exact, num_workers=args.workers, progress=not args.quiet,
@@ -380,10 +380,10 @@ def classify_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_classify(args: argparse.Namespace) -> int:
-    from . import export
-    from .classify import classify
-    from .outliers import check_unknown
-    from .summary import plural, summary_text
+    from .report import export
+    from .zeroshot.results import classify
+    from .zeroshot.outliers import check_unknown
+    from .tasks.summary import plural, summary_text
     from .words import localised, word
 
     # everything that can be checked without the model is checked first (the outputs: check_outputs)
@@ -413,7 +413,7 @@ def similarity_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_similarity(args: argparse.Namespace) -> int:
-    from .classify import check_image_file, similarity
+    from .zeroshot.results import check_image_file, similarity
 
     check_image_file(args.image, classify_hint=f"`python -m clipnb classify {args.image} --classes ...`")
     model = load_model_from(args)
@@ -430,7 +430,7 @@ def cache_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cache(args: argparse.Namespace) -> int:
-    from .cache import EmbeddingCache
+    from .data.cache import EmbeddingCache
 
     cache = EmbeddingCache(args.cache_dir)
     info = cache.info()
@@ -454,7 +454,7 @@ def evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 def model_specs(args: argparse.Namespace) -> list[str]:
     """The specs of --model given several times (default: the default model). --pretrained names the
     weights of one model, so with several it is refused: each --model then says its own as SPEC,PRETRAINED."""
-    from .models import DEFAULT_MODEL, ModelError
+    from .models.loading import DEFAULT_MODEL, ModelError
 
     specs = args.model or [DEFAULT_MODEL]
     if len(specs) > 1 and args.pretrained is not None:
@@ -464,11 +464,11 @@ def model_specs(args: argparse.Namespace) -> list[str]:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .calibration import calibrate
-    from .compare import score_settings
-    from .evaluate import evaluate_labelled
-    from .model_comparison import compare_models
-    from .report import write_evaluation, write_model_comparison
+    from .zeroshot.calibration import calibrate
+    from .tasks.prompt_settings import score_settings
+    from .tasks.evaluation import evaluate_labelled
+    from .tasks.model_comparison import compare_models
+    from .report.writers import write_evaluation, write_model_comparison
 
     # templates, folder, labels and classes are checked before any model is loaded, and every model is
     # loaded before any image is embedded, so a bad spec fails at once
@@ -523,8 +523,8 @@ def search_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from . import export
-    from .search import index_images, search_image, search_text
+    from .report import export
+    from .tasks.search import index_images, search_image, search_text
     from .words import localised
 
     if args.image and not Path(args.image).is_file():
@@ -552,7 +552,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def duplicates_arguments(parser: argparse.ArgumentParser) -> None:
-    from .duplicates import DEFAULT_THRESHOLD as DUPLICATE_THRESHOLD
+    from .tasks.duplicates import DEFAULT_THRESHOLD as DUPLICATE_THRESHOLD
 
     parser.add_argument("folder", help="a folder of images (embeddings and file hashes are cached)")
     parser.add_argument("--threshold", type=_cosine, default=DUPLICATE_THRESHOLD,
@@ -565,8 +565,8 @@ def duplicates_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_duplicates(args: argparse.Namespace) -> int:
-    from .duplicates import duplicate_summary, find_duplicates, write_duplicates
-    from .summary import plural
+    from .tasks.duplicates import duplicate_summary, find_duplicates, write_duplicates
+    from .tasks.summary import plural
 
     items = images_from(args, to_stderr=True)
     model = load_model_from(args)
@@ -603,9 +603,9 @@ def video_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_video(args: argparse.Namespace) -> int:
-    from .report import write_video_report
-    from .scoring import build_head
-    from .video import classify_video, embed_video, video_info
+    from .report.writers import write_video_report
+    from .zeroshot.scoring import build_head
+    from .tasks.video import classify_video, embed_video, video_info
 
     spec = spec_from(args)
     info = video_info(args.file)  # a bad file fails before the model loads
@@ -647,9 +647,9 @@ def probe_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_probe(args: argparse.Namespace) -> int:
-    from .probe import curve_summary, probe_labelled
-    from .report import write_probe_report
-    from .schema import setting
+    from .tasks.few_shot import curve_summary, probe_labelled
+    from .report.writers import write_probe_report
+    from .zeroshot.schema import setting
 
     templates = resolve_templates(args.templates)
     model, cache, labelled = embed_labelled_folder(args)
@@ -670,7 +670,7 @@ def run_probe(args: argparse.Namespace) -> int:
 
 
 def models_arguments(parser: argparse.ArgumentParser) -> None:
-    from . import models
+    from .models import loading as models
 
     parser.add_argument("--family", choices=list(models.FAMILIES), default=None,
                         help="list one family only (default: all)")
@@ -679,7 +679,7 @@ def models_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from . import models
+    from .models import loading as models
 
     rows = models.list_models(args.family, download_root=args.download_root)
     for family in dict.fromkeys(row.family for row in rows):
@@ -805,7 +805,7 @@ def main(argv: list[str] | None = None) -> int:
 def _error_line(exc: Exception, args: argparse.Namespace) -> str:
     """A fatal error's line. An export's "the results are still in memory" (export.RETRY_HINT, true in Python)
     is not once the process exits: the command line says instead what a rerun finds."""
-    from .export import RETRY_HINT, ExportError
+    from .report.export import RETRY_HINT, ExportError
 
     if not isinstance(exc, ExportError):
         return str(exc)
@@ -823,7 +823,7 @@ def _kept_when_interrupted(args: argparse.Namespace) -> str:
     """What an interrupted run kept: the cache's embeddings, or a cluster run's finished shards in its store."""
     if getattr(args, "scheduler", None) is None and getattr(args, "dask_workers", None) is None:
         return "embeddings computed so far are cached"
-    from . import cluster
+    from .embed import dask as cluster
 
     return cluster.kept_note(args.store)
 
@@ -833,9 +833,9 @@ def _class_warnings_as_lines():
     """Print each ClassWarning, CalibrationWarning or CacheWarning once, as one "clipnb: warning: ..." line on stderr (evaluate
     builds a head per template set and ensembling method: the same warning would come many times); other
     warnings as usual."""
-    from .cache import CacheWarning
-    from .calibration import CalibrationWarning
-    from .scoring import ClassWarning
+    from .data.cache import CacheWarning
+    from .zeroshot.calibration import CalibrationWarning
+    from .zeroshot.scoring import ClassWarning
 
     shown = set()
     with warnings.catch_warnings():  # restores the filters and showwarning afterwards

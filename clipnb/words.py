@@ -5,7 +5,7 @@ English ("en") is the default everywhere; Chinese ("zh") uses the wording of the
 图像宽高比值分布), its ratio types (正方形 (1:1), 标准屏 (4:3), 宽屏 (16:9), 照片 (3:2), 其他), its CSV columns
 (图像名称, 宽度, 高度, 宽高比, 比例类型, 预测类别, 最高置信度, `<class>_得分`) and its 统计总结.
 
-Data stays English inside a results table (its columns and values are clipnb's schema, see clipnb.schema);
+Data stays English inside a results table (its columns and values are clipnb's schema, see clipnb.zeroshot.schema);
 translation happens at the edges: `word` for figures and printed text, `localised` for a table written for
 a report (CSV headers and ratio-type values).
 
@@ -70,7 +70,7 @@ WORDS: dict[str, dict[str, str]] = {
     "summary.unreadable_files": {"en": "unreadable files:", "zh": "无法读取的文件:"},
     "summary.outliers": {"en": "{images} fit none of the classes well (best score far below the folder's):",
                          "zh": "{count}张图像与所有类别都不太相符 (最高得分远低于该文件夹的典型值):"},
-    # ratio types (clipnb.images.RATIO_TYPES and OTHER_RATIO), by their English value in the table
+    # ratio types (clipnb.data.images.RATIO_TYPES and OTHER_RATIO), by their English value in the table
     "ratio.square (1:1)": {"en": "square (1:1)", "zh": "正方形 (1:1)"},
     "ratio.standard (4:3)": {"en": "standard (4:3)", "zh": "标准屏 (4:3)"},
     "ratio.widescreen (16:9)": {"en": "widescreen (16:9)", "zh": "宽屏 (16:9)"},
@@ -78,11 +78,11 @@ WORDS: dict[str, dict[str, str]] = {
     "ratio.other": {"en": "other", "zh": "其他"},
     # a ratio type holds for both orientations: how many of its images are portrait (upright)
     "note.portrait_part": {"en": "{count} portrait", "zh": "纵向{count}张"},
-    # orientations (clipnb.images.orientation)
+    # orientations (clipnb.data.images.orientation)
     "orientation.square": {"en": "square", "zh": "方形"},
     "orientation.landscape": {"en": "landscape", "zh": "横向"},
     "orientation.portrait": {"en": "portrait", "zh": "纵向"},
-    # columns of the results table (clipnb.schema) as a report's CSV names them
+    # columns of the results table (clipnb.zeroshot.schema) as a report's CSV names them
     "column.path": {"en": "path", "zh": "图像名称"},
     "column.width": {"en": "width", "zh": "宽度"},
     "column.height": {"en": "height", "zh": "高度"},
@@ -100,7 +100,7 @@ WORDS: dict[str, dict[str, str]] = {
     "column.outlier_z": {"en": "outlier_z", "zh": "离群分数"},
     "class_column.score": {"en": "score_{name}", "zh": "{name}_得分"},
     "class_column.prob": {"en": "prob_{name}", "zh": "{name}_概率"},
-    # columns of the summary tables (clipnb.summary)
+    # columns of the summary tables (clipnb.tasks.summary)
     "column.class": {"en": "class", "zh": "类别"},
     "column.mean_score": {"en": "mean_score", "zh": "平均得分"},
     "column.mean_probability": {"en": "mean_probability", "zh": "平均概率"},
@@ -122,7 +122,7 @@ WORDS: dict[str, dict[str, str]] = {
     "note.unreadable_cell": {"en": "unreadable", "zh": "无法读取"},
     "note.no_changes": {"en": "no image changes prediction between settings", "zh": "没有图像的预测随设置改变"},
     "note.no_images": {"en": "no images", "zh": "没有图像"},
-    # calibration against labels (clipnb.calibration, clipnb.calibration_plots)
+    # calibration against labels (clipnb.zeroshot.calibration, clipnb.report.plots.calibration)
     "title.calibration": {"en": "calibration on {held_out} held-out images (temperature {temperature:.2f} fitted on "
                                 "{fitted} others)",
                           "zh": "在{held_out}张留出图像上的校准 (温度 {temperature:.2f}, 在另外{fitted}张图像上拟合)"},
@@ -134,7 +134,7 @@ WORDS: dict[str, dict[str, str]] = {
     "axis.confidence": {"en": "confidence", "zh": "置信度"},
     "axis.accuracy": {"en": "accuracy", "zh": "准确率"},
     "axis.share_images": {"en": "share of images", "zh": "图像占比"},
-    # an evaluation against labels (clipnb.evaluate, clipnb.evaluation_plots, clipnb.report.write_evaluation)
+    # an evaluation against labels (clipnb.tasks.evaluation, clipnb.report.plots.evaluation, clipnb.report.writers.write_evaluation)
     "axis.predicted": {"en": "predicted", "zh": "预测类别"},
     "axis.true": {"en": "true", "zh": "真实类别"},
     "title.confusion": {"en": "confusion matrix (colour: share of the true class; cells: images)",
@@ -151,7 +151,7 @@ WORDS: dict[str, dict[str, str]] = {
     "column.precision": {"en": "precision", "zh": "精确率"},
     "column.recall": {"en": "recall", "zh": "召回率"},
     "column.f1": {"en": "f1", "zh": "F1"},
-    # search, video and few-shot probes (clipnb.search_plots, clipnb.video_plots, evaluation_plots.shots_figure)
+    # search, video and few-shot probes (clipnb.report.plots.search, clipnb.report.plots.video, evaluation_plots.shots_figure)
     "title.search": {"en": "search: {query}", "zh": "搜索: {query}"},
     "axis.time": {"en": "time (s)", "zh": "时间 (秒)"},
     "caption.query": {"en": "query", "zh": "查询图像"},
@@ -172,7 +172,7 @@ WORDS: dict[str, dict[str, str]] = {
     "column.frames_won": {"en": "frames_won", "zh": "预测帧数"},
     "column.mean_embedding_score": {"en": "mean_embedding_score", "zh": "平均帧嵌入得分"},
     "column.mean_embedding_probability": {"en": "mean_embedding_probability", "zh": "平均帧嵌入概率"},
-    # the video's class and what it rests on (clipnb.video.VideoResult.basis)
+    # the video's class and what it rests on (clipnb.tasks.video.VideoResult.basis)
     "video.overall": {"en": "{name}: won {won} of {frames} sampled frames ({share:.0%})",
                       "zh": "{name}: 在{frames}个采样帧中赢得{won}帧 ({share:.0%})"},
     "video.tie": {"en": "; as many as {others}, ahead by mean frame probability ({mine:.3f} against {theirs:.3f})",
@@ -195,7 +195,7 @@ WORDS: dict[str, dict[str, str]] = {
                 "zh": "模型 {model}, {class_count}个类别 x {template_count}个模板, 集成方式 {ensemble}"},
     "cli.sigmoid": {"en": "; probabilities: {note}", "zh": "; 概率: {note}"},
     "cli.wrote": {"en": "wrote {path}", "zh": "结果已导出到:{path}"},
-    # warnings about classes and models (clipnb.scoring.class_warnings, template_note; the panel's status line)
+    # warnings about classes and models (clipnb.zeroshot.scoring.class_warnings, template_note; the panel's status line)
     "warning.one_class": {"en": "only one class ({name!r}): every image gets it with probability 1, so the answer "
                                 "says nothing; add at least one more class (for example 'something else')",
                           "zh": "只有一个类别 ({name}): 每张图像都以概率 1 得到它, 结果没有意义; 请至少再添加一个类别 (例如 '其他')"},
@@ -233,7 +233,7 @@ WORDS: dict[str, dict[str, str]] = {
     "note.no_comparison_chart": {"en": "no chart of the changed predictions: no prediction changes between the "
                                        "settings",
                                  "zh": "没有预测改变的图表: 各设置之间没有预测改变"},
-    # the control panel (clipnb.widgets.ClassifierPanel): its language choice, status and export lines, charts
+    # the control panel (clipnb.ui.panel.ClassifierPanel): its language choice, status and export lines, charts
     "panel.language": {"en": "Language", "zh": "语言"},
     "panel.settings": {"en": "{classes} × {templates}, {ensemble} ensembling",
                        "zh": "{class_count}个类别 × {template_count}个模板, {ensemble} 集成"},
@@ -265,7 +265,7 @@ WORDS: dict[str, dict[str, str]] = {
     "panel.progress": {"en": "{done} of {total}", "zh": "已完成 {done}/{total}"},
     "panel.stale": {"en": "stale: the results below are from the last good settings, not the controls above",
                     "zh": "已过期: 下方结果来自上次有效的设置, 与上方控件不一致"},
-    # a panel's failed callback (clipnb.widgets.guarded): "<doing> failed: <error>"
+    # a panel's failed callback (clipnb.ui.panel.guarded): "<doing> failed: <error>"
     "panel.failed": {"en": "{doing} failed: {error}", "zh": "{doing}失败: {error}"},
     "doing.adding a class": {"en": "adding a class", "zh": "添加类别"},
     "doing.applying the templates": {"en": "applying the templates", "zh": "应用模板"},
@@ -280,7 +280,7 @@ WORDS: dict[str, dict[str, str]] = {
     "doing.switching the language": {"en": "switching the language", "zh": "切换语言"},
     "doing.switching the template set": {"en": "switching the template set", "zh": "切换模板集"},
     "doing.switching unknown": {"en": "switching unknown", "zh": "切换未知图像报告"},
-    # the panel's refusals and failures (clipnb.widgets.ClassifierPanel)
+    # the panel's refusals and failures (clipnb.ui.panel.ClassifierPanel)
     "panel.class_empty": {"en": "class not added: the name is empty; type a class name first",
                           "zh": "未添加类别: 名称为空; 请先输入类别名称"},
     "panel.class_listed": {"en": "class not added: {name!r} is already in the list",
@@ -288,7 +288,7 @@ WORDS: dict[str, dict[str, str]] = {
     "panel.class_listed_case": {"en": "class not added: {name!r} is already in the list as {listed!r} (CLIP ignores "
                                       "letter case)",
                                 "zh": "未添加类别: {name} 已作为 {listed} 在列表中 (CLIP 不区分大小写)"},
-    # bad classes and templates (clipnb.prompts.PromptError.worded): the command line's and Python's
+    # bad classes and templates (clipnb.zeroshot.prompts.PromptError.worded): the command line's and Python's
     # messages are the English; a Chinese panel says them in Chinese
     "prompts.no_templates": {"en": "no templates given: give at least one, such as 'a photo of a {}'",
                              "zh": "没有给出模板: 请至少给出一个, 例如 '一张{}的照片'"},
@@ -372,7 +372,7 @@ WORDS: dict[str, dict[str, str]] = {
     "control.export": {"en": "Export", "zh": "导出"},
     "control.export_tip": {"en": "write the CSV files and the charts to a new subfolder",
                            "zh": "将 CSV 文件和图表写入一个新的子文件夹"},
-    # the map panel (clipnb.map_widget.MapPanel)
+    # the map panel (clipnb.ui.map_panel.MapPanel)
     "map.colour_by": {"en": "Colour by", "zh": "着色方式"},
     "map.left_out": {"en": "{images} left out", "zh": "{count}张无法读取的图像未放入"},
     "map.principal": {"en": "only {images}: placed by principal components, not UMAP",
@@ -402,7 +402,7 @@ WORDS: dict[str, dict[str, str]] = {
                           "zh": "导出到 {folder} 失败: {reason}。请修改 '输出文件夹' 后再次点击 导出"},
     "column.truth": {"en": "truth", "zh": "真实类别"},
     "column.cluster": {"en": "cluster", "zh": "聚类"},
-    # the columns of the panel's table (clipnb.widgets.image_table)
+    # the columns of the panel's table (clipnb.ui.panel.image_table)
     "column.fits no class": {"en": "fits no class", "zh": "与所有类别都不相符"},
     "column.image": {"en": "image", "zh": "图像名称"},
     "column.runner-up": {"en": "runner-up", "zh": "第二类别"},
@@ -447,10 +447,10 @@ def orientation_name(value, lang: str = "en"):
 
 
 def prediction_name(value, lang: str = "en", classes: Sequence[str] = ()):
-    """A prediction as shown in `lang`: clipnb's word for "no class" ("unknown", clipnb.outliers.UNKNOWN) in
+    """A prediction as shown in `lang`: clipnb's word for "no class" ("unknown", clipnb.zeroshot.outliers.UNKNOWN) in
     the language's word, unless it is one of the `classes`; a class name as it is."""
     check_lang(lang)
-    from .outliers import UNKNOWN
+    from .zeroshot.outliers import UNKNOWN
 
     return word("prediction.unknown", lang) if value == UNKNOWN and UNKNOWN not in classes else value
 
@@ -463,7 +463,7 @@ def column_name(column: str, lang: str = "en", classes: Sequence[str] | None = N
     know keeps its name.
     """
     check_lang(lang)
-    from .schema import PROB_PREFIX, SCORE_PREFIX
+    from .zeroshot.schema import PROB_PREFIX, SCORE_PREFIX
 
     for prefix, key in ((SCORE_PREFIX, "class_column.score"), (PROB_PREFIX, "class_column.prob")):
         if isinstance(column, str) and column.startswith(prefix):
@@ -487,8 +487,8 @@ def localised(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
     check_lang(lang)
     if lang == "en":
         return table
-    from .schema import SCORE_PREFIX
-    from .schema import classes as table_classes
+    from .zeroshot.schema import SCORE_PREFIX
+    from .zeroshot.schema import classes as table_classes
 
     names = table_classes(table) if any(isinstance(c, str) and c.startswith(("score_", "prob_"))
                                         for c in table.columns) else None

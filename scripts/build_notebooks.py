@@ -6,8 +6,8 @@
 Each notebook opens with one cell tagged `parameters` (papermill replaces it) holding the model, the
 images, the classes or texts, the templates and the output folder. `None` there means "what suits the
 model": $CLIPNB_MODEL when set, else ViT-B/32, and the offline demo model when ViT-B/32 cannot be had
-(clipnb.defaults.choose_model says so in one line), with images and classes the model knows
-(clipnb.defaults.default_inputs). Without a folder of one's own, notebooks 04-07 use generated coloured
+(clipnb.notebook.choose_model says so in one line), with images and classes the model knows
+(clipnb.notebook.default_inputs). Without a folder of one's own, notebooks 04-07 use generated coloured
 shapes (clipnb.demo), labelled by their subfolder names, which every CLIP model can be asked about and
 the demo model knows.
 """
@@ -42,8 +42,8 @@ def setup(*imports: str) -> str:
 from pathlib import Path
 
 import clipnb
-from clipnb import plotting
-from clipnb.defaults import choose_model, default_inputs
+from clipnb.report.plots import base as plotting
+from clipnb.notebook import choose_model, default_inputs
 {extra}
 model = choose_model(model_name)
 default_folder, default_classes, default_recursive = default_inputs(model)
@@ -116,8 +116,8 @@ rows_shown = 10  # rows of the long tables shown here (the CSV files hold every 
 LANG = "en"  # the language of the charts, the summary and the CSV headers: "en" or "zh" (the article's Chinese)
 output_dir = "../reports/zero_shot"  # where the CSV files and the figures are written"""),
     ("markdown", "## The model and the images"),
-    ("code", setup("from clipnb.defaults import choose_folder", "from clipnb.scoring import template_note",
-                   "from clipnb.widgets import ClassifierPanel, image_table", "from clipnb.words import word") + """
+    ("code", setup("from clipnb.notebook import choose_folder", "from clipnb.zeroshot.scoring import template_note",
+                   "from clipnb.ui.panel import ClassifierPanel, image_table", "from clipnb.words import word") + """
 
 image_folder, recursive = choose_folder(image_folder, recursive, model)
 classes = classes or default_classes
@@ -219,7 +219,7 @@ dpi = 150  # resolution of the PNG figure
 rows_shown = 10  # rows of the per-image table shown here (the CSV file holds every row)
 output_dir = "../reports"  # where the CSV files and the figures are written"""),
     ("markdown", "## Classify the folder"),
-    ("code", setup("from clipnb.defaults import choose_folder") + """
+    ("code", setup("from clipnb.notebook import choose_folder") + """
 
 image_folder, recursive = choose_folder(image_folder, recursive, model)
 classes = classes or default_classes
@@ -259,8 +259,11 @@ ANALYSIS_SETUP = """\
 from pathlib import Path
 
 import clipnb
-from clipnb import evaluation_plots, plotting, search_plots, video_plots
-from clipnb.defaults import choose_model, default_inputs
+from clipnb.report.plots import evaluation as evaluation_plots
+from clipnb.report.plots import base as plotting
+from clipnb.report.plots import search as search_plots
+from clipnb.report.plots import video as video_plots
+from clipnb.notebook import choose_model, default_inputs
 
 model = choose_model(model_name)
 default_folder, default_classes, default_recursive = default_inputs(model)
@@ -642,8 +645,10 @@ output_dir = "../reports/scale_out"  # holds the store (reports/ is ignored by g
 from pathlib import Path
 
 import clipnb
-from clipnb import cluster, plotting, search_plots
-from clipnb.defaults import choose_folder, choose_model, default_inputs
+from clipnb.embed import dask as cluster
+from clipnb.report.plots import base as plotting
+from clipnb.report.plots import search as search_plots
+from clipnb.notebook import choose_folder, choose_model, default_inputs
 
 model = choose_model(model_name)
 default_folder, default_classes, default_recursive = default_inputs(model)
@@ -761,7 +766,7 @@ How each works and what was measured: `docs/collection.md`."""),
 {MODEL_LINE}
 image_folder = None  # the collection; None: an example folder (one drawing of each shape class, the repository's photos, planted copies)
 classes = None  # class names; None: the classes of the default images
-threshold = None  # the near-duplicate cosine; None: clipnb.duplicates.DEFAULT_THRESHOLD (measured: docs/collection.md)
+threshold = None  # the near-duplicate cosine; None: clipnb.tasks.duplicates.DEFAULT_THRESHOLD (measured: docs/collection.md)
 unknown = True  # report images that fit no class as "unknown" instead of forcing a class
 labelled_folder = None  # labelled images for calibration (one subfolder per class); None: hard (blurred) shapes
 seed = 0  # the map's seed: the same embeddings and seed give the same map (embeddings from another machine may differ slightly, and so the map)
@@ -769,10 +774,12 @@ LANG = "en"  # the language of the figures and the CSV headers: "en" or "zh"
 output_dir = "../reports/collection"  # where the figures and CSV files are written"""),
     ("markdown", "## The model and the collection"),
     ("code", ANALYSIS_SETUP + """
-from clipnb import calibration_plots, duplicate_plots, map_plots
+from clipnb.report.plots import calibration as calibration_plots
+from clipnb.report.plots import duplicates as duplicate_plots
+from clipnb.report.plots import map as map_plots
 from clipnb.demo import blurred_shapes_folder, example_collection
-from clipnb.duplicates import DEFAULT_THRESHOLD
-from clipnb.map_widget import MapPanel
+from clipnb.tasks.duplicates import DEFAULT_THRESHOLD
+from clipnb.ui.map_panel import MapPanel
 
 image_folder = Path(image_folder) if image_folder else example_collection(output_dir / "collection")
 classes = classes or default_classes
@@ -839,7 +846,7 @@ a large share of it, the least unusual of them (here, for the demo model, the ca
 its spread. The confidence of an "unknown" image is still that of the class softmax would have forced."""),
     ("code", """\
 flagged = results[results["outlier"]]
-print(clipnb.outliers.outlier_note(results) or "no image stands out")
+print(clipnb.zeroshot.outliers.outlier_note(results) or "no image stands out")
 forced = clipnb.results_table(embedded, clipnb.build_head(model, classes, cache=cache))  # what softmax alone says
 flagged.assign(forced=forced.loc[flagged.index, "prediction"])[
     ["path", "prediction", "forced", "confidence", "outlier_z"]].style.format(precision=3).hide(axis="index")"""),

@@ -9,7 +9,7 @@ separately for seen and held-out colour-shape combinations, for the three templa
 (``embedding``: average of the normalised text embeddings, renormalised; ``score``: average of the
 per-template cosine similarities) and for each template alone. The demo is bilingual: the same images
 are classified with the English class names ("red circle") and the seed's templates, and with the Chinese
-class names ("红色圆形", clipnb.shapes.CLASSES_ZH) and the `zh` templates ("一张{}的照片", ...).
+class names ("红色圆形", clipnb.models.demo_vocabulary.CLASSES_ZH) and the `zh` templates ("一张{}的照片", ...).
 
 Targets with the ensembled templates: English >= 95% on seen and >= 85% on held-out combinations; Chinese
 >= 90% over all 48 classes (held-out ones included; seen and held-out are reported separately too).
@@ -44,7 +44,7 @@ TARGET_ZH = 0.90
 def zh_templates() -> tuple[str, ...]:
     """clipnb's `zh` template set (the seed's three templates in Chinese), or the same three if it is absent."""
     try:
-        from clipnb.prompts import TEMPLATE_SETS
+        from clipnb.zeroshot.prompts import TEMPLATE_SETS
     except ImportError:
         return ZH_FALLBACK
     return tuple(TEMPLATE_SETS.get("zh") or ZH_FALLBACK)

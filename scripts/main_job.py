@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from clipnb.defaults import ROOT, choose_model, requested_model
+from clipnb.notebook import ROOT, choose_model, requested_model
 
 NOTEBOOKS = ROOT / "notebooks"
 REPORTS = ROOT / "reports"

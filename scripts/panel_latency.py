@@ -42,7 +42,7 @@ REPEATS = 3
 
 def image_folder(work: Path, count: int) -> Path:
     from clipnb import find_images
-    from clipnb.defaults import SHAPES_IMAGES
+    from clipnb.notebook import SHAPES_IMAGES
 
     sources = find_images(SHAPES_IMAGES, recursive=True)
     folder = work / f"images-{count}"
@@ -56,7 +56,7 @@ def image_folder(work: Path, count: int) -> Path:
 def notebook(folder: Path, cache: Path, output: Path, model: str = "demo") -> nbformat.NotebookNode:
     cell = f"""\
 import clipnb
-from clipnb.widgets import ClassifierPanel
+from clipnb.ui.panel import ClassifierPanel
 model = clipnb.load_model({model!r})
 embedded = clipnb.embed_images(model, clipnb.find_images({str(folder)!r}), cache=clipnb.EmbeddingCache({str(cache)!r}),
                                progress=False)

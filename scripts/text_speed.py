@@ -19,8 +19,8 @@ import time
 import torch
 
 from clipnb import bench, load_model
-from clipnb.prompts import IMAGENET80_TEMPLATES, build_prompts
-from clipnb.scoring import TEXT_BATCH, encode_texts
+from clipnb.zeroshot.prompts import IMAGENET80_TEMPLATES, build_prompts
+from clipnb.zeroshot.scoring import TEXT_BATCH, encode_texts
 
 CLASSES = ["golden retriever", "tabby cat", "red fox", "school bus", "espresso", "grand piano", "mountain bike",
            "lighthouse", "hot air balloon", "sea turtle", "strawberry", "violin", "fire truck", "snow leopard",

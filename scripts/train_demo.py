@@ -18,7 +18,7 @@ Deterministic from its seeds: a rerun writes the same file, byte for byte. ``--e
 from a saved stage-1 model (``--english-output FILE`` writes one), which gives the same file as a whole run
 (checked: a whole run, 35 minutes while other jobs filled the machine, wrote stage 1 byte for byte as the
 English-only demo.pt before it, and the same demo.pt as stage 2 alone from that file).
-The colour-shape combinations in clipnb.shapes.HELD_OUT never appear in training, in either language, so
+The colour-shape combinations in clipnb.models.demo_vocabulary.HELD_OUT never appear in training, in either language, so
 zero-shot accuracy on them measures whether the model composes colour and shape. Check the result with
 ``python scripts/demo_quality.py`` (English and Chinese).
 

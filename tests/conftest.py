@@ -16,14 +16,14 @@ TEST_IMAGES = ROOT / "test_images"
 os.environ.setdefault("CLIPNB_CACHE_DIR", str(ROOT / ".pytest_cache" / "clipnb-cache"))
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
-from clipnb.images import is_image_name  # noqa: E402 (after the cache folder is set)
+from clipnb.data.images import is_image_name  # noqa: E402 (after the cache folder is set)
 
 PHOTOS = sorted(p for p in TEST_IMAGES.iterdir() if is_image_name(p))  # the committed test photos
 
 
 def tiny_clip(seed: int = 0, resolution: int = 32, context_length: int = 77, resnet: bool = False):
     """A small openai-clip CLIP with random weights (same code paths as the real ones)."""
-    from clipnb.families.openai import import_clip
+    from clipnb.models.families.openai import import_clip
 
     import_clip()
     from clip.model import CLIP
@@ -155,14 +155,14 @@ def hostile_results(hostile, tiny_model, tmp_path_factory):
 
 @pytest.fixture()
 def no_model_loading(monkeypatch):
-    """Loading a model (through clipnb.models or clipnb.classify) fails the test: parameters must be checked first."""
+    """Loading a model (through clipnb.models.loading or clipnb.classify) fails the test: parameters must be checked first."""
     import sys
 
-    import clipnb.models
+    import clipnb.models.loading
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded before the parameters were checked")
-    monkeypatch.setattr(clipnb.models, "load_model", refuse)
+    monkeypatch.setattr(clipnb.models.loading, "load_model", refuse)
     monkeypatch.setattr(sys.modules["clipnb.classify"], "load_model", refuse)
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from clipnb.defaults import SHAPES_IMAGES
+from clipnb.notebook import SHAPES_IMAGES
 from clipnb.demo import shapes
-from clipnb.families.openai import DEMO_PATH
+from clipnb.models.families.openai import DEMO_PATH
 
 
 def require_demo(images: bool = False):

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from clipnb import bench, embedding
+from clipnb import bench
+from clipnb.embed import pipeline as embedding
 
 
 def test_benchmark_checks_agree_on_a_small_folder(photo_folder):

@@ -232,14 +232,14 @@ def panels_notebook(images, output) -> nbformat.NotebookNode:
     """A classifier panel on a few shapes (demo model) and a map panel of 1,000 dots (no model needed)."""
     panel = f"""\
 import clipnb
-from clipnb.widgets import ClassifierPanel
+from clipnb.ui.panel import ClassifierPanel
 model = clipnb.load_model("demo")
 embedded = clipnb.embed_images(model, clipnb.find_images({str(images)!r}, recursive=True), progress=False)
 panel = ClassifierPanel(model, embedded, ["red circle", "blue square"], "basic", output_dir={str(output)!r})
 panel"""
     dots = """\
 import numpy as np, pandas as pd
-from clipnb.map_widget import MapPanel
+from clipnb.ui.map_panel import MapPanel
 rng = np.random.default_rng(0)
 table = pd.DataFrame({"row": range(1000), "path": [f"/nowhere/{i:04d}.png" for i in range(1000)],
                       "x": rng.uniform(0, 10, 1000), "y": rng.uniform(0, 10, 1000), "cluster": rng.integers(0, 4, 1000)})

@@ -1,4 +1,4 @@
-"""clipnb.cache.EmbeddingCache: warm runs equal cold ones and encode nothing, entries are keyed by content (a
+"""clipnb.data.cache.EmbeddingCache: warm runs equal cold ones and encode nothing, entries are keyed by content (a
 renamed file is a hit, an edited one a miss), exact and fast decoding are kept apart, a damaged entry or database
 is never trusted, text embeddings are kept per (model, prompt), and a cache made in one thread works in any other
 (JupyterLab runs widget callbacks on another thread than the cell that made the cache)."""
@@ -17,8 +17,8 @@ from PIL import Image
 
 import clipnb
 from clipnb import bench
-from clipnb.embedding import embed_images
-from clipnb.scoring import build_head, encode_texts
+from clipnb.embed.pipeline import embed_images
+from clipnb.zeroshot.scoring import build_head, encode_texts
 
 from conftest import PHOTOS, TEST_IMAGES, _max_diff, distinct_pngs, save_state_dict, tiny_clip
 

@@ -1,4 +1,4 @@
-"""clipnb.calibration: the ECE against a hand computation and known samples, temperatures recovered from data
+"""clipnb.zeroshot.calibration: the ECE against a hand computation and known samples, temperatures recovered from data
 drawn with them, the stratified split and its refusals, one way of applying a temperature, and the demo
 model: over-confident on blurred shapes, less so after temperature scaling on held-out images."""
 import io
@@ -10,16 +10,16 @@ import pandas as pd
 import pytest
 import torch
 
-from clipnb import schema
-from clipnb.calibration import (CalibrationWarning, apply_temperature, calibrate, expected_calibration_error,
+from clipnb.zeroshot import schema
+from clipnb.zeroshot.calibration import (CalibrationWarning, apply_temperature, calibrate, expected_calibration_error,
                                 fit_temperature, reliability_table, split_for_calibration)
-from clipnb.calibration_plots import reliability_figure
-from clipnb.classify import results_table
-from clipnb.embedding import EmbeddedImages, embed_images
-from clipnb.evaluate import evaluate
-from clipnb.plotting import export_figure
-from clipnb.scoring import ZeroShotHead, build_head
-from clipnb.shapes import CLASSES
+from clipnb.report.plots.calibration import reliability_figure
+from clipnb.zeroshot.results import results_table
+from clipnb.embed.pipeline import EmbeddedImages, embed_images
+from clipnb.tasks.evaluation import evaluate
+from clipnb.report.plots.base import export_figure
+from clipnb.zeroshot.scoring import ZeroShotHead, build_head
+from clipnb.models.demo_vocabulary import CLASSES
 
 # ---- the error measure ----------------------------------------------------------------------------
 
@@ -247,7 +247,7 @@ def blurred(demo, tmp_path_factory):
     """The demo model's results on 10 heavily blurred shapes of each of its 48 classes, with their labels (5 of
     each class to fit a temperature on, the fewest `calibrate` fits on)."""
     from clipnb.demo.data import blurred_shapes_folder
-    from clipnb.labels import labels_from_folders
+    from clipnb.data.labels import labels_from_folders
 
     labelled = labels_from_folders(blurred_shapes_folder(tmp_path_factory.mktemp("blurred"), per_class=10))
     images, labels = list(labelled["path"]), list(labelled["label"])

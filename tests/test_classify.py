@@ -76,8 +76,8 @@ def test_similarity_refuses_a_folder_before_loading_a_model(tmp_path):
 def test_texts_must_be_a_list_and_one_text_is_warned_about(tiny_model):
     import torch
 
-    from clipnb.prompts import PromptError
-    from clipnb.scoring import ClassWarning, text_probabilities
+    from clipnb.zeroshot.prompts import PromptError
+    from clipnb.zeroshot.scoring import ClassWarning, text_probabilities
 
     features = torch.nn.functional.normalize(torch.randn(1, 32), dim=-1)
     with pytest.raises(PromptError, match="not the single string 'a cat'"):

@@ -14,7 +14,7 @@ from PIL import Image
 
 import clipnb
 from clipnb.cli import main, main as cli_main
-from clipnb.export import write_csv
+from clipnb.report.export import write_csv
 
 from conftest import ROOT, TEST_IMAGES, csv_parts, distinct_pngs, save_state_dict, tiny_clip
 
@@ -328,12 +328,12 @@ def test_cli_export_failure_exits_2_and_the_retry_encodes_nothing(tiny_checkpoin
     assert err.startswith(f"clipnb: error: cannot write {blocker / 'results.csv'}: {blocker} is a file")
     assert "\n" not in err and cached_images(tmp_path / "cache") == 0
     # a write that fails at the end (a full disk): exit 2, and the work is kept for the retry
-    import clipnb.export
+    import clipnb.report.export
 
     def full_disk(*args, **kwargs):
-        raise clipnb.export.ExportError("cannot write results.csv: No space left on device")
+        raise clipnb.report.export.ExportError("cannot write results.csv: No space left on device")
 
-    monkeypatch.setattr(clipnb.export, "write_csv", full_disk)
+    monkeypatch.setattr(clipnb.report.export, "write_csv", full_disk)
     assert cli_main(common + ["--csv", str(tmp_path / "results.csv")]) == 2
     assert capsys.readouterr().err.strip() == "clipnb: error: cannot write results.csv: No space left on device"
     assert cached_images(tmp_path / "cache") == 6

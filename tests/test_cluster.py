@@ -1,4 +1,4 @@
-"""clipnb.cluster: on a LocalCluster of two worker processes, the table is the single-machine table (rows, order,
+"""clipnb.embed.dask: on a LocalCluster of two worker processes, the table is the single-machine table (rows, order,
 errors, notes; scores within 1e-6), on photos and on a folder of hostile files; a worker killed in the middle
 of a shard loses and doubles nothing; a rerun reads finished shards from the Parquet store."""
 import os
@@ -10,7 +10,7 @@ import pytest
 from distributed import WorkerPlugin
 
 import clipnb
-from clipnb import cluster
+from clipnb.embed import dask as cluster
 
 from conftest import TEST_IMAGES
 

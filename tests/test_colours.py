@@ -1,4 +1,4 @@
-"""clipnb.colours: a class is drawn in the colour its name says, shades tell classes of one colour apart, other
+"""clipnb.report.colours: a class is drawn in the colour its name says, shades tell classes of one colour apart, other
 classes take distinct categorical colours, light ones are outlined; and every figure, the panel, the map and
 the video timeline draw a class in that one colour."""
 import itertools
@@ -10,13 +10,14 @@ from matplotlib.colors import rgb_to_hsv, to_hex, to_rgb
 from matplotlib.figure import Figure
 from PIL import Image
 
-from clipnb import plotting, schema
-from clipnb.colours import (MIN_DISTANCE, MIN_SHADE_DISTANCE, NO_CLASS_COLOUR, OUTLINE, class_palette,
+from clipnb.report.plots import base as plotting
+from clipnb.zeroshot import schema
+from clipnb.report.colours import (MIN_DISTANCE, MIN_SHADE_DISTANCE, NO_CLASS_COLOUR, OUTLINE, class_palette,
                             colour_distance, colour_word, edge_colour)
-from clipnb.map_plots import MAP_COLOURED, map_colours, map_figure
-from clipnb.shapes import CLASSES
-from clipnb.video_plots import probability_timeline
-from clipnb.widgets import ClassifierPanel, class_chart_html
+from clipnb.report.plots.map import MAP_COLOURED, map_colours, map_figure
+from clipnb.models.demo_vocabulary import CLASSES
+from clipnb.report.plots.video import probability_timeline
+from clipnb.ui.panel import ClassifierPanel, class_chart_html
 
 from test_plotting import known_results
 
@@ -191,7 +192,7 @@ def test_the_panel_and_its_chart_use_the_same_colours(tiny_model, tmp_path):
 
 
 def test_the_map_panel_colours_as_the_figure_and_still_names_a_grey_class_on_hover():
-    from clipnb.map_widget import MapPanel
+    from clipnb.ui.map_panel import MapPanel
 
     counts = {name: 48 - i for i, name in enumerate(CLASSES)}
     predictions = [name for name, count in counts.items() for _ in range(count)]

@@ -1,14 +1,14 @@
-"""clipnb.compare: one comparison of prompt settings (template sets x ensembling) on embeddings computed once,
+"""clipnb.tasks.prompt_settings: one comparison of prompt settings (template sets x ensembling) on embeddings computed once,
 with accuracy when labels are known, and the images whose prediction changes."""
 import pandas as pd
 import pytest
 from PIL import Image
 from matplotlib.figure import Figure
 
-from clipnb import plotting
-from clipnb.compare import score_settings
-from clipnb.evaluate import evaluate_labelled
-from clipnb.labels import embed_labelled
+from clipnb.report.plots import base as plotting
+from clipnb.tasks.prompt_settings import score_settings
+from clipnb.tasks.evaluation import evaluate_labelled
+from clipnb.data.labels import embed_labelled
 
 
 def test_comparison_reuses_the_embeddings(demo, shapes_folder, tmp_path, monkeypatch):
@@ -27,7 +27,7 @@ def test_comparison_reuses_the_embeddings(demo, shapes_folder, tmp_path, monkeyp
 
 
 def test_one_settings_comparison_with_and_without_labels(demo, shapes_folder):
-    from clipnb.compare import setting_summary
+    from clipnb.tasks.prompt_settings import setting_summary
 
     labelled = embed_labelled(demo, shapes_folder, cache=None, progress=False)
     with_labels = score_settings(demo, labelled, template_sets=["basic", "a {}"])
@@ -47,7 +47,9 @@ def test_one_settings_comparison_with_and_without_labels(demo, shapes_folder):
 
 
 def test_compare_settings_marks_the_images_whose_prediction_changes(tiny_model, tmp_path):
-    from clipnb import compare, embed_images, labels
+    from clipnb import embed_images
+    from clipnb.tasks import prompt_settings as compare
+    from clipnb.data import labels
 
     for i, colour in enumerate([(255, 0, 0), (0, 0, 255), (20, 200, 20), (250, 250, 250)]):
         folder = tmp_path / ["red", "blue", "green", "white"][i]

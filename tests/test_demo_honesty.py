@@ -15,14 +15,14 @@ import pytest
 from PIL import Image
 
 from clipnb import ClassWarning, load_model
-from clipnb.calibration import MIN_FIT_PER_CLASS, calibrate, fit_temperature
-from clipnb.classify import results_table
+from clipnb.zeroshot.calibration import MIN_FIT_PER_CLASS, calibrate, fit_temperature
+from clipnb.zeroshot.results import results_table
 from clipnb.cli import main
-from clipnb.duplicates import find_duplicates
-from clipnb.embedding import embed_images
-from clipnb.export import write_csv
-from clipnb.scoring import build_head, template_note
-from clipnb.search import index_images, search_text
+from clipnb.tasks.duplicates import find_duplicates
+from clipnb.embed.pipeline import embed_images
+from clipnb.report.export import write_csv
+from clipnb.zeroshot.scoring import build_head, template_note
+from clipnb.tasks.search import index_images, search_text
 
 from demo_inputs import write_shapes
 from test_calibration import synthetic
@@ -54,7 +54,7 @@ def test_templates_the_demo_model_reads_alike_are_measured_and_said(demo, tiny_m
 
 
 def test_the_demo_panel_says_why_its_templates_and_ensembling_agree(demo, shapes_folder, tmp_path):
-    from clipnb.widgets import ClassifierPanel
+    from clipnb.ui.panel import ClassifierPanel
 
     embedded = embed_images(demo, [shapes_folder / "red circle" / "000.png", shapes_folder / "blue star" / "000.png"],
                             progress=False, num_workers=0)
@@ -137,7 +137,7 @@ def test_a_temperature_needs_five_labelled_images_of_each_class_to_be_fitted_on(
 # ---- item 9: one BOM rule -------------------------------------------------------------------------------------
 
 def test_every_csv_follows_one_bom_rule(tmp_path):
-    from clipnb.summary import class_summary
+    from clipnb.tasks.summary import class_summary
     from clipnb.words import localised
 
     head, embedded, _ = synthetic(rows_per_class=2, unreadable=0)
@@ -179,7 +179,7 @@ def english_words(texts, allowed) -> dict[str, str]:
 
 
 def test_the_chinese_panel_shows_no_english_words(demo, shapes_folder, tmp_path):
-    from clipnb.widgets import ClassifierPanel
+    from clipnb.ui.panel import ClassifierPanel
 
     from conftest import PHOTOS
 
@@ -229,8 +229,8 @@ def test_the_chinese_panel_shows_no_english_words(demo, shapes_folder, tmp_path)
 
 def test_the_chinese_map_panel_shows_no_english_words(demo, shapes_folder, tmp_path):
     from clipnb import build_head, folder_labels, gather_images
-    from clipnb.embedding_map import embedding_map
-    from clipnb.map_widget import MapPanel
+    from clipnb.tasks.collection_map import embedding_map
+    from clipnb.ui.map_panel import MapPanel
 
     classes = ["red circle", "blue star", "green square", "yellow triangle", "purple hexagon", "black cross"]
     embedded = embed_images(demo, [p for c in classes for p in gather_images(shapes_folder / c)], progress=False,
@@ -262,7 +262,7 @@ def test_the_chinese_map_panel_shows_no_english_words(demo, shapes_folder, tmp_p
 
 def test_a_failed_callback_of_the_chinese_panel_says_what_failed_in_chinese(demo, shapes_folder, tmp_path,
                                                                             monkeypatch):
-    from clipnb.widgets import ClassifierPanel
+    from clipnb.ui.panel import ClassifierPanel
 
     embedded = embed_images(demo, [shapes_folder / "red circle" / "000.png"], progress=False, num_workers=0)
     panel = ClassifierPanel(demo, embedded, ["red circle", "blue star"], "basic", output_dir=tmp_path, lang="zh")
@@ -270,7 +270,7 @@ def test_a_failed_callback_of_the_chinese_panel_says_what_failed_in_chinese(demo
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("clipnb.widgets.results_table", broken)
+    monkeypatch.setattr("clipnb.ui.panel.results_table", broken)
     panel.ensemble.value = "score"  # a widget callback: the failure goes to the status line
     # the exception's own type and words stay as Python gives them
     assert panel.error.startswith("切换集成方式失败: RuntimeError: boom; 仍显示 2个类别 × 3个模板")
@@ -280,8 +280,8 @@ def test_a_failed_callback_of_the_chinese_panel_says_what_failed_in_chinese(demo
 def test_the_chinese_panel_says_in_chinese_that_an_english_model_cannot_read_chinese_classes(tiny_model, tmp_path):
     import dataclasses
 
-    from clipnb.scoring import class_warnings
-    from clipnb.widgets import ClassifierPanel
+    from clipnb.zeroshot.scoring import class_warnings
+    from clipnb.ui.panel import ClassifierPanel
 
     tiny_model = dataclasses.replace(tiny_model, languages=("en",))  # as openai-clip's English-only models say
 

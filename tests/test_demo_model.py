@@ -2,8 +2,8 @@
 world well enough that a label/score mix-up shows.
 
 The images are drawn fresh here with seeds training never used, in the training renderer and in a
-renderer training never saw (clipnb.shapes style "mask"); the colour-shape combinations in
-clipnb.shapes.HELD_OUT never appeared in training at all.
+renderer training never saw (clipnb.models.demo_vocabulary style "mask"); the colour-shape combinations in
+clipnb.models.demo_vocabulary.HELD_OUT never appeared in training at all.
 """
 from pathlib import Path
 
@@ -166,7 +166,7 @@ def test_a_label_score_misalignment_fails_the_accuracy_check(demo, images):
 
 def zh_templates() -> list[str]:
     """clipnb's `zh` template set: the seed's three templates in Chinese."""
-    from clipnb.prompts import TEMPLATE_SETS
+    from clipnb.zeroshot.prompts import TEMPLATE_SETS
 
     return list(TEMPLATE_SETS["zh"])
 

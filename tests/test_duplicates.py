@@ -7,7 +7,7 @@ import pytest
 
 from clipnb.cli import main
 from clipnb.demo.data import plant_copies
-from clipnb.duplicates import DEFAULT_THRESHOLD, duplicate_groups, find_duplicates, write_duplicates
+from clipnb.tasks.duplicates import DEFAULT_THRESHOLD, duplicate_groups, find_duplicates, write_duplicates
 
 from conftest import TEST_IMAGES
 
@@ -127,7 +127,7 @@ def test_the_command_names_a_missing_folder(tmp_path, capsys):
 
 
 def test_the_figure_shows_a_row_per_group_and_says_when_there_is_none(found):
-    from clipnb.duplicate_plots import duplicates_figure
+    from clipnb.report.plots.duplicates import duplicates_figure
 
     figure = duplicates_figure(found, groups=2, per_group=2)
     titles = [sub._suptitle.get_text() for sub in figure.subfigs]

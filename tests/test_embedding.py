@@ -1,4 +1,4 @@
-"""clipnb.embedding: the batched pipeline gives the same answers as openai-clip's one-at-a-time loop, fast (draft)
+"""clipnb.embed.pipeline: the batched pipeline gives the same answers as openai-clip's one-at-a-time loop, fast (draft)
 decoding stays within the tolerance measured for it, and streams share the cores, stop together and leave torch's
 threads as they were. No timings are asserted here: `python -m clipnb.bench` measures speed.
 """
@@ -10,9 +10,10 @@ import torch
 from PIL import Image
 
 import clipnb
-from clipnb import bench, embedding
-from clipnb.embedding import embed_images, load_pixels
-from clipnb.families.openai import import_clip
+from clipnb import bench
+from clipnb.embed import pipeline as embedding
+from clipnb.embed.pipeline import embed_images, load_pixels
+from clipnb.models.families.openai import import_clip
 
 from conftest import PHOTOS, _max_diff, distinct_pngs
 from hostile_images import displayed, noise, with_orientation
@@ -190,7 +191,7 @@ def test_default_workers_and_batch(tiny_model):
 
 def test_a_decoder_crash_on_one_file_is_a_row_not_a_failed_run(tiny_model, tmp_path, monkeypatch):
     folder = distinct_pngs(tmp_path / "photos", 3)
-    import clipnb.embedding as embedding
+    import clipnb.embed.pipeline as embedding
 
     real_open = embedding.open_image
 

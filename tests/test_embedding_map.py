@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from clipnb import build_head, embed_images, folder_labels, gather_images, results_table
-from clipnb.embedding_map import NO_CLUSTER, MapError, colourings, embedding_map, min_cluster_size
-from clipnb.map_plots import map_colours, map_figure
-from clipnb.map_widget import MapPanel
-from clipnb.plotting import class_palette, export_figure
-from clipnb.shapes import CLASSES
+from clipnb.tasks.collection_map import NO_CLUSTER, MapError, colourings, embedding_map, min_cluster_size
+from clipnb.report.plots.map import map_colours, map_figure
+from clipnb.ui.map_panel import MapPanel
+from clipnb.report.plots.base import class_palette, export_figure
+from clipnb.models.demo_vocabulary import CLASSES
 
 
 @pytest.fixture(scope="module")

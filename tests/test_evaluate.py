@@ -1,4 +1,4 @@
-"""clipnb.evaluate: metrics computed by hand, agreement with classify's own predictions on the demo model, and
+"""clipnb.tasks.evaluation: metrics computed by hand, agreement with classify's own predictions on the demo model, and
 the `evaluate` command."""
 import json
 
@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from clipnb import EmbeddingCache, classify
-from clipnb.classify import results_table
+from clipnb.zeroshot.results import results_table
 from clipnb.cli import main
-from clipnb.embedding import EmbeddedImages
-from clipnb.evaluate import evaluate, evaluate_labelled
-from clipnb.labels import embed_labelled
-from clipnb.scoring import ZeroShotHead
-from clipnb.shapes import CLASSES
+from clipnb.embed.pipeline import EmbeddedImages
+from clipnb.tasks.evaluation import evaluate, evaluate_labelled
+from clipnb.data.labels import embed_labelled
+from clipnb.zeroshot.scoring import ZeroShotHead
+from clipnb.models.demo_vocabulary import CLASSES
 
 from demo_inputs import write_shapes
 

@@ -1,4 +1,4 @@
-"""clipnb.export: a write is atomic (an interrupted or killed writer leaves the previous file, and the next write
+"""clipnb.report.export: a write is atomic (an interrupted or killed writer leaves the previous file, and the next write
 cleans up after it), and a file that cannot be written gives an ExportError that keeps the results."""
 import errno
 import os
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import clipnb
-from clipnb.export import ExportError, atomic_path, write_csv
+from clipnb.report.export import ExportError, atomic_path, write_csv
 
 from conftest import ROOT, TEST_IMAGES, csv_parts, distinct_pngs
 
@@ -39,7 +39,7 @@ def test_a_writer_killed_mid_file_leaves_the_old_file_and_the_next_write_cleans_
     before = out.read_bytes()
     script = (
         "import importlib.util, sys, time\n"
-        f"spec = importlib.util.spec_from_file_location('export', {str(ROOT / 'clipnb' / 'export.py')!r})\n"
+        f"spec = importlib.util.spec_from_file_location('export', {str(ROOT / 'clipnb' / 'report' / 'export.py')!r})\n"
         "export = sys.modules['export'] = importlib.util.module_from_spec(spec); spec.loader.exec_module(export)\n"
         f"with export.atomic_path({str(out)!r}) as part:\n"
         "    with open(part, 'w') as handle:\n"

@@ -15,10 +15,10 @@ import torch
 from PIL import Image, ImageDraw
 
 import clipnb
-from clipnb.embedding import DRAFT_FACTOR, DRAFT_TOLERANCE, embed_images, load_pixels
-from clipnb.models import ModelError, list_models, load_model
-from clipnb.prompts import PromptError
-from clipnb.schema import prob_columns, score_columns
+from clipnb.embed.pipeline import DRAFT_FACTOR, DRAFT_TOLERANCE, embed_images, load_pixels
+from clipnb.models.loading import ModelError, list_models, load_model
+from clipnb.zeroshot.prompts import PromptError
+from clipnb.zeroshot.schema import prob_columns, score_columns
 from conftest import run_python
 from family_models import save_cn_clip_checkpoint
 

@@ -13,8 +13,8 @@ import torch
 from PIL import Image, ImageDraw
 
 import clipnb
-from clipnb.embedding import DRAFT_TOLERANCE
-from clipnb.families import huggingface
+from clipnb.embed.pipeline import DRAFT_TOLERANCE
+from clipnb.models.families import huggingface
 from conftest import PHOTOS
 from family_models import save_hf_chinese_clip_model, save_hf_clip_model, save_hf_siglip_model
 

@@ -1,4 +1,4 @@
-"""The open_clip family (clipnb/families/openclip.py): models loaded through clipnb.load_model score as
+"""The open_clip family (clipnb/models/families/openclip.py): models loaded through clipnb.load_model score as
 open_clip's own zero-shot path does, for tiny CLIP and SigLIP folders ("local-dir:") and a full-size
 ViT-B-32 from a weights file; its messages for bad input; draft against exact decoding."""
 import shutil
@@ -11,10 +11,10 @@ import torch
 from PIL import Image, ImageDraw
 
 import clipnb
-from clipnb.embedding import DRAFT_TOLERANCE
-from clipnb.families.openclip import import_open_clip
-from clipnb.models import ModelError, file_sha256
-from clipnb.schema import prob_columns, score_columns
+from clipnb.embed.pipeline import DRAFT_TOLERANCE
+from clipnb.models.families.openclip import import_open_clip
+from clipnb.models.loading import ModelError, file_sha256
+from clipnb.zeroshot.schema import prob_columns, score_columns
 from family_models import save_open_clip_model, save_open_clip_siglip_model, save_open_clip_state_dict
 
 CLASSES = ["cat", "dog", "red car"]
@@ -200,7 +200,7 @@ def test_torchscript_archive_is_refused_with_the_way_to_load_it(tmp_path, monkey
     """OpenAI's released .pt files are TorchScript archives: open_clip reads them only with code allowed, so
     for an official one (known by SHA-256) the message points at the openai family and at open_clip's own
     "openai" tag; any other TorchScript file is refused, and never pointed at clipnb.load_model."""
-    from clipnb import model_files
+    from clipnb.models import files as model_files
 
     path = tmp_path / "ViT-B-32.pt"
     with warnings.catch_warnings():
@@ -300,7 +300,7 @@ def test_listing_finds_a_tag_in_the_hub_cache(arch, tag, repo, filename, tmp_pat
 
 @pytest.mark.parametrize("kind", ["clip", "siglip"])
 def test_text_encoded_up_to_the_last_end_token_equals_the_full_context(kind, tiny_folders):
-    from clipnb.families.openclip import encode_text_trimmed
+    from clipnb.models.families.openclip import encode_text_trimmed
 
     model = clipnb.load_model("open_clip:" + tiny_folders[kind][0], device="cpu")
     tokens = model.tokenize(["a cat", "a photo of a small red car on the road at night", "dog"])

@@ -1,4 +1,4 @@
-"""clipnb.images: finding images, aspect-ratio columns (the usual photo sizes), which images a folder gives, and
+"""clipnb.data.images: finding images, aspect-ratio columns (the usual photo sizes), which images a folder gives, and
 every kind of hostile file read as a user expects (formats, EXIF, bombs, truncations, special files)."""
 import inspect
 import os
@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageFile
 
 import clipnb
-from clipnb.images import (ORIENTATION_TRANSPOSE, aspect_info, file_problem, fit_for_model, nearest_ratio, open_image,
+from clipnb.data.images import (ORIENTATION_TRANSPOSE, aspect_info, file_problem, fit_for_model, nearest_ratio, open_image,
                            ratio_type, reduced_ratio)
 
 from conftest import ROOT, TEST_IMAGES, save_state_dict, tiny_clip
@@ -94,7 +94,7 @@ def test_folder_note_says_which_images_are_used(nested):
 
 
 def test_a_folder_gives_its_own_images_unless_recursive(nested, tiny_model):
-    from clipnb.images import gather_images
+    from clipnb.data.images import gather_images
 
     assert gather_images(nested) == [nested / "top.jpg"]
     assert gather_images(nested, recursive=True) == [nested / "sub/a.jpg", nested / "sub/deeper/b.JPG",
@@ -144,7 +144,7 @@ def test_nothing_decodes_a_decompression_bomb(tmp_path):
     bomb.write_bytes(bomb_png(30000, 30000))
     script = (
         "import importlib.util, resource, sys, time\n"
-        f"spec = importlib.util.spec_from_file_location('images', {str(ROOT / 'clipnb' / 'images.py')!r})\n"
+        f"spec = importlib.util.spec_from_file_location('images', {str(ROOT / 'clipnb' / 'data' / 'images.py')!r})\n"
         "images = sys.modules['images'] = importlib.util.module_from_spec(spec); spec.loader.exec_module(images)\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # decoding would need 2.7 GB\n"
@@ -219,9 +219,9 @@ def test_colour_modes_become_the_rgb_a_user_expects(hostile):
         image = open_image(root / "sixteen-bit.png", keep_mode=keep).image
         assert image.mode == ("RGB" if not keep else "L")
     dark = Image.fromarray(np.full((4, 4), 200 * 257, dtype=np.uint16))
-    assert np.asarray(clipnb.images.to_rgb(dark)).max() == 200
+    assert np.asarray(clipnb.data.images.to_rgb(dark)).max() == 200
     darkest = Image.fromarray(np.full((4, 4), 255, dtype=np.uint16))  # 255 of 65535: nearly black
-    assert np.asarray(clipnb.images.to_rgb(darkest)).max() <= 1  # a dark 16-bit image stays dark
+    assert np.asarray(clipnb.data.images.to_rgb(darkest)).max() <= 1  # a dark 16-bit image stays dark
     palette = open_image(root / "palette transparent.png", background=(255, 255, 255)).image
     assert palette.getpixel((2, 2)) == (255, 255, 255) and palette.getpixel((20, 2)) == (0, 255, 0)
     assert open_image(root / "palette transparent.png").image.getpixel((20, 2)) == (0, 255, 0)

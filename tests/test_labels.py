@@ -1,11 +1,11 @@
-"""clipnb.labels: labels from class subfolders or a CSV (any column order and header), one rule matching folder
+"""clipnb.data.labels: labels from class subfolders or a CSV (any column order and header), one rule matching folder
 names and labels to classes, and bad labels that say what is wrong."""
 import numpy as np
 import pytest
 
-from clipnb.evaluate import evaluate_labelled
-from clipnb.labels import LabelError, embed_labelled, labels_from_csv, labels_from_folders, match_classes
-from clipnb.shapes import CLASSES
+from clipnb.tasks.evaluation import evaluate_labelled
+from clipnb.data.labels import LabelError, embed_labelled, labels_from_csv, labels_from_folders, match_classes
+from clipnb.models.demo_vocabulary import CLASSES
 
 from demo_inputs import write_shapes
 
@@ -55,7 +55,7 @@ def test_bad_folders_and_unknown_labels(tmp_path):
 
 
 def test_folder_names_and_csv_labels_match_classes_by_one_rule():
-    from clipnb.labels import folder_labels, match_class
+    from clipnb.data.labels import folder_labels, match_class
 
     classes = ["red circle", "Blue star"]
     assert match_class("Red_Circle", classes) == "red circle" and match_class("blue star", classes) == "Blue star"

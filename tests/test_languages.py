@@ -10,10 +10,10 @@ import pytest
 import clipnb
 from clipnb import TEMPLATE_SETS, class_warnings, resolve_templates
 from clipnb.cli import build_parser, main
-from clipnb.languages import language_warnings, text_language, text_languages
-from clipnb.models import MULTILINGUAL
-from clipnb.prompts import BASIC_TEMPLATES, ZH_PHOTO_TEMPLATES, ZH_TEMPLATES, build_prompts, template_sets
-from clipnb.schema import prob_column
+from clipnb.models.languages import language_warnings, text_language, text_languages
+from clipnb.models.loading import MULTILINGUAL
+from clipnb.zeroshot.prompts import BASIC_TEMPLATES, ZH_PHOTO_TEMPLATES, ZH_TEMPLATES, build_prompts, template_sets
+from clipnb.zeroshot.schema import prob_column
 
 from conftest import TEST_IMAGES
 
@@ -24,7 +24,7 @@ CHINESE_MODELS = ("cn_clip:ViT-B-16", "hf:OFA-Sys/chinese-clip-vit-base-patch16"
 def official(tiny_checkpoint, monkeypatch):
     """load_model("ViT-B/32") through the openai family's own loader, its official download replaced by the
     tiny checkpoint: an English-only model named as the real one, without the network."""
-    import clipnb.families.openai as openai_family
+    import clipnb.models.families.openai as openai_family
 
     monkeypatch.setattr(openai_family, "_fetch_official", lambda name, root: tiny_checkpoint)
     return clipnb.load_model("ViT-B/32", device="cpu")
@@ -93,7 +93,7 @@ def test_openai_family_languages(official, tiny_model, demo):
 def test_open_clip_family_languages(tmp_path):
     import open_clip
 
-    from clipnb.families.openclip import languages
+    from clipnb.models.families.openclip import languages
     from family_models import save_open_clip_model
 
     rules = {(arch, tag): languages(arch, arch, tag, open_clip.get_model_config(arch) or {})
@@ -118,7 +118,7 @@ def test_open_clip_family_languages(tmp_path):
 def test_hf_family_languages(tmp_path):
     from transformers import AltCLIPConfig, CLIPConfig, SiglipConfig, Siglip2Config
 
-    from clipnb.families.huggingface import languages
+    from clipnb.models.families.huggingface import languages
     from family_models import save_hf_chinese_clip_model, save_hf_clip_model
 
     assert languages(CLIPConfig(), "openai/clip-vit-base-patch32") == ("en",)
@@ -244,7 +244,7 @@ def test_chinese_classes_on_the_command_line(tiny_checkpoint, chinese_folder, tm
 
 
 def test_the_panel_takes_chinese_classes_warns_and_exports_them(tiny_model, chinese_folder, tmp_path):
-    from clipnb.widgets import ClassifierPanel
+    from clipnb.ui.panel import ClassifierPanel
 
     english = like(tiny_model, ("en",), "ViT-B/32")
     panel = ClassifierPanel.from_folder(english, chinese_folder, ["cat", "dog"], "zh", output_dir=tmp_path / "导出",

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 import pytest
 
-import clipnb.families.openai as openai_family
+import clipnb.models.families.openai as openai_family
 from clipnb.cli import main
-from clipnb.models import load_model
+from clipnb.models.loading import load_model
 
 from conftest import PHOTOS, distinct_pngs, save_state_dict, tiny_clip
 

@@ -1,4 +1,4 @@
-"""clipnb.memory: after reuse_freed_memory, a thread that allocates and frees a batch's activations again and
+"""clipnb.models.memory: after reuse_freed_memory, a thread that allocates and frees a batch's activations again and
 again gets them from the allocator, not from fresh pages (glibc only; checked in a fresh process, since the
 setting lasts for the process)."""
 import json
@@ -10,7 +10,7 @@ import pytest
 
 CHURN = """
 import json, resource, sys, threading, torch
-from clipnb.memory import reuse_freed_memory
+from clipnb.models.memory import reuse_freed_memory
 taken = reuse_freed_memory() if sys.argv[1] == "reuse" else None
 faults = []
 def work():  # a stream: one thread, batch after batch of activations like ViT-B/32's (8 x 9.8 MB)
@@ -40,7 +40,7 @@ def test_freed_activations_are_reused_not_faulted_in_again():
 
 
 def test_release_and_reuse_are_safe_to_call_again():
-    from clipnb.memory import release_freed_memory, reuse_freed_memory
+    from clipnb.models.memory import release_freed_memory, reuse_freed_memory
 
     first = reuse_freed_memory()
     assert reuse_freed_memory() == first

@@ -14,7 +14,7 @@ import pytest
 import clipnb
 from clipnb import compare_models, evaluate_labelled
 from clipnb.cli import main
-from clipnb.models import DEFAULT_MODEL, ModelError
+from clipnb.models.loading import DEFAULT_MODEL, ModelError
 
 from conftest import save_state_dict, tiny_clip
 
@@ -129,7 +129,7 @@ def test_embeddings_of_another_model_or_other_images_are_refused(compared):
 
 
 def test_the_figure_and_files_of_a_comparison(compared, tmp_path):
-    from clipnb.evaluation_plots import model_comparison_figure
+    from clipnb.report.plots.evaluation import model_comparison_figure
 
     loaded, labelled = compared
     found = compare_models(loaded, labelled, templates="basic")
@@ -182,7 +182,7 @@ def test_without_model_the_default_model_is_evaluated(monkeypatch, shapes_folder
         asked.append(spec)
         raise ModelError(f"no weights for {spec} here")
 
-    monkeypatch.setattr(clipnb.models, "load_model", refuse)
+    monkeypatch.setattr(clipnb.models.loading, "load_model", refuse)
     assert main(["evaluate", str(shapes_folder), "--out", str(tmp_path / "out")]) == 2
     assert asked == [DEFAULT_MODEL]
 
@@ -199,12 +199,12 @@ def test_pretrained_with_several_models_is_refused_in_one_line(no_model_loading,
 
 def test_a_model_that_cannot_be_loaded_fails_before_any_image_is_embedded(monkeypatch, shapes_folder, tmp_path,
                                                                           capsys):
-    import clipnb.labels
+    import clipnb.data.labels
 
     def no_embedding(*args, **kwargs):
         raise AssertionError("images were embedded before every model was loaded")
 
-    monkeypatch.setattr(clipnb.labels, "embed_labelled", no_embedding)  # the CLI calls it through its module
+    monkeypatch.setattr(clipnb.data.labels, "embed_labelled", no_embedding)  # the CLI calls it through its module
     code = main(["evaluate", str(shapes_folder), "--model", "demo", "--model", str(tmp_path / "missing.pt"),
                  "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err

@@ -17,9 +17,9 @@ from PIL import Image
 import clipnb
 from clipnb import ModelError, load_model
 from clipnb.cli import main as cli_main
-from clipnb.families.openai import encode_text_trimmed, read_checkpoint
-from clipnb.model_files import is_torchscript_archive
-from clipnb.models import DEMO_NAME, available_models
+from clipnb.models.families.openai import encode_text_trimmed, read_checkpoint
+from clipnb.models.files import is_torchscript_archive
+from clipnb.models.loading import DEMO_NAME, available_models
 
 from conftest import ROOT, _max_diff, run_python, save_state_dict, tiny_clip
 
@@ -66,8 +66,8 @@ def test_nested_state_dict_and_full_precision(tmp_path):
 def test_torchscript_archive_loads(tmp_path, monkeypatch):
     """OpenAI's releases are traced TorchScript archives; build one the same way and read it, as one of the
     official files (known by SHA-256: here the test's own file is made one)."""
-    from clipnb import model_files
-    from clipnb.models import file_sha256
+    from clipnb.models import files as model_files
+    from clipnb.models.loading import file_sha256
 
     model = tiny_clip(seed=3)
     image, text = torch.randn(1, 3, 32, 32), torch.zeros(1, 77, dtype=torch.long)
@@ -145,7 +145,7 @@ def test_unknown_name_and_folder_and_missing_cuda(tmp_path):
 
 def test_a_gpu_is_always_named_with_its_index(monkeypatch):
     # the current GPU is per thread: clipnb's threads must not fall back to cuda:0 when the model is on cuda:1
-    from clipnb.models import resolve_device
+    from clipnb.models.loading import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
@@ -177,7 +177,7 @@ def test_auto_device_is_cpu_without_cuda(tiny_checkpoint):
 
 
 def test_the_demo_model_knows_its_colours_and_shapes(tiny_model):
-    from clipnb.shapes import ALL_COLOURS, ALL_SHAPES, CHINESE, CLASSES, CLASSES_ZH, HELD_OUT, HELD_OUT_ZH
+    from clipnb.models.demo_vocabulary import ALL_COLOURS, ALL_SHAPES, CHINESE, CLASSES, CLASSES_ZH, HELD_OUT, HELD_OUT_ZH
 
     vocabulary = load_model(DEMO_NAME, device="cpu").vocabulary
     assert vocabulary.subject == "coloured shapes"
@@ -197,14 +197,14 @@ def test_the_demo_model_knows_its_colours_and_shapes(tiny_model):
 
 def test_loading_the_demo_model_imports_no_training_code():
     code = ("import sys, clipnb; m = clipnb.load_model('demo', device='cpu'); assert m.vocabulary is not None; "
-            "print(sorted(n for n in sys.modules if n in ('clipnb.train', 'clipnb.shapes')))")
+            "print(sorted(n for n in sys.modules if n in ('clipnb.train', 'clipnb.models.demo_vocabulary')))")
     out = run_python(code)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['clipnb.shapes']"
+    assert out.stdout.strip() == "['clipnb.models.demo_vocabulary']"
 
 
 def test_classifying_imports_neither_the_demo_world_nor_the_benchmark():
-    code = ("import sys, clipnb, clipnb.classify, clipnb.cli, clipnb.report; clipnb.load_model('demo', device='cpu'); "
+    code = ("import sys, clipnb, clipnb.classify, clipnb.cli, clipnb.report.writers; clipnb.load_model('demo', device='cpu'); "
             "print(sorted(n for n in sys.modules if n.startswith(('clipnb.demo', 'clipnb.bench', 'clipnb.train'))))")
     out = run_python(code)
     assert out.returncode == 0, out.stderr
@@ -296,7 +296,7 @@ def test_an_official_file_with_the_wrong_sha256_is_a_clear_error(tmp_path, monke
     weights = tmp_path / "weights"
     weights.mkdir()
     (weights / "ViT-B-32.pt").write_bytes(b"\0" * 10_000)  # an interrupted download, say
-    assert clipnb.families.openai.official_checkpoint_path("ViT-B/32", weights) == weights / "ViT-B-32.pt"
+    assert clipnb.models.families.openai.official_checkpoint_path("ViT-B/32", weights) == weights / "ViT-B-32.pt"
     with pytest.raises(clipnb.ModelError) as caught:
         clipnb.load_model("ViT-B/32", device="cpu", download_root=weights)
     message = str(caught.value)
@@ -329,13 +329,13 @@ def test_state_dicts_are_read_with_weights_only(tiny_checkpoint, monkeypatch):
     ("cn_clip:ViT-B-16, /ckpt/a.pt", "cn_clip", "ViT-B-16", "/ckpt/a.pt"),
 ])
 def test_a_spec_names_its_family_model_and_weights(spec, family, name, pretrained):
-    from clipnb.models import parse_spec
+    from clipnb.models.loading import parse_spec
 
     assert parse_spec(spec) == (family, name, pretrained)
 
 
 def test_weights_given_apart_win_over_none_and_a_mistyped_family_is_named():
-    from clipnb.models import ModelError, parse_spec
+    from clipnb.models.loading import ModelError, parse_spec
 
     assert parse_spec("open_clip:ViT-B-32", "openai") == ("open_clip", "ViT-B-32", "openai")
     with pytest.raises(ModelError, match=r"unknown family 'openclip': did you mean 'open_clip:ViT-B-32'"):

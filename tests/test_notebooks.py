@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from clipnb import find_images
-from clipnb.defaults import SHAPES_IMAGES
-from clipnb.families.openai import official_checkpoint_path
+from clipnb.notebook import SHAPES_IMAGES
+from clipnb.models.families.openai import official_checkpoint_path
 
 from conftest import ROOT, load_script
 from demo_inputs import require_demo, write_shapes

@@ -4,11 +4,13 @@ import shutil
 import numpy as np
 import pytest
 
-from clipnb import classify, plotting, summary
+from clipnb import classify
+from clipnb.report.plots import base as plotting
+from clipnb.tasks import summary
 from clipnb.cli import main
 from clipnb.demo.data import shapes_folder
-from clipnb.outliers import UNKNOWN, mark_outliers, robust_z
-from clipnb.prompts import PromptError
+from clipnb.zeroshot.outliers import UNKNOWN, mark_outliers, robust_z
+from clipnb.zeroshot.prompts import PromptError
 
 from conftest import TEST_IMAGES
 
@@ -73,7 +75,7 @@ def test_the_class_summary_and_the_settings_say_unknown(mixed, demo):
 def test_the_panel_says_how_many_fit_no_class_and_exports_the_setting(mixed, demo, tmp_path):
     import json
 
-    from clipnb.widgets import ClassifierPanel
+    from clipnb.ui.panel import ClassifierPanel
 
     panel = ClassifierPanel.from_folder(demo, mixed, CLASSES, output_dir=tmp_path)
     assert "2 images fit no class well (marked ⚠)" in panel.message

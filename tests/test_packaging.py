@@ -39,7 +39,7 @@ def test_ci_calls_the_readme_test_command():
 def test_the_public_api_resolves_and_imports_no_charts_widgets_or_demo():
     code = ("import sys, clipnb; missing = [n for n in clipnb.__all__ if not hasattr(clipnb, n)]; "
             "print(missing, sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'ipywidgets', 'sklearn', 'av') "
-            "or m.startswith(('clipnb.demo', 'clipnb.widgets', 'clipnb.plotting')) or m.endswith('_plots')))")
+            "or m.startswith(('clipnb.demo', 'clipnb.ui.panel', 'clipnb.report.plots.base')) or m.endswith('_plots')))")
     out = run_python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[] []"

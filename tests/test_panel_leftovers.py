@@ -6,10 +6,10 @@ import re
 import pytest
 from PIL import Image
 
-from clipnb import scoring
-from clipnb.prompts import TEMPLATE_SETS
-from clipnb.scoring import encode_texts
-from clipnb.widgets import ClassifierPanel
+from clipnb.zeroshot import scoring
+from clipnb.zeroshot.prompts import TEMPLATE_SETS
+from clipnb.zeroshot.scoring import encode_texts
+from clipnb.ui.panel import ClassifierPanel
 
 from test_demo_honesty import english_words, panel_texts
 
@@ -82,7 +82,7 @@ def test_prompts_read_from_the_disk_cache_count_as_done(tiny_model, image_folder
 # ---- item 9: the reasons of a refused class or template, in the panel's language ---------------------------
 
 def test_the_chinese_panel_gives_its_reasons_in_chinese(demo, shapes_folder, tmp_path):
-    from clipnb.embedding import embed_images
+    from clipnb.embed.pipeline import embed_images
 
     classes = ["red circle", "blue star", "green square"]
     images = [shapes_folder / c / f"00{i}.png" for c in classes for i in (0, 1)]
@@ -117,11 +117,11 @@ def test_the_chinese_panel_gives_its_reasons_in_chinese(demo, shapes_folder, tmp
 
 def test_the_map_hover_names_an_image_that_fits_no_class_in_the_panel_language(demo, shapes_folder, tmp_path):
     from clipnb import build_head, gather_images
-    from clipnb.classify import results_table
-    from clipnb.embedding import embed_images
-    from clipnb.embedding_map import embedding_map
-    from clipnb.map_widget import MapPanel
-    from clipnb.outliers import UNKNOWN
+    from clipnb.zeroshot.results import results_table
+    from clipnb.embed.pipeline import embed_images
+    from clipnb.tasks.collection_map import embedding_map
+    from clipnb.ui.map_panel import MapPanel
+    from clipnb.zeroshot.outliers import UNKNOWN
 
     from conftest import PHOTOS
 
@@ -143,7 +143,7 @@ def test_the_map_hover_names_an_image_that_fits_no_class_in_the_panel_language(d
 # ---- item 2: an export under way is not said with ✔ ------------------------------------------------------------
 
 def test_an_export_under_way_is_said_working_not_done(tiny_model, image_folder, tmp_path, monkeypatch):
-    import clipnb.widgets as widgets
+    import clipnb.ui.panel as widgets
 
     panel = ClassifierPanel.from_folder(tiny_model, image_folder, ["red", "blue"], "basic",
                                         output_dir=tmp_path / "out", typing_delay=0)

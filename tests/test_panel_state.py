@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from clipnb.map_widget import MapPanel, selected_positions
-from clipnb.widgets import ClassifierPanel
+from clipnb.ui.map_panel import MapPanel, selected_positions
+from clipnb.ui.panel import ClassifierPanel
 
 
 @pytest.fixture(scope="module")

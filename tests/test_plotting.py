@@ -1,4 +1,4 @@
-"""clipnb.plotting and the evaluation, search and video charts: charts drawn from known results, colours, long and CJK
+"""clipnb.report.plots.base and the evaluation, search and video charts: charts drawn from known results, colours, long and CJK
 labels, readable sizes, exports; and the summary tables the charts draw from."""
 import itertools
 import warnings
@@ -12,11 +12,11 @@ import torch
 from PIL import Image
 from matplotlib.figure import Figure
 
-from clipnb import plotting
-from clipnb.colours import colour_distance
-from clipnb.classify import results_table
-from clipnb.embedding import EmbeddedImages
-from clipnb.scoring import ZeroShotHead
+from clipnb.report.plots import base as plotting
+from clipnb.report.colours import colour_distance
+from clipnb.zeroshot.results import results_table
+from clipnb.embed.pipeline import EmbeddedImages
+from clipnb.zeroshot.scoring import ZeroShotHead
 
 SIZES = [(640, 480), (1920, 1080), (512, 512), (1200, 800), (300, 900)]
 
@@ -293,7 +293,7 @@ def test_bar_values_fit_inside_every_chart_that_draws_them(results):
 
 
 def test_plural_and_no_1_classes_in_titles_labels_and_summary():
-    from clipnb.summary import plural, summary_text
+    from clipnb.tasks.summary import plural, summary_text
 
     assert [plural(1, "class"), plural(2, "class"), plural(3, "image"), plural(0, "file"), plural(1, "template")] == [
         "1 class", "2 classes", "3 images", "0 files", "1 template"]
@@ -311,7 +311,7 @@ def all_texts(figure):
 
 
 def task_data():
-    from clipnb.shapes import CLASSES
+    from clipnb.models.demo_vocabulary import CLASSES
 
     rng = np.random.default_rng(0)
     counts = pd.DataFrame(np.eye(48, dtype=int) * 3 + (rng.random((48, 48)) < 0.03), index=list(CLASSES),
@@ -341,7 +341,8 @@ def settings_comparison(changed_rows=(1, 3), count=4):
 
 
 def test_no_text_smaller_than_9_points_in_any_chart(results, tmp_path):
-    from clipnb import evaluation_plots, video_plots
+    from clipnb.report.plots import evaluation as evaluation_plots
+    from clipnb.report.plots import video as video_plots
 
     counts, comparison, timeline = task_data()
     Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "frame.png")
@@ -396,7 +397,7 @@ def test_image_grid_marks_mistakes_against_the_true_classes(tmp_path):
 
 
 def test_timeline_lines_side_by_side_take_clearly_different_colours():
-    from clipnb import video_plots
+    from clipnb.report.plots import video as video_plots
 
     _, _, timeline = task_data()
     ax = video_plots.probability_timeline(timeline, top=5, ax=Figure().add_subplot())
@@ -410,7 +411,7 @@ def test_timeline_lines_side_by_side_take_clearly_different_colours():
 
 
 def test_template_comparison_legend_sits_outside_the_bars():
-    from clipnb import evaluation_plots
+    from clipnb.report.plots import evaluation as evaluation_plots
 
     _, comparison, _ = task_data()
     figure = drawn(evaluation_plots.setting_accuracy_figure(comparison))
@@ -422,7 +423,7 @@ def test_template_comparison_legend_sits_outside_the_bars():
 
 
 def test_48_class_confusion_matrix_labels_every_class_at_9_points_or_more():
-    from clipnb import evaluation_plots
+    from clipnb.report.plots import evaluation as evaluation_plots
 
     counts, _, _ = task_data()
     figure = drawn(evaluation_plots.confusion_figure(counts.div(counts.sum(axis=1), axis=0), counts))

@@ -8,9 +8,9 @@ import torch
 from clipnb import EmbeddingCache
 from clipnb.cli import main
 from clipnb.demo import shapes_folder
-from clipnb.labels import embed_labelled
-from clipnb.probe import ProbeError, curve_summary, few_shot_curve, few_shot_split, probe_labelled
-from clipnb.shapes import CLASSES
+from clipnb.data.labels import embed_labelled
+from clipnb.tasks.few_shot import ProbeError, curve_summary, few_shot_curve, few_shot_split, probe_labelled
+from clipnb.models.demo_vocabulary import CLASSES
 
 from demo_inputs import write_shapes
 

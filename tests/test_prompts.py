@@ -1,11 +1,11 @@
-"""clipnb.prompts: template sets, user templates, class checks, and the prompt specification checked once."""
+"""clipnb.zeroshot.prompts: template sets, user templates, class checks, and the prompt specification checked once."""
 import inspect
 import json
 
 import pytest
 
 from clipnb import TEMPLATE_SETS, PromptError, build_head, resolve_templates
-from clipnb.prompts import (BASIC_TEMPLATES, IMAGENET7_TEMPLATES, IMAGENET80_TEMPLATES, build_prompts,
+from clipnb.zeroshot.prompts import (BASIC_TEMPLATES, IMAGENET7_TEMPLATES, IMAGENET80_TEMPLATES, build_prompts,
                             check_classes, check_ensemble)
 
 
@@ -131,8 +131,9 @@ def test_a_bad_line_of_a_template_file_is_named_with_its_line(tmp_path):
 
 
 def test_a_prompt_spec_is_checked_once_and_passed_down(tiny_checkpoint, tiny_model, tmp_path, monkeypatch):
-    from clipnb import cli, prompts
-    from clipnb.prompts import PromptSpec, prompt_spec
+    from clipnb import cli
+    from clipnb.zeroshot import prompts
+    from clipnb.zeroshot.prompts import PromptSpec, prompt_spec
 
     spec = prompt_spec([" red  circle", "blue"], "basic", "score")
     assert spec == PromptSpec(("red circle", "blue"), tuple(BASIC_TEMPLATES), "score")

@@ -4,8 +4,10 @@ Chinese), the dashboard's chart and the Chinese CSV say how many of each type ar
 import pytest
 from matplotlib.figure import Figure
 
-from clipnb import plotting, summary, words
-from clipnb.images import aspect_info, ratio_type
+from clipnb import words
+from clipnb.report.plots import base as plotting
+from clipnb.tasks import summary
+from clipnb.data.images import aspect_info, ratio_type
 
 from test_plotting import known_results
 

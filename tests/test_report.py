@@ -1,4 +1,4 @@
-"""clipnb.report writes what evaluate, video and probe compute; computing modules import no charts."""
+"""clipnb.report.writers writes what evaluate, video and probe compute; computing modules import no charts."""
 import json
 import subprocess
 import sys
@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import pandas as pd
 
-from clipnb import report
-from clipnb.evaluate import evaluate
-from clipnb.video import VideoResult
+from clipnb.report import writers as report
+from clipnb.tasks.evaluation import evaluate
+from clipnb.tasks.video import VideoResult
 
 from test_evaluate import hand_made_results
 
@@ -29,7 +29,7 @@ def test_an_evaluation_is_written_with_nan_as_null(tmp_path):
 def test_an_evaluation_in_chinese_has_the_articles_headers_and_chinese_figures(tmp_path):
     import matplotlib.text
 
-    from clipnb.evaluation_plots import confusion_figure, mistakes_figure
+    from clipnb.report.plots.evaluation import confusion_figure, mistakes_figure
 
     results, labels = hand_made_results()
     found = evaluate(results, labels)
@@ -75,8 +75,8 @@ def test_a_video_and_a_probe_report(tmp_path):
 
 
 def test_computing_modules_and_the_report_module_import_no_charts():
-    code = ("import sys, clipnb.evaluate, clipnb.compare, clipnb.video, clipnb.probe, clipnb.report, clipnb.cli; "
+    code = ("import sys, clipnb.tasks.evaluation, clipnb.tasks.prompt_settings, clipnb.tasks.video, clipnb.tasks.few_shot, clipnb.report.writers, clipnb.cli; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'seaborn') "
-            "or m.endswith('_plots') or m == 'clipnb.plotting'))")
+            "or m.endswith('_plots') or m == 'clipnb.report.plots.base'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -1,13 +1,13 @@
-"""clipnb.schema: the results table's columns and settings, read through one set of helpers."""
+"""clipnb.zeroshot.schema: the results table's columns and settings, read through one set of helpers."""
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from clipnb import schema
-from clipnb.classify import results_table
-from clipnb.embedding import EmbeddedImages
-from clipnb.scoring import ZeroShotHead
+from clipnb.zeroshot import schema
+from clipnb.zeroshot.results import results_table
+from clipnb.embed.pipeline import EmbeddedImages
+from clipnb.zeroshot.scoring import ZeroShotHead
 
 CLASSES = ["猫", "dog", "prob_x"]  # a CJK name, and one that itself starts with the prefix
 
@@ -66,11 +66,12 @@ def test_settings_are_documented_and_plain():
 def test_sigmoid_probabilities_are_named_in_the_table_and_its_charts():
     import matplotlib
     matplotlib.use("Agg")
-    from clipnb import plotting, schema
-    from clipnb.classify import results_table
-    from clipnb.embedding import EmbeddedImages
-    from clipnb.scoring import ZeroShotHead
-    from clipnb.widgets import settings_line
+    from clipnb.report.plots import base as plotting
+    from clipnb.zeroshot import schema
+    from clipnb.zeroshot.results import results_table
+    from clipnb.embed.pipeline import EmbeddedImages
+    from clipnb.zeroshot.scoring import ZeroShotHead
+    from clipnb.ui.panel import settings_line
 
     features = torch.nn.functional.normalize(torch.tensor([[1.0, 0.2, 0.0], [0.1, 1.0, 0.0]]), dim=-1)
     records = pd.DataFrame({"path": ["a.png", "b.png"], "width": [4, 4], "height": [4, 4], "error": ["", ""],

@@ -1,4 +1,4 @@
-"""clipnb.scoring: batched scores against a direct openai-clip computation for both ensembling methods, prompts
+"""clipnb.zeroshot.scoring: batched scores against a direct openai-clip computation for both ensembling methods, prompts
 encoded once, prompt lengths checked against the context, and class warnings."""
 import inspect
 import warnings
@@ -9,7 +9,7 @@ from PIL import Image
 
 import clipnb
 from clipnb import PromptError, build_head
-from clipnb.prompts import BASIC_TEMPLATES
+from clipnb.zeroshot.prompts import BASIC_TEMPLATES
 
 from conftest import TEST_IMAGES
 
@@ -104,7 +104,7 @@ def test_one_class_is_warned_about(tiny_model):
 
 
 def test_classes_the_demo_model_cannot_know_are_named(demo, tiny_model):
-    from clipnb.shapes import CLASSES as SHAPES, HELD_OUT
+    from clipnb.models.demo_vocabulary import CLASSES as SHAPES, HELD_OUT
 
     assert clipnb.class_warnings(demo, list(SHAPES)) == []
     # held-out pairs, the extra training words, letter case and single words all count as known

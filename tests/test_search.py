@@ -8,8 +8,8 @@ import torch
 
 from clipnb import EmbeddingCache
 from clipnb.cli import main
-from clipnb.prompts import PromptError
-from clipnb.search import index_images, rank_captions, search_image, search_text, top_k
+from clipnb.zeroshot.prompts import PromptError
+from clipnb.tasks.search import index_images, rank_captions, search_image, search_text, top_k
 
 from demo_inputs import write_shapes
 
@@ -93,8 +93,8 @@ def test_search_command_fails_in_one_line(folder, capsys, query, message):
 def test_a_large_index_answers_through_faiss_with_exact_scores():
     """Above EXACT_BELOW images the candidates come from the approximate index; their scores are the exact
     cosines, and nearly every query finds the same top 10 as exact search."""
-    from clipnb.search import ImageIndex, top_k
-    from clipnb.vector_index import EXACT_BELOW
+    from clipnb.tasks.search import ImageIndex, top_k
+    from clipnb.embed.vector_index import EXACT_BELOW
 
     generator = torch.Generator().manual_seed(0)
     centres = torch.randn(200, 32, generator=generator)

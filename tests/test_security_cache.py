@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import clipnb
-import clipnb.cache as cache_module
-from clipnb.cache import CacheError, CacheWarning, EmbeddingCache
+import clipnb.data.cache as cache_module
+from clipnb.data.cache import CacheError, CacheWarning, EmbeddingCache
 from clipnb.cli import main
-from clipnb.embedding import _variant, embed_images
+from clipnb.embed.pipeline import _variant, embed_images
 
 from hostile_images import encoded, noise
 

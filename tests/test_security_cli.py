@@ -15,15 +15,15 @@ import torch
 from PIL import Image, ImageDraw
 
 import clipnb
-from clipnb import shapes
-from clipnb.calibration import apply_temperature
-from clipnb.classify import results_table
+from clipnb.models import demo_vocabulary as shapes
+from clipnb.zeroshot.calibration import apply_temperature
+from clipnb.zeroshot.results import results_table
 from clipnb.cli import main
-from clipnb.embedding import EmbeddedImages
-from clipnb.probe import ProbeError, few_shot_split
-from clipnb.prompts import MAX_TEMPLATE_FILE_BYTES
-from clipnb.scoring import ZeroShotHead
-from clipnb.video import VideoError, sample_frames
+from clipnb.embed.pipeline import EmbeddedImages
+from clipnb.tasks.few_shot import ProbeError, few_shot_split
+from clipnb.zeroshot.prompts import MAX_TEMPLATE_FILE_BYTES
+from clipnb.zeroshot.scoring import ZeroShotHead
+from clipnb.tasks.video import VideoError, sample_frames
 
 HANG_SECONDS = 60  # far above the instant refusal; only a hang (FFmpeg waiting on a FIFO) takes this long
 

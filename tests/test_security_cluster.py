@@ -22,10 +22,10 @@ from fsspec.spec import AbstractFileSystem
 from PIL import Image
 
 import clipnb
-from clipnb import cluster
+from clipnb.embed import dask as cluster
 from clipnb.cli import main
-from clipnb.cluster import ClusterError, StoreWarning
-from clipnb.export import ExportError
+from clipnb.embed.dask import ClusterError, StoreWarning
+from clipnb.report.export import ExportError
 
 from conftest import TEST_IMAGES
 from hostile_images import encoded
@@ -112,7 +112,7 @@ def _write_wrong_size_shard(demo, store: Path, paths) -> Path:
     model's size (as a shard of another model copied in, or a hand-made one, would be)."""
     import torch
 
-    from clipnb.embedding import EmbeddedImages
+    from clipnb.embed.pipeline import EmbeddedImages
 
     target = shard_files(store)[0]
     stored = cluster.read_store(store).iloc[:cluster.shard_size(len(paths))]
@@ -169,7 +169,7 @@ def test_a_worker_that_runs_other_clipnb_code_is_refused(client, demo, tmp_path)
     other = tmp_path / "other-release"
     shutil.copytree(Path(clipnb.__file__).parent, other / "clipnb",
                     ignore=shutil.ignore_patterns("__pycache__", "assets"))
-    with open(other / "clipnb" / "summary.py", "a") as handle:
+    with open(other / "clipnb" / "tasks" / "summary.py", "a") as handle:
         handle.write("\n# one line more: another release of clipnb, same version number\n")
     env = {**os.environ, "PYTHONPATH": str(other)}  # before site-packages: this worker imports the copy
     worker = _python("-m", "distributed.cli.dask_worker", client.scheduler.address, "--nthreads", "1",
@@ -212,7 +212,7 @@ def test_a_worker_with_other_package_versions_is_refused(client, demo):
 
 def _die_once_loading_the_model(marker: str):
     """On a worker: the next model load kills one worker process (the first to get here), once."""
-    from clipnb import cluster as worker_cluster
+    from clipnb.embed import dask as worker_cluster
 
     original = worker_cluster.worker_model
 
@@ -228,7 +228,7 @@ def _die_once_loading_the_model(marker: str):
 
 
 def _load_models_again():
-    from clipnb import cluster as worker_cluster
+    from clipnb.embed import dask as worker_cluster
 
     worker_cluster.worker_model = getattr(worker_cluster.worker_model, "original", worker_cluster.worker_model)
 
@@ -514,7 +514,7 @@ def test_a_silent_websocket_peer_is_said_to_have_accepted(demo, capsys, monkeypa
 
 def test_the_docs_give_the_timeout_the_code_takes():
     text = " ".join((Path(__file__).parents[1] / "docs" / "security.md").read_text().split())
-    assert "within 2 x `clipnb.cluster.CONNECT_TIMEOUT`" in text
+    assert "within 2 x `clipnb.embed.dask.CONNECT_TIMEOUT`" in text
 
 
 class ThriftFailure:

@@ -12,12 +12,13 @@ import pytest
 import torch
 
 import clipnb
-import clipnb.classify  # noqa: F401 (no_model_loading replaces its load_model)
-from clipnb import export, model_files
+import clipnb.zeroshot.results  # noqa: F401 (no_model_loading replaces its load_model)
+from clipnb.report import export
+from clipnb.models import files as model_files
 from clipnb.cli import main
-from clipnb.export import RETRY_HINT, ExportError, write_csv
-from clipnb.models import ModelError, file_sha256
-from clipnb.report import OUTPUT_FILES
+from clipnb.report.export import RETRY_HINT, ExportError, write_csv
+from clipnb.models.loading import ModelError, file_sha256
+from clipnb.report.writers import OUTPUT_FILES
 
 from conftest import tiny_clip
 from family_models import save_open_clip_model
@@ -109,7 +110,7 @@ def test_a_full_disk_on_the_command_line_says_what_is_kept(cached, demo, tmp_pat
 # ---- item 3: an official archive is loaded from the bytes that were hashed ----------------------------------
 
 def test_an_official_archive_swapped_after_its_check_is_not_loaded(tmp_path, monkeypatch):
-    from clipnb.families import openai
+    from clipnb.models.families import openai
 
     path = scripted_module(tmp_path / "official.pt")
     official = frozenset({file_sha256(path)})  # the test archive's hash, taken now: the file changes below

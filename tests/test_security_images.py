@@ -12,8 +12,8 @@ import pytest
 from PIL import Image, TiffImagePlugin
 
 import clipnb
-from clipnb import images
-from clipnb.images import IMAGE_EXTENSIONS, folder_note, gather_images, is_image_name, open_image
+from clipnb.data import images
+from clipnb.data.images import IMAGE_EXTENSIONS, folder_note, gather_images, is_image_name, open_image
 
 from hostile_images import displayed, encoded, stored_marker_image, with_orientation
 

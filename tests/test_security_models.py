@@ -15,9 +15,9 @@ import torch
 from PIL import Image
 
 import clipnb
-from clipnb import model_files
+from clipnb.models import files as model_files
 from clipnb.cli import main as cli_main
-from clipnb.models import ModelError, file_sha256, resolve_device
+from clipnb.models.loading import ModelError, file_sha256, resolve_device
 
 from conftest import save_state_dict, tiny_clip
 from family_models import save_hf_clip_model, save_open_clip_model
@@ -144,7 +144,7 @@ def open_clip_folder_asking_for_code(folder: Path, where: str) -> Path:
 
 @pytest.fixture()
 def open_clip_reads_nothing(monkeypatch):
-    from clipnb.families.openclip import import_open_clip
+    from clipnb.models.families.openclip import import_open_clip
 
     open_clip = import_open_clip()
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 import clipnb
 from clipnb.cli import main
-from clipnb.export import ExportError, check_output_file, neutralise_formulas, save_figure, write_csv
+from clipnb.report.export import ExportError, check_output_file, neutralise_formulas, save_figure, write_csv
 
 from conftest import ROOT
 
@@ -67,7 +67,7 @@ def test_there_is_one_csv_writer_in_the_package():
     """Every CSV goes through export.write_csv, so no writer can skip the neutralising."""
     writers = [str(path.relative_to(ROOT)) for path in (ROOT / "clipnb").rglob("*.py")
                if re.search(r"\.to_csv\(", path.read_text(encoding="utf-8"))]
-    assert writers == ["clipnb/export.py"]
+    assert writers == ["clipnb/report/export.py"]
 
 
 def test_classify_duplicates_and_search_csvs_are_neutralised_unless_raw(demo, tmp_path, monkeypatch, capsys):
@@ -216,7 +216,7 @@ def test_every_output_is_checked_before_any_work(command, where, tmp_path, capsy
 
 
 def test_a_new_output_folder_is_made_and_an_existing_one_reused(tmp_path):
-    from clipnb.export import check_output_folder
+    from clipnb.report.export import check_output_folder
 
     assert check_output_folder(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
     assert not (tmp_path / "new").exists()  # checked, not made: the writers make it when they write

@@ -9,9 +9,9 @@ import pytest
 
 from conftest import run_python
 
-import clipnb.models
-from clipnb.cache import CacheWarning, EmbeddingCache
-from clipnb.models import file_sha256, sha256_store, weights_sha256
+import clipnb.models.loading
+from clipnb.data.cache import CacheWarning, EmbeddingCache
+from clipnb.models.loading import file_sha256, sha256_store, weights_sha256
 
 HEAVY = ("torch", "transformers", "dask", "open_clip", "pandas", "numpy", "scipy", "torchvision", "clip")
 
@@ -39,16 +39,16 @@ def test_help_imports_no_heavy_library():
 def test_a_name_of_the_package_imports_its_module_on_first_use():
     import clipnb
 
-    assert clipnb.load_model is clipnb.models.load_model
+    assert clipnb.load_model is clipnb.models.loading.load_model
     from clipnb import classify, embedding_map
 
-    import clipnb.classify as _  # noqa: F401 (a submodule named like a function keeps the function's name)
+    import clipnb.zeroshot.results as _  # noqa: F401 (a submodule named like a function keeps the function's name)
     assert callable(classify) and clipnb.classify is classify and clipnb.embedding_map is embedding_map
     assert set(clipnb.__all__) <= set(dir(clipnb))
     with pytest.raises(AttributeError, match="no_such_name"):
         clipnb.no_such_name
     # a submodule is there after `import clipnb` alone, as when the package imported every module itself
-    out = run_python("import clipnb; print(clipnb.memory.release_freed_memory.__name__, clipnb.images.MAX_FILE_BYTES > 0)")
+    out = run_python("import clipnb; print(clipnb.models.memory.release_freed_memory.__name__, clipnb.data.images.MAX_FILE_BYTES > 0)")
     assert out.returncode == 0 and out.stdout.split() == ["release_freed_memory", "True"], out.stderr
 
 
@@ -60,22 +60,22 @@ def counted_hashing(monkeypatch):
     def counting(path, *args, **kwargs):
         read.append(os.path.basename(path))
         return file_sha256(path, *args, **kwargs)
-    monkeypatch.setattr(clipnb.models, "file_sha256", counting)
+    monkeypatch.setattr(clipnb.models.loading, "file_sha256", counting)
     return read
 
 
 def test_an_unchanged_weights_file_is_hashed_once(tiny_checkpoint, tmp_path, counted_hashing):
     weights = shutil.copy(tiny_checkpoint, tmp_path / "weights.pt")
     cache = EmbeddingCache(tmp_path / "cache")
-    first = clipnb.models.load_model(weights, device="cpu", cache=cache)
+    first = clipnb.models.loading.load_model(weights, device="cpu", cache=cache)
     assert counted_hashing == ["weights.pt"] and first.fingerprint == file_sha256(weights)
-    again = clipnb.models.load_model(weights, device="cpu", cache=cache)
+    again = clipnb.models.loading.load_model(weights, device="cpu", cache=cache)
     assert counted_hashing == ["weights.pt"] and again.fingerprint == first.fingerprint
     # the store lives in the cache folder: a new process (a new cache object) finds it too
-    assert clipnb.models.load_model(weights, device="cpu", cache=EmbeddingCache(tmp_path / "cache")).fingerprint \
+    assert clipnb.models.loading.load_model(weights, device="cpu", cache=EmbeddingCache(tmp_path / "cache")).fingerprint \
         == first.fingerprint and counted_hashing == ["weights.pt"]
     # without a store, every load hashes
-    clipnb.models.load_model(weights, device="cpu", cache=None)
+    clipnb.models.loading.load_model(weights, device="cpu", cache=None)
     assert counted_hashing == ["weights.pt"] * 2
 
 
@@ -135,7 +135,7 @@ def test_counting_a_prompts_tokens_builds_no_second_tokenizer(tiny_model, monkey
     tokenizer for each model cost 0.15 s of every run)."""
     from clip import simple_tokenizer
 
-    from clipnb.families.openai import OpenAITokenizer
+    from clipnb.models.families.openai import OpenAITokenizer
 
     built = []
     original = simple_tokenizer.SimpleTokenizer.__init__
@@ -152,7 +152,7 @@ def test_the_torchscript_check_reads_an_unchanged_archives_sha256_from_the_store
     tag downloads such archives): during a load, an unchanged archive's SHA-256 comes from the store."""
     import torch
 
-    from clipnb import model_files
+    from clipnb.models import files as model_files
 
     path = tmp_path / "ViT-B-32.pt"
     with warnings.catch_warnings():

@@ -1,4 +1,4 @@
-"""clipnb.summary: the statistics of a run, per class and per ratio type."""
+"""clipnb.tasks.summary: the statistics of a run, per class and per ratio type."""
 import pytest
 
 import clipnb

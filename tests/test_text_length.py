@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import clipnb
-from clipnb import scoring
-from clipnb.families import huggingface
+from clipnb.zeroshot import scoring
+from clipnb.models.families import huggingface
 from family_models import (save_cn_clip_checkpoint, save_hf_chinese_clip_model, save_hf_clip_model,
                            save_hf_siglip_model, save_open_clip_model, save_open_clip_siglip_model)
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from clipnb.vector_index import TARGET_RECALL, VectorIndex, cells_for
+from clipnb.embed.vector_index import TARGET_RECALL, VectorIndex, cells_for
 
 
 def clustered(n: int, d: int, stream: int, centres: int = 200) -> np.ndarray:
@@ -143,7 +143,7 @@ def test_tune_nprobe_on_given_queries(data, queries):
 
 
 def test_neighbour_graph_is_every_rows_nearest_others_with_copies_kept():
-    from clipnb.vector_index import neighbour_graph
+    from clipnb.embed.vector_index import neighbour_graph
 
     x = np.random.default_rng(3).normal(size=(300, 16)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)

@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from clipnb import video
+from clipnb.tasks import video
 from clipnb.cli import main
-from clipnb.scoring import build_head
+from clipnb.zeroshot.scoring import build_head
 from clipnb.demo import shapes_video, write_video
-from clipnb.video import VideoError, classify_video, embed_video, sample_frames, segments
+from clipnb.tasks.video import VideoError, classify_video, embed_video, sample_frames, segments
 
 
 CLASSES = ["red circle", "blue star", "green square", "yellow hexagon", "white cross", "black triangle"]

@@ -7,8 +7,8 @@ import torch
 
 from clipnb.cli import main
 from clipnb.demo import shapes_video
-from clipnb.scoring import ZeroShotHead
-from clipnb.video import VideoFrames, VideoResult, classify_video, sampled_until, segments
+from clipnb.zeroshot.scoring import ZeroShotHead
+from clipnb.tasks.video import VideoFrames, VideoResult, classify_video, sampled_until, segments
 
 CLASSES = ["red circle", "blue star", "green square", "green star"]
 

@@ -1,4 +1,4 @@
-"""clipnb.widgets.ClassifierPanel driven from Python: set a control's value, check the results, the table,
+"""clipnb.ui.panel.ClassifierPanel driven from Python: set a control's value, check the results, the table,
 the charts and the status line; no image is ever encoded twice. Callbacks from another thread, exceptions in
 callbacks, typing and Enter are covered here too (tests/test_browser.py does the same in a real browser)."""
 import json
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from clipnb.schema import prob_column
-from clipnb.prompts import TEMPLATE_SETS
-from clipnb.widgets import ClassifierPanel, export_folder, image_table, split_class_names
+from clipnb.zeroshot.schema import prob_column
+from clipnb.zeroshot.prompts import TEMPLATE_SETS
+from clipnb.ui.panel import ClassifierPanel, export_folder, image_table, split_class_names
 
 COLOURS = {"red": (230, 20, 20), "blue": (20, 40, 230), "green": (30, 190, 40), "white": (250, 250, 250),
            "black": (5, 5, 5)}
@@ -242,7 +242,7 @@ def test_an_exception_in_a_callback_is_shown_not_lost(panel, monkeypatch, caplog
     def broken(*args, **kwargs):
         raise RuntimeError("the disk is on fire")
 
-    monkeypatch.setattr("clipnb.widgets.results_table", broken)
+    monkeypatch.setattr("clipnb.ui.panel.results_table", broken)
     panel.ensemble.value = "score"  # a widget callback: it must not raise into ipywidgets
     assert "switching the ensembling failed: RuntimeError: the disk is on fire" in panel.error
     assert "still showing 3 classes × 3 templates, embedding ensembling" in panel.error

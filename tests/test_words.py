@@ -4,7 +4,10 @@ Chinese chart titles and labels drawn with glyphs and without font warnings, and
 import pandas as pd
 import pytest
 
-from clipnb import export, plotting, summary, words
+from clipnb import words
+from clipnb.report import export
+from clipnb.report.plots import base as plotting
+from clipnb.tasks import summary
 from conftest import run_python
 from test_plotting import known_results
 
@@ -35,7 +38,7 @@ def test_every_word_has_every_language():
 
 
 def test_ratio_types_of_the_catalogue_are_those_of_the_table_and_the_article():
-    from clipnb.images import OTHER_RATIO, RATIO_TYPES
+    from clipnb.data.images import OTHER_RATIO, RATIO_TYPES
 
     english = list(RATIO_TYPES.values()) + [OTHER_RATIO]
     assert [words.ratio_type_name(name, "zh") for name in english] == ARTICLE_RATIO_TYPES

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from .measure import EXACT_TOLERANCE, EXACT_TOLERANCE_FP16, run_benchmark, seed_loop
 from .photos import make_photos, vit_b32_checkpoint
-from .report import format_report
+from .tables import format_report
 
 __all__ = ["EXACT_TOLERANCE", "EXACT_TOLERANCE_FP16", "build_parser", "format_report", "main", "make_photos",
            "run_benchmark", "seed_loop", "vit_b32_checkpoint"]
@@ -72,8 +72,8 @@ def main(argv=None) -> int:
     if args.dask_workers is not None and args.dask_workers < 1:  # 0 would silently time no cluster
         print(f"clipnb.bench: error: --dask-workers must be at least 1, not {args.dask_workers}", file=sys.stderr)
         return 2
-    from ..images import FolderError
-    from ..models import ModelError
+    from ..data.images import FolderError
+    from ..models.loading import ModelError
 
     try:
         result = run_benchmark(args.n, args.large_only, args.device, args.photos, args.seed_n, args.batch_size,

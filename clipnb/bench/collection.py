@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 
 from ..demo.data import COPY_EDITS, plant_copies, shapes_folder
-from ..embedding import embed_images
-from ..labels import labels_from_folders
-from ..models import load_model
-from .vector_index import clip_like
+from ..embed.pipeline import embed_images
+from ..data.labels import labels_from_folders
+from ..models.loading import load_model
+from .index_speed import clip_like
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_PAIRS = {"cat": ["cat.jpg", "cat2.jpg"], "dog": ["dog.png", "dog2.jpg"]}  # in test_images/
@@ -85,7 +85,7 @@ def threshold_report(pairs: pd.DataFrame) -> tuple[str, float | None]:
         ["count", "min", "5%", "50%", "max"]]
     real = pairs["subject"].str.startswith("shape: ")
     lines = [spread.to_string(float_format=lambda v: f"{v:.4f}")]
-    from ..duplicates import DEFAULT_THRESHOLD
+    from ..tasks.duplicates import DEFAULT_THRESHOLD
 
     is_copy = pairs["kind"].str.startswith("copy")
     found = pairs[is_copy].groupby("kind")["similarity"].apply(lambda s: f"{(s >= DEFAULT_THRESHOLD).sum()} of {len(s)}")
@@ -126,7 +126,7 @@ def write_cache(vectors: np.ndarray, directory: Path) -> list[str]:
     """The vectors as a model's cached image embeddings (content keys made up); returns the keys."""
     import torch
 
-    from ..cache import EmbeddingCache
+    from ..data.cache import EmbeddingCache
 
     cache = EmbeddingCache(directory)
     keys = [f"{i:064x}" for i in range(len(vectors))]
@@ -139,9 +139,9 @@ def timed_run(directory: Path, n: int) -> dict:
     """Read n cached embeddings, find near-duplicates and make the map, timing each step (seconds)."""
     times = {}
     start = time.perf_counter()
-    from ..cache import EmbeddingCache
-    from ..duplicates import DEFAULT_THRESHOLD, duplicate_groups
-    from ..embedding_map import find_clusters, layout
+    from ..data.cache import EmbeddingCache
+    from ..tasks.duplicates import DEFAULT_THRESHOLD, duplicate_groups
+    from ..tasks.collection_map import find_clusters, layout
 
     times["imports"] = time.perf_counter() - start
     step = time.perf_counter()

@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .. import embedding
-from ..images import find_images, fit_for_model
-from ..families.openclip import RANDOM  # the --pretrained value that asks for random weights
+from ..embed import pipeline as embedding
+from ..data.images import find_images, fit_for_model
+from ..models.families.openclip import RANDOM  # the --pretrained value that asks for random weights
 from .photos import make_photos, photo_plan, random_open_clip_folder, vit_b32_checkpoint
 
 COLD_CLASSES = ["cat", "dog", "car", "tree", "book"]
@@ -85,7 +85,7 @@ def parts_alone(model, paths, cache) -> embedding.StageTimes:
     hashing, decoding and preprocessing each photo, stacking them into one batch of len(paths), encoding
     that batch and writing it to `cache`. Their sum per photo is what a photo costs a core when nothing else
     runs, so cores / that sum is the budget the cold run is measured against."""
-    from ..models import file_sha256
+    from ..models.loading import file_sha256
 
     times = embedding.StageTimes()
     draft_size = embedding.DRAFT_FACTOR * model.input_resolution
@@ -216,7 +216,7 @@ def timed(results: dict, name: str):
 
     Memory that earlier blocks freed is handed back first (glibc keeps it otherwise), so that each
     measurement holds what it needs itself, as in a process of its own, not what the others left."""
-    from ..models import release_freed_memory
+    from ..models.loading import release_freed_memory
 
     entry = results[name]
     release_freed_memory()
@@ -257,9 +257,9 @@ def _load_average() -> list[float] | None:
 def classify_steps(model, folder, classes, cache, batch_size, workers, progress, exact=False):
     """What clipnb.classify does once its inputs are checked (gather, embed, build the head, tabulate),
     returning the embeddings too so that the benchmark can compare them."""
-    from ..classify import results_table
-    from ..images import gather_images
-    from ..scoring import build_head
+    from ..zeroshot.results import results_table
+    from ..data.images import gather_images
+    from ..zeroshot.scoring import build_head
 
     items = gather_images(folder)
     head = build_head(model, classes, TEMPLATES, cache=cache)
@@ -297,7 +297,7 @@ def where_the_time_went(cold_parts, alone: embedding.StageTimes, alone_photos: i
 
 def _started_cluster(model, workers: int, photo):
     """A LocalCluster of `workers` processes whose workers have loaded the model and embedded one photo."""
-    from ..cluster import local_cluster
+    from ..embed.dask import local_cluster
 
     client = local_cluster(workers)
     embedding.embed_images(model, [photo], scheduler=client, progress=False)
@@ -308,7 +308,7 @@ def benchmark_model(spec: str | None, pretrained: str | None, folder: Path, devi
     """The model to time: openai-clip's ViT-B/32 with random weights when no spec is given; an open_clip
     architecture with random weights for pretrained="random" (written as an open_clip folder first, as a
     user's would be); otherwise whatever load_model makes of the spec."""
-    from ..models import load_model, parse_spec
+    from ..models.loading import load_model, parse_spec
 
     if spec is None:
         return load_model(vit_b32_checkpoint(folder / "vit-b32-random.pt"), device=device)
@@ -331,10 +331,10 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
     `model` and `pretrained`: which model to time (see `benchmark_model`; default a random ViT-B/32).
     `dask_workers`: also run (f), the cold run on a LocalCluster of that many worker processes, in the same
     rounds (the cluster's start and the workers' model loading are not timed, as (b)'s loading is not)."""
-    from ..cache import EmbeddingCache
-    from ..classify import results_table
-    from ..models import resolve_device
-    from ..scoring import build_head
+    from ..data.cache import EmbeddingCache
+    from ..zeroshot.results import results_table
+    from ..models.loading import resolve_device
+    from ..zeroshot.scoring import build_head
 
     spec = model
     resolve_device(device)  # a missing GPU is said before any photo is made
@@ -431,7 +431,7 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
         result["draft"] = draft_differences(model, paths[:draft_n], draft_factors, progress=progress)
         cache.close()
         if client is not None:
-            from ..cluster import close
+            from ..embed.dask import close
 
             close(client)
 

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageChops
 
-from .. import embedding
-from ..images import find_images
+from ..embed import pipeline as embedding
+from ..data.images import find_images
 
 LARGE = (4000, 3000)  # 12 MP, a phone's main camera
 SMALL = (1632, 1224)  # 2 MP, a messaging app's copy
@@ -105,7 +105,7 @@ def make_photos(folder: str | os.PathLike, n: int, large_only: bool = False, pro
 
 def vit_b32_checkpoint(path: str | os.PathLike, seed: int = 0) -> Path:
     """A state dict of openai-clip's ViT-B/32 architecture with random weights (fp16, as released)."""
-    from ..families.openai import import_clip
+    from ..models.families.openai import import_clip
 
     path = Path(path)
     if path.is_file():
@@ -173,7 +173,7 @@ def random_open_clip_folder(arch: str, folder: str | os.PathLike, seed: int = 0)
         T5TokenizerFast(vocab_file=str(spiece), extra_ids=0, legacy=False,
                         model_max_length=config["text_cfg"].get("context_length", 64)).save_pretrained(folder)
     torch.manual_seed(seed)
-    from ..families.hub import quiet_logging
+    from ..models.families.hub import quiet_logging
 
     with quiet_logging():  # "no pretrained weights loaded": that is the point
         model = open_clip.create_model(arch, pretrained=None, pretrained_text=False,

@@ -2,7 +2,7 @@
 demo CLIP model on them.
 
 - `clipnb.demo.shapes`: draws the world (images, captions, labelled folders); its words (colours, shapes,
-  classes) are `clipnb.shapes`, which is all the demo model needs at run time.
+  classes) are `clipnb.models.demo_vocabulary`, which is all the demo model needs at run time.
 - `clipnb.demo.data`: `shapes_folder` (a labelled folder of shapes), `blurred_shapes_folder` (hard ones, for
   calibration), `example_collection` and `plant_copies` (planted near-duplicates), `shapes_video` and
   `write_video`.

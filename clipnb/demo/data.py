@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..export import atomic_path
-from ..video import VideoError, _av
+from ..report.export import atomic_path
+from ..tasks.video import VideoError, _av
 from . import shapes
 
 
@@ -51,7 +51,7 @@ def blurred_shapes_folder(root: str | os.PathLike, per_class: int = 4, classes: 
                           seed: int = 11, blur: float = 1 / 12) -> Path:
     """A labelled folder, root/<colour shape>/<i>.png, of shapes blurred until barely recognisable (a Gaussian
     blur of radius `blur` x the shorter side): hard images on which the demo model is right less often than it
-    is sure, the example of calibration (`clipnb.calibration`). Written once; files already there are kept."""
+    is sure, the example of calibration (`clipnb.zeroshot.calibration`). Written once; files already there are kept."""
     from PIL import ImageFilter
 
     root = Path(root)

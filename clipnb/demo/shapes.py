@@ -1,6 +1,6 @@
 """A generated world of coloured shapes, used to train and test clipnb's demo CLIP model.
 
-The words (colours, shapes, classes, held-out combinations) are defined in `clipnb.shapes` and
+The words (colours, shapes, classes, held-out combinations) are defined in `clipnb.models.demo_vocabulary` and
 re-exported here; this module draws the world.
 
 Pure generator: numpy and Pillow only, no torch. Every function that draws takes a seeded
@@ -15,7 +15,7 @@ Pure generator: numpy and Pillow only, no torch. Every function that draws takes
   backgrounds) that training never uses, to check that the model did not learn one renderer.
 - ``caption(info, rng)``: a caption that describes the image (shape and colour always, sometimes size,
   position, background, blur...), in many phrasings; ``lang="zh"``: the same kinds of caption in Chinese
-  ("一张红色圆形的照片", "红色圆形", "圆形", "红色的形状", ...), with the words of ``clipnb.shapes.CHINESE``.
+  ("一张红色圆形的照片", "红色圆形", "圆形", "红色的形状", ...), with the words of ``clipnb.models.demo_vocabulary.CHINESE``.
 - ``sample(rng, classes)``: a random class, its image and a caption.
 - ``write_folder(root, ...)``: a labelled folder ``root/<class name>/<i>.png`` of generated images.
 """
@@ -31,7 +31,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ..shapes import (  # noqa: F401 (the words of the world, re-exported: demo.shapes.CLASSES is shapes.CLASSES)
+from ..models.demo_vocabulary import (  # noqa: F401 (the words of the world, re-exported: demo.shapes.CLASSES is shapes.CLASSES)
     ALL_COLOURS, ALL_SHAPES, CHINESE, CLASSES, CLASSES_ZH, COLOURS, EXTRA, EXTRA_COLOURS, EXTRA_SHAPES, HELD_OUT,
     HELD_OUT_ZH, SEEN, SEEN_ZH, SHAPES, STYLES, split, split_chinese, to_chinese, to_english,
 )
@@ -526,7 +526,7 @@ _ZH_POSITIONS = {
 def caption_zh(info: dict, rng: np.random.Generator, partial: float = 0.3) -> str:
     """A Chinese caption for an image drawn by :func:`draw`: the kinds of :func:`caption` (colour and shape
     in several phrasings, sometimes size, position, background; or, with probability ``partial``, only the
-    shape or only the colour), with the Chinese words of ``clipnb.shapes.CHINESE``. A class is written
+    shape or only the colour), with the Chinese words of ``clipnb.models.demo_vocabulary.CHINESE``. A class is written
     colour + shape with no space ("红色圆形"). The extra colours and shapes have no Chinese word: an image
     with one is captioned by its class word alone ("星形" for a cyan star, "红色的形状" for a red heart), or
     in English when it has neither (a cyan heart)."""

@@ -1,0 +1,163 @@
+"""The embedding map as a report figure: one dot per image, coloured by prediction, true class or cluster.
+
+Like clipnb.report.plots.base's figures, drawn outside pyplot and returned; `plotting.export_figure` writes it as PNG,
+SVG and PDF. A class has the colour `colours.class_palette` gives it in every other chart; images with no
+value (no true class, no cluster) are grey and drawn underneath. With more than MAP_COLOURED classes, only the
+most frequent ones keep their colours and the rest are one grey "other" (the legend says how many classes). Dots shrink and fade as images grow many,
+and are rasterised inside SVG and PDF beyond a few thousand, so a map of 10,000 images stays readable and small.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patheffects import withStroke
+
+from ...zeroshot import schema
+from ...tasks.collection_map import NO_CLUSTER, check_colouring, map_note
+from ...zeroshot.outliers import UNKNOWN
+from ..colours import NO_CLASS_COLOUR, class_palette, edge_colour
+from .base import SMALL_TEXT, fit_cjk_text, new_figure, use_cjk_font
+from ...words import check_lang
+
+MAX_LEGEND = 60  # legend entries at most (the most frequent); the rest are counted under it
+MAP_COLOURED = 20  # classes a map tells apart by colour (the most frequent): beyond that colours would repeat
+LEGEND_ROWS = 24  # entries per legend column
+RASTER_FROM = 3000  # dots from which they are drawn as an image inside SVG and PDF
+
+# the few words of the map, in the languages of clipnb.words
+MAP_WORDS = {
+    "title": {"en": "Embedding map: {count} images, coloured by {colour}", "zh": "嵌入分布图: {count}张图像, 按{colour}着色"},
+    "prediction": {"en": "prediction", "zh": "预测类别"},
+    "truth": {"en": "true class", "zh": "真实类别"},
+    "cluster": {"en": "cluster", "zh": "聚类"},
+    "cluster_name": {"en": "cluster {number}", "zh": "聚类 {number}"},
+    "none.prediction": {"en": "unreadable", "zh": "无法读取"},
+    "none.truth": {"en": "no true class", "zh": "无真实类别"},
+    "none.cluster": {"en": "no cluster", "zh": "无聚类"},
+    "more": {"en": "+{count} more", "zh": "另有{count}项"},
+    "other": {"en": "other {count} classes (grey)", "zh": "其余{count}个类别 (灰色)"},
+}
+
+
+def map_word(key: str, lang: str = "en", **fields) -> str:
+    return MAP_WORDS[key][check_lang(lang)].format(**fields)
+
+
+def map_colours(table: pd.DataFrame, colour: str, palette: Mapping | None = None, lang: str = "en"
+                ) -> tuple[list[str], dict[str, tuple]]:
+    """Each image's label for `colour` ("prediction", "truth", "cluster") and the colour of each label, in
+    legend order (the table's class order, or cluster numbers), the grey label of no value last. Coloured by class, with
+    more than MAP_COLOURED classes on the map, the most frequent MAP_COLOURED keep their colours and the other
+    classes' images are labelled "other N classes" in grey; "unknown" stays grey."""
+    check_colouring(table, colour)
+    missing = map_word(f"none.{colour}", lang)
+    if colour == "cluster":
+        numbers = sorted(set(int(c) for c in table["cluster"]) - {NO_CLUSTER})
+        names = [map_word("cluster_name", lang, number=n) for n in numbers]
+        by_number = dict(zip(numbers, names))
+        labels = [by_number.get(int(c), missing) for c in table["cluster"]]
+        colours = dict(palette) if palette is not None else class_palette(names)
+    else:
+        values = table[colour].tolist()
+        present = {v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))}
+        classes = schema.classes(table) if "classes" in table.attrs else []
+        extra = sorted(str(v) for v in present if v not in classes)
+        everything = classes + extra
+        names = [c for c in everything if c in present or str(c) in extra]
+        labels = [str(v) if v in present else missing for v in values]
+        colours = dict(class_palette(everything)) if palette is None else dict(palette)
+        if UNKNOWN in extra:  # images that fit no class are grey, as in the dashboards
+            colours[UNKNOWN] = to_rgb(NO_CLASS_COLOUR)
+        shown = [n for n in names if n != UNKNOWN]
+        if len(shown) > MAP_COLOURED:
+            counts = pd.Series(labels).value_counts()
+            top = set(sorted(shown, key=lambda n: -counts[str(n)])[:MAP_COLOURED])  # stable: ties in class order
+            other = map_word("other", lang, count=len(shown) - MAP_COLOURED)
+            labels = [label if label in top or label in (UNKNOWN, missing) else other for label in labels]
+            names = [n for n in names if n in top or n == UNKNOWN] + [other]
+            colours[other] = to_rgb(NO_CLASS_COLOUR)
+    order = {name: tuple(to_rgb(colours.get(name, NO_CLASS_COLOUR))) for name in names}
+    if missing in labels:
+        order[missing] = to_rgb(NO_CLASS_COLOUR)
+    return labels, order
+
+
+def dot_style(count: int) -> dict:
+    """Dot size (points²) and opacity for a map of `count` images: large and solid for a few, small and faint
+    for thousands, so that dense groups still show their colour."""
+    return {"s": float(np.clip(600 / math.sqrt(max(count, 1)), 4, 40)), "alpha": 0.9 if count <= 1000 else 0.55}
+
+
+def map_axes(table: pd.DataFrame, colour: str = "prediction", ax: Axes | None = None, *,
+             palette: Mapping | None = None, lang: str = "en") -> Axes:
+    """The map's dots on `ax` (a new figure's when None), coloured by `colour`, with a legend outside on the
+    right (the MAX_LEGEND most frequent labels) and, coloured by cluster, each cluster's number at its centre."""
+    labels, colours = map_colours(table, colour, palette, lang)
+    if ax is None:  # room on the right for the legend's columns
+        columns = math.ceil(min(len(colours), MAX_LEGEND + 1) / LEGEND_ROWS)
+        ax = new_figure(5 + 2.3 * columns, 5.5).subplots()
+    use_cjk_font(list(colours))
+    labels = np.asarray(labels, dtype=object)
+    x, y = table["x"].to_numpy(float), table["y"].to_numpy(float)
+    style = dot_style(len(table)) | {"linewidths": 0, "rasterized": len(table) >= RASTER_FROM}
+    grey = to_rgb(NO_CLASS_COLOUR)
+    drawn = sorted(colours, key=lambda name: colours[name] != grey)  # grey first, underneath the others
+    for name in drawn:
+        chosen = labels == name
+        if chosen.any():
+            edge = edge_colour(colours[name])  # a white dot needs a rim on the white page
+            ax.scatter(x[chosen], y[chosen], color=colours[name],
+                       **style | ({"edgecolors": edge, "linewidths": 0.5} if edge else {}))
+    if colour == "cluster":
+        missing = map_word(f"none.{colour}", lang)
+        for name in colours:
+            chosen = labels == name
+            if name != missing and chosen.any():
+                ax.annotate(name.split()[-1], (np.median(x[chosen]), np.median(y[chosen])), xytext=(0, 5),
+                            textcoords="offset points", ha="center", va="bottom", fontsize=SMALL_TEXT,
+                            fontweight="bold", color="#222222", path_effects=[withStroke(linewidth=2.5,
+                                                                                         foreground="white")])
+    counts = pd.Series(labels).value_counts()
+    shown = [n for n in colours if n in counts.index]
+    if len(shown) > MAX_LEGEND:
+        kept = set(counts.index[:MAX_LEGEND])
+        shown = [n for n in shown if n in kept]
+    handles = [Line2D([], [], marker="o", linestyle="", markersize=6, color=colours[n],
+                      markeredgecolor=edge_colour(colours[n], colours[n]), markeredgewidth=0.5,
+                      label=f"{n} ({counts[n]})") for n in shown]
+    if len(counts) > len(shown):
+        handles.append(Line2D([], [], linestyle="", label=map_word("more", lang, count=len(counts) - len(shown))))
+    ax.legend(handles=handles, title=map_word(colour, lang), loc="upper left", bbox_to_anchor=(1.01, 1),
+              borderaxespad=0, fontsize=SMALL_TEXT, title_fontsize=SMALL_TEXT + 1, frameon=False,
+              ncols=max(1, math.ceil(len(handles) / LEGEND_ROWS)), handletextpad=0.2, columnspacing=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("UMAP 1", fontsize=SMALL_TEXT)
+    ax.set_ylabel("UMAP 2", fontsize=SMALL_TEXT)
+    ax.set_aspect("equal", adjustable="datalim")
+    for spine in ax.spines.values():
+        spine.set_color("#bbbbbb")
+    return ax
+
+
+def map_figure(table: pd.DataFrame, colour: str = "prediction", ax: Axes | None = None, *,
+               palette: Mapping | None = None, title: str | None = None, lang: str = "en") -> Figure:
+    """The embedding map (`embedding_map`) as a figure for a report: the dots coloured by `colour`
+    ("prediction", "truth" or "cluster"), a legend, and a title saying how many images (default) with the
+    map's note (unreadable images left out, a small collection) under it. Drawn on `ax` when given."""
+    check_lang(lang)
+    ax = map_axes(table, colour, ax, palette=palette, lang=lang)
+    if title is None:
+        title = map_word("title", lang, count=len(table), colour=map_word(colour, lang))
+        note = map_note(table, lang)
+        title += f"\n{note}" if note else ""
+    if title:
+        ax.set_title(title, fontsize=SMALL_TEXT + 2, loc="left")
+    return fit_cjk_text(ax.figure)

@@ -1,0 +1,75 @@
+"""Charts of a video's classification: per-frame class probabilities over time, under a strip of frames.
+
+Axes-level functions take data and an optional `ax`, draw on it and return it; `video_figure` composes
+them into one `Figure` (outside pyplot). Save it with `export.save_figure`.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patheffects import Normal, Stroke
+
+from ...zeroshot import schema
+from ..colours import class_palette, edge_colour
+from .base import SMALL_TEXT, fit_cjk_text, image_axes, new_axes, new_figure
+from ...words import check_lang, word
+
+if TYPE_CHECKING:
+    from ...tasks.video import VideoFrames
+
+
+def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None = None, top: int = 5,
+                         ax: Axes | None = None, palette: Mapping[str, tuple] | None = None,
+                         lang: str = "en") -> Axes:
+    """Per-frame class probabilities over time; by default the `top` classes by their highest probability.
+
+    Each class's line has its colour in every other chart (`colours.class_palette` of all the timeline's
+    classes, unless a `palette` is given); a white line is outlined. `lang`: the axes' words.
+    """
+    check_lang(lang)
+    ax = new_axes(ax, (8, 3.5))
+    probabilities = schema.probabilities(timeline)
+    if classes is None:
+        chosen = list(probabilities.max().sort_values(ascending=False, kind="stable").index[:top])
+    else:
+        chosen = list(classes)
+    palette = palette or class_palette(list(probabilities.columns))
+    for name in chosen:
+        colour = palette.get(name)
+        edge = edge_colour(colour) if colour is not None else None
+        ax.plot(timeline["time"], probabilities[name], marker=".", label=name, color=colour,
+                markeredgecolor=edge or colour,
+                path_effects=[Stroke(linewidth=2.6, foreground=edge), Normal()] if edge else None)
+    ax.set_xlabel(word("axis.time", lang))
+    ax.set_ylabel(word("axis.probability", lang))
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=SMALL_TEXT, frameon=False)
+    return fit_cjk_text(ax)
+
+
+def video_figure(frames: VideoFrames, timeline: pd.DataFrame, thumbnails: int = 8, top: int = 5, title: str = "",
+                 lang: str = "en") -> Figure:
+    """A strip of sampled frames (with their time and prediction) above the probability timeline; `lang`: its
+    words ("en", "zh")."""
+    check_lang(lang)
+    count = min(thumbnails, len(timeline))
+    shown = np.unique(np.linspace(0, len(timeline) - 1, count).round().astype(int)) if count else []
+    columns = max(1, len(shown))
+    figure = new_figure(max(8, 1.5 * columns), 5.5)
+    grid = figure.add_gridspec(2, columns, height_ratios=[1, 2.2])
+    pictures = getattr(frames, "thumbnails", None) or []
+    for slot, index in enumerate(shown):
+        ax = figure.add_subplot(grid[0, slot])
+        ax.set_axis_off()
+        if index < len(pictures):
+            image_axes(pictures[index], ax, lang=lang,
+                       title=word("caption.frame", lang, time=timeline["time"].iloc[index],
+                                  prediction=timeline["prediction"].iloc[index]))
+    probability_timeline(timeline, top=top, ax=figure.add_subplot(grid[1, :]), lang=lang)
+    if title:
+        figure.suptitle(title)
+    return fit_cjk_text(figure)

@@ -1,0 +1,453 @@
+"""Zero-shot classification of a video: sample frames with PyAV, embed them, classify every frame, and call
+the video the class that won the most sampled frames (a per-frame timeline of class probabilities shows
+where each class is seen; the mean frame embedding's class, 视频分类 as the features averaged, is kept beside).
+
+Decoding is the edge: `sample_frames` yields (frame number, time, picture) for every n seconds or every
+n frames, skipping damaged packets instead of stopping, and seeking instead of decoding everything when the
+samples are far apart. Frames are scaled down by FFmpeg as they are decoded and embedded in chunks, so a long
+video never sits in memory. `classify_video` is pure: frame embeddings and a zero-shot head in, tables out.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from ..embed.pipeline import embed_images, progress_bar
+from ..data.images import THUMBNAIL_SIDE
+from ..models.loading import ClipModel
+from ..zeroshot.schema import prob_columns
+from ..zeroshot.scoring import ZeroShotHead
+from ..words import word
+
+SEEK_AFTER_SECONDS = 5.0  # samples further apart than this are reached by seeking, not by decoding every frame
+THUMBNAIL_SIZE = THUMBNAIL_SIDE
+CHUNK = 128  # frames embedded per call, bounding memory
+
+
+class VideoError(ValueError):
+    """A video that cannot be used: the message names the file and says what to do."""
+
+
+def _av():
+    try:
+        import av
+    except ImportError:  # pragma: no cover - av is a dependency
+        raise VideoError("reading videos needs PyAV: pip install av") from None
+    return av
+
+
+@dataclass
+class SampledFrame:
+    """One decoded frame and where it sits in the video."""
+    index: int  # frame number from the start (estimated from the time when seeking)
+    time: float  # seconds from the start of the stream
+    image: Image.Image
+
+
+def video_info(path: str | os.PathLike) -> dict:
+    """Duration, frame rate, size, codec and frame count of a video's first video stream (from its header).
+
+    Returns:
+        A dict (duration and fps are None when the header does not say). Raises VideoError when the file is
+        missing or is not a readable video.
+    """
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        return _info(container, stream)
+
+
+def _open(path):
+    av = _av()
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"video {path} does not exist")
+    if path.is_dir():
+        raise VideoError(f"{path} is a folder; give a video file")
+    if not path.is_file():  # FFmpeg would wait forever on a FIFO, or read a device without end
+        raise VideoError(f"{path} is not a regular file (a named pipe, device or socket); give a video file, or "
+                         "save the stream to a file first")
+    try:
+        return av.open(str(path), "r")
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{path} is not a video PyAV can read ({_reason(exc)}): it may be damaged or cut "
+                         "short; if it plays elsewhere, convert it with ffmpeg (for example to MP4, H.264)") from None
+
+
+def _reason(exc) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _video_stream(container, path):
+    if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+        raise VideoError(f"{path} is a still image, not a video; classify images with `python -m clipnb classify`")
+    if not container.streams.video:
+        raise VideoError(f"{path} has no video stream (only {len(container.streams)} other streams); "
+                         "give a file with pictures")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"  # decode with frame and slice threads
+    return stream
+
+
+def _info(container, stream) -> dict:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    duration = None
+    if stream.duration is not None and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1_000_000
+    codec = stream.codec_context
+    return {"duration": duration, "fps": float(rate) if rate else None, "frames": int(stream.frames or 0),
+            "width": int(codec.width), "height": int(codec.height), "codec": codec.name,
+            "format": container.format.name}
+
+
+def _start(stream) -> float:
+    if stream.start_time is not None and stream.time_base:
+        return float(stream.start_time * stream.time_base)
+    return 0.0
+
+
+def sample_frames(path: str | os.PathLike, every_seconds: float | None = 1.0, every_frames: int | None = None,
+                  *, max_frames: int | None = None, max_side: int | None = 448,
+                  report: dict | None = None) -> Iterator[SampledFrame]:
+    """Yield frames of a video: the first frame at or after every multiple of `every_seconds`, or every
+    `every_frames`-th frame (give one of the two). Pictures are RGB, display rotation applied, scaled so the
+    shorter side is at most `max_side` (None keeps full size).
+
+    Damaged packets are skipped and counted in `report["damaged_packets"]` (a dict the caller may pass).
+    """
+    if (every_seconds is None) == (every_frames is None):
+        raise ValueError("give exactly one of every_seconds and every_frames")
+    if every_seconds is not None and not 0 < every_seconds < math.inf:
+        raise ValueError(f"every_seconds must be a finite number above 0, not {every_seconds}")
+    if every_frames is not None and every_frames < 1:
+        raise ValueError(f"every_frames must be at least 1, not {every_frames}")
+    report = {} if report is None else report
+    report.setdefault("damaged_packets", 0)
+    report.setdefault("decoded", 0)
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        report.update(_info(container, stream))
+        if every_frames is not None:
+            frames = _every_n_frames(container, stream, every_frames, report)
+        else:
+            frames = _every_n_seconds(container, stream, every_seconds, report)
+        count = 0
+        for index, time, frame in frames:
+            if max_frames is not None and count >= max_frames:
+                break
+            yield SampledFrame(index=index, time=time, image=_picture(frame, max_side))
+            count += 1
+        report["sampled"] = count
+    if count == 0:
+        raise VideoError(f"no frame of {path} could be decoded ({report['damaged_packets']} damaged packets); "
+                         "the file may be truncated or use a codec this FFmpeg lacks")
+
+
+def _decoded(container, stream, report) -> Iterator:
+    """Every decodable frame in order; a damaged packet is counted and skipped, not fatal."""
+    av = _av()
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            report["damaged_packets"] += 1
+            continue
+        for frame in frames:
+            report["decoded"] += 1
+            yield frame
+
+
+def _time(frame, index: int, start: float, fps: float | None) -> float:
+    if frame.time is not None:
+        return float(frame.time) - start
+    return index / fps if fps else float(index)
+
+
+def _every_n_frames(container, stream, every_frames, report):
+    start, fps = _start(stream), report.get("fps")
+    for index, frame in enumerate(_decoded(container, stream, report)):
+        if index % every_frames == 0:
+            yield index, _time(frame, index, start, fps), frame
+
+
+def _every_n_seconds(container, stream, every_seconds, report):
+    """The first frame at or after each multiple of `every_seconds`.
+
+    When the next sample is more than SEEK_AFTER_SECONDS ahead, seek to the keyframe before it instead of
+    decoding every frame in between; if a seek lands before the previous sample (keyframes too far apart
+    to gain anything), decode straight on from then on. Frame numbers after a seek are estimated from time.
+    """
+    av = _av()
+    start, fps = _start(stream), report.get("fps")
+    frames = _decoded(container, stream, report)
+    index, exact_index = -1, True
+    target, previous = 0.0, -math.inf
+    seeking = True
+    while True:
+        just_seeked = False
+        if seeking and previous > -math.inf and target - previous > SEEK_AFTER_SECONDS:
+            try:
+                container.seek(int((start + target) / stream.time_base), stream=stream, backward=True,
+                               any_frame=False)
+                frames, just_seeked, exact_index = _decoded(container, stream, report), True, False
+            except av.error.FFmpegError:
+                seeking = False  # not seekable: decode straight on
+        found = None
+        for frame in frames:
+            index += 1
+            time = _time(frame, index, start, fps)
+            if just_seeked:
+                just_seeked = False
+                if time <= previous:
+                    seeking = False
+            if time >= target - 1e-6 and time > previous:
+                found = time, frame
+                break
+        if found is None:
+            return
+        time, frame = found
+        if not exact_index and fps:
+            index = int(round(time * fps))
+        yield index, time, frame
+        previous = time
+        target = (math.floor(time / every_seconds + 1e-6) + 1) * every_seconds
+
+
+def _picture(frame, max_side: int | None) -> Image.Image:
+    width, height = frame.width, frame.height
+    if max_side and min(width, height) > max_side:
+        scale = max_side / min(width, height)
+        width, height = max(1, round(width * scale)), max(1, round(height * scale))
+        image = frame.to_image(width=width, height=height, interpolation="AREA")
+    else:
+        image = frame.to_image()
+    rotation = int(getattr(frame, "rotation", 0) or 0)
+    if rotation % 90 == 0 and rotation % 360:
+        image = image.rotate(rotation, expand=True)  # counterclockwise, as the display matrix says
+    return image
+
+
+class Thumbnails(Sequence):
+    """Small copies of sampled frames, kept as JPEG bytes (a few KB each, so an hour of frames fits in
+    memory) and decoded to PIL images when read."""
+
+    def __init__(self, size: int = THUMBNAIL_SIZE, quality: int = 85):
+        self.size, self.quality, self._data = size, quality, []
+
+    def append(self, image: Image.Image) -> None:
+        """Keep a small JPEG of one frame."""
+        import io
+
+        small = image.convert("RGB")
+        small.thumbnail((self.size, self.size))
+        buffer = io.BytesIO()
+        small.save(buffer, format="JPEG", quality=self.quality)
+        self._data.append(buffer.getvalue())
+
+    def __getitem__(self, index):
+        import io
+
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        with Image.open(io.BytesIO(self._data[index])) as image:
+            return image.convert("RGB")
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@dataclass
+class VideoFrames:
+    """Sampled frames of one video and their embeddings."""
+
+    path: str
+    times: np.ndarray  # seconds, one per sampled frame
+    indices: np.ndarray  # frame numbers
+    features: torch.Tensor  # [frames, D], L2-normalised
+    thumbnails: Sequence = field(default_factory=list)  # small pictures for display (PIL images on access)
+    info: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+def embed_video(model: ClipModel, path: str | os.PathLike, every_seconds: float | None = 1.0,
+                every_frames: int | None = None, *, max_frames: int | None = None, batch_size: int | None = None,
+                thumbnails: bool = True, progress: bool = True) -> VideoFrames:
+    """Sample a video's frames and embed them in chunks (memory stays bounded for long videos).
+
+    Args:
+        model: the model whose image encoder is used.
+        path: the video file (anything FFmpeg reads).
+        every_seconds: sample one frame every this many seconds (None with `every_frames`).
+        every_frames: sample every n-th frame instead.
+        max_frames: stop after this many samples.
+        batch_size: frames per forward pass.
+        thumbnails: keep small pictures of the frames for display.
+        progress: show a progress bar.
+
+    Returns:
+        VideoFrames: the sampled frames' times, frame numbers, embeddings [frames, D], thumbnails and facts
+        (`info`, for example damaged packets skipped). Raises VideoError when the file cannot be read.
+    """
+    if every_frames is not None:
+        every_seconds = None
+    report: dict = {}
+    times, indices, features, small = [], [], [], Thumbnails()
+    pending: list[SampledFrame] = []
+    max_side = max(2 * model.input_resolution, THUMBNAIL_SIZE)
+
+    def flush():
+        embedded = embed_images(model, [f.image for f in pending], num_workers=0, progress=False,
+                                batch_size=batch_size)
+        features.append(embedded.features)
+        for f in pending:
+            times.append(f.time)
+            indices.append(f.index)
+            if thumbnails:
+                small.append(f.image)
+        pending.clear()
+
+    bar = progress_bar(None, progress, "sampling video frames", unit="frame")
+    for frame in sample_frames(path, every_seconds, every_frames, max_frames=max_frames, max_side=max_side,
+                               report=report):
+        pending.append(frame)
+        bar.update(1)
+        if len(pending) >= CHUNK:
+            flush()
+    if pending:
+        flush()
+    bar.close()
+    report.update({"every_seconds": every_seconds, "every_frames": every_frames})
+    return VideoFrames(path=str(path), times=np.array(times, dtype=float), indices=np.array(indices, dtype=np.int64),
+                       features=torch.cat(features), thumbnails=small, info=report)
+
+
+@dataclass
+class VideoResult:
+    """The video's classification and its per-frame timeline.
+
+    The video's class (`prediction`) is the class that won the most sampled frames, ties broken by the higher
+    mean probability over all frames: what the frames say, printed with its basis by `basis()`. The summary
+    also keeps the class of the mean frame embedding (视频分类 as the frames' features averaged, the
+    `mean_embedding_*` columns) for reference: it can name a class that wins no frame at all.
+    """
+
+    summary: pd.DataFrame  # class, frames_won, mean_frame_probability, mean_embedding_score/_probability; best first
+    timeline: pd.DataFrame  # frame, time, prediction, confidence, prob_<class> ... (see clipnb.zeroshot.schema)
+    frames: VideoFrames | None = None
+    templates: list[str] = field(default_factory=list)  # the prompts and ensembling the classes were scored with
+    ensemble: str = "embedding"
+
+    @property
+    def prediction(self) -> str:
+        """The video's class: the one that won the most sampled frames (ties: the higher mean frame probability)."""
+        return str(self.summary["class"].iloc[0])
+
+    @property
+    def confidence(self) -> float:
+        """The mean probability of `prediction` over the sampled frames."""
+        return float(self.summary["mean_frame_probability"].iloc[0])
+
+    @property
+    def frames_won(self) -> int:
+        """How many sampled frames `prediction` won."""
+        return int(self.summary["frames_won"].iloc[0])
+
+    def basis(self, lang: str = "en") -> str:
+        """The video's class with what it rests on, in `lang`: "red circle: won 12 of 30 sampled frames (40%)",
+        and, when another class won as many frames, which and by how much the mean frame probability decided."""
+        sampled = len(self.timeline)
+        text = word("video.overall", lang, name=self.prediction, won=self.frames_won, frames=sampled,
+                    share=self.frames_won / max(sampled, 1))
+        tied = self.summary.iloc[1:][self.summary["frames_won"].iloc[1:] == self.frames_won]
+        if len(tied):
+            text += word("video.tie", lang, others=", ".join(tied["class"]), mine=self.confidence,
+                         theirs=float(tied["mean_frame_probability"].iloc[0]))
+        return text
+
+    def segments(self) -> pd.DataFrame:
+        """Runs of frames with the same prediction, each until the next run starts and the last until the end
+        of what was sampled (see `segments` and `sampled_until`)."""
+        return segments(self.timeline, end=sampled_until(self.frames) if self.frames is not None else None)
+
+
+def sampled_until(frames: VideoFrames) -> float | None:
+    """Where the last sample's stretch of the video ends, in seconds: one sampling step (every_seconds, or
+    every_frames at the frame rate) after the last sample, but not past the video's end (its duration);
+    None when neither is known."""
+    if len(frames) == 0:
+        return None
+    info, last = frames.info, float(frames.times[-1])
+    step = info.get("every_seconds")
+    if step is None and info.get("every_frames") and info.get("fps"):
+        step = info["every_frames"] / info["fps"]
+    duration = info.get("duration")
+    ends = [last + step] if step else []
+    ends += [duration] if duration and duration > last else []
+    return min(ends) if ends else None
+
+
+def classify_video(frames: VideoFrames, head: ZeroShotHead) -> VideoResult:
+    """Classify a video from its sampled frames.
+
+    Args:
+        frames: the embedded frames (`embed_video`).
+        head: the classes' text embeddings (`build_head`).
+
+    Returns:
+        A VideoResult: `summary` (per class: the frames it won, its mean probability over the frames, and the
+        score and probability of the renormalised mean frame embedding; the class that won the most frames
+        first, ties by mean frame probability) and `timeline` (each frame's prediction and probabilities).
+    """
+    if len(frames) == 0:
+        raise VideoError(f"no frames were sampled from {frames.path}")
+    mean = torch.nn.functional.normalize(frames.features.float().mean(dim=0, keepdim=True), dim=-1)
+    video_scores = head.scores(mean)[0]
+    video_probs = head.probabilities(video_scores[None])[0]
+    frame_scores = head.scores(frames.features)
+    frame_probs = head.probabilities(frame_scores).numpy()
+    best = frame_probs.argmax(axis=1)
+    classes = list(head.classes)
+    timeline = pd.DataFrame({"frame": frames.indices, "time": frames.times,
+                             "prediction": [classes[b] for b in best],
+                             "confidence": frame_probs[np.arange(len(best)), best]})
+    timeline = pd.concat([timeline, pd.DataFrame(frame_probs, columns=prob_columns(classes))], axis=1)
+    won = pd.Series([classes[b] for b in best]).value_counts()
+    summary = pd.DataFrame({"class": classes, "frames_won": [int(won.get(c, 0)) for c in classes],
+                            "mean_frame_probability": frame_probs.mean(axis=0),
+                            "mean_embedding_score": video_scores.numpy(),
+                            "mean_embedding_probability": video_probs.numpy()})
+    summary = summary.sort_values(["frames_won", "mean_frame_probability"], ascending=False,
+                                  kind="stable").reset_index(drop=True)
+    return VideoResult(summary=summary, timeline=timeline, frames=frames, templates=list(head.templates),
+                       ensemble=head.ensemble)
+
+
+def segments(timeline: pd.DataFrame, end: float | None = None) -> pd.DataFrame:
+    """Runs of consecutive frames with the same prediction: start, end, class, frames and mean confidence.
+
+    A run lasts until the next one starts (a sample stands for the stretch up to the next sample), so the runs
+    leave no gaps; the last one ends at `end` (the end of what was sampled, `sampled_until`), or, not given, one
+    typical step (the median gap between samples) after the last sample."""
+    if timeline.empty:
+        return pd.DataFrame(columns=["start", "end", "prediction", "frames", "mean_confidence"])
+    times = timeline["time"].to_numpy(dtype=float)
+    if end is None:
+        end = times[-1] + (float(np.median(np.diff(times))) if len(times) > 1 else 0.0)
+    run = (timeline["prediction"] != timeline["prediction"].shift()).cumsum()
+    grouped = timeline.groupby(run, sort=False)
+    starts = grouped["time"].first().to_numpy(dtype=float)
+    return pd.DataFrame({"start": starts, "end": np.append(starts[1:], max(end, times[-1])),
+                         "prediction": grouped["prediction"].first().to_numpy(),
+                         "frames": grouped.size().to_numpy(),
+                         "mean_confidence": grouped["confidence"].mean().to_numpy()})
