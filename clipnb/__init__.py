@@ -48,13 +48,13 @@ _EXPORTS = {
     "tasks.search": "ImageIndex index_from_store index_images rank_captions search_image search_text",
     "tasks.summary": "class_summary prediction_counts ratio_counts run_summary summary_text",
     "tasks.video": "VideoError VideoFrames VideoResult classify_video embed_video video_info",
-    "words": "LANGUAGES localised",
+    "words": "LANGUAGES",
     "zeroshot.calibration": "Calibration apply_temperature calibrate expected_calibration_error reliability_table",
     "zeroshot.outliers": "mark_outliers",
     "zeroshot.prompts": ("DEFAULT_TEMPLATES ENSEMBLE_METHODS TEMPLATE_SETS PromptError PromptSpec prompt_spec resolve_templates "
                          "template_sets"),
     "zeroshot.results": "classify results_table similarity",
-    "zeroshot.schema": "probabilities scores setting",
+    "zeroshot.schema": "localised probabilities scores setting",
     "zeroshot.scoring": "ClassWarning ZeroShotHead build_head class_warnings encode_texts",
 }
 _HOMES = {name: module for module, names in _EXPORTS.items() for name in names.split()}

@@ -383,8 +383,9 @@ def run_classify(args: argparse.Namespace) -> int:
     from .report import export
     from .zeroshot.results import classify
     from .zeroshot.outliers import check_unknown
-    from .tasks.summary import plural, summary_text
-    from .words import localised, word
+    from .tasks.summary import summary_text
+    from .words import plural, word
+    from .zeroshot.schema import localised
 
     # everything that can be checked without the model is checked first (the outputs: check_outputs)
     spec = spec_from(args)
@@ -525,7 +526,7 @@ def search_arguments(parser: argparse.ArgumentParser) -> None:
 def run_search(args: argparse.Namespace) -> int:
     from .report import export
     from .tasks.search import index_images, search_image, search_text
-    from .words import localised
+    from .zeroshot.schema import localised
 
     if args.image and not Path(args.image).is_file():
         kind = "is a folder; give one image file" if Path(args.image).is_dir() else "does not exist"
@@ -566,7 +567,7 @@ def duplicates_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_duplicates(args: argparse.Namespace) -> int:
     from .tasks.duplicates import duplicate_summary, find_duplicates, write_duplicates
-    from .tasks.summary import plural
+    from .words import plural
 
     items = images_from(args, to_stderr=True)
     model = load_model_from(args)

@@ -6,7 +6,7 @@ English ("en") is the default everywhere; Chinese ("zh") uses the wording of the
 (图像名称, 宽度, 高度, 宽高比, 比例类型, 预测类别, 最高置信度, `<class>_得分`) and its 统计总结.
 
 Data stays English inside a results table (its columns and values are clipnb's schema, see clipnb.zeroshot.schema);
-translation happens at the edges: `word` for figures and printed text, `localised` for a table written for
+translation happens at the edges: `word` for figures and printed text, `clipnb.zeroshot.schema.localised` for a table written for
 a report (CSV headers and ratio-type values).
 
     word("title.predictions", "zh")          # "分类结果分布"
@@ -19,13 +19,11 @@ winner's probability) 最高置信度.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
-
-if TYPE_CHECKING:  # tables only pass through: importing words (every warning's wording) costs no pandas
-    import pandas as pd
+from typing import Sequence
 
 LANGUAGES = ("en", "zh")
 LANGUAGE_NAMES = {"en": "English", "zh": "中文"}
+UNKNOWN = "unknown"  # the prediction of an image that fits no class (clipnb.zeroshot.outliers)
 
 # key -> {language: text}; texts with {fields} are filled by `word(key, lang, **fields)`
 WORDS: dict[str, dict[str, str]] = {
@@ -450,57 +448,36 @@ def prediction_name(value, lang: str = "en", classes: Sequence[str] = ()):
     """A prediction as shown in `lang`: clipnb's word for "no class" ("unknown", clipnb.zeroshot.outliers.UNKNOWN) in
     the language's word, unless it is one of the `classes`; a class name as it is."""
     check_lang(lang)
-    from .zeroshot.outliers import UNKNOWN
-
     return word("prediction.unknown", lang) if value == UNKNOWN and UNKNOWN not in classes else value
 
 
-def column_name(column: str, lang: str = "en", classes: Sequence[str] | None = None) -> str:
-    """A column of a results or summary table as a report in `lang` names it: "score_cat" -> "cat_得分".
+def plural(count: int, word: str, plural_form: str | None = None) -> str:
+    """The count with the word in the number it needs: plural(1, "class") is "1 class",
+    plural(2, "class") is "2 classes", plural(3, "image") is "3 images".
 
-    `classes`: the table's classes, so that a class whose name starts with "score_" is still read right
-    (default: any column starting with score_ or prob_ is a class's). A column the catalogue does not
-    know keeps its name.
+    Words ending in s, x, z, ch or sh take "es", others "s"; give `plural_form` for any other word.
     """
-    check_lang(lang)
-    from .zeroshot.schema import PROB_PREFIX, SCORE_PREFIX
-
-    for prefix, key in ((SCORE_PREFIX, "class_column.score"), (PROB_PREFIX, "class_column.prob")):
-        if isinstance(column, str) and column.startswith(prefix):
-            name = column[len(prefix):]
-            if classes is None or name in classes:
-                return word(key, lang, name=name)
-    key = f"column.{column}"
-    return WORDS[key][lang] if key in WORDS else column
+    if count == 1:
+        return f"{count} {word}"
+    if plural_form is None:
+        plural_form = word + ("es" if word.endswith(("s", "x", "z", "ch", "sh")) else "s")
+    return f"{count} {plural_form}"
 
 
-# The article's CSV columns, in its order (clipnb's names): a localised results table starts with them, then
-# the class scores (`<class>_得分`), then clipnb's other columns in their own order.
-ARTICLE_COLUMNS = ["path", "width", "height", "aspect_ratio", "ratio_type", "prediction", "confidence"]
+# the few words of the map, in the languages of clipnb.words
+MAP_WORDS = {
+    "title": {"en": "Embedding map: {count} images, coloured by {colour}", "zh": "嵌入分布图: {count}张图像, 按{colour}着色"},
+    "prediction": {"en": "prediction", "zh": "预测类别"},
+    "truth": {"en": "true class", "zh": "真实类别"},
+    "cluster": {"en": "cluster", "zh": "聚类"},
+    "cluster_name": {"en": "cluster {number}", "zh": "聚类 {number}"},
+    "none.prediction": {"en": "unreadable", "zh": "无法读取"},
+    "none.truth": {"en": "no true class", "zh": "无真实类别"},
+    "none.cluster": {"en": "no cluster", "zh": "无聚类"},
+    "more": {"en": "+{count} more", "zh": "另有{count}项"},
+    "other": {"en": "other {count} classes (grey)", "zh": "其余{count}个类别 (灰色)"},
+}
 
 
-def localised(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
-    """A copy of a results table (or a summary table) for a report in `lang`: columns named as the report
-    names them and ratio types (and orientations) in its words; a results table's columns in the article's
-    order (ARTICLE_COLUMNS, then the class scores, then the rest). "en" returns the table unchanged (the same
-    object), so English output is exactly what it was. Write the copy with `export.write_csv`."""
-    check_lang(lang)
-    if lang == "en":
-        return table
-    from .zeroshot.schema import SCORE_PREFIX
-    from .zeroshot.schema import classes as table_classes
-
-    names = table_classes(table) if any(isinstance(c, str) and c.startswith(("score_", "prob_"))
-                                        for c in table.columns) else None
-    copy = table.copy()
-    if all(column in copy for column in ARTICLE_COLUMNS):
-        scores = [f"{SCORE_PREFIX}{name}" for name in names or [] if f"{SCORE_PREFIX}{name}" in copy]
-        first = ARTICLE_COLUMNS + scores
-        copy = copy[first + [c for c in copy.columns if c not in first]]
-    if "ratio_type" in copy:
-        copy["ratio_type"] = copy["ratio_type"].map(lambda v: ratio_type_name(v, lang))
-    if "orientation" in copy:
-        copy["orientation"] = copy["orientation"].map(lambda v: orientation_name(v, lang))
-    if "prediction" in copy:  # our word for "no class", not a class name
-        copy["prediction"] = copy["prediction"].map(lambda v: prediction_name(v, lang, names or []))
-    return copy.rename(columns=lambda c: column_name(c, lang, names))
+def map_word(key: str, lang: str = "en", **fields) -> str:
+    return MAP_WORDS[key][check_lang(lang)].format(**fields)

@@ -236,13 +236,13 @@ dashboard"""),
 columns = ["path", "width", "height", "aspect_ratio", "ratio_type", "orientation", "prediction", "confidence", "error"]
 print(f"the first {min(rows_shown, len(results))} of {len(results)} images (all of them go to classification.csv):")
 shown = clipnb.localised(results[columns].head(rows_shown), LANG)
-shown.style.format({clipnb.words.column_name("confidence", LANG): "{:.4f}"}).hide(axis="index")"""),
+shown.style.format({clipnb.zeroshot.schema.column_name("confidence", LANG): "{:.4f}"}).hide(axis="index")"""),
     ("markdown", "## Statistics"),
     ("code", "print(clipnb.summary_text(results, LANG))"),
     ("code", """\
 summary = clipnb.localised(clipnb.class_summary(results), LANG)
 # percentages as the CSV writes them (2.1, not 2.100); scores and probabilities to 3 decimals
-summary.style.format(precision=3).format(precision=1, subset=[clipnb.words.column_name("predicted_pct", LANG)]).hide(
+summary.style.format(precision=3).format(precision=1, subset=[clipnb.zeroshot.schema.column_name("predicted_pct", LANG)]).hide(
     axis="index")"""),
     ("markdown", "## Export for the report"),
     ("code", """\

@@ -138,7 +138,7 @@ def test_a_temperature_needs_five_labelled_images_of_each_class_to_be_fitted_on(
 
 def test_every_csv_follows_one_bom_rule(tmp_path):
     from clipnb.tasks.summary import class_summary
-    from clipnb.words import localised
+    from clipnb.zeroshot.schema import localised
 
     head, embedded, _ = synthetic(rows_per_class=2, unreadable=0)
     results = results_table(embedded, head)

@@ -5,6 +5,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from clipnb import words
+from clipnb.zeroshot import schema
 from clipnb.report.plots import base as plotting
 from clipnb.tasks import summary
 from clipnb.data.images import aspect_info, ratio_type
@@ -36,7 +37,7 @@ def test_ratio_counts_say_how_many_of_each_type_are_portrait(phone_results):
                                          "photo (3:2)": 1, "other": 1}
     assert counts["portrait"].to_dict() == {"square (1:1)": 0, "standard (4:3)": 1, "widescreen (16:9)": 1,
                                             "photo (3:2)": 1, "other": 1}
-    assert list(words.localised(counts.reset_index(), "zh").columns) == ["比例类型", "数量", "占比(%)", "其中纵向"]
+    assert list(schema.localised(counts.reset_index(), "zh").columns) == ["比例类型", "数量", "占比(%)", "其中纵向"]
 
 
 def test_the_summary_says_the_portrait_part_in_both_languages(phone_results):
@@ -60,6 +61,6 @@ def test_the_chart_hatches_and_counts_the_portrait_part(phone_results):
 
 
 def test_a_chinese_csv_names_the_type_and_the_orientation(phone_results):
-    table = words.localised(phone_results, "zh")
+    table = schema.localised(phone_results, "zh")
     first = table.iloc[0]
     assert (first["比例类型"], first["方向"], first["宽高比"]) == ("标准屏 (4:3)", "纵向", "3:4")

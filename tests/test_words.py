@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from clipnb import words
+from clipnb.zeroshot import schema
 from clipnb.report import export
 from clipnb.report.plots import base as plotting
 from clipnb.tasks import summary
@@ -46,7 +47,7 @@ def test_ratio_types_of_the_catalogue_are_those_of_the_table_and_the_article():
 
 
 def test_localised_table_has_the_article_headers_and_ratio_types(results, tmp_path):
-    table = words.localised(results, "zh")
+    table = schema.localised(results, "zh")
     columns = list(table.columns)
     # the article's columns first, in its order, then its <class>_得分, then clipnb's other columns
     assert columns[:11] == ARTICLE_COLUMNS + ["cat_得分", "dog_得分", "car_得分", "tree_得分"]
@@ -67,15 +68,15 @@ def test_localised_table_has_the_article_headers_and_ratio_types(results, tmp_pa
 
 
 def test_localised_english_is_the_table_itself(results):
-    assert words.localised(results, "en") is results
+    assert schema.localised(results, "en") is results
     with pytest.raises(ValueError, match="use one of en, zh"):
-        words.localised(results, "de")
+        schema.localised(results, "de")
 
 
 def test_summary_tables_get_chinese_headers(results):
-    assert list(words.localised(summary.class_summary(results), "zh").columns) == [
+    assert list(schema.localised(summary.class_summary(results), "zh").columns) == [
         "类别", "平均得分", "平均概率", "预测数量", "预测占比(%)", "预测时平均置信度"]
-    ratios = words.localised(summary.ratio_counts(results), "zh")
+    ratios = schema.localised(summary.ratio_counts(results), "zh")
     assert list(ratios.columns) == ["比例类型", "数量", "占比(%)", "其中纵向"]
     assert list(ratios["比例类型"]) == ARTICLE_RATIO_TYPES
 

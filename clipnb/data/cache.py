@@ -245,7 +245,7 @@ class EmbeddingCache:
             else:
                 unknown.append(i)
         if unknown:
-            from ..embed.pipeline import progress_bar
+            from ..progress import progress_bar
             from ..models.loading import file_sha256
 
             def digest(i):

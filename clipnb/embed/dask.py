@@ -390,7 +390,7 @@ def embedded_shards(model: ClipModel, items: Sequence, scheduler: "str | Client"
     from distributed.comm import CommClosedError
     from distributed.scheduler import KilledWorker, NoWorkerError
 
-    from .pipeline import progress_bar
+    from ..progress import progress_bar
 
     if any(isinstance(item, Image.Image) for item in items):
         raise TypeError("a Dask cluster embeds image files: save PIL images to files first, or embed them "

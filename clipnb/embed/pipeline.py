@@ -27,6 +27,7 @@ from PIL import Image
 from ..data.images import Colour, ImageInput, ImageReadError, OpenedImage, fit_for_model, open_image, to_rgb
 from ..models.memory import release_freed_memory, reuse_freed_memory
 from ..models.loading import ClipModel
+from ..progress import progress_bar
 
 try:  # page faults per thread (StageTimes): Linux only
     from resource import RUSAGE_THREAD, getrusage
@@ -434,14 +435,6 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
              "images_per_s": count / elapsed if elapsed > 0 else float("nan")}
     return EmbeddedImages(records=records, features=features, model_fingerprint=model.fingerprint, stats=stats,
                           contents=contents)
-
-
-def progress_bar(total: int | None, enabled: bool, description: str, unit: str = "img"):
-    """clipnb's progress bar (tqdm, in a notebook or a terminal): `total` steps (None: unknown), hidden when
-    not `enabled` or when there is nothing to do. Use it as a context manager, or close it."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not enabled or total == 0, desc=description, unit=unit, dynamic_ncols=True)
 
 
 def embed_one(model: ClipModel, image: ImageInput, *, exact: bool = True, cache: EmbeddingCache | None = None) -> torch.Tensor:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .export import save_figure, write_csv, write_json
-from ..words import check_lang, column_name, localised
+from ..words import check_lang
+from ..zeroshot.schema import column_name, localised
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -177,7 +177,7 @@ def map_note(table: pd.DataFrame, lang: str = "en") -> str:
     """What a reader of a small or partial map should know, in `lang` (from the map table's settings): the
     unreadable images left out, and a map of too few images for UMAP or for the neighbours asked for; ""
     when nothing."""
-    from .summary import plural
+    from ..words import plural
     from ..words import word
 
     if "neighbours" not in table.attrs:  # not made by embedding_map (a table read back): nothing known

@@ -216,7 +216,7 @@ def write_duplicates(table: pd.DataFrame, path: str | os.PathLike, bom: bool = F
 
 def duplicate_summary(table: pd.DataFrame) -> str:
     """One sentence: how many groups, how many files in them, how many of those exact copies."""
-    from .summary import plural
+    from ..words import plural
 
     grouped = table[table["group"].notna()]
     groups = grouped["group"].nunique()

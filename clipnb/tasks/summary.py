@@ -4,25 +4,11 @@ from __future__ import annotations
 import pandas as pd
 
 from ..data.images import OTHER_RATIO, RATIO_TYPES
-from ..zeroshot.outliers import UNKNOWN
 from ..zeroshot.schema import classes, probabilities, readable, scores
-from ..words import ratio_type_name, word
+from ..words import UNKNOWN, plural, ratio_type_name, word
 
 PERCENT_DECIMALS = 1  # percentages in summary tables: 2.1, not 2.0833333333333335
 MEAN_DECIMALS = 4  # scores, probabilities and confidences in summary tables
-
-
-def plural(count: int, word: str, plural_form: str | None = None) -> str:
-    """The count with the word in the number it needs: plural(1, "class") is "1 class",
-    plural(2, "class") is "2 classes", plural(3, "image") is "3 images".
-
-    Words ending in s, x, z, ch or sh take "es", others "s"; give `plural_form` for any other word.
-    """
-    if count == 1:
-        return f"{count} {word}"
-    if plural_form is None:
-        plural_form = word + ("es" if word.endswith(("s", "x", "z", "ch", "sh")) else "s")
-    return f"{count} {plural_form}"
 
 
 def class_summary(results: pd.DataFrame) -> pd.DataFrame:

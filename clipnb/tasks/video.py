@@ -20,7 +20,8 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from ..embed.pipeline import embed_images, progress_bar
+from ..embed.pipeline import embed_images
+from ..progress import progress_bar
 from ..data.images import THUMBNAIL_SIDE
 from ..models.loading import ClipModel
 from ..zeroshot.schema import prob_columns

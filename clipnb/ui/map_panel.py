@@ -36,13 +36,11 @@ from ..tasks.collection_map import MIN_DIST, NEIGHBOURS, check_colouring, colour
 from ..report.export import RETRY_HINT, ExportError, write_csv
 from ..data.images import display_names
 from ..report.colours import edge_colour
-from ..report.plots.map import map_colours, map_figure, map_word
-from ..zeroshot.outliers import UNKNOWN
+from ..report.plots.map import map_colours, map_figure
 from ..report.plots.base import export_figure
-from ..tasks.summary import plural
 from .panel import (STYLE, export_folder, failure_html, guarded, ok_html, run_export, table_html,
                       thumbnail_uri, working_html)
-from ..words import prediction_name, word
+from ..words import UNKNOWN, map_word, plural, prediction_name, word
 
 
 GL_FROM = 2000  # dots from which the map is drawn with WebGL (Scattergl): SVG slows down beyond

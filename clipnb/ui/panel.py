@@ -60,8 +60,9 @@ from ..zeroshot.prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SE
                       check_classes, class_key, prompt_spec, split_class_names)
 from ..zeroshot.scoring import build_head, class_warnings, template_note
 from ..zeroshot.schema import readable
-from ..tasks.summary import class_summary, plural, prediction_counts
-from ..words import LANGUAGE_NAMES, WORDS, check_lang, column_name, localised, prediction_name, word
+from ..tasks.summary import class_summary, prediction_counts
+from ..words import LANGUAGE_NAMES, WORDS, check_lang, plural, prediction_name, word
+from ..zeroshot.schema import column_name, localised
 
 if TYPE_CHECKING:
     from ..data.cache import EmbeddingCache

@@ -21,11 +21,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..words import UNKNOWN  # re-exported: clipnb.zeroshot.outliers.UNKNOWN
 from .schema import scores as score_table
 
 OUTLIER_CUT = 3.5
 MIN_IMAGES = 8  # below this a median and a MAD say too little about what is typical
-UNKNOWN = "unknown"
 ROBUST = 0.6745  # the normal distribution's MAD in standard deviations: z-scores on the usual scale
 
 
@@ -91,7 +91,7 @@ def check_unknown(classes, unknown: bool) -> None:
 
 def outlier_note(results: pd.DataFrame) -> str:
     """One sentence on the outliers of a marked table, "" when there are none."""
-    from ..tasks.summary import plural
+    from ..words import plural
 
     if "outlier" not in results or not results["outlier"].any():
         return ""

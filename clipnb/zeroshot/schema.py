@@ -54,7 +54,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..words import WORDS
+from ..words import WORDS, check_lang, orientation_name, prediction_name, ratio_type_name, word
 
 SCORE_PREFIX = "score_"
 PROB_PREFIX = "prob_"
@@ -153,3 +153,48 @@ def probability_note(table: pd.DataFrame) -> str:
     reading), SIGMOID_NOTE for a sigmoid model's independent per-class probabilities."""
     return SIGMOID_NOTE if setting(table, "probability") == "sigmoid" else ""
 
+
+def column_name(column: str, lang: str = "en", classes: Sequence[str] | None = None) -> str:
+    """A column of a results or summary table as a report in `lang` names it: "score_cat" -> "cat_得分".
+
+    `classes`: the table's classes, so that a class whose name starts with "score_" is still read right
+    (default: any column starting with score_ or prob_ is a class's). A column the catalogue does not
+    know keeps its name.
+    """
+    check_lang(lang)
+    for prefix, key in ((SCORE_PREFIX, "class_column.score"), (PROB_PREFIX, "class_column.prob")):
+        if isinstance(column, str) and column.startswith(prefix):
+            name = column[len(prefix):]
+            if classes is None or name in classes:
+                return word(key, lang, name=name)
+    key = f"column.{column}"
+    return WORDS[key][lang] if key in WORDS else column
+
+
+# The article's CSV columns, in its order (clipnb's names): a localised results table starts with them, then
+# the class scores (`<class>_得分`), then clipnb's other columns in their own order.
+ARTICLE_COLUMNS = ["path", "width", "height", "aspect_ratio", "ratio_type", "prediction", "confidence"]
+
+
+def localised(table: pd.DataFrame, lang: str = "en") -> pd.DataFrame:
+    """A copy of a results table (or a summary table) for a report in `lang`: columns named as the report
+    names them and ratio types (and orientations) in its words; a results table's columns in the article's
+    order (ARTICLE_COLUMNS, then the class scores, then the rest). "en" returns the table unchanged (the same
+    object), so English output is exactly what it was. Write the copy with `export.write_csv`."""
+    check_lang(lang)
+    if lang == "en":
+        return table
+    names = classes(table) if any(isinstance(c, str) and c.startswith(("score_", "prob_"))
+                                        for c in table.columns) else None
+    copy = table.copy()
+    if all(column in copy for column in ARTICLE_COLUMNS):
+        scores = [f"{SCORE_PREFIX}{name}" for name in names or [] if f"{SCORE_PREFIX}{name}" in copy]
+        first = ARTICLE_COLUMNS + scores
+        copy = copy[first + [c for c in copy.columns if c not in first]]
+    if "ratio_type" in copy:
+        copy["ratio_type"] = copy["ratio_type"].map(lambda v: ratio_type_name(v, lang))
+    if "orientation" in copy:
+        copy["orientation"] = copy["orientation"].map(lambda v: orientation_name(v, lang))
+    if "prediction" in copy:  # our word for "no class", not a class name
+        copy["prediction"] = copy["prediction"].map(lambda v: prediction_name(v, lang, names or []))
+    return copy.rename(columns=lambda c: column_name(c, lang, names))

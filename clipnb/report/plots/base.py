@@ -34,7 +34,8 @@ from ..colours import NO_CLASS_COLOUR, class_palette, edge_colour
 from ..export import save_figure
 from ...data.images import ImageReadError, display_names, open_image
 from ...zeroshot.schema import readable
-from ...tasks.summary import plural, prediction_counts, ratio_counts
+from ...tasks.summary import prediction_counts, ratio_counts
+from ...words import plural
 from ...words import check_lang, ratio_type_name, word
 
 FORMATS = ("png", "svg", "pdf")

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from ...data.images import display_names
 from .base import fit_cjk_text, image_axes, new_figure
-from ...tasks.summary import plural
+from ...words import plural
 from ...words import check_lang, word
 
 CELL = (2.3, 2.5)  # inches per thumbnail (with its caption)

@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ...zeroshot import schema
 from .base import SMALL_TEXT, fit_cjk_text, new_axes, new_figure, text_width, thumbnails_figure, wrap_label
-from ...tasks.summary import plural
+from ...words import plural
 from ...words import check_lang, word
 
 # ---- evaluation ---------------------------------------------------------------------------------

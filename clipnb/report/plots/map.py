@@ -21,34 +21,14 @@ from matplotlib.patheffects import withStroke
 
 from ...zeroshot import schema
 from ...tasks.collection_map import NO_CLUSTER, check_colouring, map_note
-from ...zeroshot.outliers import UNKNOWN
 from ..colours import NO_CLASS_COLOUR, class_palette, edge_colour
 from .base import SMALL_TEXT, fit_cjk_text, new_figure, use_cjk_font
-from ...words import check_lang
+from ...words import UNKNOWN, check_lang, map_word
 
 MAX_LEGEND = 60  # legend entries at most (the most frequent); the rest are counted under it
 MAP_COLOURED = 20  # classes a map tells apart by colour (the most frequent): beyond that colours would repeat
 LEGEND_ROWS = 24  # entries per legend column
 RASTER_FROM = 3000  # dots from which they are drawn as an image inside SVG and PDF
-
-# the few words of the map, in the languages of clipnb.words
-MAP_WORDS = {
-    "title": {"en": "Embedding map: {count} images, coloured by {colour}", "zh": "嵌入分布图: {count}张图像, 按{colour}着色"},
-    "prediction": {"en": "prediction", "zh": "预测类别"},
-    "truth": {"en": "true class", "zh": "真实类别"},
-    "cluster": {"en": "cluster", "zh": "聚类"},
-    "cluster_name": {"en": "cluster {number}", "zh": "聚类 {number}"},
-    "none.prediction": {"en": "unreadable", "zh": "无法读取"},
-    "none.truth": {"en": "no true class", "zh": "无真实类别"},
-    "none.cluster": {"en": "no cluster", "zh": "无聚类"},
-    "more": {"en": "+{count} more", "zh": "另有{count}项"},
-    "other": {"en": "other {count} classes (grey)", "zh": "其余{count}个类别 (灰色)"},
-}
-
-
-def map_word(key: str, lang: str = "en", **fields) -> str:
-    return MAP_WORDS[key][check_lang(lang)].format(**fields)
-
 
 def map_colours(table: pd.DataFrame, colour: str, palette: Mapping | None = None, lang: str = "en"
                 ) -> tuple[list[str], dict[str, tuple]]:
