@@ -163,7 +163,7 @@ def no_model_loading(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded before the parameters were checked")
     monkeypatch.setattr(clipnb.models.loading, "load_model", refuse)
-    monkeypatch.setattr(sys.modules["clipnb.classify"], "load_model", refuse)
+    monkeypatch.setattr(sys.modules["clipnb.zeroshot.results"], "load_model", refuse)
 
 
 def run_python(code: str, timeout: int = 120):

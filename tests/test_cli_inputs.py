@@ -99,7 +99,7 @@ def test_prompt_over_the_context_length_fails_before_any_image_is_read(tiny_mode
 
     def refuse(*args, **kwargs):
         raise AssertionError("images were embedded before the prompts were checked")
-    monkeypatch.setattr(sys.modules["clipnb.classify"], "embed_images", refuse)
+    monkeypatch.setattr(sys.modules["clipnb.zeroshot.results"], "embed_images", refuse)
     with pytest.raises(clipnb.PromptError, match="longer than the model's context of 77"):
         clipnb.classify(tmp_path, ["cat", long_name], model=tiny_model)
     code = cli_main(["classify", str(tmp_path), "--classes", "cat", long_name, "--model",
