@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 # The problems that end a run with one "clipnb: error: ..." line and exit code 2 (see main), named by module,
 # since a module that was not imported raised none of them.
 FATAL = ("clipnb.models.loading.ModelError", "clipnb.zeroshot.prompts.PromptError", "clipnb.data.images.FolderError",
-         "clipnb.data.images.ImageReadError", "clipnb.report.export.ExportError", "builtins.FileNotFoundError",
+         "clipnb.data.images.ImageReadError", "clipnb.data.files.ExportError", "builtins.FileNotFoundError",
          "clipnb.data.labels.LabelError", "clipnb.tasks.few_shot.ProbeError", "clipnb.tasks.video.VideoError", "builtins.ConnectionError",
          "clipnb.data.cache.CacheError")
 
@@ -239,7 +239,7 @@ def check_outputs(args: argparse.Namespace) -> None:
     image or be one of the command's inputs, and its folder must be writable; --out must be a folder that
     exists or can be made there, and no file the command writes in it (report.OUTPUT_FILES) a folder, FIFO,
     device or input."""
-    from .report.export import check_output_file, check_output_folder
+    from .data.files import check_output_file, check_output_folder
     from .report.writers import OUTPUT_FILES
 
     inputs = []
@@ -806,7 +806,7 @@ def main(argv: list[str] | None = None) -> int:
 def _error_line(exc: Exception, args: argparse.Namespace) -> str:
     """A fatal error's line. An export's "the results are still in memory" (export.RETRY_HINT, true in Python)
     is not once the process exits: the command line says instead what a rerun finds."""
-    from .report.export import RETRY_HINT, ExportError
+    from .data.files import RETRY_HINT, ExportError
 
     if not isinstance(exc, ExportError):
         return str(exc)

@@ -39,9 +39,9 @@ def test_a_writer_killed_mid_file_leaves_the_old_file_and_the_next_write_cleans_
     before = out.read_bytes()
     script = (
         "import importlib.util, sys, time\n"
-        f"spec = importlib.util.spec_from_file_location('export', {str(ROOT / 'clipnb' / 'report' / 'export.py')!r})\n"
-        "export = sys.modules['export'] = importlib.util.module_from_spec(spec); spec.loader.exec_module(export)\n"
-        f"with export.atomic_path({str(out)!r}) as part:\n"
+        f"spec = importlib.util.spec_from_file_location('files', {str(ROOT / 'clipnb' / 'data' / 'files.py')!r})\n"
+        "files = sys.modules['files'] = importlib.util.module_from_spec(spec); spec.loader.exec_module(files)\n"
+        f"with files.atomic_path({str(out)!r}) as part:\n"
         "    with open(part, 'w') as handle:\n"
         "        handle.write('path,prediction\\nhalf a row,')\n"
         "        handle.flush()\n"

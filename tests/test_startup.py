@@ -54,13 +54,15 @@ def test_a_name_of_the_package_imports_its_module_on_first_use():
 
 @pytest.fixture()
 def counted_hashing(monkeypatch):
-    """The files actually read to hash them (the store's own hashing goes through models.file_sha256 too)."""
+    """The files actually read to hash them (clipnb.data.files.file_sha256, which the store calls and
+    models.loading imports)."""
     read = []
 
     def counting(path, *args, **kwargs):
         read.append(os.path.basename(path))
         return file_sha256(path, *args, **kwargs)
     monkeypatch.setattr(clipnb.models.loading, "file_sha256", counting)
+    monkeypatch.setattr(clipnb.data.files, "file_sha256", counting)
     return read
 
 

@@ -85,7 +85,7 @@ def parts_alone(model, paths, cache) -> embedding.StageTimes:
     hashing, decoding and preprocessing each photo, stacking them into one batch of len(paths), encoding
     that batch and writing it to `cache`. Their sum per photo is what a photo costs a core when nothing else
     runs, so cores / that sum is the budget the cold run is measured against."""
-    from ..models.loading import file_sha256
+    from ..data.files import file_sha256
 
     times = embedding.StageTimes()
     draft_size = embedding.DRAFT_FACTOR * model.input_resolution

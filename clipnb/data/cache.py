@@ -38,6 +38,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from .files import utf8_name  # also importable from here, as before
+
 DB_NAME = "embeddings.sqlite3"
 BUSY_TIMEOUT = 30.0  # seconds SQLite waits for another process's lock before this run goes on without the cache
 
@@ -55,12 +57,6 @@ def default_cache_dir() -> Path:
     base = os.environ.get("CLIPNB_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "clipnb")
     return Path(base)
-
-
-def utf8_name(path: str | os.PathLike) -> str:
-    """A path as text that SQLite and Parquet can hold: a name that is not valid UTF-8 (another system's
-    encoding, which Python escapes) is kept with backslash escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def file_identity(path: str | os.PathLike) -> tuple | None:
@@ -246,7 +242,7 @@ class EmbeddingCache:
                 unknown.append(i)
         if unknown:
             from ..progress import progress_bar
-            from ..models.loading import file_sha256
+            from .files import file_sha256
 
             def digest(i):
                 try:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import pandas as pd
 
-from .cache import utf8_name
+from .files import utf8_name
 from ..embed.pipeline import EmbeddedImages, embed_images
 from .images import IMAGE_EXTENSIONS, find_images
 from .images import check_folder as check_image_folder

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ..report.export import atomic_path
+from ..data.files import atomic_path
 from ..tasks.video import VideoError, _av
 from . import shapes
 

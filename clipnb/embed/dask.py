@@ -52,7 +52,8 @@ import torch
 from distributed import WorkerPlugin
 from PIL import Image
 
-from ..data.cache import CacheWarning, utf8_name
+from ..data.cache import CacheWarning
+from ..data.files import utf8_name
 from ..models.files import reason as one_line  # a library error as one line
 from ..models.loading import ClipModel, ModelError
 
@@ -532,7 +533,7 @@ def embed_shard(piece: Shard, options: dict) -> "EmbeddedImages":
         try:
             write_shard(target, embedded, contents, _shard_meta(options))
         except Exception as exc:  # each store's library has its own errors (botocore's are not OSError)
-            from ..report.export import ExportError
+            from ..data.files import ExportError
 
             reason = exc if isinstance(exc, ExportError) else getattr(exc, "strerror", None) or exc
             raise ExportError(f"cannot write a shard to the store {options['store']}: {reason}; give a store "
@@ -561,7 +562,7 @@ def _replace_rows(stored: "EmbeddedImages", rows: list[int], fresh: "EmbeddedIma
 def _content(path: str) -> str:
     """The SHA-256 of a regular file's bytes (the cache's content key), "" for anything else: a named pipe
     or a device is never read, it could block for ever."""
-    from ..models.loading import file_sha256
+    from ..data.files import file_sha256
 
     try:
         return file_sha256(path) if stat.S_ISREG(os.stat(path).st_mode) else ""
@@ -583,7 +584,7 @@ def check_store(store: str | os.PathLike | None) -> str | None:
     import fsspec
     from fsspec.implementations.local import LocalFileSystem
 
-    from ..report.export import ExportError
+    from ..data.files import ExportError
 
     if store is None:
         return None
@@ -647,7 +648,7 @@ def write_shard(target: str, embedded: "EmbeddedImages", contents: Sequence[str]
     import pyarrow.parquet as pq
     from fsspec.implementations.local import LocalFileSystem
 
-    from ..report.export import atomic_path
+    from ..data.files import atomic_path
 
     records = embedded.records
     dim = embedded.features.shape[1]

@@ -184,7 +184,7 @@ class VectorIndex:
         Written as every clipnb export is (`export.atomic_path`): to a temporary file beside it, then renamed,
         so a crash never leaves half a file; a failure is an ExportError saying why.
         """
-        from ..report.export import atomic_path
+        from ..data.files import atomic_path
 
         with atomic_path(path) as temporary:
             faiss.write_index(self.index, str(temporary))

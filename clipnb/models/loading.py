@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 import torch
 
+from ..data.files import file_sha256  # noqa: F401 (also clipnb.models.file_sha256, as before)
 from .memory import release_freed_memory, reuse_freed_memory
 
 if TYPE_CHECKING:
@@ -449,15 +450,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def model_dtype(device: torch.device) -> torch.dtype:
     """float16 on CUDA; float32 on the CPU, where half-precision LayerNorm is not implemented."""
     return torch.float16 if device.type == "cuda" else torch.float32
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """The SHA-256 of a file as hex, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # the cache whose file table remembers weights files' SHA-256 while load_model runs (see weights_sha256)

@@ -26,7 +26,8 @@ from scipy.sparse.csgraph import connected_components
 
 from ..embed.pipeline import EmbeddedImages, embed_images
 from ..data.images import ImageSource, gather_images
-from ..models.loading import DEFAULT_MODEL, ClipModel, file_sha256, load_model
+from ..data.files import file_sha256
+from ..models.loading import DEFAULT_MODEL, ClipModel, load_model
 from ..zeroshot.schema import set_settings
 from ..zeroshot.scoring import ClassWarning, small_world
 from ..words import word

@@ -33,7 +33,8 @@ from matplotlib.path import Path as MplPath
 
 from ..embed.pipeline import EmbeddedImages
 from ..tasks.collection_map import MIN_DIST, NEIGHBOURS, check_colouring, colourings, embedding_map, map_note
-from ..report.export import RETRY_HINT, ExportError, write_csv
+from ..data.files import RETRY_HINT, ExportError
+from ..report.export import write_csv
 from ..data.images import display_names
 from ..report.colours import edge_colour
 from ..report.plots.map import map_colours, map_figure

@@ -51,7 +51,8 @@ from ..zeroshot import schema
 from ..zeroshot.results import results_table
 from ..report.colours import NO_CLASS_COLOUR, class_palette, edge_colour
 from ..embed.pipeline import EmbeddedImages, embed_images
-from ..report.export import RETRY_HINT, ExportError, write_csv, write_json
+from ..data.files import RETRY_HINT, ExportError
+from ..report.export import write_csv, write_json
 from ..data.images import THUMBNAIL_SIDE, ImageReadError, display_names, gather_images, open_image
 from ..data.labels import folder_labels
 from ..models.loading import ClipModel
