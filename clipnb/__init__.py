@@ -111,3 +111,7 @@ class _Package(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _Package
+
+from . import _moved  # noqa: E402 (the old import paths of issue 25's moves, for one release)
+
+_moved.install()

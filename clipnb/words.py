@@ -481,3 +481,10 @@ MAP_WORDS = {
 
 def map_word(key: str, lang: str = "en", **fields) -> str:
     return MAP_WORDS[key][check_lang(lang)].format(**fields)
+
+
+def __getattr__(name: str):
+    """Names that moved out of this module (clipnb._moved.NAMES), for one release, with a warning."""
+    from ._moved import moved_name
+
+    return moved_name(__name__, name)

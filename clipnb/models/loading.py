@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
 import torch
 
+from .._moved import new_path
 from ..data.files import file_sha256  # noqa: F401 (also clipnb.models.file_sha256, as before)
 from .memory import release_freed_memory, reuse_freed_memory
 
@@ -370,6 +371,7 @@ def _vocabulary(saved: dict | None) -> Vocabulary | None:
     if saved is None:
         return None
     module, _, qualname = saved["class"].partition(":")
+    module = new_path(module) or module  # a manifest written before issue 25's moves names the old module
     if module != __name__ and not module.startswith("clipnb.models.families."):
         raise ValueError(f"not a vocabulary class of clipnb: {saved['class']}")
     kind = getattr(importlib.import_module(module), qualname)
