@@ -34,7 +34,8 @@ import types
 _EXPORTS = {
     "data.cache": "EmbeddingCache",
     "data.images": "FolderError ImageReadError aspect_info find_images folder_note gather_images open_image",
-    "data.labels": "LabelError LabelledImages embed_labelled folder_labels match_classes read_labels",
+    "data.labels": "LabelError folder_labels match_classes read_labels",
+    "embed.labelled": "LabelledImages embed_labelled",
     "embed.pipeline": "EmbeddedImages embed_images",
     "models.loading": "ClipModel ModelError available_models list_models load_model",
     "report.export": "ExportError save_figure write_csv write_json",

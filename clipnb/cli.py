@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # The problems that end a run with one "clipnb: error: ..." line and exit code 2 (see main), named by module,
 # since a module that was not imported raised none of them.
-FATAL = ("clipnb.models.loading.ModelError", "clipnb.zeroshot.prompts.PromptError", "clipnb.data.images.FolderError",
+FATAL = ("clipnb.models.loading.ModelError", "clipnb.data.classes.PromptError", "clipnb.data.images.FolderError",
          "clipnb.data.images.ImageReadError", "clipnb.data.files.ExportError", "builtins.FileNotFoundError",
          "clipnb.data.labels.LabelError", "clipnb.tasks.few_shot.ProbeError", "clipnb.tasks.video.VideoError", "builtins.ConnectionError",
          "clipnb.data.cache.CacheError")
@@ -334,9 +334,11 @@ def images_from(args: argparse.Namespace, to_stderr: bool = False) -> list:
 def check_labelled_folder(args: argparse.Namespace) -> None:
     """FOLDER (or --labels) against --classes, checked before any model is loaded; one class is refused, since
     every image is then right whatever the model does."""
-    from .data.labels import LabelError, check_folder, match_classes, read_labels
+    from .data.images import check_folder
+    from .data.labels import LabelError, match_classes, read_labels
 
-    classes, _ = match_classes(read_labels(check_folder(args.folder), args.labels)["label"], args.classes)
+    classes, _ = match_classes(read_labels(check_folder(args.folder, what="labelled images"), args.labels)["label"],
+                               args.classes)
     if len(classes) < 2:
         source = f"the labels of {args.labels}" if args.labels else f"the subfolders of {args.folder}"
         raise LabelError(f"{source} name one class only ({classes[0]!r}): with one class every image is "
@@ -346,7 +348,7 @@ def check_labelled_folder(args: argparse.Namespace) -> None:
 
 def embed_labelled_with(args: argparse.Namespace, model: ClipModel, cache: EmbeddingCache | None):
     """The labelled folder embedded by one model, with the embedding options of the command line."""
-    from .data import labels  # embed_labelled through its module, so that a test replacing it reaches the CLI
+    from .embed import labelled as labels  # embed_labelled through its module, so that a test replacing it reaches the CLI
 
     return labels.embed_labelled(model, args.folder, args.labels, args.classes, cache=cache, batch_size=args.batch_size,
                           exact=args.exact, num_workers=args.workers, progress=not args.quiet,

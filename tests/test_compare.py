@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from clipnb.report.plots import base as plotting
 from clipnb.tasks.prompt_settings import score_settings
 from clipnb.tasks.evaluation import evaluate_labelled
-from clipnb.data.labels import embed_labelled
+from clipnb.embed.labelled import embed_labelled
 
 
 def test_comparison_reuses_the_embeddings(demo, shapes_folder, tmp_path, monkeypatch):

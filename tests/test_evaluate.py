@@ -12,7 +12,7 @@ from clipnb.zeroshot.results import results_table
 from clipnb.cli import main
 from clipnb.embed.pipeline import EmbeddedImages
 from clipnb.tasks.evaluation import evaluate, evaluate_labelled
-from clipnb.data.labels import embed_labelled
+from clipnb.embed.labelled import embed_labelled
 from clipnb.zeroshot.scoring import ZeroShotHead
 from clipnb.models.demo_vocabulary import CLASSES
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from clipnb.tasks.evaluation import evaluate_labelled
-from clipnb.data.labels import LabelError, embed_labelled, labels_from_csv, labels_from_folders, match_classes
+from clipnb.data.labels import LabelError, labels_from_csv, labels_from_folders, match_classes
+from clipnb.embed.labelled import embed_labelled
 from clipnb.models.demo_vocabulary import CLASSES
 
 from demo_inputs import write_shapes

@@ -199,12 +199,12 @@ def test_pretrained_with_several_models_is_refused_in_one_line(no_model_loading,
 
 def test_a_model_that_cannot_be_loaded_fails_before_any_image_is_embedded(monkeypatch, shapes_folder, tmp_path,
                                                                           capsys):
-    import clipnb.data.labels
+    import clipnb.embed.labelled
 
     def no_embedding(*args, **kwargs):
         raise AssertionError("images were embedded before every model was loaded")
 
-    monkeypatch.setattr(clipnb.data.labels, "embed_labelled", no_embedding)  # the CLI calls it through its module
+    monkeypatch.setattr(clipnb.embed.labelled, "embed_labelled", no_embedding)  # the CLI calls it through its module
     code = main(["evaluate", str(shapes_folder), "--model", "demo", "--model", str(tmp_path / "missing.pt"),
                  "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err

@@ -8,7 +8,7 @@ import torch
 from clipnb import EmbeddingCache
 from clipnb.cli import main
 from clipnb.demo import shapes_folder
-from clipnb.data.labels import embed_labelled
+from clipnb.embed.labelled import embed_labelled
 from clipnb.tasks.few_shot import ProbeError, curve_summary, few_shot_curve, few_shot_split, probe_labelled
 from clipnb.models.demo_vocabulary import CLASSES
 

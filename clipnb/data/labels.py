@@ -1,28 +1,20 @@
 """Ground-truth labels for a folder of images: from class subfolders or from a CSV of path,label.
 
 `read_labels` returns a plain table (path, label) and nothing else; `match_classes` ties its labels to the
-class names the prompts use. Both check their input and say in one line what is wrong and what to do.
+class names the prompts use. Embedding a labelled folder is clipnb.embed.labelled. Both check their input and say in one line what is wrong and what to do.
 """
 from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
+from .classes import check_classes
 from .files import utf8_name
-from ..embed.pipeline import EmbeddedImages, embed_images
 from .images import IMAGE_EXTENSIONS, find_images
-from .images import check_folder as check_image_folder
-from ..models.loading import ClipModel
-from ..zeroshot.prompts import check_classes
-
-if TYPE_CHECKING:
-    from .cache import EmbeddingCache
 
 PATH_HEADERS = ("path", "file", "filename", "file_name", "image", "image_path", "filepath")
 LABEL_HEADERS = ("label", "class", "class_name", "category", "target")
@@ -194,60 +186,3 @@ def folder_labels(paths: Sequence, classes: Sequence[str]) -> list[str | None]:
     folder is not a class: the true labels of a folder sorted into one subfolder per class."""
     lookup = _class_lookup(classes)
     return [match_class(os.path.basename(os.path.dirname(str(p))), lookup) for p in paths]
-
-
-def check_folder(folder: str | os.PathLike) -> Path:
-    """A folder of labelled images as a Path; FolderError when it is missing or not a folder."""
-    return check_image_folder(folder, what="labelled images")
-
-
-@dataclass
-class LabelledImages:
-    """Embedded images with the class each one truly shows (rows that could not be read have NaN features)."""
-
-    embedded: EmbeddedImages
-    labels: list[str]  # one class name per row of embedded.records
-    classes: list[str]  # every class the prompts name (labels are among them)
-
-    @property
-    def ok(self) -> np.ndarray:
-        """A boolean per row: True where the image was read and embedded."""
-        return self.embedded.ok
-
-    def label_indices(self) -> np.ndarray:
-        """Each row's label as its position in `classes`."""
-        position = {c: i for i, c in enumerate(self.classes)}
-        return np.array([position[label] for label in self.labels], dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-def embed_labelled(model: ClipModel, folder: str | os.PathLike, labels_csv: str | os.PathLike | None = None,
-                   classes: Sequence[str] | None = None, *, cache: EmbeddingCache | None = None, batch_size: int | None = None, exact: bool = False,
-                   num_workers: int | None = None, progress: bool = True, scheduler=None,
-                   store: str | os.PathLike | None = None) -> LabelledImages:
-    """Read the labels of a folder (subfolders or CSV), check them against the classes, embed the images once.
-
-    Everything about the labels is checked before any image is decoded.
-
-    Args:
-        model: the model whose image encoder is used.
-        folder: FOLDER/<class>/image.jpg, or any images when `labels_csv` is given.
-        labels_csv: a CSV of path,label (paths relative to `folder`; header names as in PATH_HEADERS and
-            LABEL_HEADERS).
-        classes: the classes the prompts name (default: the distinct labels); each label must be one of them.
-        cache, batch_size, exact, num_workers, progress, scheduler, store: how images are embedded (see
-            `embed_images`; with a scheduler, on a Dask cluster).
-
-    Returns:
-        LabelledImages: the embedded images, one label per row and the classes. Raises LabelError saying
-        what is wrong with the folder, the CSV or the classes.
-    """
-    folder = check_folder(folder)
-    table = read_labels(folder, labels_csv)
-    classes, mapped = match_classes(table["label"], classes)
-    embedded = embed_images(model, [Path(p) for p in table["path"]], exact=exact, cache=cache,
-                            num_workers=num_workers, progress=progress, batch_size=batch_size,
-                            scheduler=scheduler, store=store)
-    return LabelledImages(embedded=embedded, labels=mapped, classes=classes)

@@ -6,6 +6,7 @@ May import: `clipnb.models`, `clipnb.data` and the base modules."""
 from .._lazy import lazy_door
 
 __getattr__, __dir__, __all__ = lazy_door(__name__, {
+    "labelled": "LabelledImages embed_labelled",
     "pipeline": "EmbeddedImages embed_images",
     "vector_index": "VectorIndex",
 })

@@ -1,7 +1,7 @@
 """Zero-shot accuracy against known labels: metrics, confusion matrix and confident mistakes.
 
 `evaluate` is pure: a results table (from `classify.results_table`) and the true class of each row in,
-an `Evaluation` out. `evaluate_labelled` scores images embedded once (`labels.embed_labelled`); the
+an `Evaluation` out. `evaluate_labelled` scores images embedded once (`clipnb.embed.labelled.embed_labelled`); the
 comparison of template sets x ensembling methods on the same embeddings is `compare.score_settings`.
 Nothing here draws or writes: `report.write_evaluation` writes the files and figures of an evaluation.
 """
@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..zeroshot import schema
 from ..zeroshot.results import results_table
-from ..data.labels import LabelledImages
+from ..embed.labelled import LabelledImages
 from ..models.loading import ClipModel
 from ..zeroshot.prompts import DEFAULT_TEMPLATES, Templates
 from ..zeroshot.scoring import build_head

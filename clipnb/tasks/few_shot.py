@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.labels import LabelledImages
+from ..embed.labelled import LabelledImages
 from ..models.loading import ClipModel
 from ..zeroshot.prompts import DEFAULT_TEMPLATES, Templates
 from ..zeroshot.schema import set_settings

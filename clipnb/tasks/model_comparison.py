@@ -17,7 +17,7 @@ from ..zeroshot.results import results_table
 from ..embed.pipeline import EmbeddedImages
 from .evaluation import Evaluation, evaluate
 from ..data.images import display_names
-from ..data.labels import LabelledImages
+from ..embed.labelled import LabelledImages
 from ..models.loading import ClipModel
 from ..zeroshot.prompts import DEFAULT_TEMPLATES, Templates
 from ..zeroshot.schema import set_settings

@@ -18,7 +18,7 @@ from ..zeroshot.results import results_table
 from ..embed.pipeline import EmbeddedImages
 from ..data.images import display_names
 from .evaluation import evaluate
-from ..data.labels import LabelledImages
+from ..embed.labelled import LabelledImages
 from ..models.loading import ClipModel
 from ..zeroshot.prompts import ENSEMBLE_METHODS
 from ..zeroshot.prompts import template_sets as resolve_template_sets

@@ -81,7 +81,7 @@ def mark_outliers(results: pd.DataFrame, *, unknown: bool = False, cut: float = 
 def check_unknown(classes, unknown: bool) -> None:
     """Refuse `unknown` beside a class of that name, in any letter case (class names are compared so
     everywhere: "Unknown" and "unknown" could not be told apart in a report)."""
-    from .prompts import PromptError, class_key
+    from ..data.classes import PromptError, class_key
 
     clash = [c for c in classes if class_key(str(c)) == UNKNOWN] if unknown else []
     if clash:

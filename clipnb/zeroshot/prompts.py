@@ -1,15 +1,14 @@
 """Prompt templates as data, and the checks that turn classes x templates into prompts."""
 from __future__ import annotations
 
-import json
 import os
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from ..words import word
+from ..data.classes import (CLASS_SEPARATORS, PromptError, check_classes, class_key,  # noqa: F401 (re-exported)
+                            comma_message, split_class_names)
 
 ENSEMBLE_METHODS = ("embedding", "score")
 Templates = str | os.PathLike | Sequence[str]  # a template set's name, a file of templates, or the templates
@@ -83,29 +82,9 @@ TEMPLATE_SETS = _TemplateSets(basic=BASIC_TEMPLATES, imagenet80=IMAGENET80_TEMPL
 # The sets in Chinese; the others are English. A comparison of "every set" takes the English ones only, since
 # an English-only model makes nothing of Chinese prompts (name zh and zh_photo to compare them).
 CHINESE_SETS = ("zh", "zh_photo")
-# Commas that join several names into one (ASCII, full-width and the Chinese enumeration comma).
-CLASS_SEPARATORS = ",，、"
 # A name ending like a file name (".txt", ".tmpl"): taken for a template file, not a template set.
 _FILE_SUFFIX = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
 MAX_TEMPLATE_FILE_BYTES = 1024 ** 2  # imagenet80 as a file is 1.7 KB: a larger file is not a templates file
-
-
-class PromptError(ValueError):
-    """Bad classes or templates; the message names the offending entry. One made by `worded` also keeps its
-    words.py key, so that a panel can say it in its own language (`said`); its message is the English."""
-
-    key: str | None = None
-    fields: Mapping = {}
-
-    @classmethod
-    def worded(cls, key: str, **fields) -> PromptError:
-        error = cls(word(key, "en", **fields))
-        error.key, error.fields = key, fields
-        return error
-
-    def said(self, lang: str = "en") -> str:
-        """The message in `lang` (the English message where it has no words.py key)."""
-        return word(self.key, lang, **self.fields) if self.key else str(self)
 
 
 def resolve_templates(templates: str | os.PathLike | Sequence[str] = DEFAULT_TEMPLATES) -> list[str]:
@@ -200,65 +179,6 @@ def check_templates(templates: Iterable[str]) -> list[str]:
     if duplicates:
         raise PromptError.worded("prompts.template_twice", template=duplicates[0])
     return templates
-
-
-def class_key(name: str) -> str:
-    """What tells two class names apart: their words, in lower case (CLIP's tokenizer ignores case)."""
-    return " ".join(name.split()).lower()
-
-
-def check_classes(classes: Iterable[str]) -> list[str]:
-    """Strip names and refuse empty lists, blank names, duplicates (the tokenizer ignores case) and names
-    that join several classes with commas ("cat,dog,car", "猫，狗")."""
-    if isinstance(classes, str):
-        raise PromptError.worded("prompts.classes_string", classes=classes)
-    classes = list(classes)
-    if not classes:
-        raise PromptError.worded("prompts.no_classes")
-    cleaned = []
-    for position, name in enumerate(classes, start=1):
-        if not isinstance(name, str):
-            raise PromptError.worded("prompts.class_not_text", position=position, name=name)
-        if not name.strip():
-            raise PromptError.worded("prompts.class_blank", position=position)
-        cleaned.append(" ".join(name.split()))
-    for name in cleaned:
-        if any(comma in name for comma in CLASS_SEPARATORS):
-            key, fields = _comma_words(name)
-            raise PromptError.worded(key, **fields)
-    seen: dict[str, str] = {}
-    for name in cleaned:
-        key = class_key(name)
-        if key in seen:
-            twice = "prompts.class_twice" if seen[key] == name else "prompts.class_twice_case"
-            raise PromptError.worded(twice, name=name, listed=seen[key])
-        seen[key] = name
-    return cleaned
-
-
-def split_class_names(text: str) -> list[str]:
-    """The class names in `text` separated by commas (, ， or 、), each tidied ("a b ,, c" -> ["a b", "c"])."""
-    return [" ".join(part.split()) for part in re.split(f"[{CLASS_SEPARATORS}]", text) if part.strip()]
-
-
-def comma_message(name: str, lang: str = "en") -> str:
-    """What to say about a class name that joins several names with commas ("cat,dog,car")."""
-    key, fields = _comma_words(name)
-    return word(key, lang, **fields)
-
-
-def _comma_words(name: str) -> tuple[str, dict]:
-    """comma_message's words.py key and fields."""
-    parts = split_class_names(name)
-    if len(parts) < 2:
-        return "prompts.class_comma", {"name": name, "alone": " ".join(parts)}
-    words = " ".join(_shell_word(p) for p in parts)
-    return "prompts.class_commas", {"name": name, "words": words, "python": json.dumps(parts, ensure_ascii=False)}
-
-
-def _shell_word(text: str) -> str:
-    """`text` as one shell word: quoted only when it needs it (spaces, quotes, $...), so 猫 stays 猫."""
-    return shlex.quote(text) if re.search(r"[\s'\"\\$`!*?;&|<>(){}\[\]#~]", text) else text
 
 
 def fill(template: str, name: str) -> str:

@@ -45,7 +45,7 @@ class ChineseClipTokenizer:
         if not truncate:
             too_long = [t for t in texts if self.count(t) > self.context_length]
             if too_long:
-                from ...zeroshot.prompts import PromptError
+                from ...data.classes import PromptError
 
                 raise PromptError(f"prompt {too_long[0]!r} takes {self.count(too_long[0])} tokens, more than "
                                   f"Chinese-CLIP's {self.context_length}: shorten it or use truncate=True")
