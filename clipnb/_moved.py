@@ -64,6 +64,7 @@ NAMES = {
     ("clipnb.words", "column_name"): "clipnb.zeroshot.schema",
     ("clipnb.words", "localised"): "clipnb.zeroshot.schema",
     ("clipnb.words", "ARTICLE_COLUMNS"): "clipnb.zeroshot.schema",
+    ("clipnb.embed.pipeline", "embed_images"): "clipnb.embed.runner",
 }
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 import clipnb
 from clipnb import bench
-from clipnb.embed.pipeline import embed_images
+from clipnb.embed.runner import embed_images
 from clipnb.zeroshot.scoring import build_head, encode_texts
 
 from conftest import PHOTOS, TEST_IMAGES, _max_diff, distinct_pngs, save_state_dict, tiny_clip

@@ -15,7 +15,8 @@ from clipnb.zeroshot.calibration import (CalibrationWarning, apply_temperature, 
                                 fit_temperature, reliability_table, split_for_calibration)
 from clipnb.report.plots.calibration import reliability_figure
 from clipnb.zeroshot.results import results_table
-from clipnb.embed.pipeline import EmbeddedImages, embed_images
+from clipnb.embed.pipeline import EmbeddedImages
+from clipnb.embed.runner import embed_images
 from clipnb.tasks.evaluation import evaluate
 from clipnb.report.plots.base import export_figure
 from clipnb.zeroshot.scoring import ZeroShotHead, build_head

@@ -19,7 +19,7 @@ from clipnb.zeroshot.calibration import MIN_FIT_PER_CLASS, calibrate, fit_temper
 from clipnb.zeroshot.results import results_table
 from clipnb.cli import main
 from clipnb.tasks.duplicates import find_duplicates
-from clipnb.embed.pipeline import embed_images
+from clipnb.embed.runner import embed_images
 from clipnb.report.export import write_csv
 from clipnb.zeroshot.scoring import build_head, template_note
 from clipnb.tasks.search import index_images, search_text

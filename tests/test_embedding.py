@@ -12,7 +12,8 @@ from PIL import Image
 import clipnb
 from clipnb import bench
 from clipnb.embed import pipeline as embedding
-from clipnb.embed.pipeline import embed_images, load_pixels
+from clipnb.embed.pipeline import load_pixels
+from clipnb.embed.runner import embed_images
 from clipnb.models.families.openai import import_clip
 
 from conftest import PHOTOS, _max_diff, distinct_pngs

@@ -15,7 +15,8 @@ import torch
 from PIL import Image, ImageDraw
 
 import clipnb
-from clipnb.embed.pipeline import DRAFT_FACTOR, DRAFT_TOLERANCE, embed_images, load_pixels
+from clipnb.embed.pipeline import DRAFT_FACTOR, DRAFT_TOLERANCE, load_pixels
+from clipnb.embed.runner import embed_images
 from clipnb.models.loading import ModelError, list_models, load_model
 from clipnb.zeroshot.prompts import PromptError
 from clipnb.zeroshot.schema import prob_columns, score_columns

@@ -82,7 +82,7 @@ def test_prompts_read_from_the_disk_cache_count_as_done(tiny_model, image_folder
 # ---- item 9: the reasons of a refused class or template, in the panel's language ---------------------------
 
 def test_the_chinese_panel_gives_its_reasons_in_chinese(demo, shapes_folder, tmp_path):
-    from clipnb.embed.pipeline import embed_images
+    from clipnb.embed.runner import embed_images
 
     classes = ["red circle", "blue star", "green square"]
     images = [shapes_folder / c / f"00{i}.png" for c in classes for i in (0, 1)]
@@ -118,7 +118,7 @@ def test_the_chinese_panel_gives_its_reasons_in_chinese(demo, shapes_folder, tmp
 def test_the_map_hover_names_an_image_that_fits_no_class_in_the_panel_language(demo, shapes_folder, tmp_path):
     from clipnb import build_head, gather_images
     from clipnb.zeroshot.results import results_table
-    from clipnb.embed.pipeline import embed_images
+    from clipnb.embed.runner import embed_images
     from clipnb.tasks.collection_map import embedding_map
     from clipnb.ui.map_panel import MapPanel
     from clipnb.zeroshot.outliers import UNKNOWN

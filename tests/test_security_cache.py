@@ -13,7 +13,8 @@ import clipnb
 import clipnb.data.cache as cache_module
 from clipnb.data.cache import CacheError, CacheWarning, EmbeddingCache
 from clipnb.cli import main
-from clipnb.embed.pipeline import _variant, embed_images
+from clipnb.embed.pipeline import variant as decoding_variant
+from clipnb.embed.runner import embed_images
 
 from hostile_images import encoded, noise
 
@@ -49,7 +50,7 @@ def test_a_file_swapped_between_hashing_and_decoding_is_never_cached_under_the_w
     monkeypatch.undo()
     assert torch.allclose(swapped.features[0], reference["b"], atol=SAME_PIXELS_ATOL)  # what was decoded
     assert tuple(swapped.records.loc[0, ["width", "height"]]) == (30, 40)
-    variant = _variant(False, None)
+    variant = decoding_variant(False, None)
     under_a, under_b = cache.get_images(tiny_model.fingerprint, variant, [hash_a, hash_b])
     assert under_a is None  # the old code stored b's embedding and size here
     assert (under_b["width"], under_b["height"]) == (30, 40)

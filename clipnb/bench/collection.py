@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..demo.data import COPY_EDITS, plant_copies, shapes_folder
-from ..embed.pipeline import embed_images
+from ..embed.runner import embed_images
 from ..data.labels import labels_from_folders
 from ..models.loading import load_model
 from .index_speed import clip_like

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from ..embed import pipeline as embedding
+from ..embed.runner import embed_images
 from ..data.images import find_images, fit_for_model
 from ..models.families.openclip import RANDOM  # the --pretrained value that asks for random weights
 from .photos import make_photos, photo_plan, random_open_clip_folder, vit_b32_checkpoint
@@ -263,8 +264,8 @@ def classify_steps(model, folder, classes, cache, batch_size, workers, progress,
 
     items = gather_images(folder)
     head = build_head(model, classes, TEMPLATES, cache=cache)
-    embedded = embedding.embed_images(model, items, batch_size=batch_size, exact=exact, cache=cache,
-                                      num_workers=workers, progress=progress)
+    embedded = embed_images(model, items, batch_size=batch_size, exact=exact, cache=cache,
+                            num_workers=workers, progress=progress)
     return results_table(embedded, head), embedded
 
 

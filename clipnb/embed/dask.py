@@ -356,13 +356,13 @@ def shard_options(model: ClipModel, *, store: str | None = None, batch_size: int
                   background=None) -> dict:
     """What a worker needs to embed a shard of a run, or to trust its stored copy: how to load the model, how
     to decode, the store (checked: see check_store) and the client's runtime()."""
-    from .pipeline import _variant
+    from .pipeline import variant
 
     if model.load_args is None:
         raise ModelError(f"model {model.name} was not made by clipnb.load_model, so Dask workers cannot load "
                          "it themselves: load it with load_model(spec) and pass that")
     return {"load_args": model.load_args, "fingerprint": model.fingerprint, "batch_size": batch_size,
-            "exact": exact, "background": background, "variant": _variant(exact, background), "store": store,
+            "exact": exact, "background": background, "variant": variant(exact, background), "store": store,
             "runtime": runtime(), "dim": model.embed_dim}
 
 
@@ -508,7 +508,7 @@ def embed_shard(piece: Shard, options: dict) -> "EmbeddedImages":
     it). A stored shard is used only when its Parquet page checksums, schema, embedding size, model,
     decoding mode and clipnb code are this run's; of its rows, only those whose file still has the stored
     content hash: the others (a file edited in place, size and time kept) are embedded again."""
-    from .pipeline import embed_images
+    from .pipeline import embed_local
 
     check_runtime(options["runtime"])  # also on a worker that joined later (Dask only logs its plugin's error)
     target = (store_path(options["store"], options["fingerprint"], options["variant"], piece.key)
@@ -521,7 +521,7 @@ def embed_shard(piece: Shard, options: dict) -> "EmbeddedImages":
             return stored
         note = f"{len(todo)} of its {len(piece.paths)} files changed since it was stored (size and time kept)"
     model = worker_model(options["load_args"], options["fingerprint"])
-    embedded = embed_images(model, [piece.paths[i] for i in todo], batch_size=options["batch_size"],
+    embedded = embed_local(model, [piece.paths[i] for i in todo], batch_size=options["batch_size"],
                             exact=options["exact"], background=options["background"], num_workers=0, progress=False)
     embedded.stats.update(from_store=len(piece.paths) - len(todo), encoded=len(todo),
                           store_notes=[f"{target}: {note}"] if note else [])

@@ -13,7 +13,8 @@ import numpy as np
 from ..data.images import check_folder
 from ..data.labels import match_classes, read_labels
 from ..models.loading import ClipModel
-from .pipeline import EmbeddedImages, embed_images
+from .pipeline import EmbeddedImages
+from .runner import embed_images
 
 if TYPE_CHECKING:
     from ..data.cache import EmbeddingCache

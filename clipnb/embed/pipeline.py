@@ -131,7 +131,8 @@ class StageTimes:
         return {stage: {"cpu_seconds": self.cpu[stage], "page_faults": self.faults[stage]} for stage in STAGES}
 
 
-def _variant(exact: bool, background) -> str:
+def variant(exact: bool, background) -> str:
+    """The name of a decoding mode (draft or exact, and the background colour): part of every cache and store key."""
     mode = "exact" if exact else f"draft{DRAFT_FACTOR}"
     return mode if background is None else f"{mode}-bg{tuple(background)}"
 
@@ -328,10 +329,12 @@ def _encoded_batches(model: ClipModel, dataset: "_ImageDataset", batch_size: int
             release_freed_memory()  # the streams' activations, held in their threads' malloc pools
 
 
-def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = None, exact: bool = False,
-                 cache: EmbeddingCache | None = None, num_workers: int | None = None, background: Colour | None = None,
-                 progress: bool = True, scheduler=None, store: str | os.PathLike | None = None) -> EmbeddedImages:
-    """Embed image files (or PIL images) in batches; every item gets one row, failures with an error.
+def embed_local(model: ClipModel, items: Sequence, *, batch_size: int | None = None, exact: bool = False,
+                cache: EmbeddingCache | None = None, num_workers: int | None = None, background: Colour | None = None,
+                progress: bool = True) -> EmbeddedImages:
+    """Embed image files (or PIL images) in batches in this process; every item gets one row, failures with an
+    error. `clipnb.embed.runner.embed_images` is the public door: it calls this, or the Dask cluster's workers,
+    which call this on their shards.
 
     Args:
         model: the model whose image encoder is used.
@@ -344,10 +347,6 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
             streams of this process, one per core (see `stream_plan`).
         background: composite transparent images onto this colour (default: drop alpha, as openai-clip).
         progress: show a progress bar.
-        scheduler: a Dask scheduler's address or a `distributed.Client`: embed on its workers instead, shard
-            by shard, with the same results (see `clipnb.embed.dask`); the cache is not used there.
-        store: with a scheduler, a folder or URL every worker reaches where each shard is kept as Parquet, so a
-            rerun reads finished shards instead of embedding them (default: `store` beside the cache, if any).
 
     Returns:
         EmbeddedImages: `records` (path, width, height, error, note; one row per item, in order), `features`
@@ -355,11 +354,6 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
     """
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch size must be at least 1, not {batch_size}")
-    if scheduler is not None:
-        from .dask import embed_on_cluster
-
-        return embed_on_cluster(model, items, scheduler, batch_size=batch_size, exact=exact, background=background,
-                                cache=cache, store=store, progress=progress)
     batch_size = default_batch_size(model) if batch_size is None else batch_size
     items = list(items)
     count = len(items)
@@ -370,7 +364,7 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
     dim = model.embed_dim
     features = torch.full((count, dim), float("nan"))
     done = np.zeros(count, dtype=bool)
-    variant = _variant(exact, background)
+    decoding = variant(exact, background)
     times = StageTimes()
     started, cpu_started = time.perf_counter(), time.process_time()
 
@@ -385,7 +379,7 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
             done[i] = bool(error)
         keyed = [i for i in files if contents[i] is not None]
         with times.timing("cache lookup"):
-            found = cache.get_images(model.fingerprint, variant, [contents[i] for i in keyed])
+            found = cache.get_images(model.fingerprint, decoding, [contents[i] for i in keyed])
         rows = [(i, entry) for i, entry in zip(keyed, found) if entry is not None and entry["vector"].numel() == dim]
         if rows:
             index = [i for i, _ in rows]
@@ -421,7 +415,7 @@ def embed_images(model: ClipModel, items: Sequence, *, batch_size: int | None = 
                            for i in good if contents[i] is not None]
                     if cache is not None and new:
                         with times.timing("cache write"):
-                            cache.put_images(model.fingerprint, variant, new)
+                            cache.put_images(model.fingerprint, decoding, new)
                 bar.update(len(samples))
     # object, not pandas' Arrow-backed str: a file name that is not valid UTF-8 (escaped by Python) must survive
     records = pd.DataFrame({"path": pd.Series(names, dtype=object), "width": widths, "height": heights,
@@ -443,14 +437,21 @@ def embed_one(model: ClipModel, image: ImageInput, *, exact: bool = True, cache:
     Args:
         model: the model whose image encoder is used.
         image: the image.
-        exact: decode at full size (see `embed_images`).
+        exact: decode at full size (see `embed_local`).
         cache: an embedding cache to read and write.
 
     Returns:
         A float tensor [D]. Raises ImageReadError with the reason when the image cannot be read.
     """
-    embedded = embed_images(model, [image], cache=cache, exact=exact, num_workers=0, progress=False)
+    embedded = embed_local(model, [image], cache=cache, exact=exact, num_workers=0, progress=False)
     error = embedded.records.at[0, "error"]
     if error:
         raise ImageReadError(f"image {embedded.records.at[0, 'path']} could not be read: {error}")
     return embedded.features[0]
+
+
+def __getattr__(name: str):
+    """embed_images moved to clipnb.embed.runner (clipnb._moved.NAMES), for one release, with a warning."""
+    from .._moved import moved_name
+
+    return moved_name(__name__, name)

@@ -24,7 +24,8 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..embed.pipeline import EmbeddedImages, embed_images
+from ..embed.pipeline import EmbeddedImages
+from ..embed.runner import embed_images
 from ..data.images import ImageSource, gather_images
 from ..data.files import file_sha256
 from ..models.loading import DEFAULT_MODEL, ClipModel, load_model

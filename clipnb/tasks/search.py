@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..embed.pipeline import embed_images, embed_one
+from ..embed.pipeline import embed_one
+from ..embed.runner import embed_images
 from ..data.images import ImageInput, ImageSource, gather_images
 from ..models.loading import ClipModel
 from ..zeroshot.prompts import PromptError
@@ -88,9 +89,9 @@ def index_from_store(model: ClipModel, store: str | os.PathLike, *, exact: bool 
     reading or embedding any image: this model's embeddings, for the decoding mode asked for. A path
     stored by several runs counts once (its last shard); rows with an error are listed in `skipped`."""
     from ..embed.dask import read_store
-    from ..embed.pipeline import _variant
+    from ..embed.pipeline import variant as decoding
 
-    variant = _variant(exact, background)
+    variant = decoding(exact, background)
     stored = read_store(store, model.fingerprint)
     stored = stored[stored["variant"] == variant].drop_duplicates("path", keep="last").reset_index(drop=True)
     if stored.empty:

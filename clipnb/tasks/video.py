@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from ..embed.pipeline import embed_images
+from ..embed.runner import embed_images
 from ..progress import progress_bar
 from ..data.images import THUMBNAIL_SIDE
 from ..models.loading import ClipModel

@@ -50,7 +50,8 @@ from ..report.plots import base as plotting
 from ..zeroshot import schema
 from ..zeroshot.results import results_table
 from ..report.colours import NO_CLASS_COLOUR, class_palette, edge_colour
-from ..embed.pipeline import EmbeddedImages, embed_images
+from ..embed.pipeline import EmbeddedImages
+from ..embed.runner import embed_images
 from ..data.files import RETRY_HINT, ExportError
 from ..report.export import write_csv, write_json
 from ..data.images import THUMBNAIL_SIDE, ImageReadError, display_names, gather_images, open_image

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..embed.pipeline import EmbeddedImages, embed_images, embed_one
+from ..embed.pipeline import EmbeddedImages, embed_one
+from ..embed.runner import embed_images
 from ..data.images import (Colour, FolderError, ImageInput, ImageSource, aspect_info, find_images, folder_note,
                      gather_images)
 from ..models.loading import DEFAULT_MODEL, ClipModel, load_model
