@@ -105,7 +105,7 @@ def make_photos(folder: str | os.PathLike, n: int, large_only: bool = False, pro
 
 def vit_b32_checkpoint(path: str | os.PathLike, seed: int = 0) -> Path:
     """A state dict of openai-clip's ViT-B/32 architecture with random weights (fp16, as released)."""
-    from ..models.families.openai import import_clip
+    from ..models.files import import_clip
 
     path = Path(path)
     if path.is_file():

@@ -38,12 +38,18 @@ _ADVICE = re.compile(r"weights_only|trust_remote_code|safe_globals|trusted sourc
 _BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation")
 
 
+def import_clip():
+    """openai-clip, without the pkg_resources deprecation warning it triggers on import."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*pkg_resources.*", category=UserWarning)
+        import clip
+    return clip
+
+
 @functools.cache
 def official_torchscript_sha256() -> frozenset[str]:
     """The SHA-256 of each of OpenAI's released CLIP archives: openai-clip's download addresses carry them
     (.../clip/models/<sha256>/ViT-B-32.pt), the one place they are known."""
-    from .families.openai import import_clip
-
     return frozenset(url.split("/")[-2] for url in import_clip().clip._MODELS.values())
 
 

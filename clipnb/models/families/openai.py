@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from ..files import (OFFICIAL_TORCHSCRIPT, check_checkpoint, load_state_dict, official_torchscript_bytes,
-                           reason)
+from ..files import (OFFICIAL_TORCHSCRIPT, check_checkpoint, import_clip, load_state_dict, official_torchscript_bytes,
+                     reason)
 from ..loading import (DEMO_NAME, ClipModel, ModelError, ModelListing, Vocabulary, model_dtype,
                       unknown_name_message, weights_sha256)
 
@@ -27,14 +27,6 @@ DEMO_PATH = Path(__file__).resolve().parents[2] / "assets" / "demo.pt"
 # be anything: None.
 OFFICIAL_LANGUAGES = ("en",)
 DEMO_LANGUAGES = ("en", "zh")
-
-
-def import_clip():
-    """openai-clip, without the pkg_resources deprecation warning it triggers on import."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*pkg_resources.*", category=UserWarning)
-        import clip
-    return clip
 
 
 class OpenAITokenizer:
