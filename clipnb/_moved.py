@@ -65,6 +65,7 @@ NAMES = {
     ("clipnb.words", "localised"): "clipnb.zeroshot.schema",
     ("clipnb.words", "ARTICLE_COLUMNS"): "clipnb.zeroshot.schema",
     ("clipnb.embed.pipeline", "embed_images"): "clipnb.embed.runner",
+    ("clipnb.tasks.duplicates", "write_duplicates"): "clipnb.report.writers",
 }
 
 

@@ -568,7 +568,8 @@ def duplicates_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_duplicates(args: argparse.Namespace) -> int:
-    from .tasks.duplicates import duplicate_summary, find_duplicates, write_duplicates
+    from .report.writers import write_duplicates
+    from .tasks.duplicates import duplicate_summary, find_duplicates
     from .words import plural
 
     items = images_from(args, to_stderr=True)

@@ -7,7 +7,8 @@ import pytest
 
 from clipnb.cli import main
 from clipnb.demo.data import plant_copies
-from clipnb.tasks.duplicates import DEFAULT_THRESHOLD, duplicate_groups, find_duplicates, write_duplicates
+from clipnb.report.writers import write_duplicates
+from clipnb.tasks.duplicates import DEFAULT_THRESHOLD, duplicate_groups, find_duplicates
 
 from conftest import TEST_IMAGES
 

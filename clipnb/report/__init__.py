@@ -7,5 +7,5 @@ from .._lazy import lazy_door
 
 __getattr__, __dir__, __all__ = lazy_door(__name__, {
     "export": "ExportError save_figure write_csv write_json",
-    "writers": "OUTPUT_FILES write_evaluation write_model_comparison write_probe_report write_video_report",
+    "writers": "OUTPUT_FILES write_duplicates write_evaluation write_model_comparison write_probe_report write_video_report",
 }, fallback="writers")

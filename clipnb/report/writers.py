@@ -144,3 +144,12 @@ def write_probe_report(curve: pd.DataFrame, out_dir: str | os.PathLike, *, summa
     return [write_csv(localised(curve, lang), out / "curve.csv", raw=raw),
             write_csv(localised(summary, lang), out / "summary.csv", raw=raw),
             save_figure(figure, out / "shots.png")]
+
+
+def write_duplicates(table: pd.DataFrame, path: str | os.PathLike, bom: bool = False, raw: bool = False):
+    """Write the duplicates table as CSV with the columns path, group, similarity (a file in no group has an
+    empty group), atomically, through `write_csv` (formula-like names neutralised unless `raw`);
+    returns the path written."""
+    from ..tasks.duplicates import COLUMNS, SIMILARITY_DECIMALS
+
+    return write_csv(table[COLUMNS].round({"similarity": SIMILARITY_DECIMALS}), path, bom=bom, raw=raw)

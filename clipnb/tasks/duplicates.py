@@ -207,15 +207,6 @@ def find_duplicates(images_or_folder: ImageSource, model: ClipModel | str | None
     return table
 
 
-def write_duplicates(table: pd.DataFrame, path: str | os.PathLike, bom: bool = False, raw: bool = False):
-    """Write the duplicates table as CSV with the columns path, group, similarity (a file in no group has an
-    empty group), atomically, through `export.write_csv` (formula-like names neutralised unless `raw`);
-    returns the path written."""
-    from ..report.export import write_csv
-
-    return write_csv(table[COLUMNS].round({"similarity": SIMILARITY_DECIMALS}), path, bom=bom, raw=raw)
-
-
 def duplicate_summary(table: pd.DataFrame) -> str:
     """One sentence: how many groups, how many files in them, how many of those exact copies."""
     from ..words import plural
@@ -228,3 +219,10 @@ def duplicate_summary(table: pd.DataFrame) -> str:
     return (f"{plural(groups, 'group')} of duplicates: {plural(len(grouped), 'file')} of {len(table)}, "
             f"{int(grouped['exact'].sum())} of them exact copies (threshold "
             f"{table.attrs.get('threshold', DEFAULT_THRESHOLD):g})")
+
+
+def __getattr__(name: str):
+    """write_duplicates moved to clipnb.report.writers (clipnb._moved.NAMES), for one release, with a warning."""
+    from .._moved import moved_name
+
+    return moved_name(__name__, name)
