@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # since a module that was not imported raised none of them.
 FATAL = ("clipnb.models.loading.ModelError", "clipnb.data.classes.PromptError", "clipnb.data.images.FolderError",
          "clipnb.data.images.ImageReadError", "clipnb.data.files.ExportError", "builtins.FileNotFoundError",
-         "clipnb.data.labels.LabelError", "clipnb.tasks.few_shot.ProbeError", "clipnb.tasks.video.VideoError", "builtins.ConnectionError",
+         "clipnb.data.labels.LabelError", "clipnb.tasks.few_shot.ProbeError", "clipnb.data.video.VideoError", "builtins.ConnectionError",
          "clipnb.data.cache.CacheError")
 
 
@@ -609,7 +609,8 @@ def video_arguments(parser: argparse.ArgumentParser) -> None:
 def run_video(args: argparse.Namespace) -> int:
     from .report.writers import write_video_report
     from .zeroshot.scoring import build_head
-    from .tasks.video import classify_video, embed_video, video_info
+    from .data.video import video_info
+    from .tasks.video import classify_video, embed_video
 
     spec = spec_from(args)
     info = video_info(args.file)  # a bad file fails before the model loads

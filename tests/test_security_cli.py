@@ -23,7 +23,7 @@ from clipnb.embed.pipeline import EmbeddedImages
 from clipnb.tasks.few_shot import ProbeError, few_shot_split
 from clipnb.zeroshot.prompts import MAX_TEMPLATE_FILE_BYTES
 from clipnb.zeroshot.scoring import ZeroShotHead
-from clipnb.tasks.video import VideoError, sample_frames
+from clipnb.data.video import VideoError, sample_frames
 
 HANG_SECONDS = 60  # far above the instant refusal; only a hang (FFmpeg waiting on a FIFO) takes this long
 

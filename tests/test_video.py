@@ -5,11 +5,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from clipnb.data import video as decoding
 from clipnb.tasks import video
 from clipnb.cli import main
 from clipnb.zeroshot.scoring import build_head
 from clipnb.demo import shapes_video, write_video
-from clipnb.tasks.video import VideoError, classify_video, embed_video, sample_frames, segments
+from clipnb.data.video import VideoError, sample_frames
+from clipnb.tasks.video import classify_video, embed_video, segments
 
 
 CLASSES = ["red circle", "blue star", "green square", "yellow hexagon", "white cross", "black triangle"]
@@ -45,7 +47,7 @@ def test_seeking_finds_the_same_frames_as_decoding_everything(counting, monkeypa
         return int(np.asarray(frame.image)[..., 0].mean())
 
     straight = list(sample_frames(counting, every_seconds=3.0))
-    monkeypatch.setattr(video, "SEEK_AFTER_SECONDS", 1.0)
+    monkeypatch.setattr(decoding, "SEEK_AFTER_SECONDS", 1.0)
     report = {}
     seeking = list(sample_frames(counting, every_seconds=3.0, report=report))
     assert [f.time for f in straight] == pytest.approx([0, 3, 6, 9, 12, 15, 18])
@@ -149,6 +151,6 @@ def test_display_rotation_is_applied_as_ffmpeg_does():
             image.putpixel((0, 0), (255, 0, 0))  # top left
             return image
 
-    upright = video._picture(Frame(), max_side=None)
+    upright = decoding._picture(Frame(), max_side=None)
     assert upright.size == (2, 4)
     assert upright.getpixel((1, 0)) == (255, 0, 0)  # turned clockwise: top left goes to top right

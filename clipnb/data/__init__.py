@@ -10,4 +10,5 @@ __getattr__, __dir__, __all__ = lazy_door(__name__, {
     "cache": "CacheError CacheWarning EmbeddingCache",
     "images": "FolderError ImageReadError aspect_info find_images folder_note gather_images open_image",
     "labels": "LabelError folder_labels match_classes read_labels",
+    "video": "VideoError sample_frames video_info",
 })

@@ -13,7 +13,7 @@ import pandas as pd
 from PIL import Image
 
 from ..data.files import atomic_path
-from ..tasks.video import VideoError, _av
+from ..data.video import VideoError, import_av
 from . import shapes
 
 
@@ -72,7 +72,7 @@ def blurred_shapes_folder(root: str | os.PathLike, per_class: int = 4, classes: 
 def write_video(path: str | os.PathLike, images: Sequence[Image.Image], fps: float = 4.0,
                 codec: str | None = None) -> Path:
     """Write RGB pictures as a video (H.264 when this FFmpeg has it, else MPEG-4 Part 2), atomically."""
-    av = _av()
+    av = import_av()
     images = list(images)
     if not images:
         raise VideoError("no pictures to write")
@@ -90,7 +90,7 @@ def write_video(path: str | os.PathLike, images: Sequence[Image.Image], fps: flo
                 picture = image.convert("RGB")
                 if picture.size != (width, height):
                     picture = picture.resize((width, height))
-                for packet in stream.encode(_av().VideoFrame.from_image(picture)):
+                for packet in stream.encode(import_av().VideoFrame.from_image(picture)):
                     container.mux(packet)
             for packet in stream.encode(None):
                 container.mux(packet)
