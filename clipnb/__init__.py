@@ -13,16 +13,12 @@ writers of their files (`write_csv`, `write_evaluation`, `write_model_comparison
 Importing it is quick: each name's module is imported when the name is first used, and none
 loads plotting, widget or demo code.
 
-Public submodules, imported by name when needed:
-- `clipnb.report.plots.base`, `clipnb.report.plots.evaluation`, `clipnb.report.plots.calibration`, `clipnb.report.plots.search`,
-  `clipnb.report.plots.duplicates`, `clipnb.report.plots.map`, `clipnb.report.plots.video`: charts (matplotlib; each function
-  draws on an optional `ax` or returns a figure).
-- `clipnb.ui.panel`: the interactive classifier panel; `clipnb.ui.map_panel`: the interactive embedding map
-  (ipywidgets, plotly).
-- `clipnb.demo`: the demo world (generated shapes, `shapes_folder`, `shapes_video`).
-- `clipnb.notebook`: what notebooks use when a parameter is None (model, images, classes).
-- `clipnb.zeroshot.schema`: the definition of the results table's columns and settings.
-Other modules are the package's inside and may change.
+The subpackages are the stages of that flow (docs/architecture.md): `clipnb.data` (reading files),
+`clipnb.models`, `clipnb.embed`, `clipnb.zeroshot` (schema, prompts, heads, the results table), `clipnb.tasks`
+(one module per question), `clipnb.report` (writers; charts in `clipnb.report.plots`), `clipnb.ui` (the
+interactive panels), and `clipnb.notebook` (what notebooks use when a parameter is None), `clipnb.demo`,
+`clipnb.bench`. Each subpackage's `__all__` is its API; the old module paths (`clipnb.widgets`,
+`clipnb.plotting`, ...) still import for one release, with a DeprecationWarning (clipnb._moved).
 """
 import importlib
 import importlib.util
