@@ -22,7 +22,8 @@ from notebook_cells import write_or_check  # noqa: E402
 MODEL_LINE = ('model_name = None  # None: $CLIPNB_MODEL when set, else ViT-B/32 '
               '(the offline demo model when ViT-B/32 cannot be had)\n'
               '# any spec that `python -m clipnb models` lists; weights after a comma, as in '
-              '"open_clip:ViT-B-32,laion2b_s34b_b79k"')
+              '"open_clip:ViT-B-32,laion2b_s34b_b79k"\n'
+              'sample_images = "../test_images"  # the sample images of the checkout: photos, and shapes/ for the demo model')
 
 # The parameters notebooks 02 and 03 share: which folder and classes, and how they are prompted.
 FOLDER_PARAMETERS = """\
@@ -46,7 +47,7 @@ from clipnb.report.plots import base as plotting
 from clipnb.notebook import choose_model, default_inputs
 {extra}
 model = choose_model(model_name)
-default_folder, default_classes, default_recursive = default_inputs(model)
+default_folder, default_classes, default_recursive = default_inputs(model, sample_images)
 output_dir = Path(output_dir).resolve()
 print(f"model: {{model.name}}; outputs go to {{output_dir}}")"""
 
@@ -119,7 +120,7 @@ output_dir = "../reports/zero_shot"  # where the CSV files and the figures are w
     ("code", setup("from clipnb.notebook import choose_folder", "from clipnb.zeroshot.scoring import template_note",
                    "from clipnb.ui.panel import ClassifierPanel, image_table", "from clipnb.words import word") + """
 
-image_folder, recursive = choose_folder(image_folder, recursive, model)
+image_folder, recursive = choose_folder(image_folder, recursive, model, sample_images)
 classes = classes or default_classes
 cache = clipnb.EmbeddingCache()  # embeddings are kept on disk: a second run encodes nothing
 images = clipnb.gather_images(image_folder, recursive=recursive)  # says so when the folder holds no images
@@ -221,7 +222,7 @@ output_dir = "../reports"  # where the CSV files and the figures are written""")
     ("markdown", "## Classify the folder"),
     ("code", setup("from clipnb.notebook import choose_folder") + """
 
-image_folder, recursive = choose_folder(image_folder, recursive, model)
+image_folder, recursive = choose_folder(image_folder, recursive, model, sample_images)
 classes = classes or default_classes
 print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)") + f"; {len(classes)} classes")
 results = clipnb.classify(image_folder, classes, templates, model=model, ensemble=ensemble, recursive=recursive,
@@ -266,7 +267,7 @@ from clipnb.report.plots import video as video_plots
 from clipnb.notebook import choose_model, default_inputs
 
 model = choose_model(model_name)
-default_folder, default_classes, default_recursive = default_inputs(model)
+default_folder, default_classes, default_recursive = default_inputs(model, sample_images)
 output_dir = Path(output_dir).resolve()  # absolute, so every path printed below is too
 cache = clipnb.EmbeddingCache()  # embeddings are kept on disk: a second run encodes nothing
 print(f"model: {model.name}; outputs go to {output_dir}")"""
@@ -651,9 +652,9 @@ from clipnb.report.plots import search as search_plots
 from clipnb.notebook import choose_folder, choose_model, default_inputs
 
 model = choose_model(model_name)
-default_folder, default_classes, default_recursive = default_inputs(model)
+default_folder, default_classes, default_recursive = default_inputs(model, sample_images)
 output_dir = Path(output_dir)
-image_folder, recursive = choose_folder(image_folder, recursive, model)
+image_folder, recursive = choose_folder(image_folder, recursive, model, sample_images)
 classes = classes or default_classes
 store = store or output_dir.resolve() / "store"  # an absolute path: the workers may not share this kernel's folder
 print(f"model: {model.name}; the store is {store}")

@@ -21,8 +21,9 @@ import os
 import sys
 from pathlib import Path
 
-from clipnb.notebook import ROOT, choose_model, requested_model
+from clipnb.notebook import choose_model, requested_model
 
+ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 REPORTS = ROOT / "reports"
 # no cell of these notebooks needs minutes on the default images; a cell silent for this long is stuck

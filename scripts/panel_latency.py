@@ -42,7 +42,7 @@ REPEATS = 3
 
 def image_folder(work: Path, count: int) -> Path:
     from clipnb import find_images
-    from clipnb.notebook import SHAPES_IMAGES
+    SHAPES_IMAGES = ROOT / "test_images" / "shapes"
 
     sources = find_images(SHAPES_IMAGES, recursive=True)
     folder = work / f"images-{count}"

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from clipnb.notebook import SHAPES_IMAGES
 from clipnb.demo import shapes
 from clipnb.models.families.openai import DEMO_PATH
+
+SHAPES_IMAGES = Path(__file__).resolve().parents[1] / "test_images" / "shapes"
 
 
 def require_demo(images: bool = False):

@@ -16,13 +16,13 @@ import pytest
 from PIL import Image
 
 from clipnb import find_images
-from clipnb.notebook import SHAPES_IMAGES
 from clipnb.models.families.openai import official_checkpoint_path
 
 from conftest import ROOT, load_script
 from demo_inputs import require_demo, write_shapes
 
 NOTEBOOKS = ROOT / "notebooks"
+SHAPES_IMAGES = ROOT / "test_images" / "shapes"
 NAMES = ["01_image_text_similarity", "02_zero_shot_classification", "03_classification_report"]
 # a few classes of the demo's world, two images each: enough to see right and wrong, quick to run
 CLASSES = ["red circle", "blue square", "green triangle", "yellow star", "white hexagon", "black cross"]
