@@ -132,6 +132,9 @@ class ClipModel:
     # model itself (clipnb.cluster); None for a ClipModel made some other way
     load_args: dict | None = None
     _text_memo: dict = field(default_factory=dict, repr=False)
+    # one pass through the text tower at a time: the panel's background preparing (clipnb.prepare_ahead) and
+    # the foreground share the model, and two passes at once would only split the same cores between them
+    _text_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __getattr__(self, name: str):
         # only for attributes not set: those that need the weights, on a model made by load_model(lazy=True)
@@ -146,7 +149,7 @@ class ClipModel:
                     raise ModelError(f"the weights of model {self.name!r} changed while this run used them "
                                      f"({self.source}); run it again")
                 for item in dataclasses.fields(loaded):
-                    if item.name not in ("_text_memo", "load_args"):
+                    if item.name not in ("_text_memo", "_text_lock", "load_args"):
                         self.__dict__[item.name] = getattr(loaded, item.name)
                 del self.__dict__["_pending"]
         return self.__dict__[name]
@@ -177,10 +180,16 @@ class ClipModel:
         features = self.encode_image(pixels).float()
         return torch.nn.functional.normalize(features, dim=-1).cpu()
 
+    def prompts_to_encode(self, prompts: Iterable[str], truncate: bool = False) -> list[str]:
+        """The prompts (each once, in order) that this model does not remember encoding (`encode_texts`
+        remembers each on the model; a disk cache may still hold some of them)."""
+        return [p for p in dict.fromkeys(prompts) if (p, truncate) not in self._text_memo]
+
     @torch.inference_mode()
     def encode_token_tensors(self, tokens) -> torch.Tensor:
         """Tokens from `tokenize` -> L2-normalised float32 embeddings on the CPU."""
-        features = self.encode_text(tokens.to(self.device)).float()
+        with self._text_lock:
+            features = self.encode_text(tokens.to(self.device)).float()
         return torch.nn.functional.normalize(features, dim=-1).cpu()
 
     def __repr__(self) -> str:

@@ -35,6 +35,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
@@ -54,9 +55,11 @@ from .export import RETRY_HINT, ExportError, write_csv, write_json
 from .images import THUMBNAIL_SIDE, ImageReadError, display_names, gather_images, open_image
 from .labels import folder_labels
 from .models import ClipModel
+from .languages import unknown_languages
 from .outliers import check_unknown
-from .prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, Templates, build_prompts,
-                      check_classes, class_key, prompt_spec, split_class_names)
+from .prepare_ahead import Preparer, prepare_by_default
+from .prompts import (CHINESE_SETS, DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, Templates,
+                      build_prompts, check_classes, class_key, prompt_spec, split_class_names)
 from .scoring import build_head, class_warnings, template_note
 from .schema import readable
 from .summary import class_summary, plural, prediction_counts
@@ -438,13 +441,18 @@ class ClassifierPanel:
     and `error` (the status line), `export_message` and `export_error` (the export line), `exported`
     (paths of the last export), `scorings` (how many times it scored), `truth` (true class per image from
     folder names, where a folder is named after a class).
+
+    `prepare_ahead` (default: on, unless the variable CLIPNB_PREPARE_AHEAD is "0"): once an answer is shown, the
+    prompts of the current classes in the other built-in template sets are encoded in the background
+    (`clipnb.prepare_ahead`), so that a switch of set, or an add, is answered from memory; `preparing` is its
+    quiet line under the status line. `close()` stops it and closes the panel's widgets.
     """
 
     def __init__(self, model: ClipModel, embedded: EmbeddedImages, classes: Sequence[str],
                  templates: str | Sequence[str] = DEFAULT_TEMPLATES, ensemble: str = "embedding", *,
                  output_dir: str | os.PathLike = "reports", shown: Sequence[int] | None = None,
                  max_shown: int = 8, cache: EmbeddingCache | None = None, dpi: int = 150, truth: str | Sequence | None = "folders",
-                 typing_delay: float = TYPING_DELAY, lang: str = "en"):
+                 typing_delay: float = TYPING_DELAY, lang: str = "en", prepare_ahead: bool | None = None):
         check_lang(lang)
         self.model, self.embedded, self.cache, self.dpi = model, embedded, cache, dpi
         self.typing_delay = typing_delay
@@ -524,15 +532,17 @@ class ClassifierPanel:
         self.shown.observe(self._guarded("choosing the images shown", lambda _: self.redraw()), names="value")
         self.language.observe(self._guarded("switching the language", self._on_language), names="value")
 
+        self.preparing = w.HTML()  # a quiet line: the background preparing's progress (clipnb.prepare_ahead)
         column = w.Layout(width="33%", padding="0 8px 0 0")
         self.widget = w.VBox([
             w.HBox([w.VBox([self.class_list, self.remove_class_button, self.new_class], layout=column),
                     w.VBox([self.template_set, self.templates, self.ensemble, self.unknown], layout=column),
                     w.VBox([self.shown, self.language, self.output_dir, self.export_button, self.export_status],
                            layout=column)]),
-            self.status, self.stale_label, self.charts, self.table_view])
+            self.status, self.preparing, self.stale_label, self.charts, self.table_view])
         self.widget.add_class("clipnb-panel")
         self._label_controls()
+        self._start_preparing(prepare_by_default() if prepare_ahead is None else prepare_ahead)
         self.refresh()
 
     @classmethod
@@ -612,11 +622,14 @@ class ClassifierPanel:
         results are marked stale. Edits made meanwhile (callbacks of other threads wait for the lock) are
         scored next, in order, the last one winning: ✔ is said only of results that match the controls.
         """
-        with self._lock:
+        with self._lock, self._foreground():
             while True:
                 done = self._score(*self._controls())
                 if done is not None:
-                    return done
+                    break
+        if done:
+            self._prepare_next()
+        return done
 
 
     def _controls(self) -> tuple:
@@ -653,8 +666,7 @@ class ClassifierPanel:
         settings need prompts the model has not encoded yet (each takes a pass through its text tower)."""
         self._working = ""
         spec = prompt_spec(list(classes), list(templates), ensemble)  # a bad entry raises PromptError here
-        memo = self.model._text_memo  # what encode_texts remembers per model: (prompt, truncate) -> vector
-        rows = [[p for p in row if (p, False) not in memo] for row in build_prompts(spec.classes, spec.templates)]
+        rows = [self.model.prompts_to_encode(row) for row in build_prompts(spec.classes, spec.templates)]
         new = len({p for row in rows for p in row})
         if not new:
             return
@@ -902,6 +914,7 @@ class ClassifierPanel:
         entry stays, as the entry is still there)."""
         with self._lock:
             self._label_controls()
+            self._say_preparing()
             self.redraw()
             self._mark_stale()
             if self._scored is None:
@@ -940,6 +953,77 @@ class ClassifierPanel:
             truth = folder_labels(self.embedded.records["path"], self.classes)
             return truth if any(t is not None for t in truth) else None
         return list(rule)
+
+    # -- preparing other template sets in the background (clipnb.prepare_ahead) -------------------------
+    def _start_preparing(self, on: bool) -> None:
+        """A quiet line under the status, and a Preparer that encodes ahead what the user may ask for next;
+        it stops when the panel is closed (`close`, or its widget closed) or collected."""
+        self.preparing.add_class("clipnb-preparing")
+        self._preparer: Preparer | None = None
+        if not on:
+            return
+        me = weakref.ref(self)  # the worker must not keep a closed panel alive
+
+        def progress(done: int, total: int) -> None:
+            if (panel := me()) is not None:
+                panel._say_preparing()
+
+        def failed(exc: BaseException) -> None:
+            if (panel := me()) is not None:
+                log.error("preparing prompts in the background failed", exc_info=exc)
+                panel._say_preparing()
+
+        self._preparer = Preparer(self.model, self.cache, progress=progress, failed=failed)
+        weakref.finalize(self, self._preparer.stop)
+        self.widget.observe(lambda change: change["new"] is None and self._stop_preparing(), names="comm")
+
+    def _foreground(self):
+        return self._preparer.foreground() if self._preparer is not None else contextlib.nullcontext()
+
+    def _prepare_next(self) -> None:
+        """Plan the prompts of the current classes in every built-in template set the model reads: the sets in
+        the panel's language first, each kind smallest first (the soonest done); after an add, only the new
+        classes' prompts are left to encode."""
+        if self._preparer is None:
+            return
+        classes, chinese = self.classes, self.lang == "zh"
+        sets = sorted((name for name, t in TEMPLATE_SETS.items() if not unknown_languages(self.model, t)),
+                      key=lambda name: ((name in CHINESE_SETS) != chinese, len(TEMPLATE_SETS[name])))
+        sets = [TEMPLATE_SETS[name] for name in sets]
+        self._preparer.plan([p for row in build_prompts(classes, list(t)) for p in row] for t in sets)
+        self._say_preparing()
+
+    def _say_preparing(self) -> None:
+        """The quiet line: how far the preparing has got, or why it stopped; nothing when there is nothing to do.
+        The status line above stays about the results shown."""
+        preparer = self._preparer
+        if preparer is None:
+            return
+        lang = self.lang
+        if preparer.error is not None:
+            error = f"{type(preparer.error).__name__}: {preparer.error}"
+            self.preparing.value = failure_html(word("panel.prepare_failed", lang, error=error),
+                                                "".join(traceback.format_exception(preparer.error)))
+        elif preparer.working and preparer.done < preparer.total:
+            self.preparing.value = (f'<span style="color:#6e7781">'
+                                    f'{html.escape(word("panel.preparing", lang, done=preparer.done, total=preparer.total))}'
+                                    f'</span>')
+        else:
+            self.preparing.value = ""
+
+    def _stop_preparing(self) -> None:
+        if self._preparer is not None:
+            self._preparer.stop()
+            self._say_preparing()
+
+    def close(self) -> None:
+        """Close the panel: its background preparing stops (after the batch under way) and its widgets go."""
+        self._stop_preparing()
+        boxes = [self.widget]
+        while boxes:
+            box = boxes.pop()
+            boxes += getattr(box, "children", ())
+            box.close()
 
     # -- display in a notebook --------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):

@@ -263,6 +263,11 @@ WORDS: dict[str, dict[str, str]] = {
     "panel.working": {"en": "working: encoding {prompts} for {classes}…",
                       "zh": "正在处理: 为{class_count}个类别编码{prompt_count}个提示词…"},
     "panel.progress": {"en": "{done} of {total}", "zh": "已完成 {done}/{total}"},
+    "panel.preparing": {"en": "preparing other template sets in the background: {done:,} of {total:,} prompts",
+                        "zh": "正在后台准备其他模板集: 已完成 {done:,}/{total:,} 个提示"},
+    "panel.prepare_failed": {"en": "preparing other template sets in the background stopped ({error}); the panel "
+                                   "still works, and encodes new prompts when a change needs them",
+                             "zh": "后台准备其他模板集已停止 ({error}); 面板仍可使用, 需要时会编码新的提示"},
     "panel.stale": {"en": "stale: the results below are from the last good settings, not the controls above",
                     "zh": "已过期: 下方结果来自上次有效的设置, 与上方控件不一致"},
     # a panel's failed callback (clipnb.widgets.guarded): "<doing> failed: <error>"
