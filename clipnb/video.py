@@ -364,16 +364,20 @@ class VideoResult:
         return int(self.summary["frames_won"].iloc[0])
 
     def basis(self, lang: str = "en") -> str:
-        """The video's class with what it rests on, in `lang`: "red circle: won 12 of 30 sampled frames (40%)",
-        and, when another class won as many frames, which and by how much the mean frame probability decided."""
+        """The video's class with what it rests on, in `lang`: "red circle: won 12 of 30 sampled frames (40%)";
+        when other classes won as many frames, the tie first and then the mean frame probability that broke it
+        ("tie: red circle and blue star won 4 of 12 frames each; red circle leads by mean frame probability,
+        0.328 against 0.327"), since a lead of 0.001 is no verdict."""
         sampled = len(self.timeline)
-        text = word("video.overall", lang, name=self.prediction, won=self.frames_won, frames=sampled,
-                    share=self.frames_won / max(sampled, 1))
-        tied = self.summary.iloc[1:][self.summary["frames_won"].iloc[1:] == self.frames_won]
-        if len(tied):
-            text += word("video.tie", lang, others=", ".join(tied["class"]), mine=self.confidence,
-                         theirs=float(tied["mean_frame_probability"].iloc[0]))
-        return text
+        tied = self.summary[self.summary["frames_won"] == self.frames_won]
+        if len(tied) == 1:
+            return word("video.overall", lang, name=self.prediction, won=self.frames_won, frames=sampled,
+                        share=self.frames_won / max(sampled, 1))
+        names = [str(name) for name in tied["class"]]
+        listed = ("、" if lang == "zh" else ", ").join(names[:-1]) + word("language.and", lang) + names[-1]
+        return word("video.tie_first", lang, names=listed, won=self.frames_won, frames=sampled,
+                    name=self.prediction, mine=self.confidence,
+                    theirs=float(tied["mean_frame_probability"].iloc[1]))
 
     def segments(self) -> pd.DataFrame:
         """Runs of frames with the same prediction, each until the next run starts and the last until the end

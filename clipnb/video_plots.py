@@ -15,11 +15,17 @@ from matplotlib.patheffects import Normal, Stroke
 
 from . import schema
 from .colours import class_palette, edge_colour
-from .plotting import SMALL_TEXT, fit_cjk_text, image_axes, new_axes, new_figure
+from .plotting import SMALL_TEXT, fit_cjk_text, image_axes, new_axes, new_figure, similarity_figure
 from .words import check_lang, word
 
 if TYPE_CHECKING:
     from .video import VideoFrames
+
+
+def video_palette(timeline: pd.DataFrame, palette: Mapping[str, tuple] | None = None) -> Mapping[str, tuple]:
+    """The colour of each class of a video's timeline (`colours.class_palette` of all its classes, unless a
+    `palette` is given): one mapping for its lines, its frames' bars and every other chart of the video."""
+    return palette or class_palette(list(schema.probabilities(timeline).columns))
 
 
 def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None = None, top: int = 5,
@@ -37,7 +43,7 @@ def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None =
         chosen = list(probabilities.max().sort_values(ascending=False, kind="stable").index[:top])
     else:
         chosen = list(classes)
-    palette = palette or class_palette(list(probabilities.columns))
+    palette = video_palette(timeline, palette)
     for name in chosen:
         colour = palette.get(name)
         edge = edge_colour(colour) if colour is not None else None
@@ -52,9 +58,9 @@ def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None =
 
 
 def video_figure(frames: VideoFrames, timeline: pd.DataFrame, thumbnails: int = 8, top: int = 5, title: str = "",
-                 lang: str = "en") -> Figure:
+                 lang: str = "en", palette: Mapping[str, tuple] | None = None) -> Figure:
     """A strip of sampled frames (with their time and prediction) above the probability timeline; `lang`: its
-    words ("en", "zh")."""
+    words ("en", "zh"); `palette`: the classes' colours (default `video_palette`)."""
     check_lang(lang)
     count = min(thumbnails, len(timeline))
     shown = np.unique(np.linspace(0, len(timeline) - 1, count).round().astype(int)) if count else []
@@ -69,7 +75,20 @@ def video_figure(frames: VideoFrames, timeline: pd.DataFrame, thumbnails: int = 
             image_axes(pictures[index], ax, lang=lang,
                        title=word("caption.frame", lang, time=timeline["time"].iloc[index],
                                   prediction=timeline["prediction"].iloc[index]))
-    probability_timeline(timeline, top=top, ax=figure.add_subplot(grid[1, :]), lang=lang)
+    probability_timeline(timeline, top=top, ax=figure.add_subplot(grid[1, :]), palette=palette, lang=lang)
     if title:
         figure.suptitle(title)
     return fit_cjk_text(figure)
+
+
+def frame_figure(frames: VideoFrames, timeline: pd.DataFrame, index: int, top: int = 5,
+                 palette: Mapping[str, tuple] | None = None, lang: str = "en") -> Figure:
+    """One sampled frame (row `index` of the timeline) beside the probabilities of its `top` classes, every bar
+    in its class's colour on the timeline (`video_palette`), so a bar and its line read as one class. The frames
+    need their thumbnails (`embed_video`'s default)."""
+    check_lang(lang)
+    row = timeline.iloc[index]
+    probabilities = schema.probabilities(timeline).iloc[index].astype(float)
+    return similarity_figure(frames.thumbnails[index], probabilities.nlargest(top),
+                             title=f"{row['time']:.2f} s", palette=video_palette(timeline, palette),
+                             every_colour=True, bars_title=word("title.class_probabilities", lang), lang=lang)

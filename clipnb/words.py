@@ -414,6 +414,14 @@ WORDS: dict[str, dict[str, str]] = {
     "column.runner-up probability": {"en": "runner-up probability", "zh": "第二类别概率"},
     "column.true class": {"en": "true class", "zh": "真实类别"},
     "column.correct": {"en": "correct", "zh": "正确"},
+    # a video whose frames tie: the tie first, then what broke it (clipnb.video.VideoResult.basis)
+    "video.tie_first": {"en": "tie: {names} won {won} of {frames} sampled frames each; {name} leads by mean frame "
+                              "probability, {mine:.3f} against {theirs:.3f}",
+                        "zh": "平局: {names}在{frames}个采样帧中各赢得{won}帧; {name}以各帧平均概率领先, "
+                              "{mine:.3f} 对 {theirs:.3f}"},
+    # the predictions chart's x label when classes that won no image are left out: one space, not two
+    "axis.images_predicted_hidden": {"en": "images predicted ({hidden} that won no image not shown)",
+                                     "zh": "数量 (未显示{count}个没有预测图像的类别)"},
 }
 
 
