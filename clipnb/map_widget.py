@@ -35,7 +35,7 @@ from .embedding import EmbeddedImages
 from .embedding_map import MIN_DIST, NEIGHBOURS, check_colouring, colourings, embedding_map, map_note
 from .export import RETRY_HINT, ExportError, write_csv
 from .images import display_names
-from .colours import edge_colour
+from .colours import NO_CLASS_COLOUR, edge_colour
 from .map_plots import map_colours, map_figure, map_word
 from .outliers import UNKNOWN
 from .plotting import export_figure
@@ -159,6 +159,7 @@ class MapPanel:
             colour = self.colour.value
             labels, colours = map_colours(self.table, colour, lang=self.lang)
             hexes = {name: to_hex(c) for name, c in colours.items()}
+            grey = to_hex(NO_CLASS_COLOUR)
             edges = {name: to_hex(edge_colour(c, c)) for name, c in colours.items()}  # a white dot gets a rim
             # hovering names the image's own class, also where the map shows it as one of the grey "other"
             said = [value if isinstance(value, str) else label for value, label in zip(self.table[colour], labels)]
@@ -168,11 +169,14 @@ class MapPanel:
                 self.figure.data[0].text = [f"{html.escape(n)}<br>{html.escape(label)}"
                                             for n, label in zip(self.names, said)]
             counts = pd.Series(labels).value_counts()
+            # the grey entries ("other 28 classes", unknown) first: the list scrolls, and they say what the
+            # greys on the map are, which no scrolled-off line may hide
+            listed = sorted((name for name in colours if name in counts.index), key=lambda name: hexes[name] != grey)
             rows = "".join(f'<div><span style="display:inline-block;width:10px;height:10px;border-radius:5px;'
                            f'background:{hexes[name]};border:1px solid {edges[name]};margin-right:6px"></span>'
                            f'{html.escape(name)} '
                            f'<span style="color:#666">({counts[name]})</span></div>'
-                           for name in colours if name in counts.index)
+                           for name in listed)
             self.legend_view.value = (f'<div style="font-size:12px"><b>{html.escape(map_word(colour, self.lang))}'
                                       f'</b>{rows}</div>')
 

@@ -117,7 +117,8 @@ LANG = "en"  # the language of the charts, the summary and the CSV headers: "en"
 output_dir = "../reports/zero_shot"  # where the CSV files and the figures are written"""),
     ("markdown", "## The model and the images"),
     ("code", setup("from clipnb.defaults import choose_folder", "from clipnb.scoring import template_note",
-                   "from clipnb.widgets import ClassifierPanel, image_table", "from clipnb.words import word") + """
+                   "from clipnb.widgets import ClassifierPanel, image_table, table_html",
+                   "from clipnb.words import word", "from IPython.display import HTML") + """
 
 image_folder, recursive = choose_folder(image_folder, recursive, model)
 classes = classes or default_classes
@@ -144,7 +145,7 @@ if truth is not None:
     labelled = table["correct"].dropna()
     print(f"{int(labelled.sum())} of {len(labelled)} labelled images right ({labelled.mean():.0%})")
 print(f"the first {min(rows_shown, len(table))} of {len(table)} images (all of them go to classification.csv):")
-table.head(rows_shown).style.format(precision=3).hide(axis="index")"""),
+HTML(table_html(table.head(rows_shown), LANG, classes))  # ✓/✗ and the headers in LANG"""),
     ("markdown", "Each image above its five best classes; the winner is drawn in its class colour and in bold."),
     ("code", """\
 grid = plotting.image_grid(results, max_images=max_images, truth=truth, lang=LANG)
@@ -309,9 +310,9 @@ evaluation = clipnb.evaluate_labelled(labelled, model, sets[first], ensemble, ca
 print(f"templates {first}, ensemble {ensemble}")
 print(evaluation.headline())"""),
     ("markdown", "Precision (of the images predicted as a class, how many are it) and recall (of a class's images, "
-                 "how many were found), weakest recall first."),
+                 "how many were found), weakest recall first, classes of equal recall by name."),
     ("code", """\
-clipnb.localised(evaluation.per_class.sort_values("recall"), LANG).style.format(precision=3).hide(axis="index")"""),
+clipnb.localised(evaluation.weakest_first("recall"), LANG).style.format(precision=3).hide(axis="index")"""),
     ("code", """\
 confusion = evaluation_plots.confusion_figure(evaluation.confusion_normalised, evaluation.confusion, lang=LANG)
 confusion"""),
@@ -486,10 +487,11 @@ VIDEO = [
 
 视频分类: frames are sampled (every n seconds or every n frames) and decoded with PyAV, and each frame is embedded
 and classified: a timeline of class probabilities shows where in the video each class is seen. The video as a
-whole is the class that won the most sampled frames (ties: the higher mean probability over the frames), printed
-with that count, so that it agrees with what the frames say. The summary keeps, beside it, the class of the
-averaged frame embeddings (`mean_embedding_*`): an average of a red circle, a blue star and a green square can
-lie closest to a class that no frame shows."""),
+whole is the class that won the most sampled frames, printed with that count, so that it agrees with what the
+frames say; when classes won as many frames, it says first that they tie, then which leads by its mean probability
+over the frames, and by how much (a lead of 0.001 is a tie in all but name). The summary keeps, beside it, the
+class of the averaged frame embeddings (`mean_embedding_*`): an average of a red circle, a blue star and a green
+square can lie closest to a class that no frame shows."""),
     ("parameters", f"""\
 {MODEL_LINE}
 video = None  # a video file (mp4, mov, mkv, webm, ...); None: a generated video of shapes that change every 2 s
@@ -532,16 +534,10 @@ from IPython.display import display
 
 frame_slider = widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description="frame")
 frame_view = widgets.Output()
-timeline_probabilities = clipnb.probabilities(result.timeline)
-palette = plotting.class_palette(classes)  # each class in its colour of the timeline
 
 
 def redraw(_=None):
-    row = result.timeline.iloc[frame_slider.value]
-    probabilities = timeline_probabilities.iloc[frame_slider.value].astype(float)
-    figure = plotting.similarity_figure(frames.thumbnails[frame_slider.value], probabilities.nlargest(5),
-                                        title=f"{row['time']:.2f} s", palette=palette, lang=LANG,
-                                        bars_title=clipnb.words.word("title.class_probabilities", LANG))
+    figure = video_plots.frame_figure(frames, result.timeline, frame_slider.value, top=5, lang=LANG)
     with frame_view:
         frame_view.clear_output(wait=True)
         display(figure)
