@@ -33,15 +33,15 @@ from matplotlib.path import Path as MplPath
 
 from .embedding import EmbeddedImages
 from .embedding_map import MIN_DIST, NEIGHBOURS, check_colouring, colourings, embedding_map, map_note
-from .export import RETRY_HINT, ExportError, write_csv
+from .export import ExportError, write_csv
 from .images import display_names
 from .colours import NO_CLASS_COLOUR, edge_colour
 from .map_plots import map_colours, map_figure, map_word
 from .outliers import UNKNOWN
 from .plotting import export_figure
 from .summary import plural
-from .widgets import (STYLE, export_folder, failure_html, guarded, ok_html, run_export, table_html,
-                      thumbnail_uri, working_html)
+from .widgets import (STYLE, export_folder, export_reason, failure_html, guarded, ok_html, run_export,
+                      table_html, thumbnail_uri, working_html)
 from .words import prediction_name, word
 
 
@@ -257,8 +257,8 @@ class MapPanel:
             if len(selected):
                 written.append(write_csv(selected, folder / "selection.csv"))
         except (ExportError, OSError) as exc:
-            reason = str(exc).replace(f" ({RETRY_HINT})", "")
-            self._fail(word("map.export_failed", self.lang, folder=folder, reason=reason))
+            reason, details = export_reason(exc, self.lang)
+            self._fail(word("map.export_failed", self.lang, folder=folder, reason=reason), details)
             return []
         finally:
             self.export_button.disabled = False
@@ -277,12 +277,12 @@ class MapPanel:
     def _fail(self, text: str, details: str = "") -> bool:
         with self._lock:
             self.message = self.error = text
-            self.status.value = failure_html(text, details)
+            self.status.value = failure_html(text, details, self.lang)
         return False
 
     def _guarded(self, doing: str, callback: Callable) -> Callable:
         """`callback` for a control or the map, its failures said in the status line (see `widgets.guarded`)."""
-        return guarded(callback, doing, self._fail, "map panel", lambda: self.lang)
+        return guarded(callback, doing, lambda said, details: self._fail(said(self.lang), details), "map panel")
 
     # -- display in a notebook --------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):

@@ -63,7 +63,8 @@ from .prompts import (CHINESE_SETS, DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLAT
 from .scoring import build_head, class_warnings, template_note
 from .schema import readable
 from .summary import class_summary, plural, prediction_counts
-from .words import LANGUAGE_NAMES, WORDS, check_lang, column_name, localised, prediction_name, word
+from .words import (LANGUAGE_NAMES, WORDS, check_lang, column_name, localised, prediction_name, sentences,
+                    template_set_name, word)
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
@@ -116,7 +117,8 @@ def settings_line(classes: Sequence[str], templates: Sequence[str], ensemble: st
     """The status line's summary of the settings shown: "5 classes × 3 templates, embedding ensembling", and
     for a sigmoid model (SigLIP) that its probabilities are per class; in `lang` ("en", "zh")."""
     line = word("panel.settings", lang, classes=plural(len(classes), "class"), class_count=len(classes),
-                templates=plural(len(templates), "template"), template_count=len(templates), ensemble=ensemble)
+                templates=plural(len(templates), "template"), template_count=len(templates),
+                ensemble=word(f"ensemble.{ensemble}", lang))
     return line + (word("panel.sigmoid", lang, note=word("note.sigmoid", lang)) if sigmoid else "")
 
 
@@ -284,28 +286,40 @@ def working_html(text: str) -> str:
     return f'<span style="color:#0969da">⏳ {html.escape(text)}</span>'
 
 
-def failure_html(text: str, details: str = "") -> str:
+def failure_html(text: str, details: str = "", lang: str = "en") -> str:
     """A panel's status line when something went wrong: ⚠ and the text in red, with `details` (a traceback)
-    folded under it."""
-    folded = (f"<details><summary>details</summary><pre style='font-size:12px'>{html.escape(details)}</pre>"
-              f"</details>") if details else ""
+    folded under it, its fold named in `lang`."""
+    folded = (f"<details><summary>{html.escape(word('panel.details', lang))}</summary>"
+              f"<pre style='font-size:12px'>{html.escape(details)}</pre></details>") if details else ""
     return f'<span style="color:#cf222e;font-weight:bold">⚠ {html.escape(text)}</span>{folded}'
 
 
-def guarded(callback: Callable, doing: str, fail: Callable[[str, str], object], panel: str,
-            lang: Callable[[], str] = lambda: "en") -> Callable:
-    """`callback` for a widget: an exception is logged and handed to `fail(message, traceback)` (a panel's
+def export_reason(exc: OSError, lang: str = "en") -> tuple[str, str]:
+    """An export error's reason as a panel's line says it in `lang`, and the details folded under that line:
+    clipnb.export words its reasons in English (the command line's), so a line in another language points to
+    the fold that holds it."""
+    reason = str(exc).replace(f" ({RETRY_HINT})", "")
+    return word("panel.reason_folded", lang, reason=reason), ("" if lang == "en" else reason)
+
+
+def guarded(callback: Callable, doing: str, fail: Callable[[Callable[[str], str], str], object],
+            panel: str) -> Callable:
+    """`callback` for a widget: an exception is logged and handed to `fail(said, traceback)` (a panel's
     status line) instead of vanishing into JupyterLab's Log Console, where a callback's errors otherwise go.
-    The message says what was being done (`doing`, a "doing.<doing>" word) in the panel's language, `lang()`."""
+    `said(lang)` is the message in a language: what was being done (`doing`, a "doing.<doing>" word) failed,
+    and the error; a function, so that a panel can say it again when its language changes."""
     @functools.wraps(callback)
     def run(*args):
         try:
             return callback(*args)
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user
             log.exception("clipnb %s: %s failed", panel, doing)
-            said = word(f"doing.{doing}", lang()) if f"doing.{doing}" in WORDS else doing
-            fail(word("panel.failed", lang(), doing=said, error=f"{type(exc).__name__}: {exc}"),
-                 traceback.format_exc())
+            error = f"{type(exc).__name__}: {exc}"
+
+            def said(lang: str) -> str:
+                doing_said = word(f"doing.{doing}", lang) if f"doing.{doing}" in WORDS else doing
+                return word("panel.failed", lang, doing=doing_said, error=error)
+            fail(said, traceback.format_exc())
     return run
 
 
@@ -349,11 +363,19 @@ function render({ model, el }) {
   model.on("change:value", () => { if (input.value !== model.get("value")) input.value = model.get("value"); });
   model.on("change:placeholder", show);
   model.on("change:description", show);
-  model.on("msg:custom", (message) => {  // a refused entry comes back to be corrected, unless typing went on
+  // a refused entry comes back to be corrected, unless typing went on: selected and outlined, so that the
+  // next key replaces it instead of appending to it ("purple starPurple Star" was once accepted)
+  const unmark = () => { input.style.outline = ""; };
+  input.addEventListener("input", unmark);
+  input.addEventListener("blur", unmark);
+  model.on("msg:custom", (message) => {
     if (message.do === "restore" && input.value === "") {
       input.value = message.value;
       model.set("value", message.value);
       model.save_changes();
+      input.focus();
+      input.select();
+      input.style.outline = "2px solid #cf222e";
     }
   });
   el.append(label, input, button);
@@ -471,6 +493,8 @@ class ClassifierPanel:
         self._quiet = False
         self._repeats = 0  # how often the same error came again in a row
         self._shown_settings = ""
+        self._failure: tuple | None = None  # the status line's failure: (said, details), said(lang) its words
+        self._export_line: tuple | None = None  # the export line: (said, kind, details), said(lang) its words
         self._working = ""  # the working line while new prompts are encoded, to add progress to
         self._working_count = 0  # the prompts it says are encoded
         self._scored: tuple | None = None  # what the last good scoring was, to word its status line again
@@ -527,7 +551,7 @@ class ClassifierPanel:
         self.export_button.on_click(self._guarded("exporting", lambda _: self.export(wait=False)))
         self.template_set.observe(self._guarded("switching the template set", self._on_template_set), names="value")
         self.templates.observe(self._guarded("editing the templates", self._on_templates), names="value")
-        self.ensemble.observe(self._guarded("switching the ensembling", lambda _: self.refresh()), names="value")
+        self.ensemble.observe(self._guarded("switching the ensembling", self._on_ensemble), names="value")
         self.unknown.observe(self._guarded("switching unknown", lambda _: self.refresh()), names="value")
         self.shown.observe(self._guarded("choosing the images shown", lambda _: self.redraw()), names="value")
         self.language.observe(self._guarded("switching the language", self._on_language), names="value")
@@ -581,17 +605,17 @@ class ClassifierPanel:
             typed = self.new_class.value if name is None else name
             names = split_class_names(typed)
             if not names:
-                return self._fail(word("panel.class_empty", self.lang))
+                return self._fail(lambda lang: word("panel.class_empty", lang))
             listed = {class_key(c): c for c in self.classes}
             known = [n for n in names if class_key(n) in listed]
             if known:
                 same = listed[class_key(known[0])] == known[0]
-                return self._fail(word("panel.class_listed" if same else "panel.class_listed_case", self.lang,
-                                       name=known[0], listed=listed[class_key(known[0])]))
+                return self._fail(lambda lang: word("panel.class_listed" if same else "panel.class_listed_case", lang,
+                                                    name=known[0], listed=listed[class_key(known[0])]))
             try:
                 classes = check_classes(self.classes + names)
             except PromptError as exc:
-                return self._fail(word("panel.class_refused", self.lang, reason=exc.said(self.lang)))
+                return self._fail(lambda lang, exc=exc: word("panel.class_refused", lang, reason=exc.said(lang)))
             self._colours.update(class_palette(list(self._colours) + classes, keep=self._colours))
             with self._quietly():
                 self.class_list.options = classes
@@ -606,10 +630,10 @@ class ClassifierPanel:
             names = list(self.class_list.value) if names is None else [names] if isinstance(names, str) else list(names)
             names = [n for n in names if n in self.classes]
             if not names:
-                return self._fail(word("panel.none_selected", self.lang))
+                return self._fail(lambda lang: word("panel.none_selected", lang))
             left = [c for c in self.classes if c not in names]
             if not left:
-                return self._fail(word("panel.none_left", self.lang))
+                return self._fail(lambda lang: word("panel.none_left", lang))
             with self._quietly():
                 self.class_list.options = left
             return self.refresh()
@@ -646,7 +670,7 @@ class ClassifierPanel:
                               progress=self._say_progress)
             check_unknown(head.classes, unknown)
         except PromptError as exc:
-            return self._fail(f"{exc.said(self.lang)}{self._last_good()}")
+            return self._fail(lambda lang, exc=exc: exc.said(lang) + self._last_good(lang))
         results = results_table(self.embedded, head, unknown=unknown)
         if self._controls() != (classes, templates, ensemble, unknown):
             return None
@@ -702,21 +726,27 @@ class ClassifierPanel:
         """The status line of the last good scoring, in the panel's language."""
         head, seconds, _ = self._scored
         lang = self.lang
-        cautions = " ".join(class_warnings(self.model, head.classes, head.templates, lang))
-        self._shown_settings = settings_line(head.classes, head.templates, head.ensemble, head.sigmoid, lang)
+        cautions = class_warnings(self.model, head.classes, head.templates, lang)
+        self._shown_settings = self._settings_said(lang)
         images = int(self.embedded.ok.sum())
         text = word("panel.rescored", lang, settings=self._shown_settings, images=plural(images, "image"),
                     image_count=images, seconds=seconds)
-        note = template_note(self.model, head, lang)  # the demo model: why templates and ensembling agree
-        text += f". {note}" if note else ""
         flagged = int(self.results["outlier"].sum())
         if flagged:
             how = "panel.outliers_unknown" if schema.setting(self.results, "unknown", False) else "panel.outliers"
             text += word(how, lang, images=plural(flagged, "image"), count=flagged)
+        note = template_note(self.model, head, lang)  # the demo model: why templates and ensembling agree
+        text = sentences([text, note], lang)
         if cautions:
-            return self._warn(text, cautions)
+            return self._warn(sentences([text, *cautions], lang))
         self._say(text)
         return True
+
+    def _settings_said(self, lang: str, head=None) -> str:
+        """The settings of `head` (default: the last good scoring's) as the status line says them in `lang`;
+        "" before any."""
+        head = head or (self._scored[0] if self._scored else None)
+        return settings_line(head.classes, head.templates, head.ensemble, head.sigmoid, lang) if head else ""
 
     def redraw(self) -> None:
         """Draw the charts and the table of the current results (the images shown may have changed)."""
@@ -747,16 +777,17 @@ class ClassifierPanel:
         with self._lock:
             self.settle()
             if self.results is None:
-                self._export_fail(word("panel.nothing_to_export", self.lang))
+                self._export_fail(lambda lang: word("panel.nothing_to_export", lang))
                 return []
             base = self.output_dir.value.strip()
             if not base:
-                self._export_fail(word("panel.no_output_folder", self.lang))
+                self._export_fail(lambda lang: word("panel.no_output_folder", lang))
                 return []
             folder = export_folder(base)
-            label, lang = self._shown_settings, self.lang
-            if self.error:
-                label += word("panel.last_good", lang)
+            lang, head, error = self.lang, self._scored[0], bool(self.error)
+
+            def label(lang: str) -> str:  # the settings written, in any language: the export line is re-worded
+                return self._settings_said(lang, head) + (word("panel.last_good", lang) if error else "")
             results = self.results
             settings = {"model": self.model.name, "model_path": self.model.source or None,
                         "classes": schema.classes(results),
@@ -766,13 +797,14 @@ class ClassifierPanel:
                         "exported": datetime.datetime.now().isoformat(timespec="seconds")}
             job = functools.partial(self._write_export, folder, results, settings, list(self.shown.value),
                                     self.palette, self.truth, label, lang)
-            self._export_say(word("panel.exporting", lang, label=label, folder=folder), working=True)
+            self._export_say(lambda lang: word("panel.exporting", lang, label=label(lang), folder=folder), working=True)
             if not wait:
                 self.export_button.disabled = True
         return run_export(job, wait, self._guarded)
 
-    def _write_export(self, folder: Path, results, settings, rows, palette, truth, label,
+    def _write_export(self, folder: Path, results, settings, rows, palette, truth, label: Callable[[str], str],
                       lang: str = "en") -> list[Path]:
+        """Write the files in `lang`; the export line says how it went, `label(lang)` naming the settings."""
         try:
             written = [write_csv(localised(results, lang), folder / "classification.csv"),  # export's BOM rule
                        write_csv(localised(class_summary(results), lang), folder / "class_summary.csv"),
@@ -782,29 +814,44 @@ class ClassifierPanel:
             for name in CHARTS:
                 written += plotting.export_figure(figures[name], folder, f"panel_{name}", dpi=self.dpi)
         except (ExportError, OSError) as exc:
-            reason = str(exc).replace(f" ({RETRY_HINT})", "")
             with self._lock:
-                self._export_fail(word("panel.export_failed", lang, folder=folder, reason=reason))
+                self._export_fail(lambda lang, exc=exc: word("panel.export_failed", lang, folder=folder,
+                                                             reason=export_reason(exc, lang)[0]),
+                                  lambda lang, exc=exc: export_reason(exc, lang)[1])
             return []
         finally:
             self.export_button.disabled = False
         with self._lock:
             self.exported = written
-            self._export_say(word("panel.exported", lang, files=plural(len(written), "file"), file_count=len(written),
-                                  label=label, folder=folder, names=", ".join(p.name for p in written)))
+            self._export_say(lambda lang: word("panel.exported", lang, files=plural(len(written), "file"),
+                                               file_count=len(written), label=label(lang), folder=folder,
+                                               names=", ".join(p.name for p in written)))
         return written
 
-    def _export_say(self, text: str, working: bool = False) -> None:
-        self.export_message, self.export_error = text, ""
-        self.export_status.value = working_html(text) if working else ok_html(text)
+    # The export and status lines are kept as functions of the language (`said(lang)`), so that switching the
+    # language words again whatever they show: a ⚠ or an export line never stays in the language it was said in.
+    def _export_say(self, said: Callable[[str], str], working: bool = False) -> None:
+        self._export_line = (said, "working" if working else "ok", lambda lang: "")
+        self._show_export()
 
-    def _export_fail(self, text: str) -> None:
-        self.export_message = self.export_error = text
-        self.export_status.value = failure_html(text)
+    def _export_fail(self, said: Callable[[str], str], details: Callable[[str], str] = lambda lang: "") -> None:
+        self._export_line = (said, "failed", details)
+        self._show_export()
 
     def _export_clear(self) -> None:
+        self._export_line = None
         self.export_message, self.export_error = "", ""
         self.export_status.value = ""
+
+    def _show_export(self) -> None:
+        """The export line, in the panel's language."""
+        if self._export_line is None:
+            return
+        said, kind, details = self._export_line
+        text = said(self.lang)
+        self.export_message, self.export_error = text, text if kind == "failed" else ""
+        self.export_status.value = (failure_html(text, details(self.lang), self.lang) if kind == "failed"
+                                    else working_html(text) if kind == "working" else ok_html(text))
 
     # -- status line ------------------------------------------------------------------------------
     def _say(self, text: str) -> None:
@@ -812,37 +859,43 @@ class ClassifierPanel:
         self._mark_stale()  # the marks first: a ✔ must never appear over results still greyed
         self.status.value = ok_html(text)
 
-    def _warn(self, text: str, caution: str) -> bool:
+    def _warn(self, text: str) -> bool:
         """Applied, but the answer may mean little (one class, classes the model does not know)."""
-        self.message, self.error = f"{text}. {caution}", ""
+        self.message, self.error = text, ""
         self._mark_stale()
-        self.status.value = (f'<span style="color:#9a6700">⚠ {html.escape(text)}.</span> '
-                             f'<span style="color:#9a6700">{html.escape(caution)}</span>')
+        self.status.value = f'<span style="color:#9a6700">⚠ {html.escape(text)}</span>'
         return True
 
-    def _last_good(self) -> str:
-        """What a failure's message ends with: the settings still shown, in the panel's language."""
-        kept = word("panel.still_showing", self.lang, settings=self._shown_settings) if self._shown_settings else ""
-        return kept + word("panel.kept", self.lang)
+    def _last_good(self, lang: str) -> str:
+        """What a failure's message ends with: the settings still shown, in `lang`."""
+        settings = self._settings_said(lang)
+        return (word("panel.still_showing", lang, settings=settings) if settings else "") + word("panel.kept", lang)
 
-    def _fail(self, text: str, details: str = "") -> bool:
-        if text == self.error:  # the same mistake again: say so, or nothing on screen would react
+    def _fail(self, said: Callable[[str], str], details: str = "") -> bool:
+        """Say a failure in the status line, `said(lang)` its words in a language."""
+        if said(self.lang) == self.error:  # the same mistake again: say so, or nothing on screen would react
             self._repeats += 1
-            text_shown = text + word("panel.again", self.lang, times=self._repeats + 1)
         else:
             self._repeats = 0
-            text_shown = text
+        self._failure = (said, details)
+        self._show_failure()
+        return False
+
+    def _show_failure(self) -> None:
+        """The status line's failure, in the panel's language."""
+        said, details = self._failure
+        text = said(self.lang)
+        again = word("panel.again", self.lang, times=self._repeats + 1) if self._repeats else ""
         self.message = self.error = text
         self._mark_stale()
-        self.status.value = failure_html(text_shown, details)
-        return False
+        self.status.value = failure_html(text + again, details, self.lang)
 
     def _guarded(self, doing: str, callback: Callable) -> Callable:
         """`callback` for a control, its failures said in the status line (see `guarded`)."""
-        def fail(message: str, details: str) -> None:
+        def fail(said: Callable[[str], str], details: str) -> None:
             with self._lock:
-                self._fail(f"{message}{self._last_good()}", details)
-        return guarded(callback, doing, fail, "panel", lambda: self.lang)
+                self._fail(lambda lang: said(lang) + self._last_good(lang), details)
+        return guarded(callback, doing, fail, "panel")
 
     # -- typing, template set and list in step ------------------------------------------------------
     @contextlib.contextmanager
@@ -874,6 +927,11 @@ class ClassifierPanel:
             with self._quietly():
                 self.templates.value = "\n".join(TEMPLATE_SETS[change["new"]])
             self.refresh()
+
+    def _on_ensemble(self, _change) -> None:
+        with self._lock:
+            if not self._quiet:  # not while its buttons are renamed (_label_controls)
+                self.refresh()
 
     def _on_templates(self, change) -> None:
         with self._lock:
@@ -911,20 +969,18 @@ class ClassifierPanel:
     def _on_language(self, _change) -> None:
         """Word the charts, the table and the status line again in the chosen language: nothing is re-scored,
         and no edit is touched (templates still waiting for the typing pause keep waiting; a ⚠ about a bad
-        entry stays, as the entry is still there)."""
+        entry stays, as the entry is still there, worded again as the export line is)."""
         with self._lock:
             self._label_controls()
             self._say_preparing()
             self.redraw()
             self._mark_stale()
-            if self._scored is None:
-                return
-            if self.error:  # the bad entry is still in its control: its message stays; only the settings shown change
-                head = self._scored[0]
-                self._shown_settings = settings_line(head.classes, head.templates, head.ensemble, head.sigmoid,
-                                                     self.lang)
-                return
-            self._say_scored()
+            self._show_export()
+            self._shown_settings = self._settings_said(self.lang)
+            if self.error:  # the bad entry is still in its control: its message stays, in the new language
+                self._show_failure()
+            elif self._scored is not None:
+                self._say_scored()
 
     def _label_controls(self) -> None:
         """Label the controls in the panel's language (their values, such as the ensembling methods' names,
@@ -942,7 +998,17 @@ class ClassifierPanel:
         self.new_class.button = word("control.add_class", lang)
         self.new_class.tooltip = word("control.add_class_tip", lang)
         self.templates.placeholder = word("control.templates_hint", lang)
-        self.ensemble.tooltips = [word(f"control.ensemble_{method}_tip", lang) for method in self.ensemble.options]
+        # the choices named in the language, their values kept (a choice named by its value given as itself, as
+        # `options` always held in English); renaming picks the first choice for a moment, quietly
+        for control, named in ((self.ensemble, [(word(f"ensemble.{m}", lang), m) for m in ENSEMBLE_METHODS]),
+                               (self.template_set, [(template_set_name(n, lang), n) for n in [*TEMPLATE_SETS, CUSTOM]])):
+            names = [value if label == value else (label, value) for label, value in named]
+            if list(control.options) != names:
+                value = control.value
+                with self._quietly():
+                    control.options = names
+                    control.value = value
+        self.ensemble.tooltips = [word(f"control.ensemble_{method}_tip", lang) for method in ENSEMBLE_METHODS]
         self.export_button.tooltip = word("control.export_tip", lang)
 
     def _true_classes(self) -> list | None:

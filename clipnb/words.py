@@ -236,7 +236,7 @@ WORDS: dict[str, dict[str, str]] = {
     # the control panel (clipnb.widgets.ClassifierPanel): its language choice, status and export lines, charts
     "panel.language": {"en": "Language", "zh": "语言"},
     "panel.settings": {"en": "{classes} × {templates}, {ensemble} ensembling",
-                       "zh": "{class_count}个类别 × {template_count}个模板, {ensemble} 集成"},
+                       "zh": "{class_count}个类别 × {template_count}个模板, 集成方式 {ensemble}"},
     "panel.sigmoid": {"en": "; {note}", "zh": "; {note}"},
     "panel.rescored": {"en": "{settings}: {images} re-scored from their embeddings in {seconds:.2f} s "
                              "(none encoded again)",
@@ -375,6 +375,25 @@ WORDS: dict[str, dict[str, str]] = {
     "control.language_zh_tip": {"en": "Chinese: the article's chart titles, summary and CSV headers",
                                 "zh": "中文: 文章的图表标题、统计总结和 CSV 表头"},
     "control.export": {"en": "Export", "zh": "导出"},
+    # the ensembling methods (clipnb.prompts.ENSEMBLE_METHODS) as the panel's toggle and status line name them
+    "ensemble.embedding": {"en": "embedding", "zh": "嵌入平均"},
+    "ensemble.score": {"en": "score", "zh": "得分平均"},
+    # the template sets (clipnb.prompts.TEMPLATE_SETS) as the panel's list names them; in English their own names
+    "template_set.basic": {"en": "basic", "zh": "基本"},
+    "template_set.imagenet80": {"en": "imagenet80", "zh": "ImageNet 80个模板"},
+    "template_set.imagenet7": {"en": "imagenet7", "zh": "ImageNet 7个模板"},
+    "template_set.zh": {"en": "zh", "zh": "中文"},
+    "template_set.zh_photo": {"en": "zh_photo", "zh": "中文照片"},
+    "template_set.custom": {"en": "custom", "zh": "自定义"},
+    # the fold under a ⚠ line that holds the traceback (clipnb.widgets.failure_html)
+    "panel.details": {"en": "details", "zh": "详细信息"},
+    # an export error's reason is English (clipnb.export): the Chinese line says so and folds it under 详细信息
+    "panel.reason_folded": {"en": "{reason}", "zh": "原因见下方的详细信息"},
+    # a class named as clipnb names images that fit no class, in any language (clipnb.outliers.check_unknown)
+    "outliers.unknown_class": {"en": "a class is named {name!r}, so outliers cannot be reported as {unknown!r} beside "
+                                     "it; rename that class, or leave unknown off",
+                               "zh": "有一个类别名为 {name}, 所以无法把离群图像报告为 '{unknown_zh}' 而与它区分; "
+                                     "请重命名该类别, 或关闭未知图像报告"},
     "control.export_tip": {"en": "write the CSV files and the charts to a new subfolder",
                            "zh": "将 CSV 文件和图表写入一个新的子文件夹"},
     # the map panel (clipnb.map_widget.MapPanel)
@@ -444,6 +463,24 @@ def word(key: str, lang: str = "en", **fields) -> str:
         raise KeyError(f"unknown word {key!r}; known words: {', '.join(sorted(WORDS))}") from None
     text = texts[lang]
     return text.format(**fields) if fields else text
+
+
+def sentences(parts: Sequence[str], lang: str = "en") -> str:
+    """Texts said one after another as sentences, empty parts left out: in English each starts with a capital
+    letter (the catalogue's texts are fragments that start with a lowercase word) and they are joined by ". ";
+    Chinese has no capitals (a model name such as demo stays as it is) and joins them by "。"."""
+    check_lang(lang)
+    if lang == "zh":
+        return "。".join(p for p in parts if p)
+    return ". ".join(p[:1].upper() + p[1:] for p in parts if p)
+
+
+def template_set_name(name: str, lang: str = "en") -> str:
+    """A template set (clipnb.prompts.TEMPLATE_SETS, or "custom") as a panel names it in `lang`; a set the
+    catalogue does not know keeps its own name."""
+    check_lang(lang)
+    key = f"template_set.{name}"
+    return WORDS[key][lang] if key in WORDS else name
 
 
 def ratio_type_name(value, lang: str = "en"):
