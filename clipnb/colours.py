@@ -157,11 +157,18 @@ def _categorical() -> tuple[tuple, ...]:
     return tuple(c for c in colours if edge_colour(c) is None)  # none so light that it needs an outline
 
 
-def _choose(candidates: Sequence[tuple], taken: list[tuple], minimum: float) -> tuple:
+@functools.lru_cache(maxsize=64)
+def _points(candidates: tuple[tuple, ...]) -> np.ndarray:
+    """The candidates of a word or of the categorical palette in CAM02-UCS, converted once: a palette of 48
+    classes chooses from them 48 times."""
+    return _ucs(candidates)
+
+
+def _choose(candidates: tuple[tuple, ...], taken: list[tuple], minimum: float) -> tuple:
     """The first candidate at least `minimum` from every colour in `taken`, else the farthest one."""
     if not taken:
         return tuple(candidates[0])
-    distances = np.linalg.norm(_ucs(candidates)[:, None, :] - _ucs(taken)[None, :, :], axis=-1).min(axis=1)
+    distances = np.linalg.norm(_points(candidates)[:, None, :] - _ucs(taken)[None, :, :], axis=-1).min(axis=1)
     far = np.flatnonzero(distances >= minimum)
     return tuple(float(v) for v in candidates[far[0] if len(far) else int(distances.argmax())])
 
