@@ -5,8 +5,8 @@ A first use of a template set costs one pass through the text tower per new prom
 So while the panel is idle, a `Preparer` encodes those prompts ahead into the same places the foreground
 reads (the model's memory of encoded prompts and the disk cache, through `encode_texts`), most likely first.
 
-The foreground always wins: the work goes in small batches (PREPARE_BATCH prompts), and before each batch
-the worker waits while a foreground change runs (`Preparer.foreground`). Passes through the text tower never
+The foreground always wins: the work goes in small batches (PREPARE_BATCH prompts), and a batch starts only
+after PREPARE_PAUSE seconds without a foreground change (`Preparer.foreground`). Passes through the text tower never
 overlap (`ClipModel.encode_token_tensors` holds the model's lock), so a change waits at most for the one
 batch under way. Both use torch's threads in turn: `torch.set_num_threads` is process-wide and is left alone.
 
@@ -20,6 +20,7 @@ import concurrent.futures.thread  # noqa: F401  (its exit hook is registered fir
 import contextlib
 import os
 import threading
+import time
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
 # "0" in this variable makes panels not prepare ahead unless asked to (the test suite's tests count the prompts a
 # shared model remembers, which a panel left from an earlier test would change under them)
 PREPARE_VARIABLE = "CLIPNB_PREPARE_AHEAD"
-# prompts per background batch: ~0.2 s of ViT-B/32's text tower on 2 cores, the longest a change waits for it
-PREPARE_BATCH = 32
+# prompts per background batch: ~0.1 s of ViT-B/32's text tower on 2 idle cores, the longest a change waits for it
+PREPARE_BATCH = 16
+# seconds without a change before a batch starts: changes made in a row (a person clicking on) never meet one
+PREPARE_PAUSE = 1.0
 
 
 def prepare_by_default() -> bool:
@@ -50,15 +53,16 @@ class Preparer:
     """
 
     def __init__(self, model: ClipModel, cache: EmbeddingCache | None = None, *, batch: int = PREPARE_BATCH,
+                 pause: float = PREPARE_PAUSE,
                  progress: Callable[[int, int], object] | None = None,
                  failed: Callable[[BaseException], object] | None = None):
-        self.model, self.cache, self.batch = model, cache, batch
+        self.model, self.cache, self.batch, self.pause = model, cache, batch, pause
         self._progress, self._failed = progress, failed
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clipnb-prepare-ahead")
         self._state = threading.Lock()  # guards everything below
-        self._idle = threading.Event()  # set while no foreground change runs
-        self._idle.set()
+        self._quiet = threading.Condition(self._state)  # told when a change ends, and on stop
         self._busy = 0  # foreground changes running (they may nest)
+        self._last_change = time.monotonic()  # when the last one ended
         self._stopped = False
         self._groups: list[list[str]] = []  # planned prompts not started, most likely group first
         self._batches: list[list[str]] = []  # the group under way, cut into batches
@@ -95,48 +99,58 @@ class Preparer:
 
     @contextlib.contextmanager
     def foreground(self):
-        """While this block runs (a change of the panel), no new batch starts."""
+        """While this block runs (a change of the panel), and `pause` seconds after, no new batch starts."""
         with self._state:
             self._busy += 1
-            self._idle.clear()
         try:
             yield
         finally:
             with self._state:
                 self._busy -= 1
-                if not self._busy and not self._stopped:
-                    self._idle.set()
+                self._last_change = time.monotonic()
+                self._quiet.notify_all()
 
     def stop(self, wait: bool = False) -> None:
         """Stop after the batch under way (`wait`: until the worker thread has ended)."""
         with self._state:
             self._stopped = True
             self._groups, self._batches = [], []
-            self._idle.set()  # a worker waiting for its turn wakes up to see it is stopped
+            self._quiet.notify_all()  # a worker waiting for its turn wakes up to see it is stopped
         self._executor.shutdown(wait=wait, cancel_futures=True)
 
     def _work(self) -> None:
         try:
-            while True:
-                self._idle.wait()
+            while self._turn():
                 with self._state:
                     if self._stopped or not (self._batches or self._groups):
                         self._running = None
                         return
+                    plan_id = self._plan_id
                     if not self._batches:
-                        group, plan_id = self._groups.pop(0), self._plan_id
+                        group = self._groups.pop(0)
                     else:
                         group, batch = None, self._batches.pop(0)
                 if group is not None:
                     self._cut(group, plan_id)
                 else:
-                    self._encode(batch)
+                    self._encode(batch, plan_id)
         except Exception as exc:  # noqa: BLE001 - any failure stops the preparing only, and is said once
             with self._state:
                 self.error, self._running = exc, None
                 self._groups, self._batches = [], []
             if self._failed is not None:
                 self._failed(exc)
+
+    def _turn(self) -> bool:
+        """Wait until no change has run for `pause` seconds; False when stopped meanwhile."""
+        with self._state:
+            while not self._stopped:
+                left = self._last_change + self.pause - time.monotonic()
+                if not self._busy and left <= 0:
+                    return True
+                self._quiet.wait(None if self._busy else left)
+            self._running = None
+            return False
 
     def _cut(self, group: list[str], plan_id: int) -> None:
         """Cut a group into batches of about one token length (each is encoded up to its longest prompt),
@@ -149,12 +163,13 @@ class Preparer:
                 self._batches = [fits[i:i + self.batch] for i in range(0, len(fits), self.batch)]
                 self.total -= len(group) - len(fits)
 
-    def _encode(self, batch: list[str]) -> None:
+    def _encode(self, batch: list[str], plan_id: int) -> None:
         fresh = self.model.prompts_to_encode(batch)  # the foreground may have encoded some meanwhile
         if fresh:
             encode_texts(self.model, fresh, cache=self.cache)
         with self._state:
-            self.done += len(batch)
+            if plan_id == self._plan_id:  # a batch of a replaced plan is not part of the new one's count
+                self.done += len(batch)
             done, total = self.done, self.total
         if self._progress is not None:
             self._progress(done, total)

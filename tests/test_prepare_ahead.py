@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from clipnb import load_model
+from conftest import run_python
 from clipnb.prepare_ahead import prepare_by_default
 from clipnb.prompts import TEMPLATE_SETS, build_prompts
 from clipnb.widgets import ClassifierPanel
@@ -40,7 +41,7 @@ class Recorded:
     def __call__(self, tokens):
         thread = threading.current_thread()
         behind = thread.name.startswith(WORKER)
-        busy = self.preparer is not None and not self.preparer._idle.is_set()
+        busy = self.preparer is not None and self.preparer._busy > 0
         self.calls.append((thread.name, busy))
         if behind:
             self.threads.add(thread)
@@ -202,3 +203,32 @@ def test_the_default_follows_the_variable(monkeypatch):
     assert not prepare_by_default()
     monkeypatch.delenv("CLIPNB_PREPARE_AHEAD")
     assert prepare_by_default()
+
+
+def test_an_exiting_interpreter_waits_for_one_batch_not_the_whole_plan(tiny_checkpoint, tmp_path):
+    log = tmp_path / "passes.txt"
+    code = f"""
+import time
+from clipnb import load_model
+from clipnb.prepare_ahead import Preparer
+
+model = load_model({str(tiny_checkpoint)!r}, device="cpu")
+tower = model.encode_text
+def logged(tokens):
+    with open({str(log)!r}, "a") as out:
+        out.write("pass\\n")
+    time.sleep(0.05)
+    return tower(tokens)
+model.encode_text = logged
+preparer = Preparer(model, batch=2)
+preparer.plan([[f"a photo of thing number {{i}}" for i in range(400)]])  # 200 batches: 10 s or more
+while not preparer.done:
+    time.sleep(0.01)
+with open({str(log)!r}, "a") as out:
+    out.write("exit\\n")
+"""
+    done = run_python(code, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = log.read_text().split()
+    after = lines[lines.index("exit") + 1:]
+    assert len(after) <= 1, lines  # the batch under way at exit, at most
