@@ -361,8 +361,7 @@ function render({ model, el }) {
   });
   button.addEventListener("click", submit);
   model.on("change:value", () => { if (input.value !== model.get("value")) input.value = model.get("value"); });
-  model.on("change:placeholder", show);
-  model.on("change:description", show);
+  for (const name of ["placeholder", "description", "tooltip", "button"]) model.on(`change:${name}`, show);
   // a refused entry comes back to be corrected, unless typing went on: selected and outlined, so that the
   // next key replaces it instead of appending to it ("purple starPurple Star" was once accepted)
   const unmark = () => { input.style.outline = ""; };

@@ -212,6 +212,7 @@ window.sent = [];
 const model = {get: (k) => state[k], set: (k, v) => { state[k] = v; }, save_changes: () => {},
                send: (message) => window.sent.push(message), on: (event, f) => (listeners[event] ||= []).push(f)};
 window.restore = (text) => listeners["msg:custom"].forEach((f) => f({do: "restore", value: text}));
+window.change = (name, value) => { state[name] = value; (listeners[`change:${name}`] || []).forEach((f) => f()); };
 render({model, el: document.getElementById("entry")});
 window.ready = true;
 """
@@ -248,6 +249,18 @@ def test_a_refused_class_comes_back_selected_so_typing_replaces_it(entry_page, h
     page.keyboard.type("Purple Star", delay=0)
     assert box.input_value() == "Purple Star"  # was "purple starPurple Star"
     assert box.evaluate("(i) => i.style.outline") == ""
+
+
+def test_the_box_shows_its_words_in_the_new_language(entry_page):
+    """The panel sets the label, placeholder, tooltip and button of the box one after another: each shows
+    (the walk-through saw "Add class" in the Chinese panel: the button's words did not reach the page)."""
+    page = entry_page
+    for name, value in (("description", "新类别"), ("placeholder", "例如 红色圆形"), ("button", "添加类别"),
+                        ("tooltip", "按回车或点击 添加类别 即可添加")):
+        page.evaluate("([name, value]) => window.change(name, value)", [name, value])
+    assert page.locator("button").inner_text() == "添加类别" and page.locator("label").inner_text() == "新类别"
+    assert page.locator("input").get_attribute("placeholder") == "例如 红色圆形"
+    assert page.locator("input").get_attribute("title") == "按回车或点击 添加类别 即可添加"
 
 
 # ---- 4: sentences after a full stop start with a capital --------------------------------------------------
