@@ -194,7 +194,9 @@ PROBLEMS_JS = r"""() => {
                 problems.push(`cell ${i} stderr: ${text.slice(0, 500)}`);
         }
         const shown = cell.node.innerText;
-        for (const sign of ['Error displaying widget', 'Loading widget...', 'Traceback (most recent call last)'])
+        // JupyterLab's words for an output it could not draw (a widget whose model or view failed to load)
+        for (const sign of ['Error displaying widget', 'Click to show javascript error', 'Loading widget...',
+                            'Traceback (most recent call last)'])
             if (shown.includes(sign)) problems.push(`cell ${i} shows '${sign}'`);
     });
     return problems;
@@ -220,11 +222,13 @@ def run_all_and_wait(page, url: str, token: str, notebook: str, timeout_ms: int)
 
 def screenshot_whole_notebook(page, path: Path, width: int = 1400, most: int = 30_000) -> None:
     """One picture of the whole notebook: the page grows to the notebook's height for the shot."""
-    height = page.evaluate("() => document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer')"
-                           ".scrollHeight")
+    outer = "document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer')"
+    height = page.evaluate(f"() => {outer}.scrollHeight")
     before = page.viewport_size
     page.set_viewport_size({"width": width, "height": min(most, height + 200)})
     try:
+        page.evaluate(f"() => {{ {outer}.scrollTop = 0; }}")  # from the top, wherever the last cell run left it
+        page.wait_for_timeout(300)  # the page redrawn at its new size
         page.screenshot(path=str(path))
     finally:
         page.set_viewport_size(before)

@@ -73,6 +73,7 @@ def lab(tmp_path_factory, shapes_subset):  # noqa: F811
         nbformat.write(notebook, root / "notebooks" / f"{name}.ipynb")
     render_every_cell(work)
     env = dict(os.environ, CLIPNB_MODEL="demo", MPLBACKEND="module://matplotlib_inline.backend_inline",
+               IPYTHONDIR=str(work / "ipython"),  # the kernels' history and profile stay out of the home folder
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     if ARTIFACTS.exists():
         shutil.rmtree(ARTIFACTS)
@@ -237,3 +238,35 @@ def test_notebook_in_the_browser(lab, name):
     finally:  # the next notebook gets the CPU: this one's kernel is shut down
         page.evaluate("() => window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget"
                       ".sessionContext && window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+
+
+def broken_notebook() -> nbformat.NotebookNode:
+    """What the walk-through must catch: a traceback on stderr, a widget whose view cannot be drawn, and a
+    cell that raises (Run All stops there)."""
+    cells = ["import sys\nprint('Traceback (most recent call last): planted', file=sys.stderr)",
+             "import ipywidgets as w\nfrom traitlets import Unicode\n"
+             "class Unknown(w.DOMWidget):\n"
+             "    _view_module = Unicode('no-such-module').tag(sync=True)\n"
+             "    _view_name = Unicode('NoSuchView').tag(sync=True)\n"
+             "    _model_module = Unicode('no-such-module').tag(sync=True)\n"
+             "    _model_name = Unicode('NoSuchModel').tag(sync=True)\n"
+             "Unknown()",
+             "raise ValueError('planted')", "print('never run')"]
+    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}}
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells], metadata=kernel)
+
+
+def test_the_walk_through_sees_what_goes_wrong(lab):
+    """The checks above can fail: a notebook with each fault planted is caught, fault by fault."""
+    url, token, page, work = lab
+    nbformat.write(broken_notebook(), work / "root" / "broken.ipynb")
+    try:
+        run_all_and_wait(page, url, token, "broken.ipynb", RUN_TIMEOUT_MS)
+        page.wait_for_function("() => !document.body.innerText.includes('Loading widget...')", timeout=30_000)
+        problems = "\n".join(page.evaluate(PROBLEMS_JS))
+        assert "cell 0 stderr: Traceback (most recent call last): planted" in problems, problems
+        assert "cell 1 shows 'Click to show javascript error'" in problems, problems  # the widget not drawn
+        assert "cell 2: ValueError: planted" in problems, problems
+        assert sum(page.evaluate(FIGURES_JS)) == 0
+    finally:
+        page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
