@@ -1068,7 +1068,7 @@ class ClassifierPanel:
         if preparer.error is not None:
             error = f"{type(preparer.error).__name__}: {preparer.error}"
             self.preparing.value = failure_html(word("panel.prepare_failed", lang, error=error),
-                                                "".join(traceback.format_exception(preparer.error)))
+                                                "".join(traceback.format_exception(preparer.error)), lang)
         elif preparer.working and preparer.done < preparer.total:
             self.preparing.value = (f'<span style="color:#6e7781">'
                                     f'{html.escape(word("panel.preparing", lang, done=preparer.done, total=preparer.total))}'
