@@ -744,7 +744,7 @@ class ClassifierPanel:
     def _settings_said(self, lang: str, head=None) -> str:
         """The settings of `head` (default: the last good scoring's) as the status line says them in `lang`;
         "" before any."""
-        head = head or (self._scored[0] if self._scored else None)
+        head = head if head is not None else self._scored[0] if self._scored else None
         return settings_line(head.classes, head.templates, head.ensemble, head.sigmoid, lang) if head else ""
 
     def redraw(self) -> None:
