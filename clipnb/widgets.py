@@ -745,7 +745,7 @@ class ClassifierPanel:
         """The settings of `head` (default: the last good scoring's) as the status line says them in `lang`;
         "" before any."""
         head = head if head is not None else self._scored[0] if self._scored else None
-        return settings_line(head.classes, head.templates, head.ensemble, head.sigmoid, lang) if head else ""
+        return settings_line(head.classes, head.templates, head.ensemble, head.sigmoid, lang) if head is not None else ""
 
     def redraw(self) -> None:
         """Draw the charts and the table of the current results (the images shown may have changed)."""
