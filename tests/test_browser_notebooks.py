@@ -41,7 +41,7 @@ def parameters(name, work, shapes):
                       "captions": [f"a photo of a {c}" for c in SIX]},
         "06_video": {"every_seconds": 2.0, "classes": SIX},
         "07_few_shot": {"per_class": 4, "shots": [1], "trials": 1},
-        "08_scale_out": {"image_folder": str(shapes), "recursive": True, "classes": CLASSES, "workers": 2, "top": 3},
+        "08_scale_out": {"image_folder": str(shapes), "recursive": True, "classes": CLASSES, "workers": 1, "top": 3},
         "09_collection": {},
     }[name]
 
