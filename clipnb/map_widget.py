@@ -35,8 +35,8 @@ from .embedding import EmbeddedImages
 from .embedding_map import MIN_DIST, NEIGHBOURS, check_colouring, colourings, embedding_map, map_note
 from .export import ExportError, write_csv
 from .images import display_names
-from .colours import NO_CLASS_COLOUR, edge_colour
-from .map_plots import map_colours, map_figure, map_word
+from .colours import NO_CLASS_COLOUR, OUTLINE, edge_colour
+from .map_plots import NO_VALUE_SYMBOL, map_colours, map_figure, map_word, no_value_labels
 from .outliers import UNKNOWN
 from .plotting import export_figure
 from .summary import plural
@@ -160,20 +160,27 @@ class MapPanel:
             labels, colours = map_colours(self.table, colour, lang=self.lang)
             hexes = {name: to_hex(c) for name, c in colours.items()}
             grey = to_hex(NO_CLASS_COLOUR)
-            edges = {name: to_hex(edge_colour(c, c)) for name, c in colours.items()}  # a white dot gets a rim
+            crosses = no_value_labels(colour, self.lang)  # images of no class: crosses, not grey dots
+            edges = {name: OUTLINE if name in crosses else to_hex(edge_colour(c, c))  # a white dot gets a rim
+                     for name, c in colours.items()}
             # hovering names the image's own class, also where the map shows it as one of the grey "other"
             said = [value if isinstance(value, str) else label for value, label in zip(self.table[colour], labels)]
             with self.figure.batch_update():
                 self.figure.data[0].marker.color = [hexes[label] for label in labels]
                 self.figure.data[0].marker.line = {"color": [edges[label] for label in labels], "width": 1}
+                self.figure.data[0].marker.symbol = [NO_VALUE_SYMBOL if label in crosses else "circle"
+                                                     for label in labels]
                 self.figure.data[0].text = [f"{html.escape(n)}<br>{html.escape(label)}"
                                             for n, label in zip(self.names, said)]
             counts = pd.Series(labels).value_counts()
             # the grey entries ("other 28 classes", unknown) first: the list scrolls, and they say what the
             # greys on the map are, which no scrolled-off line may hide
             listed = sorted((name for name in colours if name in counts.index), key=lambda name: hexes[name] != grey)
-            rows = "".join(f'<div><span style="display:inline-block;width:10px;height:10px;border-radius:5px;'
-                           f'background:{hexes[name]};border:1px solid {edges[name]};margin-right:6px"></span>'
+            dot = ('<span style="display:inline-block;width:10px;height:10px;border-radius:5px;background:{};'
+                   'border:1px solid {};margin-right:6px"></span>')
+            cross = ('<span style="display:inline-block;width:10px;margin-right:6px;font-weight:bold;color:{};'
+                     '-webkit-text-stroke:0.5px {}">✖</span>')
+            rows = "".join(f'<div>{(cross if name in crosses else dot).format(hexes[name], edges[name])}'
                            f'{html.escape(name)} '
                            f'<span style="color:#666">({counts[name]})</span></div>'
                            for name in listed)

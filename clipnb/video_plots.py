@@ -16,6 +16,7 @@ from matplotlib.patheffects import Normal, Stroke
 from . import schema
 from .colours import class_palette, edge_colour
 from .plotting import SMALL_TEXT, fit_cjk_text, image_axes, new_axes, new_figure, similarity_figure
+from .video import sampled_until, segments
 from .words import check_lang, word
 
 if TYPE_CHECKING:
@@ -30,11 +31,15 @@ def video_palette(timeline: pd.DataFrame, palette: Mapping[str, tuple] | None = 
 
 def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None = None, top: int = 5,
                          ax: Axes | None = None, palette: Mapping[str, tuple] | None = None,
-                         lang: str = "en") -> Axes:
+                         lang: str = "en", end: float | None = None) -> Axes:
     """Per-frame class probabilities over time; by default the `top` classes by their highest probability.
 
-    Each class's line has its colour in every other chart (`colours.class_palette` of all the timeline's
-    classes, unless a `palette` is given); a white line is outlined. `lang`: the axes' words.
+    Drawn as steps: a sample holds until the next one and the last until `end` (the end of what was sampled,
+    `video.sampled_until`; not given, one typical step after the last sample), as the video's segments do, so
+    a line never suggests a gradual change between two samples, and the time axis runs to where the last
+    segment ends. A dot marks each sample. Each class's line has its colour in every other chart
+    (`colours.class_palette` of all the timeline's classes, unless a `palette` is given); a white line is
+    outlined. `lang`: the axes' words.
     """
     check_lang(lang)
     ax = new_axes(ax, (8, 3.5))
@@ -44,12 +49,20 @@ def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None =
     else:
         chosen = list(classes)
     palette = video_palette(timeline, palette)
+    times = timeline["time"].to_numpy(dtype=float)
+    if len(times):
+        spans = segments(timeline, end)  # the last segment's end: the same rule as the segments table
+        end = float(spans["end"].iloc[-1])
+        times = np.append(times, end)  # the last sample's value held to the end
     for name in chosen:
         colour = palette.get(name)
         edge = edge_colour(colour) if colour is not None else None
-        ax.plot(timeline["time"], probabilities[name], marker=".", label=name, color=colour,
-                markeredgecolor=edge or colour,
+        values = probabilities[name].to_numpy(dtype=float)
+        ax.plot(times, np.append(values, values[-1:]), drawstyle="steps-post", marker=".",
+                markevery=list(range(len(values))), label=name, color=colour, markeredgecolor=edge or colour,
                 path_effects=[Stroke(linewidth=2.6, foreground=edge), Normal()] if edge else None)
+    if len(times):
+        ax.set_xlim(min(0.0, times[0]), times[-1])
     ax.set_xlabel(word("axis.time", lang))
     ax.set_ylabel(word("axis.probability", lang))
     ax.set_ylim(0, 1.02)
@@ -75,7 +88,8 @@ def video_figure(frames: VideoFrames, timeline: pd.DataFrame, thumbnails: int = 
             image_axes(pictures[index], ax, lang=lang,
                        title=word("caption.frame", lang, time=timeline["time"].iloc[index],
                                   prediction=timeline["prediction"].iloc[index]))
-    probability_timeline(timeline, top=top, ax=figure.add_subplot(grid[1, :]), palette=palette, lang=lang)
+    probability_timeline(timeline, top=top, ax=figure.add_subplot(grid[1, :]), palette=palette, lang=lang,
+                         end=sampled_until(frames))
     if title:
         figure.suptitle(title)
     return fit_cjk_text(figure)

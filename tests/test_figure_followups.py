@@ -1,0 +1,85 @@
+"""Figures that do not mislead (issue 24, follow-ups of the browser walk-through of every notebook): images of
+no class told apart from the classes a map greys, a video's timeline in steps over its whole sampled span, a
+confusion matrix that says what its colour is and whether its cells hold counts, a setting's headline that names
+it, a few-shot legend that lists only what is drawn, and thumbnails on one baseline with their file names."""
+import numpy as np
+import pytest
+from matplotlib.colors import to_hex
+from matplotlib.markers import MarkerStyle
+
+from clipnb.colours import NO_CLASS_COLOUR, OUTLINE
+from clipnb.map_plots import map_figure
+from clipnb.outliers import UNKNOWN
+from clipnb.shapes import CLASSES
+
+from test_colours import map_table
+
+
+def marker_of(collection) -> str:
+    """"X" or "o": the marker a scatter collection draws (its path is the marker's own)."""
+    path = collection.get_paths()[0]
+    for marker in ("X", "o"):
+        style = MarkerStyle(marker)
+        expected = style.get_path().transformed(style.get_transform()).vertices
+        if expected.shape == path.vertices.shape and np.allclose(expected, path.vertices):
+            return marker
+    return "?"
+
+
+# ---- 1. notebook 09's map: images of no class are not the grey of the classes left uncoloured --------------
+
+def many_classes_and_unknown():
+    """48 classes, the first most frequent (so 28 are greyed as "other"), and 11 images that fit no class."""
+    counts = {name: 48 - i for i, name in enumerate(CLASSES)}
+    return map_table(CLASSES, [name for name, count in counts.items() for _ in range(count)] + [UNKNOWN] * 11)
+
+
+def test_the_map_draws_images_of_no_class_as_crosses_and_the_other_classes_as_grey_dots():
+    ax = map_figure(many_classes_and_unknown(), "prediction").axes[0]
+    grey = [c for c in ax.collections if to_hex(c.get_facecolor()[0]) == NO_CLASS_COLOUR]
+    by_count = {len(c.get_offsets()): c for c in grey}
+    other_count = sum(48 - i for i in range(20, 48))
+    assert set(by_count) == {11, other_count}
+    assert marker_of(by_count[11]) == "X" and to_hex(by_count[11].get_edgecolor()[0]) == OUTLINE.lower()
+    assert marker_of(by_count[other_count]) == "o"
+    legend = {t.get_text(): h for t, h in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)}
+    assert legend["unknown (11)"].get_marker() == "X"
+    assert legend[f"other 28 classes (grey) ({other_count})"].get_marker() == "o"
+
+
+def test_the_map_panel_marks_images_of_no_class_with_crosses_in_the_map_and_its_legend():
+    from clipnb.map_widget import MapPanel
+
+    table = many_classes_and_unknown()
+    panel = MapPanel(table)
+    symbols = list(panel.figure.data[0].marker.symbol)
+    unknown = table["prediction"] == UNKNOWN
+    assert {symbols[i] for i in np.flatnonzero(unknown)} == {"x"}
+    assert {symbols[i] for i in np.flatnonzero(~unknown)} == {"circle"}
+    legend = panel.legend_view.value
+    row = legend[:legend.index("unknown")].rsplit("<div>", 1)[1]
+    assert "✖" in row and "border-radius" not in row
+    row = legend[:legend.index("other 28 classes")].rsplit("<div>", 1)[1]
+    assert "✖" not in row and "border-radius" in row
+
+
+# ---- 2. notebook 06's timeline: steps, each sample held until the next, over the whole sampled span ---------
+
+def test_the_timeline_holds_each_sample_until_the_next_and_runs_to_the_end_of_the_last_segment():
+    from clipnb.video import classify_video
+    from clipnb.video_plots import probability_timeline, video_figure
+    from test_video_overall import frames_showing, head
+
+    result = classify_video(frames_showing([0, 0, 1], every_seconds=2.0), head())  # samples at 0, 2 and 4 s
+    last_end = float(result.segments()["end"].iloc[-1])
+    assert last_end == 6.0  # the segments table's last row: 4.00-6.00
+    figure = video_figure(result.frames, result.timeline)
+    ax = figure.axes[-1]
+    assert ax.get_xlim()[1] == last_end
+    for line in ax.get_lines():
+        assert line.get_drawstyle() == "steps-post"
+        times, values = line.get_data()
+        assert list(times) == [0.0, 2.0, 4.0, 6.0] and values[-1] == values[-2]  # the last sample held to 6 s
+    # without the frames, the last sample holds one typical step, as `segments` says
+    ax = probability_timeline(result.timeline)
+    assert ax.get_xlim()[1] == 6.0 and all(line.get_drawstyle() == "steps-post" for line in ax.get_lines())
