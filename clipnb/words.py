@@ -137,8 +137,15 @@ WORDS: dict[str, dict[str, str]] = {
     # an evaluation against labels (clipnb.evaluate, clipnb.evaluation_plots, clipnb.report.write_evaluation)
     "axis.predicted": {"en": "predicted", "zh": "预测类别"},
     "axis.true": {"en": "true", "zh": "真实类别"},
-    "title.confusion": {"en": "confusion matrix (colour: share of the true class; cells: images)",
-                        "zh": "混淆矩阵 (颜色: 占真实类别的比例; 单元格: 图像数量)"},
+    "title.confusion": {"en": "confusion matrix (colour: share of the row's images)\ncells: image counts",
+                        "zh": "混淆矩阵 (颜色: 占该行图像的比例)\n单元格: 图像数量"},
+    "title.confusion_shares": {"en": "confusion matrix\ncolour and cells: share of the row's images",
+                               "zh": "混淆矩阵\n颜色和单元格: 占该行图像的比例"},
+    "title.confusion_no_counts": {"en": "confusion matrix (colour: share of the row's images)\nno counts in the "
+                                        "cells: {class_count} classes leave them too small (counts: confusion.csv)",
+                                  "zh": "混淆矩阵 (颜色: 占该行图像的比例)\n{class_count}个类别, 单元格太小, 未写数量 "
+                                        "(数量见 confusion.csv)"},
+    "axis.row_share": {"en": "share of the row's images", "zh": "占该行图像的比例"},
     "title.mistakes": {"en": "most confident mistakes", "zh": "置信度最高的错误"},
     "caption.mistake": {"en": "{prediction} ({confidence:.0%}), truly {label}",
                         "zh": "{prediction} ({confidence:.0%}), 实为 {label}"},

@@ -3,6 +3,7 @@ no class told apart from the classes a map greys, a video's timeline in steps ov
 confusion matrix that says what its colour is and whether its cells hold counts, a setting's headline that names
 it, a few-shot legend that lists only what is drawn, and thumbnails on one baseline with their file names."""
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.colors import to_hex
 from matplotlib.markers import MarkerStyle
@@ -83,3 +84,39 @@ def test_the_timeline_holds_each_sample_until_the_next_and_runs_to_the_end_of_th
     # without the frames, the last sample holds one typical step, as `segments` says
     ax = probability_timeline(result.timeline)
     assert ax.get_xlim()[1] == 6.0 and all(line.get_drawstyle() == "steps-post" for line in ax.get_lines())
+
+
+# ---- 3. notebook 04's confusion matrix: what the colour is, and counts only where they fit ----------------
+
+def confusion(classes):
+    """Counts (rows true, columns predicted): each class's images right, one of the first class taken for the
+    second; and the row-normalised matrix."""
+    counts = pd.DataFrame(np.diag(np.full(len(classes), 3)), index=list(classes), columns=list(classes))
+    counts.iloc[0, 0], counts.iloc[0, 1] = 2, 1
+    return counts.div(counts.sum(axis=1), axis=0), counts
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_confusion_matrix_of_many_classes_says_its_cells_hold_no_counts_and_what_its_colour_is(lang):
+    from clipnb.evaluation_plots import confusion_figure
+    from clipnb.words import word
+
+    ax = confusion_figure(*confusion(CLASSES), lang=lang).axes[0]
+    assert len(ax.texts) == 0  # 48 classes: no count is written
+    assert ax.get_title() == word("title.confusion_no_counts", lang, class_count=48)  # wide enough: unwrapped
+    assert ax.collections[0].colorbar.ax.get_ylabel() == word("axis.row_share", lang)
+    if lang == "en":
+        assert ax.get_title().startswith("confusion matrix (colour: share of the row's images)\nno counts in the cells")
+
+
+def test_a_confusion_matrix_of_few_classes_writes_its_counts_and_says_so():
+    from clipnb.evaluation_plots import confusion_figure
+
+    normalised, counts = confusion(CLASSES[:5])
+    ax = confusion_figure(normalised, counts).axes[0]
+    assert sorted(t.get_text() for t in ax.texts) == sorted(str(v) for v in counts.to_numpy().ravel())
+    assert " ".join(ax.get_title().split()) == ("confusion matrix (colour: share of the row's images) cells: "
+                                                "image counts")  # wrapped to the figure's width
+    shares = confusion_figure(normalised).axes[0]  # without counts the cells hold the shares, and it says so
+    assert "0.67" in [t.get_text() for t in shares.texts]
+    assert " ".join(shares.get_title().split()) == "confusion matrix colour and cells: share of the row's images"
