@@ -213,14 +213,17 @@ def model_comparison_figure(comparison, metric: str = "acc@1") -> Figure:
 # ---- few-shot probe -----------------------------------------------------------------------------
 
 def shots_curve(curve: pd.DataFrame, ax: Axes | None = None, chance: float | None = None, lang: str = "en") -> Axes:
-    """Linear-probe accuracy against labelled examples per class (mean, and the range over trials), with
-    the zero-shot accuracy on the same test images as a dashed line; `lang`: its words ("en", "zh")."""
+    """Linear-probe accuracy against labelled examples per class (mean, and the range over trials where
+    trials differ), with the zero-shot accuracy on the same test images as a dashed line; `lang`: its words
+    ("en", "zh"). The legend lists only what is drawn: one trial (or trials that agree) draws no range."""
     check_lang(lang)
     ax = new_axes(ax, (6, 4))
     grouped = curve.groupby("shots")["probe_accuracy"]
     mean, low, high = grouped.mean(), grouped.min(), grouped.max()
-    ax.plot(mean.index, mean.values, marker="o", label=word("legend.probe", lang))
-    ax.fill_between(mean.index, low.values, high.values, alpha=0.2, label=word("legend.trials", lang))
+    trials = int(grouped.size().max()) if len(curve) else 0
+    ax.plot(mean.index, mean.values, marker="o", label=word("legend.probe" if trials > 1 else "legend.probe_one", lang))
+    if (high > low).any():
+        ax.fill_between(mean.index, low.values, high.values, alpha=0.2, label=word("legend.trials", lang))
     if "zero_shot_accuracy" in curve:
         zero = float(curve["zero_shot_accuracy"].mean())
         ax.axhline(zero, color="tab:red", linestyle="--", label=word("legend.zero_shot", lang, value=zero))

@@ -166,6 +166,7 @@ WORDS: dict[str, dict[str, str]] = {
     "caption.frame": {"en": "{time:.1f}s {prediction}", "zh": "{time:.1f}秒 {prediction}"},
     "legend.probe": {"en": "linear probe (mean of trials)", "zh": "线性探针 (各次试验的均值)"},
     "legend.trials": {"en": "range over trials", "zh": "各次试验的范围"},
+    "legend.probe_one": {"en": "linear probe (one trial)", "zh": "线性探针 (一次试验)"},
     "legend.zero_shot": {"en": "zero-shot ({value:.2f})", "zh": "零样本 ({value:.2f})"},
     "legend.chance": {"en": "chance ({value:.2f})", "zh": "随机水平 ({value:.2f})"},
     "axis.shots": {"en": "labelled examples per class", "zh": "每个类别的标注样本数"},

@@ -120,3 +120,26 @@ def test_a_confusion_matrix_of_few_classes_writes_its_counts_and_says_so():
     shares = confusion_figure(normalised).axes[0]  # without counts the cells hold the shares, and it says so
     assert "0.67" in [t.get_text() for t in shares.texts]
     assert " ".join(shares.get_title().split()) == "confusion matrix colour and cells: share of the row's images"
+
+
+# ---- 5. notebook 07's few-shot curve: the legend lists only what is drawn ----------------------------------
+
+def shots_curve_table(trials: int) -> pd.DataFrame:
+    rows = [{"shots": shots, "trial": trial, "probe_accuracy": min(1.0, 0.3 + 0.1 * shots + 0.05 * trial),
+             "zero_shot_accuracy": 0.5} for shots in (1, 2, 4) for trial in range(trials)]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_one_trial_draws_no_range_and_its_legend_lists_none(lang):
+    from clipnb.evaluation_plots import shots_figure
+    from clipnb.words import word
+
+    ax = shots_figure(shots_curve_table(1), lang=lang).axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(ax.collections) == 0  # no band
+    assert word("legend.trials", lang) not in legend and legend[0] == word("legend.probe_one", lang)
+    ax = shots_figure(shots_curve_table(3), lang=lang).axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(ax.collections) == 1 and word("legend.trials", lang) in legend  # three trials: the band, listed
+    assert legend[0] == word("legend.probe", lang)
