@@ -505,7 +505,8 @@ def new_figure(width: float, height: float) -> Figure:
 def thumbnails_figure(images: Sequence, captions: Sequence[str] | None = None, columns: int = 6,
                       title: str = "", lang: str = "en") -> Figure:
     """A grid of images (paths or PIL images) with a caption over each: mistakes, search hits, frames;
-    `lang`: the language of what an unreadable image says."""
+    `lang`: the language of what an unreadable image says. Every image sits at the top of its cell, so the
+    images of a row start at one height under captions on one baseline, whatever their shapes."""
     check_lang(lang)
     images = list(images)
     captions = list(captions) if captions is not None else [""] * len(images)
@@ -517,6 +518,7 @@ def thumbnails_figure(images: Sequence, captions: Sequence[str] | None = None, c
         ax.set_axis_off()
     for ax, image, caption in zip(axes, images, captions):
         image_axes(image, ax, title=caption, lang=lang)
+        ax.set_anchor("N")  # a wide image's box shrinks to its top, not to the middle of its cell
     if title:
         figure.suptitle(title)
     return fit_cjk_text(figure)

@@ -5,7 +5,7 @@ them into one `Figure` (outside pyplot). Save it with `export.save_figure`.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,11 +16,8 @@ from matplotlib.patheffects import Normal, Stroke
 from . import schema
 from .colours import class_palette, edge_colour
 from .plotting import SMALL_TEXT, fit_cjk_text, image_axes, new_axes, new_figure, similarity_figure
-from .video import sampled_until, segments
+from .video import VideoFrames, sampled_until, segments
 from .words import check_lang, word
-
-if TYPE_CHECKING:
-    from .video import VideoFrames
 
 
 def video_palette(timeline: pd.DataFrame, palette: Mapping[str, tuple] | None = None) -> Mapping[str, tuple]:
@@ -51,7 +48,8 @@ def probability_timeline(timeline: pd.DataFrame, classes: Sequence[str] | None =
     palette = video_palette(timeline, palette)
     times = timeline["time"].to_numpy(dtype=float)
     if len(times):
-        spans = segments(timeline, end)  # the last segment's end: the same rule as the segments table
+        # the last segment's end, by the segments table's own rule (which needs no more than times and predictions)
+        spans = segments(timeline.reindex(columns=["time", "prediction", "confidence"]), end)
         end = float(spans["end"].iloc[-1])
         times = np.append(times, end)  # the last sample's value held to the end
     for name in chosen:
@@ -89,7 +87,7 @@ def video_figure(frames: VideoFrames, timeline: pd.DataFrame, thumbnails: int = 
                        title=word("caption.frame", lang, time=timeline["time"].iloc[index],
                                   prediction=timeline["prediction"].iloc[index]))
     probability_timeline(timeline, top=top, ax=figure.add_subplot(grid[1, :]), palette=palette, lang=lang,
-                         end=sampled_until(frames))
+                         end=sampled_until(frames) if isinstance(frames, VideoFrames) else None)
     if title:
         figure.suptitle(title)
     return fit_cjk_text(figure)

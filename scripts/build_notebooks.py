@@ -347,14 +347,20 @@ def redraw(_=None):
     found = clipnb.evaluate_labelled(labelled, model, sets[set_choice.value], method_choice.value, cache=cache)
     with shown:
         shown.clear_output(wait=True)
-        print(found.headline())
+        # the setting shown, named: a switch that changes no number is still seen to be applied
+        print(f"{set_choice.description} {set_choice.label}, {method_choice.description} {method_choice.label}: "
+              + found.headline())
         display(evaluation_plots.confusion_figure(found.confusion_normalised, found.confusion, lang=LANG))
 
 
 set_choice.observe(redraw, "value")
 method_choice.observe(redraw, "value")
 redraw()
-widgets.VBox([widgets.HBox([set_choice, method_choice]), shown])"""),
+# the buttons as wide as their words and never squeezed, so they stay on one line beside their label
+method_choice.style.button_width = "auto"
+method_choice.layout.flex = "0 0 auto"
+widgets.VBox([widgets.HBox([set_choice, method_choice], layout=widgets.Layout(flex_flow="row wrap",
+                                                                              align_items="center")), shown])"""),
     ("markdown", """\
 ## Other models on the same images
 
@@ -455,10 +461,7 @@ widgets.VBox([widgets.HBox([query_box, top_slider]), found])"""),
     ("code", """\
 query_image = query_image or hits["path"][0]
 similar = clipnb.search_image(index, model, query_image, top=top, cache=cache)
-similar_chart = plotting.thumbnails_figure(
-    [query_image] + list(similar["path"]),
-    [clipnb.words.word("caption.query", LANG)] + [f"{r}. {s:.3f}" for r, s in zip(similar["rank"], similar["score"])],
-    title=clipnb.words.word("title.similar_images", LANG), lang=LANG)
+similar_chart = search_plots.similar_figure(query_image, similar, lang=LANG)
 similar_chart"""),
     ("markdown", "## Image to text\n\nCaptions ranked for the query image: cosine score and the softmax over "
                  "the captions."),
@@ -715,10 +718,7 @@ search_plots.search_figure(hits, lang=LANG)"""),
     ("code", """\
 query_image = hits["path"][0]
 similar = clipnb.search_image(index, model, query_image, top=top)
-plotting.thumbnails_figure(
-    [query_image] + list(similar["path"]),
-    [clipnb.words.word("caption.query", LANG)] + [f"{r}. {s:.3f}" for r, s in zip(similar["rank"], similar["score"])],
-    title=clipnb.words.word("title.similar_images", LANG), lang=LANG)"""),
+search_plots.similar_figure(query_image, similar, lang=LANG)"""),
     ("markdown", """\
 ## On a real cluster
 

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_hex
 from matplotlib.markers import MarkerStyle
+from PIL import Image
 
+from clipnb import plotting
 from clipnb.colours import NO_CLASS_COLOUR, OUTLINE
 from clipnb.map_plots import map_figure
 from clipnb.outliers import UNKNOWN
@@ -143,3 +145,89 @@ def test_one_trial_draws_no_range_and_its_legend_lists_none(lang):
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert len(ax.collections) == 1 and word("legend.trials", lang) in legend  # three trials: the band, listed
     assert legend[0] == word("legend.probe", lang)
+
+
+# ---- 6. notebooks 05 and 08: thumbnails on one baseline, each with its file name and score -----------------
+
+def pictures(folder):
+    """A square, a wide and a tall picture, named for their shapes."""
+    paths = []
+    for name, size in [("square.png", (60, 60)), ("wide.png", (80, 45)), ("tall.png", (45, 80))]:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", size, (200, 40, 40)).save(folder / name)
+        paths.append(str(folder / name))
+    return paths
+
+
+def drawn_tops(figure):
+    """Each image axes' top and its title's baseline, in pixels, once drawn."""
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    axes = [ax for ax in figure.axes if ax.images]
+    return ([ax.get_window_extent(renderer).y1 for ax in axes],
+            [ax.title.get_window_extent(renderer).y0 for ax in axes])
+
+
+def test_thumbnails_of_different_shapes_start_at_one_height_under_titles_on_one_baseline(tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = plotting.thumbnails_figure(pictures(tmp_path), ["square", "wide", "tall"])
+    FigureCanvasAgg(figure)
+    tops, baselines = drawn_tops(figure)
+    assert max(tops) - min(tops) < 1  # pixels
+    assert max(baselines) - min(baselines) < 1
+
+
+def test_similar_images_are_captioned_with_their_file_names_and_scores(tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from clipnb.search_plots import similar_figure
+
+    query, *others = pictures(tmp_path / "photos")
+    similar = pd.DataFrame({"rank": [1, 2], "path": others, "score": [0.8123, 0.5]})
+    figure = similar_figure(query, similar)
+    FigureCanvasAgg(figure)
+    titles = [" ".join(ax.get_title().split()) for ax in figure.axes if ax.images]
+    assert titles == ["query: square.png", "1. 0.812 wide.png", "2. 0.500 tall.png"]
+    assert figure._suptitle.get_text() == "similar images"
+    tops, baselines = drawn_tops(figure)
+    assert max(baselines) - min(baselines) < 1
+    zh = similar_figure(query, similar, lang="zh")
+    assert " ".join([ax.get_title() for ax in zh.axes if ax.images][0].split()) == "查询图像: square.png"
+
+
+# ---- 4. notebook 04's "try another setting": the headline names the setting; the controls on one line -------
+
+def test_the_setting_switchers_headline_names_the_setting_even_when_no_number_changes(monkeypatch, capsys):
+    import clipnb
+    from clipnb import evaluation_plots
+    from clipnb.evaluate import evaluate
+    from clipnb.words import word
+    from conftest import load_script
+    from test_plotting import known_results
+
+    names = ["red circle", "blue square"]
+    same = evaluate(known_results(names, [0, 1, 1]), ["red circle", "blue square", "blue square"])
+    monkeypatch.setattr(clipnb, "evaluate_labelled", lambda *args, **kwargs: same)  # every setting: one result
+    cells = [source for kind, source in load_script("build_notebooks").EVALUATION
+             if kind == "code" and "def redraw" in source]
+    assert len(cells) == 1
+    space = {"clipnb": clipnb, "evaluation_plots": evaluation_plots, "word": word, "LANG": "en", "labelled": None,
+             "model": None, "cache": None, "sets": {"basic": ["a photo of a {}"], "imagenet7": ["a {}"]},
+             "first": "basic", "ensemble": "embedding"}
+
+    def headline() -> str:  # the line printed with the headline (outside a kernel, clear_output prints escapes)
+        lines = [line for line in capsys.readouterr().out.splitlines() if same.headline() in line]
+        assert len(lines) == 1 and lines[0].endswith(same.headline())  # the same numbers...
+        return lines[0]
+
+    exec(cells[0], space)
+    first = headline()
+    space["method_choice"].value = "score"
+    switched = headline()
+    space["set_choice"].value = "imagenet7"
+    both = headline()
+    assert "basic" in first and "embedding" in first  # ...under a line that names the setting
+    assert "basic" in switched and "score" in switched and "embedding" not in switched
+    assert "imagenet7" in both and "score" in both
+    toggle = space["method_choice"]
+    assert toggle.style.button_width == "auto" and toggle.layout.flex == "0 0 auto"  # never squeezed to wrap
