@@ -37,6 +37,7 @@ import threading
 import time
 import weakref
 import traceback
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
@@ -60,7 +61,7 @@ from .outliers import check_unknown
 from .prepare_ahead import Preparer, prepare_by_default
 from .prompts import (CHINESE_SETS, DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, Templates,
                       build_prompts, check_classes, class_key, prompt_spec, split_class_names)
-from .scoring import build_head, class_warnings, template_note
+from .scoring import ClassWarning, build_head, class_warnings, template_note
 from .schema import readable
 from .summary import class_summary, plural, prediction_counts
 from .words import (LANGUAGE_NAMES, WORDS, check_lang, column_name, localised, prediction_name, sentences,
@@ -269,7 +270,35 @@ def table_html(table: pd.DataFrame, lang: str = "en", classes: Sequence[str] = (
     if "prediction" in shown:
         shown["prediction"] = shown["prediction"].map(lambda v: prediction_name(v, lang, classes))
     shown = shown.rename(columns=lambda c: column_name(c, lang))
-    return shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}", border=0)
+    return TABLE_STYLE + shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}", border=0,
+                                       classes="clipnb-rows")
+
+
+# A table's own style, so that it is compact wherever it is shown (the panel, a notebook cell): one line a row
+# (a wrapped class name made every row two lines tall), only the last column (error: free text) wraps
+TABLE_STYLE = """<style>
+table.clipnb-rows td,table.clipnb-rows th{padding:2px 8px;line-height:1.3;text-align:left;vertical-align:top}
+table.clipnb-rows td{white-space:nowrap}
+table.clipnb-rows td:last-child{white-space:normal;min-width:12em}
+</style>"""
+
+
+@contextlib.contextmanager
+def warnings_said(lang: str = "en", category: type[Warning] = ClassWarning):
+    """Print each `category` warning the block raises as the one ⚠ line a notebook shows (its message), after
+    the block, instead of Python's red box with a file name, a line number and the source line; other warnings
+    are shown as they would have been."""
+    check_lang(lang)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", category)
+            yield
+    finally:  # said even when the block fails: a warning may be why
+        for found in caught:
+            if issubclass(found.category, category):
+                print(word("note.warning", lang, message=found.message))
+            else:
+                warnings.warn_explicit(found.message, found.category, found.filename, found.lineno, source=found.source)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,6 +525,8 @@ class ClassifierPanel:
         self._export_line: tuple | None = None  # the export line: (said, kind, details), said(lang) its words
         self._working = ""  # the working line while new prompts are encoded, to add progress to
         self._working_count = 0  # the prompts it says are encoded
+        self._to_encode: set[str] = set()  # the prompts the scoring under way found the model without
+        self._planned: set[str] = set()  # the prompts the background was asked for that the model lacked then
         self._scored: tuple | None = None  # what the last good scoring was, to word its status line again
         self._shown_controls: tuple | None = None  # the controls' values the results shown were scored with
         self._thumbnails: dict[int, str | None] = {}
@@ -680,17 +711,26 @@ class ClassifierPanel:
             self._export_clear()  # an export message is about the settings it wrote, which are gone
         self._shown_controls = (classes, templates, ensemble, unknown)
         self.redraw()
-        cautions = class_warnings(self.model, head.classes, head.templates)
-        self._scored = (head, time.perf_counter() - started, " ".join(cautions))
+        self._scored = (head, time.perf_counter() - started, self._prompts_had(head))
         return self._say_scored()
+
+    def _prompts_had(self, head) -> tuple[str, int]:
+        """How the prompts of `head` were had, as its status line says it (a catalogue key and a count):
+        encoded now, prepared ahead by the background (the model lacked them when it was asked for them), or
+        all remembered from before."""
+        if self._to_encode:
+            return "panel.prompts_encoded", len(self._to_encode)
+        ahead = {p for row in build_prompts(head.classes, head.templates) for p in row} & self._planned
+        return ("panel.prompts_ahead", len(ahead)) if ahead else ("panel.prompts_memory", 0)
 
     def _say_working(self, classes, templates, ensemble: str) -> None:
         """Say "working: encoding N prompts for K classes…" and mark the results shown as stale when the
         settings need prompts the model has not encoded yet (each takes a pass through its text tower)."""
-        self._working = ""
+        self._working, self._to_encode = "", set()
         spec = prompt_spec(list(classes), list(templates), ensemble)  # a bad entry raises PromptError here
         rows = [self.model.prompts_to_encode(row) for row in build_prompts(spec.classes, spec.templates)]
-        new = len({p for row in rows for p in row})
+        self._to_encode = {p for row in rows for p in row}
+        new = len(self._to_encode)
         if not new:
             return
         count = sum(1 for row in rows if row)
@@ -723,13 +763,14 @@ class ClassifierPanel:
 
     def _say_scored(self) -> bool:
         """The status line of the last good scoring, in the panel's language."""
-        head, seconds, _ = self._scored
+        head, seconds, (had, prompts) = self._scored
         lang = self.lang
         cautions = class_warnings(self.model, head.classes, head.templates, lang)
         self._shown_settings = self._settings_said(lang)
         images = int(self.embedded.ok.sum())
         text = word("panel.rescored", lang, settings=self._shown_settings, images=plural(images, "image"),
-                    image_count=images, seconds=seconds)
+                    image_count=images, seconds=seconds,
+                    prompts=word(had, lang, prompts=plural(prompts, "prompt"), prompt_count=prompts))
         flagged = int(self.results["outlier"].sum())
         if flagged:
             how = "panel.outliers_unknown" if schema.setting(self.results, "unknown", False) else "panel.outliers"
@@ -1055,7 +1096,10 @@ class ClassifierPanel:
         sets = sorted((name for name, t in TEMPLATE_SETS.items() if not unknown_languages(self.model, t)),
                       key=lambda name: ((name in CHINESE_SETS) != chinese, len(TEMPLATE_SETS[name])))
         sets = [TEMPLATE_SETS[name] for name in sets]
-        self._preparer.plan([p for row in build_prompts(classes, list(t)) for p in row] for t in sets)
+        groups = [[p for row in build_prompts(classes, list(t)) for p in row] for t in sets]
+        # what the model lacks now and the background will encode: a later status line says "prepared ahead"
+        self._planned = set(self.model.prompts_to_encode(p for group in groups for p in group))
+        self._preparer.plan(groups)
         self._say_preparing()
 
     def _say_preparing(self) -> None:

@@ -246,9 +246,10 @@ WORDS: dict[str, dict[str, str]] = {
     "panel.settings": {"en": "{classes} × {templates}, {ensemble} ensembling",
                        "zh": "{class_count}个类别 × {template_count}个模板, 集成方式 {ensemble}"},
     "panel.sigmoid": {"en": "; {note}", "zh": "; {note}"},
+    # {prompts}: how the prompts were had (panel.prompts_*): a reader must not take "no image" for "no prompt"
     "panel.rescored": {"en": "{settings}: {images} re-scored from their embeddings in {seconds:.2f} s "
-                             "(none encoded again)",
-                       "zh": "{settings}: {image_count}张图像由已有的嵌入重新评分, 用时 {seconds:.2f} 秒 (未重新编码)"},
+                             "(no image encoded again{prompts})",
+                       "zh": "{settings}: {image_count}张图像由已有的嵌入重新评分, 用时 {seconds:.2f} 秒 (未重新编码图像{prompts})"},
     "panel.chart_heading": {"en": "Predicted classes ({images})", "zh": "分类结果分布 ({image_count}张图像)"},
     "panel.head_class": {"en": "class", "zh": "类别"},
     "panel.head_predicted": {"en": "images predicted", "zh": "预测数量"},
@@ -442,13 +443,62 @@ WORDS: dict[str, dict[str, str]] = {
     "column.true class": {"en": "true class", "zh": "真实类别"},
     "column.correct": {"en": "correct", "zh": "正确"},
     # a video whose frames tie: the tie first, then what broke it (clipnb.video.VideoResult.basis)
+    # {mine} and {theirs} come with as many decimals as it takes to tell them apart (VideoResult.basis)
     "video.tie_first": {"en": "tie: {names} won {won} of {frames} sampled frames each; {name} leads by mean frame "
-                              "probability, {mine:.3f} against {theirs:.3f}",
+                              "probability, {mine} against {theirs}",
                         "zh": "平局: {names}在{frames}个采样帧中各赢得{won}帧; {name}以各帧平均概率领先, "
-                              "{mine:.3f} 对 {theirs:.3f}"},
+                              "{mine} 对 {theirs}"},
     # the predictions chart's x label when classes that won no image are left out: one space, not two
     "axis.images_predicted_hidden": {"en": "images predicted ({hidden} that won no image not shown)",
                                      "zh": "数量 (未显示{count}个没有预测图像的类别)"},
+    # the notebooks' printed lines and controls (scripts/build_notebooks.py): every line a notebook prints in LANG
+    "notebook.model": {"en": "model: {model}; outputs go to {folder}", "zh": "模型: {model}; 输出写入 {folder}"},
+    "notebook.image": {"en": "image: {path}", "zh": "图像: {path}"},
+    "notebook.classes": {"en": "; {classes}", "zh": "; {class_count}个类别"},
+    "notebook.right": {"en": "{right} of {labelled} labelled images right ({share:.0%})",
+                       "zh": "{labelled}张已标注图像中{right}张预测正确 ({share:.0%})"},
+    "notebook.first_rows": {"en": "the first {shown} of {images} (all of them go to {file}):",
+                            "zh": "共{image_count}张图像, 显示前{shown}张 (全部写入 {file}):"},
+    "notebook.changed": {"en": "{changed} of {predictions} change between the settings",
+                         "zh": "{prediction_count}个预测中有{changed}个随设置改变"},
+    "notebook.changed_shown": {"en": "; the first {shown} shown (all in {file})",
+                               "zh": "; 显示前{shown}个 (全部写入 {file})"},
+    "notebook.templates_differ": {"en": "the templates chosen above give each class different embeddings",
+                                  "zh": "上面选择的模板为每个类别给出不同的嵌入"},
+    "notebook.labelled": {"en": "{images} of {classes} in {folder}", "zh": "{folder} 中有{class_count}个类别的{image_count}张已标注图像"},
+    "notebook.unreadable": {"en": "; {count} unreadable", "zh": "; {count}张无法读取"},
+    "notebook.evaluated_with": {"en": "templates {templates}, ensemble {ensemble}", "zh": "模板 {templates}, 集成方式 {ensemble}"},
+    "notebook.no_mistakes": {"en": "no mistakes: every readable labelled image is predicted right",
+                             "zh": "没有错误: 每张可读取的已标注图像都预测正确"},
+    "notebook.compare_hint": {"en": "to compare models, set compare_with = [\"open_clip:ViT-B-32,laion2b_s34b_b79k\", ...] "
+                                    "in the parameters",
+                              "zh": "要比较模型, 请在参数中设置 compare_with = [\"open_clip:ViT-B-32,laion2b_s34b_b79k\", ...]"},
+    "notebook.indexed": {"en": "{images} indexed from {folder}", "zh": "已从 {folder} 索引{image_count}张图像"},
+    "notebook.search": {"en": "search", "zh": "搜索"},
+    "notebook.top": {"en": "top", "zh": "显示数量"},
+    "notebook.video": {"en": "{frames} sampled; the video as a whole: {basis}",
+                       "zh": "采样{frame_count}帧; 整个视频: {basis}"},
+    "notebook.skipped_shots": {"en": "skipped shots {shots}: some class has too few training images",
+                               "zh": "跳过的每类样本数 {shots}: 有类别的训练图像太少"},
+    "notebook.no_outliers": {"en": "no image stands out", "zh": "没有离群的图像"},
+    "notebook.written": {"en": "written:", "zh": "已写出:"},
+    # notebook 09: the calibration's held-out images (Calibration.headline) and all of them, each line says which
+    "notebook.confidence_all": {"en": "on all {images} (fitted and held-out together): accuracy {accuracy:.1%}; mean "
+                                      "confidence {before:.1%} before, {after:.1%} with temperature {temperature:.2f}",
+                                "zh": "在全部{image_count}张已标注图像上 (拟合的和留出的合在一起): 准确率 {accuracy:.1%}; "
+                                      "平均置信度 校准前 {before:.1%}, 温度 {temperature:.2f} 下 {after:.1%}"},
+    # a video whose frames tie on mean frame probability too, at every digit shown (clipnb.video.VideoResult.basis)
+    "video.tie_exact": {"en": "tie: {names} won {won} of {frames} sampled frames each, with the same mean frame "
+                              "probability ({mine}); {name} is named because it comes first in the class list",
+                        "zh": "平局: {names}在{frames}个采样帧中各赢得{won}帧, 各帧平均概率也相同 ({mine}); "
+                              "选择{name}是因为它在类别列表中排在前面"},
+    # the panel's status: what was encoded for the prompts of the settings shown (clipnb.widgets.ClassifierPanel)
+    "panel.prompts_encoded": {"en": "; {prompts} encoded", "zh": "; 编码了{prompt_count}个提示词"},
+    "panel.prompts_ahead": {"en": "; {prompts} prepared ahead in the background, read from memory",
+                            "zh": "; {prompt_count}个提示词已在后台提前准备, 从内存读取"},
+    "panel.prompts_memory": {"en": "; every prompt read from memory", "zh": "; 所有提示词从内存读取"},
+    # the notebooks' ⚠ line for a warning (clipnb.widgets.warnings_said)
+    "note.warning": {"en": "⚠ {message}", "zh": "⚠ {message}"},
 }
 
 

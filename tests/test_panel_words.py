@@ -270,7 +270,7 @@ def test_sentences_after_a_full_stop_start_with_a_capital(tiny_model, image_fold
     assert ". Only one class ('red')" in panel.message, panel.message
     assert not re.search(r"[.!?] [a-z]", panel.message), panel.message
     panel.language.value = "zh"
-    assert "(未重新编码)。只有一个类别 (red)" in panel.message, panel.message
+    assert re.search(r"\(未重新编码图像[^)]*\)。只有一个类别 \(red\)", panel.message), panel.message
     assert sentences(["the demo model", "", "only one class"]) == "The demo model. Only one class"
     assert sentences(["demo 模型", "只有"], "zh") == "demo 模型。只有"  # a model name keeps its letters
     for key, texts in WORDS.items():  # the catalogue's own sentences

@@ -60,7 +60,7 @@ def test_panel_starts_with_results_charts_and_a_table(panel):
     assert len(panel.results) == 6 and panel.results["error"].astype(bool).sum() == 1
     assert panel.status.value.count("✔") == 1
     assert "3 classes × 3 templates, embedding ensembling" in panel.message
-    assert "5 images re-scored" in panel.message and "none encoded again" in panel.message
+    assert "5 images re-scored" in panel.message and "no image encoded again" in panel.message
     charts = panel.charts.value
     assert all(f">{name}</span>" in charts for name in ("red", "blue", "green"))
     assert charts.count('<div class="clipnb-card">') == 3 and charts.count("data:image/jpeg;base64,") == 2
