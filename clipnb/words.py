@@ -482,6 +482,21 @@ WORDS: dict[str, dict[str, str]] = {
                                "zh": "跳过的每类样本数 {shots}: 有类别的训练图像太少"},
     "notebook.no_outliers": {"en": "no image stands out", "zh": "没有离群的图像"},
     "notebook.written": {"en": "written:", "zh": "已写出:"},
+    # notebook 08 (scale out): the cluster, the store and the index
+    "notebook.store": {"en": "model: {model}; the store is {store}", "zh": "模型: {model}; 存储位置 {store}"},
+    "notebook.workers": {"en": "{workers}; dashboard: {link}", "zh": "{count}个工作进程; 仪表板: {link}"},
+    "notebook.cluster_run": {"en": "{images} in {shards} on {workers}: {encoded} embedded, {from_store} read from the "
+                                   "store, in {seconds:.1f} s",
+                             "zh": "{image_count}张图像分成{shard_count}个分片, 在{worker_count}个工作进程上: 嵌入{encoded}张, "
+                                   "从存储读取{from_store}张, 用时 {seconds:.1f} 秒"},
+    "notebook.same_rows": {"en": "same rows, order, predictions, errors and notes: {same}; largest score difference: "
+                                 "{largest:.1e}",
+                           "zh": "行、顺序、预测、错误和备注都相同: {same}; 最大得分差: {largest:.1e}"},
+    "notebook.store_again": {"en": "{from_store} of {images} read from the store, {encoded} embedded, in {seconds:.1f} s",
+                             "zh": "{image_count}张图像中{from_store}张从存储读取, 嵌入{encoded}张, 用时 {seconds:.1f} 秒"},
+    "notebook.stored": {"en": "{rows} rows; columns: {columns}; embeddings of {size} numbers",
+                        "zh": "{rows}行; 列: {columns}; 每个嵌入{size}个数"},
+    "notebook.index": {"en": "{images} in the index", "zh": "索引中有{image_count}张图像"},
     # notebook 09: the calibration's held-out images (Calibration.headline) and all of them, each line says which
     "notebook.confidence_all": {"en": "on all {images} (fitted and held-out together): accuracy {accuracy:.1%}; mean "
                                       "confidence {before:.1%} before, {after:.1%} with temperature {temperature:.2f}",

@@ -650,7 +650,7 @@ scheduler = None  # None: start a LocalCluster of `workers` here; or a running s
 store = None  # where finished shards are kept: a folder or a URL every worker reaches (s3://...); None: output_dir/store
 query = None  # what to search for; None: "a red circle" for the demo model, "a photo of a cat" otherwise
 top = 5  # hits to show
-LANG = "en"  # the language of the search figures: "en" or "zh"
+LANG = "en"  # the language of the printed lines and the search figures: "en" or "zh"
 output_dir = "../reports/scale_out"  # holds the store (reports/ is ignored by git)"""),
     ("markdown", "## The model and the images"),
     ("code", """\
@@ -660,6 +660,8 @@ from pathlib import Path
 import clipnb
 from clipnb import cluster, plotting, search_plots
 from clipnb.defaults import choose_folder, choose_model, default_inputs
+from clipnb.summary import plural
+from clipnb.words import word
 
 model = choose_model(model_name)
 default_folder, default_classes, default_recursive = default_inputs(model)
@@ -667,8 +669,9 @@ output_dir = Path(output_dir)
 image_folder, recursive = choose_folder(image_folder, recursive, model)
 classes = classes or default_classes
 store = store or output_dir.resolve() / "store"  # an absolute path: the workers may not share this kernel's folder
-print(f"model: {model.name}; the store is {store}")
-print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)") + f"; {len(classes)} classes")"""),
+print(word("notebook.store", LANG, model=model.name, store=store))
+print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)")
+      + word("notebook.classes", LANG, classes=plural(len(classes), "class"), class_count=len(classes)))"""),
     ("markdown", """\
 ## A cluster
 
@@ -678,7 +681,8 @@ each worker holds; in JupyterLab the dask-labextension, when installed, docks th
 notebook."""),
     ("code", """\
 client = cluster.local_cluster(workers) if scheduler is None else cluster.connect(scheduler)
-print(f"{len(client.scheduler_info()['workers'])} workers; dashboard: {client.dashboard_link}")"""),
+running = len(client.scheduler_info()["workers"])
+print(word("notebook.workers", LANG, workers=plural(running, "worker"), count=running, link=client.dashboard_link))"""),
     ("markdown", """\
 ## This machine, then the cluster
 
@@ -689,8 +693,10 @@ in the store."""),
 local = clipnb.classify(image_folder, classes, model=model, recursive=recursive)
 on_cluster = clipnb.classify(image_folder, classes, model=model, recursive=recursive, scheduler=client, store=store)
 stats = clipnb.setting(on_cluster, "stats")
-print(f"{stats['images']} images in {stats['shards']} shards on {stats['workers']} workers: {stats['encoded']} "
-      f"embedded, {stats['from_store']} read from the store, in {stats['seconds']:.1f} s")"""),
+print(word("notebook.cluster_run", LANG, images=plural(stats["images"], "image"), shards=plural(stats["shards"], "shard"),
+           workers=plural(stats["workers"], "worker"), image_count=stats["images"], shard_count=stats["shards"],
+           worker_count=stats["workers"], encoded=stats["encoded"], from_store=stats["from_store"],
+           seconds=stats["seconds"]))"""),
     ("markdown", """\
 Everything but the scores must be equal: rows, their order, predictions, errors and notes. The scores may
 differ in the last bits of a float (the batches are not the same). When this notebook runs a second time,
@@ -700,15 +706,15 @@ numbers = [c for c in local.columns if c.startswith(("score_", "prob_")) or c ==
 # outlier_z divides score differences by the folder's small spread of best scores: a number, not a fact
 same = local.drop(columns=numbers + ["outlier_z"]).equals(on_cluster.drop(columns=numbers + ["outlier_z"]))
 largest = (local[numbers] - on_cluster[numbers]).abs().to_numpy().max()
-print(f"same rows, order, predictions, errors and notes: {same}; largest score difference: {largest:.1e}")
+print(word("notebook.same_rows", LANG, same=same, largest=largest))
 on_cluster[["path", "prediction", "confidence", "error"]].head(top).style.format(precision=4).hide(axis="index")"""),
     ("markdown", "## Run again: the store\n\nThe same call once more: every shard is read from the store, "
                  "none is embedded."),
     ("code", """\
 again = clipnb.classify(image_folder, classes, model=model, recursive=recursive, scheduler=client, store=store)
 stats = clipnb.setting(again, "stats")
-print(f"{stats['from_store']} of {stats['images']} images read from the store, {stats['encoded']} embedded, "
-      f"in {stats['seconds']:.1f} s")"""),
+print(word("notebook.store_again", LANG, from_store=stats["from_store"], images=plural(stats["images"], "image"),
+           image_count=stats["images"], encoded=stats["encoded"], seconds=stats["seconds"]))"""),
     ("markdown", """\
 ## What the store holds
 
@@ -719,7 +725,7 @@ height, error, note and embedding. `cluster.read_store` reads them all with pand
 `SELECT path, error FROM 'store/**/*.parquet'`)."""),
     ("code", """\
 stored = cluster.read_store(store)
-print(f"{len(stored)} rows; columns: {', '.join(stored.columns)}; embeddings of {len(stored['embedding'][0])} numbers")"""),
+print(word("notebook.stored", LANG, rows=len(stored), columns=", ".join(stored.columns), size=len(stored["embedding"][0])))"""),
     ("markdown", """\
 ## Search the store
 
@@ -729,7 +735,8 @@ Searching is exact below 10,000 images; above, faiss picks candidates and their 
 index = clipnb.index_from_store(model, store)
 query = query or ("a red circle" if model.name == "demo" else "a photo of a cat")
 hits = clipnb.search_text(index, model, query, top=top)
-print(f"{len(index)} images in the index; {len(index.skipped)} unreadable")
+print(word("notebook.index", LANG, images=plural(len(index), "image"), image_count=len(index))
+      + word("notebook.unreadable", LANG, count=len(index.skipped)))
 search_plots.search_figure(hits, lang=LANG)"""),
     ("markdown", "The images closest to the best hit (the image itself is left out)."),
     ("code", """\

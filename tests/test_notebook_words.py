@@ -23,9 +23,6 @@ from test_prepare_ahead import image_folder, model, open_panel, wait_prepared  #
 from test_video_overall import frames_showing, head
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-# 08 (scale out) documents its LANG as the language of its search figures only: its lines about the cluster stay
-# English there, and are not checked here
-SPEAKING = [path for path in NOTEBOOKS if not path.name.startswith("08")]
 CONTROLS = {"description", "options", "placeholder", "tooltip"}  # the words an ipywidgets control shows
 ENGLISH = re.compile(r"[A-Za-z]{2,}")
 
@@ -73,7 +70,7 @@ def english_shown(path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", SPEAKING, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_nothing_a_notebook_prints_or_puts_on_a_control_bypasses_the_catalogue(path):
     # with LANG = "zh" these were English: 04's "no mistakes", the compare_with hint, the "templates"/"ensemble"
     # controls; 05's "search"/"top"; 06's "frame"; 07's skipped shots; 02/03's "the first N of M images"; 09's
