@@ -135,8 +135,15 @@ WORDS: dict[str, dict[str, str]] = {
     # an evaluation against labels (clipnb.tasks.evaluation, clipnb.report.plots.evaluation, clipnb.report.writers.write_evaluation)
     "axis.predicted": {"en": "predicted", "zh": "预测类别"},
     "axis.true": {"en": "true", "zh": "真实类别"},
-    "title.confusion": {"en": "confusion matrix (colour: share of the true class; cells: images)",
-                        "zh": "混淆矩阵 (颜色: 占真实类别的比例; 单元格: 图像数量)"},
+    "title.confusion": {"en": "confusion matrix (colour: share of the row's images)\ncells: image counts",
+                        "zh": "混淆矩阵 (颜色: 占该行图像的比例)\n单元格: 图像数量"},
+    "title.confusion_shares": {"en": "confusion matrix\ncolour and cells: share of the row's images",
+                               "zh": "混淆矩阵\n颜色和单元格: 占该行图像的比例"},
+    "title.confusion_no_counts": {"en": "confusion matrix (colour: share of the row's images)\nno counts in the "
+                                        "cells: {class_count} classes leave them too small (counts: confusion.csv)",
+                                  "zh": "混淆矩阵 (颜色: 占该行图像的比例)\n{class_count}个类别, 单元格太小, 未写数量 "
+                                        "(数量见 confusion.csv)"},
+    "axis.row_share": {"en": "share of the row's images", "zh": "占该行图像的比例"},
     "title.mistakes": {"en": "most confident mistakes", "zh": "置信度最高的错误"},
     "caption.mistake": {"en": "{prediction} ({confidence:.0%}), truly {label}",
                         "zh": "{prediction} ({confidence:.0%}), 实为 {label}"},
@@ -157,6 +164,7 @@ WORDS: dict[str, dict[str, str]] = {
     "caption.frame": {"en": "{time:.1f}s {prediction}", "zh": "{time:.1f}秒 {prediction}"},
     "legend.probe": {"en": "linear probe (mean of trials)", "zh": "线性探针 (各次试验的均值)"},
     "legend.trials": {"en": "range over trials", "zh": "各次试验的范围"},
+    "legend.probe_one": {"en": "linear probe (one trial)", "zh": "线性探针 (一次试验)"},
     "legend.zero_shot": {"en": "zero-shot ({value:.2f})", "zh": "零样本 ({value:.2f})"},
     "legend.chance": {"en": "chance ({value:.2f})", "zh": "随机水平 ({value:.2f})"},
     "axis.shots": {"en": "labelled examples per class", "zh": "每个类别的标注样本数"},
@@ -234,11 +242,12 @@ WORDS: dict[str, dict[str, str]] = {
     # the control panel (clipnb.ui.panel.ClassifierPanel): its language choice, status and export lines, charts
     "panel.language": {"en": "Language", "zh": "语言"},
     "panel.settings": {"en": "{classes} × {templates}, {ensemble} ensembling",
-                       "zh": "{class_count}个类别 × {template_count}个模板, {ensemble} 集成"},
+                       "zh": "{class_count}个类别 × {template_count}个模板, 集成方式 {ensemble}"},
     "panel.sigmoid": {"en": "; {note}", "zh": "; {note}"},
+    # {prompts}: how the prompts were had (panel.prompts_*): a reader must not take "no image" for "no prompt"
     "panel.rescored": {"en": "{settings}: {images} re-scored from their embeddings in {seconds:.2f} s "
-                             "(none encoded again)",
-                       "zh": "{settings}: {image_count}张图像由已有的嵌入重新评分, 用时 {seconds:.2f} 秒 (未重新编码)"},
+                             "(no image encoded again{prompts})",
+                       "zh": "{settings}: {image_count}张图像由已有的嵌入重新评分, 用时 {seconds:.2f} 秒 (未重新编码图像{prompts})"},
     "panel.chart_heading": {"en": "Predicted classes ({images})", "zh": "分类结果分布 ({image_count}张图像)"},
     "panel.head_class": {"en": "class", "zh": "类别"},
     "panel.head_predicted": {"en": "images predicted", "zh": "预测数量"},
@@ -261,6 +270,11 @@ WORDS: dict[str, dict[str, str]] = {
     "panel.working": {"en": "working: encoding {prompts} for {classes}…",
                       "zh": "正在处理: 为{class_count}个类别编码{prompt_count}个提示词…"},
     "panel.progress": {"en": "{done} of {total}", "zh": "已完成 {done}/{total}"},
+    "panel.preparing": {"en": "preparing other template sets in the background: {done:,} of {total:,} prompts",
+                        "zh": "正在后台准备其他模板集: 已完成 {done:,}/{total:,} 个提示"},
+    "panel.prepare_failed": {"en": "preparing other template sets in the background stopped ({error}); the panel "
+                                   "still works, and encodes new prompts when a change needs them",
+                             "zh": "后台准备其他模板集已停止 ({error}); 面板仍可使用, 需要时会编码新的提示"},
     "panel.stale": {"en": "stale: the results below are from the last good settings, not the controls above",
                     "zh": "已过期: 下方结果来自上次有效的设置, 与上方控件不一致"},
     # a panel's failed callback (clipnb.ui.panel.guarded): "<doing> failed: <error>"
@@ -368,6 +382,25 @@ WORDS: dict[str, dict[str, str]] = {
     "control.language_zh_tip": {"en": "Chinese: the article's chart titles, summary and CSV headers",
                                 "zh": "中文: 文章的图表标题、统计总结和 CSV 表头"},
     "control.export": {"en": "Export", "zh": "导出"},
+    # the ensembling methods (clipnb.zeroshot.prompts.ENSEMBLE_METHODS) as the panel's toggle and status line name them
+    "ensemble.embedding": {"en": "embedding", "zh": "嵌入平均"},
+    "ensemble.score": {"en": "score", "zh": "得分平均"},
+    # the template sets (clipnb.zeroshot.prompts.TEMPLATE_SETS) as the panel's list names them; in English their own names
+    "template_set.basic": {"en": "basic", "zh": "基本"},
+    "template_set.imagenet80": {"en": "imagenet80", "zh": "ImageNet 80个模板"},
+    "template_set.imagenet7": {"en": "imagenet7", "zh": "ImageNet 7个模板"},
+    "template_set.zh": {"en": "zh", "zh": "中文"},
+    "template_set.zh_photo": {"en": "zh_photo", "zh": "中文照片"},
+    "template_set.custom": {"en": "custom", "zh": "自定义"},
+    # the fold under a ⚠ line that holds the traceback (clipnb.ui.panel.failure_html)
+    "panel.details": {"en": "details", "zh": "详细信息"},
+    # an export error's reason is English (clipnb.report.export): the Chinese line says so and folds it under 详细信息
+    "panel.reason_folded": {"en": "{reason}", "zh": "原因见下方的详细信息"},
+    # a class named as clipnb names images that fit no class, in any language (clipnb.zeroshot.outliers.check_unknown)
+    "outliers.unknown_class": {"en": "a class is named {name!r}, so outliers cannot be reported as {unknown!r} beside "
+                                     "it; rename that class, or leave unknown off",
+                               "zh": "有一个类别名为 {name}, 所以无法把离群图像报告为 '{unknown_zh}' 而与它区分; "
+                                     "请重命名该类别, 或关闭未知图像报告"},
     "control.export_tip": {"en": "write the CSV files and the charts to a new subfolder",
                            "zh": "将 CSV 文件和图表写入一个新的子文件夹"},
     # the map panel (clipnb.ui.map_panel.MapPanel)
@@ -407,6 +440,78 @@ WORDS: dict[str, dict[str, str]] = {
     "column.runner-up probability": {"en": "runner-up probability", "zh": "第二类别概率"},
     "column.true class": {"en": "true class", "zh": "真实类别"},
     "column.correct": {"en": "correct", "zh": "正确"},
+    # a video whose frames tie: the tie first, then what broke it (clipnb.tasks.video.VideoResult.basis)
+    # {mine} and {theirs} come with as many decimals as it takes to tell them apart (VideoResult.basis)
+    "video.tie_first": {"en": "tie: {names} won {won} of {frames} sampled frames each; {name} leads by mean frame "
+                              "probability, {mine} against {theirs}",
+                        "zh": "平局: {names}在{frames}个采样帧中各赢得{won}帧; {name}以各帧平均概率领先, "
+                              "{mine} 对 {theirs}"},
+    # the predictions chart's x label when classes that won no image are left out: one space, not two
+    "axis.images_predicted_hidden": {"en": "images predicted ({hidden} that won no image not shown)",
+                                     "zh": "数量 (未显示{count}个没有预测图像的类别)"},
+    # the notebooks' printed lines and controls (scripts/build_notebooks.py): every line a notebook prints in LANG
+    "notebook.model": {"en": "model: {model}; outputs go to {folder}", "zh": "模型: {model}; 输出写入 {folder}"},
+    "notebook.image": {"en": "image: {path}", "zh": "图像: {path}"},
+    "notebook.classes": {"en": "; {classes}", "zh": "; {class_count}个类别"},
+    "notebook.right": {"en": "{right} of {labelled} labelled images right ({share:.0%})",
+                       "zh": "{labelled}张已标注图像中{right}张预测正确 ({share:.0%})"},
+    "notebook.first_rows": {"en": "the first {shown} of {images} (all of them go to {file}):",
+                            "zh": "共{image_count}张图像, 显示前{shown}张 (全部写入 {file}):"},
+    "notebook.changed": {"en": "{changed} of {predictions} change between the settings",
+                         "zh": "{prediction_count}个预测中有{changed}个随设置改变"},
+    "notebook.changed_shown": {"en": "; the first {shown} shown (all in {file})",
+                               "zh": "; 显示前{shown}个 (全部写入 {file})"},
+    "notebook.templates_differ": {"en": "the templates chosen above give each class different embeddings",
+                                  "zh": "上面选择的模板为每个类别给出不同的嵌入"},
+    "notebook.labelled": {"en": "{images} of {classes} in {folder}", "zh": "{folder} 中有{class_count}个类别的{image_count}张已标注图像"},
+    "notebook.unreadable": {"en": "; {count} unreadable", "zh": "; {count}张无法读取"},
+    "notebook.evaluated_with": {"en": "templates {templates}, ensemble {ensemble}", "zh": "模板 {templates}, 集成方式 {ensemble}"},
+    "notebook.no_mistakes": {"en": "no mistakes: every readable labelled image is predicted right",
+                             "zh": "没有错误: 每张可读取的已标注图像都预测正确"},
+    "notebook.compare_hint": {"en": "to compare models, set compare_with = [\"open_clip:ViT-B-32,laion2b_s34b_b79k\", ...] "
+                                    "in the parameters",
+                              "zh": "要比较模型, 请在参数中设置 compare_with = [\"open_clip:ViT-B-32,laion2b_s34b_b79k\", ...]"},
+    "notebook.indexed": {"en": "{images} indexed from {folder}", "zh": "已从 {folder} 索引{image_count}张图像"},
+    "notebook.search": {"en": "search", "zh": "搜索"},
+    "notebook.top": {"en": "top", "zh": "显示数量"},
+    "notebook.video": {"en": "{frames} sampled; the video as a whole: {basis}",
+                       "zh": "采样{frame_count}帧; 整个视频: {basis}"},
+    "notebook.skipped_shots": {"en": "skipped shots {shots}: some class has too few training images",
+                               "zh": "跳过的每类样本数 {shots}: 有类别的训练图像太少"},
+    "notebook.no_outliers": {"en": "no image stands out", "zh": "没有离群的图像"},
+    "notebook.written": {"en": "written:", "zh": "已写出:"},
+    # notebook 08 (scale out): the cluster, the store and the index
+    "notebook.store": {"en": "model: {model}; the store is {store}", "zh": "模型: {model}; 存储位置 {store}"},
+    "notebook.workers": {"en": "{workers}; dashboard: {link}", "zh": "{count}个工作进程; 仪表板: {link}"},
+    "notebook.cluster_run": {"en": "{images} in {shards} on {workers}: {encoded} embedded, {from_store} read from the "
+                                   "store, in {seconds:.1f} s",
+                             "zh": "{image_count}张图像分成{shard_count}个分片, 在{worker_count}个工作进程上: 嵌入{encoded}张, "
+                                   "从存储读取{from_store}张, 用时 {seconds:.1f} 秒"},
+    "notebook.same_rows": {"en": "same rows, order, predictions, errors and notes: {same}; largest score difference: "
+                                 "{largest:.1e}",
+                           "zh": "行、顺序、预测、错误和备注都相同: {same}; 最大得分差: {largest:.1e}"},
+    "notebook.store_again": {"en": "{from_store} of {images} read from the store, {encoded} embedded, in {seconds:.1f} s",
+                             "zh": "{image_count}张图像中{from_store}张从存储读取, 嵌入{encoded}张, 用时 {seconds:.1f} 秒"},
+    "notebook.stored": {"en": "{rows} rows; columns: {columns}; embeddings of {size} numbers",
+                        "zh": "{rows}行; 列: {columns}; 每个嵌入{size}个数"},
+    "notebook.index": {"en": "{images} in the index", "zh": "索引中有{image_count}张图像"},
+    # notebook 09: the calibration's held-out images (Calibration.headline) and all of them, each line says which
+    "notebook.confidence_all": {"en": "on all {images} (fitted and held-out together): accuracy {accuracy:.1%}; mean "
+                                      "confidence {before:.1%} before, {after:.1%} with temperature {temperature:.2f}",
+                                "zh": "在全部{image_count}张已标注图像上 (拟合的和留出的合在一起): 准确率 {accuracy:.1%}; "
+                                      "平均置信度 校准前 {before:.1%}, 温度 {temperature:.2f} 下 {after:.1%}"},
+    # a video whose frames tie on mean frame probability too, at every digit shown (clipnb.tasks.video.VideoResult.basis)
+    "video.tie_exact": {"en": "tie: {names} won {won} of {frames} sampled frames each, with the same mean frame "
+                              "probability ({mine}); {name} is named because it comes first in the class list",
+                        "zh": "平局: {names}在{frames}个采样帧中各赢得{won}帧, 各帧平均概率也相同 ({mine}); "
+                              "选择{name}是因为它在类别列表中排在前面"},
+    # the panel's status: what was encoded for the prompts of the settings shown (clipnb.ui.panel.ClassifierPanel)
+    "panel.prompts_encoded": {"en": "; {prompts} encoded", "zh": "; 编码了{prompt_count}个提示词"},
+    "panel.prompts_ahead": {"en": "; {prompts} prepared ahead in the background, read from memory",
+                            "zh": "; {prompt_count}个提示词已在后台提前准备, 从内存读取"},
+    "panel.prompts_memory": {"en": "; every prompt read from memory", "zh": "; 所有提示词从内存读取"},
+    # the notebooks' ⚠ line for a warning (clipnb.ui.panel.warnings_said)
+    "note.warning": {"en": "⚠ {message}", "zh": "⚠ {message}"},
 }
 
 
@@ -429,6 +534,24 @@ def word(key: str, lang: str = "en", **fields) -> str:
         raise KeyError(f"unknown word {key!r}; known words: {', '.join(sorted(WORDS))}") from None
     text = texts[lang]
     return text.format(**fields) if fields else text
+
+
+def sentences(parts: Sequence[str], lang: str = "en") -> str:
+    """Texts said one after another as sentences, empty parts left out: in English each starts with a capital
+    letter (the catalogue's texts are fragments that start with a lowercase word) and they are joined by ". ";
+    Chinese has no capitals (a model name such as demo stays as it is) and joins them by "。"."""
+    check_lang(lang)
+    if lang == "zh":
+        return "。".join(p for p in parts if p)
+    return ". ".join(p[:1].upper() + p[1:] for p in parts if p)
+
+
+def template_set_name(name: str, lang: str = "en") -> str:
+    """A template set (clipnb.zeroshot.prompts.TEMPLATE_SETS, or "custom") as a panel names it in `lang`; a set the
+    catalogue does not know keeps its own name."""
+    check_lang(lang)
+    key = f"template_set.{name}"
+    return WORDS[key][lang] if key in WORDS else name
 
 
 def ratio_type_name(value, lang: str = "en"):

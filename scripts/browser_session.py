@@ -159,3 +159,76 @@ def timed_change(page, action, timeout_ms: int = 60_000, containing: str = "") -
     page.wait_for_function("() => window.__clipnb.changed !== null", timeout=timeout_ms)
     seconds = page.evaluate("() => (window.__clipnb.changed - window.__clipnb.started) / 1000")
     return status, seconds
+
+
+# -- every notebook walked through (tests/test_browser_notebooks.py) -----------------------------------------
+
+def render_every_cell(work: Path) -> None:
+    """JupyterLab draws only the cells in view by default; a walk-through that reads every output and takes
+    one screenshot of the whole notebook needs them all drawn (call before `jupyterlab(root, work)`)."""
+    folder = work / "settings" / "@jupyterlab" / "notebook-extension"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+
+
+# Run All is over when the kernel is idle and every code cell has run, or one failed (JupyterLab stops there)
+RUN_OVER_JS = """() => {
+    const nb = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const kernel = nb && nb.sessionContext && nb.sessionContext.session && nb.sessionContext.session.kernel;
+    if (!kernel || kernel.status !== 'idle' || !nb.content) return false;
+    const cells = nb.content.widgets.filter(c => c.model.type === 'code');
+    const failed = cells.some(c => c.model.outputs.toJSON().some(o => o.output_type === 'error'));
+    return failed || cells.every(c => c.model.executionCount !== null);
+}"""
+
+# what a reader would see go wrong: error outputs, tracebacks in stderr, widgets that did not render
+PROBLEMS_JS = r"""() => {
+    const nb = window.jupyterapp.shell.currentWidget, problems = [];
+    nb.content.widgets.forEach((cell, i) => {
+        if (cell.model.type !== 'code') return;
+        for (const o of cell.model.outputs.toJSON()) {
+            if (o.output_type === 'error') problems.push(`cell ${i}: ${o.ename}: ${o.evalue}\n`
+                + o.traceback.slice(-3).join('\n').replace(/\x1b\[[0-9;]*m/g, ''));
+            const text = Array.isArray(o.text) ? o.text.join('') : (o.text || '');
+            if (o.output_type === 'stream' && o.name === 'stderr' && /Error|Traceback/.test(text))
+                problems.push(`cell ${i} stderr: ${text.slice(0, 500)}`);
+        }
+        const shown = cell.node.innerText;
+        // JupyterLab's words for an output it could not draw (a widget whose model or view failed to load)
+        for (const sign of ['Error displaying widget', 'Click to show javascript error', 'Loading widget...',
+                            'Traceback (most recent call last)'])
+            if (shown.includes(sign)) problems.push(`cell ${i} shows '${sign}'`);
+    });
+    return problems;
+}"""
+
+# the figures each code cell shows: pictures drawn (loaded, not broken) and plotly charts
+FIGURES_JS = """() => window.jupyterapp.shell.currentWidget.content.widgets.map(cell => cell.model.type !== 'code' ? 0
+    : [...cell.node.querySelectorAll('.jp-OutputArea-output img')].filter(i => i.complete && i.naturalWidth > 0).length
+      + cell.node.querySelectorAll('.jp-OutputArea-output .js-plotly-plot').length)"""
+
+
+def run_all_and_wait(page, url: str, token: str, notebook: str, timeout_ms: int) -> None:
+    """Open `notebook` in a workspace of its own (no tab of an earlier notebook restored beside it, starting
+    its kernel again), run every cell and wait until the run is over (every cell run, or one failed)."""
+    page.goto(f"{url}/lab/workspaces/{Path(notebook).stem}/tree/{notebook}?token={token}", timeout=90_000)
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext.session",
+                           timeout=90_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(RUN_OVER_JS, timeout=timeout_ms, polling=500)
+
+
+def screenshot_whole_notebook(page, path: Path, width: int = 1400, most: int = 30_000) -> None:
+    """One picture of the whole notebook: the page grows to the notebook's height for the shot."""
+    outer = "document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer')"
+    height = page.evaluate(f"() => {outer}.scrollHeight")
+    before = page.viewport_size
+    page.set_viewport_size({"width": width, "height": min(most, height + 200)})
+    try:
+        page.evaluate(f"() => {{ {outer}.scrollTop = 0; }}")  # from the top, wherever the last cell run left it
+        page.wait_for_timeout(300)  # the page redrawn at its new size
+        page.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(before)

@@ -45,11 +45,12 @@ from pathlib import Path
 import clipnb
 from clipnb.report.plots import base as plotting
 from clipnb.notebook import choose_model, default_inputs
+from clipnb.words import plural, word
 {extra}
 model = choose_model(model_name)
 default_folder, default_classes, default_recursive = default_inputs(model, sample_images)
 output_dir = Path(output_dir).resolve()
-print(f"model: {{model.name}}; outputs go to {{output_dir}}")"""
+print(word("notebook.model", LANG, model=model.name, folder=output_dir))"""
 
 
 SIMILARITY = [
@@ -78,7 +79,7 @@ if image is None:
     image = (clipnb.find_images(default_folder / "red circle", recursive=True)[0] if model.name == "demo"
              else default_folder / "cat.jpg")
 texts = texts or (SHAPE_TEXTS if model.name == "demo" else EXAMPLE_TEXTS)
-print(f"image: {image}")"""),
+print(word("notebook.image", LANG, path=image))"""),
     ("markdown", "## The probability of each text"),
     ("code", """\
 probabilities = clipnb.similarity(image, texts, model=model)
@@ -93,7 +94,7 @@ table = probabilities.rename_axis("text").reset_index()
 written = [clipnb.write_csv(clipnb.localised(table, LANG), output_dir / "similarity.csv")]
 written += plotting.export_figure(figure, output_dir, "similarity")
 for path in written:
-    print(f"wrote {path}")"""),
+    print(word("cli.wrote", LANG, path=path))"""),
 ]
 
 ZERO_SHOT = [
@@ -117,14 +118,16 @@ rows_shown = 10  # rows of the long tables shown here (the CSV files hold every 
 LANG = "en"  # the language of the charts, the summary and the CSV headers: "en" or "zh" (the article's Chinese)
 output_dir = "../reports/zero_shot"  # where the CSV files and the figures are written"""),
     ("markdown", "## The model and the images"),
-    ("code", setup("from clipnb.notebook import choose_folder", "from clipnb.zeroshot.scoring import template_note",
-                   "from clipnb.ui.panel import ClassifierPanel, image_table", "from clipnb.words import word") + """
+    ("code", setup("import textwrap", "from clipnb.notebook import choose_folder", "from clipnb.zeroshot.scoring import template_note",
+                   "from clipnb.ui.panel import ClassifierPanel, image_table, settings_line, table_html",
+                   "from IPython.display import HTML") + """
 
 image_folder, recursive = choose_folder(image_folder, recursive, model, sample_images)
 classes = classes or default_classes
 cache = clipnb.EmbeddingCache()  # embeddings are kept on disk: a second run encodes nothing
 images = clipnb.gather_images(image_folder, recursive=recursive)  # says so when the folder holds no images
-print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)") + f"; {len(classes)} classes")"""),
+print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)")
+      + word("notebook.classes", LANG, classes=plural(len(classes), "class"), class_count=len(classes)))"""),
     ("markdown", "Embed every image once. Unreadable files become rows with an `error`; they never stop the run."),
     ("code", """\
 embedded = clipnb.embed_images(model, images, cache=cache)
@@ -140,12 +143,13 @@ results = clipnb.results_table(embedded, head)
 truth = clipnb.folder_labels(embedded.records["path"], classes)
 truth = truth if any(truth) else None
 table = image_table(results, truth=truth)
-print(f"{len(head.classes)} classes x {len(head.templates)} templates, {ensemble} ensembling")
+print(settings_line(head.classes, head.templates, head.ensemble, head.sigmoid, LANG))
 if truth is not None:
     labelled = table["correct"].dropna()
-    print(f"{int(labelled.sum())} of {len(labelled)} labelled images right ({labelled.mean():.0%})")
-print(f"the first {min(rows_shown, len(table))} of {len(table)} images (all of them go to classification.csv):")
-table.head(rows_shown).style.format(precision=3).hide(axis="index")"""),
+    print(word("notebook.right", LANG, right=int(labelled.sum()), labelled=len(labelled), share=labelled.mean()))
+print(word("notebook.first_rows", LANG, shown=min(rows_shown, len(table)), images=plural(len(table), "image"),
+           image_count=len(table), file="classification.csv"))
+HTML(table_html(table.head(rows_shown), LANG, classes))  # ✓/✗ and the headers in LANG"""),
     ("markdown", "Each image above its five best classes; the winner is drawn in its class colour and in bold."),
     ("code", """\
 grid = plotting.image_grid(results, max_images=max_images, truth=truth, lang=LANG)
@@ -163,9 +167,12 @@ shown = ["setting", "differs_from_first", "mean_confidence"] + (["labelled", "ac
 scored.summary[shown].style.format(precision=3).hide(axis="index")"""),
     ("code", """\
 changed = comparison[comparison["changed"]]
-print(f"{len(changed)} of {len(comparison)} predictions change between the settings"
-      + ("" if len(changed) <= rows_shown else f"; the first {rows_shown} shown (all in settings_comparison.csv)"))
-print(template_note(model, head, LANG) or "the templates chosen above give each class different embeddings")
+print(word("notebook.changed", LANG, changed=len(changed), predictions=plural(len(comparison), "prediction"),
+           prediction_count=len(comparison))
+      + ("" if len(changed) <= rows_shown else word("notebook.changed_shown", LANG, shown=rows_shown,
+                                                    file="settings_comparison.csv")))
+# wrapped at words: the page breaks a long output line anywhere, even inside a word
+print(textwrap.fill(template_note(model, head, LANG) or word("notebook.templates_differ", LANG), width=100))
 clipnb.highlight_changes(changed.head(rows_shown)) if len(changed) else None"""),
     ("code", """\
 # a chart of the changed predictions only when there are some; otherwise say why there is none
@@ -179,7 +186,7 @@ written += plotting.export_figure(grid, output_dir, "image_grid")
 if comparison_chart is not None:  # no empty chart: settings_comparison.csv holds every setting's predictions
     written += plotting.export_figure(comparison_chart, output_dir, "settings_comparison")
 for path in written:
-    print(f"wrote {path}")"""),
+    print(word("cli.wrote", LANG, path=path))"""),
     ("markdown", """\
 ## Try it yourself
 
@@ -220,11 +227,13 @@ dpi = 150  # resolution of the PNG figure
 rows_shown = 10  # rows of the per-image table shown here (the CSV file holds every row)
 output_dir = "../reports"  # where the CSV files and the figures are written"""),
     ("markdown", "## Classify the folder"),
-    ("code", setup("from clipnb.notebook import choose_folder") + """
+    ("code", setup("from clipnb.notebook import choose_folder", "from clipnb.ui.panel import table_html",
+                   "from IPython.display import HTML") + """
 
 image_folder, recursive = choose_folder(image_folder, recursive, model, sample_images)
 classes = classes or default_classes
-print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)") + f"; {len(classes)} classes")
+print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)")
+      + word("notebook.classes", LANG, classes=plural(len(classes), "class"), class_count=len(classes)))
 results = clipnb.classify(image_folder, classes, templates, model=model, ensemble=ensemble, recursive=recursive,
                           cache=clipnb.EmbeddingCache())"""),
     ("markdown", "## Dashboard"),
@@ -233,11 +242,13 @@ dashboard = plotting.report_dashboard(results, title=title, lang=LANG)
 dashboard"""),
     ("markdown", "## Per-image table"),
     ("code", """\
-# a ratio type holds for both orientations (a 3:4 photo is "standard (4:3)"): the orientation beside it
-columns = ["path", "width", "height", "aspect_ratio", "ratio_type", "orientation", "prediction", "confidence", "error"]
-print(f"the first {min(rows_shown, len(results))} of {len(results)} images (all of them go to classification.csv):")
-shown = clipnb.localised(results[columns].head(rows_shown), LANG)
-shown.style.format({clipnb.zeroshot.schema.column_name("confidence", LANG): "{:.4f}"}).hide(axis="index")"""),
+# a ratio type holds for both orientations (a 3:4 photo is "standard (4:3)"): the orientation beside it;
+# images by the short names notebook 02 shows (the CSV keeps the full paths)
+columns = ["image", "width", "height", "aspect_ratio", "ratio_type", "orientation", "prediction", "confidence", "error"]
+print(word("notebook.first_rows", LANG, shown=min(rows_shown, len(results)), images=plural(len(results), "image"),
+           image_count=len(results), file="classification.csv"))
+shown = results.assign(image=clipnb.data.images.display_names(results["path"]))[columns].head(rows_shown)
+HTML(table_html(clipnb.zeroshot.schema.localised(shown, LANG), LANG, classes))"""),
     ("markdown", "## Statistics"),
     ("code", "print(clipnb.summary_text(results, LANG))"),
     ("code", """\
@@ -251,7 +262,7 @@ written = [clipnb.write_csv(clipnb.localised(results, LANG), output_dir / "class
            clipnb.write_csv(clipnb.localised(clipnb.class_summary(results), LANG), output_dir / "class_summary.csv")]
 written += plotting.export_figure(dashboard, output_dir, "dashboard", dpi=dpi)
 for path in written:
-    print(f"wrote {path}")"""),
+    print(word("cli.wrote", LANG, path=path))"""),
 ]
 
 # Notebooks 04-07 (evaluation, search, video, few-shot probes) open with this cell instead of setup().
@@ -265,12 +276,14 @@ from clipnb.report.plots import base as plotting
 from clipnb.report.plots import search as search_plots
 from clipnb.report.plots import video as video_plots
 from clipnb.notebook import choose_model, default_inputs
+from clipnb.ui.panel import warnings_said
+from clipnb.words import plural, word
 
 model = choose_model(model_name)
 default_folder, default_classes, default_recursive = default_inputs(model, sample_images)
 output_dir = Path(output_dir).resolve()  # absolute, so every path printed below is too
 cache = clipnb.EmbeddingCache()  # embeddings are kept on disk: a second run encodes nothing
-print(f"model: {model.name}; outputs go to {output_dir}")"""
+print(word("notebook.model", LANG, model=model.name, folder=output_dir))"""
 
 EVALUATION = [
     ("markdown", """\
@@ -303,19 +316,22 @@ from clipnb.demo import shapes_folder
 
 image_folder = Path(image_folder) if image_folder else shapes_folder(output_dir / "shapes", per_class)
 labelled = clipnb.embed_labelled(model, image_folder, labels_csv, classes, cache=cache)
-print(f"{len(labelled)} labelled images of {len(set(labelled.labels))} classes in {image_folder}; "
-      f"{int((~labelled.ok).sum())} unreadable")"""),
+kinds = len(set(labelled.labels))
+print(word("notebook.labelled", LANG, images=plural(len(labelled), "labelled image"), image_count=len(labelled),
+           classes=plural(kinds, "class"), class_count=kinds, folder=image_folder)
+      + word("notebook.unreadable", LANG, count=int((~labelled.ok).sum())))"""),
     ("markdown", "## Headline numbers"),
     ("code", """\
 sets = clipnb.template_sets(templates)
 first = next(iter(sets))
 evaluation = clipnb.evaluate_labelled(labelled, model, sets[first], ensemble, cache=cache)
-print(f"templates {first}, ensemble {ensemble}")
+print(word("notebook.evaluated_with", LANG, templates=clipnb.words.template_set_name(first, LANG),
+           ensemble=word(f"ensemble.{ensemble}", LANG)))
 print(evaluation.headline())"""),
     ("markdown", "Precision (of the images predicted as a class, how many are it) and recall (of a class's images, "
-                 "how many were found), weakest recall first."),
+                 "how many were found), weakest recall first, classes of equal recall by name."),
     ("code", """\
-clipnb.localised(evaluation.per_class.sort_values("recall"), LANG).style.format(precision=3).hide(axis="index")"""),
+clipnb.localised(evaluation.weakest_first("recall"), LANG).style.format(precision=3).hide(axis="index")"""),
     ("code", """\
 confusion = evaluation_plots.confusion_figure(evaluation.confusion_normalised, evaluation.confusion, lang=LANG)
 confusion"""),
@@ -324,7 +340,7 @@ confusion"""),
     ("code", """\
 wrong = evaluation.mistakes(mistakes)
 mistakes_chart = evaluation_plots.mistakes_figure(wrong, lang=LANG) if len(wrong) else None
-mistakes_chart if mistakes_chart is not None else print("no mistakes")"""),
+mistakes_chart if mistakes_chart is not None else print(word("notebook.no_mistakes", LANG))"""),
     ("markdown", """\
 ## Template sets x ensembling methods
 
@@ -341,8 +357,10 @@ comparison_chart"""),
 import ipywidgets as widgets
 from IPython.display import display
 
-set_choice = widgets.Dropdown(options=list(sets), value=first, description="templates")
-method_choice = widgets.ToggleButtons(options=["embedding", "score"], value=ensemble, description="ensemble")
+set_choice = widgets.Dropdown(options=[(clipnb.words.template_set_name(name, LANG), name) for name in sets],
+                              value=first, description=word("control.template_set", LANG))
+method_choice = widgets.ToggleButtons(options=[(word(f"ensemble.{m}", LANG), m) for m in clipnb.ENSEMBLE_METHODS],
+                                      value=ensemble, description=word("control.ensemble", LANG))
 shown = widgets.Output()
 
 
@@ -350,14 +368,20 @@ def redraw(_=None):
     found = clipnb.evaluate_labelled(labelled, model, sets[set_choice.value], method_choice.value, cache=cache)
     with shown:
         shown.clear_output(wait=True)
-        print(found.headline())
+        # the setting shown, named: a switch that changes no number is still seen to be applied
+        print(f"{set_choice.description} {set_choice.label}, {method_choice.description} {method_choice.label}: "
+              + found.headline())
         display(evaluation_plots.confusion_figure(found.confusion_normalised, found.confusion, lang=LANG))
 
 
 set_choice.observe(redraw, "value")
 method_choice.observe(redraw, "value")
 redraw()
-widgets.VBox([widgets.HBox([set_choice, method_choice]), shown])"""),
+# the buttons as wide as their words and never squeezed, so they stay on one line beside their label
+method_choice.style.button_width = "auto"
+method_choice.layout.flex = "0 0 auto"
+widgets.VBox([widgets.HBox([set_choice, method_choice], layout=widgets.Layout(flex_flow="row wrap",
+                                                                              align_items="center")), shown])"""),
     ("markdown", """\
 ## Other models on the same images
 
@@ -376,14 +400,14 @@ if compare_with:
     display(models_compared.models.style.format(precision=3).hide(axis="index"))
     display(evaluation_plots.model_comparison_figure(models_compared))
 else:
-    print('to compare models, set compare_with = ["open_clip:ViT-B-32,laion2b_s34b_b79k", ...] in the parameters')"""),
+    print(word("notebook.compare_hint", LANG))"""),
     ("markdown", "## Export"),
     ("code", """\
 written = clipnb.write_evaluation(evaluation, output_dir, comparison, mistakes=mistakes, lang=LANG)
 if models_compared is not None:
     written += clipnb.write_model_comparison(models_compared, output_dir)
 for path in written:
-    print(f"wrote {path}")"""),
+    print(word("cli.wrote", LANG, path=path))"""),
 ]
 
 SEARCH = [
@@ -412,7 +436,8 @@ if image_folder is None:
     recursive = default_recursive if recursive is None else recursive
 index = clipnb.index_images(model, image_folder, recursive=bool(recursive), cache=cache)
 query = query or ("a red circle" if model.name == "demo" else "a photo of a cat")
-print(f"{len(index)} images indexed from {image_folder}; {len(index.skipped)} unreadable")"""),
+print(word("notebook.indexed", LANG, images=plural(len(index), "image"), image_count=len(index), folder=image_folder)
+      + word("notebook.unreadable", LANG, count=len(index.skipped)))"""),
     ("markdown", """\
 ## Text to image
 
@@ -427,13 +452,11 @@ hits_chart = search_plots.search_figure(hits, lang=LANG)
 hits_chart"""),
     ("markdown", "Type another query; the hits redraw from the same embeddings."),
     ("code", """\
-import warnings
-
 import ipywidgets as widgets
 from IPython.display import display
 
-query_box = widgets.Text(value=query, description="search", continuous_update=False)
-top_slider = widgets.IntSlider(value=top, min=1, max=max(1, min(24, len(index))), description="top")
+query_box = widgets.Text(value=query, description=word("notebook.search", LANG), continuous_update=False)
+top_slider = widgets.IntSlider(value=top, min=1, max=max(1, min(24, len(index))), description=word("notebook.top", LANG))
 found = widgets.Output()
 
 
@@ -442,11 +465,8 @@ def redraw(_=None):
         return
     with found:
         found.clear_output(wait=True)
-        with warnings.catch_warnings(record=True) as caught:  # every query's warning, shown above its hits
-            warnings.simplefilter("always", clipnb.ClassWarning)
+        with warnings_said(LANG):  # every query's warning, one ⚠ line above its hits
             hits_now = clipnb.search_text(index, model, query_box.value, top=top_slider.value)
-        for caught_warning in caught:
-            print(f"⚠ {caught_warning.message}")
         display(search_plots.search_figure(hits_now, lang=LANG))
 
 
@@ -458,10 +478,7 @@ widgets.VBox([widgets.HBox([query_box, top_slider]), found])"""),
     ("code", """\
 query_image = query_image or hits["path"][0]
 similar = clipnb.search_image(index, model, query_image, top=top, cache=cache)
-similar_chart = plotting.thumbnails_figure(
-    [query_image] + list(similar["path"]),
-    [clipnb.words.word("caption.query", LANG)] + [f"{r}. {s:.3f}" for r, s in zip(similar["rank"], similar["score"])],
-    title=clipnb.words.word("title.similar_images", LANG), lang=LANG)
+similar_chart = search_plots.similar_figure(query_image, similar, lang=LANG)
 similar_chart"""),
     ("markdown", "## Image to text\n\nCaptions ranked for the query image: cosine score and the softmax over "
                  "the captions."),
@@ -481,7 +498,7 @@ written = [clipnb.write_csv(clipnb.localised(hits, LANG), output_dir / "text_hit
 for figure, name in [(hits_chart, "text_hits"), (similar_chart, "similar_images"), (captions_chart, "captions")]:
     written.append(clipnb.save_figure(figure, output_dir / f"{name}.png"))
 for path in written:
-    print(f"wrote {path}")"""),
+    print(word("cli.wrote", LANG, path=path))"""),
 ]
 
 VIDEO = [
@@ -490,10 +507,11 @@ VIDEO = [
 
 视频分类: frames are sampled (every n seconds or every n frames) and decoded with PyAV, and each frame is embedded
 and classified: a timeline of class probabilities shows where in the video each class is seen. The video as a
-whole is the class that won the most sampled frames (ties: the higher mean probability over the frames), printed
-with that count, so that it agrees with what the frames say. The summary keeps, beside it, the class of the
-averaged frame embeddings (`mean_embedding_*`): an average of a red circle, a blue star and a green square can
-lie closest to a class that no frame shows."""),
+whole is the class that won the most sampled frames, printed with that count, so that it agrees with what the
+frames say; when classes won as many frames, it says first that they tie, then which leads by its mean probability
+over the frames, and by how much (a lead of 0.001 is a tie in all but name). The summary keeps, beside it, the
+class of the averaged frame embeddings (`mean_embedding_*`): an average of a red circle, a blue star and a green
+square can lie closest to a class that no frame shows."""),
     ("parameters", f"""\
 {MODEL_LINE}
 video = None  # a video file (mp4, mov, mkv, webm, ...); None: a generated video of shapes that change every 2 s
@@ -519,7 +537,7 @@ info"""),
 frames = clipnb.embed_video(model, video, None if every_frames else every_seconds, every_frames)
 head = clipnb.build_head(model, classes, templates, ensemble, cache=cache)
 result = clipnb.classify_video(frames, head)
-print(f"{len(frames)} frames sampled; the video as a whole: {result.basis(LANG)}")
+print(word("notebook.video", LANG, frames=plural(len(frames), "frame"), frame_count=len(frames), basis=result.basis(LANG)))
 result.summary.head(5).style.format(precision=4).hide(axis="index")"""),
     ("markdown", "Runs of frames with the same prediction: each lasts until the next one starts (a sampled frame stands "
                  "for the video up to the next sample), the last one until the end of what was sampled."),
@@ -534,18 +552,12 @@ timeline_chart"""),
 import ipywidgets as widgets
 from IPython.display import display
 
-frame_slider = widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description="frame")
+frame_slider = widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description=word("column.frame", LANG))
 frame_view = widgets.Output()
-timeline_probabilities = clipnb.probabilities(result.timeline)
-palette = plotting.class_palette(classes)  # each class in its colour of the timeline
 
 
 def redraw(_=None):
-    row = result.timeline.iloc[frame_slider.value]
-    probabilities = timeline_probabilities.iloc[frame_slider.value].astype(float)
-    figure = plotting.similarity_figure(frames.thumbnails[frame_slider.value], probabilities.nlargest(5),
-                                        title=f"{row['time']:.2f} s", palette=palette, lang=LANG,
-                                        bars_title=clipnb.words.word("title.class_probabilities", LANG))
+    figure = video_plots.frame_figure(frames, result.timeline, frame_slider.value, top=5, lang=LANG)
     with frame_view:
         frame_view.clear_output(wait=True)
         display(figure)
@@ -558,7 +570,7 @@ widgets.VBox([frame_slider, frame_view])"""),
     ("code", """\
 written = clipnb.write_video_report(result, output_dir, figure=timeline_chart, lang=LANG)
 for path in written:
-    print(f"wrote {path}")"""),
+    print(word("cli.wrote", LANG, path=path))"""),
 ]
 
 FEW_SHOT = [
@@ -593,13 +605,15 @@ from clipnb.demo import shapes_folder
 image_folder = Path(image_folder) if image_folder else shapes_folder(output_dir / "shapes_by_shape", per_class,
                                                                      by="shape")
 labelled = clipnb.embed_labelled(model, image_folder, labels_csv, classes, cache=cache)
-print(f"{len(labelled)} labelled images of {len(set(labelled.labels))} classes in {image_folder}")"""),
+kinds = len(set(labelled.labels))
+print(word("notebook.labelled", LANG, images=plural(len(labelled), "labelled image"), image_count=len(labelled),
+           classes=plural(kinds, "class"), class_count=kinds, folder=image_folder))"""),
     ("markdown", "## Accuracy against labelled examples per class"),
     ("code", """\
 curve = clipnb.probe_labelled(labelled, model, templates=templates, shots=shots, trials=trials,
                        test_fraction=test_fraction, cache=cache)
 if clipnb.setting(curve, "skipped_shots"):
-    print(f"skipped shots {clipnb.setting(curve, 'skipped_shots')}: some class has too few training images")
+    print(word("notebook.skipped_shots", LANG, shots=clipnb.setting(curve, "skipped_shots")))
 summary = clipnb.curve_summary(curve)
 summary.style.format(precision=3).hide(axis="index")"""),
     ("code", """\
@@ -612,7 +626,7 @@ prompts are worth. Chance (dotted) is one over the number of classes."""),
     ("code", """\
 written = clipnb.write_probe_report(curve, output_dir, summary=summary, figure=shots_chart, lang=LANG)
 for path in written:
-    print(f"wrote {path}")"""),
+    print(word("cli.wrote", LANG, path=path))"""),
 ]
 
 SCALE_OUT = [
@@ -638,7 +652,7 @@ scheduler = None  # None: start a LocalCluster of `workers` here; or a running s
 store = None  # where finished shards are kept: a folder or a URL every worker reaches (s3://...); None: output_dir/store
 query = None  # what to search for; None: "a red circle" for the demo model, "a photo of a cat" otherwise
 top = 5  # hits to show
-LANG = "en"  # the language of the search figures: "en" or "zh"
+LANG = "en"  # the language of the printed lines and the search figures: "en" or "zh"
 output_dir = "../reports/scale_out"  # holds the store (reports/ is ignored by git)"""),
     ("markdown", "## The model and the images"),
     ("code", """\
@@ -650,6 +664,7 @@ from clipnb.embed import dask as cluster
 from clipnb.report.plots import base as plotting
 from clipnb.report.plots import search as search_plots
 from clipnb.notebook import choose_folder, choose_model, default_inputs
+from clipnb.words import plural, word
 
 model = choose_model(model_name)
 default_folder, default_classes, default_recursive = default_inputs(model, sample_images)
@@ -657,8 +672,9 @@ output_dir = Path(output_dir)
 image_folder, recursive = choose_folder(image_folder, recursive, model, sample_images)
 classes = classes or default_classes
 store = store or output_dir.resolve() / "store"  # an absolute path: the workers may not share this kernel's folder
-print(f"model: {model.name}; the store is {store}")
-print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)") + f"; {len(classes)} classes")"""),
+print(word("notebook.store", LANG, model=model.name, store=store))
+print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)")
+      + word("notebook.classes", LANG, classes=plural(len(classes), "class"), class_count=len(classes)))"""),
     ("markdown", """\
 ## A cluster
 
@@ -668,7 +684,8 @@ each worker holds; in JupyterLab the dask-labextension, when installed, docks th
 notebook."""),
     ("code", """\
 client = cluster.local_cluster(workers) if scheduler is None else cluster.connect(scheduler)
-print(f"{len(client.scheduler_info()['workers'])} workers; dashboard: {client.dashboard_link}")"""),
+running = len(client.scheduler_info()["workers"])
+print(word("notebook.workers", LANG, workers=plural(running, "worker"), count=running, link=client.dashboard_link))"""),
     ("markdown", """\
 ## This machine, then the cluster
 
@@ -679,8 +696,10 @@ in the store."""),
 local = clipnb.classify(image_folder, classes, model=model, recursive=recursive)
 on_cluster = clipnb.classify(image_folder, classes, model=model, recursive=recursive, scheduler=client, store=store)
 stats = clipnb.setting(on_cluster, "stats")
-print(f"{stats['images']} images in {stats['shards']} shards on {stats['workers']} workers: {stats['encoded']} "
-      f"embedded, {stats['from_store']} read from the store, in {stats['seconds']:.1f} s")"""),
+print(word("notebook.cluster_run", LANG, images=plural(stats["images"], "image"), shards=plural(stats["shards"], "shard"),
+           workers=plural(stats["workers"], "worker"), image_count=stats["images"], shard_count=stats["shards"],
+           worker_count=stats["workers"], encoded=stats["encoded"], from_store=stats["from_store"],
+           seconds=stats["seconds"]))"""),
     ("markdown", """\
 Everything but the scores must be equal: rows, their order, predictions, errors and notes. The scores may
 differ in the last bits of a float (the batches are not the same). When this notebook runs a second time,
@@ -690,15 +709,15 @@ numbers = [c for c in local.columns if c.startswith(("score_", "prob_")) or c ==
 # outlier_z divides score differences by the folder's small spread of best scores: a number, not a fact
 same = local.drop(columns=numbers + ["outlier_z"]).equals(on_cluster.drop(columns=numbers + ["outlier_z"]))
 largest = (local[numbers] - on_cluster[numbers]).abs().to_numpy().max()
-print(f"same rows, order, predictions, errors and notes: {same}; largest score difference: {largest:.1e}")
+print(word("notebook.same_rows", LANG, same=same, largest=largest))
 on_cluster[["path", "prediction", "confidence", "error"]].head(top).style.format(precision=4).hide(axis="index")"""),
     ("markdown", "## Run again: the store\n\nThe same call once more: every shard is read from the store, "
                  "none is embedded."),
     ("code", """\
 again = clipnb.classify(image_folder, classes, model=model, recursive=recursive, scheduler=client, store=store)
 stats = clipnb.setting(again, "stats")
-print(f"{stats['from_store']} of {stats['images']} images read from the store, {stats['encoded']} embedded, "
-      f"in {stats['seconds']:.1f} s")"""),
+print(word("notebook.store_again", LANG, from_store=stats["from_store"], images=plural(stats["images"], "image"),
+           image_count=stats["images"], encoded=stats["encoded"], seconds=stats["seconds"]))"""),
     ("markdown", """\
 ## What the store holds
 
@@ -709,7 +728,7 @@ height, error, note and embedding. `cluster.read_store` reads them all with pand
 `SELECT path, error FROM 'store/**/*.parquet'`)."""),
     ("code", """\
 stored = cluster.read_store(store)
-print(f"{len(stored)} rows; columns: {', '.join(stored.columns)}; embeddings of {len(stored['embedding'][0])} numbers")"""),
+print(word("notebook.stored", LANG, rows=len(stored), columns=", ".join(stored.columns), size=len(stored["embedding"][0])))"""),
     ("markdown", """\
 ## Search the store
 
@@ -719,16 +738,14 @@ Searching is exact below 10,000 images; above, faiss picks candidates and their 
 index = clipnb.index_from_store(model, store)
 query = query or ("a red circle" if model.name == "demo" else "a photo of a cat")
 hits = clipnb.search_text(index, model, query, top=top)
-print(f"{len(index)} images in the index; {len(index.skipped)} unreadable")
+print(word("notebook.index", LANG, images=plural(len(index), "image"), image_count=len(index))
+      + word("notebook.unreadable", LANG, count=len(index.skipped)))
 search_plots.search_figure(hits, lang=LANG)"""),
     ("markdown", "The images closest to the best hit (the image itself is left out)."),
     ("code", """\
 query_image = hits["path"][0]
 similar = clipnb.search_image(index, model, query_image, top=top)
-plotting.thumbnails_figure(
-    [query_image] + list(similar["path"]),
-    [clipnb.words.word("caption.query", LANG)] + [f"{r}. {s:.3f}" for r, s in zip(similar["rank"], similar["score"])],
-    title=clipnb.words.word("title.similar_images", LANG), lang=LANG)"""),
+search_plots.similar_figure(query_image, similar, lang=LANG)"""),
     ("markdown", """\
 ## On a real cluster
 
@@ -788,7 +805,8 @@ threshold = DEFAULT_THRESHOLD if threshold is None else threshold
 embedded = clipnb.embed_images(model, clipnb.gather_images(image_folder, recursive=True), cache=cache)
 results = clipnb.results_table(embedded, clipnb.build_head(model, classes, cache=cache), unknown=unknown)
 truth = clipnb.folder_labels(embedded.records["path"], classes)  # a subfolder named for a class is its truth
-print(f"{embedded.describe()}; {len(classes)} classes")"""),
+print(embedded.describe() + word("notebook.classes", LANG, classes=plural(len(classes), "class"),
+                                  class_count=len(classes)))"""),
     ("markdown", """\
 ## 1. The map
 
@@ -798,7 +816,8 @@ images inside in the table below the map. **Export** writes the map (PNG, SVG, P
 selection to a new subfolder of the output folder."""),
     ("code", """\
 table = clipnb.embedding_map(embedded, results, truth, seed=seed)
-print(clipnb.setting(table, "map_note") or f"{len(table)} images on the map")
+print(clipnb.setting(table, "map_note") or word("map.images", LANG, images=plural(len(table), "image"),
+                                                 count=len(table)))
 panel = MapPanel(table, output_dir=output_dir, lang=LANG)
 panel"""),
     ("markdown", "The images selected on the map, as a table (run this cell after selecting):"),
@@ -819,8 +838,9 @@ are near copies. Each image's nearest neighbours are the candidates, so a large 
 n x n matrix. `similarity` is an image's highest cosine to another member of its group (for a file in no
 group, to its nearest image: how far it was from being grouped)."""),
     ("code", """\
-duplicates = clipnb.find_duplicates(embedded.records["path"].tolist(), model, embedded=embedded, cache=cache,
-                                    threshold=threshold)
+with warnings_said(LANG):  # what the model cannot tell apart: one ⚠ line
+    duplicates = clipnb.find_duplicates(embedded.records["path"].tolist(), model, embedded=embedded, cache=cache,
+                                        threshold=threshold)
 print(clipnb.duplicate_summary(duplicates))
 written += [clipnb.write_duplicates(duplicates, output_dir / "duplicates.csv")]
 duplicates[duplicates["group"].notna()][["path", "group", "similarity", "exact"]].style.format(
@@ -847,7 +867,7 @@ a large share of it, the least unusual of them (here, for the demo model, the ca
 its spread. The confidence of an "unknown" image is still that of the class softmax would have forced."""),
     ("code", """\
 flagged = results[results["outlier"]]
-print(clipnb.zeroshot.outliers.outlier_note(results) or "no image stands out")
+print(clipnb.zeroshot.outliers.outlier_note(results) or word("notebook.no_outliers", LANG))
 forced = clipnb.results_table(embedded, clipnb.build_head(model, classes, cache=cache))  # what softmax alone says
 flagged.assign(forced=forced.loc[flagged.index, "prediction"])[
     ["path", "prediction", "forced", "confidence", "outlier_z"]].style.format(precision=3).hide(axis="index")"""),
@@ -880,10 +900,12 @@ The fitted temperature divides every logit: the predictions stay, the confidence
 report's table with `apply_temperature`, or classify with it (`classify(..., temperature=T)`,
 `--temperature T`)."""),
     ("code", """\
+# on every labelled image, where the line above measured the held-out half only: each line says which
 calibrated = clipnb.apply_temperature(evaluation.table, calibration.temperature)
-right = evaluation.table["correct"].mean()
-print(f"accuracy {right:.1%}; mean confidence {evaluation.table['confidence'].mean():.1%} before, "
-      f"{calibrated['confidence'].mean():.1%} with temperature {calibration.temperature:.2f}")"""),
+everyone = len(evaluation.table)
+print(word("notebook.confidence_all", LANG, images=plural(everyone, "labelled image"), image_count=everyone,
+           accuracy=evaluation.table["correct"].mean(), before=evaluation.table["confidence"].mean(),
+           after=calibrated["confidence"].mean(), temperature=calibration.temperature))"""),
     ("markdown", """\
 ## The same from the command line
 
@@ -906,7 +928,7 @@ spec = loaded["spec"] + (f",{loaded['pretrained']}" if loaded.get("pretrained") 
 command = [sys.executable, "-m", "clipnb", "duplicates", str(image_folder), "--recursive", "--model", spec,
            "--threshold", str(threshold), "--quiet"]
 print(subprocess.run(command, capture_output=True, text=True).stdout)
-print("written:", *sorted({str(path.relative_to(output_dir)) for path in written}), sep="\\n  ")"""),
+print(word("notebook.written", LANG), *sorted({str(path.relative_to(output_dir)) for path in written}), sep="\\n  ")"""),
 ]
 
 NOTEBOOKS = {

@@ -173,3 +173,9 @@ def run_python(code: str, timeout: int = 120):
 
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
+
+
+# Panels prepare other template sets' prompts in the background (clipnb.prepare_ahead): off by default in the test
+# suite, kernels it starts included, since tests count the prompts a shared model remembers. Tests of that
+# preparing turn it on per panel (tests/test_prepare_ahead.py).
+os.environ.setdefault("CLIPNB_PREPARE_AHEAD", "0")

@@ -21,7 +21,7 @@ PACKAGE = ROOT / "clipnb"
 
 # lowest first: a module may import from its own stage or a lower one
 STAGES = [
-    ("base", ["clipnb", "clipnb.words", "clipnb.progress", "clipnb._lazy", "clipnb._moved"]),
+    ("base", ["clipnb", "clipnb.words", "clipnb.progress", "clipnb.arrays", "clipnb._lazy", "clipnb._moved"]),
     ("data", ["clipnb.data"]),
     ("models", ["clipnb.models"]),
     ("embed", ["clipnb.embed"]),

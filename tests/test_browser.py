@@ -207,7 +207,7 @@ def test_every_control_of_the_panel_in_the_browser(lab, tmp_path):
             # the language: 中文 re-words the status line, the chart and the table, and changes no setting
             status = change("language_zh", lambda: panel.get_by_role("button", name="中文").click(),
                             containing="个类别")
-            assert status.startswith("✔") and "8个类别 × 80个模板, score 集成" in status
+            assert status.startswith("✔") and "8个类别 × 80个模板, 集成方式 得分平均" in status
             assert "分类结果分布" in page.locator(".clipnb-charts").inner_text()
             assert "orange hexagon" in chart_classes(page) and "图像名称" in page.locator(".clipnb-table").inner_text()
             status = change("language_en", lambda: panel.get_by_role("button", name="English").click(),

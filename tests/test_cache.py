@@ -77,7 +77,7 @@ def test_threads_writing_at_once_lose_nothing(cache):
         thread.join(timeout=60)
     found = cache.get_images("model", "exact", list(vectors))
     assert all(entry is not None for entry in found)
-    assert all(torch.equal(entry["vector"], vectors[key]) for key, entry in zip(vectors, found))
+    assert all(torch.equal(torch.from_numpy(entry["vector"]), vectors[key]) for key, entry in zip(vectors, found))
     assert cache.info()["images"] == 100
 
 

@@ -406,8 +406,10 @@ def test_timeline_lines_side_by_side_take_clearly_different_colours():
     colours = [matplotlib.colors.to_rgb(line.get_color()) for line in ax.get_lines()]
     palette = plotting.class_palette(list(plotting.schema.probabilities(timeline).columns))
     assert colours == [pytest.approx(palette[name]) for name in names]  # each class's colour in every chart
-    distance = min(np.abs(np.subtract(a, b)).sum() for i, a in enumerate(colours) for b in colours[i + 1:])
-    assert distance > 0.3  # the husl palette of 48 classes gave red circle and blue star near-identical pinks
+    # ΔE in CAM02-UCS (1: just noticeable), the measure of clipnb.report.colours: the husl palette of 48 classes gave
+    # red circle and blue star near-identical pinks; two shades of red now stand about 10 apart
+    distance = min(colour_distance(a, b) for i, a in enumerate(colours) for b in colours[i + 1:])
+    assert distance > 9
 
 
 def test_template_comparison_legend_sits_outside_the_bars():

@@ -60,7 +60,7 @@ def test_panel_starts_with_results_charts_and_a_table(panel):
     assert len(panel.results) == 6 and panel.results["error"].astype(bool).sum() == 1
     assert panel.status.value.count("✔") == 1
     assert "3 classes × 3 templates, embedding ensembling" in panel.message
-    assert "5 images re-scored" in panel.message and "none encoded again" in panel.message
+    assert "5 images re-scored" in panel.message and "no image encoded again" in panel.message
     charts = panel.charts.value
     assert all(f">{name}</span>" in charts for name in ("red", "blue", "green"))
     assert charts.count('<div class="clipnb-card">') == 3 and charts.count("data:image/jpeg;base64,") == 2
@@ -382,7 +382,7 @@ def test_the_language_choice_rewords_the_panel_and_keeps_every_setting(panel):
     scorings = panel.scorings
     panel.language.value = "zh"
     assert panel.lang == "zh" and panel.scorings == scorings  # re-worded, not re-scored
-    assert panel.error == "" and panel.message.startswith("3个类别 × 3个模板, score 集成: ")
+    assert panel.error == "" and panel.message.startswith("3个类别 × 3个模板, 集成方式 得分平均: ")
     assert "张图像由已有的嵌入重新评分" in panel.message
     assert "分类结果分布" in panel.charts.value and "预测数量" in panel.charts.value
     assert "<th>图像名称</th>" in panel.table_view.value and "<th>预测类别</th>" in panel.table_view.value
@@ -396,10 +396,9 @@ def test_the_language_choice_rewords_the_panel_and_keeps_every_setting(panel):
 
 
 def test_switching_language_keeps_a_bad_entry_and_templates_still_being_typed(panel):
-    panel.templates.value = "oops"  # a bad entry: its ⚠ stays through a language switch
-    error = panel.error
+    panel.templates.value = "oops"  # a bad entry: its ⚠ stays through a language switch, in the new language
     panel.language.value = "zh"
-    assert panel.error == error and panel.templates.value == "oops" and "has no '{}'" in panel.error
+    assert panel.templates.value == "oops" and "中没有放类别名称的 '{}'" in panel.error
     assert panel.status.value.startswith('<span style="color:#cf222e')
     panel.templates.value = "a toy {}"
     assert panel.error == "" and "1个模板" in panel.message
@@ -418,7 +417,7 @@ def test_export_in_chinese_writes_the_articles_headers_and_chinese_charts(panel)
     panel.language.value = "zh"
     written = panel.export()
     folder = written[0].parent
-    assert panel.export_message.startswith("已导出 9个文件 (3个类别 × 3个模板, embedding 集成) 到 ")
+    assert panel.export_message.startswith("已导出 9个文件 (3个类别 × 3个模板, 集成方式 嵌入平均) 到 ")
     table = pd.read_csv(folder / "classification.csv", encoding="utf-8-sig")
     assert list(table.columns[:3]) == ["图像名称", "宽度", "高度"]
     assert {"宽高比", "比例类型", "预测类别", "最高置信度", "red_得分", "red_概率"} <= set(table.columns)

@@ -103,8 +103,9 @@ def make_photos(folder: str | os.PathLike, n: int, large_only: bool = False, pro
     return paths
 
 
-def vit_b32_checkpoint(path: str | os.PathLike, seed: int = 0) -> Path:
-    """A state dict of openai-clip's ViT-B/32 architecture with random weights (fp16, as released)."""
+def vit_b32_checkpoint(path: str | os.PathLike, seed: int = 0, half: bool = True) -> Path:
+    """A state dict of openai-clip's ViT-B/32 architecture with random weights (fp16, as released; float32,
+    605 MB, with `half=False`)."""
     from ..models.files import import_clip
 
     path = Path(path)
@@ -115,7 +116,7 @@ def vit_b32_checkpoint(path: str | os.PathLike, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     model = CLIP(**VIT_B32)
-    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    state = {k: v.half() if half and v.is_floating_point() else v for k, v in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, path.with_suffix(".part"))
     os.replace(path.with_suffix(".part"), path)

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-import torch
+
+from ..arrays import to_numpy
 
 from .files import utf8_name  # also importable from here, as before
 
@@ -72,15 +73,16 @@ def file_identity(path: str | os.PathLike) -> tuple | None:
     return (utf8_name(os.path.realpath(path)), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-def _pack(vector: torch.Tensor) -> tuple[bytes, int]:
-    data = np.ascontiguousarray(vector.detach().cpu().numpy(), dtype=np.float32).tobytes()
+def _pack(vector) -> tuple[bytes, int]:
+    data = np.ascontiguousarray(to_numpy(vector), dtype=np.float32).tobytes()
     return data, zlib.crc32(data)
 
 
-def _unpack(data: bytes, checksum: int) -> torch.Tensor | None:
+def _unpack(data: bytes, checksum: int) -> np.ndarray | None:
+    # numpy, not torch: a run whose embeddings are all here never imports torch (`clipnb.arrays`)
     if data is None or zlib.crc32(data) != checksum or len(data) % 4:
         return None
-    return torch.from_numpy(np.frombuffer(data, dtype=np.float32).copy())
+    return np.frombuffer(data, dtype=np.float32).copy()
 
 
 def _row_crc(identity: tuple, content: str) -> int:
@@ -303,7 +305,8 @@ class EmbeddingCache:
 
     # -- images ----------------------------------------------------------------------------------
     def get_images(self, model: str, variant: str, contents: Sequence[str]) -> list[dict | None]:
-        """For each content key: {"vector", "width", "height", "note"} or None when missing or damaged."""
+        """For each content key: {"vector" (a float32 numpy array), "width", "height", "note"} or None when
+        missing or damaged."""
         def lookup(db):
             found = {}
             unique = list(dict.fromkeys(contents))
@@ -320,7 +323,7 @@ class EmbeddingCache:
         found = self._run(lookup, default={})
         return [found.get(c) for c in contents]
 
-    def put_images(self, model: str, variant: str, entries: Iterable[tuple[str, int, int, str, torch.Tensor]]):
+    def put_images(self, model: str, variant: str, entries: Iterable[tuple[str, int, int, str, object]]):
         """Store (content, width, height, note, vector) entries in one transaction."""
         rows = [(model, variant, c, w, h, note, *_pack(v)) for c, w, h, note, v in entries]
 
@@ -330,8 +333,9 @@ class EmbeddingCache:
         self._run(store, write=True)
 
     # -- texts -----------------------------------------------------------------------------------
-    def get_texts(self, model: str, prompts: Sequence[str], truncate: bool) -> list[torch.Tensor | None]:
-        """The stored embedding of each prompt for this model and truncation, None where there is none."""
+    def get_texts(self, model: str, prompts: Sequence[str], truncate: bool) -> list[np.ndarray | None]:
+        """The stored embedding of each prompt for this model and truncation (a float32 numpy array), None
+        where there is none."""
         def lookup(db):
             found = {}
             for prompt in dict.fromkeys(prompts):
@@ -343,7 +347,7 @@ class EmbeddingCache:
         found = self._run(lookup, default={})
         return [found.get(p) for p in prompts]
 
-    def put_texts(self, model: str, prompts: Sequence[str], truncate: bool, vectors: torch.Tensor) -> None:
+    def put_texts(self, model: str, prompts: Sequence[str], truncate: bool, vectors) -> None:
         """Store one embedding per prompt (rows of `vectors`) for this model and truncation."""
         rows = [(model, p, int(truncate), *_pack(v)) for p, v in zip(prompts, vectors)]
 

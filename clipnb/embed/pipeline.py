@@ -17,13 +17,13 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image
 
+from ..arrays import as_float32, loaded_torch, namespace, stacked
 from ..data.images import Colour, ImageInput, ImageReadError, OpenedImage, fit_for_model, open_image, to_rgb
 from ..models.memory import release_freed_memory, reuse_freed_memory
 from ..models.loading import ClipModel
@@ -58,7 +58,9 @@ class EmbeddedImages:
     """Embeddings aligned with a table of per-image facts; rows that failed have NaN embeddings."""
 
     records: pd.DataFrame  # path, width, height, error, note
-    features: torch.Tensor  # [images, D] float32, L2-normalised; NaN rows where `error` is set
+    # [images, D] float32, L2-normalised; NaN rows where `error` is set. A numpy array when torch is not imported
+    # (every embedding came from the cache), else a torch tensor: `clipnb.arrays`
+    features: Any
     model_fingerprint: str = ""
     stats: dict = field(default_factory=dict)
     # per row, the SHA-256 of the file's bytes that were decoded (or looked up in the cache); None where none
@@ -77,7 +79,7 @@ class EmbeddedImages:
     def concat(cls, parts: Sequence["EmbeddedImages"], stats: dict | None = None) -> "EmbeddedImages":
         """Parts embedded by the same model (shards, rounds) as one, rows in the order given."""
         return cls(records=pd.concat([p.records for p in parts], ignore_index=True),
-                   features=torch.cat([p.features for p in parts]), model_fingerprint=parts[0].model_fingerprint,
+                   features=namespace().concatenate([as_float32(p.features) for p in parts]), model_fingerprint=parts[0].model_fingerprint,
                    stats=stats or {})
 
     def describe(self) -> str:
@@ -158,7 +160,7 @@ def load_pixels(item: ImageInput, preprocess: Callable[[Image.Image], torch.Tens
     return preprocess(fit_for_model(opened.image)), opened
 
 
-class _ImageDataset(torch.utils.data.Dataset):
+class _ImageDataset:  # a map-style dataset, as DataLoader takes one (torch is imported only to encode)
     """Item i -> (i, pixels or None, width, height, error, note, content, StageTimes). Never raises for a bad
     file. `content` is the SHA-256 of the bytes that were decoded ("" for an image given in memory)."""
 
@@ -190,6 +192,8 @@ def _collate(samples):
     times = StageTimes()
     for sample in samples:
         times.add(sample[-1])
+    import torch
+
     with times.timing("batch"):
         good = [s[1] for s in samples if s[1] is not None]
         pixels = torch.stack(good) if good else None
@@ -198,6 +202,8 @@ def _collate(samples):
 
 def _worker_init(_worker_id: int) -> None:
     # a decoding worker is one thread; the model's threads in the main process get the other cores
+    import torch
+
     torch.set_num_threads(1)
 
 
@@ -238,6 +244,8 @@ def stream_plan(cores: int | None = None, batches: int | None = None) -> tuple[i
     two-thread model, and two single-threaded forward passes side by side beat one two-threaded pass on
     the same images (figures: docs/performance.md, "Measured").
     """
+    import torch
+
     cores = max(1, torch.get_num_threads() if cores is None else cores)
     # beyond MAX_STREAMS cores, streams get several threads each, so that few cores are left over
     streams = cores // math.ceil(cores / MAX_STREAMS)
@@ -256,6 +264,8 @@ def torch_threads(count: int):
 
     Blocks may overlap (embed_images called from two threads): the count from before the first one
     comes back when the last one ends, never a count one of them set."""
+    import torch
+
     global _threads_before
     with _threads_lock:
         if not _threads_users:
@@ -291,6 +301,8 @@ def _encoded_batches(model: ClipModel, dataset: "_ImageDataset", batch_size: int
     Otherwise each stream of `stream_plan` decodes a batch and encodes it (Pillow and torch work outside
     the GIL); a few batches are queued ahead, so memory holds about two batches per stream.
     """
+    import torch
+
     if workers > 0:
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
@@ -362,7 +374,7 @@ def embed_local(model: ClipModel, items: Sequence, *, batch_size: int | None = N
     widths, heights = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
     errors, notes = [""] * count, [""] * count
     dim = model.embed_dim
-    features = torch.full((count, dim), float("nan"))
+    features = as_float32(np.full((count, dim), np.nan, dtype=np.float32))
     done = np.zeros(count, dtype=bool)
     decoding = variant(exact, background)
     times = StageTimes()
@@ -380,10 +392,10 @@ def embed_local(model: ClipModel, items: Sequence, *, batch_size: int | None = N
         keyed = [i for i in files if contents[i] is not None]
         with times.timing("cache lookup"):
             found = cache.get_images(model.fingerprint, decoding, [contents[i] for i in keyed])
-        rows = [(i, entry) for i, entry in zip(keyed, found) if entry is not None and entry["vector"].numel() == dim]
+        rows = [(i, entry) for i, entry in zip(keyed, found) if entry is not None and entry["vector"].size == dim]
         if rows:
             index = [i for i, _ in rows]
-            features[index] = torch.stack([entry["vector"] for _, entry in rows])
+            features[index] = stacked([entry["vector"] for _, entry in rows], dim)
             widths[index] = [entry["width"] for _, entry in rows]
             heights[index] = [entry["height"] for _, entry in rows]
             for i, entry in rows:
@@ -392,7 +404,10 @@ def embed_local(model: ClipModel, items: Sequence, *, batch_size: int | None = N
             hits = len(rows)
 
     todo = np.flatnonzero(~done).tolist()
-    workers = default_workers(len(todo), batch_size, model) if num_workers is None else num_workers
+    # the defaults follow the device, which a lazy model resolves with torch: only asked when something is encoded
+    if batch_size is None and todo:
+        batch_size = default_batch_size(model)
+    workers = default_workers(len(todo), batch_size, model) if num_workers is None and todo else num_workers or 0
     if todo:
         reuse_freed_memory()  # each batch's activations reuse the last one's memory (see clipnb.models.memory)
         dataset = _ImageDataset([items[i] for i in todo], model.preprocess, model.input_resolution, exact,
@@ -423,15 +438,17 @@ def embed_local(model: ClipModel, items: Sequence, *, batch_size: int | None = N
     elapsed = time.perf_counter() - started
     # `stages` and `cpu_seconds` (every thread of this process) say where the time went: see StageTimes
     stats = {"stages": times.as_dict(), "cpu_seconds": time.process_time() - cpu_started,
-             "cores": torch.get_num_threads() if workers == 0 else cpu_count(),
+             # torch's threads, or the cores when nothing imported torch (every embedding came from the cache)
+             "cores": loaded_torch().get_num_threads() if workers == 0 and loaded_torch() else cpu_count(),
              "images": count, "encoded": len(todo), "cache_hits": hits, "seconds": elapsed,
              "failed": int(sum(1 for e in errors if e)), "batch_size": batch_size, "workers": workers if todo else 0,
              "images_per_s": count / elapsed if elapsed > 0 else float("nan")}
-    return EmbeddedImages(records=records, features=features, model_fingerprint=model.fingerprint, stats=stats,
+    # torch was imported to encode after `features` was made: as_float32 makes it a tensor, as the rule says
+    return EmbeddedImages(records=records, features=as_float32(features), model_fingerprint=model.fingerprint, stats=stats,
                           contents=contents)
 
 
-def embed_one(model: ClipModel, image: ImageInput, *, exact: bool = True, cache: EmbeddingCache | None = None) -> torch.Tensor:
+def embed_one(model: ClipModel, image: ImageInput, *, exact: bool = True, cache: EmbeddingCache | None = None):
     """One image's L2-normalised embedding [D] (a path or a PIL image).
 
     Args:
@@ -441,7 +458,7 @@ def embed_one(model: ClipModel, image: ImageInput, *, exact: bool = True, cache:
         cache: an embedding cache to read and write.
 
     Returns:
-        A float tensor [D]. Raises ImageReadError with the reason when the image cannot be read.
+        A float32 array [D] (a numpy array until torch is imported: `clipnb.arrays`). Raises ImageReadError with the reason when the image cannot be read.
     """
     embedded = embed_local(model, [image], cache=cache, exact=exact, num_workers=0, progress=False)
     error = embedded.records.at[0, "error"]

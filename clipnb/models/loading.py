@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
-import torch
-
 from .._moved import new_path
 from ..data.files import file_sha256  # noqa: F401 (also clipnb.models.file_sha256, as before)
 from .memory import release_freed_memory, reuse_freed_memory
@@ -134,21 +132,32 @@ class ClipModel:
     # model itself (clipnb.embed.dask); None for a ClipModel made some other way
     load_args: dict | None = None
     _text_memo: dict = field(default_factory=dict, repr=False)
+    # one pass through the text tower at a time: the panel's background preparing (clipnb.prepare_ahead) and
+    # the foreground share the model, and two passes at once would only split the same cores between them
+    _text_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __getattr__(self, name: str):
         # only for attributes not set: those that need the weights, on a model made by load_model(lazy=True)
-        # from its manifest. The first of them touched loads the model (once, whichever thread asks).
+        # from its manifest. The first of them touched loads the model (once, whichever thread asks). The
+        # device and dtype need torch only (to resolve "auto"), not the weights, unless they differ from the
+        # manifest's (CUDA came or went since): then the weights load, which sets them.
         pending = self.__dict__.get("_pending")
-        if pending is None or name not in WEIGHT_FIELDS:
+        if pending is None or name not in WEIGHT_FIELDS + DEVICE_FIELDS:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         with pending.lock:
-            if "_pending" in self.__dict__:
+            if name in DEVICE_FIELDS and "_pending" in self.__dict__ and name not in self.__dict__:
+                import torch
+
+                device, dtype = resolve_device(pending.device), getattr(torch, self.__dict__["_manifest_dtype"], None)
+                if str(device) == self.__dict__["_manifest_device"] and isinstance(dtype, torch.dtype):
+                    self.__dict__.update(device=device, dtype=dtype)
+            if "_pending" in self.__dict__ and name not in self.__dict__:
                 loaded = pending.load()
                 if loaded.fingerprint != self.fingerprint:  # the file changed after the manifest was read
                     raise ModelError(f"the weights of model {self.name!r} changed while this run used them "
                                      f"({self.source}); run it again")
                 for item in dataclasses.fields(loaded):
-                    if item.name not in ("_text_memo", "load_args"):
+                    if item.name not in ("_text_memo", "_text_lock", "load_args"):
                         self.__dict__[item.name] = getattr(loaded, item.name)
                 del self.__dict__["_pending"]
         return self.__dict__[name]
@@ -172,18 +181,28 @@ class ClipModel:
         """Tokens for texts, as this family's text encoder takes them; texts too long raise unless `truncate`."""
         return self.tokenizer(list(texts), truncate=truncate)
 
-    @torch.inference_mode()
     def encode_image_tensors(self, pixels: torch.Tensor) -> torch.Tensor:
         """Preprocessed pixels [N,3,R,R] -> L2-normalised float32 embeddings on the CPU."""
-        pixels = pixels.to(self.device, dtype=self.dtype, non_blocking=True)
-        features = self.encode_image(pixels).float()
-        return torch.nn.functional.normalize(features, dim=-1).cpu()
+        import torch  # here, not at the top: a run whose embeddings are all cached never imports it
 
-    @torch.inference_mode()
+        with torch.inference_mode():
+            pixels = pixels.to(self.device, dtype=self.dtype, non_blocking=True)
+            features = self.encode_image(pixels).float()
+            return torch.nn.functional.normalize(features, dim=-1).cpu()
+
+    def prompts_to_encode(self, prompts: Iterable[str], truncate: bool = False) -> list[str]:
+        """The prompts (each once, in order) that this model does not remember encoding (`encode_texts`
+        remembers each on the model; a disk cache may still hold some of them)."""
+        return [p for p in dict.fromkeys(prompts) if (p, truncate) not in self._text_memo]
+
     def encode_token_tensors(self, tokens) -> torch.Tensor:
         """Tokens from `tokenize` -> L2-normalised float32 embeddings on the CPU."""
-        features = self.encode_text(tokens.to(self.device)).float()
-        return torch.nn.functional.normalize(features, dim=-1).cpu()
+        import torch
+
+        with torch.inference_mode():
+            with self._text_lock:
+                features = self.encode_text(tokens.to(self.device)).float()
+            return torch.nn.functional.normalize(features, dim=-1).cpu()
 
     def __repr__(self) -> str:
         return (f"ClipModel(name={self.name!r}, family={self.family!r}, device={self.device}, dtype={self.dtype}, "
@@ -193,6 +212,8 @@ class ClipModel:
 
 # the parts of a ClipModel that need its weights: a lazy one loads them when one is first touched
 WEIGHT_FIELDS = ("model", "preprocess", "tokenizer", "encode_image", "encode_text")
+# those that need torch (to resolve the device asked for) but not the weights
+DEVICE_FIELDS = ("device", "dtype")
 # the facts of a model that a run needs without its weights (load_model's manifest), besides the vocabulary
 MANIFEST_FIELDS = ("family", "name", "fingerprint", "embed_dim", "input_resolution", "context_length",
                    "logit_scale", "logit_bias", "languages", "source", "load_args")
@@ -279,16 +300,17 @@ def load_model(spec: str | os.PathLike = DEFAULT_MODEL, pretrained: str | os.Pat
     if not name:
         raise ModelError(f"model spec {os.fspath(spec)!r} names no model; for example {family}:"
                          f"{family_module(family).EXAMPLE}")
-    device = resolve_device(device)
     root = Path(os.path.expanduser(download_root)) if download_root else None
     load_args = {"spec": f"{family}:{_absolute_if_file(name)}", "pretrained": _absolute_if_file(pretrained),
                  "download_root": str(root) if root else None}
     with _cache_object(cache) as store:
+        # keyed by the device as asked: resolving "auto" needs torch, which a run that loads no weights never imports
         key = json.dumps({**load_args, "device": str(device)}, sort_keys=True)
         if lazy and store is not None:
             model = _from_manifest(store.get_manifest(key), device, cache)
             if model is not None:
                 return model
+        device = resolve_device(device)
         read = []
         token = _WEIGHTS_READ.set(read)
         try:
@@ -331,6 +353,7 @@ def _store_manifest(store: EmbeddingCache, key: str, model: ClipModel, read: lis
         return
     manifest = {name: getattr(model, name) for name in MANIFEST_FIELDS}
     manifest["dtype"] = str(model.dtype).removeprefix("torch.")
+    manifest["device"] = str(model.device)
     vocabulary = model.vocabulary
     if vocabulary is not None:
         manifest["vocabulary"] = {"class": f"{type(vocabulary).__module__}:{type(vocabulary).__qualname__}",
@@ -338,7 +361,7 @@ def _store_manifest(store: EmbeddingCache, key: str, model: ClipModel, read: lis
     store.put_manifest(key, files, manifest)
 
 
-def _from_manifest(row: tuple[list, dict] | None, device: torch.device, cache) -> ClipModel | None:
+def _from_manifest(row: tuple[list, dict] | None, device: str | torch.device, cache) -> ClipModel | None:
     """A ClipModel whose weights load on first need (see ClipModel.__getattr__), from a stored manifest whose
     weights files are all unchanged; None when there is no such manifest, or it cannot be read as one."""
     from ..data.cache import file_identity
@@ -349,18 +372,19 @@ def _from_manifest(row: tuple[list, dict] | None, device: torch.device, cache) -
     if not files or any(file_identity(identity[0]) != tuple(identity) for identity in files):
         return None  # a weights file edited, replaced or gone: load it again
     try:
-        dtype = getattr(torch, manifest["dtype"])
-        if not isinstance(dtype, torch.dtype):
-            raise ValueError(f"not a dtype: {manifest['dtype']}")
-        model = ClipModel(**{name: None for name in WEIGHT_FIELDS}, device=device,
-                          dtype=dtype, vocabulary=_vocabulary(manifest.get("vocabulary")),
+        device_and_dtype = {"_manifest_device": manifest["device"], "_manifest_dtype": manifest["dtype"]}
+        if not all(isinstance(value, str) for value in device_and_dtype.values()):
+            raise ValueError(f"not a device and dtype: {device_and_dtype}")
+        model = ClipModel(**{name: None for name in WEIGHT_FIELDS + DEVICE_FIELDS},
+                          vocabulary=_vocabulary(manifest.get("vocabulary")),
                           **{name: manifest[name] for name in MANIFEST_FIELDS if name != "context_length"})
         model.languages = tuple(model.languages) if model.languages is not None else None
         context_length = int(manifest["context_length"])
     except (KeyError, TypeError, ValueError, AttributeError, ImportError):
         return None  # a manifest of another shape (another clipnb version): load the model
-    for name in WEIGHT_FIELDS:
-        del model.__dict__[name]  # so that touching one reaches __getattr__, which loads the weights
+    for name in WEIGHT_FIELDS + DEVICE_FIELDS:  # so that touching one reaches __getattr__, which loads the
+        del model.__dict__[name]  # weights (or resolves the device)
+    model.__dict__.update(device_and_dtype)
     model.__dict__["_context_length"] = context_length
     model.__dict__["_pending"] = _PendingLoad(model.load_args, device, cache)
     return model
@@ -387,7 +411,7 @@ class _PendingLoad:
     """How a lazy ClipModel loads its weights when first needed: load_model again with its arguments."""
 
     load_args: dict
-    device: torch.device
+    device: str | torch.device  # as asked ("auto" too): resolved when the weights load
     cache: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -431,6 +455,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """A torch device; a GPU always with its index, because the current GPU is per thread and clipnb's
     threads must all use the one the model is on. A ModelError for anything else: an empty or unknown name,
     and devices torch knows but no model of clipnb runs on ("meta" holds no data, "xla" needs torch_xla)."""
+    import torch
+
     if str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -451,6 +477,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 def model_dtype(device: torch.device) -> torch.dtype:
     """float16 on CUDA; float32 on the CPU, where half-precision LayerNorm is not implemented."""
+    import torch
+
     return torch.float16 if device.type == "cuda" else torch.float32
 
 

@@ -2,22 +2,27 @@
 
 - A class whose name carries a colour word ("red circle", "红色圆形", "a navy jacket") is drawn in that colour
   (`colour_word` finds the word: English as a whole word, Chinese anywhere, the first one in the name).
-  Several classes with one colour word get shades of it: darker and lighter steps, then tints of it.
+  Several classes with one colour word get shades of it: lighter, darker, more or less colourful, the hue
+  turned at most a few degrees, and always nearer that word's colour than any other colour word's
+  (a blue never drifts to cyan, a black never to grey, a white stays near-white and outlined).
 - Any other class gets a colour from palettes designed for categories: Okabe & Ito's colour-blind-safe set
   (less its black), then Paul Tol's "muted" set, then colorcet's Glasbey set (256 colours spaced for
   distinctness, without black, white or greys).
-- Every class takes the first of its candidates that lies at least MIN_DISTANCE (a shade: MIN_SHADE_DISTANCE)
-  from every colour taken before it, or the farthest one when none does. Distances are ΔE in CAM02-UCS
-  (colorspacious), a perceptually uniform space. Classes with a colour word choose first, so the others
-  keep clear of them; the greys stay for what is no class (unknown, unreadable, "other").
+- Every class takes the first of its candidates that lies at least MIN_DISTANCE (a word's first class:
+  MIN_SHADE_DISTANCE) from every colour taken before it, or the farthest one when none does; a word's further
+  classes take the shade farthest from every colour taken, so its shades spread over all of the word's range.
+  Distances are ΔE in CAM02-UCS (colorspacious), a perceptually uniform space. Classes with a colour word
+  choose first, so the others keep clear of them; the greys stay for what is no class (unknown, unreadable,
+  "other").
 - A very light colour (white, a pale tint) needs an outline to be seen on white: `edge_colour`.
 
-    class_palette(["red circle", "red square", "cat"])   # {"red circle": red, "red square": a darker red, ...}
+    class_palette(["red circle", "red square", "cat"])   # {"red circle": red, "red square": another red, ...}
     class_palette(classes + ["blue star"], keep=palette)  # a panel: the classes it had keep their colours
 """
 from __future__ import annotations
 
 import functools
+import math
 import re
 from typing import Mapping, Sequence
 
@@ -90,37 +95,57 @@ def edge_colour(face, default=None):
     return OUTLINE if _ucs([to_rgb(face)])[0, 0] > LIGHT else default
 
 
-# Shades of a colour as steps of lightness J, hue h and a share of its chroma C in CIECAM02 (perceptual: a step
-# looks the same size in every colour), nearest first: darker and lighter, then muted (a dusty red is still
-# red), then the hue turned a little either way (a red turned further reads as pink or orange), then further.
-SHADE_STEPS = ((-14, 0, 1), (14, 0, 1), (-26, 0, 1), (24, 0, 1), (0, 0, 0.5), (-14, 0, 0.5), (14, 0, 0.5),
-               (0, -12, 1), (0, 12, 1), (-14, -12, 1), (-14, 12, 1), (14, -12, 1), (14, 12, 1), (-26, -12, 1),
-               (-26, 12, 1), (24, -12, 1), (24, 12, 1), (-20, -24, 1), (-20, 24, 1), (20, -24, 1), (20, 24, 1),
-               (-32, 0, 1), (32, 0, 1))  # the last ones only for many classes of one colour among many colours
-TINT_HUES = (250, 60, 150, 10, 300, 200)  # a white, grey or black has no hue to turn: faint tints of these
-TINT_CHROMA = 12  # CIECAM02 chroma of those tints, and below which a colour counts as having no hue
+# Shades of a colour with a hue, in CAM02-UCS around the word's colour: lightness J' from SHADE_LIGHTNESS[0]
+# below it to SHADE_LIGHTNESS[1] above (a yellow or an orange darkened further reads olive or brown),
+# colourfulness M' from SHADE_CHROMA[0] to SHADE_CHROMA[1] times its own, hue turned at most SHADE_HUE degrees:
+# lightness and colourfulness vary, the hue stays the word's.
+SHADE_LIGHTNESS = (18.0, 26.0)
+SHADE_CHROMA = (0.75, 1.3)
+SHADE_HUE = 8.0
+# Shades of white, grey and black (no hue): lightness within ACHROMATIC_LIGHTNESS of the word's colour
+# (whiter than white or blacker than black there is none; white stays far from the no-class grey and near
+# white, outlined), and at most a trace of colourfulness (M' up to ACHROMATIC_CHROMA: still read as no hue).
+ACHROMATIC_LIGHTNESS = 14.0
+ACHROMATIC_CHROMA = 4.0
+TINT_CHROMA = 12.0  # CAM02-UCS colourfulness M' below which a colour counts as having no hue
 
 
 @functools.lru_cache(maxsize=None)
 def _shades(word: str) -> tuple[tuple, ...]:
-    """Candidates for the classes of one colour word, best first: the colour itself, then the steps of
-    SHADE_STEPS; an achromatic colour (white, grey, black) takes faint tints and then lighter or darker steps."""
+    """Candidates for the classes of one colour word, its own colour first, then the nearest to it first:
+    colours of its lightness, colourfulness and hue range (above) that are on screen (in sRGB) and lie nearer
+    the word's colour than any other colour word's (so "blue" never drifts to cyan, "red" to brown, "yellow"
+    to olive, "black" to grey or "white" to ivory)."""
     from colorspacious import cspace_convert
 
     base = to_rgb(COLOUR_WORDS[word])
-    lightness, chroma, hue = cspace_convert(base, "sRGB1", "JCh")
-    if chroma < TINT_CHROMA:
-        nudge = -3 if lightness > LIGHT else 6  # a tint of white stays light, one of black a little lighter
-        steps = [(lightness + nudge, TINT_CHROMA, h) for h in TINT_HUES]
-        steps += [(lightness + d, chroma, hue) for d in ((-8, -14) if lightness > LIGHT else (12, -12, 22, -22))]
+    lightness, a, b = _ucs([base])[0]
+    chroma, hue = float(np.hypot(a, b)), float(np.degrees(np.arctan2(b, a)))
+    if chroma < TINT_CHROMA:  # white, grey, black: lighter or darker (inwards only at the ends), a trace of a tint
+        low, high = lightness - ACHROMATIC_LIGHTNESS, lightness + ACHROMATIC_LIGHTNESS
+        if lightness > LIGHT:  # a white: only darker, and still light enough to be outlined
+            low, high = max(low, LIGHT + 0.5), lightness
+        elif lightness < 100 - LIGHT:  # a black: only lighter
+            low = lightness
+        js, ms, hs = np.arange(low, high + 0.5, 1.0), (0.0, ACHROMATIC_CHROMA / 2, ACHROMATIC_CHROMA), range(0, 360, 45)
+        grid = np.array([(j, a + m * np.cos(np.radians(h)), b + m * np.sin(np.radians(h)))
+                         for j in js for m in ms for h in (hs if m else [0.0])])
     else:
-        steps = [(lightness + dj, chroma * share, (hue + dh) % 360) for dj, dh, share in SHADE_STEPS]
-    steps = np.array(steps, dtype=float)
-    steps[:, 0] = np.clip(steps[:, 0], 1, 99)  # CIECAM02 has no lightness beyond black and white
+        js = np.arange(max(lightness - SHADE_LIGHTNESS[0], 5.0), min(lightness + SHADE_LIGHTNESS[1], 98.0) + 0.5)
+        ms, hs = chroma * np.linspace(*SHADE_CHROMA, 10), hue + np.linspace(-SHADE_HUE, SHADE_HUE, 5)
+        grid = np.array([(j, m * np.cos(np.radians(h)), m * np.sin(np.radians(h)))
+                         for j in js for m in ms for h in hs])
     with np.errstate(invalid="ignore"):
-        shades = cspace_convert(steps, "JCh", "sRGB1")
-    shades = np.clip(shades[np.isfinite(shades).all(axis=1)], 0, 1)  # out of the screen's gamut: its edge
-    return (tuple(base), *(tuple(float(v) for v in c) for c in shades))
+        rgb = cspace_convert(grid, "CAM02-UCS", "sRGB1")
+    on_screen = np.isfinite(rgb).all(axis=1) & (rgb >= -1e-3).all(axis=1) & (rgb <= 1 + 1e-3).all(axis=1)
+    grid, rgb = grid[on_screen], np.clip(rgb[on_screen], 0, 1)
+    others = {colour for colour in COLOUR_WORDS.values() if colour != COLOUR_WORDS[word]}  # less its synonyms
+    own = np.linalg.norm(grid - _ucs([base])[0], axis=1)
+    nearest_other = np.linalg.norm(grid[:, None, :] - _ucs([to_rgb(c) for c in sorted(others)])[None],
+                                   axis=-1).min(axis=1)
+    kept = np.flatnonzero(own < nearest_other)
+    kept = kept[np.argsort(own[kept], kind="stable")]
+    return (tuple(base), *(tuple(float(v) for v in rgb[i]) for i in kept))
 
 
 @functools.lru_cache(maxsize=1)
@@ -132,11 +157,18 @@ def _categorical() -> tuple[tuple, ...]:
     return tuple(c for c in colours if edge_colour(c) is None)  # none so light that it needs an outline
 
 
-def _choose(candidates: Sequence[tuple], taken: list[tuple], minimum: float) -> tuple:
+@functools.lru_cache(maxsize=64)
+def _points(candidates: tuple[tuple, ...]) -> np.ndarray:
+    """The candidates of a word or of the categorical palette in CAM02-UCS, converted once: a palette of 48
+    classes chooses from them 48 times."""
+    return _ucs(candidates)
+
+
+def _choose(candidates: tuple[tuple, ...], taken: list[tuple], minimum: float) -> tuple:
     """The first candidate at least `minimum` from every colour in `taken`, else the farthest one."""
     if not taken:
         return tuple(candidates[0])
-    distances = np.linalg.norm(_ucs(candidates)[:, None, :] - _ucs(taken)[None, :, :], axis=-1).min(axis=1)
+    distances = np.linalg.norm(_points(candidates)[:, None, :] - _ucs(taken)[None, :, :], axis=-1).min(axis=1)
     far = np.flatnonzero(distances >= minimum)
     return tuple(float(v) for v in candidates[far[0] if len(far) else int(distances.argmax())])
 
@@ -161,8 +193,9 @@ def class_palette(classes: Sequence[str], keep: Mapping[str, tuple] | None = Non
         if word is not None:
             ranked.append((seen.get(word, 0), name, word))
             seen[word] = seen.get(word, 0) + 1
-    for _, name, word in sorted(ranked, key=lambda entry: entry[0]):
-        palette[name] = _choose(_shades(word), taken, MIN_SHADE_DISTANCE)
+    for rank, name, word in sorted(ranked, key=lambda entry: entry[0]):
+        # the first: the word's own colour where it is free; the others: as far from all as the word allows
+        palette[name] = _choose(_shades(word), taken, MIN_SHADE_DISTANCE if rank == 0 else math.inf)
         taken.append(palette[name])
     plain_taken = taken + [to_rgb("white")]  # a class without a colour word is never drawn white on white
     for name, word in named:

@@ -52,6 +52,12 @@ class Evaluation:
         columns = ["path", "label", "prediction", "confidence", "true_probability", "rank"]
         return (wrong if n is None else wrong.head(n))[columns].reset_index(drop=True)
 
+    def weakest_first(self, metric: str = "recall") -> pd.DataFrame:
+        """`per_class` with the weakest `metric` first and, among equal values, by class name: one order on
+        every run (classes without images, whose metric is unknown, last)."""
+        ordered = self.per_class.sort_values([metric, "class"], kind="stable", na_position="last")
+        return ordered.reset_index(drop=True)
+
     def headline(self) -> str:
         """One line: images evaluated (and unreadable), classes, acc@1, acc@k and mean per-class recall."""
         m = self.metrics

@@ -158,16 +158,26 @@ class VideoResult:
         return int(self.summary["frames_won"].iloc[0])
 
     def basis(self, lang: str = "en") -> str:
-        """The video's class with what it rests on, in `lang`: "red circle: won 12 of 30 sampled frames (40%)",
-        and, when another class won as many frames, which and by how much the mean frame probability decided."""
+        """The video's class with what it rests on, in `lang`: "red circle: won 12 of 30 sampled frames (40%)";
+        when other classes won as many frames, the tie first and then the mean frame probability that broke it
+        ("tie: red circle and blue star won 4 of 12 frames each; red circle leads by mean frame probability,
+        0.328 against 0.327"), with the decimals it takes to see the lead; a tie there too says so and that the
+        class list's order decided."""
         sampled = len(self.timeline)
-        text = word("video.overall", lang, name=self.prediction, won=self.frames_won, frames=sampled,
-                    share=self.frames_won / max(sampled, 1))
-        tied = self.summary.iloc[1:][self.summary["frames_won"].iloc[1:] == self.frames_won]
-        if len(tied):
-            text += word("video.tie", lang, others=", ".join(tied["class"]), mine=self.confidence,
-                         theirs=float(tied["mean_frame_probability"].iloc[0]))
-        return text
+        tied = self.summary[self.summary["frames_won"] == self.frames_won]
+        if len(tied) == 1:
+            return word("video.overall", lang, name=self.prediction, won=self.frames_won, frames=sampled,
+                        share=self.frames_won / max(sampled, 1))
+        names = [str(name) for name in tied["class"]]
+        listed = ("、" if lang == "zh" else ", ").join(names[:-1]) + word("language.and", lang) + names[-1]
+        mine, theirs = self.confidence, float(tied["mean_frame_probability"].iloc[1])
+        # as many decimals as show the lead (0.333 against 0.333 is no lead to a reader), up to float32's ~7
+        decimals = next((d for d in range(3, 8) if f"{mine:.{d}f}" != f"{theirs:.{d}f}"), None)
+        if decimals is None:  # equal as far as float32 tells: the stable sort kept the class list's order
+            return word("video.tie_exact", lang, names=listed, won=self.frames_won, frames=sampled,
+                        name=self.prediction, mine=f"{mine:.3f}")
+        return word("video.tie_first", lang, names=listed, won=self.frames_won, frames=sampled,
+                    name=self.prediction, mine=f"{mine:.{decimals}f}", theirs=f"{theirs:.{decimals}f}")
 
     def segments(self) -> pd.DataFrame:
         """Runs of frames with the same prediction, each until the next run starts and the last until the end

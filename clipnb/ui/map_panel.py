@@ -31,17 +31,17 @@ import plotly.graph_objects as go
 from matplotlib.colors import to_hex
 from matplotlib.path import Path as MplPath
 
-from ..embed.pipeline import EmbeddedImages
-from ..tasks.collection_map import MIN_DIST, NEIGHBOURS, check_colouring, colourings, embedding_map, map_note
 from ..data.files import RETRY_HINT, ExportError
-from ..report.export import write_csv
 from ..data.images import display_names
-from ..report.colours import edge_colour
-from ..report.plots.map import map_colours, map_figure
+from ..embed.pipeline import EmbeddedImages
+from ..report.colours import NO_CLASS_COLOUR, OUTLINE, edge_colour
+from ..report.export import write_csv
 from ..report.plots.base import export_figure
-from .panel import (STYLE, export_folder, failure_html, guarded, ok_html, run_export, table_html,
-                      thumbnail_uri, working_html)
+from ..report.plots.map import NO_VALUE_SYMBOL, map_colours, map_figure, no_value_labels
+from ..tasks.collection_map import MIN_DIST, NEIGHBOURS, check_colouring, colourings, embedding_map, map_note
 from ..words import UNKNOWN, map_word, plural, prediction_name, word
+from .panel import (STYLE, export_folder, export_reason, failure_html, guarded, ok_html, run_export,
+                    table_html, thumbnail_uri, working_html)
 
 
 GL_FROM = 2000  # dots from which the map is drawn with WebGL (Scattergl): SVG slows down beyond
@@ -158,20 +158,31 @@ class MapPanel:
             colour = self.colour.value
             labels, colours = map_colours(self.table, colour, lang=self.lang)
             hexes = {name: to_hex(c) for name, c in colours.items()}
-            edges = {name: to_hex(edge_colour(c, c)) for name, c in colours.items()}  # a white dot gets a rim
+            grey = to_hex(NO_CLASS_COLOUR)
+            crosses = no_value_labels(colour, self.lang)  # images of no class: crosses, not grey dots
+            edges = {name: OUTLINE if name in crosses else to_hex(edge_colour(c, c))  # a white dot gets a rim
+                     for name, c in colours.items()}
             # hovering names the image's own class, also where the map shows it as one of the grey "other"
             said = [value if isinstance(value, str) else label for value, label in zip(self.table[colour], labels)]
             with self.figure.batch_update():
                 self.figure.data[0].marker.color = [hexes[label] for label in labels]
                 self.figure.data[0].marker.line = {"color": [edges[label] for label in labels], "width": 1}
+                self.figure.data[0].marker.symbol = [NO_VALUE_SYMBOL if label in crosses else "circle"
+                                                     for label in labels]
                 self.figure.data[0].text = [f"{html.escape(n)}<br>{html.escape(label)}"
                                             for n, label in zip(self.names, said)]
             counts = pd.Series(labels).value_counts()
-            rows = "".join(f'<div><span style="display:inline-block;width:10px;height:10px;border-radius:5px;'
-                           f'background:{hexes[name]};border:1px solid {edges[name]};margin-right:6px"></span>'
+            # the grey entries ("other 28 classes", unknown) first: the list scrolls, and they say what the
+            # greys on the map are, which no scrolled-off line may hide
+            listed = sorted((name for name in colours if name in counts.index), key=lambda name: hexes[name] != grey)
+            dot = ('<span style="display:inline-block;width:10px;height:10px;border-radius:5px;background:{};'
+                   'border:1px solid {};margin-right:6px"></span>')
+            cross = ('<span style="display:inline-block;width:10px;margin-right:6px;font-weight:bold;color:{};'
+                     '-webkit-text-stroke:0.5px {}">✖</span>')
+            rows = "".join(f'<div>{(cross if name in crosses else dot).format(hexes[name], edges[name])}'
                            f'{html.escape(name)} '
                            f'<span style="color:#666">({counts[name]})</span></div>'
-                           for name in colours if name in counts.index)
+                           for name in listed)
             self.legend_view.value = (f'<div style="font-size:12px"><b>{html.escape(map_word(colour, self.lang))}'
                                       f'</b>{rows}</div>')
 
@@ -252,8 +263,8 @@ class MapPanel:
             if len(selected):
                 written.append(write_csv(selected, folder / "selection.csv"))
         except (ExportError, OSError) as exc:
-            reason = str(exc).replace(f" ({RETRY_HINT})", "")
-            self._fail(word("map.export_failed", self.lang, folder=folder, reason=reason))
+            reason, details = export_reason(exc, self.lang)
+            self._fail(word("map.export_failed", self.lang, folder=folder, reason=reason), details)
             return []
         finally:
             self.export_button.disabled = False
@@ -272,12 +283,12 @@ class MapPanel:
     def _fail(self, text: str, details: str = "") -> bool:
         with self._lock:
             self.message = self.error = text
-            self.status.value = failure_html(text, details)
+            self.status.value = failure_html(text, details, self.lang)
         return False
 
     def _guarded(self, doing: str, callback: Callable) -> Callable:
         """`callback` for a control or the map, its failures said in the status line (see `widgets.guarded`)."""
-        return guarded(callback, doing, self._fail, "map panel", lambda: self.lang)
+        return guarded(callback, doing, lambda said, details: self._fail(said(self.lang), details), "map panel")
 
     # -- display in a notebook --------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):

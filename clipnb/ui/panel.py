@@ -35,7 +35,9 @@ import logging
 import os
 import threading
 import time
+import weakref
 import traceback
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
@@ -46,25 +48,26 @@ import traitlets
 import pandas as pd
 from matplotlib.colors import to_hex
 
-from ..report.plots import base as plotting
-from ..zeroshot import schema
-from ..zeroshot.results import results_table
-from ..report.colours import NO_CLASS_COLOUR, class_palette, edge_colour
-from ..embed.pipeline import EmbeddedImages
-from ..embed.runner import embed_images
 from ..data.files import RETRY_HINT, ExportError
-from ..report.export import write_csv, write_json
 from ..data.images import THUMBNAIL_SIDE, ImageReadError, display_names, gather_images, open_image
 from ..data.labels import folder_labels
+from ..embed.pipeline import EmbeddedImages
+from ..embed.runner import embed_images
+from ..models.languages import unknown_languages
 from ..models.loading import ClipModel
-from ..zeroshot.outliers import check_unknown
-from ..zeroshot.prompts import (DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError, Templates, build_prompts,
-                      check_classes, class_key, prompt_spec, split_class_names)
-from ..zeroshot.scoring import build_head, class_warnings, template_note
-from ..zeroshot.schema import readable
+from ..report.colours import NO_CLASS_COLOUR, class_palette, edge_colour
+from ..report.export import write_csv, write_json
+from ..report.plots import base as plotting
 from ..tasks.summary import class_summary, prediction_counts
-from ..words import LANGUAGE_NAMES, WORDS, check_lang, plural, prediction_name, word
-from ..zeroshot.schema import column_name, localised
+from ..words import LANGUAGE_NAMES, WORDS, check_lang, plural, prediction_name, sentences, template_set_name, word
+from ..zeroshot import schema
+from ..zeroshot.outliers import check_unknown
+from ..zeroshot.prompts import (CHINESE_SETS, DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError,
+                                Templates, build_prompts, check_classes, class_key, prompt_spec, split_class_names)
+from ..zeroshot.results import results_table
+from ..zeroshot.schema import column_name, localised, readable
+from ..zeroshot.scoring import ClassWarning, build_head, class_warnings, template_note
+from .prepare_ahead import Preparer, prepare_by_default
 
 if TYPE_CHECKING:
     from ..data.cache import EmbeddingCache
@@ -117,7 +120,8 @@ def settings_line(classes: Sequence[str], templates: Sequence[str], ensemble: st
     """The status line's summary of the settings shown: "5 classes × 3 templates, embedding ensembling", and
     for a sigmoid model (SigLIP) that its probabilities are per class; in `lang` ("en", "zh")."""
     line = word("panel.settings", lang, classes=plural(len(classes), "class"), class_count=len(classes),
-                templates=plural(len(templates), "template"), template_count=len(templates), ensemble=ensemble)
+                templates=plural(len(templates), "template"), template_count=len(templates),
+                ensemble=word(f"ensemble.{ensemble}", lang))
     return line + (word("panel.sigmoid", lang, note=word("note.sigmoid", lang)) if sigmoid else "")
 
 
@@ -268,7 +272,35 @@ def table_html(table: pd.DataFrame, lang: str = "en", classes: Sequence[str] = (
     if "prediction" in shown:
         shown["prediction"] = shown["prediction"].map(lambda v: prediction_name(v, lang, classes))
     shown = shown.rename(columns=lambda c: column_name(c, lang))
-    return shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}", border=0)
+    return TABLE_STYLE + shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}", border=0,
+                                       classes="clipnb-rows")
+
+
+# A table's own style, so that it is compact wherever it is shown (the panel, a notebook cell): one line a row
+# (a wrapped class name made every row two lines tall), only the last column (error: free text) wraps
+TABLE_STYLE = """<style>
+table.clipnb-rows td,table.clipnb-rows th{padding:2px 8px;line-height:1.3;text-align:left;vertical-align:top}
+table.clipnb-rows td{white-space:nowrap}
+table.clipnb-rows td:last-child{white-space:normal;min-width:12em}
+</style>"""
+
+
+@contextlib.contextmanager
+def warnings_said(lang: str = "en", category: type[Warning] = ClassWarning):
+    """Print each `category` warning the block raises as the one ⚠ line a notebook shows (its message), after
+    the block, instead of Python's red box with a file name, a line number and the source line; other warnings
+    are shown as they would have been."""
+    check_lang(lang)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", category)
+            yield
+    finally:  # said even when the block fails: a warning may be why
+        for found in caught:
+            if issubclass(found.category, category):
+                print(word("note.warning", lang, message=found.message))
+            else:
+                warnings.warn_explicit(found.message, found.category, found.filename, found.lineno, source=found.source)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,28 +317,40 @@ def working_html(text: str) -> str:
     return f'<span style="color:#0969da">⏳ {html.escape(text)}</span>'
 
 
-def failure_html(text: str, details: str = "") -> str:
+def failure_html(text: str, details: str = "", lang: str = "en") -> str:
     """A panel's status line when something went wrong: ⚠ and the text in red, with `details` (a traceback)
-    folded under it."""
-    folded = (f"<details><summary>details</summary><pre style='font-size:12px'>{html.escape(details)}</pre>"
-              f"</details>") if details else ""
+    folded under it, its fold named in `lang`."""
+    folded = (f"<details><summary>{html.escape(word('panel.details', lang))}</summary>"
+              f"<pre style='font-size:12px'>{html.escape(details)}</pre></details>") if details else ""
     return f'<span style="color:#cf222e;font-weight:bold">⚠ {html.escape(text)}</span>{folded}'
 
 
-def guarded(callback: Callable, doing: str, fail: Callable[[str, str], object], panel: str,
-            lang: Callable[[], str] = lambda: "en") -> Callable:
-    """`callback` for a widget: an exception is logged and handed to `fail(message, traceback)` (a panel's
+def export_reason(exc: OSError, lang: str = "en") -> tuple[str, str]:
+    """An export error's reason as a panel's line says it in `lang`, and the details folded under that line:
+    clipnb.report.export words its reasons in English (the command line's), so a line in another language points to
+    the fold that holds it."""
+    reason = str(exc).replace(f" ({RETRY_HINT})", "")
+    return word("panel.reason_folded", lang, reason=reason), ("" if lang == "en" else reason)
+
+
+def guarded(callback: Callable, doing: str, fail: Callable[[Callable[[str], str], str], object],
+            panel: str) -> Callable:
+    """`callback` for a widget: an exception is logged and handed to `fail(said, traceback)` (a panel's
     status line) instead of vanishing into JupyterLab's Log Console, where a callback's errors otherwise go.
-    The message says what was being done (`doing`, a "doing.<doing>" word) in the panel's language, `lang()`."""
+    `said(lang)` is the message in a language: what was being done (`doing`, a "doing.<doing>" word) failed,
+    and the error; a function, so that a panel can say it again when its language changes."""
     @functools.wraps(callback)
     def run(*args):
         try:
             return callback(*args)
         except Exception as exc:  # noqa: BLE001 - every failure must reach the user
             log.exception("clipnb %s: %s failed", panel, doing)
-            said = word(f"doing.{doing}", lang()) if f"doing.{doing}" in WORDS else doing
-            fail(word("panel.failed", lang(), doing=said, error=f"{type(exc).__name__}: {exc}"),
-                 traceback.format_exc())
+            error = f"{type(exc).__name__}: {exc}"
+
+            def said(lang: str) -> str:
+                doing_said = word(f"doing.{doing}", lang) if f"doing.{doing}" in WORDS else doing
+                return word("panel.failed", lang, doing=doing_said, error=error)
+            fail(said, traceback.format_exc())
     return run
 
 
@@ -348,13 +392,20 @@ function render({ model, el }) {
   });
   button.addEventListener("click", submit);
   model.on("change:value", () => { if (input.value !== model.get("value")) input.value = model.get("value"); });
-  model.on("change:placeholder", show);
-  model.on("change:description", show);
-  model.on("msg:custom", (message) => {  // a refused entry comes back to be corrected, unless typing went on
+  for (const name of ["placeholder", "description", "tooltip", "button"]) model.on(`change:${name}`, show);
+  // a refused entry comes back to be corrected, unless typing went on: selected and outlined, so that the
+  // next key replaces it instead of appending to it ("purple starPurple Star" was once accepted)
+  const unmark = () => { input.style.outline = ""; };
+  input.addEventListener("input", unmark);
+  input.addEventListener("blur", unmark);
+  model.on("msg:custom", (message) => {
     if (message.do === "restore" && input.value === "") {
       input.value = message.value;
       model.set("value", message.value);
       model.save_changes();
+      input.focus();
+      input.select();
+      input.style.outline = "2px solid #cf222e";
     }
   });
   el.append(label, input, button);
@@ -442,13 +493,18 @@ class ClassifierPanel:
     and `error` (the status line), `export_message` and `export_error` (the export line), `exported`
     (paths of the last export), `scorings` (how many times it scored), `truth` (true class per image from
     folder names, where a folder is named after a class).
+
+    `prepare_ahead` (default: on, unless the variable CLIPNB_PREPARE_AHEAD is "0"): once an answer is shown, the
+    prompts of the current classes in the other built-in template sets are encoded in the background
+    (`clipnb.prepare_ahead`), so that a switch of set, or an add, is answered from memory; `preparing` is its
+    quiet line under the status line. `close()` stops it and closes the panel's widgets.
     """
 
     def __init__(self, model: ClipModel, embedded: EmbeddedImages, classes: Sequence[str],
                  templates: str | Sequence[str] = DEFAULT_TEMPLATES, ensemble: str = "embedding", *,
                  output_dir: str | os.PathLike = "reports", shown: Sequence[int] | None = None,
                  max_shown: int = 8, cache: EmbeddingCache | None = None, dpi: int = 150, truth: str | Sequence | None = "folders",
-                 typing_delay: float = TYPING_DELAY, lang: str = "en"):
+                 typing_delay: float = TYPING_DELAY, lang: str = "en", prepare_ahead: bool | None = None):
         check_lang(lang)
         self.model, self.embedded, self.cache, self.dpi = model, embedded, cache, dpi
         self.typing_delay = typing_delay
@@ -467,8 +523,12 @@ class ClassifierPanel:
         self._quiet = False
         self._repeats = 0  # how often the same error came again in a row
         self._shown_settings = ""
+        self._failure: tuple | None = None  # the status line's failure: (said, details), said(lang) its words
+        self._export_line: tuple | None = None  # the export line: (said, kind, details), said(lang) its words
         self._working = ""  # the working line while new prompts are encoded, to add progress to
         self._working_count = 0  # the prompts it says are encoded
+        self._to_encode: set[str] = set()  # the prompts the scoring under way found the model without
+        self._planned: set[str] = set()  # the prompts the background was asked for that the model lacked then
         self._scored: tuple | None = None  # what the last good scoring was, to word its status line again
         self._shown_controls: tuple | None = None  # the controls' values the results shown were scored with
         self._thumbnails: dict[int, str | None] = {}
@@ -523,20 +583,22 @@ class ClassifierPanel:
         self.export_button.on_click(self._guarded("exporting", lambda _: self.export(wait=False)))
         self.template_set.observe(self._guarded("switching the template set", self._on_template_set), names="value")
         self.templates.observe(self._guarded("editing the templates", self._on_templates), names="value")
-        self.ensemble.observe(self._guarded("switching the ensembling", lambda _: self.refresh()), names="value")
+        self.ensemble.observe(self._guarded("switching the ensembling", self._on_ensemble), names="value")
         self.unknown.observe(self._guarded("switching unknown", lambda _: self.refresh()), names="value")
         self.shown.observe(self._guarded("choosing the images shown", lambda _: self.redraw()), names="value")
         self.language.observe(self._guarded("switching the language", self._on_language), names="value")
 
+        self.preparing = w.HTML()  # a quiet line: the background preparing's progress (clipnb.prepare_ahead)
         column = w.Layout(width="33%", padding="0 8px 0 0")
         self.widget = w.VBox([
             w.HBox([w.VBox([self.class_list, self.remove_class_button, self.new_class], layout=column),
                     w.VBox([self.template_set, self.templates, self.ensemble, self.unknown], layout=column),
                     w.VBox([self.shown, self.language, self.output_dir, self.export_button, self.export_status],
                            layout=column)]),
-            self.status, self.stale_label, self.charts, self.table_view])
+            self.status, self.preparing, self.stale_label, self.charts, self.table_view])
         self.widget.add_class("clipnb-panel")
         self._label_controls()
+        self._start_preparing(prepare_by_default() if prepare_ahead is None else prepare_ahead)
         self.refresh()
 
     @classmethod
@@ -575,17 +637,17 @@ class ClassifierPanel:
             typed = self.new_class.value if name is None else name
             names = split_class_names(typed)
             if not names:
-                return self._fail(word("panel.class_empty", self.lang))
+                return self._fail(lambda lang: word("panel.class_empty", lang))
             listed = {class_key(c): c for c in self.classes}
             known = [n for n in names if class_key(n) in listed]
             if known:
                 same = listed[class_key(known[0])] == known[0]
-                return self._fail(word("panel.class_listed" if same else "panel.class_listed_case", self.lang,
-                                       name=known[0], listed=listed[class_key(known[0])]))
+                return self._fail(lambda lang: word("panel.class_listed" if same else "panel.class_listed_case", lang,
+                                                    name=known[0], listed=listed[class_key(known[0])]))
             try:
                 classes = check_classes(self.classes + names)
             except PromptError as exc:
-                return self._fail(word("panel.class_refused", self.lang, reason=exc.said(self.lang)))
+                return self._fail(lambda lang, exc=exc: word("panel.class_refused", lang, reason=exc.said(lang)))
             self._colours.update(class_palette(list(self._colours) + classes, keep=self._colours))
             with self._quietly():
                 self.class_list.options = classes
@@ -600,10 +662,10 @@ class ClassifierPanel:
             names = list(self.class_list.value) if names is None else [names] if isinstance(names, str) else list(names)
             names = [n for n in names if n in self.classes]
             if not names:
-                return self._fail(word("panel.none_selected", self.lang))
+                return self._fail(lambda lang: word("panel.none_selected", lang))
             left = [c for c in self.classes if c not in names]
             if not left:
-                return self._fail(word("panel.none_left", self.lang))
+                return self._fail(lambda lang: word("panel.none_left", lang))
             with self._quietly():
                 self.class_list.options = left
             return self.refresh()
@@ -616,11 +678,14 @@ class ClassifierPanel:
         results are marked stale. Edits made meanwhile (callbacks of other threads wait for the lock) are
         scored next, in order, the last one winning: ✔ is said only of results that match the controls.
         """
-        with self._lock:
+        with self._lock, self._foreground():
             while True:
                 done = self._score(*self._controls())
                 if done is not None:
-                    return done
+                    break
+        if done:
+            self._prepare_next()
+        return done
 
 
     def _controls(self) -> tuple:
@@ -637,7 +702,7 @@ class ClassifierPanel:
                               progress=self._say_progress)
             check_unknown(head.classes, unknown)
         except PromptError as exc:
-            return self._fail(f"{exc.said(self.lang)}{self._last_good()}")
+            return self._fail(lambda lang, exc=exc: exc.said(lang) + self._last_good(lang))
         results = results_table(self.embedded, head, unknown=unknown)
         if self._controls() != (classes, templates, ensemble, unknown):
             return None
@@ -648,18 +713,26 @@ class ClassifierPanel:
             self._export_clear()  # an export message is about the settings it wrote, which are gone
         self._shown_controls = (classes, templates, ensemble, unknown)
         self.redraw()
-        cautions = class_warnings(self.model, head.classes, head.templates)
-        self._scored = (head, time.perf_counter() - started, " ".join(cautions))
+        self._scored = (head, time.perf_counter() - started, self._prompts_had(head))
         return self._say_scored()
+
+    def _prompts_had(self, head) -> tuple[str, int]:
+        """How the prompts of `head` were had, as its status line says it (a catalogue key and a count):
+        encoded now, prepared ahead by the background (the model lacked them when it was asked for them), or
+        all remembered from before."""
+        if self._to_encode:
+            return "panel.prompts_encoded", len(self._to_encode)
+        ahead = {p for row in build_prompts(head.classes, head.templates) for p in row} & self._planned
+        return ("panel.prompts_ahead", len(ahead)) if ahead else ("panel.prompts_memory", 0)
 
     def _say_working(self, classes, templates, ensemble: str) -> None:
         """Say "working: encoding N prompts for K classes…" and mark the results shown as stale when the
         settings need prompts the model has not encoded yet (each takes a pass through its text tower)."""
-        self._working = ""
+        self._working, self._to_encode = "", set()
         spec = prompt_spec(list(classes), list(templates), ensemble)  # a bad entry raises PromptError here
-        memo = self.model._text_memo  # what encode_texts remembers per model: (prompt, truncate) -> vector
-        rows = [[p for p in row if (p, False) not in memo] for row in build_prompts(spec.classes, spec.templates)]
-        new = len({p for row in rows for p in row})
+        rows = [self.model.prompts_to_encode(row) for row in build_prompts(spec.classes, spec.templates)]
+        self._to_encode = {p for row in rows for p in row}
+        new = len(self._to_encode)
         if not new:
             return
         count = sum(1 for row in rows if row)
@@ -692,23 +765,30 @@ class ClassifierPanel:
 
     def _say_scored(self) -> bool:
         """The status line of the last good scoring, in the panel's language."""
-        head, seconds, _ = self._scored
+        head, seconds, (had, prompts) = self._scored
         lang = self.lang
-        cautions = " ".join(class_warnings(self.model, head.classes, head.templates, lang))
-        self._shown_settings = settings_line(head.classes, head.templates, head.ensemble, head.sigmoid, lang)
+        cautions = class_warnings(self.model, head.classes, head.templates, lang)
+        self._shown_settings = self._settings_said(lang)
         images = int(self.embedded.ok.sum())
         text = word("panel.rescored", lang, settings=self._shown_settings, images=plural(images, "image"),
-                    image_count=images, seconds=seconds)
-        note = template_note(self.model, head, lang)  # the demo model: why templates and ensembling agree
-        text += f". {note}" if note else ""
+                    image_count=images, seconds=seconds,
+                    prompts=word(had, lang, prompts=plural(prompts, "prompt"), prompt_count=prompts))
         flagged = int(self.results["outlier"].sum())
         if flagged:
             how = "panel.outliers_unknown" if schema.setting(self.results, "unknown", False) else "panel.outliers"
             text += word(how, lang, images=plural(flagged, "image"), count=flagged)
+        note = template_note(self.model, head, lang)  # the demo model: why templates and ensembling agree
+        text = sentences([text, note], lang)
         if cautions:
-            return self._warn(text, cautions)
+            return self._warn(sentences([text, *cautions], lang))
         self._say(text)
         return True
+
+    def _settings_said(self, lang: str, head=None) -> str:
+        """The settings of `head` (default: the last good scoring's) as the status line says them in `lang`;
+        "" before any."""
+        head = head if head is not None else self._scored[0] if self._scored else None
+        return settings_line(head.classes, head.templates, head.ensemble, head.sigmoid, lang) if head is not None else ""
 
     def redraw(self) -> None:
         """Draw the charts and the table of the current results (the images shown may have changed)."""
@@ -739,16 +819,17 @@ class ClassifierPanel:
         with self._lock:
             self.settle()
             if self.results is None:
-                self._export_fail(word("panel.nothing_to_export", self.lang))
+                self._export_fail(lambda lang: word("panel.nothing_to_export", lang))
                 return []
             base = self.output_dir.value.strip()
             if not base:
-                self._export_fail(word("panel.no_output_folder", self.lang))
+                self._export_fail(lambda lang: word("panel.no_output_folder", lang))
                 return []
             folder = export_folder(base)
-            label, lang = self._shown_settings, self.lang
-            if self.error:
-                label += word("panel.last_good", lang)
+            lang, head, error = self.lang, self._scored[0], bool(self.error)
+
+            def label(lang: str) -> str:  # the settings written, in any language: the export line is re-worded
+                return self._settings_said(lang, head) + (word("panel.last_good", lang) if error else "")
             results = self.results
             settings = {"model": self.model.name, "model_path": self.model.source or None,
                         "classes": schema.classes(results),
@@ -758,13 +839,14 @@ class ClassifierPanel:
                         "exported": datetime.datetime.now().isoformat(timespec="seconds")}
             job = functools.partial(self._write_export, folder, results, settings, list(self.shown.value),
                                     self.palette, self.truth, label, lang)
-            self._export_say(word("panel.exporting", lang, label=label, folder=folder), working=True)
+            self._export_say(lambda lang: word("panel.exporting", lang, label=label(lang), folder=folder), working=True)
             if not wait:
                 self.export_button.disabled = True
         return run_export(job, wait, self._guarded)
 
-    def _write_export(self, folder: Path, results, settings, rows, palette, truth, label,
+    def _write_export(self, folder: Path, results, settings, rows, palette, truth, label: Callable[[str], str],
                       lang: str = "en") -> list[Path]:
+        """Write the files in `lang`; the export line says how it went, `label(lang)` naming the settings."""
         try:
             written = [write_csv(localised(results, lang), folder / "classification.csv"),  # export's BOM rule
                        write_csv(localised(class_summary(results), lang), folder / "class_summary.csv"),
@@ -774,29 +856,44 @@ class ClassifierPanel:
             for name in CHARTS:
                 written += plotting.export_figure(figures[name], folder, f"panel_{name}", dpi=self.dpi)
         except (ExportError, OSError) as exc:
-            reason = str(exc).replace(f" ({RETRY_HINT})", "")
             with self._lock:
-                self._export_fail(word("panel.export_failed", lang, folder=folder, reason=reason))
+                self._export_fail(lambda lang, exc=exc: word("panel.export_failed", lang, folder=folder,
+                                                             reason=export_reason(exc, lang)[0]),
+                                  lambda lang, exc=exc: export_reason(exc, lang)[1])
             return []
         finally:
             self.export_button.disabled = False
         with self._lock:
             self.exported = written
-            self._export_say(word("panel.exported", lang, files=plural(len(written), "file"), file_count=len(written),
-                                  label=label, folder=folder, names=", ".join(p.name for p in written)))
+            self._export_say(lambda lang: word("panel.exported", lang, files=plural(len(written), "file"),
+                                               file_count=len(written), label=label(lang), folder=folder,
+                                               names=", ".join(p.name for p in written)))
         return written
 
-    def _export_say(self, text: str, working: bool = False) -> None:
-        self.export_message, self.export_error = text, ""
-        self.export_status.value = working_html(text) if working else ok_html(text)
+    # The export and status lines are kept as functions of the language (`said(lang)`), so that switching the
+    # language words again whatever they show: a ⚠ or an export line never stays in the language it was said in.
+    def _export_say(self, said: Callable[[str], str], working: bool = False) -> None:
+        self._export_line = (said, "working" if working else "ok", lambda lang: "")
+        self._show_export()
 
-    def _export_fail(self, text: str) -> None:
-        self.export_message = self.export_error = text
-        self.export_status.value = failure_html(text)
+    def _export_fail(self, said: Callable[[str], str], details: Callable[[str], str] = lambda lang: "") -> None:
+        self._export_line = (said, "failed", details)
+        self._show_export()
 
     def _export_clear(self) -> None:
+        self._export_line = None
         self.export_message, self.export_error = "", ""
         self.export_status.value = ""
+
+    def _show_export(self) -> None:
+        """The export line, in the panel's language."""
+        if self._export_line is None:
+            return
+        said, kind, details = self._export_line
+        text = said(self.lang)
+        self.export_message, self.export_error = text, text if kind == "failed" else ""
+        self.export_status.value = (failure_html(text, details(self.lang), self.lang) if kind == "failed"
+                                    else working_html(text) if kind == "working" else ok_html(text))
 
     # -- status line ------------------------------------------------------------------------------
     def _say(self, text: str) -> None:
@@ -804,37 +901,43 @@ class ClassifierPanel:
         self._mark_stale()  # the marks first: a ✔ must never appear over results still greyed
         self.status.value = ok_html(text)
 
-    def _warn(self, text: str, caution: str) -> bool:
+    def _warn(self, text: str) -> bool:
         """Applied, but the answer may mean little (one class, classes the model does not know)."""
-        self.message, self.error = f"{text}. {caution}", ""
+        self.message, self.error = text, ""
         self._mark_stale()
-        self.status.value = (f'<span style="color:#9a6700">⚠ {html.escape(text)}.</span> '
-                             f'<span style="color:#9a6700">{html.escape(caution)}</span>')
+        self.status.value = f'<span style="color:#9a6700">⚠ {html.escape(text)}</span>'
         return True
 
-    def _last_good(self) -> str:
-        """What a failure's message ends with: the settings still shown, in the panel's language."""
-        kept = word("panel.still_showing", self.lang, settings=self._shown_settings) if self._shown_settings else ""
-        return kept + word("panel.kept", self.lang)
+    def _last_good(self, lang: str) -> str:
+        """What a failure's message ends with: the settings still shown, in `lang`."""
+        settings = self._settings_said(lang)
+        return (word("panel.still_showing", lang, settings=settings) if settings else "") + word("panel.kept", lang)
 
-    def _fail(self, text: str, details: str = "") -> bool:
-        if text == self.error:  # the same mistake again: say so, or nothing on screen would react
+    def _fail(self, said: Callable[[str], str], details: str = "") -> bool:
+        """Say a failure in the status line, `said(lang)` its words in a language."""
+        if said(self.lang) == self.error:  # the same mistake again: say so, or nothing on screen would react
             self._repeats += 1
-            text_shown = text + word("panel.again", self.lang, times=self._repeats + 1)
         else:
             self._repeats = 0
-            text_shown = text
+        self._failure = (said, details)
+        self._show_failure()
+        return False
+
+    def _show_failure(self) -> None:
+        """The status line's failure, in the panel's language."""
+        said, details = self._failure
+        text = said(self.lang)
+        again = word("panel.again", self.lang, times=self._repeats + 1) if self._repeats else ""
         self.message = self.error = text
         self._mark_stale()
-        self.status.value = failure_html(text_shown, details)
-        return False
+        self.status.value = failure_html(text + again, details, self.lang)
 
     def _guarded(self, doing: str, callback: Callable) -> Callable:
         """`callback` for a control, its failures said in the status line (see `guarded`)."""
-        def fail(message: str, details: str) -> None:
+        def fail(said: Callable[[str], str], details: str) -> None:
             with self._lock:
-                self._fail(f"{message}{self._last_good()}", details)
-        return guarded(callback, doing, fail, "panel", lambda: self.lang)
+                self._fail(lambda lang: said(lang) + self._last_good(lang), details)
+        return guarded(callback, doing, fail, "panel")
 
     # -- typing, template set and list in step ------------------------------------------------------
     @contextlib.contextmanager
@@ -866,6 +969,11 @@ class ClassifierPanel:
             with self._quietly():
                 self.templates.value = "\n".join(TEMPLATE_SETS[change["new"]])
             self.refresh()
+
+    def _on_ensemble(self, _change) -> None:
+        with self._lock:
+            if not self._quiet:  # not while its buttons are renamed (_label_controls)
+                self.refresh()
 
     def _on_templates(self, change) -> None:
         with self._lock:
@@ -903,19 +1011,18 @@ class ClassifierPanel:
     def _on_language(self, _change) -> None:
         """Word the charts, the table and the status line again in the chosen language: nothing is re-scored,
         and no edit is touched (templates still waiting for the typing pause keep waiting; a ⚠ about a bad
-        entry stays, as the entry is still there)."""
+        entry stays, as the entry is still there, worded again as the export line is)."""
         with self._lock:
             self._label_controls()
+            self._say_preparing()
             self.redraw()
             self._mark_stale()
-            if self._scored is None:
-                return
-            if self.error:  # the bad entry is still in its control: its message stays; only the settings shown change
-                head = self._scored[0]
-                self._shown_settings = settings_line(head.classes, head.templates, head.ensemble, head.sigmoid,
-                                                     self.lang)
-                return
-            self._say_scored()
+            self._show_export()
+            self._shown_settings = self._settings_said(self.lang)
+            if self.error:  # the bad entry is still in its control: its message stays, in the new language
+                self._show_failure()
+            elif self._scored is not None:
+                self._say_scored()
 
     def _label_controls(self) -> None:
         """Label the controls in the panel's language (their values, such as the ensembling methods' names,
@@ -933,7 +1040,17 @@ class ClassifierPanel:
         self.new_class.button = word("control.add_class", lang)
         self.new_class.tooltip = word("control.add_class_tip", lang)
         self.templates.placeholder = word("control.templates_hint", lang)
-        self.ensemble.tooltips = [word(f"control.ensemble_{method}_tip", lang) for method in self.ensemble.options]
+        # the choices named in the language, their values kept (a choice named by its value given as itself, as
+        # `options` always held in English); renaming picks the first choice for a moment, quietly
+        for control, named in ((self.ensemble, [(word(f"ensemble.{m}", lang), m) for m in ENSEMBLE_METHODS]),
+                               (self.template_set, [(template_set_name(n, lang), n) for n in [*TEMPLATE_SETS, CUSTOM]])):
+            names = [value if label == value else (label, value) for label, value in named]
+            if list(control.options) != names:
+                value = control.value
+                with self._quietly():
+                    control.options = names
+                    control.value = value
+        self.ensemble.tooltips = [word(f"control.ensemble_{method}_tip", lang) for method in ENSEMBLE_METHODS]
         self.export_button.tooltip = word("control.export_tip", lang)
 
     def _true_classes(self) -> list | None:
@@ -944,6 +1061,80 @@ class ClassifierPanel:
             truth = folder_labels(self.embedded.records["path"], self.classes)
             return truth if any(t is not None for t in truth) else None
         return list(rule)
+
+    # -- preparing other template sets in the background (clipnb.prepare_ahead) -------------------------
+    def _start_preparing(self, on: bool) -> None:
+        """A quiet line under the status, and a Preparer that encodes ahead what the user may ask for next;
+        it stops when the panel is closed (`close`, or its widget closed) or collected."""
+        self.preparing.add_class("clipnb-preparing")
+        self._preparer: Preparer | None = None
+        if not on:
+            return
+        me = weakref.ref(self)  # the worker must not keep a closed panel alive
+
+        def progress(done: int, total: int) -> None:
+            if (panel := me()) is not None:
+                panel._say_preparing()
+
+        def failed(exc: BaseException) -> None:
+            if (panel := me()) is not None:
+                log.error("preparing prompts in the background failed", exc_info=exc)
+                panel._say_preparing()
+
+        self._preparer = Preparer(self.model, self.cache, progress=progress, failed=failed)
+        weakref.finalize(self, self._preparer.stop)
+        self.widget.observe(lambda change: change["new"] is None and self._stop_preparing(), names="comm")
+
+    def _foreground(self):
+        return self._preparer.foreground() if self._preparer is not None else contextlib.nullcontext()
+
+    def _prepare_next(self) -> None:
+        """Plan the prompts of the current classes in every built-in template set the model reads: the sets in
+        the panel's language first, each kind smallest first (the soonest done); after an add, only the new
+        classes' prompts are left to encode."""
+        if self._preparer is None:
+            return
+        classes, chinese = self.classes, self.lang == "zh"
+        sets = sorted((name for name, t in TEMPLATE_SETS.items() if not unknown_languages(self.model, t)),
+                      key=lambda name: ((name in CHINESE_SETS) != chinese, len(TEMPLATE_SETS[name])))
+        sets = [TEMPLATE_SETS[name] for name in sets]
+        groups = [[p for row in build_prompts(classes, list(t)) for p in row] for t in sets]
+        # what the model lacks now and the background will encode: a later status line says "prepared ahead"
+        self._planned = set(self.model.prompts_to_encode(p for group in groups for p in group))
+        self._preparer.plan(groups)
+        self._say_preparing()
+
+    def _say_preparing(self) -> None:
+        """The quiet line: how far the preparing has got, or why it stopped; nothing when there is nothing to do.
+        The status line above stays about the results shown."""
+        preparer = self._preparer
+        if preparer is None:
+            return
+        lang = self.lang
+        if preparer.error is not None:
+            error = f"{type(preparer.error).__name__}: {preparer.error}"
+            self.preparing.value = failure_html(word("panel.prepare_failed", lang, error=error),
+                                                "".join(traceback.format_exception(preparer.error)), lang)
+        elif preparer.working and preparer.done < preparer.total:
+            self.preparing.value = (f'<span style="color:#6e7781">'
+                                    f'{html.escape(word("panel.preparing", lang, done=preparer.done, total=preparer.total))}'
+                                    f'</span>')
+        else:
+            self.preparing.value = ""
+
+    def _stop_preparing(self) -> None:
+        if self._preparer is not None:
+            self._preparer.stop()
+            self._say_preparing()
+
+    def close(self) -> None:
+        """Close the panel: its background preparing stops (after the batch under way) and its widgets go."""
+        self._stop_preparing()
+        boxes = [self.widget]
+        while boxes:
+            box = boxes.pop()
+            boxes += getattr(box, "children", ())
+            box.close()
 
     # -- display in a notebook --------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):

@@ -22,9 +22,9 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import schema
+from ..arrays import is_tensor, to_numpy
 from .scoring import ZeroShotHead, probabilities_from_scores
 
 BINS = 15  # Guo et al.'s number of confidence bins
@@ -40,9 +40,7 @@ class CalibrationWarning(UserWarning):
 
 
 def _vector(values, name: str) -> np.ndarray:
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().numpy()
-    values = np.asarray(values, dtype=np.float64)
+    values = np.asarray(to_numpy(values), dtype=np.float64)
     if values.ndim != 1:
         raise ValueError(f"{name} must be one value per row, not an array of shape {values.shape}")
     return values
@@ -98,8 +96,8 @@ def expected_calibration_error(confidence, correct, bins: int = BINS) -> float:
 
 
 def _scores_and_labels(scores, labels) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(scores, torch.Tensor):
-        scores = scores.detach().cpu().numpy()
+    if is_tensor(scores):
+        scores = to_numpy(scores)
     if isinstance(scores, pd.DataFrame):
         scores = scores.to_numpy()
     scores = np.asarray(scores, dtype=np.float64)
@@ -305,12 +303,12 @@ def calibrate(results: pd.DataFrame, labels: Sequence[str] | None = None, *, fra
     truth = np.array([position[labels[r]] for r in rows], dtype=np.int64)
     fit, held = split_for_calibration([classes[t] for t in truth], fraction, seed)
     temperature = fit_temperature(scores[rows[fit]], truth[fit], scale, bias, classes)
-    held_scores = torch.from_numpy(scores[rows[held]])
-    correct = (held_scores.argmax(dim=1).numpy() == truth[held]).astype(np.float64)
+    held_scores = scores[rows[held]]
+    correct = (held_scores.argmax(axis=1) == truth[held]).astype(np.float64)
 
     def confidence(t: float) -> np.ndarray:
-        probs = probabilities_from_scores(held_scores, scale / t, None if bias is None else bias / t)
-        return probs.max(dim=1).values.double().numpy()
+        probs = to_numpy(probabilities_from_scores(held_scores, scale / t, None if bias is None else bias / t))
+        return probs.max(axis=1).astype(np.float64)
 
     before, after = confidence(1.0), confidence(temperature)
     return Calibration(temperature=temperature, ece_before=expected_calibration_error(before, correct, bins),
@@ -360,9 +358,9 @@ def apply_temperature(head_or_results: ZeroShotHead | pd.DataFrame, temperature:
     classes = schema.classes(results)
     table = results.copy()
     table.attrs = dict(results.attrs)
-    scores = torch.tensor(schema.scores(results, classes).to_numpy(dtype=np.float64))
+    scores = schema.scores(results, classes).to_numpy(dtype=np.float64)
     scale, bias = scale / temperature, None if bias is None else bias / temperature
-    probs = probabilities_from_scores(scores, scale, bias).double().numpy()
+    probs = to_numpy(probabilities_from_scores(scores, scale, bias)).astype(np.float64)
     table[schema.prob_columns(classes)] = probs
     # the top class's probability, as results_table has it: the same class before and after, whatever the
     # prediction column says (a class name, or a word such as "unknown" put in its place)

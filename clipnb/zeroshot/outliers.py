@@ -79,14 +79,17 @@ def mark_outliers(results: pd.DataFrame, *, unknown: bool = False, cut: float = 
 
 
 def check_unknown(classes, unknown: bool) -> None:
-    """Refuse `unknown` beside a class of that name, in any letter case (class names are compared so
-    everywhere: "Unknown" and "unknown" could not be told apart in a report)."""
+    """Refuse `unknown` beside a class named as a report names an image that fits no class, in any of its
+    languages ("unknown", 未知) and in any letter case (class names are compared so everywhere: "Unknown" and
+    "unknown" could not be told apart in a report, nor a class 未知 in a Chinese one)."""
     from ..data.classes import PromptError, class_key
+    from ..words import LANGUAGES, word
 
-    clash = [c for c in classes if class_key(str(c)) == UNKNOWN] if unknown else []
+    names = {class_key(word("prediction.unknown", lang)) for lang in LANGUAGES}
+    clash = [c for c in classes if class_key(str(c)) in names] if unknown else []
     if clash:
-        raise PromptError(f"a class is named {clash[0]!r}, so outliers cannot be reported as {UNKNOWN!r} beside "
-                          "it; rename that class, or leave unknown off")
+        raise PromptError.worded("outliers.unknown_class", name=clash[0], unknown=UNKNOWN,
+                                 unknown_zh=word("prediction.unknown", "zh"))
 
 
 def outlier_note(results: pd.DataFrame) -> str:

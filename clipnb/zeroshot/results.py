@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
+from ..arrays import as_float32, to_numpy
 from ..embed.pipeline import EmbeddedImages, embed_one
 from ..embed.runner import embed_images
 from ..data.images import (Colour, FolderError, ImageInput, ImageSource, aspect_info, find_images, folder_note,
@@ -46,26 +46,27 @@ def results_table(embedded: EmbeddedImages, head: ZeroShotHead, *, unknown: bool
     """
     records = embedded.records
     ok = embedded.ok
-    scores = torch.full((len(records), len(head.classes)), float("nan"))
-    probs = scores.clone()
+    # numpy whatever the embeddings' kind (`clipnb.arrays`): the table is numpy's anyway
+    scores = np.full((len(records), len(head.classes)), np.nan, dtype=np.float32)
+    probs = scores.copy()
     if ok.any():
-        index = torch.from_numpy(np.flatnonzero(ok))
-        scores[index] = head.scores(embedded.features[index])
-        probs[index] = head.probabilities(scores[index])
+        index = np.flatnonzero(ok)
+        good = head.scores(as_float32(embedded.features)[index])
+        scores[index], probs[index] = to_numpy(good), to_numpy(head.probabilities(good))
     # the best score wins: the class the probabilities rank first, without their ties where they round to 0
     # or 1 (a low temperature, a sigmoid head), so a temperature never changes a prediction
-    best = scores.nan_to_num(-2.0).argmax(dim=1).numpy()
+    best = np.nan_to_num(scores, nan=-2.0).argmax(axis=1)
     table = records[["path", "width", "height"]].copy()
     aspects = [_aspect_info(int(w), int(h)) if good else dict.fromkeys(ASPECT_COLUMNS)
                for w, h, good in zip(records["width"], records["height"], ok)]
     for column in ASPECT_COLUMNS:
         table[column] = [a[column] for a in aspects]
     table["prediction"] = [head.classes[b] if good else None for b, good in zip(best, ok)]
-    table["confidence"] = np.where(ok, probs.numpy()[np.arange(len(records)), best], np.nan) if len(records) else []
+    table["confidence"] = np.where(ok, probs[np.arange(len(records)), best], np.nan) if len(records) else []
     table["error"] = records["error"].to_numpy()
     table["note"] = records["note"].to_numpy()
-    score_frame = pd.DataFrame(scores.numpy(), columns=score_columns(head.classes), index=table.index)
-    prob_frame = pd.DataFrame(probs.numpy(), columns=prob_columns(head.classes), index=table.index)
+    score_frame = pd.DataFrame(scores, columns=score_columns(head.classes), index=table.index)
+    prob_frame = pd.DataFrame(probs, columns=prob_columns(head.classes), index=table.index)
     table = pd.concat([table, score_frame, prob_frame], axis=1)
     set_settings(table, classes=list(head.classes), templates=list(head.templates), ensemble=head.ensemble,
                  probability="sigmoid" if head.sigmoid else "softmax", logit_scale=head.logit_scale,
@@ -174,4 +175,4 @@ def similarity(image: ImageInput, texts: Sequence[str], model: ClipModel | str |
     model = model if isinstance(model, ClipModel) else load_model(model or DEFAULT_MODEL)
     features = embed_one(model, image, exact=exact)
     probs = text_probabilities(model, features[None], texts, truncate=truncate)[0]
-    return pd.Series(probs.numpy(), index=list(texts), name="probability")
+    return pd.Series(to_numpy(probs), index=list(texts), name="probability")

@@ -1,4 +1,5 @@
-"""Text embeddings, zero-shot heads and scores: tensors in, tensors out.
+"""Text embeddings, zero-shot heads and scores: arrays in, arrays out (numpy until torch is imported, torch
+tensors after: `clipnb.arrays`, so a run whose embeddings are all cached never imports torch).
 
 The two ensembling methods over prompt templates:
 - "embedding" (CLIP paper): L2-normalise each template's text embedding, average per class, renormalise,
@@ -13,10 +14,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import torch
+import numpy as np
 
+from ..arrays import as_float32, loaded_torch, namespace, stacked
 from ..models.languages import language_warnings
 from ..models.loading import ClipModel
 from .prompts import DEFAULT_TEMPLATES, PromptError, PromptSpec, Templates, build_prompts, prompt_spec
@@ -103,7 +105,7 @@ def template_note(model: ClipModel, head: ZeroShotHead, lang: str = "en") -> str
     small-world model (the demo) it says why: it reads only the words of its world."""
     if len(head.templates) < 2:
         return ""
-    closeness = torch.einsum("ctd,cd->ct", head.text_features.float(), head.class_embeddings.float())
+    closeness = namespace().einsum("ctd,cd->ct", as_float32(head.text_features), head.class_embeddings)
     if float(closeness.min()) < 1 - SAME_EMBEDDING:
         return ""
     small = getattr(model, "vocabulary", None) is not None
@@ -123,7 +125,7 @@ def check_prompt_lengths(model: ClipModel, prompts: Sequence[str], truncate: boo
 
 
 def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False, cache: EmbeddingCache | None = None,
-                 progress: Callable[[int, int], object] | None = None) -> torch.Tensor:
+                 progress: Callable[[int, int], object] | None = None):
     """L2-normalised text embeddings, each prompt encoded once per model.
 
     Embeddings are remembered on the model object and, when `cache` is given, on disk.
@@ -137,7 +139,7 @@ def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False,
             not called when every prompt was remembered.
 
     Returns:
-        A float tensor [len(texts), D].
+        Float32 embeddings [len(texts), D] (a numpy array until torch is imported: `clipnb.arrays`).
     """
     texts = list(texts)
     memo = model._text_memo
@@ -165,11 +167,9 @@ def encode_texts(model: ClipModel, texts: Sequence[str], truncate: bool = False,
     return _stacked(memo, texts, truncate, model.embed_dim)
 
 
-def _stacked(memo: dict, texts: list[str], truncate: bool, dim: int) -> torch.Tensor:
-    """The embeddings of `texts` from encode_texts' memo, as one tensor [len(texts), dim]."""
-    if not texts:
-        return torch.zeros(0, dim)
-    return torch.stack([memo[(t, truncate)] for t in texts])
+def _stacked(memo: dict, texts: list[str], truncate: bool, dim: int):
+    """The embeddings of `texts` from encode_texts' memo, as one array [len(texts), dim]."""
+    return stacked([memo[(t, truncate)] for t in texts], dim)
 
 
 @dataclass
@@ -179,7 +179,7 @@ class ZeroShotHead:
     classes: list[str]
     templates: list[str]
     ensemble: str
-    text_features: torch.Tensor  # [classes, templates, D], each row L2-normalised
+    text_features: Any  # [classes, templates, D], each row L2-normalised (an array: `clipnb.arrays`)
     logit_scale: float
     logit_bias: float | None = None  # set for sigmoid models (SigLIP); None: a softmax over the classes
 
@@ -189,25 +189,24 @@ class ZeroShotHead:
         return PromptSpec(tuple(self.classes), tuple(self.templates), self.ensemble)
 
     @property
-    def class_embeddings(self) -> torch.Tensor:
+    def class_embeddings(self):
         """[classes, D]: the CLIP paper's ensembled class embeddings (used by "embedding")."""
-        mean = self.text_features.mean(dim=1)
-        return torch.nn.functional.normalize(mean, dim=-1)
+        return l2_normalised(as_float32(self.text_features).mean(1))
 
-    def scores(self, image_features: torch.Tensor) -> torch.Tensor:
+    def scores(self, image_features):
         """Cosine scores [images, classes] for L2-normalised image embeddings [images, D]."""
-        image_features = image_features.float()
+        image_features = as_float32(image_features)
         if self.ensemble == "embedding":
             return image_features @ self.class_embeddings.T
-        per_template = torch.einsum("nd,ctd->nct", image_features, self.text_features)
-        return per_template.mean(dim=-1)
+        per_template = namespace().einsum("nd,ctd->nct", image_features, as_float32(self.text_features))
+        return per_template.mean(-1)
 
     @property
     def sigmoid(self) -> bool:
         """True when each class gets its own probability (sigmoid models), which need not sum to 1."""
         return self.logit_bias is not None
 
-    def probabilities(self, scores: torch.Tensor) -> torch.Tensor:
+    def probabilities(self, scores):
         """Softmax over classes of the model's logit scale times the scores; for sigmoid models (SigLIP)
         each class's own sigmoid(logit scale x score + logit bias)."""
         return probabilities_from_scores(scores, self.logit_scale, self.logit_bias)
@@ -248,8 +247,7 @@ def build_head(model: ClipModel, classes: Sequence[str] | PromptSpec, templates:
                         logit_scale=model.logit_scale, logit_bias=model.logit_bias)
 
 
-def text_probabilities(model: ClipModel, image_features: torch.Tensor, texts: Sequence[str],
-                       truncate: bool = False) -> torch.Tensor:
+def text_probabilities(model: ClipModel, image_features, texts: Sequence[str], truncate: bool = False):
     """The CLIP paper's image-text example: softmax(logit_scale * cosine) over free texts, [images, texts];
     for sigmoid models (SigLIP) each text's own sigmoid probability."""
     if isinstance(texts, str):
@@ -265,7 +263,7 @@ def text_probabilities(model: ClipModel, image_features: torch.Tensor, texts: Se
         raise PromptError("a text is blank; every text needs words")
     warn_languages(model, texts)
     text_features = encode_texts(model, texts, truncate=truncate)
-    return probabilities_from_scores(image_features.float() @ text_features.T, model.logit_scale, model.logit_bias)
+    return probabilities_from_scores(as_float32(image_features) @ text_features.T, model.logit_scale, model.logit_bias)
 
 
 def warn_languages(model: ClipModel, texts: Sequence[str], *, vocabulary: bool = False) -> None:
@@ -277,9 +275,23 @@ def warn_languages(model: ClipModel, texts: Sequence[str], *, vocabulary: bool =
         warnings.warn(message, ClassWarning, stacklevel=3)
 
 
-def probabilities_from_scores(scores: torch.Tensor, logit_scale: float, logit_bias: float | None = None,
-                              dim: int = -1) -> torch.Tensor:
+def probabilities_from_scores(scores, logit_scale: float, logit_bias: float | None = None, dim: int = -1):
     """Cosine scores -> probabilities: softmax along `dim` of logit_scale x score (CLIP), or, with a
-    `logit_bias` (SigLIP, trained with a sigmoid loss), each score's own sigmoid(logit_scale x score + bias)."""
-    logits = logit_scale * scores.float()
-    return logits.softmax(dim=dim) if logit_bias is None else torch.sigmoid(logits + logit_bias)
+    `logit_bias` (SigLIP, trained with a sigmoid loss), each score's own sigmoid(logit_scale x score + bias).
+    float32, in torch's kind when torch is imported, else numpy's (`clipnb.arrays`)."""
+    logits = logit_scale * as_float32(scores)
+    torch = loaded_torch()
+    if torch is not None:
+        return logits.softmax(dim=dim) if logit_bias is None else torch.sigmoid(logits + logit_bias)
+    if logit_bias is not None:
+        return 1 / (1 + np.exp(-(logits + logit_bias)))
+    shifted = np.exp(logits - logits.max(axis=dim, keepdims=True))  # minus the largest: exp never overflows
+    return shifted / shifted.sum(axis=dim, keepdims=True)
+
+
+def l2_normalised(vectors):
+    """Each row divided by its L2 norm (at least 1e-12), as torch.nn.functional.normalize."""
+    torch = loaded_torch()
+    if torch is not None:
+        return torch.nn.functional.normalize(vectors, dim=-1)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)

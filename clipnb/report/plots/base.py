@@ -274,11 +274,14 @@ def _formatted(values: Sequence[float], fmt: str) -> list[str]:
 # axes-level charts
 
 def probability_bars(probabilities: pd.Series, ax: Axes | None = None, *, palette: Mapping | None = None,
-                     top: int | None = None, title: str | None = None, lang: str = "en") -> Axes:
+                     top: int | None = None, title: str | None = None, every_colour: bool = False,
+                     lang: str = "en") -> Axes:
     """Horizontal bars of probabilities (a Series: label -> probability), largest on top.
 
     The winner is drawn in its class colour with a bold label; the others in grey, so the winner stands
-    out. `top` keeps only the largest ones (for many classes). `lang`: the words of the chart ("en", "zh").
+    out, or, with `every_colour`, each in its class colour too (beside a chart that draws every class, as
+    a video's timeline does). `top` keeps only the largest ones (for many classes). `lang`: the words of the
+    chart ("en", "zh").
     """
     check_lang(lang)
     series = probabilities.astype(float).sort_values(ascending=False, kind="stable")
@@ -287,7 +290,8 @@ def probability_bars(probabilities: pd.Series, ax: Axes | None = None, *, palett
     ax = new_axes(ax, (6, bars_height(len(series))))
     colours_of = _palette(palette, list(probabilities.index))
     winner = series.index[0] if len(series) and np.isfinite(series.iloc[0]) else None
-    colours = [colours_of.get(name, "#1f77b4") if name == winner else LOSER_COLOUR for name in series.index]
+    colours = [colours_of.get(name, "#1f77b4") if name == winner or every_colour else LOSER_COLOUR
+               for name in series.index]
     _hbar(ax, list(series.index), list(series.values), colours, _formatted(series.values, ".3f"),
           [name == winner for name in series.index])
     ax.set_xlabel(word("axis.probability", lang))
@@ -338,8 +342,8 @@ def prediction_bars(results: pd.DataFrame, ax: Axes | None = None, *, palette: M
     _hbar(ax, list(order), values, [colours_of.get(c, LOSER_COLOUR) for c in order], _formatted(values, ".0f"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no tick at 0.5
     hidden = len(set(classes) - set(order))
-    ax.set_xlabel(word("axis.images_predicted", lang)
-                  + (word("axis.hidden_classes", lang, hidden=plural(hidden, "class"), count=hidden) if hidden else ""))
+    ax.set_xlabel(word("axis.images_predicted_hidden", lang, hidden=plural(hidden, "class"), count=hidden)
+                  if hidden else word("axis.images_predicted", lang))
     ax.set_title(word("title.predictions", lang), fontsize=11)
     return fit_cjk_text(ax)
 
@@ -502,7 +506,8 @@ def new_figure(width: float, height: float) -> Figure:
 def thumbnails_figure(images: Sequence, captions: Sequence[str] | None = None, columns: int = 6,
                       title: str = "", lang: str = "en") -> Figure:
     """A grid of images (paths or PIL images) with a caption over each: mistakes, search hits, frames;
-    `lang`: the language of what an unreadable image says."""
+    `lang`: the language of what an unreadable image says. Every image sits at the top of its cell, so the
+    images of a row start at one height under captions on one baseline, whatever their shapes."""
     check_lang(lang)
     images = list(images)
     captions = list(captions) if captions is not None else [""] * len(images)
@@ -514,22 +519,25 @@ def thumbnails_figure(images: Sequence, captions: Sequence[str] | None = None, c
         ax.set_axis_off()
     for ax, image, caption in zip(axes, images, captions):
         image_axes(image, ax, title=caption, lang=lang)
+        ax.set_anchor("N")  # a wide image's box shrinks to its top, not to the middle of its cell
     if title:
         figure.suptitle(title)
     return fit_cjk_text(figure)
 
 
 def similarity_figure(image, probabilities: pd.Series, *, title: str | None = None, bars_title: str | None = None,
-                      palette: Mapping | None = None, lang: str = "en") -> Figure:
+                      palette: Mapping | None = None, every_colour: bool = False, lang: str = "en") -> Figure:
     """The image beside a bar chart of its probabilities over free texts (notebook 01); `bars_title`: the
     chart's title (default "probability of each text"; a video frame's classes in notebook 06 are
-    word("title.class_probabilities")); `palette`: the colours of all the classes when only some are shown."""
+    word("title.class_probabilities")); `palette`: the colours of all the classes when only some are shown;
+    `every_colour`: every bar in its class colour, not only the winner's (see `probability_bars`)."""
     check_lang(lang)
     height = max(3.5, bars_height(len(probabilities)))
     figure = new_figure(11, height)
     left, right = figure.subplots(1, 2, width_ratios=[1, 1.4])
     image_axes(image, left, title=title, lang=lang)
     probability_bars(probabilities, right, palette=_palette(palette, list(probabilities.index)),
+                     every_colour=every_colour,
                      title=bars_title if bars_title is not None else word("title.probabilities", lang), lang=lang)
     return fit_cjk_text(figure)
 

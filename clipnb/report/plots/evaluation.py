@@ -68,13 +68,15 @@ def confusion_heatmap(matrix: pd.DataFrame, counts: pd.DataFrame | None = None, 
     sns.heatmap(shown.astype(float), annot=counts.loc[shown.index, shown.columns] if with_counts else annotate,
                 fmt="d" if with_counts else ".2f", cmap=cmap, vmin=0, vmax=vmax, square=True, cbar=True,
                 linewidths=0.5 if n <= ANNOTATED else 0, ax=ax, xticklabels=step, yticklabels=step,
-                annot_kws={"fontsize": SMALL_TEXT}, cbar_kws={"shrink": 0.8 if n > ANNOTATED else 1.0})
+                annot_kws={"fontsize": SMALL_TEXT}, cbar_kws={"shrink": 0.8 if n > ANNOTATED else 1.0,
+                                                  "label": word("axis.row_share", lang) if vmax == 1.0 else ""})
     ax.tick_params(labelsize=SMALL_TEXT)
     ax.tick_params(axis="x", labelrotation=90)  # as narrow as a row is high: the figure grows no wider
     ax.tick_params(axis="y", labelrotation=0)
     colourbar = ax.collections[0].colorbar if ax.collections else None
     if colourbar is not None:
         colourbar.ax.tick_params(labelsize=SMALL_TEXT)
+        colourbar.ax.yaxis.label.set_fontsize(SMALL_TEXT)
         if vmax is None:  # the colour is a count of images: whole numbers only
             colourbar.locator = MaxNLocator(integer=True)
             colourbar.update_ticks()
@@ -86,7 +88,10 @@ def confusion_heatmap(matrix: pd.DataFrame, counts: pd.DataFrame | None = None, 
 def confusion_figure(normalised: pd.DataFrame, counts: pd.DataFrame | None = None, title: str = "",
                      lang: str = "en") -> Figure:
     """The row-normalised confusion matrix (colour) with counts in the cells, sized for its classes: every
-    class label 9 pt (x labels vertical), the matrix at most 16 inches a side; `lang`: its words."""
+    class label 9 pt (x labels vertical), the matrix at most 16 inches a side; `lang`: its words.
+
+    The cells hold counts only up to ANNOTATED classes (beyond, a 9 pt number does not fit a cell); the default
+    title says what the colour is and what the cells hold, or that they hold no counts and why."""
     check_lang(lang)
     shown = _shown_confusion(normalised, counts, True)
     n = max(shown.shape) if shown.size else 0
@@ -97,7 +102,12 @@ def confusion_figure(normalised: pd.DataFrame, counts: pd.DataFrame | None = Non
     figure = new_figure(max(4.5, matrix + margin + colourbar), max(4.0, matrix + margin + 0.5))
     ax = figure.subplots()
     confusion_heatmap(normalised, counts, ax=ax, lang=lang)
-    ax.set_title(title or word("title.confusion", lang), fontsize=10)
+    if not title:
+        written = n <= ANNOTATED  # what confusion_heatmap writes in the cells (its default `annotate`)
+        title = (word("title.confusion_no_counts", lang, class_count=n) if not written
+                 else word("title.confusion", lang) if counts is not None else word("title.confusion_shares", lang))
+    width = int(figure.get_figwidth() * 72 / (10 * 0.55))  # characters of 10 pt text across the figure
+    ax.set_title("\n".join(wrap_label(line, width, 3) for line in title.split("\n")), fontsize=10)
     return fit_cjk_text(figure)
 
 
@@ -203,14 +213,17 @@ def model_comparison_figure(comparison, metric: str = "acc@1") -> Figure:
 # ---- few-shot probe -----------------------------------------------------------------------------
 
 def shots_curve(curve: pd.DataFrame, ax: Axes | None = None, chance: float | None = None, lang: str = "en") -> Axes:
-    """Linear-probe accuracy against labelled examples per class (mean, and the range over trials), with
-    the zero-shot accuracy on the same test images as a dashed line; `lang`: its words ("en", "zh")."""
+    """Linear-probe accuracy against labelled examples per class (mean, and the range over trials where
+    trials differ), with the zero-shot accuracy on the same test images as a dashed line; `lang`: its words
+    ("en", "zh"). The legend lists only what is drawn: one trial (or trials that agree) draws no range."""
     check_lang(lang)
     ax = new_axes(ax, (6, 4))
     grouped = curve.groupby("shots")["probe_accuracy"]
     mean, low, high = grouped.mean(), grouped.min(), grouped.max()
-    ax.plot(mean.index, mean.values, marker="o", label=word("legend.probe", lang))
-    ax.fill_between(mean.index, low.values, high.values, alpha=0.2, label=word("legend.trials", lang))
+    trials = int(grouped.size().max()) if len(curve) else 0
+    ax.plot(mean.index, mean.values, marker="o", label=word("legend.probe" if trials > 1 else "legend.probe_one", lang))
+    if (high > low).any():
+        ax.fill_between(mean.index, low.values, high.values, alpha=0.2, label=word("legend.trials", lang))
     if "zero_shot_accuracy" in curve:
         zero = float(curve["zero_shot_accuracy"].mean())
         ax.axhline(zero, color="tab:red", linestyle="--", label=word("legend.zero_shot", lang, value=zero))

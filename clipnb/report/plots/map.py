@@ -2,8 +2,10 @@
 
 Like clipnb.report.plots.base's figures, drawn outside pyplot and returned; `plotting.export_figure` writes it as PNG,
 SVG and PDF. A class has the colour `colours.class_palette` gives it in every other chart; images with no
-value (no true class, no cluster) are grey and drawn underneath. With more than MAP_COLOURED classes, only the
-most frequent ones keep their colours and the rest are one grey "other" (the legend says how many classes). Dots shrink and fade as images grow many,
+value (no true class, no cluster, unknown: fits no class, unreadable) are grey crosses with a dark edge. With more than
+MAP_COLOURED classes, only the most frequent ones keep their colours and the rest are one grey "other" (grey dots
+without an edge, the legend says how many classes): a cross is an image of no class, a grey dot one of a class
+the map does not colour, and the legend shows both marks. Dots shrink and fade as images grow many,
 and are rasterised inside SVG and PDF beyond a few thousand, so a map of 10,000 images stays readable and small.
 """
 from __future__ import annotations
@@ -19,16 +21,20 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patheffects import withStroke
 
-from ...zeroshot import schema
 from ...tasks.collection_map import NO_CLUSTER, check_colouring, map_note
-from ..colours import NO_CLASS_COLOUR, class_palette, edge_colour
-from .base import SMALL_TEXT, fit_cjk_text, new_figure, use_cjk_font
 from ...words import UNKNOWN, check_lang, map_word
+from ...zeroshot import schema
+from ..colours import NO_CLASS_COLOUR, OUTLINE, class_palette, edge_colour
+from .base import SMALL_TEXT, fit_cjk_text, new_figure, use_cjk_font
 
 MAX_LEGEND = 60  # legend entries at most (the most frequent); the rest are counted under it
 MAP_COLOURED = 20  # classes a map tells apart by colour (the most frequent): beyond that colours would repeat
 LEGEND_ROWS = 24  # entries per legend column
 RASTER_FROM = 3000  # dots from which they are drawn as an image inside SVG and PDF
+# an image of no class (unknown, unreadable, no true class, no cluster): a grey cross with a dark edge, so it
+# is never mistaken for a grey dot of the classes a map of many classes leaves uncoloured
+NO_VALUE_MARKER = "X"  # matplotlib's filled cross
+NO_VALUE_SYMBOL = "x"  # plotly's (the map panel)
 
 def map_colours(table: pd.DataFrame, colour: str, palette: Mapping | None = None, lang: str = "en"
                 ) -> tuple[list[str], dict[str, tuple]]:
@@ -69,6 +75,12 @@ def map_colours(table: pd.DataFrame, colour: str, palette: Mapping | None = None
     return labels, order
 
 
+def no_value_labels(colour: str, lang: str = "en") -> set[str]:
+    """The labels `map_colours` gives images of no class for `colour`: "unknown" (fits no class) and the
+    colouring's missing value ("unreadable", "no true class", "no cluster"); drawn as crosses, not dots."""
+    return {UNKNOWN, map_word(f"none.{colour}", lang)}
+
+
 def dot_style(count: int) -> dict:
     """Dot size (points²) and opacity for a map of `count` images: large and solid for a few, small and faint
     for thousands, so that dense groups still show their colour."""
@@ -87,11 +99,17 @@ def map_axes(table: pd.DataFrame, colour: str = "prediction", ax: Axes | None = 
     labels = np.asarray(labels, dtype=object)
     x, y = table["x"].to_numpy(float), table["y"].to_numpy(float)
     style = dot_style(len(table)) | {"linewidths": 0, "rasterized": len(table) >= RASTER_FROM}
-    grey = to_rgb(NO_CLASS_COLOUR)
-    drawn = sorted(colours, key=lambda name: colours[name] != grey)  # grey first, underneath the others
+    grey, crosses = to_rgb(NO_CLASS_COLOUR), no_value_labels(colour, lang)
+    # the uncoloured classes' grey dots underneath, then the crosses of no class, then the coloured classes
+    drawn = sorted(colours, key=lambda name: (name not in crosses and colours[name] != grey, name not in crosses))
     for name in drawn:
         chosen = labels == name
-        if chosen.any():
+        if not chosen.any():
+            continue
+        if name in crosses:
+            ax.scatter(x[chosen], y[chosen], color=colours[name], marker=NO_VALUE_MARKER,
+                       **style | {"s": style["s"] * 1.6, "edgecolors": OUTLINE, "linewidths": 0.6})
+        else:
             edge = edge_colour(colours[name])  # a white dot needs a rim on the white page
             ax.scatter(x[chosen], y[chosen], color=colours[name],
                        **style | ({"edgecolors": edge, "linewidths": 0.5} if edge else {}))
@@ -109,9 +127,11 @@ def map_axes(table: pd.DataFrame, colour: str = "prediction", ax: Axes | None = 
     if len(shown) > MAX_LEGEND:
         kept = set(counts.index[:MAX_LEGEND])
         shown = [n for n in shown if n in kept]
-    handles = [Line2D([], [], marker="o", linestyle="", markersize=6, color=colours[n],
-                      markeredgecolor=edge_colour(colours[n], colours[n]), markeredgewidth=0.5,
-                      label=f"{n} ({counts[n]})") for n in shown]
+    handles = [Line2D([], [], marker=NO_VALUE_MARKER, linestyle="", markersize=7, color=colours[n],
+                      markeredgecolor=OUTLINE, markeredgewidth=0.6, label=f"{n} ({counts[n]})") if n in crosses
+               else Line2D([], [], marker="o", linestyle="", markersize=6, color=colours[n],
+                           markeredgecolor=edge_colour(colours[n], colours[n]), markeredgewidth=0.5,
+                           label=f"{n} ({counts[n]})") for n in shown]
     if len(counts) > len(shown):
         handles.append(Line2D([], [], linestyle="", label=map_word("more", lang, count=len(counts) - len(shown))))
     ax.legend(handles=handles, title=map_word(colour, lang), loc="upper left", bbox_to_anchor=(1.01, 1),
