@@ -366,7 +366,6 @@ def embed_local(model: ClipModel, items: Sequence, *, batch_size: int | None = N
     """
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch size must be at least 1, not {batch_size}")
-    batch_size = default_batch_size(model) if batch_size is None else batch_size
     items = list(items)
     count = len(items)
     is_file = [not isinstance(item, Image.Image) for item in items]
