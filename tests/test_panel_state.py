@@ -199,7 +199,7 @@ def test_the_analysis_notebooks_print_absolute_output_paths(tmp_path, monkeypatc
 
     build = load_script("build_notebooks")
     monkeypatch.chdir(tmp_path)
-    namespace = {"model_name": "demo", "output_dir": "../reports/evaluation", "sample_images": "../test_images"}
+    namespace = {"LANG": "en", "model_name": "demo", "output_dir": "../reports/evaluation", "sample_images": "../test_images"}
     exec(build.ANALYSIS_SETUP.replace("%matplotlib inline", ""), namespace)
     expected = (tmp_path / "../reports/evaluation").resolve()
     assert namespace["output_dir"] == expected and namespace["output_dir"].is_absolute()
