@@ -68,7 +68,9 @@ def lab(tmp_path_factory, shapes_subset):  # noqa: F811
     write_shapes(work / "six", per_class=1, classes=SIX)
     for name in NAMES:
         notebook = load_notebook_node(str(NOTEBOOKS / f"{name}.ipynb"))
+        # the notebooks' sample images are "../test_images" beside notebooks/: here, the checkout's
         notebook = parameterize_notebook(notebook, {"output_dir": str(work / "reports" / name),
+                                                    "sample_images": str(ROOT / "test_images"),
                                                     **parameters(name, work, shapes_subset)})
         nbformat.write(notebook, root / "notebooks" / f"{name}.ipynb")
     render_every_cell(work)

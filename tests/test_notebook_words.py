@@ -118,7 +118,7 @@ def test_09_each_accuracy_line_names_the_images_it_measures():
     assert word("notebook.confidence_all", "zh", images="", image_count=480, accuracy=0.265, before=0.69,
                 after=0.338, temperature=2.61).startswith("在全部480张已标注图像上")
     # the line above it, Calibration.headline, names the held-out images by their number
-    assert "on {self.held_out} others" in (ROOT / "clipnb" / "calibration.py").read_text(encoding="utf-8")
+    assert "on {self.held_out} others" in (ROOT / "clipnb" / "zeroshot" / "calibration.py").read_text(encoding="utf-8")
 
 
 def test_a_class_warning_is_one_clean_line_not_a_python_warning_box():
