@@ -43,6 +43,7 @@ def test_benchmark_says_when_cuda_is_missing_before_making_photos(capsys, tmp_pa
     assert not (tmp_path / "photos").exists()
 
 
+@pytest.mark.slow
 def test_benchmark_times_open_clip_architectures_with_random_weights(photo_folder):
     # the same side-by-side figures and agreement checks for another family and its own preprocessing
     # (SigLIP squashes images to a square with mean 0.5, where openai-clip crops the centre)
@@ -61,6 +62,8 @@ def test_benchmark_makes_random_weights_for_open_clip_only(capsys, photo_folder)
     assert "random weights are made for open_clip architectures only" in capsys.readouterr().err
 
 
+@pytest.mark.cluster
+@pytest.mark.slow
 def test_benchmark_times_a_local_dask_cluster_beside_the_cold_run(photo_folder):
     result = bench.run_benchmark(4, photos=str(photo_folder), model_batches=(2,), model_seconds=0.1, draft_n=4,
                                  draft_factors=(embedding.DRAFT_FACTOR,), progress=False, dask_workers=2)
@@ -70,6 +73,7 @@ def test_benchmark_times_a_local_dask_cluster_beside_the_cold_run(photo_folder):
     assert "(f) cold on a local Dask cluster" in bench.format_report(result)
 
 
+@pytest.mark.slow
 def test_the_collection_benchmark_measures_the_threshold_and_times_map_and_duplicates(demo, capsys):
     from clipnb.bench import collection
 

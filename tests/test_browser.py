@@ -22,6 +22,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from browser_session import (browser_problems, chromium_page, jupyterlab, open_and_run_all,  # noqa: E402
                              status_text, timed_change, wait_for_status)
 
+# drives Chromium in JupyterLab: left out of `make test-fast`
+pytestmark = pytest.mark.browser
+
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 NOTEBOOK = f"{NAMES[1]}.ipynb"
 RUN_TIMEOUT_MS = 240_000

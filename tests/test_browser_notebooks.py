@@ -24,6 +24,9 @@ from browser_session import (FIGURES_JS, PROBLEMS_JS, chromium_page, jupyterlab,
                              run_all_and_wait, screenshot_whole_notebook, status_text, timed_change,
                              wait_for_status)
 
+# runs every notebook in Chromium: left out of `make test-fast`
+pytestmark = [pytest.mark.browser, pytest.mark.notebook]
+
 ARTIFACTS = ROOT / "test-artifacts" / "notebooks"
 RUN_TIMEOUT_MS = 240_000
 

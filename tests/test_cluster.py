@@ -14,6 +14,9 @@ from clipnb.embed import dask as cluster
 
 from conftest import TEST_IMAGES
 
+# starts a LocalCluster of worker processes: left out of `make test-fast`
+pytestmark = pytest.mark.cluster
+
 CLASSES = ["red circle", "blue square", "green triangle"]
 
 

@@ -171,6 +171,7 @@ def pairs(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_training_loss_decreases_on_a_tiny_run(pairs):
     _, history = _tiny_run(0, 40, pairs)
     losses = [h["loss"] for h in history]

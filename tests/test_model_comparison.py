@@ -212,6 +212,7 @@ def test_a_model_that_cannot_be_loaded_fails_before_any_image_is_embedded(monkey
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.notebook
 def test_notebook_04_compares_the_models_of_compare_with(tiny_checkpoint, tmp_path):
     from test_notebooks import run_notebook
 

@@ -211,6 +211,8 @@ def test_tables_are_compact_and_03_shows_the_short_names_02_shows(tmp_path):
     assert '"path"' not in source.split("columns = [")[1].split("]")[0]  # not the full /tmp/... paths
 
 
+@pytest.mark.notebook
+@pytest.mark.slow
 def test_06_and_03_run_in_chinese_with_chinese_lines_and_short_names(tmp_path):
     from test_notebooks import SIX, run_notebook
 

@@ -116,6 +116,7 @@ def figures_in(notebook, at_least):
     return pngs
 
 
+@pytest.mark.notebook
 def test_01_similarity_picks_the_text_that_describes_the_image(kernel_env, tmp_path):
     require_demo(images=True)
     out = tmp_path / "out"
@@ -130,6 +131,7 @@ def test_01_similarity_picks_the_text_that_describes_the_image(kernel_env, tmp_p
     assert_pictures([out / f"similarity.{fmt}" for fmt in ("png", "svg", "pdf")])
 
 
+@pytest.mark.notebook
 def test_01_in_chinese(kernel_env, tmp_path):
     require_demo(images=True)
     out = tmp_path / "out"
@@ -140,6 +142,7 @@ def test_01_in_chinese(kernel_env, tmp_path):
     assert "各文本的概率" in (out / "similarity.svg").read_text(encoding="utf-8")
 
 
+@pytest.mark.notebook
 def test_01_without_a_model_says_it_falls_back_to_the_demo(monkeypatch, kernel_env, tmp_path):
     require_demo(images=True)
     if official_checkpoint_path("ViT-B/32").is_file():
@@ -150,6 +153,7 @@ def test_01_without_a_model_says_it_falls_back_to_the_demo(monkeypatch, kernel_e
     assert "model: demo" in text_of(notebook)
 
 
+@pytest.mark.notebook
 def test_02_classifies_compares_settings_and_opens_the_panel(kernel_env, tmp_path, shapes_subset):
     out = tmp_path / "out"
     notebook = execute(NAMES[1], tmp_path, image_folder=str(shapes_subset), recursive=True, classes=CLASSES, max_images=6,
@@ -180,6 +184,7 @@ def test_02_classifies_compares_settings_and_opens_the_panel(kernel_env, tmp_pat
         assert not list(out.glob("settings_comparison.*g"))
 
 
+@pytest.mark.notebook
 def test_03_report_writes_the_dashboard_table_and_summary(kernel_env, tmp_path, shapes_subset):
     out = tmp_path / "out"
     notebook = execute(NAMES[2], tmp_path, image_folder=str(shapes_subset), recursive=True, classes=CLASSES,
@@ -203,6 +208,7 @@ def no_font_warnings(notebook):
         assert sign not in said, said
 
 
+@pytest.mark.notebook
 def test_03_report_in_chinese_has_the_articles_csv_headers_and_summary(kernel_env, tmp_path, shapes_subset):
     out = tmp_path / "out"
     notebook = execute(NAMES[2], tmp_path, image_folder=str(shapes_subset), recursive=True, classes=CLASSES,
@@ -221,6 +227,7 @@ def test_03_report_in_chinese_has_the_articles_csv_headers_and_summary(kernel_en
     assert "CLIP零样本分类 + 图像比例分析报告" in (out / "dashboard.svg").read_text(encoding="utf-8")
 
 
+@pytest.mark.notebook
 def test_02_in_chinese_writes_the_articles_csv_headers(kernel_env, tmp_path, shapes_subset):
     out = tmp_path / "out"
     notebook = execute(NAMES[1], tmp_path, image_folder=str(shapes_subset), recursive=True, classes=CLASSES,
@@ -292,6 +299,7 @@ def run_notebook(name, parameters, tmp_path):
     return out, text
 
 
+@pytest.mark.notebook
 def test_evaluation_notebook(tmp_path):
     out, text = run_notebook("04_evaluation.ipynb", {"per_class": 2, "templates": ["basic", "a {}"]}, tmp_path)
     metrics = json.loads((out / "metrics.json").read_text())
@@ -302,6 +310,7 @@ def test_evaluation_notebook(tmp_path):
         assert (out / name).is_file(), name
 
 
+@pytest.mark.notebook
 def test_evaluation_notebook_in_chinese(tmp_path):
     out, text = run_notebook("04_evaluation.ipynb", {"per_class": 1, "templates": ["basic"], "LANG": "zh"}, tmp_path)
     for sign in ("Glyph", "missing from font", "CJKFontWarning"):
@@ -315,6 +324,7 @@ def test_evaluation_notebook_in_chinese(tmp_path):
     assert (out / "confusion.png").is_file()
 
 
+@pytest.mark.notebook
 def test_search_notebook(tmp_path):
     folder = write_shapes(tmp_path / "shapes", per_class=3, classes=SIX)
     out, text = run_notebook("05_search.ipynb", {"image_folder": str(folder), "recursive": True,
@@ -329,6 +339,7 @@ def test_search_notebook(tmp_path):
     assert (out / "similar_images.png").is_file()
 
 
+@pytest.mark.notebook
 def test_video_notebook(tmp_path):
     out, text = run_notebook("06_video.ipynb", {"every_seconds": 1.0, "classes": SIX}, tmp_path)
     import pandas as pd
@@ -340,6 +351,7 @@ def test_video_notebook(tmp_path):
     assert (out / "timeline.png").is_file()
 
 
+@pytest.mark.notebook
 def test_few_shot_notebook(tmp_path):
     out, text = run_notebook("07_few_shot.ipynb", {"per_class": 12, "shots": [1, 8], "trials": 3}, tmp_path)
     import pandas as pd
@@ -356,6 +368,8 @@ def no_font_words(text):
         assert sign not in text, text
 
 
+@pytest.mark.notebook
+@pytest.mark.slow
 def test_search_notebook_in_chinese(tmp_path):
     import pandas as pd
 
@@ -368,6 +382,7 @@ def test_search_notebook_in_chinese(tmp_path):
     assert (out / "similar_images.png").is_file()
 
 
+@pytest.mark.notebook
 def test_video_notebook_in_chinese(tmp_path):
     import pandas as pd
 
@@ -379,6 +394,7 @@ def test_video_notebook_in_chinese(tmp_path):
     assert (out / "timeline.png").is_file()
 
 
+@pytest.mark.notebook
 def test_few_shot_notebook_in_chinese(tmp_path):
     import pandas as pd
 
@@ -402,6 +418,8 @@ def test_notebooks_match_their_generator_and_carry_no_outputs():
                    for cell in notebook.cells if cell.cell_type == "code")
 
 
+@pytest.mark.notebook
+@pytest.mark.cluster
 def test_scale_out_notebook(tmp_path):
     require_demo(images=True)
     out, text = run_notebook("08_scale_out.ipynb", {"workers": 2, "top": 3}, tmp_path)
@@ -414,6 +432,8 @@ def test_scale_out_notebook(tmp_path):
     assert list((out / "store").rglob("*.parquet"))
 
 
+@pytest.mark.notebook
+@pytest.mark.slow
 def test_collection_notebook_finds_the_planted_copies_and_the_photos_that_fit_no_shape(tmp_path):
     out, text = run_notebook("09_collection.ipynb", {}, tmp_path)
     assert "66 images on the map" in text

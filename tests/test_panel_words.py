@@ -229,6 +229,7 @@ def entry_page(tmp_path):
         yield page
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("how", ["Enter", "button"])
 def test_a_refused_class_comes_back_selected_so_typing_replaces_it(entry_page, how):
     page, box = entry_page, entry_page.locator("input")
@@ -251,6 +252,7 @@ def test_a_refused_class_comes_back_selected_so_typing_replaces_it(entry_page, h
     assert box.evaluate("(i) => i.style.outline") == ""
 
 
+@pytest.mark.browser
 def test_the_box_shows_its_words_in_the_new_language(entry_page):
     """The panel sets the label, placeholder, tooltip and button of the box one after another: each shows
     (the walk-through saw "Add class" in the Chinese panel: the button's words did not reach the page)."""

@@ -31,6 +31,9 @@ from conftest import TEST_IMAGES
 from hostile_images import encoded
 from test_cluster import CLASSES, same_table
 
+# most tests here run on a LocalCluster (the module's client): left out of `make test-fast`
+pytestmark = pytest.mark.cluster
+
 COLOURS = ["red", "blue", "green", "yellow", "black", "white", "purple", "orange", "grey", "cyan"]
 
 
