@@ -16,9 +16,10 @@ loads plotting, widget or demo code.
 The subpackages are the stages of that flow (docs/architecture.md): `clipnb.data` (reading files),
 `clipnb.models`, `clipnb.embed`, `clipnb.zeroshot` (schema, prompts, heads, the results table), `clipnb.tasks`
 (one module per question), `clipnb.report` (writers; charts in `clipnb.report.plots`), `clipnb.ui` (the
-interactive panels), and `clipnb.notebook` (what notebooks use when a parameter is None), `clipnb.demo`,
-`clipnb.bench`. Each subpackage's `__all__` is its API; the old module paths (`clipnb.widgets`,
-`clipnb.plotting`, ...) still import for one release, with a DeprecationWarning (clipnb._moved).
+interactive panels), and `clipnb.notebook` (what notebooks use when a parameter is None), `clipnb.testing`
+(models with random weights in each family's files, for tests and the benchmark), `clipnb.demo`, `clipnb.bench`.
+Each subpackage's `__all__` is its API; the old module paths (`clipnb.widgets`, `clipnb.plotting`, ...) still
+import for one release, with a DeprecationWarning (clipnb._moved).
 """
 import importlib
 import importlib.util

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from clipnb.bench.photos import vit_b32_checkpoint  # noqa: E402
+from clipnb.testing import vit_b32_checkpoint  # noqa: E402
 
 SOURCES = [ROOT.parent / "shared" / "test-photos", ROOT / "test_images"]
 CLASSES = ["cat", "dog", "car", "tree", "book"]

@@ -20,7 +20,8 @@ from ..embed import pipeline as embedding
 from ..embed.runner import embed_images
 from ..data.images import find_images, fit_for_model
 from ..models.families.openclip import RANDOM  # the --pretrained value that asks for random weights
-from .photos import make_photos, photo_plan, random_open_clip_folder, vit_b32_checkpoint
+from ..testing import random_open_clip_folder, vit_b32_checkpoint
+from .photos import make_photos, photo_plan
 
 COLD_CLASSES = ["cat", "dog", "car", "tree", "book"]
 WARM_CLASSES = ["person", "bicycle", "bird", "boat", "bottle", "chair", "cup", "horse", "sheep", "train"]
