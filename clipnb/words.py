@@ -512,6 +512,58 @@ WORDS: dict[str, dict[str, str]] = {
     "panel.prompts_memory": {"en": "; every prompt read from memory", "zh": "; 所有提示词从内存读取"},
     # the notebooks' ⚠ line for a warning (clipnb.ui.panel.warnings_said)
     "note.warning": {"en": "⚠ {message}", "zh": "⚠ {message}"},
+    # the one-line notes a notebook prints from the package (issue 24: the Chinese notebooks completely Chinese)
+    # which images of a folder a run uses (clipnb.data.images.folder_note)
+    "folder.images": {"en": "{images} in {folder}", "zh": "{folder} 中有{count}张图像"},
+    "folder.recursive": {"en": "{images} in {folder}, subfolders included ({below} of them in subfolders)",
+                         "zh": "{folder} 中有{count}张图像, 包括子文件夹 (其中{below}张在子文件夹中)"},
+    "folder.not_included": {"en": "{images} in {folder} (subfolders not included: {more} in subfolders{how})",
+                            "zh": "{folder} 中有{count}张图像 (未包括子文件夹: 子文件夹中另有{below}张图像{how})"},
+    "folder.how": {"en": "; add {option} to include them", "zh": "; 设置 {option} 以包括它们"},
+    "folder.unread": {"en": "; {subfolders} could not be read ({shown}): their images are not included; check their "
+                            "permissions",
+                      "zh": "; {count}个子文件夹无法读取 ({shown}): 其中的图像未包括; 请检查它们的权限"},
+    "folder.unread_more": {"en": " and {count} more", "zh": " 等另外{count}个"},
+    # notebooks name the switch as their parameter (folder_note's option)
+    "notebook.recursive_option": {"en": "recursive = True (parameters)", "zh": "参数 recursive = True"},
+    # an embedding run (clipnb.embed.pipeline.EmbeddedImages.describe)
+    "embed.count": {"en": "{images}", "zh": "{count}张图像"},
+    "embed.describe": {"en": "{count} images: {hits} from the cache, {encoded} encoded, {failed} unreadable, in "
+                             "{seconds:.1f} s",
+                       "zh": "{count}张图像: {hits}张来自缓存, 编码{encoded}张, {failed}张无法读取, 用时 {seconds:.1f} 秒"},
+    # an evaluation against labels (clipnb.tasks.evaluation.Evaluation.headline)
+    "evaluation.headline": {"en": "{evaluated} images ({unreadable} unreadable), {classes} classes: acc@1 {top1:.1f}%, "
+                                  "acc@{k} {topk:.1f}%, mean per-class recall {recall:.1f}%",
+                            "zh": "{evaluated}张图像 ({unreadable}张无法读取), {classes}个类别: 前1准确率 {top1:.1f}%, "
+                                  "前{k}准确率 {topk:.1f}%, 各类别平均召回率 {recall:.1f}%"},
+    # temperature scaling (clipnb.zeroshot.calibration.Calibration.headline)
+    "calibration.over": {"en": "over-confident", "zh": "过于自信"},
+    "calibration.under": {"en": "under-confident", "zh": "不够自信"},
+    "calibration.even": {"en": "as confident as accurate on average", "zh": "平均而言置信度与准确率相当"},
+    "calibration.headline": {"en": "temperature {temperature:.2f}, fitted on {fitted} images; on {held_out} others the "
+                                   "model was {direction} (accuracy {accuracy:.1f}%, mean confidence {before:.1f}%), and "
+                                   "the expected calibration error goes from {ece_before:.1f}% to {ece_after:.1f}% (mean "
+                                   "confidence {after:.1f}%)",
+                             "zh": "温度 {temperature:.2f}, 在{fitted}张图像上拟合; 在另外{held_out}张图像上模型{direction} "
+                                   "(准确率 {accuracy:.1f}%, 平均置信度 {before:.1f}%), 预期校准误差从 {ece_before:.1f}% "
+                                   "变为 {ece_after:.1f}% (平均置信度 {after:.1f}%)"},
+    # images that fit no class (clipnb.zeroshot.outliers.outlier_note)
+    "outliers.note": {"en": "{images} {verb} none of the classes well (best score far below the folder's){reported}",
+                      "zh": "{count}张图像与所有类别都不太相符 (最高得分远低于该文件夹的典型值){reported}"},
+    "outliers.reported": {"en": ": reported as unknown", "zh": ": 报告为未知"},
+    # near duplicates (clipnb.tasks.duplicates.duplicate_summary)
+    "duplicates.none": {"en": "no duplicates among {files} (threshold {threshold:g})",
+                        "zh": "{count}个文件中没有重复 (阈值 {threshold:g})"},
+    "duplicates.summary": {"en": "{groups} of duplicates: {files} of {total}, {exact} of them exact copies (threshold "
+                                 "{threshold:g})",
+                           "zh": "{group_count}组重复: {total}个文件中的{file_count}个, 其中{exact}个是完全相同的副本 "
+                                 "(阈值 {threshold:g})"},
+    # models compared on one folder (clipnb.tasks.model_comparison.ModelComparison.headline)
+    "models.unlabelled": {"en": "{models} models on {images} images, no labels: only their agreement is measured "
+                                "(give labelled images to compare accuracy)",
+                          "zh": "{models}个模型, {images}张图像, 没有标注: 只衡量它们的一致程度 (给出已标注图像才能比较准确率)"},
+    "models.best": {"en": "{models} models on {images} labelled images; best acc@1: {best} ({accuracy:.1%})",
+                    "zh": "{models}个模型, {images}张已标注图像; 前1准确率最高: {best} ({accuracy:.1%})"},
 }
 
 

@@ -126,12 +126,12 @@ image_folder, recursive = choose_folder(image_folder, recursive, model, sample_i
 classes = classes or default_classes
 cache = clipnb.EmbeddingCache()  # embeddings are kept on disk: a second run encodes nothing
 images = clipnb.gather_images(image_folder, recursive=recursive)  # says so when the folder holds no images
-print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)")
+print(clipnb.folder_note(image_folder, recursive, option=word("notebook.recursive_option", LANG), lang=LANG)
       + word("notebook.classes", LANG, classes=plural(len(classes), "class"), class_count=len(classes)))"""),
     ("markdown", "Embed every image once. Unreadable files become rows with an `error`; they never stop the run."),
     ("code", """\
 embedded = clipnb.embed_images(model, images, cache=cache)
-print(embedded.describe())"""),
+print(embedded.describe(LANG))"""),
     ("markdown", """\
 ## Classify with prompt ensembling
 
@@ -232,7 +232,7 @@ output_dir = "../reports"  # where the CSV files and the figures are written""")
 
 image_folder, recursive = choose_folder(image_folder, recursive, model, sample_images)
 classes = classes or default_classes
-print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)")
+print(clipnb.folder_note(image_folder, recursive, option=word("notebook.recursive_option", LANG), lang=LANG)
       + word("notebook.classes", LANG, classes=plural(len(classes), "class"), class_count=len(classes)))
 results = clipnb.classify(image_folder, classes, templates, model=model, ensemble=ensemble, recursive=recursive,
                           cache=clipnb.EmbeddingCache())"""),
@@ -327,7 +327,7 @@ first = next(iter(sets))
 evaluation = clipnb.evaluate_labelled(labelled, model, sets[first], ensemble, cache=cache)
 print(word("notebook.evaluated_with", LANG, templates=clipnb.words.template_set_name(first, LANG),
            ensemble=word(f"ensemble.{ensemble}", LANG)))
-print(evaluation.headline())"""),
+print(evaluation.headline(LANG))"""),
     ("markdown", "Precision (of the images predicted as a class, how many are it) and recall (of a class's images, "
                  "how many were found), weakest recall first, classes of equal recall by name."),
     ("code", """\
@@ -370,7 +370,7 @@ def redraw(_=None):
         shown.clear_output(wait=True)
         # the setting shown, named: a switch that changes no number is still seen to be applied
         print(f"{set_choice.description} {set_choice.label}, {method_choice.description} {method_choice.label}: "
-              + found.headline())
+              + found.headline(LANG))
         display(evaluation_plots.confusion_figure(found.confusion_normalised, found.confusion, lang=LANG))
 
 
@@ -396,7 +396,7 @@ if compare_with:
                                 for other in others]
     models_compared = clipnb.compare_models([model, *others], labelled_by, templates=sets[first],
                                             ensemble=ensemble, cache=cache)
-    print(models_compared.headline())
+    print(models_compared.headline(LANG))
     display(models_compared.models.style.format(precision=3).hide(axis="index"))
     display(evaluation_plots.model_comparison_figure(models_compared))
 else:
@@ -673,7 +673,7 @@ image_folder, recursive = choose_folder(image_folder, recursive, model, sample_i
 classes = classes or default_classes
 store = store or output_dir.resolve() / "store"  # an absolute path: the workers may not share this kernel's folder
 print(word("notebook.store", LANG, model=model.name, store=store))
-print(clipnb.folder_note(image_folder, recursive, option="recursive = True (parameters)")
+print(clipnb.folder_note(image_folder, recursive, option=word("notebook.recursive_option", LANG), lang=LANG)
       + word("notebook.classes", LANG, classes=plural(len(classes), "class"), class_count=len(classes)))"""),
     ("markdown", """\
 ## A cluster
@@ -805,7 +805,7 @@ threshold = DEFAULT_THRESHOLD if threshold is None else threshold
 embedded = clipnb.embed_images(model, clipnb.gather_images(image_folder, recursive=True), cache=cache)
 results = clipnb.results_table(embedded, clipnb.build_head(model, classes, cache=cache), unknown=unknown)
 truth = clipnb.folder_labels(embedded.records["path"], classes)  # a subfolder named for a class is its truth
-print(embedded.describe() + word("notebook.classes", LANG, classes=plural(len(classes), "class"),
+print(embedded.describe(LANG) + word("notebook.classes", LANG, classes=plural(len(classes), "class"),
                                   class_count=len(classes)))"""),
     ("markdown", """\
 ## 1. The map
@@ -816,8 +816,8 @@ images inside in the table below the map. **Export** writes the map (PNG, SVG, P
 selection to a new subfolder of the output folder."""),
     ("code", """\
 table = clipnb.embedding_map(embedded, results, truth, seed=seed)
-print(clipnb.setting(table, "map_note") or word("map.images", LANG, images=plural(len(table), "image"),
-                                                 count=len(table)))
+map_note = clipnb.tasks.collection_map.map_note(table, LANG)  # a small or partial map says so
+print(map_note or word("map.images", LANG, images=plural(len(table), "image"), count=len(table)))
 panel = MapPanel(table, output_dir=output_dir, lang=LANG)
 panel"""),
     ("markdown", "The images selected on the map, as a table (run this cell after selecting):"),
@@ -841,7 +841,7 @@ group, to its nearest image: how far it was from being grouped)."""),
 with warnings_said(LANG):  # what the model cannot tell apart: one ⚠ line
     duplicates = clipnb.find_duplicates(embedded.records["path"].tolist(), model, embedded=embedded, cache=cache,
                                         threshold=threshold)
-print(clipnb.duplicate_summary(duplicates))
+print(clipnb.duplicate_summary(duplicates, LANG))
 written += [clipnb.write_duplicates(duplicates, output_dir / "duplicates.csv")]
 duplicates[duplicates["group"].notna()][["path", "group", "similarity", "exact"]].style.format(
     {"similarity": "{:.4f}"}).hide(axis="index")"""),
@@ -867,7 +867,7 @@ a large share of it, the least unusual of them (here, for the demo model, the ca
 its spread. The confidence of an "unknown" image is still that of the class softmax would have forced."""),
     ("code", """\
 flagged = results[results["outlier"]]
-print(clipnb.zeroshot.outliers.outlier_note(results) or word("notebook.no_outliers", LANG))
+print(clipnb.zeroshot.outliers.outlier_note(results, LANG) or word("notebook.no_outliers", LANG))
 forced = clipnb.results_table(embedded, clipnb.build_head(model, classes, cache=cache))  # what softmax alone says
 flagged.assign(forced=forced.loc[flagged.index, "prediction"])[
     ["path", "prediction", "forced", "confidence", "outlier_z"]].style.format(precision=3).hide(axis="index")"""),
@@ -891,7 +891,7 @@ labelled_folder = Path(labelled_folder) if labelled_folder else blurred_shapes_f
 labelled = clipnb.embed_labelled(model, labelled_folder, cache=cache)
 evaluation = clipnb.evaluate_labelled(labelled, model)
 calibration = clipnb.calibrate(evaluation.table, seed=seed)
-print(calibration.headline())
+print(calibration.headline(LANG))
 reliability = calibration_plots.reliability_figure(calibration, lang=LANG)
 written += plotting.export_figure(reliability, output_dir, "reliability")
 reliability"""),

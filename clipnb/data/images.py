@@ -193,41 +193,49 @@ def _walk(folder: Path, recursive: bool) -> tuple[list[Path], list[OSError]]:
     return sorted(found, key=lambda p: str(p)), problems
 
 
-def _unread_note(folder: Path, problems: Sequence[OSError]) -> str:
-    """"; 1 subfolder could not be read (a: Permission denied)": what a listing skipped, so it is not silent."""
+def _unread_note(folder: Path, problems: Sequence[OSError], lang: str = "en") -> str:
+    """"; 1 subfolder could not be read (a: Permission denied)": what a listing skipped, so it is not silent.
+    The reason is the system's own (strerror), as the system says it."""
+    from ..words import plural, word
+
     if not problems:
         return ""
     names = [f"{os.path.relpath(p.filename, folder) if p.filename else '?'}: {p.strerror or p}" for p in problems]
-    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    return (f"; {len(names)} {'subfolder' if len(names) == 1 else 'subfolders'} could not be read ({shown}): "
-            "their images are not included; check their permissions")
+    more = word("folder.unread_more", lang, count=len(names) - 3) if len(names) > 3 else ""
+    return word("folder.unread", lang, subfolders=plural(len(names), "subfolder"), count=len(names),
+                shown=", ".join(names[:3]) + more)
 
 
 def _images(count: int, more: str = "") -> str:
     return f"{count} {more}{'image' if count == 1 else 'images'}"
 
 
-def folder_note(folder: str | os.PathLike, recursive: bool = False, option: str | None = "recursive=True") -> str:
+def folder_note(folder: str | os.PathLike, recursive: bool = False, option: str | None = "recursive=True",
+                lang: str = "en") -> str:
     """One sentence saying which images of `folder` a run uses, so every notebook, the command line and
     Python say the same: "8 images in test_images (subfolders not included: 96 more images in subfolders;
     add recursive=True to include them)", or "104 images in test_images, subfolders included (96 of them in
     subfolders)" with `recursive`, or "8 images in test_images" when no subfolder holds images.
 
     `option` names the switch that includes subfolders: "recursive=True" (Python), "--recursive" (the
-    command line), or None for a sentence that names none. Counts are what `find_images` finds.
+    command line), or None for a sentence that names none. Counts are what `find_images` finds. The sentence
+    is in `lang` (clipnb.words).
     """
+    from ..words import word
+
     folder = Path(folder)
     every, problems = _walk(check_folder(folder), recursive=True)  # one walk counts both: here and below
     here = sum(path.parent == folder for path in every)
     below = len(every) - here
-    unread = _unread_note(folder, problems)
+    unread = _unread_note(folder, problems, lang)
     if recursive:
-        return f"{_images(here + below)} in {folder}, subfolders included ({below} of them in subfolders){unread}"
+        return word("folder.recursive", lang, images=_images(here + below), count=here + below, folder=folder,
+                    below=below) + unread
     if not below:
-        return f"{_images(here)} in {folder}{unread}"
-    how = f"; add {option} to include them" if option else ""
-    return (f"{_images(here)} in {folder} (subfolders not included: {_images(below, 'more ')} in subfolders{how})"
-            f"{unread}")
+        return word("folder.images", lang, images=_images(here), count=here, folder=folder) + unread
+    how = word("folder.how", lang, option=option) if option else ""
+    return word("folder.not_included", lang, images=_images(here), count=here, folder=folder,
+                more=_images(below, "more "), below=below, how=how) + unread
 
 
 def file_problem(path: str | os.PathLike) -> str:

@@ -82,14 +82,16 @@ class EmbeddedImages:
                    features=namespace().concatenate([as_float32(p.features) for p in parts]), model_fingerprint=parts[0].model_fingerprint,
                    stats=stats or {})
 
-    def describe(self) -> str:
-        """One line about the embedding run: how many images came from the cache, were encoded or could
-        not be read, and how long it took."""
+    def describe(self, lang: str = "en") -> str:
+        """One line in `lang` about the embedding run: how many images came from the cache, were encoded or
+        could not be read, and how long it took."""
+        from ..words import word
+
         s = self.stats
         if not s:
-            return f"{len(self)} images"
-        return (f"{s['images']} images: {s['cache_hits']} from the cache, {s['encoded']} encoded, "
-                f"{s['failed']} unreadable, in {s['seconds']:.1f} s")
+            return word("embed.count", lang, images=f"{len(self)} images", count=len(self))
+        return word("embed.describe", lang, count=s["images"], hits=s["cache_hits"], encoded=s["encoded"],
+                    failed=s["failed"], seconds=s["seconds"])
 
 
 # The pipeline's stages, in the order a photo goes through them (`StageTimes`, the benchmark's table)

@@ -207,18 +207,18 @@ def find_duplicates(images_or_folder: ImageSource, model: ClipModel | str | None
     return table
 
 
-def duplicate_summary(table: pd.DataFrame) -> str:
-    """One sentence: how many groups, how many files in them, how many of those exact copies."""
-    from ..words import plural
+def duplicate_summary(table: pd.DataFrame, lang: str = "en") -> str:
+    """One sentence in `lang`: how many groups, how many files in them, how many of those exact copies."""
+    from ..words import plural, word
 
     grouped = table[table["group"].notna()]
     groups = grouped["group"].nunique()
+    threshold = table.attrs.get("threshold", DEFAULT_THRESHOLD)
     if not groups:
-        return (f"no duplicates among {plural(len(table), 'file')} (threshold "
-                f"{table.attrs.get('threshold', DEFAULT_THRESHOLD):g})")
-    return (f"{plural(groups, 'group')} of duplicates: {plural(len(grouped), 'file')} of {len(table)}, "
-            f"{int(grouped['exact'].sum())} of them exact copies (threshold "
-            f"{table.attrs.get('threshold', DEFAULT_THRESHOLD):g})")
+        return word("duplicates.none", lang, files=plural(len(table), "file"), count=len(table), threshold=threshold)
+    return word("duplicates.summary", lang, groups=plural(groups, "group"), group_count=groups,
+                files=plural(len(grouped), "file"), file_count=len(grouped), total=len(table),
+                exact=int(grouped["exact"].sum()), threshold=threshold)
 
 
 def __getattr__(name: str):

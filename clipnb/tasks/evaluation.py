@@ -58,12 +58,14 @@ class Evaluation:
         ordered = self.per_class.sort_values([metric, "class"], kind="stable", na_position="last")
         return ordered.reset_index(drop=True)
 
-    def headline(self) -> str:
-        """One line: images evaluated (and unreadable), classes, acc@1, acc@k and mean per-class recall."""
+    def headline(self, lang: str = "en") -> str:
+        """One line in `lang`: images evaluated (and unreadable), classes, acc@1, acc@k and mean per-class recall."""
+        from ..words import word
+
         m = self.metrics
-        return (f"{m['evaluated']} images ({m['unreadable']} unreadable), {m['classes']} classes: "
-                f"acc@1 {100 * m['acc@1']:.1f}%, acc@{m['top_k']} {100 * m['acc@5']:.1f}%, "
-                f"mean per-class recall {100 * m['mean_per_class_recall']:.1f}%")
+        return word("evaluation.headline", lang, evaluated=m["evaluated"], unreadable=m["unreadable"],
+                    classes=m["classes"], top1=100 * m["acc@1"], k=m["top_k"], topk=100 * m["acc@5"],
+                    recall=100 * m["mean_per_class_recall"])
 
 
 def evaluate(results: pd.DataFrame, labels: Sequence[str], classes: Sequence[str] | None = None) -> Evaluation:

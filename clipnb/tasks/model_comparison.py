@@ -60,16 +60,17 @@ class ModelComparison:
         """The models' names as the tables show them, in the order they were given."""
         return list(self.models["model"])
 
-    def headline(self) -> str:
-        """One line: how many models on how many images, and the best one (with labels) or that without labels
-        only their agreement is measured."""
+    def headline(self, lang: str = "en") -> str:
+        """One line in `lang`: how many models on how many images, and the best one (with labels) or that without
+        labels only their agreement is measured."""
+        from ..words import word
+
         images = len(self.predictions)
         if not self.labelled:
-            return (f"{len(self.names)} models on {images} images, no labels: only their agreement is measured "
-                    "(give labelled images to compare accuracy)")
+            return word("models.unlabelled", lang, models=len(self.names), images=images)
         best = self.models.loc[self.models["acc@1"].idxmax()]
-        return (f"{len(self.names)} models on {images} labelled images; best acc@1: {best['model']} "
-                f"({best['acc@1']:.1%})")
+        return word("models.best", lang, models=len(self.names), images=images, best=best["model"],
+                    accuracy=best["acc@1"])
 
 
 def compare_models(models: Sequence[ClipModel], images: Sequence[LabelledImages | EmbeddedImages],

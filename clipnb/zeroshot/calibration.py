@@ -239,16 +239,16 @@ class Calibration:
     bins: int
     probability: str  # "softmax" or "sigmoid"
 
-    def headline(self) -> str:
-        """One line: the temperature, what it was fitted and measured on, and the ECE before and after."""
+    def headline(self, lang: str = "en") -> str:
+        """One line in `lang`: the temperature, what it was fitted and measured on, and the ECE before and after."""
+        from ..words import word
+
         gap = self.mean_confidence_before - self.accuracy
-        direction = ("over-confident" if gap > 0.005 else "under-confident" if gap < -0.005
-                     else "as confident as accurate on average")
-        return (f"temperature {self.temperature:.2f}, fitted on {self.fitted} images; on {self.held_out} others the "
-                f"model was {direction} (accuracy {100 * self.accuracy:.1f}%, mean confidence "
-                f"{100 * self.mean_confidence_before:.1f}%), and the expected calibration error goes from "
-                f"{100 * self.ece_before:.1f}% to {100 * self.ece_after:.1f}% (mean confidence "
-                f"{100 * self.mean_confidence_after:.1f}%)")
+        direction = "calibration.over" if gap > 0.005 else "calibration.under" if gap < -0.005 else "calibration.even"
+        return word("calibration.headline", lang, temperature=self.temperature, fitted=self.fitted,
+                    held_out=self.held_out, direction=word(direction, lang), accuracy=100 * self.accuracy,
+                    before=100 * self.mean_confidence_before, ece_before=100 * self.ece_before,
+                    ece_after=100 * self.ece_after, after=100 * self.mean_confidence_after)
 
 
 def _logits_setting(results: pd.DataFrame, logit_scale: float | None,

@@ -92,13 +92,14 @@ def check_unknown(classes, unknown: bool) -> None:
                                  unknown_zh=word("prediction.unknown", "zh"))
 
 
-def outlier_note(results: pd.DataFrame) -> str:
-    """One sentence on the outliers of a marked table, "" when there are none."""
-    from ..words import plural
+def outlier_note(results: pd.DataFrame, lang: str = "en") -> str:
+    """One sentence in `lang` on the outliers of a marked table, "" when there are none."""
+    from ..words import plural, word
 
     if "outlier" not in results or not results["outlier"].any():
         return ""
     count = int(results["outlier"].sum())
     as_unknown = (results.loc[results["outlier"], "prediction"] == UNKNOWN).all()
-    return (f"{plural(count, 'image')} fit{'s' if count == 1 else ''} none of the classes well (best score far "
-            f"below the folder's){': reported as unknown' if as_unknown else ''}")
+    return word("outliers.note", lang, images=plural(count, "image"), count=count,
+                verb="fits" if count == 1 else "fit",
+                reported=word("outliers.reported", lang) if as_unknown else "")
