@@ -119,7 +119,8 @@ LANG = "en"  # the language of the charts, the summary and the CSV headers: "en"
 output_dir = "../reports/zero_shot"  # where the CSV files and the figures are written"""),
     ("markdown", "## The model and the images"),
     ("code", setup("import textwrap", "from clipnb.notebook import choose_folder", "from clipnb.zeroshot.scoring import template_note",
-                   "from clipnb.ui.panel import ClassifierPanel, image_table, settings_line, table_html",
+                   "from clipnb.ui.base import table_html",
+                   "from clipnb.ui.panel import ClassifierPanel, image_table, settings_line",
                    "from IPython.display import HTML") + """
 
 image_folder, recursive = choose_folder(image_folder, recursive, model, sample_images)
@@ -227,7 +228,7 @@ dpi = 150  # resolution of the PNG figure
 rows_shown = 10  # rows of the per-image table shown here (the CSV file holds every row)
 output_dir = "../reports"  # where the CSV files and the figures are written"""),
     ("markdown", "## Classify the folder"),
-    ("code", setup("from clipnb.notebook import choose_folder", "from clipnb.ui.panel import table_html",
+    ("code", setup("from clipnb.notebook import choose_folder", "from clipnb.ui.base import table_html",
                    "from IPython.display import HTML") + """
 
 image_folder, recursive = choose_folder(image_folder, recursive, model, sample_images)

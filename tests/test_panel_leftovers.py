@@ -143,7 +143,7 @@ def test_the_map_hover_names_an_image_that_fits_no_class_in_the_panel_language(d
 # ---- item 2: an export under way is not said with ✔ ------------------------------------------------------------
 
 def test_an_export_under_way_is_said_working_not_done(tiny_model, image_folder, tmp_path, monkeypatch):
-    import clipnb.ui.panel as widgets
+    import clipnb.ui.base as widgets  # the panels' shared export start (PanelBase._run_export)
 
     panel = ClassifierPanel.from_folder(tiny_model, image_folder, ["red", "blue"], "basic",
                                         output_dir=tmp_path / "out", typing_delay=0)

@@ -40,8 +40,7 @@ from ..report.plots.base import export_figure
 from ..report.plots.map import NO_VALUE_SYMBOL, map_colours, map_figure, no_value_labels
 from ..tasks.collection_map import MIN_DIST, NEIGHBOURS, check_colouring, colourings, embedding_map, map_note
 from ..words import UNKNOWN, map_word, plural, prediction_name, word
-from .panel import (STYLE, export_folder, export_reason, failure_html, guarded, ok_html, run_export,
-                    table_html, thumbnail_uri, working_html)
+from .base import STYLE, PanelBase, export_folder, export_reason, table_html, thumbnail_uri
 
 
 GL_FROM = 2000  # dots from which the map is drawn with WebGL (Scattergl): SVG slows down beyond
@@ -74,7 +73,7 @@ def selection_table(table: pd.DataFrame, positions: Sequence[int]) -> pd.DataFra
     return table.iloc[list(positions)][columns].reset_index(drop=True)
 
 
-class MapPanel:
+class MapPanel(PanelBase):
     """An embedding map (`embedding_map`) to explore: hover, select, recolour, export.
 
     Controls: `colour` ("Colour by": the colourings the table offers), `output_dir` + `export_button`.
@@ -82,7 +81,10 @@ class MapPanel:
     `selection_view` (the selected images), `status` (the status line).
     State: `hovered` (position in the table of the image shown), `selected` (a DataFrame of the selected
     images), `message` and `error` (the status line), `exported` (paths of the last export).
+    `close()` closes its widgets.
     """
+
+    log_name = "map panel"
 
     def __init__(self, table: pd.DataFrame, *, colour: str | None = None, output_dir: str | os.PathLike = "reports",
                  dpi: int = 150, lang: str = "en"):
@@ -251,9 +253,7 @@ class MapPanel:
             folder = export_folder(base)
             job = functools.partial(self._write_export, folder, self.colour.value, self.selected.copy())
             self._say(word("map.exporting", self.lang, folder=folder), working=True)
-            if not wait:
-                self.export_button.disabled = True
-        return run_export(job, wait, self._guarded)
+        return self._run_export(job, wait)
 
     def _write_export(self, folder: Path, colour: str, selected: pd.DataFrame) -> list[Path]:
         try:
@@ -278,18 +278,14 @@ class MapPanel:
     def _say(self, text: str, working: bool = False) -> None:
         with self._lock:
             self.message, self.error = text, ""
-            self.status.value = working_html(text) if working else ok_html(text)
+            self._show_line(self.status, "working" if working else "ok", text)
 
     def _fail(self, text: str, details: str = "") -> bool:
         with self._lock:
             self.message = self.error = text
-            self.status.value = failure_html(text, details, self.lang)
+            self._show_line(self.status, "failed", text, details)
         return False
 
-    def _guarded(self, doing: str, callback: Callable) -> Callable:
-        """`callback` for a control or the map, its failures said in the status line (see `widgets.guarded`)."""
-        return guarded(callback, doing, lambda said, details: self._fail(said(self.lang), details), "map panel")
-
-    # -- display in a notebook --------------------------------------------------------------------
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+    def _callback_failed(self, said: Callable[[str], str], details: str) -> None:
+        """A control's or the map's failure, in the status line (the map's language is set once)."""
+        self._fail(said(self.lang), details)

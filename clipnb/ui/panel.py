@@ -25,18 +25,16 @@ Everything is driven by the controls' values, so the panel works the same from P
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime
 import functools
 import html
-import io
 import logging
 import os
 import threading
 import time
-import weakref
 import traceback
+import weakref
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
@@ -48,8 +46,8 @@ import traitlets
 import pandas as pd
 from matplotlib.colors import to_hex
 
-from ..data.files import RETRY_HINT, ExportError
-from ..data.images import THUMBNAIL_SIDE, ImageReadError, display_names, gather_images, open_image
+from ..data.files import ExportError
+from ..data.images import display_names, gather_images
 from ..data.labels import folder_labels
 from ..embed.pipeline import EmbeddedImages
 from ..embed.runner import embed_images
@@ -59,14 +57,15 @@ from ..report.colours import NO_CLASS_COLOUR, class_palette, edge_colour
 from ..report.export import write_csv, write_json
 from ..report.plots import base as plotting
 from ..tasks.summary import class_summary, prediction_counts
-from ..words import LANGUAGE_NAMES, WORDS, check_lang, plural, prediction_name, sentences, template_set_name, word
+from ..words import LANGUAGE_NAMES, check_lang, plural, prediction_name, sentences, template_set_name, word
 from ..zeroshot import schema
 from ..zeroshot.outliers import check_unknown
 from ..zeroshot.prompts import (CHINESE_SETS, DEFAULT_TEMPLATES, ENSEMBLE_METHODS, TEMPLATE_SETS, PromptError,
                                 Templates, build_prompts, check_classes, class_key, prompt_spec, split_class_names)
 from ..zeroshot.results import results_table
-from ..zeroshot.schema import column_name, localised, readable
+from ..zeroshot.schema import localised, readable
 from ..zeroshot.scoring import ClassWarning, build_head, class_warnings, template_note
+from .base import STYLE, PanelBase, export_folder, export_reason, failure_html, table_html, thumbnail_uri
 from .prepare_ahead import Preparer, prepare_by_default
 
 if TYPE_CHECKING:
@@ -77,7 +76,6 @@ log = logging.getLogger(__name__)
 CUSTOM = "custom"
 CHARTS = ("images", "classes")  # the figures exported, by name
 TYPING_DELAY = 0.4  # seconds without a keystroke before edited templates apply (a new line applies at once)
-THUMBNAIL = THUMBNAIL_SIDE  # pixels: the longest side of a thumbnail in the panel
 
 
 def image_table(results: pd.DataFrame, rows: Sequence[int] | None = None,
@@ -125,43 +123,8 @@ def settings_line(classes: Sequence[str], templates: Sequence[str], ensemble: st
     return line + (word("panel.sigmoid", lang, note=word("note.sigmoid", lang)) if sigmoid else "")
 
 
-def export_folder(base: str | os.PathLike, now: datetime.datetime | None = None) -> Path:
-    """A new subfolder of `base` named after the time (panel-20261201-101502), never one that exists."""
-    base = Path(base).expanduser().resolve()
-    stamp = f"panel-{(now or datetime.datetime.now()):%Y%m%d-%H%M%S}"
-    folder, count = base / stamp, 1
-    while folder.exists():
-        count += 1
-        folder = base / f"{stamp}-{count}"
-    return folder
-
-
 # ---------------------------------------------------------------------------------------------
 # HTML charts (pure: results in, HTML out)
-
-STYLE = """<style>
-.clipnb-view{font-size:13px;line-height:1.35}
-.clipnb-view h4{margin:6px 0 4px;font-size:14px}
-.clipnb-bars{display:grid;grid-template-columns:minmax(90px,max-content) 1fr 1fr;gap:3px 12px;align-items:center;max-width:980px}
-.clipnb-bars .head{font-weight:600;color:#444}
-.clipnb-bar{display:flex;align-items:center;gap:6px}
-.clipnb-bar span.fill{display:inline-block;height:14px;border-radius:2px;min-width:1px}
-.clipnb-bar span.value{white-space:nowrap;color:#333}
-.clipnb-swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
-.clipnb-cards{display:flex;flex-wrap:wrap;gap:10px;margin-top:8px}
-.clipnb-card{width:250px;border:1px solid #ddd;border-radius:4px;padding:6px;background:#fff}
-.clipnb-card img{display:block;max-width:238px;max-height:150px;margin:0 auto 4px}
-.clipnb-card .name{font-weight:600;overflow-wrap:anywhere}
-.clipnb-card .wrong{color:#cf222e}
-.clipnb-card .right{color:#1a7f37}
-.clipnb-card .prob{display:grid;grid-template-columns:118px 1fr;gap:2px 6px;align-items:center;font-size:12px}
-.clipnb-card .prob .label{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.clipnb-note{color:#555}
-.clipnb-table table td,.clipnb-table table th,.clipnb-table table.dataframe thead th{padding:2px 8px;text-align:left}
-.clipnb-stale{opacity:.45;filter:grayscale(1)}
-.clipnb-stale-label{display:inline-block;background:#eaeef2;color:#444;border-radius:3px;padding:1px 6px;font-size:12px}
-</style>"""
-
 
 def _fill(colour) -> str:
     """The CSS of a bar or swatch in `colour`: a very light one is outlined, as in the charts."""
@@ -244,47 +207,6 @@ def image_cards_html(results: pd.DataFrame, rows: Sequence[int], palette: Mappin
     return f'<div class="clipnb-cards">{"".join(cards)}</div>'
 
 
-def thumbnail_uri(path: str | os.PathLike) -> str | None:
-    """A small JPEG of an image file as a data URI (None when it cannot be read)."""
-    try:
-        image = open_image(path, draft_size=THUMBNAIL).image
-    except ImageReadError:
-        return None
-    image.thumbnail((THUMBNAIL, THUMBNAIL))
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def table_html(table: pd.DataFrame, lang: str = "en", classes: Sequence[str] = ()) -> str:
-    """A table (`image_table`) as HTML in `lang`: its headers in the language's words, ✓/✗ for right and
-    wrong, ⚠ for an image that fits no class, "unknown" (unless one of the `classes`) in the language's word,
-    and empty cells for None."""
-    marks = {True: "✓", False: "✗", None: ""}
-    shown = table.copy()
-    for column in shown.columns:  # None shows as an empty cell, as NaN does
-        if not pd.api.types.is_numeric_dtype(shown[column]):
-            shown[column] = shown[column].astype(object).where(shown[column].notna(), "")
-    if "correct" in shown:
-        shown["correct"] = [marks.get(v, "") for v in shown["correct"]]
-    if "fits no class" in shown:  # True/False are words: a mark says it in every language
-        shown["fits no class"] = ["⚠" if v else "" for v in shown["fits no class"]]
-    if "prediction" in shown:
-        shown["prediction"] = shown["prediction"].map(lambda v: prediction_name(v, lang, classes))
-    shown = shown.rename(columns=lambda c: column_name(c, lang))
-    return TABLE_STYLE + shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}", border=0,
-                                       classes="clipnb-rows")
-
-
-# A table's own style, so that it is compact wherever it is shown (the panel, a notebook cell): one line a row
-# (a wrapped class name made every row two lines tall), only the last column (error: free text) wraps
-TABLE_STYLE = """<style>
-table.clipnb-rows td,table.clipnb-rows th{padding:2px 8px;line-height:1.3;text-align:left;vertical-align:top}
-table.clipnb-rows td{white-space:nowrap}
-table.clipnb-rows td:last-child{white-space:normal;min-width:12em}
-</style>"""
-
-
 @contextlib.contextmanager
 def warnings_said(lang: str = "en", category: type[Warning] = ClassWarning):
     """Print each `category` warning the block raises as the one ⚠ line a notebook shows (its message), after
@@ -305,54 +227,6 @@ def warnings_said(lang: str = "en", category: type[Warning] = ClassWarning):
 
 # ---------------------------------------------------------------------------------------------
 # the panel
-
-def ok_html(text: str) -> str:
-    """A panel's status line when all is well: ✔ and the text, in green."""
-    return f'<span style="color:#1a7f37">✔ {html.escape(text)}</span>'
-
-
-def working_html(text: str) -> str:
-    """A panel's status line while work is going on (encoding prompts, exporting): ⏳ and the text, in blue;
-    never ✔, which says the work is done."""
-    return f'<span style="color:#0969da">⏳ {html.escape(text)}</span>'
-
-
-def failure_html(text: str, details: str = "", lang: str = "en") -> str:
-    """A panel's status line when something went wrong: ⚠ and the text in red, with `details` (a traceback)
-    folded under it, its fold named in `lang`."""
-    folded = (f"<details><summary>{html.escape(word('panel.details', lang))}</summary>"
-              f"<pre style='font-size:12px'>{html.escape(details)}</pre></details>") if details else ""
-    return f'<span style="color:#cf222e;font-weight:bold">⚠ {html.escape(text)}</span>{folded}'
-
-
-def export_reason(exc: OSError, lang: str = "en") -> tuple[str, str]:
-    """An export error's reason as a panel's line says it in `lang`, and the details folded under that line:
-    clipnb.report.export words its reasons in English (the command line's), so a line in another language points to
-    the fold that holds it."""
-    reason = str(exc).replace(f" ({RETRY_HINT})", "")
-    return word("panel.reason_folded", lang, reason=reason), ("" if lang == "en" else reason)
-
-
-def guarded(callback: Callable, doing: str, fail: Callable[[Callable[[str], str], str], object],
-            panel: str) -> Callable:
-    """`callback` for a widget: an exception is logged and handed to `fail(said, traceback)` (a panel's
-    status line) instead of vanishing into JupyterLab's Log Console, where a callback's errors otherwise go.
-    `said(lang)` is the message in a language: what was being done (`doing`, a "doing.<doing>" word) failed,
-    and the error; a function, so that a panel can say it again when its language changes."""
-    @functools.wraps(callback)
-    def run(*args):
-        try:
-            return callback(*args)
-        except Exception as exc:  # noqa: BLE001 - every failure must reach the user
-            log.exception("clipnb %s: %s failed", panel, doing)
-            error = f"{type(exc).__name__}: {exc}"
-
-            def said(lang: str) -> str:
-                doing_said = word(f"doing.{doing}", lang) if f"doing.{doing}" in WORDS else doing
-                return word("panel.failed", lang, doing=doing_said, error=error)
-            fail(said, traceback.format_exc())
-    return run
-
 
 ENTRY_JS = """
 function render({ model, el }) {
@@ -467,16 +341,7 @@ class EntryButton:
         self.entry.submit()
 
 
-def run_export(job: Callable[[], list], wait: bool, guard: Callable) -> list:
-    """Run a panel's export `job` now (`wait`, its files returned), or on a thread so that the panel stays
-    usable while it writes (the Export button), its failures said through `guard`."""
-    if wait:
-        return job()
-    threading.Thread(target=guard("exporting", job), daemon=True).start()
-    return []
-
-
-class ClassifierPanel:
+class ClassifierPanel(PanelBase):
     """Controls, a status line, the charts and the table for one set of embedded images.
 
     Controls (ipywidgets; set their values or click them to drive the panel):
@@ -740,7 +605,7 @@ class ClassifierPanel:
                                         classes=plural(count, "class"), class_count=count), ""
         self._working, self._working_count = self.message, new
         self._mark_stale(True)  # before the status line, so that the page never shows it over unmarked results
-        self.status.value = working_html(self.message)
+        self._show_line(self.status, "working", self.message)
 
     def _say_progress(self, done: int, total: int) -> None:
         """The working line with how far the text tower has got ("… 256 of 640"): encode_texts calls it after
@@ -751,7 +616,7 @@ class ClassifierPanel:
         read = max(self._working_count - total, 0)  # prompts the disk cache had: done without the text tower
         self.message = (f"{self._working} "
                         f"{word('panel.progress', self.lang, done=done + read, total=total + read)}")
-        self.status.value = working_html(self.message)
+        self._show_line(self.status, "working", self.message)
 
     def _mark_stale(self, stale: bool | None = None) -> None:
         """Grey the charts and the table, with a "stale" label, while they do not match the controls
@@ -840,9 +705,7 @@ class ClassifierPanel:
             job = functools.partial(self._write_export, folder, results, settings, list(self.shown.value),
                                     self.palette, self.truth, label, lang)
             self._export_say(lambda lang: word("panel.exporting", lang, label=label(lang), folder=folder), working=True)
-            if not wait:
-                self.export_button.disabled = True
-        return run_export(job, wait, self._guarded)
+        return self._run_export(job, wait)
 
     def _write_export(self, folder: Path, results, settings, rows, palette, truth, label: Callable[[str], str],
                       lang: str = "en") -> list[Path]:
@@ -892,14 +755,13 @@ class ClassifierPanel:
         said, kind, details = self._export_line
         text = said(self.lang)
         self.export_message, self.export_error = text, text if kind == "failed" else ""
-        self.export_status.value = (failure_html(text, details(self.lang), self.lang) if kind == "failed"
-                                    else working_html(text) if kind == "working" else ok_html(text))
+        self._show_line(self.export_status, kind, text, details(self.lang))
 
     # -- status line ------------------------------------------------------------------------------
     def _say(self, text: str) -> None:
         self.message, self.error = text, ""
         self._mark_stale()  # the marks first: a ✔ must never appear over results still greyed
-        self.status.value = ok_html(text)
+        self._show_line(self.status, "ok", text)
 
     def _warn(self, text: str) -> bool:
         """Applied, but the answer may mean little (one class, classes the model does not know)."""
@@ -930,14 +792,12 @@ class ClassifierPanel:
         again = word("panel.again", self.lang, times=self._repeats + 1) if self._repeats else ""
         self.message = self.error = text
         self._mark_stale()
-        self.status.value = failure_html(text + again, details, self.lang)
+        self._show_line(self.status, "failed", text + again, details)
 
-    def _guarded(self, doing: str, callback: Callable) -> Callable:
-        """`callback` for a control, its failures said in the status line (see `guarded`)."""
-        def fail(said: Callable[[str], str], details: str) -> None:
-            with self._lock:
-                self._fail(lambda lang: said(lang) + self._last_good(lang), details)
-        return guarded(callback, doing, fail, "panel")
+    def _callback_failed(self, said: Callable[[str], str], details: str) -> None:
+        """A control's failure, in the status line: it ends with the settings still shown."""
+        with self._lock:
+            self._fail(lambda lang: said(lang) + self._last_good(lang), details)
 
     # -- typing, template set and list in step ------------------------------------------------------
     @contextlib.contextmanager
@@ -1130,12 +990,4 @@ class ClassifierPanel:
     def close(self) -> None:
         """Close the panel: its background preparing stops (after the batch under way) and its widgets go."""
         self._stop_preparing()
-        boxes = [self.widget]
-        while boxes:
-            box = boxes.pop()
-            boxes += getattr(box, "children", ())
-            box.close()
-
-    # -- display in a notebook --------------------------------------------------------------------
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        super().close()
