@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # torch/torchvision versions that this project's machines hold on disk (a CUDA build that also runs on the CPU)
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup demo test clean browser-deps fonts
+.PHONY: setup demo test test-fast clean browser-deps fonts
 
 setup: $(VENV)/.installed
 
@@ -49,6 +49,13 @@ browser-deps:
 
 test: setup fonts browser-deps
 	$(PY) -m pytest
+
+# The inner loop: everything but the tests marked (pyproject's markers) as executing notebooks, driving Chromium,
+# starting Dask clusters or taking over ~10 s; `make test` still runs them all
+FAST := not notebook and not browser and not cluster and not slow
+
+test-fast: setup fonts
+	$(PY) -m pytest -m "$(FAST)"
 
 clean:
 	rm -rf $(VENV) reports test-artifacts .pytest_cache
