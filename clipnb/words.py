@@ -19,7 +19,7 @@ winner's probability) 最高置信度.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 LANGUAGES = ("en", "zh")
 LANGUAGE_NAMES = {"en": "English", "zh": "中文"}
@@ -564,6 +564,46 @@ WORDS: dict[str, dict[str, str]] = {
                           "zh": "{models}个模型, {images}张图像, 没有标注: 只衡量它们的一致程度 (给出已标注图像才能比较准确率)"},
     "models.best": {"en": "{models} models on {images} labelled images; best acc@1: {best} ({accuracy:.1%})",
                     "zh": "{models}个模型, {images}张已标注图像; 前1准确率最高: {best} ({accuracy:.1%})"},
+    # a file that cannot be written (clipnb.data.files.ExportError: str() is the English, `said(lang)` any language)
+    "export.retry": {"en": "the results are still in memory: fix this and call the export again",
+                     "zh": "结果仍在内存中: 解决此问题后再次导出即可"},
+    "export.failed": {"en": "cannot write {target}: {reason}; {advice} ({retry})",
+                      "zh": "无法写入 {target} (系统错误 {code}): {advice} ({retry})"},
+    "export.advice.read_only": {"en": "the folder {parent} is read-only or not yours; choose another output path",
+                                "zh": "文件夹 {parent} 是只读的或不属于你; 请选择另一个输出路径"},
+    "export.advice.full": {"en": "the disk is full; free some space or choose another output path",
+                           "zh": "磁盘已满; 请释放一些空间或选择另一个输出路径"},
+    "export.advice.not_folder": {"en": "a part of the output path is a file, not a folder; choose another output path",
+                                 "zh": "输出路径中有一部分是文件, 不是文件夹; 请选择另一个输出路径"},
+    "export.advice.is_folder": {"en": "{target} is a folder; give a file name such as {example}",
+                                "zh": "{target} 是一个文件夹; 请给出文件名, 例如 {example}"},
+    "export.advice.other": {"en": "choose another output path", "zh": "请选择另一个输出路径"},
+    "export.is_folder": {"en": "cannot write {target}: it is a folder; give a file name such as {example}",
+                         "zh": "无法写入 {target}: 它是一个文件夹; 请给出文件名, 例如 {example}"},
+    "export.not_regular": {"en": "cannot write {shown}: it is {kind}, not a regular file, and writing would replace "
+                                 "it; choose another output path",
+                           "zh": "无法写入 {shown}: 它是{kind}, 不是普通文件, 写入会替换它; 请选择另一个输出路径"},
+    "export.link": {"en": "{target} (a link to {real})", "zh": "{target} (指向 {real} 的链接)"},
+    "export.kind.folder": {"en": "a folder", "zh": "文件夹"},
+    "export.kind.fifo": {"en": "a named pipe (FIFO)", "zh": "命名管道 (FIFO)"},
+    "export.kind.device": {"en": "a device", "zh": "设备"},
+    "export.kind.socket": {"en": "a socket", "zh": "套接字"},
+    "export.kind.other": {"en": "not a regular file", "zh": "非普通文件"},
+    "export.kind.file": {"en": "a file", "zh": "文件"},
+    "export.parent_file": {"en": "cannot write {target}: {parent} is a file, not a folder; choose another output path",
+                           "zh": "无法写入 {target}: {parent} 是文件, 不是文件夹; 请选择另一个输出路径"},
+    "export.read_only": {"en": "cannot write {target}: the folder {parent} is read-only or not yours; choose another "
+                               "output path",
+                         "zh": "无法写入 {target}: 文件夹 {parent} 是只读的或不属于你; 请选择另一个输出路径"},
+    "export.image_name": {"en": "cannot write a CSV to {shown}: the name is an image's, and writing would overwrite "
+                                "the picture; give a name ending in .csv",
+                          "zh": "无法把 CSV 写入 {shown}: 这是图像的文件名, 写入会覆盖该图像; 请给出以 .csv 结尾的文件名"},
+    "export.input": {"en": "cannot write {target}: it is {source}, an input of this run, and writing would overwrite "
+                           "it; choose another output path",
+                     "zh": "无法写入 {target}: 它是本次运行的输入 {source}, 写入会覆盖它; 请选择另一个输出路径"},
+    "export.folder_kind": {"en": "cannot write to the folder {folder}: it is {kind}; give the name of a folder, new or "
+                                 "existing",
+                           "zh": "无法写入文件夹 {folder}: 它是{kind}; 请给出一个文件夹的名称 (新的或已有的)"},
 }
 
 
@@ -586,6 +626,18 @@ def word(key: str, lang: str = "en", **fields) -> str:
         raise KeyError(f"unknown word {key!r}; known words: {', '.join(sorted(WORDS))}") from None
     text = texts[lang]
     return text.format(**fields) if fields else text
+
+
+class Phrase(NamedTuple):
+    """A catalogue entry and its fields, to be said later in any language (an error's message, worded where it is
+    raised and said where it is shown); a field that is a Phrase is said in the same language."""
+
+    key: str
+    fields: dict
+
+    def said(self, lang: str = "en") -> str:
+        return word(self.key, lang, **{name: value.said(lang) if isinstance(value, Phrase) else value
+                                       for name, value in self.fields.items()})
 
 
 def sentences(parts: Sequence[str], lang: str = "en") -> str:

@@ -2,6 +2,9 @@
 package (folder_note, EmbeddedImages.describe, the evaluation's, calibration's and model comparison's headlines,
 outlier_note, map_note, duplicate_summary) and an export error's reason are said in the notebook's language;
 English stays as it was."""
+import errno
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -137,3 +140,84 @@ def test_a_model_comparison_headline_in_chinese(labelled):
     assert found.headline() == ("2 models on 4 labelled images; best acc@1: ViT-B-32 (75.0%)" if labelled else
                                 "2 models on 4 images, no labels: only their agreement is measured (give labelled "
                                 "images to compare accuracy)")
+
+
+# ---- an export error: worded where it is raised, said in the caller's language ------------------------------
+
+def refusals(tmp_path):
+    """(call, English line) for each refusal of clipnb.data.files, on payloads written here."""
+    from clipnb.data.files import check_csv_name, check_output_file, check_output_folder, real_target
+
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "link").symlink_to(tmp_path / "pipe")
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "input.csv").write_text("x")
+    (tmp_path / "photo.csv").symlink_to(tmp_path / "photo.png")
+    t = tmp_path
+    return [
+        (lambda: real_target(t / "folder"),
+         f"cannot write {t / 'folder'}: it is a folder; give a file name such as {t / 'folder' / 'results.csv'}"),
+        (lambda: real_target(t / "link"), f"cannot write {t / 'link'} (a link to {t / 'pipe'}): it is a named pipe "
+                                          "(FIFO), not a regular file, and writing would replace it; choose another "
+                                          "output path"),
+        (lambda: check_output_file(t / "file" / "out.csv"),
+         f"cannot write {t / 'file' / 'out.csv'}: {t / 'file'} is a file, not a folder; choose another output path"),
+        (lambda: check_csv_name(t / "photo.csv"),
+         f"cannot write a CSV to {t / 'photo.csv'} (a link to {t / 'photo.png'}): the name is an image's, and writing "
+         "would overwrite the picture; give a name ending in .csv"),
+        (lambda: check_output_file(t / "input.csv", inputs=[t / "input.csv"]),
+         f"cannot write {t / 'input.csv'}: it is {t / 'input.csv'}, an input of this run, and writing would "
+         "overwrite it; choose another output path"),
+        (lambda: check_output_folder(t / "file"),
+         f"cannot write to the folder {t / 'file'}: it is a file; give the name of a folder, new or existing"),
+        (lambda: check_output_folder(t / "pipe"),
+         f"cannot write to the folder {t / 'pipe'}: it is a named pipe (FIFO); give the name of a folder, new or "
+         "existing"),
+    ]
+
+
+def test_each_refusal_is_said_in_chinese_and_its_english_line_is_unchanged(tmp_path):
+    from clipnb.data.files import ExportError
+
+    for call, english in refusals(tmp_path):
+        with pytest.raises(ExportError) as caught:
+            call()
+        assert str(caught.value) == english  # what the command line prints
+        assert caught.value.said() == english and caught.value.key
+        # paths are left out by the scan; the FIFO keeps its name, and a CSV's extension is .csv in any language
+        assert_chinese(caught.value.said("zh").replace("(FIFO)", "").replace(".csv", ""))
+        assert caught.value.said("zh").startswith("无法")
+
+
+@pytest.mark.parametrize("code, advice", [(errno.EROFS, "是只读的或不属于你"), (errno.ENOSPC, "磁盘已满"),
+                                          (errno.ENOTDIR, "输出路径中有一部分是文件"), (errno.EISDIR, "是一个文件夹"),
+                                          (errno.EIO, "请选择另一个输出路径")])
+def test_a_failed_write_is_said_in_chinese_with_its_code(tmp_path, monkeypatch, code, advice):
+    from clipnb.data import files
+    from clipnb.report.export import write_csv
+
+    def refuse(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(files.os, "replace", refuse)  # the last step of every atomic write
+    target = tmp_path / "out.csv"
+    with pytest.raises(files.ExportError) as caught:
+        write_csv(pd.DataFrame({"a": [1]}), target)
+    error = caught.value
+    assert str(error).startswith(f"cannot write {target}: {os.strerror(code)}; ")
+    assert str(error).endswith(f" ({files.RETRY_HINT})")
+    said = error.said("zh")
+    assert said.startswith(f"无法写入 {target} (系统错误 {errno.errorcode[code]}): ") and advice in said
+    assert said.endswith("(结果仍在内存中: 解决此问题后再次导出即可)")
+    assert_chinese(said.replace(errno.errorcode[code], ""))
+    assert not error.said("zh", retry=False).endswith(")") and not error.said("en", retry=False).endswith(")")
+    assert not target.exists() and not list(tmp_path.glob(".*.part"))  # nothing half-written is left
+
+
+def test_the_retry_hint_is_the_catalogues():
+    from clipnb.data.files import RETRY_HINT
+    from clipnb.words import word
+
+    # files.py keeps its own copy (it is loaded alone, without the package): the two must say the same
+    assert word("export.retry") == RETRY_HINT

@@ -24,16 +24,41 @@ import socket
 import stat
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 READ_ONLY_ERRORS = (errno.EROFS, errno.EACCES, errno.EPERM)
 FULL_ERRORS = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
 PART_NAME_CHARS = 60
-RETRY_HINT = "the results are still in memory: fix this and call the export again"
+RETRY_HINT = "the results are still in memory: fix this and call the export again"  # words.py's export.retry
 
 
 class ExportError(OSError):
-    """A file could not be written; the results stay in memory, so the export can be retried."""
+    """A file could not be written; the results stay in memory, so the export can be retried.
+
+    One made by `worded` keeps its words.py key and fields, so that a panel or notebook can say it in its own
+    language (`said`); str() is the English line the command line prints."""
+
+    key: str | None = None
+    fields: Mapping = {}
+
+    @classmethod
+    def worded(cls, key: str, **fields) -> ExportError:
+        error = cls(_phrase(key, **fields).said("en"))
+        error.key, error.fields = key, fields
+        return error
+
+    def said(self, lang: str = "en", retry: bool = True) -> str:
+        """The message in `lang` (the English message where it has no words.py key); with `retry` False without
+        its "(the results are still in memory...)" part, for a caller that says what is kept itself."""
+        said = _phrase(self.key, **self.fields).said(lang) if self.key else str(self)
+        return said if retry else said.replace(f" ({_phrase('export.retry').said(lang)})", "")
+
+
+def _phrase(key: str, **fields):
+    """A clipnb.words.Phrase, imported here: atomic_path is used alone, without the package (tests do)."""
+    from ..words import Phrase
+
+    return Phrase(key, fields)
 
 
 def _host() -> str:
@@ -45,27 +70,29 @@ def _part_prefix(target: Path) -> str:
     return f".{target.name[:PART_NAME_CHARS]}.{_host()}-{os.getpid()}."
 
 
-def _explain(target: Path, exc: OSError) -> str:
-    """One line: what could not be written, why, and what to do."""
-    reason = exc.strerror or str(exc)
+def _explain(target: Path, exc: OSError) -> ExportError:
+    """One line: what could not be written, why, and what to do. The reason is the system's (strerror, in
+    English); a line in another language gives the error's code (EROFS) and says why in its advice."""
     if exc.errno in READ_ONLY_ERRORS:
-        advice = f"the folder {target.parent} is read-only or not yours; choose another output path"
+        advice = _phrase("export.advice.read_only", parent=target.parent)
     elif exc.errno in FULL_ERRORS:
-        advice = "the disk is full; free some space or choose another output path"
+        advice = _phrase("export.advice.full")
     elif exc.errno in (errno.ENOTDIR, errno.EEXIST) or isinstance(exc, (NotADirectoryError, FileExistsError)):
-        advice = "a part of the output path is a file, not a folder; choose another output path"
+        advice = _phrase("export.advice.not_folder")
     elif exc.errno == errno.EISDIR or isinstance(exc, IsADirectoryError):
-        advice = f"{target} is a folder; give a file name such as {target / 'results.csv'}"
+        advice = _phrase("export.advice.is_folder", target=target, example=target / "results.csv")
     else:
-        advice = "choose another output path"
-    return f"cannot write {target}: {reason}; {advice} ({RETRY_HINT})"
+        advice = _phrase("export.advice.other")
+    return ExportError.worded("export.failed", target=target, reason=exc.strerror or str(exc),
+                              code=errno.errorcode.get(exc.errno, "?"), advice=advice,
+                              retry=_phrase("export.retry"))
 
 
-def _kind(mode: int) -> str:
+def _kind(mode: int):
     """What a file that is not a regular file is, in words."""
-    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a device"),
-             (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
+    kinds = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "fifo"), (stat.S_ISCHR, "device"),
+             (stat.S_ISBLK, "device"), (stat.S_ISSOCK, "socket"))
+    return _phrase("export.kind." + next((name for test, name in kinds if test(mode)), "other"))
 
 
 def real_target(target: str | os.PathLike) -> Path:
@@ -79,11 +106,10 @@ def real_target(target: str | os.PathLike) -> Path:
     except OSError:  # nothing there yet (or unreachable: the write itself says why)
         return real
     if stat.S_ISDIR(mode):
-        raise ExportError(f"cannot write {target}: it is a folder; give a file name such as {target / 'results.csv'}")
+        raise ExportError.worded("export.is_folder", target=target, example=target / "results.csv")
     if not stat.S_ISREG(mode):
-        shown = target if real == target.absolute() else f"{target} (a link to {real})"
-        raise ExportError(f"cannot write {shown}: it is {_kind(mode)}, not a regular file, and writing would "
-                          "replace it; choose another output path")
+        shown = target if real == target.absolute() else _phrase("export.link", target=target, real=real)
+        raise ExportError.worded("export.not_regular", shown=shown, kind=_kind(mode))
     return real
 
 
@@ -92,10 +118,9 @@ def _check_parent(target: Path, parent: Path) -> None:
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise ExportError(f"cannot write {target}: {parent} is a file, not a folder; choose another output path")
+        raise ExportError.worded("export.parent_file", target=target, parent=parent)
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ExportError(f"cannot write {target}: the folder {parent} is read-only or not yours; "
-                          "choose another output path")
+        raise ExportError.worded("export.read_only", target=target, parent=parent)
 
 
 def check_csv_name(target: str | os.PathLike) -> None:
@@ -105,9 +130,8 @@ def check_csv_name(target: str | os.PathLike) -> None:
 
     for name in dict.fromkeys((str(target), os.path.realpath(target))):
         if is_image_name(name):
-            shown = target if name == str(target) else f"{target} (a link to {name})"
-            raise ExportError(f"cannot write a CSV to {shown}: the name is an image's, and writing would overwrite "
-                              "the picture; give a name ending in .csv")
+            shown = target if name == str(target) else _phrase("export.link", target=target, real=name)
+            raise ExportError.worded("export.image_name", shown=shown)
 
 
 def check_output_file(target: str | os.PathLike, inputs: Sequence[str | os.PathLike] = ()) -> Path:
@@ -125,8 +149,7 @@ def check_output_file(target: str | os.PathLike, inputs: Sequence[str | os.PathL
 def _check_not_input(target: Path, real: Path, inputs: Sequence[str | os.PathLike]) -> None:
     for source in inputs:
         if source is not None and real.exists() and os.path.exists(source) and os.path.samefile(real, source):
-            raise ExportError(f"cannot write {target}: it is {source}, an input of this run, and writing would "
-                              "overwrite it; choose another output path")
+            raise ExportError.worded("export.input", target=target, source=source)
 
 
 def check_output_folder(folder: str | os.PathLike, names: Sequence[str] = (),
@@ -138,9 +161,8 @@ def check_output_folder(folder: str | os.PathLike, names: Sequence[str] = (),
     folder = Path(folder)
     real = Path(os.path.realpath(folder))
     if real.exists() and not real.is_dir():
-        kind = "a file" if real.is_file() else _kind(os.stat(real).st_mode)
-        raise ExportError(f"cannot write to the folder {folder}: it is {kind}; give the name of a folder, new or "
-                          "existing")
+        kind = _phrase("export.kind.file") if real.is_file() else _kind(os.stat(real).st_mode)
+        raise ExportError.worded("export.folder_kind", folder=folder, kind=kind)
     _check_parent(folder, real)
     for name in names:
         _check_not_input(folder / name, real_target(folder / name), inputs)
@@ -203,7 +225,7 @@ def atomic_path(target: str | os.PathLike):
         handle, temporary = tempfile.mkstemp(prefix=_part_prefix(target), suffix=".part", dir=target.parent)
         os.close(handle)
     except OSError as exc:
-        raise ExportError(_explain(target, exc)) from None
+        raise _explain(target, exc) from None
     temporary = Path(temporary)
     try:
         yield temporary
@@ -212,7 +234,7 @@ def atomic_path(target: str | os.PathLike):
         os.chmod(temporary, _new_file_mode(target))
         os.replace(temporary, target)
     except OSError as exc:
-        raise ExportError(_explain(target, exc)) from None
+        raise _explain(target, exc) from None
     finally:
         temporary.unlink(missing_ok=True)
     remove_stale_parts(target)
