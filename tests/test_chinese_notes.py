@@ -24,7 +24,7 @@ from clipnb.zeroshot.results import results_table
 from test_panel_words import PROPER_NAMES, english_words
 
 # Latin words a Chinese note may hold besides paths: the parameter a notebook names (recursive = True)
-ALLOWED = PROPER_NAMES | {"recursive", "True", "ViT"}  # and a model name
+ALLOWED = PROPER_NAMES | {"recursive", "True", "ViT", "demo"}  # and model names
 
 
 def assert_chinese(*texts):
@@ -221,3 +221,22 @@ def test_the_retry_hint_is_the_catalogues():
 
     # files.py keeps its own copy (it is loaded alone, without the package): the two must say the same
     assert word("export.retry") == RETRY_HINT
+
+
+# ---- a notebook run in Chinese prints no English ---------------------------------------------------------
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_02_run_in_chinese_prints_no_english_word(tmp_path):
+    """Notebook 02 prints folder_note and EmbeddedImages.describe (17 s here on 3 images, on the loaded CPU)."""
+    from demo_inputs import write_shapes
+    from test_notebooks import SIX, run_notebook
+
+    folder = write_shapes(tmp_path / "shapes", per_class=1, classes=SIX[:3])
+    _, text = run_notebook("02_zero_shot_classification.ipynb", {
+        "image_folder": str(folder), "recursive": True, "classes": SIX[:3], "compared_template_sets": ["basic"],
+        "LANG": "zh"}, tmp_path)
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert f"{folder} 中有3张图像, 包括子文件夹 (其中3张在子文件夹中); 3个类别" in lines, text
+    assert any(line.startswith("3张图像: ") and line.endswith(" 秒") for line in lines), text
+    assert_chinese(*lines)
