@@ -118,7 +118,9 @@ def test_09_each_accuracy_line_names_the_images_it_measures():
     assert word("notebook.confidence_all", "zh", images="", image_count=480, accuracy=0.265, before=0.69,
                 after=0.338, temperature=2.61).startswith("在全部480张已标注图像上")
     # the line above it, Calibration.headline, names the held-out images by their number
-    assert "on {self.held_out} others" in (ROOT / "clipnb" / "zeroshot" / "calibration.py").read_text(encoding="utf-8")
+    # (its words are in the catalogue since part AA: Calibration.headline(lang))
+    assert "on {held_out} others" in WORDS["calibration.headline"]["en"]
+    assert "在另外{held_out}张图像上" in WORDS["calibration.headline"]["zh"]
 
 
 def test_a_class_warning_is_one_clean_line_not_a_python_warning_box():
