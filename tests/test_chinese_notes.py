@@ -240,3 +240,16 @@ def test_02_run_in_chinese_prints_no_english_word(tmp_path):
     assert f"{folder} 中有3张图像, 包括子文件夹 (其中3张在子文件夹中); 3个类别" in lines, text
     assert any(line.startswith("3张图像: ") and line.endswith(" 秒") for line in lines), text
     assert_chinese(*lines)
+
+
+def test_a_panel_says_clipnbs_own_export_refusal_in_its_language_not_folded_in_english(tmp_path):
+    from clipnb.data.files import ExportError, check_output_file
+    from clipnb.ui.base import export_reason
+    from test_panel_words import english_words
+
+    with pytest.raises(ExportError) as refused:
+        check_output_file(tmp_path)  # a folder where a CSV should go
+    line, fold = export_reason(refused.value, "zh")
+    assert line and not fold and not english_words([line], set())
+    english, _ = export_reason(refused.value, "en")
+    assert english == str(refused.value).replace(" (the results are still in memory: fix this and call the export again)", "")

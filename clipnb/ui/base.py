@@ -129,9 +129,12 @@ def failure_html(text: str, details: str = "", lang: str = "en") -> str:
 
 
 def export_reason(exc: OSError, lang: str = "en") -> tuple[str, str]:
-    """An export error's reason as a panel's line says it in `lang`, and the details folded under that line:
-    clipnb.report.export words its reasons in English (the command line's), so a line in another language points to
-    the fold that holds it."""
+    """An export error's reason as a panel's line says it in `lang`, and the details folded under that line.
+    clipnb's own refusals carry their words (`ExportError.worded`) and are said in `lang`, without the retry
+    hint (the panel says what is kept); any other error's reason is English (the system's), so a line in
+    another language points to the fold that holds it."""
+    if getattr(exc, "key", None):
+        return exc.said(lang, retry=False), ""
     reason = str(exc).replace(f" ({RETRY_HINT})", "")
     return word("panel.reason_folded", lang, reason=reason), ("" if lang == "en" else reason)
 
