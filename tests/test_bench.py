@@ -6,6 +6,7 @@ from clipnb import bench
 from clipnb.embed import pipeline as embedding
 
 
+@pytest.mark.slow
 def test_benchmark_checks_agree_on_a_small_folder(photo_folder):
     result = bench.run_benchmark(4, photos=str(photo_folder), model_batches=(2,), model_seconds=0.1, draft_n=4,
                                  draft_factors=(embedding.DRAFT_FACTOR,), progress=False)

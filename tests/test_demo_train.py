@@ -181,6 +181,7 @@ def test_training_loss_decreases_on_a_tiny_run(pairs):
     assert history[-1]["images_per_s"] > 0
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_from_its_seed(pairs):
     a, ha = _tiny_run(7, 4, pairs, cfg_model=TINY_RESNET)
     b, hb = _tiny_run(7, 4, pairs, cfg_model=TINY_RESNET)
