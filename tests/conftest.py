@@ -18,34 +18,14 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 from clipnb.data.images import is_image_name  # noqa: E402 (after the cache folder is set)
 
+from clipnb.testing import save_state_dict, tiny_clip  # noqa: E402,F401 (the one factory; tests import them from here)
+
 PHOTOS = sorted(p for p in TEST_IMAGES.iterdir() if is_image_name(p))  # the committed test photos
-
-
-def tiny_clip(seed: int = 0, resolution: int = 32, context_length: int = 77, resnet: bool = False):
-    """A small openai-clip CLIP with random weights (same code paths as the real ones)."""
-    from clipnb.models.families.openai import import_clip
-
-    import_clip()
-    from clip.model import CLIP
-
-    torch.manual_seed(seed)
-    vision = dict(vision_layers=(1, 1, 1, 1), vision_width=16) if resnet else dict(vision_layers=2, vision_width=64,
-                                                                                 vision_patch_size=8)
-    model = CLIP(embed_dim=32 if not resnet else 512, image_resolution=resolution, context_length=context_length,
-                 vocab_size=49408, transformer_width=64, transformer_heads=1, transformer_layers=2,
-                 vision_patch_size=vision.pop("vision_patch_size", None), **vision)
-    return model.eval()
 
 
 def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     """The largest absolute difference between two tensors."""
     return float((a - b).abs().max())
-
-
-def save_state_dict(model, path: Path, half: bool = True) -> Path:
-    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    torch.save(state, path)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,8 @@ def seeded_lines(path: Path) -> list[int]:
 
 
 def test_random_weight_models_are_built_only_in_clipnb_testing():
-    files = [*sorted((ROOT / "clipnb").rglob("*.py")), ROOT / "tests" / "family_models.py"]
+    files = [*sorted((ROOT / "clipnb").rglob("*.py")), ROOT / "tests" / "family_models.py",
+             ROOT / "tests" / "conftest.py"]
     elsewhere = [f"{path.relative_to(ROOT)} line {line}" for path in files if path not in SEEDS_ALLOWED
                  for line in seeded_lines(path)]
     assert not elsewhere, "random weights built outside clipnb.testing:\n" + "\n".join(elsewhere)

@@ -302,7 +302,7 @@ def _started_cluster(model, workers: int, photo):
     from ..embed.dask import local_cluster
 
     client = local_cluster(workers)
-    embedding.embed_images(model, [photo], scheduler=client, progress=False)
+    embed_images(model, [photo], scheduler=client, progress=False)
     return client
 
 
@@ -387,7 +387,7 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
             with timed(result, "b_cold"):  # empty cache for these files, fast decoding
                 if not cold_parts:
                     cold_head = build_head(model, COLD_CLASSES, TEMPLATES, cache=cache)
-                cold_parts.append(embedding.embed_images(model, cold_slice, cache=cache, batch_size=batch_size,
+                cold_parts.append(embed_images(model, cold_slice, cache=cache, batch_size=batch_size,
                                                          num_workers=workers, progress=progress))
                 if len(cold_parts) == rounds:
                     cold = embedding.EmbeddedImages.concat(cold_parts)
@@ -396,7 +396,7 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
                 seed_parts.append(seed_loop(model, seed_slice, progress=progress))
             if client is not None:  # (f) the same photos cold on the cluster (no cache, no store)
                 with timed(result, "f_cluster"):
-                    cluster_parts.append(embedding.embed_images(model, cold_slice, batch_size=batch_size,
+                    cluster_parts.append(embed_images(model, cold_slice, batch_size=batch_size,
                                                                 scheduler=client, progress=progress))
             with timed(result, "d_model"):
                 for way in ways:
@@ -428,7 +428,7 @@ def run_benchmark(n: int = 200, large_only: bool = False, device: str = "cpu", p
         result["rescore"]["seconds"] = time.perf_counter() - started
 
         # the seed loop's images through clipnb with exact decoding
-        exact = embedding.embed_images(model, seed_paths, exact=True, batch_size=batch_size,
+        exact = embed_images(model, seed_paths, exact=True, batch_size=batch_size,
                                        num_workers=workers, progress=progress)
         result["draft"] = draft_differences(model, paths[:draft_n], draft_factors, progress=progress)
         cache.close()
