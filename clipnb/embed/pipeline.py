@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import threading
 import time
 from collections import deque
@@ -207,6 +208,10 @@ def _worker_init(_worker_id: int) -> None:
     import torch
 
     torch.set_num_threads(1)
+    # Ctrl-C in a terminal signals the whole process group: the main process answers it and stops the workers;
+    # a worker killed by it first made torch's SIGCHLD handler raise a worker error in its place (the run went
+    # on, its images failed) or printed the worker's traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def cpu_count() -> int:
