@@ -106,9 +106,11 @@ def chromium_page(profile: Path, width: int = 1400, height: int = 1000):
             browser.close()
 
 
-def open_and_run_all(page, url: str, token: str, notebook: str) -> None:
-    """Open notebooks/`notebook` in JupyterLab, wait for its kernel, and run every cell."""
-    page.goto(f"{url}/lab/tree/{notebook}?token={token}", timeout=90_000)
+def open_and_run_all(page, url: str, token: str, notebook: str, workspace: str | None = None) -> None:
+    """Open notebooks/`notebook` in JupyterLab (in `workspace`, when given: one of its own, where no tab of an
+    earlier notebook is restored beside it), wait for its kernel, and run every cell."""
+    place = f"workspaces/{workspace}/tree" if workspace else "tree"
+    page.goto(f"{url}/lab/{place}/{notebook}?token={token}", timeout=90_000)
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
                            " && window.jupyterapp.shell.currentWidget.sessionContext"
                            " && window.jupyterapp.shell.currentWidget.sessionContext.session",
@@ -211,12 +213,7 @@ FIGURES_JS = """() => window.jupyterapp.shell.currentWidget.content.widgets.map(
 def run_all_and_wait(page, url: str, token: str, notebook: str, timeout_ms: int) -> None:
     """Open `notebook` in a workspace of its own (no tab of an earlier notebook restored beside it, starting
     its kernel again), run every cell and wait until the run is over (every cell run, or one failed)."""
-    page.goto(f"{url}/lab/workspaces/{Path(notebook).stem}/tree/{notebook}?token={token}", timeout=90_000)
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext"
-                           " && window.jupyterapp.shell.currentWidget.sessionContext.session",
-                           timeout=90_000)
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    open_and_run_all(page, url, token, notebook, workspace=Path(notebook).stem)
     page.wait_for_function(RUN_OVER_JS, timeout=timeout_ms, polling=500)
 
 

@@ -100,6 +100,14 @@ def distinct_pngs(folder: Path, count: int, size: int = 48) -> Path:
     return folder
 
 
+def colour_pngs(folder: Path) -> Path:
+    """Three small plain images, red, blue and green (the panels' tests): `folder` with red.png, blue.png and
+    green.png."""
+    for name, colour in {"red": (230, 20, 20), "blue": (20, 40, 230), "green": (30, 190, 40)}.items():
+        Image.new("RGB", (40, 30), colour).save(folder / f"{name}.png")
+    return folder
+
+
 def csv_parts(folder: Path) -> list[Path]:
     """The temporary files (*.part) an atomic write leaves in a folder."""
     return [p for p in folder.iterdir() if p.name.endswith(".part")]

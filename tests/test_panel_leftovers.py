@@ -4,7 +4,6 @@ import html
 import re
 
 import pytest
-from PIL import Image
 
 from clipnb.zeroshot import scoring
 from clipnb.zeroshot.prompts import TEMPLATE_SETS
@@ -16,10 +15,9 @@ from test_demo_honesty import english_words, panel_texts
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("leftover-images")
-    for name, colour in {"red": (230, 20, 20), "blue": (20, 40, 230), "green": (30, 190, 40)}.items():
-        Image.new("RGB", (40, 30), colour).save(folder / f"{name}.png")
-    return folder
+    from conftest import colour_pngs
+
+    return colour_pngs(tmp_path_factory.mktemp("leftover-images"))
 
 
 # ---- item 2: progress while the text tower runs ----------------------------------------------------------------

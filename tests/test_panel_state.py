@@ -9,7 +9,6 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from clipnb.ui.map_panel import MapPanel, selected_positions
 from clipnb.ui.panel import ClassifierPanel
@@ -17,10 +16,9 @@ from clipnb.ui.panel import ClassifierPanel
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("state-images")
-    for name, colour in {"red": (230, 20, 20), "blue": (20, 40, 230), "green": (30, 190, 40)}.items():
-        Image.new("RGB", (40, 30), colour).save(folder / f"{name}.png")
-    return folder
+    from conftest import colour_pngs
+
+    return colour_pngs(tmp_path_factory.mktemp("state-images"))
 
 
 @pytest.fixture()

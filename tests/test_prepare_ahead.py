@@ -8,7 +8,6 @@ import weakref
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from clipnb import load_model
 from conftest import run_python
@@ -21,10 +20,9 @@ WORKER = "clipnb-prepare-ahead"  # the name of the preparing thread
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("prepare-images")
-    for name, colour in {"red": (230, 20, 20), "blue": (20, 40, 230), "green": (30, 190, 40)}.items():
-        Image.new("RGB", (40, 30), colour).save(folder / f"{name}.png")
-    return folder
+    from conftest import colour_pngs
+
+    return colour_pngs(tmp_path_factory.mktemp("prepare-images"))
 
 
 class Recorded:

@@ -352,27 +352,10 @@ def embed_local(model: ClipModel, items: Sequence, *, batch_size: int | None = N
                 cache: EmbeddingCache | None = None, num_workers: int | None = None, background: Colour | None = None,
                 progress: bool = True) -> EmbeddedImages:
     """Embed image files (or PIL images) in batches in this process; every item gets one row, failures with an
-    error. `clipnb.embed.runner.embed_images` is the public door: it calls this, or the Dask cluster's workers,
-    which call this on their shards.
-
-    Args:
-        model: the model whose image encoder is used.
-        items: image paths and PIL images (see `gather_images` for a folder).
-        batch_size: images per forward pass (default: `default_batch_size` for the device).
-        exact: decode every image at full size, so pixels equal the model family's own preprocessing (default: large
-            JPEGs are decoded at a reduced scale, see `DRAFT_FACTOR`).
-        cache: files already embedded by this model (same bytes, any name) are not decoded again.
-        num_workers: decoding processes overlapping the model (default: see `default_workers`); 0 embeds in
-            streams of this process, one per core (see `stream_plan`).
-        background: composite transparent images onto this colour (default: drop alpha, as openai-clip).
-        progress: show a progress bar.
-
-    Returns:
-        EmbeddedImages: `records` (path, width, height, error, note; one row per item, in order), `features`
-        [items, D] (L2-normalised; NaN rows where `error` is set), and `stats` (counts and timings of the run).
+    error. `clipnb.embed.runner.embed_images` is the public door, which checks the arguments and describes
+    them: it calls this, or the Dask cluster's workers, which call this on their shards. Returns the
+    `EmbeddedImages` it describes.
     """
-    if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch size must be at least 1, not {batch_size}")
     items = list(items)
     count = len(items)
     is_file = [not isinstance(item, Image.Image) for item in items]

@@ -1,16 +1,7 @@
 """Writing results: tables (CSV, JSON) and figures, atomically through clipnb.data.files, so a crash or a
-kill never leaves a half-written file where a good one was.
-
-Each file is written to a hidden temporary file beside its target (".NAME.HOST-PID.XXXXXXXX.part"),
-flushed to disk, and then renamed over the target in one step (os.replace). A run killed while writing
-leaves the previous file intact; the temporary file it leaves behind is removed by the next write of
-the same target once its process is gone. When a file cannot be written (read-only folder, full disk),
+kill never leaves a half-written file where a good one was, and only where asked (how, and what is refused
+before any work: clipnb.data.files). When a file cannot be written (read-only folder, full disk),
 ExportError says so and the results stay in memory, so the same call can simply be retried.
-
-Outputs only go where asked: a symlink is written through (its target gets the new file), and a target
-that is not a regular file (a device, a FIFO, a socket, a folder) is refused, since os.replace would put a
-file in its place. `check_output_file` and `check_output_folder` refuse what cannot work before any work
-is done (the command line calls them first), including a CSV named like an image or one of the inputs.
 CSV text cells that a spreadsheet would run as a formula are neutralised (`neutralise_formulas`).
 """
 from __future__ import annotations
