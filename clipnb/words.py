@@ -44,8 +44,6 @@ WORDS: dict[str, dict[str, str]] = {
     "title.class_probabilities": {"en": "probability of each class", "zh": "各类别的概率"},
     # axis labels, legends, captions
     "axis.images_predicted": {"en": "images predicted", "zh": "数量"},
-    "axis.hidden_classes": {"en": "  ({hidden} that won no image not shown)",
-                            "zh": "  (未显示{count}个没有预测图像的类别)"},
     "axis.mean_confidence": {"en": "mean confidence when predicted", "zh": "预测为该类别时的平均置信度"},
     "axis.images": {"en": "images", "zh": "数量"},
     "axis.ratio_value": {"en": "width / height", "zh": "宽/高比值"},
@@ -181,8 +179,6 @@ WORDS: dict[str, dict[str, str]] = {
     # the video's class and what it rests on (clipnb.tasks.video.VideoResult.basis)
     "video.overall": {"en": "{name}: won {won} of {frames} sampled frames ({share:.0%})",
                       "zh": "{name}: 在{frames}个采样帧中赢得{won}帧 ({share:.0%})"},
-    "video.tie": {"en": "; as many as {others}, ahead by mean frame probability ({mine:.3f} against {theirs:.3f})",
-                  "zh": "; 与{others}赢得的帧数相同, 以各帧平均概率胜出 ({mine:.3f} 对 {theirs:.3f})"},
     "column.start": {"en": "start", "zh": "开始 (秒)"},
     "column.end": {"en": "end", "zh": "结束 (秒)"},
     "column.frames": {"en": "frames", "zh": "帧数"},
